@@ -1,0 +1,167 @@
+//! Accord's configuration: one TOML file whose every key can be overridden by an environment
+//! variable `ACCORD_<SECTION>__<KEY>` (e.g. `ACCORD_DATABASE__PATH`).
+//!
+//! `conf/accord.toml` documents every key with its default; the structs here are the source of
+//! those defaults. Loading fails with one line naming the key and the problem.
+
+mod load;
+mod validate;
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use ruma::OwnedServerName;
+use serde::{Deserialize, Serialize};
+
+pub use load::ConfigError;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The server name in user ids (`@alice:<server_name>`) and room aliases. Never changes.
+    pub server_name: OwnedServerName,
+    /// Where and how data is stored.
+    pub database: DatabaseConfig,
+    /// The client-server API listener.
+    pub client_api: ClientApiConfig,
+    /// The server-server API listener.
+    pub federation: FederationConfig,
+    /// Who may create accounts, and how.
+    pub registration: RegistrationConfig,
+    /// Logins and session lifetimes.
+    pub login: LoginConfig,
+    /// Answers for `/.well-known/matrix/{client,server}`.
+    pub well_known: WellKnownConfig,
+    /// Log output.
+    pub logging: LoggingConfig,
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Directory of the RocksDB database; created if missing.
+    pub path: PathBuf,
+}
+
+/// `[client_api]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientApiConfig {
+    /// Address the client API listens on.
+    pub bind: SocketAddr,
+    /// PEM certificate chain; with `tls_key`, the client listener serves HTTPS.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Largest request body accepted, in bytes; larger ones get 413 `M_TOO_LARGE`.
+    pub max_request_bytes: usize,
+    /// Seconds a request may run before it is answered with an error.
+    pub request_timeout_secs: u64,
+}
+
+/// `[federation]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationConfig {
+    /// Whether the server-server API listener runs.
+    pub enabled: bool,
+    /// Address the federation API listens on (TLS).
+    pub bind: SocketAddr,
+    /// PEM certificate chain for the federation listener; required when enabled.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `tls_cert`; required when enabled.
+    pub tls_key: Option<PathBuf>,
+}
+
+/// How new accounts may be created through `/register`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistrationMode {
+    /// Nobody registers through the API (admins use the CLI or shared-secret registration).
+    Closed,
+    /// Anyone may register (completing `m.login.dummy`).
+    Open,
+    /// Registration needs one of `registration.tokens` (`m.login.registration_token`).
+    Token,
+}
+
+/// `[registration]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationConfig {
+    /// `closed`, `open` or `token`.
+    pub mode: RegistrationMode,
+    /// Enables Synapse-compatible `/_synapse/admin/v1/register` with this HMAC secret.
+    pub shared_secret: Option<String>,
+    /// Registration tokens accepted in `token` mode.
+    pub tokens: Vec<String>,
+}
+
+/// `[login]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginConfig {
+    /// Lifetime of access tokens issued to clients that asked for a refresh token, in seconds.
+    pub refreshable_access_token_lifetime_secs: u64,
+}
+
+/// `[well_known]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WellKnownConfig {
+    /// Base URL clients should use (`m.homeserver.base_url`); unset means 404.
+    pub client: Option<String>,
+    /// `host[:port]` other servers should use (`m.server`); unset means 404.
+    pub server: Option<String>,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[logging]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoggingConfig {
+    /// `tracing` env-filter directives; `RUST_LOG`, when set, wins.
+    pub filter: String,
+    /// `text` or `json`.
+    pub format: LogFormat,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server_name: ruma::server_name!("localhost").to_owned(),
+            database: DatabaseConfig { path: PathBuf::from("./accord-data") },
+            client_api: ClientApiConfig {
+                bind: SocketAddr::from(([127, 0, 0, 1], 8008)),
+                tls_cert: None,
+                tls_key: None,
+                max_request_bytes: 50 * 1024 * 1024,
+                request_timeout_secs: 120,
+            },
+            federation: FederationConfig {
+                enabled: false,
+                bind: SocketAddr::from(([127, 0, 0, 1], 8448)),
+                tls_cert: None,
+                tls_key: None,
+            },
+            registration: RegistrationConfig {
+                mode: RegistrationMode::Closed,
+                shared_secret: None,
+                tokens: Vec::new(),
+            },
+            login: LoginConfig { refreshable_access_token_lifetime_secs: 300 },
+            well_known: WellKnownConfig::default(),
+            logging: LoggingConfig { filter: "info".to_owned(), format: LogFormat::Text },
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! Checks that need more than types: files that must be readable, paths that must be writable,
+//! keys that only make sense together.
+
+use std::path::{Path, PathBuf};
+
+use super::{Config, ConfigError, RegistrationMode};
+
+impl Config {
+    /// Checks everything that deserialization cannot: TLS files readable and paired, the
+    /// database directory writable, registration settings consistent.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_writable_dir("database.path", &self.database.path)?;
+        check_tls_pair("client_api", self.client_api.tls_cert.as_deref(), self.client_api.tls_key.as_deref())?;
+        check_tls_pair("federation", self.federation.tls_cert.as_deref(), self.federation.tls_key.as_deref())?;
+        if self.federation.enabled && self.federation.tls_cert.is_none() {
+            return Err(ConfigError::key(
+                "federation.tls_cert",
+                "required when federation.enabled = true (federation is served over TLS only)",
+            ));
+        }
+        if self.client_api.max_request_bytes == 0 {
+            return Err(ConfigError::key("client_api.max_request_bytes", "must be greater than 0"));
+        }
+        if self.registration.mode == RegistrationMode::Token && self.registration.tokens.is_empty() {
+            return Err(ConfigError::key(
+                "registration.tokens",
+                "must list at least one token when registration.mode = \"token\"",
+            ));
+        }
+        if self.registration.tokens.iter().any(|t| !valid_registration_token(t)) {
+            return Err(ConfigError::key(
+                "registration.tokens",
+                "tokens must be 1-64 characters of A-Z a-z 0-9 . _ ~ -",
+            ));
+        }
+        if self.registration.shared_secret.as_deref().is_some_and(str::is_empty) {
+            return Err(ConfigError::key("registration.shared_secret", "must not be empty; remove the key to disable"));
+        }
+        if let Some(client) = &self.well_known.client
+            && !(client.starts_with("https://") || client.starts_with("http://"))
+        {
+            return Err(ConfigError::key("well_known.client", "must be an http:// or https:// URL"));
+        }
+        Ok(())
+    }
+}
+
+/// The spec's alphabet for registration tokens (`[A-Za-z0-9._~-]{1,64}`).
+fn valid_registration_token(token: &str) -> bool {
+    (1..=64).contains(&token.len())
+        && token.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-'))
+}
+
+fn check_tls_pair(section: &str, cert: Option<&Path>, key: Option<&Path>) -> Result<(), ConfigError> {
+    match (cert, key) {
+        (None, None) => Ok(()),
+        (Some(_), None) => Err(ConfigError::key(format!("{section}.tls_key"), "must be set when tls_cert is set")),
+        (None, Some(_)) => Err(ConfigError::key(format!("{section}.tls_cert"), "must be set when tls_key is set")),
+        (Some(cert), Some(key)) => {
+            check_readable(&format!("{section}.tls_cert"), cert)?;
+            check_readable(&format!("{section}.tls_key"), key)
+        }
+    }
+}
+
+fn check_readable(key: &str, path: &Path) -> Result<(), ConfigError> {
+    std::fs::read(path)
+        .map(drop)
+        .map_err(|err| ConfigError::key(key, format!("cannot read {}: {err}", path.display())))
+}
+
+/// The directory must exist and be writable, or be creatable under a writable ancestor.
+fn check_writable_dir(key: &str, path: &Path) -> Result<(), ConfigError> {
+    let mut existing: PathBuf = path.to_path_buf();
+    while !existing.exists() {
+        match existing.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => existing = parent.to_path_buf(),
+            _ => {
+                existing = PathBuf::from(".");
+                break;
+            }
+        }
+    }
+    if !existing.is_dir() {
+        return Err(ConfigError::key(key, format!("{} exists and is not a directory", existing.display())));
+    }
+    let probe = existing.join(format!(".accord-write-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|err| ConfigError::key(key, format!("{} is not writable: {err}", existing.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn with_db(dir: &Path, extra: &str) -> String {
+        format!("[database]\npath = {:?}\n{extra}", dir.join("db"))
+    }
+
+    #[test]
+    fn defaults_are_valid_and_match_the_issue() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::from_toml_str(&with_db(dir.path(), "")).unwrap();
+        assert_eq!(config.server_name.as_str(), "localhost");
+        assert_eq!(config.client_api.bind.to_string(), "127.0.0.1:8008");
+        assert_eq!(config.registration.mode, RegistrationMode::Closed);
+        assert!(!config.federation.enabled);
+        assert_eq!(Config::default().database.path, PathBuf::from("./accord-data"));
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::from_toml_str("[database]\npaht = \"x\"").unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("database.paht"), "{err}");
+        assert!(err.to_string().starts_with("config key `database.paht`: unknown key"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_is_named() {
+        let err = Config::from_toml_str("[federation]\nenabled = \"yes\"").unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("federation.enabled"), "{err}");
+        assert!(!err.to_string().contains('\n'));
+    }
+
+    #[test]
+    fn bad_enum_value_is_named() {
+        let err = Config::from_toml_str("[registration]\nmode = \"sometimes\"").unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("registration.mode"), "{err}");
+    }
+
+    #[test]
+    fn unreadable_tls_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let toml = with_db(
+            dir.path(),
+            "[federation]\nenabled = true\ntls_cert = \"/nonexistent/cert.pem\"\ntls_key = \"/nonexistent/key.pem\"",
+        );
+        let err = Config::from_toml_str(&toml).unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("federation.tls_cert"), "{err}");
+        assert!(err.message.contains("cannot read /nonexistent/cert.pem"), "{err}");
+    }
+
+    #[test]
+    fn unwritable_database_path_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("plain-file");
+        std::fs::write(&file, b"x").unwrap();
+        let toml = format!("[database]\npath = {:?}", file.join("db"));
+        let err = Config::from_toml_str(&toml).unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("database.path"), "{err}");
+    }
+
+    #[test]
+    fn token_mode_needs_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Config::from_toml_str(&with_db(dir.path(), "[registration]\nmode = \"token\"")).unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("registration.tokens"), "{err}");
+    }
+
+    #[test]
+    fn invalid_server_name_is_named() {
+        let err = Config::from_toml_str("server_name = \"bad name!\"").unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("server_name"), "{err}");
+    }
+
+    #[test]
+    fn toml_syntax_error_is_one_line() {
+        let err = Config::from_toml_str("[database\npath=").unwrap_err();
+        assert!(!err.to_string().contains('\n'), "{err}");
+    }
+}

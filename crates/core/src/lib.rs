@@ -1,0 +1,10 @@
+//! Accord's shared vocabulary: the configuration (one TOML file, overridable by environment),
+//! and small value types every layer uses.
+//!
+//! Invariant: no storage engine, web framework or network client here; every other crate may
+//! depend on this one, so it stays light.
+
+pub mod config;
+pub mod time;
+
+pub use config::{Config, ConfigError};

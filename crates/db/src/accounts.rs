@@ -1,0 +1,58 @@
+//! User accounts and profiles.
+
+use accord_storage::WriteBatch;
+use ruma::UserId;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::{
+    Db, Result,
+    database::encode,
+    tables::{USERID_ACCOUNT, USERID_PROFILE},
+};
+
+/// One local account. The password is stored only as an argon2id PHC string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserAccount {
+    /// argon2id hash; `None` for accounts that cannot log in with a password.
+    pub password_hash: Option<String>,
+    /// Server administrator.
+    #[serde(default)]
+    pub admin: bool,
+    /// Deactivated accounts keep their id reserved forever and can't log in.
+    #[serde(default)]
+    pub deactivated: bool,
+    /// Creation time, ms since the epoch.
+    pub created_ts: u64,
+}
+
+impl Db {
+    /// The account of `user_id`, if it was ever registered (also when deactivated).
+    pub fn get_account(&self, user_id: &UserId) -> Result<Option<UserAccount>> {
+        self.get_json(USERID_ACCOUNT, user_id.as_bytes())
+    }
+
+    /// Queues creating or replacing an account.
+    pub fn put_account(&self, batch: &mut WriteBatch, user_id: &UserId, account: &UserAccount) {
+        batch.put(USERID_ACCOUNT, user_id.as_bytes(), encode(account));
+    }
+
+    /// Number of accounts ever registered (deactivated ones included).
+    pub fn count_accounts(&self) -> Result<usize> {
+        Ok(self.scan_keys(USERID_ACCOUNT, b"")?.len())
+    }
+
+    /// The profile fields of `user_id` (empty when none were set).
+    pub fn profile(&self, user_id: &UserId) -> Result<Map<String, Value>> {
+        Ok(self.get_json(USERID_PROFILE, user_id.as_bytes())?.unwrap_or_default())
+    }
+
+    /// Queues replacing all profile fields of `user_id`.
+    pub fn put_profile(&self, batch: &mut WriteBatch, user_id: &UserId, profile: &Map<String, Value>) {
+        if profile.is_empty() {
+            batch.delete(USERID_PROFILE, user_id.as_bytes());
+        } else {
+            batch.put(USERID_PROFILE, user_id.as_bytes(), encode(profile));
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! The database handle: the engine plus the catalog, with JSON helpers the typed stores share.
+
+use std::sync::Arc;
+
+use accord_storage::{Direction, KvEngine, WriteBatch};
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::{Error, Result, migrations};
+
+/// Typed access to Accord's tables. Cheap to clone; all clones share one engine.
+#[derive(Clone)]
+pub struct Db {
+    engine: Arc<dyn KvEngine>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").finish_non_exhaustive()
+    }
+}
+
+impl Db {
+    /// Wraps an engine opened with [`crate::tables::ALL`], running pending migrations first.
+    pub fn open(engine: Arc<dyn KvEngine>) -> Result<Self> {
+        let db = Self { engine };
+        migrations::run(&db)?;
+        Ok(db)
+    }
+
+    /// Commits `batch` atomically and durably.
+    pub fn write(&self, batch: WriteBatch) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        Ok(self.engine.write(batch)?)
+    }
+
+    /// Flushes memtables (at shutdown).
+    pub fn flush(&self) -> Result<()> {
+        Ok(self.engine.flush()?)
+    }
+
+    pub(crate) fn get_raw(&self, table: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.engine.get(table, key)?)
+    }
+
+    pub(crate) fn get_json<T: DeserializeOwned>(&self, table: &'static str, key: &[u8]) -> Result<Option<T>> {
+        self.get_raw(table, key)?.map(|bytes| decode(table, &bytes)).transpose()
+    }
+
+    /// All `(key, value)` pairs under `prefix`, decoded, in key order.
+    pub(crate) fn scan_json<T: DeserializeOwned>(
+        &self,
+        table: &'static str,
+        prefix: &[u8],
+    ) -> Result<Vec<(Vec<u8>, T)>> {
+        self.engine
+            .iter_prefix(table, prefix, Direction::Forward)?
+            .map(|item| {
+                let (key, value) = item?;
+                Ok((key, decode(table, &value)?))
+            })
+            .collect()
+    }
+
+    /// Keys under `prefix`, in key order.
+    pub(crate) fn scan_keys(&self, table: &'static str, prefix: &[u8]) -> Result<Vec<Vec<u8>>> {
+        self.engine
+            .iter_prefix(table, prefix, Direction::Forward)?
+            .map(|item| Ok(item?.0))
+            .collect()
+    }
+}
+
+/// Serializes a value for storage; our record types always serialize.
+pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(table: &'static str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|err| Error::Corrupt { table, reason: err.to_string() })
+}

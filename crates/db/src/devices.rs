@@ -1,0 +1,60 @@
+//! Devices: one per login, owning that login's access and refresh tokens.
+
+use accord_storage::{WriteBatch, codec::{KeyBuilder, KeyReader}};
+use ruma::{DeviceId, OwnedDeviceId, UserId};
+use serde::{Deserialize, Serialize};
+
+use crate::{Db, Error, Result, database::encode, tables::USERID_DEVICEID_DEVICE};
+
+/// One device of a user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceRecord {
+    /// Name the user gave it.
+    pub display_name: Option<String>,
+    /// Hex sha256 of the current access token (the token itself is never stored).
+    pub access_token_hash: Option<String>,
+    /// Hex sha256 of the current refresh token, when the client asked for one.
+    pub refresh_token_hash: Option<String>,
+    /// Client address at the last authenticated request.
+    pub last_seen_ip: Option<String>,
+    /// Time of the last authenticated request, ms since the epoch.
+    pub last_seen_ts: Option<u64>,
+    /// When the device logged in, ms since the epoch.
+    pub created_ts: u64,
+}
+
+fn device_key(user_id: &UserId, device_id: &DeviceId) -> Vec<u8> {
+    KeyBuilder::new().str(user_id.as_str()).str(device_id.as_str()).build()
+}
+
+impl Db {
+    /// One device, if it exists.
+    pub fn get_device(&self, user_id: &UserId, device_id: &DeviceId) -> Result<Option<DeviceRecord>> {
+        self.get_json(USERID_DEVICEID_DEVICE, &device_key(user_id, device_id))
+    }
+
+    /// All devices of `user_id`, ordered by device id.
+    pub fn devices(&self, user_id: &UserId) -> Result<Vec<(OwnedDeviceId, DeviceRecord)>> {
+        let prefix = KeyBuilder::new().str(user_id.as_str()).prefix();
+        self.scan_json(USERID_DEVICEID_DEVICE, &prefix)?
+            .into_iter()
+            .map(|(key, record)| {
+                let mut reader = KeyReader::new(&key);
+                let corrupt = |reason: String| Error::Corrupt { table: USERID_DEVICEID_DEVICE, reason };
+                reader.str().map_err(|e| corrupt(e.to_string()))?;
+                let device = reader.str().map_err(|e| corrupt(e.to_string()))?;
+                Ok((OwnedDeviceId::from(device), record))
+            })
+            .collect()
+    }
+
+    /// Queues creating or replacing a device.
+    pub fn put_device(&self, batch: &mut WriteBatch, user_id: &UserId, device_id: &DeviceId, device: &DeviceRecord) {
+        batch.put(USERID_DEVICEID_DEVICE, device_key(user_id, device_id), encode(device));
+    }
+
+    /// Queues removing a device (its sessions are removed by the caller in the same batch).
+    pub fn delete_device(&self, batch: &mut WriteBatch, user_id: &UserId, device_id: &DeviceId) {
+        batch.delete(USERID_DEVICEID_DEVICE, device_key(user_id, device_id));
+    }
+}

@@ -1,0 +1,28 @@
+//! Accord's database: the one catalog of tables, typed stores over them, and schema
+//! migrations run at start.
+//!
+//! Invariants: every table is declared once, in [`tables`], with its key and value layout; this
+//! crate talks to storage only through `accord_storage::KvEngine` (it never names `rocksdb`);
+//! stores expose `get_x -> Result<Option<X>>`, `x -> Result<X>` and `put_x`/`delete_x` taking
+//! a `&mut WriteBatch`, so one API call commits everything it changes in one atomic batch.
+
+mod accounts;
+mod account_data;
+mod database;
+mod devices;
+mod error;
+mod filters;
+mod migrations;
+mod sessions;
+pub mod tables;
+mod uiaa;
+
+pub use accounts::UserAccount;
+pub use database::Db;
+pub use devices::DeviceRecord;
+pub use error::{Error, Result};
+pub use migrations::SCHEMA_VERSION;
+pub use sessions::{AccessSession, RefreshSession};
+pub use uiaa::UiaaSessionRecord;
+
+pub use accord_storage::{Direction, WriteBatch};

@@ -1,0 +1,54 @@
+//! The catalog: every table (RocksDB column family) Accord uses, with its key and value layout.
+//!
+//! Keys use the tuple codec of `accord_storage::codec` (parts joined by 0xFF, integers
+//! big-endian). Values are JSON unless stated. A removed table moves to [`DROPPED`] so the engine
+//! deletes its column family at the next start.
+
+use accord_storage::TableDef;
+
+macro_rules! catalog {
+    ($($(#[doc = $doc:literal])* $name:ident = $table:literal;)*) => {
+        $( $(#[doc = $doc])* pub const $name: &str = $table; )*
+        /// Every live table, in declaration order.
+        pub const ALL: &[TableDef] = &[$(TableDef { name: $table, doc: concat!($($doc),*) }),*];
+    };
+}
+
+catalog! {
+    /// `name` -> value: server-wide facts such as `schema_version` (u64 big-endian).
+    GLOBAL = "global";
+    /// `user_id` -> JSON `UserAccount` (password hash, admin flag, deactivation).
+    USERID_ACCOUNT = "userid_account";
+    /// `user_id` -> JSON object of profile fields (`displayname`, `avatar_url`, ...).
+    USERID_PROFILE = "userid_profile";
+    /// `user_id 0xFF device_id` -> JSON `DeviceRecord` (display name, token hashes, last seen).
+    USERID_DEVICEID_DEVICE = "userid_deviceid_device";
+    /// `sha256(access_token)` (32 bytes) -> JSON `AccessSession` (user, device, expiry).
+    TOKENHASH_ACCESSSESSION = "tokenhash_accesssession";
+    /// `sha256(refresh_token)` (32 bytes) -> JSON `RefreshSession` (user, device).
+    TOKENHASH_REFRESHSESSION = "tokenhash_refreshsession";
+    /// `user_id 0xFF room_id-or-empty 0xFF event_type` -> JSON content of account data.
+    USERID_ROOMID_TYPE_ACCOUNTDATA = "userid_roomid_type_accountdata";
+    /// `user_id 0xFF filter_id` -> JSON filter definition.
+    USERID_FILTERID_FILTER = "userid_filterid_filter";
+    /// `session_id` -> JSON `UiaaSessionRecord` (completed stages, bound request).
+    UIAASESSIONID_SESSION = "uiaasessionid_session";
+}
+
+/// Tables that existed in earlier schema versions; dropped at start.
+pub const DROPPED: &[&str] = &[];
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    #[test]
+    fn table_names_are_unique_and_documented() {
+        let mut seen = HashSet::new();
+        for table in super::ALL {
+            assert!(seen.insert(table.name), "table {} declared twice", table.name);
+            assert!(table.doc.contains("->"), "table {} doc must give `key -> value`", table.name);
+            assert!(!super::DROPPED.contains(&table.name), "table {} is both live and dropped", table.name);
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! Accounts: username rules, registration, password changes, deactivation, and the admin's
+//! account creation from the command line.
+
+use std::sync::Arc;
+
+use accord_core::{Config, config::RegistrationMode, time::now_millis};
+use accord_db::{Db, UserAccount, WriteBatch};
+use ruma::{
+    DeviceId, OwnedDeviceId, OwnedUserId, ServerName, UserId,
+    api::{
+        client::uiaa::{AuthFlow, AuthType, UserIdentifier},
+        error::ErrorKind,
+    },
+};
+
+use crate::{
+    Error, Result,
+    passwords,
+    sessions::{IssuedTokens, Sessions},
+    tokens::random_alphanumeric,
+};
+
+/// The spec's limit on the length of a user id, in bytes.
+const MAX_USER_ID_LEN: usize = 255;
+
+/// What a new registration asks for.
+#[derive(Debug, Clone, Default)]
+pub struct NewAccount {
+    /// Desired localpart; a random one is chosen when absent.
+    pub username: Option<String>,
+    /// Password; `None` creates an account that can't log in with a password.
+    pub password: Option<String>,
+    /// Device id for the first login.
+    pub device_id: Option<OwnedDeviceId>,
+    /// Display name of that device.
+    pub initial_device_display_name: Option<String>,
+    /// Create the account without logging in.
+    pub inhibit_login: bool,
+    /// Issue a refresh token with the access token.
+    pub refresh_token: bool,
+    /// Make the account a server administrator.
+    pub admin: bool,
+    /// Display name for the profile (shared-secret registration sets one).
+    pub displayname: Option<String>,
+}
+
+/// The result of creating an account.
+#[derive(Debug, Clone)]
+pub struct Registered {
+    /// The new user id.
+    pub user_id: OwnedUserId,
+    /// The first device and its tokens, unless login was inhibited.
+    pub login: Option<(OwnedDeviceId, IssuedTokens)>,
+}
+
+/// Account management.
+#[derive(Clone, Debug)]
+pub struct Accounts {
+    config: Arc<Config>,
+    db: Db,
+    sessions: Sessions,
+    create_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Accounts {
+    pub(crate) fn new(config: Arc<Config>, db: Db, sessions: Sessions) -> Self {
+        Self { config, db, sessions, create_lock: Arc::default() }
+    }
+
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The UIA flows `/register` offers under the configured registration mode.
+    pub fn registration_flows(&self) -> Result<Vec<AuthFlow>> {
+        match self.config.registration.mode {
+            RegistrationMode::Closed => Err(Error::forbidden(
+                "Registration is disabled on this server; ask an administrator to create an account",
+            )),
+            RegistrationMode::Open => Ok(vec![AuthFlow::new(vec![AuthType::Dummy])]),
+            RegistrationMode::Token => Ok(vec![AuthFlow::new(vec![AuthType::RegistrationToken])]),
+        }
+    }
+
+    /// Whether a configured registration token is valid (`/register/m.login.registration_token/validity`).
+    pub fn registration_token_valid(&self, token: &str) -> Result<bool> {
+        if self.config.registration.mode != RegistrationMode::Token {
+            return Err(Error::forbidden("Registration tokens are not in use on this server"));
+        }
+        Ok(self.config.registration.tokens.iter().any(|t| t == token))
+    }
+
+    /// Checks a desired localpart: valid (else `M_INVALID_USERNAME`) and free (else `M_USER_IN_USE`).
+    pub fn check_username_available(&self, localpart: &str) -> Result<OwnedUserId> {
+        let user_id = validate_new_localpart(localpart, &self.config.server_name)?;
+        if self.db.get_account(&user_id)?.is_some() {
+            return Err(Error::new(ErrorKind::UserInUse, format!("User ID {user_id} is already taken")));
+        }
+        Ok(user_id)
+    }
+
+    /// Creates an account (and, unless inhibited, its first device) in one batch.
+    pub async fn create(&self, new: NewAccount) -> Result<Registered> {
+        if let Some(name) = &new.username {
+            self.check_username_available(name)?;
+        }
+        let password_hash = match new.password {
+            Some(password) => Some(passwords::hash(password).await?),
+            None => None,
+        };
+        // Serialize check-and-create so two concurrent registrations of one name can't both win.
+        let _guard = self.create_lock.lock().await;
+        let user_id = match &new.username {
+            Some(name) => self.check_username_available(name)?,
+            None => self.random_free_user_id()?,
+        };
+        let mut batch = WriteBatch::new();
+        let account = UserAccount { password_hash, admin: new.admin, deactivated: false, created_ts: now_millis() };
+        self.db.put_account(&mut batch, &user_id, &account);
+        let displayname = new.displayname.unwrap_or_else(|| user_id.localpart().to_owned());
+        let mut profile = serde_json::Map::new();
+        profile.insert("displayname".to_owned(), serde_json::Value::String(displayname));
+        self.db.put_profile(&mut batch, &user_id, &profile);
+        let login = if new.inhibit_login {
+            None
+        } else {
+            let device_id = self.sessions.device_id_for_login(new.device_id);
+            let tokens = self.sessions.issue_for_device(
+                &mut batch,
+                &user_id,
+                &device_id,
+                new.initial_device_display_name,
+                new.refresh_token,
+            )?;
+            Some((device_id, tokens))
+        };
+        self.db.write(batch)?;
+        tracing::info!(user = %user_id, "account created");
+        Ok(Registered { user_id, login })
+    }
+
+    fn random_free_user_id(&self) -> Result<OwnedUserId> {
+        for _ in 0..10 {
+            let localpart = random_alphanumeric(12).to_lowercase();
+            if let Ok(user_id) = self.check_username_available(&localpart) {
+                return Ok(user_id);
+            }
+        }
+        Err(Error::Internal("could not find a free random user id".to_owned()))
+    }
+
+    /// Logs in with a password, creating or re-keying the device.
+    pub async fn login_with_password(
+        &self,
+        identifier: &UserIdentifier,
+        password: &str,
+        device_id: Option<OwnedDeviceId>,
+        initial_device_display_name: Option<String>,
+        refresh_token: bool,
+    ) -> Result<(OwnedUserId, OwnedDeviceId, IssuedTokens)> {
+        let invalid = || Error::forbidden("Invalid username or password");
+        let user_id = user_id_from_identifier(identifier, &self.config.server_name).ok_or_else(invalid)?;
+        let account = self.db.get_account(&user_id)?.ok_or_else(invalid)?;
+        let stored = account.password_hash.clone().ok_or_else(invalid)?;
+        if !passwords::verify(password.to_owned(), stored).await? {
+            return Err(invalid());
+        }
+        if account.deactivated {
+            return Err(Error::new(ErrorKind::UserDeactivated, "This account has been deactivated"));
+        }
+        let device_id = self.sessions.device_id_for_login(device_id);
+        let mut batch = WriteBatch::new();
+        let tokens =
+            self.sessions.issue_for_device(&mut batch, &user_id, &device_id, initial_device_display_name, refresh_token)?;
+        self.db.write(batch)?;
+        Ok((user_id, device_id, tokens))
+    }
+
+    /// Sets a new password (after UIA); with `logout_devices`, every other device is logged out.
+    pub async fn change_password(
+        &self,
+        user_id: &UserId,
+        keep_device: &DeviceId,
+        new_password: String,
+        logout_devices: bool,
+        uiaa: crate::uiaa::UiaaCompleted,
+    ) -> Result<()> {
+        let mut account = self.account(user_id)?;
+        account.password_hash = Some(passwords::hash(new_password).await?);
+        let mut batch = WriteBatch::new();
+        self.db.put_account(&mut batch, user_id, &account);
+        if logout_devices {
+            self.sessions.delete_all_devices_except(&mut batch, user_id, Some(keep_device))?;
+        }
+        uiaa.finish(&self.db, &mut batch);
+        Ok(self.db.write(batch)?)
+    }
+
+    /// Deactivates an account (after UIA): no password, no devices, no profile; the id stays taken.
+    pub fn deactivate(&self, user_id: &UserId, uiaa: Option<crate::uiaa::UiaaCompleted>) -> Result<()> {
+        let mut account = self.account(user_id)?;
+        account.deactivated = true;
+        account.password_hash = None;
+        let mut batch = WriteBatch::new();
+        self.db.put_account(&mut batch, user_id, &account);
+        self.sessions.delete_all_devices_except(&mut batch, user_id, None)?;
+        self.db.put_profile(&mut batch, user_id, &serde_json::Map::new());
+        if let Some(uiaa) = uiaa {
+            uiaa.finish(&self.db, &mut batch);
+        }
+        self.db.write(batch)?;
+        tracing::info!(user = %user_id, "account deactivated");
+        Ok(())
+    }
+
+    fn account(&self, user_id: &UserId) -> Result<UserAccount> {
+        self.db.get_account(user_id)?.ok_or_else(|| Error::not_found(format!("No account {user_id}")))
+    }
+
+    /// Whether `user_id` is a server administrator.
+    pub fn is_admin(&self, user_id: &UserId) -> Result<bool> {
+        Ok(self.db.get_account(user_id)?.is_some_and(|a| a.admin && !a.deactivated))
+    }
+}
+
+/// Validates a localpart for a new account on `server_name`.
+///
+/// The spec's historical grammar allows more, but new ids must use `a-z 0-9 . _ = - / +` and
+/// the whole id must fit in 255 bytes. Like Synapse, purely numeric localparts are refused
+/// (they are reserved for guests), which clients rely on when they suggest names.
+pub fn validate_new_localpart(localpart: &str, server_name: &ServerName) -> Result<OwnedUserId> {
+    let invalid = |why: &str| Error::new(ErrorKind::InvalidUsername, format!("Invalid username {localpart:?}: {why}"));
+    if localpart.is_empty() {
+        return Err(invalid("it is empty"));
+    }
+    if !localpart.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'=' | b'-' | b'/' | b'+')) {
+        return Err(invalid("use only lowercase letters, digits and . _ = - / +"));
+    }
+    if localpart.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid("purely numeric user ids are reserved"));
+    }
+    let user_id = UserId::parse(format!("@{localpart}:{server_name}")).map_err(|err| invalid(&err.to_string()))?;
+    if user_id.as_str().len() > MAX_USER_ID_LEN {
+        return Err(invalid("the full user id must be at most 255 bytes"));
+    }
+    Ok(user_id)
+}
+
+/// The local user an `m.id.user` identifier names (a localpart or a full id), if it is local.
+///
+/// Localparts are lowercased first, as Synapse does, because users type them with capitals.
+pub fn user_id_from_identifier(identifier: &UserIdentifier, server_name: &ServerName) -> Option<OwnedUserId> {
+    let UserIdentifier::Matrix(matrix) = identifier else {
+        return None;
+    };
+    let text = matrix.user.as_str();
+    let user_id = if text.starts_with('@') {
+        UserId::parse(text).ok()?
+    } else {
+        UserId::parse(format!("@{}:{server_name}", text.to_lowercase())).ok()?
+    };
+    (user_id.server_name() == server_name).then_some(user_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use ruma::server_name;
+
+    use super::*;
+
+    #[test]
+    fn localpart_rules() {
+        let server = server_name!("example.org");
+        assert!(validate_new_localpart("alice.b-c_d=e/f+g", server).is_ok());
+        for bad in ["", "Alice", "al ice", "alice:x", "12345", "ä"] {
+            let err = validate_new_localpart(bad, server).err();
+            assert!(matches!(err.as_ref().and_then(Error::kind), Some(ErrorKind::InvalidUsername)), "{bad}: {err:?}");
+        }
+        let long = "a".repeat(255);
+        assert!(validate_new_localpart(&long, server).is_err());
+    }
+}

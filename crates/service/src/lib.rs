@@ -1,0 +1,80 @@
+//! Accord's use cases: what a request means, independent of HTTP. Accounts and registration,
+//! login sessions and tokens, devices, user-interactive authentication, profiles, account
+//! data, filters and push rules.
+//!
+//! Invariants: no web framework here (handlers in `accord-api` translate HTTP to these calls);
+//! the client-facing decision (errcode and message) is made here, in [`Error`]; each call
+//! commits everything it changes in one atomic batch; no global state, everything hangs off
+//! [`Services`].
+
+pub mod account_data;
+pub mod accounts;
+pub mod devices;
+mod error;
+pub mod filters;
+mod passwords;
+pub mod profiles;
+pub mod push_rules;
+pub mod sessions;
+pub mod shared_secret;
+mod tokens;
+pub mod uiaa;
+
+use std::sync::Arc;
+
+use accord_core::Config;
+use accord_db::Db;
+
+pub use error::{Error, Result};
+pub use sessions::AuthedUser;
+
+/// Everything a request handler can call. Cheap to clone; passed as axum `State`.
+#[derive(Clone, Debug)]
+pub struct Services {
+    /// The configuration this server started with.
+    pub config: Arc<Config>,
+    /// Accounts, registration, passwords, deactivation.
+    pub accounts: accounts::Accounts,
+    /// Access and refresh tokens, login and logout.
+    pub sessions: sessions::Sessions,
+    /// Device listing and management.
+    pub devices: devices::Devices,
+    /// User-interactive authentication sessions.
+    pub uiaa: uiaa::Uiaa,
+    /// Display names, avatars and other profile fields.
+    pub profiles: profiles::Profiles,
+    /// Global and per-room account data, including room tags.
+    pub account_data: account_data::AccountData,
+    /// Stored sync filters.
+    pub filters: filters::Filters,
+    /// Per-user push rules.
+    pub push_rules: push_rules::PushRules,
+    /// Synapse-compatible shared-secret registration.
+    pub shared_secret: shared_secret::SharedSecretRegistration,
+}
+
+impl Services {
+    /// Builds every service over one database.
+    pub fn new(config: Arc<Config>, db: Db) -> Self {
+        let sessions = sessions::Sessions::new(config.clone(), db.clone());
+        let uiaa = uiaa::Uiaa::new(config.clone(), db.clone());
+        let accounts = accounts::Accounts::new(config.clone(), db.clone(), sessions.clone());
+        Self {
+            devices: devices::Devices::new(db.clone(), sessions.clone()),
+            profiles: profiles::Profiles::new(config.clone(), db.clone()),
+            account_data: account_data::AccountData::new(db.clone()),
+            filters: filters::Filters::new(db.clone()),
+            push_rules: push_rules::PushRules::new(db.clone()),
+            shared_secret: shared_secret::SharedSecretRegistration::new(config.clone(), accounts.clone()),
+            accounts,
+            sessions,
+            uiaa,
+            config,
+        }
+    }
+
+    /// The database, for shutdown and for tools.
+    pub fn db(&self) -> &Db {
+        self.accounts.db()
+    }
+}

@@ -1,0 +1,201 @@
+//! Login sessions: issuing, checking, refreshing and revoking access tokens.
+//!
+//! A device owns at most one access token and one refresh token; both are stored only as
+//! sha256 hashes, in the device record and in a hash -> session table for lookup.
+
+use std::{sync::Arc, time::Duration};
+
+use accord_core::{Config, time::now_millis};
+use accord_db::{AccessSession, Db, DeviceRecord, RefreshSession, WriteBatch};
+use ruma::{
+    DeviceId, OwnedDeviceId, OwnedUserId, UserId,
+    api::error::{ErrorKind, UnknownTokenErrorData},
+};
+
+use crate::{
+    Error, Result,
+    tokens::{generate_secret, hash_token, hex, random_upper, unhex},
+};
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthedUser {
+    /// Who.
+    pub user_id: OwnedUserId,
+    /// With which device.
+    pub device_id: OwnedDeviceId,
+}
+
+/// Tokens handed to a client at login, registration or refresh.
+#[derive(Debug, Clone)]
+pub struct IssuedTokens {
+    /// The new access token.
+    pub access_token: String,
+    /// The new refresh token, when the client asked for refreshable tokens.
+    pub refresh_token: Option<String>,
+    /// Lifetime of the access token, when it expires.
+    pub expires_in: Option<Duration>,
+}
+
+/// Issues and checks tokens.
+#[derive(Clone, Debug)]
+pub struct Sessions {
+    config: Arc<Config>,
+    db: Db,
+}
+
+fn unknown_token(soft_logout: bool, message: &str) -> Error {
+    let mut data = UnknownTokenErrorData::new();
+    data.soft_logout = soft_logout;
+    Error::new(ErrorKind::UnknownToken(data), message)
+}
+
+impl Sessions {
+    pub(crate) fn new(config: Arc<Config>, db: Db) -> Self {
+        Self { config, db }
+    }
+
+    /// Resolves an access token to its user and device.
+    ///
+    /// Unknown tokens get `M_UNKNOWN_TOKEN`; expired refreshable tokens get it with
+    /// `soft_logout: true`, telling the client to refresh rather than log in again.
+    pub fn authenticate(&self, access_token: &str) -> Result<AuthedUser> {
+        let Some(session) = self.db.get_access_session(&hash_token(access_token))? else {
+            return Err(unknown_token(false, "Unknown access token; log in again"));
+        };
+        if session.expires_at.is_some_and(|at| at <= now_millis()) {
+            return Err(unknown_token(true, "Access token has expired; use your refresh token"));
+        }
+        Ok(AuthedUser { user_id: session.user_id, device_id: session.device_id })
+    }
+
+    /// Queues creating (or re-keying) `device_id` of `user_id` with fresh tokens, revoking the
+    /// device's previous tokens. Returns the tokens to hand to the client.
+    pub(crate) fn issue_for_device(
+        &self,
+        batch: &mut WriteBatch,
+        user_id: &UserId,
+        device_id: &DeviceId,
+        display_name: Option<String>,
+        refreshable: bool,
+    ) -> Result<IssuedTokens> {
+        let now = now_millis();
+        let mut device = match self.db.get_device(user_id, device_id)? {
+            Some(existing) => {
+                self.revoke_device_tokens(batch, &existing);
+                existing
+            }
+            None => DeviceRecord {
+                display_name: None,
+                access_token_hash: None,
+                refresh_token_hash: None,
+                last_seen_ip: None,
+                last_seen_ts: None,
+                created_ts: now,
+            },
+        };
+        if display_name.is_some() {
+            device.display_name = display_name;
+        }
+        let tokens = self.new_tokens(batch, user_id, device_id, refreshable, now);
+        device.access_token_hash = Some(hex(&hash_token(&tokens.access_token)));
+        device.refresh_token_hash = tokens.refresh_token.as_deref().map(|t| hex(&hash_token(t)));
+        self.db.put_device(batch, user_id, device_id, &device);
+        Ok(tokens)
+    }
+
+    fn new_tokens(
+        &self,
+        batch: &mut WriteBatch,
+        user_id: &UserId,
+        device_id: &DeviceId,
+        refreshable: bool,
+        now: u64,
+    ) -> IssuedTokens {
+        let access_token = generate_secret();
+        let lifetime = Duration::from_secs(self.config.login.refreshable_access_token_lifetime_secs);
+        let expires_in = (refreshable && !lifetime.is_zero()).then_some(lifetime);
+        let expires_at = expires_in.map(|d| now.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)));
+        self.db.put_access_session(
+            batch,
+            &hash_token(&access_token),
+            &AccessSession { user_id: user_id.to_owned(), device_id: device_id.to_owned(), expires_at },
+        );
+        let refresh_token = refreshable.then(generate_secret);
+        if let Some(refresh) = &refresh_token {
+            self.db.put_refresh_session(
+                batch,
+                &hash_token(refresh),
+                &RefreshSession { user_id: user_id.to_owned(), device_id: device_id.to_owned() },
+            );
+        }
+        IssuedTokens { access_token, refresh_token, expires_in }
+    }
+
+    /// Queues removing the token sessions a device record points at.
+    pub(crate) fn revoke_device_tokens(&self, batch: &mut WriteBatch, device: &DeviceRecord) {
+        if let Some(hash) = device.access_token_hash.as_deref().and_then(unhex) {
+            self.db.delete_access_session(batch, &hash);
+        }
+        if let Some(hash) = device.refresh_token_hash.as_deref().and_then(unhex) {
+            self.db.delete_refresh_session(batch, &hash);
+        }
+    }
+
+    /// Queues deleting a device and its tokens. Returns whether it existed.
+    pub(crate) fn delete_device(&self, batch: &mut WriteBatch, user_id: &UserId, device_id: &DeviceId) -> Result<bool> {
+        let Some(device) = self.db.get_device(user_id, device_id)? else {
+            return Ok(false);
+        };
+        self.revoke_device_tokens(batch, &device);
+        self.db.delete_device(batch, user_id, device_id);
+        Ok(true)
+    }
+
+    /// A device id for a new login: the client's choice, or a fresh random one.
+    pub(crate) fn device_id_for_login(&self, requested: Option<OwnedDeviceId>) -> OwnedDeviceId {
+        requested.unwrap_or_else(|| OwnedDeviceId::from(random_upper(10)))
+    }
+
+    /// Exchanges a refresh token for new tokens, invalidating the old pair.
+    pub fn refresh(&self, refresh_token: &str) -> Result<IssuedTokens> {
+        let hash = hash_token(refresh_token);
+        let Some(session) = self.db.get_refresh_session(&hash)? else {
+            return Err(unknown_token(false, "Unknown refresh token; log in again"));
+        };
+        let mut batch = WriteBatch::new();
+        let tokens = self.issue_for_device(&mut batch, &session.user_id, &session.device_id, None, true)?;
+        self.db.write(batch)?;
+        Ok(tokens)
+    }
+
+    /// `/logout`: deletes the caller's device and its tokens.
+    pub fn logout(&self, user: &AuthedUser) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        self.delete_device(&mut batch, &user.user_id, &user.device_id)?;
+        Ok(self.db.write(batch)?)
+    }
+
+    /// `/logout/all`: deletes every device of the caller and their tokens.
+    pub fn logout_all(&self, user_id: &UserId) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        self.delete_all_devices_except(&mut batch, user_id, None)?;
+        Ok(self.db.write(batch)?)
+    }
+
+    /// Queues deleting every device of `user_id` except `keep`.
+    pub(crate) fn delete_all_devices_except(
+        &self,
+        batch: &mut WriteBatch,
+        user_id: &UserId,
+        keep: Option<&DeviceId>,
+    ) -> Result<()> {
+        for (device_id, device) in self.db.devices(user_id)? {
+            if Some(device_id.as_ref()) != keep {
+                self.revoke_device_tokens(batch, &device);
+                self.db.delete_device(batch, user_id, &device_id);
+            }
+        }
+        Ok(())
+    }
+}
