@@ -1,1 +1,16 @@
-//! placeholder
+//! Accord's HTTP surface: the `Ruma<T>` extractor that turns a request into ruma's typed
+//! request (authenticating it per the endpoint's metadata), the route table registered from
+//! ruma's path metadata, the handlers, and the one place errors become Matrix JSON.
+//!
+//! Invariants: handlers only check request shape and call `accord-service`; the mapping from
+//! error kind to HTTP status lives only in [`error`]; no storage or engine types here.
+
+pub mod client;
+mod error;
+mod extract;
+mod router;
+mod synapse_admin;
+
+pub use error::{ApiError, Result, error_response};
+pub use extract::{ClientAuth, Ruma};
+pub use router::router;

@@ -200,10 +200,10 @@ impl KvEngine for RocksEngine {
         for op in batch.ops() {
             match op {
                 accord_storage::BatchOp::Put { table, key, value } => {
-                    rocks.put_cf(self.cf(*table)?, key, value);
+                    rocks.put_cf(self.cf(table)?, key, value);
                 }
                 accord_storage::BatchOp::Delete { table, key } => {
-                    rocks.delete_cf(self.cf(*table)?, key);
+                    rocks.delete_cf(self.cf(table)?, key);
                 }
             }
         }
@@ -255,7 +255,7 @@ impl KvEngine for RocksEngine {
     fn flush(&self) -> Result<()> {
         let mut cfs = Vec::with_capacity(self.tables.len());
         for table in &self.tables {
-            cfs.push(self.cf(*table)?);
+            cfs.push(self.cf(table)?);
         }
         self.db
             .flush_cfs_opt(&cfs, &FlushOptions::default())

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use accord_storage::conformance::{self, CONFORMANCE_TABLES, Opener};
+use accord_storage::conformance::{self, CONFORMANCE_TABLES, Check, Opener};
 use accord_storage::{Direction, Error, KvEngine, Result, TableDef, WriteBatch};
 use accord_storage_rocksdb::RocksEngine;
 
@@ -16,7 +16,7 @@ fn open(path: &Path) -> Result<RocksEngine> {
 const OPEN: Opener<'static, RocksEngine> = &open;
 
 /// Runs one conformance check in a fresh temporary directory.
-fn run(check: fn(&Path, Opener<'_, RocksEngine>)) {
+fn run(check: Check<RocksEngine>) {
     let dir = tempfile::tempdir().expect("temp dir");
     check(dir.path(), OPEN);
 }

@@ -1,0 +1,86 @@
+//! The route table: every endpoint registered from ruma's own path metadata, grouped by spec
+//! section, plus the fallbacks that answer unknown paths and wrong methods the Matrix way.
+
+use std::future::Future;
+
+use accord_service::Services;
+use axum::{
+    Router,
+    extract::State,
+    response::{IntoResponse, Response},
+    routing::{MethodFilter, get, on},
+};
+use bytes::BytesMut;
+use http::StatusCode;
+use ruma::api::{IncomingRequest, OutgoingResponse, error::ErrorKind, path_builder::PathBuilder};
+
+use crate::{ApiError, ClientAuth, Result, Ruma, client, error_response, synapse_admin};
+
+/// Builds the client-server router over `services`.
+pub fn router(services: Services) -> Router {
+    let router = Router::new();
+    let router = client::routes(router);
+    router
+        .route("/_synapse/admin/v1/register", get(synapse_admin::get_nonce_route).post(synapse_admin::register_route))
+        .route("/.well-known/matrix/client", get(client::well_known::client_route))
+        .route("/.well-known/matrix/server", get(client::well_known::server_route))
+        .route("/health", get(|| async { "OK" }))
+        .fallback(unrecognized)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(services)
+}
+
+async fn unrecognized() -> Response {
+    error_response(StatusCode::NOT_FOUND, ErrorKind::Unrecognized, "Unrecognized request")
+}
+
+async fn method_not_allowed() -> Response {
+    error_response(StatusCode::METHOD_NOT_ALLOWED, ErrorKind::Unrecognized, "Method not allowed for this endpoint")
+}
+
+/// Registers `handler` for every path (stable and unstable) ruma knows for `Req`.
+pub(crate) trait RumaRouter {
+    fn ruma_route<Req, H, Fut>(self, handler: H) -> Self
+    where
+        Req: IncomingRequest + Send + 'static,
+        Req::Authentication: ClientAuth,
+        H: Fn(Services, Ruma<Req>) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<Req::OutgoingResponse>> + Send + 'static;
+}
+
+impl RumaRouter for Router<Services> {
+    fn ruma_route<Req, H, Fut>(self, handler: H) -> Self
+    where
+        Req: IncomingRequest + Send + 'static,
+        Req::Authentication: ClientAuth,
+        H: Fn(Services, Ruma<Req>) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<Req::OutgoingResponse>> + Send + 'static,
+    {
+        let Ok(filter) = MethodFilter::try_from(Req::METHOD) else {
+            tracing::error!(method = %Req::METHOD, "ruma endpoint with a method axum can't route; skipped");
+            return self;
+        };
+        let mut router = self;
+        for path in Req::PATH_BUILDER.all_paths() {
+            let handler = handler.clone();
+            router = router.route(
+                path,
+                on(filter, move |State(services): State<Services>, request: Ruma<Req>| async move {
+                    match handler(services, request).await {
+                        Ok(response) => into_http(response),
+                        Err(error) => error.into_response(),
+                    }
+                }),
+            );
+        }
+        router
+    }
+}
+
+fn into_http<R: OutgoingResponse>(response: R) -> Response {
+    match response.try_into_http_response::<BytesMut>() {
+        Ok(response) => response.map(|body| axum::body::Body::from(body.freeze())).into_response(),
+        Err(err) => ApiError::from(accord_service::Error::Internal(format!("response serialization failed: {err}")))
+            .into_response(),
+    }
+}
