@@ -1,1 +1,20 @@
-fn main() {}
+//! The `accord` binary: command line, configuration, logging, then the server.
+//! Wiring only; everything else lives in the crates.
+
+mod cli;
+mod logging;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match cli::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

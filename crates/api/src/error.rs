@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::BytesMut;
 use http::StatusCode;
 use ruma::api::{
-    OutgoingResponse,
+    OutgoingResponseExt,
     client::uiaa::UiaaResponse,
     error::{Error as RumaError, ErrorBody, ErrorKind, StandardErrorBody},
 };
@@ -83,7 +83,9 @@ pub fn error_response(status: StatusCode, kind: ErrorKind, message: impl Into<St
 fn render_standard(status: StatusCode, kind: ErrorKind, message: String) -> Response {
     let error = RumaError::new(status, ErrorBody::Standard(StandardErrorBody::new(kind, message)));
     match error.try_into_http_response::<BytesMut>() {
-        Ok(response) => response.map(|body| axum::body::Body::from(body.freeze())).into_response(),
+        Ok(response) => response
+            .map(|body| axum::body::Body::from(body.freeze()))
+            .into_response(),
         Err(_) => status.into_response(),
     }
 }
@@ -97,7 +99,9 @@ impl IntoResponse for ApiError {
                 render_standard(status, kind, message)
             }
             ServiceError::Uiaa(info) => match UiaaResponse::AuthResponse(*info).try_into_http_response::<BytesMut>() {
-                Ok(response) => response.map(|body| axum::body::Body::from(body.freeze())).into_response(),
+                Ok(response) => response
+                    .map(|body| axum::body::Body::from(body.freeze()))
+                    .into_response(),
                 Err(err) => internal(&err.to_string()),
             },
             ServiceError::Db(err) => internal(&err.to_string()),
@@ -109,7 +113,11 @@ impl IntoResponse for ApiError {
 /// Logs the real cause once and tells the client only that it was our fault.
 fn internal(cause: &str) -> Response {
     tracing::error!(%cause, "internal error");
-    render_standard(StatusCode::INTERNAL_SERVER_ERROR, ErrorKind::Unknown, "Internal server error".to_owned())
+    render_standard(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorKind::Unknown,
+        "Internal server error".to_owned(),
+    )
 }
 
 #[cfg(test)]

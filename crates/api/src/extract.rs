@@ -3,15 +3,18 @@
 
 use accord_service::{AuthedUser, Services};
 use axum::{
-    extract::{FromRequest, RawPathParams, Request},
     RequestPartsExt,
+    extract::{FromRequest, RawPathParams, Request},
 };
 use bytes::Bytes;
 use http::Method;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use ruma::api::{
     IncomingRequest, IncomingRequestExt,
-    auth_scheme::{AccessToken, AccessTokenOptional, AppserviceToken, AppserviceTokenOptional, NoAccessToken, NoAuthentication, extract_bearer_or_query_token},
+    auth_scheme::{
+        AccessToken, AccessTokenOptional, AppserviceToken, AppserviceTokenOptional, NoAccessToken, NoAuthentication,
+        extract_bearer_or_query_token,
+    },
     error::{DeserializationError, ErrorKind, FromHttpRequestError},
 };
 
@@ -100,8 +103,12 @@ where
 
         let token = {
             let probe = http::Request::from_parts(parts.clone(), ());
-            extract_bearer_or_query_token(&probe)
-                .map_err(|_| ApiError::new(ErrorKind::MissingToken, "Malformed Authorization header; use `Bearer <token>`"))?
+            extract_bearer_or_query_token(&probe).map_err(|_| {
+                ApiError::new(
+                    ErrorKind::MissingToken,
+                    "Malformed Authorization header; use `Bearer <token>`",
+                )
+            })?
         };
         let auth = T::Authentication::authenticate(services, token)?;
 
@@ -125,11 +132,19 @@ where
 
 /// Reads the whole body, refusing more than `limit` bytes with 413 `M_TOO_LARGE`.
 pub(crate) async fn read_body(body: axum::body::Body, limit: usize) -> Result<Bytes> {
-    let too_large = || ApiError::new(ErrorKind::TooLarge, format!("Request body exceeds the limit of {limit} bytes"));
+    let too_large = || {
+        ApiError::new(
+            ErrorKind::TooLarge,
+            format!("Request body exceeds the limit of {limit} bytes"),
+        )
+    };
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(err) if err.is::<LengthLimitError>() => Err(too_large()),
-        Err(err) => Err(ApiError::new(ErrorKind::BadJson, format!("Could not read request body: {err}"))),
+        Err(err) => Err(ApiError::new(
+            ErrorKind::BadJson,
+            format!("Could not read request body: {err}"),
+        )),
     }
 }
 
@@ -138,7 +153,9 @@ fn parse_error(err: FromHttpRequestError) -> ApiError {
         FromHttpRequestError::Deserialization(DeserializationError::Json(err)) => {
             ApiError::new(ErrorKind::BadJson, format!("Invalid request body: {err}"))
         }
-        FromHttpRequestError::Deserialization(err) => ApiError::new(ErrorKind::InvalidParam, format!("Invalid request: {err}")),
+        FromHttpRequestError::Deserialization(err) => {
+            ApiError::new(ErrorKind::InvalidParam, format!("Invalid request: {err}"))
+        }
         FromHttpRequestError::MethodMismatch { expected, received } => {
             ApiError::new(ErrorKind::Unrecognized, format!("Expected {expected}, got {received}"))
         }

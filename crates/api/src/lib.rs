@@ -8,9 +8,11 @@
 pub mod client;
 mod error;
 mod extract;
+pub mod federation;
 mod router;
 mod synapse_admin;
 
 pub use error::{ApiError, Result, error_response};
 pub use extract::{ClientAuth, Ruma};
+pub use federation::router as federation_router;
 pub use router::router;

@@ -12,22 +12,29 @@ use axum::{
 };
 use bytes::BytesMut;
 use http::StatusCode;
-use ruma::api::{IncomingRequest, OutgoingResponse, error::ErrorKind, path_builder::PathBuilder};
+use ruma::api::{IncomingRequest, OutgoingResponse, OutgoingResponseExt, error::ErrorKind, path_builder::PathBuilder};
 
 use crate::{ApiError, ClientAuth, Result, Ruma, client, error_response, synapse_admin};
 
 /// Builds the client-server router over `services`.
 pub fn router(services: Services) -> Router {
     let router = Router::new();
-    let router = client::routes(router);
-    router
-        .route("/_synapse/admin/v1/register", get(synapse_admin::get_nonce_route).post(synapse_admin::register_route))
+    let router = client::routes(router)
+        .route(
+            "/_synapse/admin/v1/register",
+            get(synapse_admin::get_nonce_route).post(synapse_admin::register_route),
+        )
         .route("/.well-known/matrix/client", get(client::well_known::client_route))
         .route("/.well-known/matrix/server", get(client::well_known::server_route))
-        .route("/health", get(|| async { "OK" }))
+        .route("/health", get(|| async { "OK" }));
+    with_fallbacks(router).with_state(services)
+}
+
+/// Answers unknown paths with 404 and wrong methods with 405, both `M_UNRECOGNIZED`.
+pub(crate) fn with_fallbacks(router: Router<Services>) -> Router<Services> {
+    router
         .fallback(unrecognized)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(services)
 }
 
 async fn unrecognized() -> Response {
@@ -35,7 +42,11 @@ async fn unrecognized() -> Response {
 }
 
 async fn method_not_allowed() -> Response {
-    error_response(StatusCode::METHOD_NOT_ALLOWED, ErrorKind::Unrecognized, "Method not allowed for this endpoint")
+    error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorKind::Unrecognized,
+        "Method not allowed for this endpoint",
+    )
 }
 
 /// Registers `handler` for every path (stable and unstable) ruma knows for `Req`.
@@ -65,12 +76,15 @@ impl RumaRouter for Router<Services> {
             let handler = handler.clone();
             router = router.route(
                 path,
-                on(filter, move |State(services): State<Services>, request: Ruma<Req>| async move {
-                    match handler(services, request).await {
-                        Ok(response) => into_http(response),
-                        Err(error) => error.into_response(),
-                    }
-                }),
+                on(
+                    filter,
+                    move |State(services): State<Services>, request: Ruma<Req>| async move {
+                        match handler(services, request).await {
+                            Ok(response) => into_http(response),
+                            Err(error) => error.into_response(),
+                        }
+                    },
+                ),
             );
         }
         router
@@ -79,8 +93,12 @@ impl RumaRouter for Router<Services> {
 
 fn into_http<R: OutgoingResponse>(response: R) -> Response {
     match response.try_into_http_response::<BytesMut>() {
-        Ok(response) => response.map(|body| axum::body::Body::from(body.freeze())).into_response(),
-        Err(err) => ApiError::from(accord_service::Error::Internal(format!("response serialization failed: {err}")))
+        Ok(response) => response
+            .map(|body| axum::body::Body::from(body.freeze()))
             .into_response(),
+        Err(err) => ApiError::from(accord_service::Error::Internal(format!(
+            "response serialization failed: {err}"
+        )))
+        .into_response(),
     }
 }

@@ -56,8 +56,6 @@ pub struct ClientApiConfig {
     pub tls_key: Option<PathBuf>,
     /// Largest request body accepted, in bytes; larger ones get 413 `M_TOO_LARGE`.
     pub max_request_bytes: usize,
-    /// Seconds a request may run before it is answered with an error.
-    pub request_timeout_secs: u64,
 }
 
 /// `[federation]`
@@ -140,13 +138,14 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             server_name: ruma::server_name!("localhost").to_owned(),
-            database: DatabaseConfig { path: PathBuf::from("./accord-data") },
+            database: DatabaseConfig {
+                path: PathBuf::from("./accord-data"),
+            },
             client_api: ClientApiConfig {
                 bind: SocketAddr::from(([127, 0, 0, 1], 8008)),
                 tls_cert: None,
                 tls_key: None,
                 max_request_bytes: 50 * 1024 * 1024,
-                request_timeout_secs: 120,
             },
             federation: FederationConfig {
                 enabled: false,
@@ -159,9 +158,14 @@ impl Default for Config {
                 shared_secret: None,
                 tokens: Vec::new(),
             },
-            login: LoginConfig { refreshable_access_token_lifetime_secs: 300 },
+            login: LoginConfig {
+                refreshable_access_token_lifetime_secs: 300,
+            },
             well_known: WellKnownConfig::default(),
-            logging: LoggingConfig { filter: "info".to_owned(), format: LogFormat::Text },
+            logging: LoggingConfig {
+                filter: "info".to_owned(),
+                format: LogFormat::Text,
+            },
         }
     }
 }

@@ -1,7 +1,10 @@
 //! Account data, global and per room (room tags and push rules live here too, as the spec's
 //! `m.tag` and `m.push_rules` events).
 
-use accord_storage::{WriteBatch, codec::{KeyBuilder, KeyReader}};
+use accord_storage::{
+    WriteBatch,
+    codec::{KeyBuilder, KeyReader},
+};
 use ruma::{RoomId, UserId};
 use serde_json::Value;
 
@@ -30,7 +33,11 @@ impl Db {
         kind: &str,
         content: &Value,
     ) {
-        batch.put(USERID_ROOMID_TYPE_ACCOUNTDATA, key(user_id, room_id, kind), encode(content));
+        batch.put(
+            USERID_ROOMID_TYPE_ACCOUNTDATA,
+            key(user_id, room_id, kind),
+            encode(content),
+        );
     }
 
     /// Queues removing one account data event.
@@ -40,11 +47,17 @@ impl Db {
 
     /// Every account data event of `user_id` in one scope (`None` = global): `(type, content)`.
     pub fn account_data_in(&self, user_id: &UserId, room_id: Option<&RoomId>) -> Result<Vec<(String, Value)>> {
-        let prefix = KeyBuilder::new().str(user_id.as_str()).str(room_id.map(RoomId::as_str).unwrap_or("")).prefix();
+        let prefix = KeyBuilder::new()
+            .str(user_id.as_str())
+            .str(room_id.map(RoomId::as_str).unwrap_or(""))
+            .prefix();
         self.scan_json(USERID_ROOMID_TYPE_ACCOUNTDATA, &prefix)?
             .into_iter()
             .map(|(key, value)| {
-                let corrupt = |reason: String| Error::Corrupt { table: USERID_ROOMID_TYPE_ACCOUNTDATA, reason };
+                let corrupt = |reason: String| Error::Corrupt {
+                    table: USERID_ROOMID_TYPE_ACCOUNTDATA,
+                    reason,
+                };
                 let mut reader = KeyReader::new(&key);
                 reader.str().map_err(|e| corrupt(e.to_string()))?;
                 reader.str().map_err(|e| corrupt(e.to_string()))?;

@@ -78,5 +78,8 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(table: &'static str, bytes: &[u8]) -> Result<T> {
-    serde_json::from_slice(bytes).map_err(|err| Error::Corrupt { table, reason: err.to_string() })
+    serde_json::from_slice(bytes).map_err(|err| Error::Corrupt {
+        table,
+        reason: err.to_string(),
+    })
 }

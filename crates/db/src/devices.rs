@@ -1,6 +1,9 @@
 //! Devices: one per login, owning that login's access and refresh tokens.
 
-use accord_storage::{WriteBatch, codec::{KeyBuilder, KeyReader}};
+use accord_storage::{
+    WriteBatch,
+    codec::{KeyBuilder, KeyReader},
+};
 use ruma::{DeviceId, OwnedDeviceId, UserId};
 use serde::{Deserialize, Serialize};
 
@@ -40,7 +43,10 @@ impl Db {
             .into_iter()
             .map(|(key, record)| {
                 let mut reader = KeyReader::new(&key);
-                let corrupt = |reason: String| Error::Corrupt { table: USERID_DEVICEID_DEVICE, reason };
+                let corrupt = |reason: String| Error::Corrupt {
+                    table: USERID_DEVICEID_DEVICE,
+                    reason,
+                };
                 reader.str().map_err(|e| corrupt(e.to_string()))?;
                 let device = reader.str().map_err(|e| corrupt(e.to_string()))?;
                 Ok((OwnedDeviceId::from(device), record))

@@ -18,7 +18,12 @@ impl Db {
 
     /// How many filters `user_id` has stored; the next id is this number.
     pub fn count_filters(&self, user_id: &UserId) -> Result<usize> {
-        Ok(self.scan_keys(USERID_FILTERID_FILTER, &KeyBuilder::new().str(user_id.as_str()).prefix())?.len())
+        Ok(self
+            .scan_keys(
+                USERID_FILTERID_FILTER,
+                &KeyBuilder::new().str(user_id.as_str()).prefix(),
+            )?
+            .len())
     }
 
     /// Queues storing a filter.

@@ -6,8 +6,8 @@
 //! stores expose `get_x -> Result<Option<X>>`, `x -> Result<X>` and `put_x`/`delete_x` taking
 //! a `&mut WriteBatch`, so one API call commits everything it changes in one atomic batch.
 
-mod accounts;
 mod account_data;
+mod accounts;
 mod database;
 mod devices;
 mod error;

@@ -33,13 +33,19 @@ fn run_steps(db: &Db, target: u64, steps: &[Step]) -> Result<()> {
         return db.write(batch);
     };
     if version > target {
-        return Err(Error::NewerSchema { found: version, supported: target });
+        return Err(Error::NewerSchema {
+            found: version,
+            supported: target,
+        });
     }
     while version < target {
         let step = usize::try_from(version - 1)
             .ok()
             .and_then(|i| steps.get(i))
-            .ok_or(Error::Corrupt { table: tables::GLOBAL, reason: format!("no migration from schema {version}") })?;
+            .ok_or(Error::Corrupt {
+                table: tables::GLOBAL,
+                reason: format!("no migration from schema {version}"),
+            })?;
         info!(from = version, to = version + 1, "migrating database schema");
         let mut batch = WriteBatch::new();
         step(db, &mut batch)?;
@@ -55,10 +61,10 @@ pub(crate) fn stored_version(db: &Db) -> Result<Option<u64>> {
     let Some(bytes) = db.get_raw(tables::GLOBAL, VERSION_KEY)? else {
         return Ok(None);
     };
-    let array: [u8; 8] = bytes
-        .as_slice()
-        .try_into()
-        .map_err(|_| Error::Corrupt { table: tables::GLOBAL, reason: "schema_version is not 8 bytes".to_owned() })?;
+    let array: [u8; 8] = bytes.as_slice().try_into().map_err(|_| Error::Corrupt {
+        table: tables::GLOBAL,
+        reason: "schema_version is not 8 bytes".to_owned(),
+    })?;
     Ok(Some(u64::from_be_bytes(array)))
 }
 
@@ -96,7 +102,9 @@ mod tests {
             db.write(batch).unwrap();
         }
         let err = Db::open(engine(dir.path())).unwrap_err();
-        assert!(matches!(err, Error::NewerSchema { found, supported } if found == SCHEMA_VERSION + 1 && supported == SCHEMA_VERSION));
+        assert!(
+            matches!(err, Error::NewerSchema { found, supported } if found == SCHEMA_VERSION + 1 && supported == SCHEMA_VERSION)
+        );
         assert!(err.to_string().contains("newer than this Accord supports"));
     }
 

@@ -47,8 +47,16 @@ mod tests {
         let mut seen = HashSet::new();
         for table in super::ALL {
             assert!(seen.insert(table.name), "table {} declared twice", table.name);
-            assert!(table.doc.contains("->"), "table {} doc must give `key -> value`", table.name);
-            assert!(!super::DROPPED.contains(&table.name), "table {} is both live and dropped", table.name);
+            assert!(
+                table.doc.contains("->"),
+                "table {} doc must give `key -> value`",
+                table.name
+            );
+            assert!(
+                !super::DROPPED.contains(&table.name),
+                "table {} is both live and dropped",
+                table.name
+            );
         }
     }
 }

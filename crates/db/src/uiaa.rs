@@ -31,5 +31,4 @@ impl Db {
     pub fn delete_uiaa_session(&self, batch: &mut WriteBatch, session_id: &str) {
         batch.delete(UIAASESSIONID_SESSION, session_id.as_bytes());
     }
-
 }

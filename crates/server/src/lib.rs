@@ -1,1 +1,108 @@
-//! placeholder
+//! Accord's composition root: opens storage, builds the services, wraps the routers in the
+//! HTTP layers (request log, panic catcher, CORS) and runs the listeners until shutdown.
+//!
+//! `Server::start` is what the binary AND the tests call, so tests exercise the real wiring.
+//! Invariant: the only crate besides `accord-api` that names axum/hyper; no global state, so
+//! several servers can run in one process.
+
+mod error;
+mod layers;
+mod listener;
+mod tls;
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use accord_core::Config;
+use accord_db::{Db, tables};
+use accord_service::Services;
+use accord_storage_rocksdb::RocksEngine;
+use tokio::{sync::watch, task::JoinHandle};
+
+pub use error::ServerError;
+
+/// How long in-flight requests get to finish at shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Opens the database at `config.database.path`, running migrations.
+pub fn open_database(config: &Config) -> Result<Db, ServerError> {
+    let engine = RocksEngine::open(&config.database.path, tables::ALL, tables::DROPPED)?;
+    Ok(Db::open(Arc::new(engine))?)
+}
+
+/// A started server: its bound addresses, its services, and the handle to stop it.
+pub struct RunningServer {
+    /// Where the client-server API listens.
+    pub client_addr: SocketAddr,
+    /// Where the federation API listens, when enabled.
+    pub federation_addr: Option<SocketAddr>,
+    /// The services, for tests and tools that act beside the HTTP API.
+    pub services: Services,
+    shutdown: watch::Sender<bool>,
+    listeners: Vec<JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// Opens storage, binds the listeners and starts serving.
+    pub async fn start(config: Config) -> Result<Self, ServerError> {
+        let config = Arc::new(config);
+        let db = open_database(&config)?;
+        let services = Services::new(config.clone(), db);
+        let (shutdown, shutdown_rx) = watch::channel(false);
+
+        let client_tls = match (&config.client_api.tls_cert, &config.client_api.tls_key) {
+            (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+            _ => None,
+        };
+        let client_router = layers::wrap(accord_api::router(services.clone()));
+        let (client_addr, client_task) = listener::spawn(
+            "client",
+            config.client_api.bind,
+            client_tls,
+            client_router,
+            shutdown_rx.clone(),
+        )
+        .await?;
+        let mut listeners = vec![client_task];
+
+        let mut federation_addr = None;
+        if config.federation.enabled {
+            let (Some(cert), Some(key)) = (&config.federation.tls_cert, &config.federation.tls_key) else {
+                return Err(ServerError::Config(
+                    "federation.enabled requires tls_cert and tls_key".to_owned(),
+                ));
+            };
+            let router = layers::wrap(accord_api::federation_router(services.clone()));
+            let (addr, task) = listener::spawn(
+                "federation",
+                config.federation.bind,
+                Some(tls::acceptor(cert, key)?),
+                router,
+                shutdown_rx,
+            )
+            .await?;
+            federation_addr = Some(addr);
+            listeners.push(task);
+        }
+
+        tracing::info!(server_name = %config.server_name, %client_addr, ?federation_addr, "Accord is serving");
+        Ok(Self {
+            client_addr,
+            federation_addr,
+            services,
+            shutdown,
+            listeners,
+        })
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to a grace period), flushes storage.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.listeners {
+            let _ = task.await;
+        }
+        if let Err(err) = self.services.db().flush() {
+            tracing::warn!(%err, "flush at shutdown failed (data is safe in the write-ahead log)");
+        }
+        tracing::info!("Accord stopped");
+    }
+}

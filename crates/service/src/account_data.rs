@@ -41,7 +41,14 @@ impl AccountData {
     }
 
     /// Sets one account data event. Server-managed types are refused (the api layer answers 405).
-    pub fn set(&self, caller: &UserId, target: &UserId, room_id: Option<&RoomId>, kind: &str, content: Value) -> Result<()> {
+    pub fn set(
+        &self,
+        caller: &UserId,
+        target: &UserId,
+        room_id: Option<&RoomId>,
+        kind: &str,
+        content: Value,
+    ) -> Result<()> {
         only_own(caller, target)?;
         if SERVER_MANAGED.contains(&kind) {
             return Err(Error::bad_json(format!("Cannot set {kind} through this API")));
@@ -88,7 +95,8 @@ impl AccountData {
         let mut content = Map::new();
         content.insert("tags".to_owned(), Value::Object(tags));
         let mut batch = WriteBatch::new();
-        self.db.put_account_data(&mut batch, user_id, Some(room_id), TAG_EVENT, &Value::Object(content));
+        self.db
+            .put_account_data(&mut batch, user_id, Some(room_id), TAG_EVENT, &Value::Object(content));
         Ok(self.db.write(batch)?)
     }
 }

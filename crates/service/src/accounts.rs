@@ -14,8 +14,7 @@ use ruma::{
 };
 
 use crate::{
-    Error, Result,
-    passwords,
+    Error, Result, passwords,
     sessions::{IssuedTokens, Sessions},
     tokens::random_alphanumeric,
 };
@@ -64,7 +63,12 @@ pub struct Accounts {
 
 impl Accounts {
     pub(crate) fn new(config: Arc<Config>, db: Db, sessions: Sessions) -> Self {
-        Self { config, db, sessions, create_lock: Arc::default() }
+        Self {
+            config,
+            db,
+            sessions,
+            create_lock: Arc::default(),
+        }
     }
 
     pub(crate) fn db(&self) -> &Db {
@@ -94,13 +98,16 @@ impl Accounts {
     pub fn check_username_available(&self, localpart: &str) -> Result<OwnedUserId> {
         let user_id = validate_new_localpart(localpart, &self.config.server_name)?;
         if self.db.get_account(&user_id)?.is_some() {
-            return Err(Error::new(ErrorKind::UserInUse, format!("User ID {user_id} is already taken")));
+            return Err(Error::new(
+                ErrorKind::UserInUse,
+                format!("User ID {user_id} is already taken"),
+            ));
         }
         Ok(user_id)
     }
 
     /// Creates an account (and, unless inhibited, its first device) in one batch.
-    pub async fn create(&self, new: NewAccount) -> Result<Registered> {
+    pub async fn create(&self, new: NewAccount, uiaa: Option<crate::uiaa::UiaaCompleted>) -> Result<Registered> {
         if let Some(name) = &new.username {
             self.check_username_available(name)?;
         }
@@ -115,7 +122,12 @@ impl Accounts {
             None => self.random_free_user_id()?,
         };
         let mut batch = WriteBatch::new();
-        let account = UserAccount { password_hash, admin: new.admin, deactivated: false, created_ts: now_millis() };
+        let account = UserAccount {
+            password_hash,
+            admin: new.admin,
+            deactivated: false,
+            created_ts: now_millis(),
+        };
         self.db.put_account(&mut batch, &user_id, &account);
         let displayname = new.displayname.unwrap_or_else(|| user_id.localpart().to_owned());
         let mut profile = serde_json::Map::new();
@@ -134,6 +146,9 @@ impl Accounts {
             )?;
             Some((device_id, tokens))
         };
+        if let Some(uiaa) = uiaa {
+            uiaa.finish(&self.db, &mut batch);
+        }
         self.db.write(batch)?;
         tracing::info!(user = %user_id, "account created");
         Ok(Registered { user_id, login })
@@ -166,12 +181,20 @@ impl Accounts {
             return Err(invalid());
         }
         if account.deactivated {
-            return Err(Error::new(ErrorKind::UserDeactivated, "This account has been deactivated"));
+            return Err(Error::new(
+                ErrorKind::UserDeactivated,
+                "This account has been deactivated",
+            ));
         }
         let device_id = self.sessions.device_id_for_login(device_id);
         let mut batch = WriteBatch::new();
-        let tokens =
-            self.sessions.issue_for_device(&mut batch, &user_id, &device_id, initial_device_display_name, refresh_token)?;
+        let tokens = self.sessions.issue_for_device(
+            &mut batch,
+            &user_id,
+            &device_id,
+            initial_device_display_name,
+            refresh_token,
+        )?;
         self.db.write(batch)?;
         Ok((user_id, device_id, tokens))
     }
@@ -190,7 +213,8 @@ impl Accounts {
         let mut batch = WriteBatch::new();
         self.db.put_account(&mut batch, user_id, &account);
         if logout_devices {
-            self.sessions.delete_all_devices_except(&mut batch, user_id, Some(keep_device))?;
+            self.sessions
+                .delete_all_devices_except(&mut batch, user_id, Some(keep_device))?;
         }
         uiaa.finish(&self.db, &mut batch);
         Ok(self.db.write(batch)?)
@@ -214,7 +238,9 @@ impl Accounts {
     }
 
     fn account(&self, user_id: &UserId) -> Result<UserAccount> {
-        self.db.get_account(user_id)?.ok_or_else(|| Error::not_found(format!("No account {user_id}")))
+        self.db
+            .get_account(user_id)?
+            .ok_or_else(|| Error::not_found(format!("No account {user_id}")))
     }
 
     /// Whether `user_id` is a server administrator.
@@ -229,11 +255,19 @@ impl Accounts {
 /// the whole id must fit in 255 bytes. Like Synapse, purely numeric localparts are refused
 /// (they are reserved for guests), which clients rely on when they suggest names.
 pub fn validate_new_localpart(localpart: &str, server_name: &ServerName) -> Result<OwnedUserId> {
-    let invalid = |why: &str| Error::new(ErrorKind::InvalidUsername, format!("Invalid username {localpart:?}: {why}"));
+    let invalid = |why: &str| {
+        Error::new(
+            ErrorKind::InvalidUsername,
+            format!("Invalid username {localpart:?}: {why}"),
+        )
+    };
     if localpart.is_empty() {
         return Err(invalid("it is empty"));
     }
-    if !localpart.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'=' | b'-' | b'/' | b'+')) {
+    if !localpart
+        .bytes()
+        .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'=' | b'-' | b'/' | b'+'))
+    {
         return Err(invalid("use only lowercase letters, digits and . _ = - / +"));
     }
     if localpart.bytes().all(|b| b.is_ascii_digit()) {
@@ -274,7 +308,10 @@ mod tests {
         assert!(validate_new_localpart("alice.b-c_d=e/f+g", server).is_ok());
         for bad in ["", "Alice", "al ice", "alice:x", "12345", "ä"] {
             let err = validate_new_localpart(bad, server).err();
-            assert!(matches!(err.as_ref().and_then(Error::kind), Some(ErrorKind::InvalidUsername)), "{bad}: {err:?}");
+            assert!(
+                matches!(err.as_ref().and_then(Error::kind), Some(ErrorKind::InvalidUsername)),
+                "{bad}: {err:?}"
+            );
         }
         let long = "a".repeat(255);
         assert!(validate_new_localpart(&long, server).is_err());

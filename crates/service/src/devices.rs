@@ -1,6 +1,7 @@
 //! Devices of the authenticated user: list, inspect, rename, delete.
 
-use accord_db::{Db, DeviceRecord, WriteBatch};
+pub use accord_db::DeviceRecord;
+use accord_db::{Db, WriteBatch};
 use ruma::{DeviceId, OwnedDeviceId, UserId};
 
 use crate::{Error, Result, sessions::Sessions, uiaa::UiaaCompleted};
@@ -24,7 +25,9 @@ impl Devices {
 
     /// One device; `M_NOT_FOUND` when the user has no such device.
     pub fn get(&self, user_id: &UserId, device_id: &DeviceId) -> Result<DeviceRecord> {
-        self.db.get_device(user_id, device_id)?.ok_or_else(|| Error::not_found(format!("No device {device_id}")))
+        self.db
+            .get_device(user_id, device_id)?
+            .ok_or_else(|| Error::not_found(format!("No device {device_id}")))
     }
 
     /// Renames a device; `M_NOT_FOUND` when it does not exist.

@@ -31,7 +31,10 @@ pub enum Error {
 impl Error {
     /// A Matrix error of `kind`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self::Request { kind, message: message.into() }
+        Self::Request {
+            kind,
+            message: message.into(),
+        }
     }
 
     /// `M_FORBIDDEN`.

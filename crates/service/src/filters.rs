@@ -16,7 +16,10 @@ pub struct Filters {
 
 impl Filters {
     pub(crate) fn new(db: Db) -> Self {
-        Self { db, create_lock: Default::default() }
+        Self {
+            db,
+            create_lock: Default::default(),
+        }
     }
 
     /// Stores a filter for the caller; returns its id.
@@ -37,6 +40,8 @@ impl Filters {
         if caller != target {
             return Err(Error::forbidden("Cannot read filters of other users"));
         }
-        self.db.get_filter(target, filter_id)?.ok_or_else(|| Error::not_found(format!("No filter {filter_id}")))
+        self.db
+            .get_filter(target, filter_id)?
+            .ok_or_else(|| Error::not_found(format!("No filter {filter_id}")))
     }
 }

@@ -51,7 +51,10 @@ impl Profiles {
             return Err(Error::forbidden("You can only change your own profile"));
         }
         if field.is_empty() || field.len() > MAX_FIELD_NAME_BYTES {
-            return Err(Error::new(ErrorKind::KeyTooLarge, "Profile field names must be 1-255 bytes"));
+            return Err(Error::new(
+                ErrorKind::KeyTooLarge,
+                "Profile field names must be 1-255 bytes",
+            ));
         }
         let mut profile = self.get(target)?;
         match value {
@@ -63,7 +66,10 @@ impl Profiles {
             }
         }
         if serde_json::to_vec(&profile).map(|v| v.len()).unwrap_or(usize::MAX) > MAX_PROFILE_BYTES {
-            return Err(Error::new(ErrorKind::ProfileTooLarge, "The profile would exceed 64 KiB"));
+            return Err(Error::new(
+                ErrorKind::ProfileTooLarge,
+                "The profile would exceed 64 KiB",
+            ));
         }
         let mut batch = WriteBatch::new();
         self.db.put_profile(&mut batch, target, &profile);

@@ -41,7 +41,8 @@ impl PushRules {
     fn save(&self, user_id: &UserId, ruleset: &Ruleset) -> Result<()> {
         let content: Value = json!({ "global": ruleset });
         let mut batch = WriteBatch::new();
-        self.db.put_account_data(&mut batch, user_id, None, PUSH_RULES_EVENT, &content);
+        self.db
+            .put_account_data(&mut batch, user_id, None, PUSH_RULES_EVENT, &content);
         Ok(self.db.write(batch)?)
     }
 
@@ -49,7 +50,9 @@ impl PushRules {
     pub fn set(&self, user_id: &UserId, rule: NewPushRule, after: Option<&str>, before: Option<&str>) -> Result<()> {
         let mut ruleset = self.ruleset(user_id)?;
         ruleset.insert(rule, after, before).map_err(|err| match err {
-            InsertPushRuleError::UnknownRuleId => Error::not_found("The rule named by `before` or `after` does not exist"),
+            InsertPushRuleError::UnknownRuleId => {
+                Error::not_found("The rule named by `before` or `after` does not exist")
+            }
             other => Error::new(ErrorKind::InvalidParam, other.to_string()),
         })?;
         self.save(user_id, &ruleset)
@@ -68,14 +71,18 @@ impl PushRules {
     /// Enables or disables a rule.
     pub fn set_enabled(&self, user_id: &UserId, kind: RuleKind, rule_id: &str, enabled: bool) -> Result<()> {
         let mut ruleset = self.ruleset(user_id)?;
-        ruleset.set_enabled(kind, rule_id, enabled).map_err(|_| rule_not_found(rule_id))?;
+        ruleset
+            .set_enabled(kind, rule_id, enabled)
+            .map_err(|_| rule_not_found(rule_id))?;
         self.save(user_id, &ruleset)
     }
 
     /// Replaces a rule's actions.
     pub fn set_actions(&self, user_id: &UserId, kind: RuleKind, rule_id: &str, actions: Vec<Action>) -> Result<()> {
         let mut ruleset = self.ruleset(user_id)?;
-        ruleset.set_actions(kind, rule_id, actions).map_err(|_| rule_not_found(rule_id))?;
+        ruleset
+            .set_actions(kind, rule_id, actions)
+            .map_err(|_| rule_not_found(rule_id))?;
         self.save(user_id, &ruleset)
     }
 }

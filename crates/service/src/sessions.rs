@@ -66,7 +66,10 @@ impl Sessions {
         if session.expires_at.is_some_and(|at| at <= now_millis()) {
             return Err(unknown_token(true, "Access token has expired; use your refresh token"));
         }
-        Ok(AuthedUser { user_id: session.user_id, device_id: session.device_id })
+        Ok(AuthedUser {
+            user_id: session.user_id,
+            device_id: session.device_id,
+        })
     }
 
     /// Queues creating (or re-keying) `device_id` of `user_id` with fresh tokens, revoking the
@@ -119,17 +122,28 @@ impl Sessions {
         self.db.put_access_session(
             batch,
             &hash_token(&access_token),
-            &AccessSession { user_id: user_id.to_owned(), device_id: device_id.to_owned(), expires_at },
+            &AccessSession {
+                user_id: user_id.to_owned(),
+                device_id: device_id.to_owned(),
+                expires_at,
+            },
         );
         let refresh_token = refreshable.then(generate_secret);
         if let Some(refresh) = &refresh_token {
             self.db.put_refresh_session(
                 batch,
                 &hash_token(refresh),
-                &RefreshSession { user_id: user_id.to_owned(), device_id: device_id.to_owned() },
+                &RefreshSession {
+                    user_id: user_id.to_owned(),
+                    device_id: device_id.to_owned(),
+                },
             );
         }
-        IssuedTokens { access_token, refresh_token, expires_in }
+        IssuedTokens {
+            access_token,
+            refresh_token,
+            expires_in,
+        }
     }
 
     /// Queues removing the token sessions a device record points at.

@@ -5,7 +5,11 @@
 //! `registration.shared_secret`) over `nonce \0 username \0 password \0 admin|notadmin`.
 //! Nonces are single-use and expire after a minute.
 
-use std::{collections::HashMap, sync::Arc, time::{Duration, Instant}};
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use accord_core::Config;
 use hmac::{Hmac, Mac};
@@ -47,7 +51,11 @@ pub struct SharedSecretRegistration {
 
 impl SharedSecretRegistration {
     pub(crate) fn new(config: Arc<Config>, accounts: Accounts) -> Self {
-        Self { config, accounts, nonces: Arc::default() }
+        Self {
+            config,
+            accounts,
+            nonces: Arc::default(),
+        }
     }
 
     fn secret(&self) -> Result<&str> {
@@ -84,15 +92,19 @@ impl SharedSecretRegistration {
         mac.update(if request.admin { b"admin" } else { b"notadmin" });
         let given = crate::tokens::unhex(&request.mac.to_ascii_lowercase())
             .ok_or_else(|| Error::forbidden("HMAC incorrect"))?;
-        mac.verify_slice(&given).map_err(|_| Error::forbidden("HMAC incorrect"))?;
+        mac.verify_slice(&given)
+            .map_err(|_| Error::forbidden("HMAC incorrect"))?;
         self.accounts
-            .create(NewAccount {
-                username: Some(request.username),
-                password: Some(request.password),
-                admin: request.admin,
-                displayname: request.displayname,
-                ..NewAccount::default()
-            })
+            .create(
+                NewAccount {
+                    username: Some(request.username),
+                    password: Some(request.password),
+                    admin: request.admin,
+                    displayname: request.displayname,
+                    ..NewAccount::default()
+                },
+                None,
+            )
             .await
     }
 }

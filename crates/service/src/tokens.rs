@@ -26,7 +26,10 @@ pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
     if text.len() % 2 != 0 {
         return None;
     }
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// A random id of `len` characters from `[A-Z]` (device ids, as Synapse shapes them).
@@ -37,7 +40,11 @@ pub(crate) fn random_upper(len: usize) -> String {
 
 /// A random alphanumeric string (UIA session ids, nonces).
 pub(crate) fn random_alphanumeric(len: usize) -> String {
-    rand::thread_rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
 }
 
 #[cfg(test)]

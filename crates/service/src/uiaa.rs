@@ -35,7 +35,11 @@ pub struct UiaaRequirement<'a> {
 impl<'a> UiaaRequirement<'a> {
     /// The single flow `[m.login.password]` proving `user`'s password, for `operation`.
     pub fn password(operation: &'a str, user: &'a UserId) -> Self {
-        Self { flows: vec![AuthFlow::new(vec![AuthType::Password])], operation, user: Some(user) }
+        Self {
+            flows: vec![AuthFlow::new(vec![AuthType::Password])],
+            operation,
+            user: Some(user),
+        }
     }
 }
 
@@ -94,7 +98,9 @@ impl Uiaa {
 
         let done = stage_error.is_none()
             && required.flows.iter().any(|flow| {
-                flow.stages.iter().all(|stage| record.completed.iter().any(|done| done == stage.as_str()))
+                flow.stages
+                    .iter()
+                    .all(|stage| record.completed.iter().any(|done| done == stage.as_str()))
             });
         if done {
             return Ok(UiaaCompleted { session: session_id });
@@ -114,13 +120,20 @@ impl Uiaa {
     }
 
     fn load(&self, session_id: &str, operation: &str) -> Result<UiaaSessionRecord> {
-        let unknown = || Error::new(ErrorKind::Unknown, format!("Unknown or expired UIA session {session_id}; start again without a session"));
+        let unknown = || {
+            Error::new(
+                ErrorKind::Unknown,
+                format!("Unknown or expired UIA session {session_id}; start again without a session"),
+            )
+        };
         let record = self.db.get_uiaa_session(session_id)?.ok_or_else(unknown)?;
         if now_millis().saturating_sub(record.created_ts) > SESSION_LIFETIME_MS {
             return Err(unknown());
         }
         if record.bound_to != operation {
-            return Err(Error::forbidden("This UIA session was started for a different operation"));
+            return Err(Error::forbidden(
+                "This UIA session was started for a different operation",
+            ));
         }
         Ok(record)
     }
@@ -133,7 +146,10 @@ impl Uiaa {
         required: &UiaaRequirement<'_>,
     ) -> Result<Result<String, StandardErrorBody>> {
         let Some(stage) = auth.auth_type() else {
-            return Ok(Err(StandardErrorBody::new(ErrorKind::Unrecognized, "Fallback authentication is not supported".to_owned())));
+            return Ok(Err(StandardErrorBody::new(
+                ErrorKind::Unrecognized,
+                "Fallback authentication is not supported".to_owned(),
+            )));
         };
         let offered = required.flows.iter().any(|flow| flow.stages.contains(&stage));
         if !offered {
@@ -148,11 +164,20 @@ impl Uiaa {
                 if self.config.registration.tokens.iter().any(|t| t == &token.token) {
                     Ok(())
                 } else {
-                    Err(StandardErrorBody::new(ErrorKind::Forbidden, "Invalid registration token".to_owned()))
+                    Err(StandardErrorBody::new(
+                        ErrorKind::Forbidden,
+                        "Invalid registration token".to_owned(),
+                    ))
                 }
             }
-            AuthData::Password(password) => self.check_password(&password.identifier, &password.password, required).await?,
-            _ => Err(StandardErrorBody::new(ErrorKind::Unrecognized, format!("Stage {stage} is not supported"))),
+            AuthData::Password(password) => {
+                self.check_password(&password.identifier, &password.password, required)
+                    .await?
+            }
+            _ => Err(StandardErrorBody::new(
+                ErrorKind::Unrecognized,
+                format!("Stage {stage} is not supported"),
+            )),
         };
         Ok(verdict.map(|()| stage.as_str().to_owned()))
     }
@@ -178,7 +203,11 @@ impl Uiaa {
         let Some(stored) = stored else {
             return Ok(Err(invalid()));
         };
-        Ok(if passwords::verify(password.to_owned(), stored).await? { Ok(()) } else { Err(invalid()) })
+        Ok(if passwords::verify(password.to_owned(), stored).await? {
+            Ok(())
+        } else {
+            Err(invalid())
+        })
     }
 
     fn params(&self, _required: &UiaaRequirement<'_>) -> Option<Box<serde_json::value::RawValue>> {

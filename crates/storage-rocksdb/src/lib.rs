@@ -9,12 +9,10 @@ use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use accord_storage::{
-    Direction, Error, KvEngine, KvIter, Result, TableDef, WriteBatch, prefix_upper_bound,
-};
+use accord_storage::{Direction, Error, KvEngine, KvIter, Result, TableDef, WriteBatch, prefix_upper_bound};
 use rocksdb::{
-    ColumnFamily, ColumnFamilyDescriptor, DB, DEFAULT_COLUMN_FAMILY_NAME, FlushOptions,
-    IteratorMode, ReadOptions, WriteOptions,
+    ColumnFamily, ColumnFamilyDescriptor, DB, DEFAULT_COLUMN_FAMILY_NAME, FlushOptions, IteratorMode, ReadOptions,
+    WriteOptions,
 };
 
 /// A RocksDB database whose column families are the tables of one catalog.
@@ -77,15 +75,10 @@ impl RocksEngine {
             descriptors.push(ColumnFamilyDescriptor::new(name, db_opts.clone()));
         }
 
-        let mut db = DB::open_cf_descriptors(&db_opts, path, descriptors)
-            .map_err(|e| map_open_error(path, e))?;
+        let mut db = DB::open_cf_descriptors(&db_opts, path, descriptors).map_err(|e| map_open_error(path, e))?;
         for name in to_drop {
-            db.drop_cf(&name).map_err(|e| {
-                Error::Engine(format!(
-                    "dropping removed table `{name}`: {}",
-                    e.into_string()
-                ))
-            })?;
+            db.drop_cf(&name)
+                .map_err(|e| Error::Engine(format!("dropping removed table `{name}`: {}", e.into_string())))?;
             tracing::info!(path = %path.display(), table = %name, "dropped removed table");
         }
 
@@ -110,20 +103,15 @@ impl RocksEngine {
         if !self.tables.contains(table) {
             return Err(Error::UnknownTable(table));
         }
-        self.db.cf_handle(table).ok_or_else(|| {
-            Error::Engine(format!(
-                "column family for declared table `{table}` is not open"
-            ))
-        })
+        self.db
+            .cf_handle(table)
+            .ok_or_else(|| Error::Engine(format!("column family for declared table `{table}` is not open")))
     }
 }
 
 /// The catalog's names as a set, refusing duplicates and names that are also tombstoned (both
 /// are programming errors that would otherwise lose or mix data).
-fn validate_catalog(
-    tables: &[TableDef],
-    dropped: &[&'static str],
-) -> Result<HashSet<&'static str>> {
+fn validate_catalog(tables: &[TableDef], dropped: &[&'static str]) -> Result<HashSet<&'static str>> {
     let mut names = HashSet::with_capacity(tables.len());
     for table in tables {
         if !names.insert(table.name) {
@@ -178,10 +166,7 @@ fn engine_error(e: rocksdb::Error) -> Error {
 
 /// Adapts a RocksDB iterator to the engine-neutral [`KvIter`].
 fn boxed<'a>(iter: rocksdb::DBIteratorWithThreadMode<'a, DB>) -> KvIter<'a> {
-    Box::new(iter.map(|item| {
-        item.map(|(k, v)| (k.into_vec(), v.into_vec()))
-            .map_err(engine_error)
-    }))
+    Box::new(iter.map(|item| item.map(|(k, v)| (k.into_vec(), v.into_vec())).map_err(engine_error)))
 }
 
 impl KvEngine for RocksEngine {
@@ -207,38 +192,24 @@ impl KvEngine for RocksEngine {
                 }
             }
         }
-        self.db
-            .write_opt(rocks, &self.write_opts)
-            .map_err(engine_error)
+        self.db.write_opt(rocks, &self.write_opts).map_err(engine_error)
     }
 
-    fn iter_from<'a>(
-        &'a self,
-        table: &'static str,
-        from: Option<&[u8]>,
-        direction: Direction,
-    ) -> Result<KvIter<'a>> {
+    fn iter_from<'a>(&'a self, table: &'static str, from: Option<&[u8]>, direction: Direction) -> Result<KvIter<'a>> {
         let cf = self.cf(table)?;
         let mode = match (from, direction) {
             (None, Direction::Forward) => IteratorMode::Start,
             (None, Direction::Backward) => IteratorMode::End,
             (Some(key), Direction::Forward) => IteratorMode::From(key, rocksdb::Direction::Forward),
             // Reverse seeks with SeekForPrev: the greatest key <= `key`, as the trait requires.
-            (Some(key), Direction::Backward) => {
-                IteratorMode::From(key, rocksdb::Direction::Reverse)
-            }
+            (Some(key), Direction::Backward) => IteratorMode::From(key, rocksdb::Direction::Reverse),
         };
         Ok(boxed(self.db.iterator_cf(cf, mode)))
     }
 
     /// Uses RocksDB's iterate bounds so the scan stops inside the engine at the prefix's edges
     /// (no stepping over neighbouring keys or their tombstones).
-    fn iter_prefix<'a>(
-        &'a self,
-        table: &'static str,
-        prefix: &[u8],
-        direction: Direction,
-    ) -> Result<KvIter<'a>> {
+    fn iter_prefix<'a>(&'a self, table: &'static str, prefix: &[u8], direction: Direction) -> Result<KvIter<'a>> {
         let cf = self.cf(table)?;
         let mut read_opts = ReadOptions::default();
         read_opts.set_iterate_lower_bound(prefix.to_vec());

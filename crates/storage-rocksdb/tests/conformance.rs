@@ -148,15 +148,9 @@ fn reopen_with_dropped_table_removes_it() {
             engine.get(KEPT, b"k").expect("get").as_deref(),
             Some(&b"kept value"[..])
         );
-        assert!(matches!(
-            engine.get(OLD, b"k"),
-            Err(Error::UnknownTable(OLD))
-        ));
+        assert!(matches!(engine.get(OLD, b"k"), Err(Error::UnknownTable(OLD))));
     }
-    assert_eq!(
-        column_families(dir.path()),
-        vec!["default".to_owned(), KEPT.to_owned()]
-    );
+    assert_eq!(column_families(dir.path()), vec!["default".to_owned(), KEPT.to_owned()]);
 
     // Opening again with the tombstone still listed (the table is already gone) is fine.
     let engine = RocksEngine::open(dir.path(), &v2, &[OLD]).expect("reopen v2");
@@ -181,35 +175,20 @@ fn undeclared_column_family_is_kept_but_not_accessible() {
     }];
     {
         let engine = RocksEngine::open(dir.path(), &v0, &[]).expect("open without the table");
-        assert!(matches!(
-            engine.get(OLD, b"k"),
-            Err(Error::UnknownTable(OLD))
-        ));
+        assert!(matches!(engine.get(OLD, b"k"), Err(Error::UnknownTable(OLD))));
         let mut batch = WriteBatch::new();
         batch.put(OLD, b"k".to_vec(), b"overwritten".to_vec());
         assert!(matches!(engine.write(batch), Err(Error::UnknownTable(OLD))));
     }
 
     let engine = RocksEngine::open(dir.path(), &catalog_v1(), &[]).expect("reopen v1");
-    assert_eq!(
-        engine.get(OLD, b"k").expect("get").as_deref(),
-        Some(&b"old value"[..])
-    );
+    assert_eq!(engine.get(OLD, b"k").expect("get").as_deref(), Some(&b"old value"[..]));
 }
 
 #[test]
 fn conflicting_catalogs_are_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let twice = [
-        TableDef {
-            name: KEPT,
-            doc: "a",
-        },
-        TableDef {
-            name: KEPT,
-            doc: "b",
-        },
-    ];
+    let twice = [TableDef { name: KEPT, doc: "a" }, TableDef { name: KEPT, doc: "b" }];
     assert!(matches!(
         RocksEngine::open(dir.path(), &twice, &[]),
         Err(Error::Engine(_))
@@ -259,12 +238,7 @@ fn in_use_error_names_the_path() {
 fn large_scan_after_flush_is_ordered_both_ways() {
     let dir = tempfile::tempdir().expect("temp dir");
     let engine = open(dir.path()).expect("open");
-    let key = |n: u64| {
-        accord_storage::codec::KeyBuilder::new()
-            .str("r")
-            .u64(n)
-            .build()
-    };
+    let key = |n: u64| accord_storage::codec::KeyBuilder::new().str("r").u64(n).build();
     let mut batch = WriteBatch::new();
     for n in (0..2000u64).rev() {
         batch.put(conformance::ALPHA, key(n * 3), n.to_be_bytes().to_vec());

@@ -75,10 +75,7 @@ impl KeyBuilder {
 
     /// Append raw bytes; the caller guarantees they contain no [`SEP`] (they would split the part).
     pub fn bytes(mut self, b: &[u8]) -> Self {
-        debug_assert!(
-            !b.contains(&SEP),
-            "raw key part contains the separator byte 0xFF"
-        );
+        debug_assert!(!b.contains(&SEP), "raw key part contains the separator byte 0xFF");
         self.begin_part();
         self.buf.extend_from_slice(b);
         self
@@ -101,18 +98,12 @@ impl KeyBuilder {
 
 /// The key made of these string parts.
 pub fn key(parts: &[&str]) -> Vec<u8> {
-    parts
-        .iter()
-        .fold(KeyBuilder::new(), |b, p| b.str(p))
-        .build()
+    parts.iter().fold(KeyBuilder::new(), |b, p| b.str(p)).build()
 }
 
 /// The scan prefix matching keys whose leading string parts are exactly these.
 pub fn prefix(parts: &[&str]) -> Vec<u8> {
-    parts
-        .iter()
-        .fold(KeyBuilder::new(), |b, p| b.str(p))
-        .prefix()
+    parts.iter().fold(KeyBuilder::new(), |b, p| b.str(p)).prefix()
 }
 
 /// Reads a key part by part, in the order its schema declares; see the module docs.
@@ -165,11 +156,7 @@ impl<'a> KeyReader<'a> {
         if self.ended {
             return Err(self.missing("bytes"));
         }
-        let len = self
-            .rest
-            .iter()
-            .position(|&b| b == SEP)
-            .unwrap_or(self.rest.len());
+        let len = self.rest.iter().position(|&b| b == SEP).unwrap_or(self.rest.len());
         self.finish_part(len, "bytes")
     }
 
@@ -180,8 +167,7 @@ impl<'a> KeyReader<'a> {
         }
         let index = self.parts;
         let raw = self.bytes()?;
-        std::str::from_utf8(raw)
-            .map_err(|e| CodecError(format!("string part {index} is not UTF-8: {e}")))
+        std::str::from_utf8(raw).map_err(|e| CodecError(format!("string part {index} is not UTF-8: {e}")))
     }
 
     /// Reads a `u64` part: exactly 8 big-endian bytes, then a separator or the end of the key.

@@ -65,17 +65,11 @@ pub fn run_all<E: KvEngine>(fresh_dir: &mut dyn FnMut() -> PathBuf, open: Opener
             batch_with_unknown_table_applies_nothing,
         ),
         ("later_op_wins_in_batch", later_op_wins_in_batch),
-        (
-            "iteration_follows_codec_order",
-            iteration_follows_codec_order,
-        ),
+        ("iteration_follows_codec_order", iteration_follows_codec_order),
         ("iter_from_middle", iter_from_middle),
         ("iter_prefix_exact", iter_prefix_exact),
         ("iter_prefix_all_ff", iter_prefix_all_ff),
-        (
-            "empty_tables_iterate_to_nothing",
-            empty_tables_iterate_to_nothing,
-        ),
+        ("empty_tables_iterate_to_nothing", empty_tables_iterate_to_nothing),
         ("concurrent_writers", concurrent_writers),
         ("reopen_keeps_data", reopen_keeps_data),
         ("second_open_is_in_use", second_open_is_in_use),
@@ -101,9 +95,7 @@ fn get<E: KvEngine>(engine: &E, table: &'static str, k: &[u8]) -> Option<Vec<u8>
 }
 
 fn write<E: KvEngine>(engine: &E, batch: WriteBatch) {
-    engine
-        .write(batch)
-        .unwrap_or_else(|e| panic!("write failed: {e}"));
+    engine.write(batch).unwrap_or_else(|e| panic!("write failed: {e}"));
 }
 
 fn put<E: KvEngine>(engine: &E, table: &'static str, k: &[u8], v: &[u8]) {
@@ -122,24 +114,14 @@ fn keys_of(items: Vec<(Vec<u8>, Vec<u8>)>) -> Vec<Vec<u8>> {
     items.into_iter().map(|(k, _)| k).collect()
 }
 
-fn scan<E: KvEngine>(
-    engine: &E,
-    table: &'static str,
-    from: Option<&[u8]>,
-    dir: Direction,
-) -> Vec<Vec<u8>> {
+fn scan<E: KvEngine>(engine: &E, table: &'static str, from: Option<&[u8]>, dir: Direction) -> Vec<Vec<u8>> {
     keys_of(collect(
         engine.iter_from(table, from, dir),
         &format!("iter_from({table}, {from:?}, {dir:?})"),
     ))
 }
 
-fn scan_prefix<E: KvEngine>(
-    engine: &E,
-    table: &'static str,
-    p: &[u8],
-    dir: Direction,
-) -> Vec<Vec<u8>> {
+fn scan_prefix<E: KvEngine>(engine: &E, table: &'static str, p: &[u8], dir: Direction) -> Vec<Vec<u8>> {
     keys_of(collect(
         engine.iter_prefix(table, p, dir),
         &format!("iter_prefix({table}, {p:?}, {dir:?})"),
@@ -155,11 +137,7 @@ fn reversed(mut v: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
 pub fn point_ops<E: KvEngine>(dir: &Path, open: Opener<'_, E>) {
     let engine = open_or_panic(dir, open);
     let k = key(&["@a:x", "k"]);
-    assert_eq!(
-        get(&engine, ALPHA, &k),
-        None,
-        "get on a missing key must be None"
-    );
+    assert_eq!(get(&engine, ALPHA, &k), None, "get on a missing key must be None");
 
     put(&engine, ALPHA, &k, b"v1");
     assert_eq!(
@@ -167,11 +145,7 @@ pub fn point_ops<E: KvEngine>(dir: &Path, open: Opener<'_, E>) {
         Some(&b"v1"[..]),
         "put then get must round-trip"
     );
-    assert_eq!(
-        get(&engine, BETA, &k),
-        None,
-        "a put into alpha must not show in beta"
-    );
+    assert_eq!(get(&engine, BETA, &k), None, "a put into alpha must not show in beta");
 
     put(&engine, ALPHA, &k, b"v2");
     assert_eq!(
@@ -257,16 +231,8 @@ pub fn batch_spans_tables<E: KvEngine>(dir: &Path, open: Opener<'_, E>) {
         Some(&b"2"[..]),
         "batch put into beta missing"
     );
-    assert_eq!(
-        get(&engine, BETA, b"old"),
-        None,
-        "batch delete in beta not applied"
-    );
-    assert_eq!(
-        get(&engine, BETA, b"a1"),
-        None,
-        "alpha's key leaked into beta"
-    );
+    assert_eq!(get(&engine, BETA, b"old"), None, "batch delete in beta not applied");
+    assert_eq!(get(&engine, BETA, b"a1"), None, "alpha's key leaked into beta");
 }
 
 /// A batch naming an undeclared table fails with [`Error::UnknownTable`] and applies none of
@@ -392,10 +358,7 @@ pub fn iteration_follows_codec_order<E: KvEngine>(dir: &Path, open: Opener<'_, E
     let engine = open_or_panic(dir, open);
     let ordered = insert_ordered(&engine);
 
-    let forward = collect(
-        engine.iter_from(ALPHA, None, Direction::Forward),
-        "forward scan",
-    );
+    let forward = collect(engine.iter_from(ALPHA, None, Direction::Forward), "forward scan");
     let forward_keys: Vec<Vec<u8>> = forward.iter().map(|(k, _)| k.clone()).collect();
     assert_eq!(
         forward_keys, ordered,
@@ -410,11 +373,7 @@ pub fn iteration_follows_codec_order<E: KvEngine>(dir: &Path, open: Opener<'_, E
     }
 
     let backward = scan(&engine, ALPHA, None, Direction::Backward);
-    assert_eq!(
-        backward,
-        reversed(ordered),
-        "backward scan must be the exact reverse"
-    );
+    assert_eq!(backward, reversed(ordered), "backward scan must be the exact reverse");
 }
 
 /// `iter_from` starts at `from` inclusive (forward: smallest key `>= from`; backward: greatest
@@ -546,11 +505,7 @@ pub fn iter_prefix_exact<E: KvEngine>(dir: &Path, open: Opener<'_, E>) {
     );
 
     let raw = b"@a:x";
-    let mut expected: Vec<Vec<u8>> = inserted
-        .iter()
-        .filter(|k| k.starts_with(raw))
-        .cloned()
-        .collect();
+    let mut expected: Vec<Vec<u8>> = inserted.iter().filter(|k| k.starts_with(raw)).cloned().collect();
     expected.sort();
     assert_eq!(
         scan_prefix(&engine, ALPHA, raw, Direction::Forward),
@@ -581,11 +536,7 @@ pub fn iter_prefix_all_ff<E: KvEngine>(dir: &Path, open: Opener<'_, E>) {
         put(&engine, ALPHA, k, b"v");
     }
     for p in [vec![0xFF], vec![0xFF, 0xFF], vec![0xFF, 0xFF, 0xFF, 0xFF]] {
-        let mut expected: Vec<Vec<u8>> = inserted
-            .iter()
-            .filter(|k| k.starts_with(&p))
-            .cloned()
-            .collect();
+        let mut expected: Vec<Vec<u8>> = inserted.iter().filter(|k| k.starts_with(&p)).cloned().collect();
         expected.sort();
         assert_eq!(
             scan_prefix(&engine, ALPHA, &p, Direction::Forward),
@@ -662,11 +613,7 @@ pub fn concurrent_writers<E: KvEngine>(dir: &Path, open: Opener<'_, E>) {
     });
     for table in [ALPHA, BETA] {
         let count = scan(&engine, table, None, Direction::Forward).len();
-        assert_eq!(
-            count as u64,
-            THREADS * BATCHES,
-            "concurrent writes lost in {table}"
-        );
+        assert_eq!(count as u64, THREADS * BATCHES, "concurrent writes lost in {table}");
     }
 }
 
@@ -711,9 +658,7 @@ pub fn reopen_keeps_data<E: KvEngine>(dir: &Path, open: Opener<'_, E>) {
         vec![key(&["a", "1"]), key(&["a", "2"])],
         "scan after reopen"
     );
-    engine
-        .flush()
-        .unwrap_or_else(|e| panic!("flush failed: {e}"));
+    engine.flush().unwrap_or_else(|e| panic!("flush failed: {e}"));
     drop(engine);
 
     let engine = open_or_panic(dir, open);
@@ -778,10 +723,7 @@ mod tests {
         fn open(path: &Path) -> Result<Self> {
             let mut disks = DISKS.lock().unwrap();
             let (tables, open) = disks.entry(path.to_path_buf()).or_insert_with(|| {
-                let tables = CONFORMANCE_TABLES
-                    .iter()
-                    .map(|t| (t.name, BTreeMap::new()))
-                    .collect();
+                let tables = CONFORMANCE_TABLES.iter().map(|t| (t.name, BTreeMap::new())).collect();
                 (Arc::new(Mutex::new(tables)), false)
             });
             if *open {
@@ -824,10 +766,7 @@ mod tests {
             for op in batch.ops() {
                 match op {
                     crate::BatchOp::Put { table, key, value } => {
-                        tables
-                            .get_mut(table)
-                            .unwrap()
-                            .insert(key.clone(), value.clone());
+                        tables.get_mut(table).unwrap().insert(key.clone(), value.clone());
                     }
                     crate::BatchOp::Delete { table, key } => {
                         tables.get_mut(table).unwrap().remove(key);
@@ -851,10 +790,7 @@ mod tests {
                 (Direction::Backward, None) => t.iter().rev().collect(),
                 (Direction::Backward, Some(f)) => t.range(..=f.to_vec()).rev().collect(),
             };
-            let owned: Vec<_> = items
-                .into_iter()
-                .map(|(k, v)| Ok((k.clone(), v.clone())))
-                .collect();
+            let owned: Vec<_> = items.into_iter().map(|(k, v)| Ok((k.clone(), v.clone()))).collect();
             let steps = Arc::clone(&self.steps);
             Ok(Box::new(owned.into_iter().inspect(move |_| {
                 steps.fetch_add(1, Ordering::Relaxed);
@@ -878,11 +814,7 @@ mod tests {
         let engine = MemEngine::open(Path::new("/mem/stop-early")).unwrap();
         let mut batch = WriteBatch::new();
         for n in 0..100u64 {
-            batch.put(
-                ALPHA,
-                KeyBuilder::new().str("a").u64(n).build(),
-                b"v".to_vec(),
-            );
+            batch.put(ALPHA, KeyBuilder::new().str("a").u64(n).build(), b"v".to_vec());
         }
         write(&engine, batch);
         engine.steps.store(0, Ordering::Relaxed);

@@ -59,10 +59,7 @@ impl WriteBatch {
 
     /// Queue removal of `table[key]`.
     pub fn delete(&mut self, table: &'static str, key: impl Into<Vec<u8>>) {
-        self.ops.push(BatchOp::Delete {
-            table,
-            key: key.into(),
-        });
+        self.ops.push(BatchOp::Delete { table, key: key.into() });
     }
 
     /// The queued mutations, in order (later ones win for the same key).
@@ -100,20 +97,10 @@ pub trait KvEngine: Send + Sync + 'static {
     ///
     /// `from = None` starts at the first key (Forward) or the last key (Backward). For Backward
     /// with `Some(from)`, iteration starts at the greatest key `<= from`.
-    fn iter_from<'a>(
-        &'a self,
-        table: &'static str,
-        from: Option<&[u8]>,
-        direction: Direction,
-    ) -> Result<KvIter<'a>>;
+    fn iter_from<'a>(&'a self, table: &'static str, from: Option<&[u8]>, direction: Direction) -> Result<KvIter<'a>>;
 
     /// Iterate the keys of `table` that start with `prefix`, in `direction`.
-    fn iter_prefix<'a>(
-        &'a self,
-        table: &'static str,
-        prefix: &[u8],
-        direction: Direction,
-    ) -> Result<KvIter<'a>> {
+    fn iter_prefix<'a>(&'a self, table: &'static str, prefix: &[u8], direction: Direction) -> Result<KvIter<'a>> {
         let owned = prefix.to_vec();
         let start = match direction {
             Direction::Forward => Some(prefix.to_vec()),

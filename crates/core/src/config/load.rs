@@ -30,12 +30,18 @@ fn render(key: Option<&str>, message: &str) -> String {
 impl ConfigError {
     /// A problem with one key.
     pub fn key(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { key: Some(key.into()), message: one_line(message.into()) }
+        Self {
+            key: Some(key.into()),
+            message: one_line(message.into()),
+        }
     }
 
     /// A problem with the configuration as a whole (unreadable file, bad TOML syntax).
     pub fn general(message: impl Into<String>) -> Self {
-        Self { key: None, message: one_line(message.into()) }
+        Self {
+            key: None,
+            message: one_line(message.into()),
+        }
     }
 }
 
@@ -50,7 +56,10 @@ impl Config {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             if let Err(err) = std::fs::metadata(file) {
-                return Err(ConfigError::general(format!("cannot read config file {}: {err}", file.display())));
+                return Err(ConfigError::general(format!(
+                    "cannot read config file {}: {err}",
+                    file.display()
+                )));
             }
             figment = figment.merge(Toml::file_exact(file));
         }
@@ -101,5 +110,9 @@ fn from_figment(error: figment::Error) -> ConfigError {
         })
         .unwrap_or_default();
     let message = format!("{detail}{source}");
-    if path.is_empty() { ConfigError::general(message) } else { ConfigError::key(path.join("."), message) }
+    if path.is_empty() {
+        ConfigError::general(message)
+    } else {
+        ConfigError::key(path.join("."), message)
+    }
 }

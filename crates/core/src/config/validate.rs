@@ -10,8 +10,16 @@ impl Config {
     /// database directory writable, registration settings consistent.
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_writable_dir("database.path", &self.database.path)?;
-        check_tls_pair("client_api", self.client_api.tls_cert.as_deref(), self.client_api.tls_key.as_deref())?;
-        check_tls_pair("federation", self.federation.tls_cert.as_deref(), self.federation.tls_key.as_deref())?;
+        check_tls_pair(
+            "client_api",
+            self.client_api.tls_cert.as_deref(),
+            self.client_api.tls_key.as_deref(),
+        )?;
+        check_tls_pair(
+            "federation",
+            self.federation.tls_cert.as_deref(),
+            self.federation.tls_key.as_deref(),
+        )?;
         if self.federation.enabled && self.federation.tls_cert.is_none() {
             return Err(ConfigError::key(
                 "federation.tls_cert",
@@ -19,7 +27,10 @@ impl Config {
             ));
         }
         if self.client_api.max_request_bytes == 0 {
-            return Err(ConfigError::key("client_api.max_request_bytes", "must be greater than 0"));
+            return Err(ConfigError::key(
+                "client_api.max_request_bytes",
+                "must be greater than 0",
+            ));
         }
         if self.registration.mode == RegistrationMode::Token && self.registration.tokens.is_empty() {
             return Err(ConfigError::key(
@@ -34,12 +45,18 @@ impl Config {
             ));
         }
         if self.registration.shared_secret.as_deref().is_some_and(str::is_empty) {
-            return Err(ConfigError::key("registration.shared_secret", "must not be empty; remove the key to disable"));
+            return Err(ConfigError::key(
+                "registration.shared_secret",
+                "must not be empty; remove the key to disable",
+            ));
         }
         if let Some(client) = &self.well_known.client
             && !(client.starts_with("https://") || client.starts_with("http://"))
         {
-            return Err(ConfigError::key("well_known.client", "must be an http:// or https:// URL"));
+            return Err(ConfigError::key(
+                "well_known.client",
+                "must be an http:// or https:// URL",
+            ));
         }
         Ok(())
     }
@@ -48,14 +65,22 @@ impl Config {
 /// The spec's alphabet for registration tokens (`[A-Za-z0-9._~-]{1,64}`).
 fn valid_registration_token(token: &str) -> bool {
     (1..=64).contains(&token.len())
-        && token.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-'))
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-'))
 }
 
 fn check_tls_pair(section: &str, cert: Option<&Path>, key: Option<&Path>) -> Result<(), ConfigError> {
     match (cert, key) {
         (None, None) => Ok(()),
-        (Some(_), None) => Err(ConfigError::key(format!("{section}.tls_key"), "must be set when tls_cert is set")),
-        (None, Some(_)) => Err(ConfigError::key(format!("{section}.tls_cert"), "must be set when tls_key is set")),
+        (Some(_), None) => Err(ConfigError::key(
+            format!("{section}.tls_key"),
+            "must be set when tls_cert is set",
+        )),
+        (None, Some(_)) => Err(ConfigError::key(
+            format!("{section}.tls_cert"),
+            "must be set when tls_key is set",
+        )),
         (Some(cert), Some(key)) => {
             check_readable(&format!("{section}.tls_cert"), cert)?;
             check_readable(&format!("{section}.tls_key"), key)
@@ -82,7 +107,10 @@ fn check_writable_dir(key: &str, path: &Path) -> Result<(), ConfigError> {
         }
     }
     if !existing.is_dir() {
-        return Err(ConfigError::key(key, format!("{} exists and is not a directory", existing.display())));
+        return Err(ConfigError::key(
+            key,
+            format!("{} exists and is not a directory", existing.display()),
+        ));
     }
     let probe = existing.join(format!(".accord-write-probe-{}", std::process::id()));
     std::fs::write(&probe, b"")
@@ -114,7 +142,10 @@ mod tests {
     fn unknown_key_is_named() {
         let err = Config::from_toml_str("[database]\npaht = \"x\"").unwrap_err();
         assert_eq!(err.key.as_deref(), Some("database.paht"), "{err}");
-        assert!(err.to_string().starts_with("config key `database.paht`: unknown key"), "{err}");
+        assert!(
+            err.to_string().starts_with("config key `database.paht`: unknown key"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,0 +1,71 @@
+//! Client-server API handlers, one file per spec section, and their route table.
+
+pub mod account;
+pub mod account_data;
+pub mod device;
+pub mod discovery;
+pub mod filter;
+pub mod profile;
+pub mod push;
+pub mod register;
+pub mod session;
+pub mod tag;
+pub mod well_known;
+
+use accord_service::Services;
+use axum::Router;
+
+use crate::router::RumaRouter;
+
+/// Registers every client-server endpoint, grouped as the spec groups them.
+pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
+    router
+        // Server discovery and capabilities
+        .ruma_route(discovery::get_supported_versions_route)
+        .ruma_route(discovery::get_capabilities_route)
+        // Account registration and management
+        .ruma_route(register::get_username_availability_route)
+        .ruma_route(register::register_route)
+        .ruma_route(register::check_registration_token_validity_route)
+        .ruma_route(account::whoami_route)
+        .ruma_route(account::change_password_route)
+        .ruma_route(account::deactivate_route)
+        // Login and sessions
+        .ruma_route(session::get_login_types_route)
+        .ruma_route(session::login_route)
+        .ruma_route(session::refresh_token_route)
+        .ruma_route(session::logout_route)
+        .ruma_route(session::logout_all_route)
+        // Device management
+        .ruma_route(device::get_devices_route)
+        .ruma_route(device::get_device_route)
+        .ruma_route(device::update_device_route)
+        .ruma_route(device::delete_device_route)
+        .ruma_route(device::delete_devices_route)
+        // Profiles
+        .ruma_route(profile::get_profile_route)
+        .ruma_route(profile::get_display_name_route)
+        .ruma_route(profile::set_display_name_route)
+        .ruma_route(profile::get_avatar_url_route)
+        .ruma_route(profile::set_avatar_url_route)
+        // Client config (account data), tags, filters
+        .ruma_route(account_data::get_global_account_data_route)
+        .ruma_route(account_data::set_global_account_data_route)
+        .ruma_route(account_data::get_room_account_data_route)
+        .ruma_route(account_data::set_room_account_data_route)
+        .ruma_route(tag::get_tags_route)
+        .ruma_route(tag::create_tag_route)
+        .ruma_route(tag::delete_tag_route)
+        .ruma_route(filter::create_filter_route)
+        .ruma_route(filter::get_filter_route)
+        // Push rules
+        .ruma_route(push::get_pushrules_all_route)
+        .ruma_route(push::get_pushrules_global_scope_route)
+        .ruma_route(push::get_pushrule_route)
+        .ruma_route(push::set_pushrule_route)
+        .ruma_route(push::delete_pushrule_route)
+        .ruma_route(push::get_pushrule_enabled_route)
+        .ruma_route(push::set_pushrule_enabled_route)
+        .ruma_route(push::get_pushrule_actions_route)
+        .ruma_route(push::set_pushrule_actions_route)
+}

@@ -1,0 +1,79 @@
+//! Profiles: the whole profile, display name and avatar URL.
+
+use accord_service::Services;
+use ruma::{
+    OwnedMxcUri,
+    api::client::profile::{get_avatar_url, get_display_name, get_profile, set_avatar_url, set_display_name},
+};
+use serde_json::Value;
+
+use crate::{ApiError, Result, Ruma};
+
+/// # `GET /_matrix/client/v3/profile/{userId}`
+pub async fn get_profile_route(
+    services: Services,
+    request: Ruma<get_profile::v3::Request>,
+) -> Result<get_profile::v3::Response> {
+    let profile = services.profiles.get(&request.body.user_id)?;
+    let mut response = get_profile::v3::Response::new();
+    for (field, value) in profile {
+        response.set(field, value);
+    }
+    Ok(response)
+}
+
+/// # `GET /_matrix/client/v3/profile/{userId}/displayname`
+pub async fn get_display_name_route(
+    services: Services,
+    request: Ruma<get_display_name::v3::Request>,
+) -> Result<get_display_name::v3::Response> {
+    let profile = services.profiles.get(&request.body.user_id)?;
+    let name = profile
+        .get("displayname")
+        .and_then(Value::as_str)
+        .map(ToOwned::to_owned);
+    Ok(get_display_name::v3::Response::new(name))
+}
+
+/// # `PUT /_matrix/client/v3/profile/{userId}/displayname`
+pub async fn set_display_name_route(
+    services: Services,
+    request: Ruma<set_display_name::v3::Request>,
+) -> Result<set_display_name::v3::Response> {
+    let value = request.body.displayname.map(Value::String);
+    services
+        .profiles
+        .set_field(&request.auth.user_id, &request.body.user_id, "displayname", value)?;
+    Ok(set_display_name::v3::Response::new())
+}
+
+/// # `GET /_matrix/client/v3/profile/{userId}/avatar_url`
+pub async fn get_avatar_url_route(
+    services: Services,
+    request: Ruma<get_avatar_url::v3::Request>,
+) -> Result<get_avatar_url::v3::Response> {
+    let profile = services.profiles.get(&request.body.user_id)?;
+    let url = profile.get("avatar_url").and_then(Value::as_str).map(OwnedMxcUri::from);
+    Ok(get_avatar_url::v3::Response::new(url))
+}
+
+/// # `PUT /_matrix/client/v3/profile/{userId}/avatar_url`
+pub async fn set_avatar_url_route(
+    services: Services,
+    request: Ruma<set_avatar_url::v3::Request>,
+) -> Result<set_avatar_url::v3::Response> {
+    let body = request.body;
+    if let Some(url) = &body.avatar_url
+        && url.validate().is_err()
+    {
+        return Err(ApiError::new(
+            ruma::api::error::ErrorKind::InvalidParam,
+            "avatar_url must be an mxc:// URI",
+        ));
+    }
+    let value = body.avatar_url.map(|url| Value::String(url.to_string()));
+    services
+        .profiles
+        .set_field(&request.auth.user_id, &body.user_id, "avatar_url", value)?;
+    Ok(set_avatar_url::v3::Response::new())
+}

@@ -1,0 +1,78 @@
+//! Login, token refresh and logout.
+
+use accord_service::Services;
+use ruma::api::{
+    client::session::{
+        get_login_types::v3::{self as get_login_types, LoginType, PasswordLoginType},
+        login::v3::{self as login, LoginInfo},
+        logout, logout_all, refresh_token,
+    },
+    error::ErrorKind,
+};
+
+use crate::{ApiError, Result, Ruma};
+
+/// # `GET /_matrix/client/v3/login`
+pub async fn get_login_types_route(
+    _: Services,
+    _: Ruma<get_login_types::Request>,
+) -> Result<get_login_types::Response> {
+    Ok(get_login_types::Response::new(vec![LoginType::Password(
+        PasswordLoginType::new(),
+    )]))
+}
+
+/// # `POST /_matrix/client/v3/login`
+pub async fn login_route(services: Services, request: Ruma<login::Request>) -> Result<login::Response> {
+    let body = request.body;
+    let LoginInfo::Password(password) = body.login_info else {
+        return Err(ApiError::new(
+            ErrorKind::Unknown,
+            "Unsupported login type; this server offers m.login.password",
+        ));
+    };
+    let identifier = password
+        .identifier
+        .ok_or_else(|| ApiError::new(ErrorKind::MissingParam, "`identifier` is required for m.login.password"))?;
+    let (user_id, device_id, tokens) = services
+        .accounts
+        .login_with_password(
+            &identifier,
+            &password.password,
+            body.device_id,
+            body.initial_device_display_name,
+            body.refresh_token,
+        )
+        .await?;
+    let mut response = login::Response::new(user_id, tokens.access_token, device_id);
+    response.refresh_token = tokens.refresh_token;
+    response.expires_in = tokens.expires_in;
+    Ok(response)
+}
+
+/// # `POST /_matrix/client/v3/refresh`
+pub async fn refresh_token_route(
+    services: Services,
+    request: Ruma<refresh_token::v3::Request>,
+) -> Result<refresh_token::v3::Response> {
+    let tokens = services.sessions.refresh(&request.body.refresh_token)?;
+    let mut response = refresh_token::v3::Response::new(tokens.access_token);
+    response.refresh_token = tokens.refresh_token;
+    response.expires_in_ms = tokens.expires_in;
+    Ok(response)
+}
+
+/// # `POST /_matrix/client/v3/logout`
+pub async fn logout_route(services: Services, request: Ruma<logout::v3::Request>) -> Result<logout::v3::Response> {
+    services.sessions.logout(&request.auth)?;
+    Ok(logout::v3::Response::new())
+}
+
+/// # `POST /_matrix/client/v3/logout/all`
+pub async fn logout_all_route(
+    services: Services,
+    request: Ruma<logout_all::v3::Request>,
+) -> Result<logout_all::v3::Response> {
+    services.sessions.logout_all(&request.auth.user_id)?;
+    Ok(logout_all::v3::Response::new())
+}

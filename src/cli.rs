@@ -1,0 +1,136 @@
+//! Subcommands: `serve`, `check-config`, `user create`.
+
+use std::path::{Path, PathBuf};
+
+use accord_core::Config;
+use accord_server::RunningServer;
+use accord_service::{Services, accounts::NewAccount};
+use clap::{Parser, Subcommand};
+
+/// Accord: a Matrix homeserver for organizations that federate with named partners.
+#[derive(Debug, Parser)]
+#[command(name = "accord", version, about)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (embedded defaults when no --config is given).
+    Serve {
+        /// TOML configuration file (see conf/accord.toml).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Validate a configuration file and exit.
+    CheckConfig {
+        /// TOML configuration file.
+        file: PathBuf,
+    },
+    /// Manage accounts on the database of a stopped server.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create an account.
+    Create {
+        /// Localpart of the new user (`alice` for `@alice:<server_name>`).
+        name: String,
+        /// Password; without it the account can't log in with a password.
+        #[arg(long)]
+        password: Option<String>,
+        /// Make the account a server administrator.
+        #[arg(long)]
+        admin: bool,
+        /// TOML configuration file naming the database.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+/// Runs the chosen subcommand; the error is one line for the operator.
+pub(crate) fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Serve { config } => serve(config.as_deref()),
+        Command::CheckConfig { file } => {
+            let config = Config::load(Some(&file)).map_err(|err| err.to_string())?;
+            println!(
+                "{}: configuration is valid (server_name {})",
+                file.display(),
+                config.server_name
+            );
+            Ok(())
+        }
+        Command::User {
+            command:
+                UserCommand::Create {
+                    name,
+                    password,
+                    admin,
+                    config,
+                },
+        } => create_user(config.as_deref(), name, password, admin),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| format!("cannot start the async runtime: {err}"))
+}
+
+fn serve(config: Option<&Path>) -> Result<(), String> {
+    let config = Config::load(config).map_err(|err| err.to_string())?;
+    crate::logging::init(&config.logging)?;
+    runtime()?.block_on(async {
+        let server = RunningServer::start(config).await.map_err(|err| err.to_string())?;
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        server.shutdown().await;
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let terminate = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}
+
+fn create_user(config: Option<&Path>, name: String, password: Option<String>, admin: bool) -> Result<(), String> {
+    let config = Config::load(config).map_err(|err| err.to_string())?;
+    let db = accord_server::open_database(&config).map_err(|err| err.to_string())?;
+    let services = Services::new(std::sync::Arc::new(config), db);
+    runtime()?.block_on(async {
+        let new = NewAccount {
+            username: Some(name),
+            password,
+            admin,
+            inhibit_login: true,
+            ..NewAccount::default()
+        };
+        let registered = services
+            .accounts
+            .create(new, None)
+            .await
+            .map_err(|err| err.to_string())?;
+        println!("created {}{}", registered.user_id, if admin { " (admin)" } else { "" });
+        Ok(())
+    })
+}
