@@ -15,7 +15,7 @@ use ruma::api::error::ErrorKind;
 use tower_http::{catch_panic::CatchPanicLayer, cors::CorsLayer};
 
 /// Wraps a router in the standard layers.
-pub(crate) fn wrap(router: Router) -> Router {
+pub fn wrap(router: Router) -> Router {
     router
         .layer(middleware::from_fn(log_request))
         .layer(CatchPanicLayer::custom(panic_response))

@@ -6,7 +6,7 @@
 //! several servers can run in one process.
 
 mod error;
-mod layers;
+pub mod layers;
 mod listener;
 mod tls;
 

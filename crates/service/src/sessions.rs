@@ -100,6 +100,7 @@ impl Sessions {
         if display_name.is_some() {
             device.display_name = display_name;
         }
+        device.last_seen_ts = Some(now);
         let tokens = self.new_tokens(batch, user_id, device_id, refreshable, now);
         device.access_token_hash = Some(hex(&hash_token(&tokens.access_token)));
         device.refresh_token_hash = tokens.refresh_token.as_deref().map(|t| hex(&hash_token(t)));

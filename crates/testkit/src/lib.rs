@@ -1,1 +1,20 @@
-//! placeholder
+//! Test harness: real Accord servers started in-process on 127.0.0.1 (port 0) over RocksDB in
+//! a temp dir, a small HTTP client for raw Matrix requests, user helpers, and a test CA.
+//!
+//! Tests never reach beyond loopback.
+
+pub mod ca;
+mod client;
+mod server;
+
+pub use client::{Reply, TestUser, shared_secret_mac as client_mac};
+pub use server::TestServer;
+
+/// The shared secret test servers accept for `/_synapse/admin/v1/register`.
+pub const SHARED_SECRET: &str = "accord-test-shared-secret";
+
+/// Installs the ring crypto provider for rustls once per process (reqwest and the server
+/// both need one; tests may build either first).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -1,0 +1,87 @@
+//! `TestServer`: one Accord on loopback with its own temp database, restartable in place.
+
+use accord_core::{Config, config::RegistrationMode};
+use accord_server::RunningServer;
+use tempfile::TempDir;
+
+use crate::{SHARED_SECRET, install_crypto_provider};
+
+/// A running in-process server and the directory holding its database.
+pub struct TestServer {
+    running: Option<RunningServer>,
+    /// The configuration it runs with (bind address updated to the port it got).
+    pub config: Config,
+    /// `http://127.0.0.1:<port>`.
+    pub base_url: String,
+    pub(crate) http: reqwest::Client,
+    dir: TempDir,
+}
+
+impl TestServer {
+    /// Starts a server with open registration and the test shared secret.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a server after `adjust` edits the default test configuration.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        install_crypto_provider();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::default();
+        config.database.path = dir.path().join("db");
+        config.client_api.bind = "127.0.0.1:0".parse().expect("loopback address");
+        config.federation.bind = "127.0.0.1:0".parse().expect("loopback address");
+        config.registration.mode = RegistrationMode::Open;
+        config.registration.shared_secret = Some(SHARED_SECRET.to_owned());
+        adjust(&mut config);
+        config.validate().expect("test config is valid");
+        let running = RunningServer::start(config.clone()).await.expect("server starts");
+        let scheme = if config.client_api.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let base_url = format!("{scheme}://{}", running.client_addr);
+        // Later restarts reuse the port so tokens and URLs stay valid.
+        config.client_api.bind = running.client_addr;
+        if let Some(addr) = running.federation_addr {
+            config.federation.bind = addr;
+        }
+        let http = reqwest::Client::builder().build().expect("http client");
+        Self {
+            running: Some(running),
+            config,
+            base_url,
+            http,
+            dir,
+        }
+    }
+
+    /// The running server (its services and addresses).
+    pub fn running(&self) -> &RunningServer {
+        self.running.as_ref().expect("server is running")
+    }
+
+    /// Stops the server gracefully and starts it again on the same database and port.
+    pub async fn restart(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await;
+        }
+        let running = RunningServer::start(self.config.clone())
+            .await
+            .expect("server restarts");
+        self.running = Some(running);
+    }
+
+    /// Stops the server; the database directory stays until the `TestServer` drops.
+    pub async fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await;
+        }
+    }
+
+    /// The directory holding this server's database.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}

@@ -1,0 +1,14 @@
+//! Client-server API integration tests: each starts real Accord servers in-process on
+//! 127.0.0.1 with RocksDB in a temp dir and talks HTTP to them.
+
+mod account;
+mod account_data;
+mod devices;
+mod discovery;
+mod http_errors;
+mod login;
+mod persistence;
+mod profile;
+mod push_rules;
+mod register;
+mod tls;
