@@ -1,0 +1,242 @@
+//! The `accord` binary as operators use it: config validation with one-line errors, account
+//! creation on a stopped server, and durability of acknowledged writes across `kill -9`.
+
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::{Value, json};
+
+fn accord() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_accord"));
+    // Keep the environment from overriding the files under test.
+    for (key, _) in std::env::vars() {
+        if key.starts_with("ACCORD_") {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+fn check_config(toml: &str) -> Output {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("accord.toml");
+    std::fs::write(&file, toml.replace("$DIR", &dir.path().display().to_string())).expect("write config");
+    accord().arg("check-config").arg(&file).output().expect("run accord")
+}
+
+/// Fails unless the command exited non-zero with exactly one stderr line containing `needle`.
+#[track_caller]
+fn assert_one_line_error(output: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "expected failure, stderr: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "expected one line, got: {stderr}");
+    assert!(stderr.contains(needle), "expected {needle:?} in: {stderr}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
+}
+
+#[test]
+fn version_flag_prints_the_version() {
+    let output = accord().arg("--version").output().expect("run accord");
+    assert!(output.status.success());
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), format!("accord {}", env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn valid_config_passes_check() {
+    let output = check_config("server_name = \"example.org\"\n[database]\npath = \"$DIR/db\"\n");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("configuration is valid"));
+}
+
+#[test]
+fn the_shipped_example_config_is_valid() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/accord.toml");
+    let text = std::fs::read_to_string(&example).expect("conf/accord.toml exists");
+    let output = check_config(&text.replace("./accord-data", "$DIR/db"));
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+#[test]
+fn unknown_key_is_one_line_naming_the_key() {
+    assert_one_line_error(&check_config("[database]\npath = \"$DIR/db\"\ncolour = \"blue\"\n"), "`database.colour`");
+}
+
+#[test]
+fn wrong_type_is_one_line_naming_the_key() {
+    assert_one_line_error(&check_config("[database]\npath = \"$DIR/db\"\n[federation]\nenabled = 3\n"), "`federation.enabled`");
+}
+
+#[test]
+fn unreadable_tls_file_is_one_line_naming_the_key() {
+    let toml = "[database]\npath = \"$DIR/db\"\n[federation]\nenabled = true\ntls_cert = \"$DIR/missing.crt\"\ntls_key = \"$DIR/missing.key\"\n";
+    assert_one_line_error(&check_config(toml), "`federation.tls_cert`");
+}
+
+#[test]
+fn unwritable_database_path_is_one_line_naming_the_key() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x").expect("write");
+    let toml = format!("[database]\npath = {:?}\n", file.join("db"));
+    assert_one_line_error(&check_config(&toml), "`database.path`");
+}
+
+#[test]
+fn bad_toml_and_missing_file_are_one_line() {
+    assert_one_line_error(&check_config("[database\n"), "config");
+    let output = accord().args(["check-config", "/nonexistent/accord.toml"]).output().expect("run accord");
+    assert_one_line_error(&output, "/nonexistent/accord.toml");
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("accord.toml");
+    std::fs::write(&file, format!("[database]\npath = {:?}\n", dir.path().join("db"))).expect("write");
+    let output = accord().arg("check-config").arg(&file).env("ACCORD_SERVER_NAME", "env.example").output().expect("run");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("server_name env.example"), "{output:?}");
+    let output = accord().arg("check-config").arg(&file).env("ACCORD_FEDERATION__ENABLED", "maybe").output().expect("run");
+    assert_one_line_error(&output, "`federation.enabled`");
+}
+
+/// A server process on a temp database and a free loopback port, killed on drop.
+struct ServerProcess {
+    child: Child,
+    base: String,
+    config: PathBuf,
+}
+
+impl ServerProcess {
+    fn config_in(dir: &Path) -> PathBuf {
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let file = dir.join("accord.toml");
+        let toml = format!(
+            "[database]\npath = {:?}\n[client_api]\nbind = \"127.0.0.1:{port}\"\n[registration]\nmode = \"open\"\n",
+            dir.join("db")
+        );
+        std::fs::write(&file, toml).expect("write config");
+        file
+    }
+
+    fn start(config: PathBuf) -> Self {
+        let text = std::fs::read_to_string(&config).expect("config");
+        let bind = text.lines().find_map(|l| l.strip_prefix("bind = ")).expect("bind line").trim_matches('"').to_owned();
+        let child = accord()
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start accord");
+        let server = Self { child, base: format!("http://{bind}"), config };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if ureq_get(&format!("{}/_matrix/client/versions", self.base)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("accord did not start within 30 s");
+    }
+
+    fn kill9(&mut self) {
+        // SIGKILL: no shutdown hooks, no flush.
+        self.child.kill().expect("kill");
+        self.child.wait().expect("reap");
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn ureq_get(url: &str) -> Result<(u16, Value), String> {
+    request("GET", url, None, None)
+}
+
+/// Minimal blocking HTTP/1.1 over loopback, so this test needs no async runtime.
+fn request(method: &str, url: &str, token: Option<&str>, body: Option<&Value>) -> Result<(u16, Value), String> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").ok_or("http only")?;
+    let (host, path) = rest.split_once('/').ok_or("no path")?;
+    let mut stream = std::net::TcpStream::connect(host).map_err(|e| e.to_string())?;
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    write!(
+        stream,
+        "{method} /{path} HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .map_err(|e| e.to_string())?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).map_err(|e| e.to_string())?;
+    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or("no status")?;
+    let (head, payload) = response.split_once("\r\n\r\n").ok_or("no body")?;
+    let payload = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(payload) } else { payload.to_owned() };
+    Ok((status, serde_json::from_str(&payload).unwrap_or(Value::Null)))
+}
+
+fn dechunk(mut data: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = data.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else { break };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        data = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+#[test]
+fn user_create_works_on_a_stopped_server_and_refuses_a_running_one() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = ServerProcess::config_in(dir.path());
+    let output = accord().args(["user", "create", "ops", "--password", "pw-ops-123", "--admin", "--config"]).arg(&config).output().expect("run");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("@ops:localhost (admin)"));
+
+    let server = ServerProcess::start(config.clone());
+    let login = json!({ "type": "m.login.password", "identifier": { "type": "m.id.user", "user": "ops" }, "password": "pw-ops-123" });
+    let (status, body) = request("POST", &format!("{}/_matrix/client/v3/login", server.base), None, Some(&login)).expect("login");
+    assert_eq!(status, 200, "{body}");
+
+    let output = accord().args(["user", "create", "other", "--config"]).arg(&server.config).output().expect("run");
+    assert_one_line_error(&output, "already in use");
+}
+
+#[test]
+fn acknowledged_writes_survive_kill_9() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = ServerProcess::config_in(dir.path());
+    let mut server = ServerProcess::start(config.clone());
+    let register = json!({ "username": "durable", "password": "pw-123456", "auth": { "type": "m.login.dummy" } });
+    let (status, body) = request("POST", &format!("{}/_matrix/client/v3/register", server.base), None, Some(&register)).expect("register");
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().expect("token").to_owned();
+    let data_url = format!("{}/_matrix/client/v3/user/@durable:localhost/account_data/org.example.durable", server.base);
+    let (status, _) = request("PUT", &data_url, Some(&token), Some(&json!({ "n": 42 }))).expect("put");
+    assert_eq!(status, 200);
+
+    server.kill9();
+    let restarted = ServerProcess::start(config);
+
+    let (status, body) = request("GET", &data_url, Some(&token), None).expect("get");
+    assert_eq!((status, body), (200, json!({ "n": 42 })));
+    let (status, body) = request("GET", &format!("{}/_matrix/client/v3/account/whoami", restarted.base), Some(&token), None).expect("whoami");
+    assert_eq!((status, &body["user_id"]), (200, &json!("@durable:localhost")));
+}
