@@ -5,7 +5,7 @@
 #   bash tests/clients/run.sh [path/to/accord]
 #
 # The binary defaults to ${CARGO_TARGET_DIR:-target}/debug/accord. The Python venv lives at
-# ${ACCORD_VENV:-$HOME/.cache/accord/venv-clients} and is reused while requirements.txt is
+# ${CLIENT_TEST_VENV:-$HOME/.cache/accord/venv-clients} and is reused while requirements.txt is
 # unchanged. Each run uses a new temp dir (config, database, server log), removed on exit; on
 # failure the tail of the server log is printed first. PYTHON picks the interpreter that creates
 # the venv (default python3).
@@ -19,7 +19,7 @@ if [[ ! -x "$bin" ]]; then
 fi
 bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
 
-venv="${ACCORD_VENV:-$HOME/.cache/accord/venv-clients}"
+venv="${CLIENT_TEST_VENV:-$HOME/.cache/accord/venv-clients}"
 requirements="$here/requirements.txt"
 python_bin="${PYTHON:-python3}"
 
@@ -98,7 +98,7 @@ EOF
 
 # --- server ---------------------------------------------------------------------------------
 # Accord reads ACCORD_<SECTION>__<KEY> overrides from the environment (and rejects unknown
-# keys, e.g. ACCORD_VENV): start it with none, so the config file above is all it sees.
+# keys, e.g. CLIENT_TEST_VENV): start it with none, so the config file above is all it sees.
 env_unset=()
 while IFS= read -r name; do
     env_unset+=(-u "$name")

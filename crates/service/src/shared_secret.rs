@@ -78,7 +78,7 @@ impl SharedSecretRegistration {
     pub async fn register(&self, request: SharedSecretRequest) -> Result<Registered> {
         let secret = self.secret()?;
         let issued = self.nonces.lock().remove(&request.nonce);
-        if !issued.is_some_and(|at| at.elapsed() < NONCE_LIFETIME) {
+        if issued.is_none_or(|at| at.elapsed() >= NONCE_LIFETIME) {
             return Err(Error::invalid_param("Unrecognised or expired nonce; fetch a new one"));
         }
         let mut mac = Hmac::<Sha1>::new_from_slice(secret.as_bytes())
