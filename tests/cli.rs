@@ -35,14 +35,20 @@ fn assert_one_line_error(output: &Output, needle: &str) {
     assert!(!output.status.success(), "expected failure, stderr: {stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "expected one line, got: {stderr}");
     assert!(stderr.contains(needle), "expected {needle:?} in: {stderr}");
-    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn version_flag_prints_the_version() {
     let output = accord().arg("--version").output().expect("run accord");
     assert!(output.status.success());
-    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), format!("accord {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        format!("accord {}", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]
@@ -62,12 +68,18 @@ fn the_shipped_example_config_is_valid() {
 
 #[test]
 fn unknown_key_is_one_line_naming_the_key() {
-    assert_one_line_error(&check_config("[database]\npath = \"$DIR/db\"\ncolour = \"blue\"\n"), "`database.colour`");
+    assert_one_line_error(
+        &check_config("[database]\npath = \"$DIR/db\"\ncolour = \"blue\"\n"),
+        "`database.colour`",
+    );
 }
 
 #[test]
 fn wrong_type_is_one_line_naming_the_key() {
-    assert_one_line_error(&check_config("[database]\npath = \"$DIR/db\"\n[federation]\nenabled = 3\n"), "`federation.enabled`");
+    assert_one_line_error(
+        &check_config("[database]\npath = \"$DIR/db\"\n[federation]\nenabled = 3\n"),
+        "`federation.enabled`",
+    );
 }
 
 #[test]
@@ -88,7 +100,10 @@ fn unwritable_database_path_is_one_line_naming_the_key() {
 #[test]
 fn bad_toml_and_missing_file_are_one_line() {
     assert_one_line_error(&check_config("[database\n"), "config");
-    let output = accord().args(["check-config", "/nonexistent/accord.toml"]).output().expect("run accord");
+    let output = accord()
+        .args(["check-config", "/nonexistent/accord.toml"])
+        .output()
+        .expect("run accord");
     assert_one_line_error(&output, "/nonexistent/accord.toml");
 }
 
@@ -97,9 +112,22 @@ fn environment_overrides_the_file() {
     let dir = tempfile::tempdir().expect("dir");
     let file = dir.path().join("accord.toml");
     std::fs::write(&file, format!("[database]\npath = {:?}\n", dir.path().join("db"))).expect("write");
-    let output = accord().arg("check-config").arg(&file).env("ACCORD_SERVER_NAME", "env.example").output().expect("run");
-    assert!(String::from_utf8_lossy(&output.stdout).contains("server_name env.example"), "{output:?}");
-    let output = accord().arg("check-config").arg(&file).env("ACCORD_FEDERATION__ENABLED", "maybe").output().expect("run");
+    let output = accord()
+        .arg("check-config")
+        .arg(&file)
+        .env("ACCORD_SERVER_NAME", "env.example")
+        .output()
+        .expect("run");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("server_name env.example"),
+        "{output:?}"
+    );
+    let output = accord()
+        .arg("check-config")
+        .arg(&file)
+        .env("ACCORD_FEDERATION__ENABLED", "maybe")
+        .output()
+        .expect("run");
     assert_one_line_error(&output, "`federation.enabled`");
 }
 
@@ -112,7 +140,10 @@ struct ServerProcess {
 
 impl ServerProcess {
     fn config_in(dir: &Path) -> PathBuf {
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
         let file = dir.join("accord.toml");
         let toml = format!(
             "[database]\npath = {:?}\n[client_api]\nbind = \"127.0.0.1:{port}\"\n[registration]\nmode = \"open\"\n",
@@ -124,7 +155,12 @@ impl ServerProcess {
 
     fn start(config: PathBuf) -> Self {
         let text = std::fs::read_to_string(&config).expect("config");
-        let bind = text.lines().find_map(|l| l.strip_prefix("bind = ")).expect("bind line").trim_matches('"').to_owned();
+        let bind = text
+            .lines()
+            .find_map(|l| l.strip_prefix("bind = "))
+            .expect("bind line")
+            .trim_matches('"')
+            .to_owned();
         let child = accord()
             .args(["serve", "--config"])
             .arg(&config)
@@ -133,7 +169,11 @@ impl ServerProcess {
             .stderr(Stdio::null())
             .spawn()
             .expect("start accord");
-        let server = Self { child, base: format!("http://{bind}"), config };
+        let server = Self {
+            child,
+            base: format!("http://{bind}"),
+            config,
+        };
         server.wait_ready();
         server
     }
@@ -174,7 +214,9 @@ fn request(method: &str, url: &str, token: Option<&str>, body: Option<&Value>) -
     let (host, path) = rest.split_once('/').ok_or("no path")?;
     let mut stream = std::net::TcpStream::connect(host).map_err(|e| e.to_string())?;
     let body = body.map(Value::to_string).unwrap_or_default();
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     write!(
         stream,
         "{method} /{path} HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -183,16 +225,26 @@ fn request(method: &str, url: &str, token: Option<&str>, body: Option<&Value>) -
     .map_err(|e| e.to_string())?;
     let mut response = String::new();
     stream.read_to_string(&mut response).map_err(|e| e.to_string())?;
-    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or("no status")?;
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or("no status")?;
     let (head, payload) = response.split_once("\r\n\r\n").ok_or("no body")?;
-    let payload = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(payload) } else { payload.to_owned() };
+    let payload = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(payload)
+    } else {
+        payload.to_owned()
+    };
     Ok((status, serde_json::from_str(&payload).unwrap_or(Value::Null)))
 }
 
 fn dechunk(mut data: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = data.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else { break };
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
         if size == 0 || rest.len() < size {
             break;
         }
@@ -206,16 +258,38 @@ fn dechunk(mut data: &str) -> String {
 fn user_create_works_on_a_stopped_server_and_refuses_a_running_one() {
     let dir = tempfile::tempdir().expect("dir");
     let config = ServerProcess::config_in(dir.path());
-    let output = accord().args(["user", "create", "ops", "--password", "pw-ops-123", "--admin", "--config"]).arg(&config).output().expect("run");
+    let output = accord()
+        .args([
+            "user",
+            "create",
+            "ops",
+            "--password",
+            "pw-ops-123",
+            "--admin",
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .expect("run");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(String::from_utf8_lossy(&output.stdout).contains("@ops:localhost (admin)"));
 
     let server = ServerProcess::start(config.clone());
     let login = json!({ "type": "m.login.password", "identifier": { "type": "m.id.user", "user": "ops" }, "password": "pw-ops-123" });
-    let (status, body) = request("POST", &format!("{}/_matrix/client/v3/login", server.base), None, Some(&login)).expect("login");
+    let (status, body) = request(
+        "POST",
+        &format!("{}/_matrix/client/v3/login", server.base),
+        None,
+        Some(&login),
+    )
+    .expect("login");
     assert_eq!(status, 200, "{body}");
 
-    let output = accord().args(["user", "create", "other", "--config"]).arg(&server.config).output().expect("run");
+    let output = accord()
+        .args(["user", "create", "other", "--config"])
+        .arg(&server.config)
+        .output()
+        .expect("run");
     assert_one_line_error(&output, "already in use");
 }
 
@@ -225,10 +299,19 @@ fn acknowledged_writes_survive_kill_9() {
     let config = ServerProcess::config_in(dir.path());
     let mut server = ServerProcess::start(config.clone());
     let register = json!({ "username": "durable", "password": "pw-123456", "auth": { "type": "m.login.dummy" } });
-    let (status, body) = request("POST", &format!("{}/_matrix/client/v3/register", server.base), None, Some(&register)).expect("register");
+    let (status, body) = request(
+        "POST",
+        &format!("{}/_matrix/client/v3/register", server.base),
+        None,
+        Some(&register),
+    )
+    .expect("register");
     assert_eq!(status, 200, "{body}");
     let token = body["access_token"].as_str().expect("token").to_owned();
-    let data_url = format!("{}/_matrix/client/v3/user/@durable:localhost/account_data/org.example.durable", server.base);
+    let data_url = format!(
+        "{}/_matrix/client/v3/user/@durable:localhost/account_data/org.example.durable",
+        server.base
+    );
     let (status, _) = request("PUT", &data_url, Some(&token), Some(&json!({ "n": 42 }))).expect("put");
     assert_eq!(status, 200);
 
@@ -237,6 +320,12 @@ fn acknowledged_writes_survive_kill_9() {
 
     let (status, body) = request("GET", &data_url, Some(&token), None).expect("get");
     assert_eq!((status, body), (200, json!({ "n": 42 })));
-    let (status, body) = request("GET", &format!("{}/_matrix/client/v3/account/whoami", restarted.base), Some(&token), None).expect("whoami");
+    let (status, body) = request(
+        "GET",
+        &format!("{}/_matrix/client/v3/account/whoami", restarted.base),
+        Some(&token),
+        None,
+    )
+    .expect("whoami");
     assert_eq!((status, &body["user_id"]), (200, &json!("@durable:localhost")));
 }

@@ -82,7 +82,9 @@ impl Accounts {
                 "Registration is disabled on this server; ask an administrator to create an account",
             )),
             RegistrationMode::Open => Ok(vec![AuthFlow::new(vec![AuthType::Dummy])]),
-            RegistrationMode::Token => Ok(vec![AuthFlow::new(vec![AuthType::RegistrationToken])]),
+            // Synapse prepends the token stage to its dummy flow; clients (Element) expect
+            // exactly this shape and complete the dummy stage on their own.
+            RegistrationMode::Token => Ok(vec![AuthFlow::new(vec![AuthType::RegistrationToken, AuthType::Dummy])]),
         }
     }
 

@@ -12,10 +12,7 @@ fn to_device(device_id: OwnedDeviceId, record: DeviceRecord) -> Device {
     let mut device = Device::new(device_id);
     device.display_name = record.display_name;
     device.last_seen_ip = record.last_seen_ip;
-    device.last_seen_ts = record
-        .last_seen_ts
-        .and_then(UInt::new)
-        .map(MilliSecondsSinceUnixEpoch);
+    device.last_seen_ts = record.last_seen_ts.and_then(UInt::new).map(MilliSecondsSinceUnixEpoch);
     device
 }
 

@@ -129,12 +129,13 @@ async fn token_registration_checks_the_token() {
     assert_eq!(first.status, 401);
     assert_eq!(
         first.body["flows"],
-        json!([{ "stages": ["m.login.registration_token"] }])
+        json!([{ "stages": ["m.login.registration_token", "m.login.dummy"] }])
     );
     let session = first.body["session"].as_str().expect("session").to_owned();
+    let attempt = |auth: Value| json!({ "username": "frank", "password": "pw-123456", "auth": auth });
 
-    let wrong = json!({ "username": "frank", "password": "pw-123456",
-        "auth": { "type": "m.login.registration_token", "token": "wrong", "session": session } });
+    // A wrong token completes nothing.
+    let wrong = attempt(json!({ "type": "m.login.registration_token", "token": "wrong", "session": session }));
     let reply = server.post(REGISTER, None, wrong).await;
     assert_eq!(reply.status, 401, "{}", reply.body);
     assert_eq!(reply.body["errcode"], json!("M_FORBIDDEN"));
@@ -144,21 +145,34 @@ async fn token_registration_checks_the_token() {
         reply.body
     );
 
-    let dummy = json!({ "username": "frank", "password": "pw-123456", "auth": { "type": "m.login.dummy", "session": session } });
-    let reply = server.post(REGISTER, None, dummy).await;
+    let password = attempt(json!({ "type": "m.login.password",
+        "identifier": { "type": "m.id.user", "user": "x" }, "password": "x", "session": session }));
+    let reply = server.post(REGISTER, None, password).await;
     assert_eq!(
         (reply.status, &reply.body["errcode"]),
         (401, &json!("M_UNRECOGNIZED")),
-        "dummy is not offered: {}",
+        "not offered: {}",
         reply.body
     );
 
-    let right = json!({ "username": "frank", "password": "pw-123456",
-        "auth": { "type": "m.login.registration_token", "token": "letmein", "session": session } });
+    // The right token completes the first stage; the 401 now lists it as completed.
+    let right = attempt(json!({ "type": "m.login.registration_token", "token": "letmein", "session": session }));
+    let reply = server.post(REGISTER, None, right).await;
+    assert_eq!(reply.status, 401, "{}", reply.body);
+    assert_eq!(reply.body["completed"], json!(["m.login.registration_token"]));
+    assert_eq!(reply.body["session"], json!(session));
+
+    let dummy = attempt(json!({ "type": "m.login.dummy", "session": session }));
     assert_eq!(
-        server.post(REGISTER, None, right).await.ok()["user_id"],
+        server.post(REGISTER, None, dummy).await.ok()["user_id"],
         json!("@frank:localhost")
     );
+
+    // The dummy stage alone is not enough.
+    let only_dummy = json!({ "username": "gail", "password": "pw-123456", "auth": { "type": "m.login.dummy" } });
+    let reply = server.post(REGISTER, None, only_dummy).await;
+    assert_eq!(reply.status, 401, "{}", reply.body);
+    assert_eq!(reply.body["completed"], json!(["m.login.dummy"]));
 
     let validity = "/_matrix/client/v1/register/m.login.registration_token/validity";
     assert_eq!(
