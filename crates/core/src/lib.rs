@@ -5,6 +5,10 @@
 //! depend on this one, so it stays light.
 
 pub mod config;
+pub mod identity;
+pub mod pdu;
 pub mod time;
 
 pub use config::{Config, ConfigError};
+pub use identity::ServerIdentity;
+pub use pdu::{Pdu, PduError};

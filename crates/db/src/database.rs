@@ -5,12 +5,19 @@ use std::sync::Arc;
 use accord_storage::{Direction, KvEngine, WriteBatch};
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::{Error, Result, migrations};
+use crate::{
+    Error, Result, migrations,
+    rooms::{ShortIdCounter, Stream},
+};
 
-/// Typed access to Accord's tables. Cheap to clone; all clones share one engine.
+/// Typed access to Accord's tables. Cheap to clone; all clones share one engine and the
+/// in-memory counters recovered at open.
 #[derive(Clone)]
 pub struct Db {
     engine: Arc<dyn KvEngine>,
+    short_ids: Arc<ShortIdCounter>,
+    stream: Arc<Stream>,
+    intern_lock: Arc<parking_lot::Mutex<()>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -22,9 +29,32 @@ impl std::fmt::Debug for Db {
 impl Db {
     /// Wraps an engine opened with [`crate::tables::ALL`], running pending migrations first.
     pub fn open(engine: Arc<dyn KvEngine>) -> Result<Self> {
-        let db = Self { engine };
+        let mut db = Self {
+            engine,
+            short_ids: Arc::default(),
+            stream: Arc::default(),
+            intern_lock: Arc::default(),
+        };
         migrations::run(&db)?;
+        db.short_ids = Arc::new(ShortIdCounter::recover(&db)?);
+        db.stream = Arc::new(Stream::recover(&db)?);
         Ok(db)
+    }
+
+    pub(crate) fn engine(&self) -> &dyn KvEngine {
+        self.engine.as_ref()
+    }
+
+    pub(crate) fn short_ids(&self) -> &ShortIdCounter {
+        &self.short_ids
+    }
+
+    pub(crate) fn stream(&self) -> &Stream {
+        &self.stream
+    }
+
+    pub(crate) fn intern_lock(&self) -> &parking_lot::Mutex<()> {
+        &self.intern_lock
     }
 
     /// Commits `batch` atomically and durably.

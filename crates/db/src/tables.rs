@@ -33,6 +33,38 @@ catalog! {
     USERID_FILTERID_FILTER = "userid_filterid_filter";
     /// `session_id` -> JSON `UiaaSessionRecord` (completed stages, bound request).
     UIAASESSIONID_SESSION = "uiaasessionid_session";
+    /// `event_id` -> u64 big-endian short event id.
+    EVENTID_SHORTEVENTID = "eventid_shorteventid";
+    /// `short event id` (u64) -> the PDU's canonical JSON exactly as signed (without `event_id`).
+    SHORTEVENTID_PDU = "shorteventid_pdu";
+    /// `short event id` (u64) -> JSON `EventMeta` (event id, room, stream count, state after it).
+    SHORTEVENTID_EVENTMETA = "shorteventid_eventmeta";
+    /// `event_type 0xFF state_key` -> u64 big-endian short state key.
+    STATEKEY_SHORTSTATEKEY = "statekey_shortstatekey";
+    /// `short state key` (u64) -> `event_type 0xFF state_key`.
+    SHORTSTATEKEY_STATEKEY = "shortstatekey_statekey";
+    /// `short state hash` (u64) -> binary `StateSnapshot`: parent and the diff against it.
+    SHORTSTATEHASH_SNAPSHOT = "shortstatehash_snapshot";
+    /// `room_id` -> JSON `RoomMeta` (room version, current state snapshot).
+    ROOMID_ROOMMETA = "roomid_roommeta";
+    /// `room_id 0xFF event_id` -> empty: the room's forward extremities.
+    ROOMID_EVENTID_EXTREMITY = "roomid_eventid_extremity";
+    /// `room_id 0xFF count` (u64) -> u64 short event id: the room's timeline in stream order.
+    ROOMID_COUNT_SHORTEVENTID = "roomid_count_shorteventid";
+    /// `count` (u64) -> `room_id`: the global stream, for "which rooms changed since".
+    COUNT_ROOMID = "count_roomid";
+    /// `user_id 0xFF room_id` -> JSON `Membership` (state and the count it changed at).
+    USERID_ROOMID_MEMBERSHIP = "userid_roomid_membership";
+    /// `room_id 0xFF user_id` -> membership string (`join`, `invite`, ...).
+    ROOMID_USERID_MEMBERSHIP = "roomid_userid_membership";
+    /// `user_id 0xFF device_id 0xFF txn_id` -> event id the transaction created.
+    USERID_DEVICEID_TXNID_EVENTID = "userid_deviceid_txnid_eventid";
+    /// `#alias:server` -> JSON `AliasRecord` (room id, creator).
+    ALIAS_ALIASRECORD = "alias_aliasrecord";
+    /// `room_id 0xFF #alias:server` -> empty: the aliases of a room.
+    ROOMID_ALIAS = "roomid_alias";
+    /// `room_id` -> empty: rooms published in the room directory.
+    ROOMID_PUBLISHED = "roomid_published";
 }
 
 /// Tables that existed in earlier schema versions; dropped at start.

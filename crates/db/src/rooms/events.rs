@@ -1,0 +1,83 @@
+//! Stored PDUs (canonical JSON exactly as signed) and what Accord knows about each event and
+//! each room.
+
+use accord_storage::WriteBatch;
+use ruma::{CanonicalJsonObject, OwnedEventId, OwnedRoomId, RoomId, RoomVersionId};
+use serde::{Deserialize, Serialize};
+
+use super::{ShortEventId, ShortStateHash};
+use crate::{
+    Db, Error, Result,
+    database::{decode, encode},
+    tables::{ROOMID_ROOMMETA, SHORTEVENTID_EVENTMETA, SHORTEVENTID_PDU},
+};
+
+/// What Accord knows about one stored event besides its JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventMeta {
+    /// The event id.
+    pub event_id: OwnedEventId,
+    /// The room it belongs to.
+    pub room_id: OwnedRoomId,
+    /// Its position in the global stream, if it is in the timeline (not an outlier).
+    pub count: Option<u64>,
+    /// The room state after this event (`None` for outliers).
+    pub state_after: Option<u64>,
+    /// Failed authorization: kept for the DAG, never served to clients.
+    #[serde(default)]
+    pub rejected: bool,
+    /// The redaction event that redacted it, once redacted.
+    #[serde(default)]
+    pub redacted_by: Option<OwnedEventId>,
+}
+
+impl EventMeta {
+    /// The state after this event, as a typed id.
+    pub fn state_after(&self) -> Option<ShortStateHash> {
+        self.state_after.map(ShortStateHash)
+    }
+}
+
+/// What Accord knows about a room as a whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomMeta {
+    /// The room version, which fixes event format, auth rules and redaction.
+    pub version: RoomVersionId,
+    /// The current state snapshot.
+    pub current_state: u64,
+}
+
+impl Db {
+    /// A stored PDU's canonical JSON.
+    pub fn get_pdu_json(&self, short: ShortEventId) -> Result<Option<CanonicalJsonObject>> {
+        self.get_raw(SHORTEVENTID_PDU, &short.0.to_be_bytes())?
+            .map(|bytes| decode(SHORTEVENTID_PDU, &bytes))
+            .transpose()
+    }
+
+    /// Queues storing a PDU's canonical JSON (already serialized canonically).
+    pub fn put_pdu_json(&self, batch: &mut WriteBatch, short: ShortEventId, canonical: Vec<u8>) {
+        batch.put(SHORTEVENTID_PDU, short.0.to_be_bytes(), canonical);
+    }
+
+    /// What is known about a stored event.
+    pub fn event_meta(&self, short: ShortEventId) -> Result<EventMeta> {
+        self.get_json(SHORTEVENTID_EVENTMETA, &short.0.to_be_bytes())?
+            .ok_or(Error::NotFound("event meta"))
+    }
+
+    /// Queues storing event meta.
+    pub fn put_event_meta(&self, batch: &mut WriteBatch, short: ShortEventId, meta: &EventMeta) {
+        batch.put(SHORTEVENTID_EVENTMETA, short.0.to_be_bytes(), encode(meta));
+    }
+
+    /// A room's meta, if Accord knows the room.
+    pub fn get_room_meta(&self, room_id: &RoomId) -> Result<Option<RoomMeta>> {
+        self.get_json(ROOMID_ROOMMETA, room_id.as_bytes())
+    }
+
+    /// Queues storing a room's meta.
+    pub fn put_room_meta(&self, batch: &mut WriteBatch, room_id: &RoomId, meta: &RoomMeta) {
+        batch.put(ROOMID_ROOMMETA, room_id.as_bytes(), encode(meta));
+    }
+}

@@ -1,0 +1,22 @@
+//! Rooms: events and their short ids, state snapshots, timeline and stream, extremities,
+//! memberships, transaction ids, aliases and the directory.
+//!
+//! The write methods here only queue into a `WriteBatch`; `accord-room` is the single writer
+//! per room and commits each event's batch while holding the room lock.
+
+mod aliases;
+mod events;
+mod members;
+mod short;
+mod snapshots;
+mod timeline;
+mod txn;
+
+pub use aliases::AliasRecord;
+pub use events::{EventMeta, RoomMeta};
+pub use members::MembershipRecord;
+pub(crate) use short::ShortIdCounter;
+pub use short::{ShortEventId, ShortStateHash, ShortStateKey};
+pub use snapshots::{StateMap, StateSnapshot};
+pub(crate) use timeline::Stream;
+pub use timeline::StreamTicket;

@@ -1,0 +1,197 @@
+//! The global stream: every timeline event gets a count, the position `/sync` tokens are made
+//! of. Counts are handed out in memory and become visible only when every smaller count has
+//! committed, so a reader never skips an event that commits late.
+
+use std::{
+    collections::BTreeSet,
+    sync::atomic::{AtomicU64, Ordering},
+};
+
+use accord_storage::{
+    Direction, WriteBatch,
+    codec::{KeyBuilder, KeyReader},
+};
+use parking_lot::Mutex;
+use ruma::{OwnedRoomId, RoomId};
+
+use super::{ShortEventId, short::decode_u64};
+use crate::{
+    Db, Error, Result,
+    tables::{COUNT_ROOMID, ROOMID_COUNT_SHORTEVENTID, ROOMID_EVENTID_EXTREMITY},
+};
+
+/// Allocation and visibility of stream counts.
+#[derive(Debug, Default)]
+pub(crate) struct Stream {
+    last: AtomicU64,
+    in_flight: Mutex<BTreeSet<u64>>,
+}
+
+/// A reserved count; release it (commit or not) with [`Db::release_count`].
+#[derive(Debug)]
+#[must_use = "release the count after committing, or readers stall"]
+pub struct StreamTicket(pub u64);
+
+impl Stream {
+    pub(crate) fn recover(db: &Db) -> Result<Self> {
+        let last = match db.engine().iter_from(COUNT_ROOMID, None, Direction::Backward)?.next() {
+            Some(item) => decode_u64(COUNT_ROOMID, &item?.0)?,
+            None => 0,
+        };
+        Ok(Self {
+            last: AtomicU64::new(last),
+            in_flight: Mutex::default(),
+        })
+    }
+}
+
+impl Db {
+    /// Reserves the next stream count.
+    pub fn reserve_count(&self) -> StreamTicket {
+        let stream = self.stream();
+        let mut in_flight = stream.in_flight.lock();
+        let count = stream.last.fetch_add(1, Ordering::SeqCst) + 1;
+        in_flight.insert(count);
+        StreamTicket(count)
+    }
+
+    /// Marks a reserved count as finished (its batch committed or was abandoned).
+    pub fn release_count(&self, ticket: StreamTicket) {
+        self.stream().in_flight.lock().remove(&ticket.0);
+    }
+
+    /// The highest count below which everything has committed: what readers may see.
+    pub fn visible_count(&self) -> u64 {
+        let stream = self.stream();
+        let in_flight = stream.in_flight.lock();
+        match in_flight.first() {
+            Some(first) => first - 1,
+            None => stream.last.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Queues placing an event in its room's timeline and the global stream.
+    pub fn put_timeline(&self, batch: &mut WriteBatch, room_id: &RoomId, count: u64, short: ShortEventId) {
+        batch.put(
+            ROOMID_COUNT_SHORTEVENTID,
+            KeyBuilder::new().str(room_id.as_str()).u64(count).build(),
+            short.0.to_be_bytes(),
+        );
+        batch.put(COUNT_ROOMID, count.to_be_bytes(), room_id.as_bytes());
+    }
+
+    /// Up to `limit` timeline entries of a room, starting after (Forward) or before (Backward)
+    /// `from`, stopping at `to` (exclusive) when given.
+    pub fn timeline(
+        &self,
+        room_id: &RoomId,
+        from: u64,
+        to: Option<u64>,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<(u64, ShortEventId)>> {
+        let prefix = KeyBuilder::new().str(room_id.as_str()).prefix();
+        let start = match direction {
+            Direction::Forward => KeyBuilder::new()
+                .str(room_id.as_str())
+                .u64(from.saturating_add(1))
+                .build(),
+            Direction::Backward => KeyBuilder::new()
+                .str(room_id.as_str())
+                .u64(from.saturating_sub(1))
+                .build(),
+        };
+        if direction == Direction::Backward && from == 0 {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        for item in self
+            .engine()
+            .iter_from(ROOMID_COUNT_SHORTEVENTID, Some(&start), direction)?
+        {
+            let (key, value) = item?;
+            if !key.starts_with(&prefix) || out.len() >= limit {
+                break;
+            }
+            let mut reader = KeyReader::new(&key);
+            let corrupt = |e: accord_storage::codec::CodecError| Error::Corrupt {
+                table: ROOMID_COUNT_SHORTEVENTID,
+                reason: e.to_string(),
+            };
+            reader.str().map_err(corrupt)?;
+            let count = reader.u64().map_err(corrupt)?;
+            let past_end = match (direction, to) {
+                (Direction::Forward, Some(to)) => count >= to,
+                (Direction::Backward, Some(to)) => count <= to,
+                (_, None) => false,
+            };
+            if past_end {
+                break;
+            }
+            out.push((count, ShortEventId(decode_u64(ROOMID_COUNT_SHORTEVENTID, &value)?)));
+        }
+        Ok(out)
+    }
+
+    /// Rooms with timeline events in `(since, until]`, each once, in no particular order.
+    pub fn rooms_changed(&self, since: u64, until: u64) -> Result<Vec<OwnedRoomId>> {
+        let mut rooms = BTreeSet::new();
+        let start = since.saturating_add(1).to_be_bytes();
+        for item in self
+            .engine()
+            .iter_from(COUNT_ROOMID, Some(&start), Direction::Forward)?
+        {
+            let (key, value) = item?;
+            if decode_u64(COUNT_ROOMID, &key)? > until {
+                break;
+            }
+            let room = String::from_utf8(value)
+                .ok()
+                .and_then(|s| OwnedRoomId::try_from(s).ok())
+                .ok_or(Error::Corrupt {
+                    table: COUNT_ROOMID,
+                    reason: "bad room id".to_owned(),
+                })?;
+            rooms.insert(room);
+        }
+        Ok(rooms.into_iter().collect())
+    }
+
+    /// The room's forward extremities (events with no children yet).
+    pub fn extremities(&self, room_id: &RoomId) -> Result<Vec<ruma::OwnedEventId>> {
+        let prefix = KeyBuilder::new().str(room_id.as_str()).prefix();
+        self.scan_keys(ROOMID_EVENTID_EXTREMITY, &prefix)?
+            .into_iter()
+            .map(|key| {
+                let id = std::str::from_utf8(&key[prefix.len()..])
+                    .ok()
+                    .and_then(|s| ruma::OwnedEventId::try_from(s).ok());
+                id.ok_or(Error::Corrupt {
+                    table: ROOMID_EVENTID_EXTREMITY,
+                    reason: "bad event id".to_owned(),
+                })
+            })
+            .collect()
+    }
+
+    /// Queues replacing `replaced` extremities by `event_id`.
+    pub fn replace_extremities(
+        &self,
+        batch: &mut WriteBatch,
+        room_id: &RoomId,
+        replaced: &[ruma::OwnedEventId],
+        event_id: &ruma::EventId,
+    ) {
+        for old in replaced {
+            batch.delete(
+                ROOMID_EVENTID_EXTREMITY,
+                KeyBuilder::new().str(room_id.as_str()).str(old.as_str()).build(),
+            );
+        }
+        batch.put(
+            ROOMID_EVENTID_EXTREMITY,
+            KeyBuilder::new().str(room_id.as_str()).str(event_id.as_str()).build(),
+            Vec::new(),
+        );
+    }
+}

@@ -1,0 +1,47 @@
+//! Client transaction ids: a replayed `PUT .../send/{type}/{txnId}` returns the first event.
+
+use accord_storage::{WriteBatch, codec::KeyBuilder};
+use ruma::{DeviceId, EventId, OwnedEventId, UserId};
+
+use crate::{Db, Error, Result, tables::USERID_DEVICEID_TXNID_EVENTID};
+
+fn key(user_id: &UserId, device_id: &DeviceId, txn_id: &str) -> Vec<u8> {
+    KeyBuilder::new()
+        .str(user_id.as_str())
+        .str(device_id.as_str())
+        .str(txn_id)
+        .build()
+}
+
+impl Db {
+    /// The event a transaction created, if it ran before.
+    pub fn get_txn_event(&self, user_id: &UserId, device_id: &DeviceId, txn_id: &str) -> Result<Option<OwnedEventId>> {
+        self.get_raw(USERID_DEVICEID_TXNID_EVENTID, &key(user_id, device_id, txn_id))?
+            .map(|bytes| {
+                String::from_utf8(bytes)
+                    .ok()
+                    .and_then(|s| OwnedEventId::try_from(s).ok())
+                    .ok_or(Error::Corrupt {
+                        table: USERID_DEVICEID_TXNID_EVENTID,
+                        reason: "bad event id".to_owned(),
+                    })
+            })
+            .transpose()
+    }
+
+    /// Queues recording the event a transaction created (in the event's own batch).
+    pub fn put_txn_event(
+        &self,
+        batch: &mut WriteBatch,
+        user_id: &UserId,
+        device_id: &DeviceId,
+        txn_id: &str,
+        event_id: &EventId,
+    ) {
+        batch.put(
+            USERID_DEVICEID_TXNID_EVENTID,
+            key(user_id, device_id, txn_id),
+            event_id.as_bytes(),
+        );
+    }
+}
