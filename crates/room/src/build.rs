@@ -1,0 +1,209 @@
+//! Building local events: prev events from the forward extremities, auth events chosen by the
+//! spec's rules, depth, content hash, signature, event id = reference hash; then the
+//! authorization checks against the state before the event.
+
+use accord_core::{Pdu, time::now_millis};
+use ruma::{
+    CanonicalJsonObject, CanonicalJsonValue, EventId, OwnedDeviceId, OwnedEventId, OwnedRoomId, RoomId, RoomVersionId,
+    UserId,
+    events::{StateEventType, TimelineEventType},
+    room_version_rules::RoomVersionRules,
+    signatures::{hash_and_sign_event, reference_hash},
+    state_res,
+};
+use serde_json::Value;
+
+use crate::{Error, Result, RoomGuard, Rooms, state::RoomState, versions::rules_for};
+
+/// Most prev events one local event references (the rest stay extremities).
+const MAX_PREV_EVENTS: usize = 20;
+
+/// What a local event says; the room writer adds everything else.
+#[derive(Debug, Clone)]
+pub struct PduTemplate {
+    /// Event type.
+    pub kind: TimelineEventType,
+    /// Content.
+    pub content: Value,
+    /// State key, for state events.
+    pub state_key: Option<String>,
+    /// For redactions: the redacted event.
+    pub redacts: Option<OwnedEventId>,
+}
+
+impl PduTemplate {
+    /// A state event.
+    pub fn state(kind: StateEventType, state_key: impl Into<String>, content: Value) -> Self {
+        Self { kind: kind.to_string().into(), content, state_key: Some(state_key.into()), redacts: None }
+    }
+
+    /// A message-like event.
+    pub fn message(kind: TimelineEventType, content: Value) -> Self {
+        Self { kind, content, state_key: None, redacts: None }
+    }
+}
+
+/// The client transaction that caused an event, for idempotent retries.
+#[derive(Debug, Clone)]
+pub struct TxnInfo {
+    /// The sending device.
+    pub device_id: OwnedDeviceId,
+    /// The client's transaction id.
+    pub txn_id: String,
+}
+
+fn canonical(value: Value) -> Result<CanonicalJsonValue> {
+    CanonicalJsonValue::try_from(value).map_err(|err| Error::InvalidEvent(format!("content is not canonical JSON: {err}")))
+}
+
+impl Rooms {
+    /// Builds, signs, authorizes and persists a local event in a room that exists.
+    pub fn send(&self, guard: &RoomGuard, sender: &UserId, template: PduTemplate, txn: Option<TxnInfo>) -> Result<OwnedEventId> {
+        let room_id = guard.room_id().to_owned();
+        let before = self.current_state(&room_id)?;
+        let rules = rules_for(&before.version)?;
+        let mut prev_events = self.db.extremities(&room_id)?;
+        prev_events.sort();
+        prev_events.truncate(MAX_PREV_EVENTS);
+        let mut depth = 0u64;
+        for prev in &prev_events {
+            if let Some(pdu) = self.pdu_by_id(prev)? {
+                depth = depth.max(u64::from(pdu.depth));
+            }
+        }
+        let (object, pdu) = self.build(&room_id, &before, &rules, sender, template, prev_events, depth + 1)?;
+        self.authorize(&rules, &pdu, &before)?;
+        self.append(guard, &pdu, object, Some(&before), txn)?;
+        Ok(pdu.event_id)
+    }
+
+    /// Creates a room with its `m.room.create` event; returns the room id and its lock.
+    pub async fn create(&self, creator: &UserId, version: &RoomVersionId, content: Value) -> Result<(OwnedRoomId, RoomGuard)> {
+        let rules = rules_for(version)?;
+        let template = PduTemplate::state(StateEventType::RoomCreate, "", content);
+        let mut object = self.event_object(None, &rules, creator, &template, Vec::new(), Vec::new(), 1)?;
+        let room_id = if rules.authorization.room_create_event_id_as_room_id {
+            self.sign(&mut object, &rules)?;
+            let hash = reference_hash(&object, &rules).map_err(|err| Error::Signing(err.to_string()))?;
+            OwnedRoomId::try_from(format!("!{hash}")).map_err(|err| Error::Signing(err.to_string()))?
+        } else {
+            let local: String = rand::Rng::sample_iter(rand::thread_rng(), &rand::distributions::Alphanumeric)
+                .take(18)
+                .map(char::from)
+                .collect();
+            let room_id = OwnedRoomId::try_from(format!("!{local}:{}", self.identity.server_name))
+                .map_err(|err| Error::InvalidEvent(err.to_string()))?;
+            object.insert("room_id".to_owned(), CanonicalJsonValue::String(room_id.to_string()));
+            self.sign(&mut object, &rules)?;
+            room_id
+        };
+        let guard = self.lock(&room_id).await;
+        if self.exists(&room_id)? {
+            return Err(Error::InvalidEvent("room id collision; try again".to_owned()));
+        }
+        let event_id = self.event_id(&object, &rules)?;
+        let pdu = Pdu::from_canonical(event_id, &room_id, &object).map_err(|err| Error::InvalidEvent(err.to_string()))?;
+        state_res::check_state_independent_auth_rules(&rules.authorization, &pdu, |id: &EventId| {
+            self.pdu_by_id(id).ok().flatten()
+        })
+        .map_err(Error::Unauthorized)?;
+        self.append_create(&guard, &pdu, object, version)?;
+        Ok((room_id, guard))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        &self,
+        room_id: &RoomId,
+        before: &RoomState,
+        rules: &RoomVersionRules,
+        sender: &UserId,
+        template: PduTemplate,
+        prev_events: Vec<OwnedEventId>,
+        depth: u64,
+    ) -> Result<(CanonicalJsonObject, Pdu)> {
+        let content_raw = serde_json::value::to_raw_value(&template.content)
+            .map_err(|err| Error::InvalidEvent(err.to_string()))?;
+        let auth_types = state_res::auth_types_for_event(
+            &template.kind,
+            sender,
+            template.state_key.as_deref(),
+            &content_raw,
+            &rules.authorization,
+        )
+        .map_err(Error::InvalidEvent)?;
+        let mut auth_events = Vec::new();
+        for (kind, key) in auth_types {
+            if let Some(short) = self.state_event_id(before, &kind.to_string(), &key)? {
+                auth_events.push(self.db.event_id_of(short)?);
+            }
+        }
+        let mut object = self.event_object(Some(room_id), rules, sender, &template, prev_events, auth_events, depth)?;
+        self.sign(&mut object, rules)?;
+        let event_id = self.event_id(&object, rules)?;
+        let pdu = Pdu::from_canonical(event_id, room_id, &object).map_err(|err| Error::InvalidEvent(err.to_string()))?;
+        Ok((object, pdu))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn event_object(
+        &self,
+        room_id: Option<&RoomId>,
+        rules: &RoomVersionRules,
+        sender: &UserId,
+        template: &PduTemplate,
+        prev_events: Vec<OwnedEventId>,
+        auth_events: Vec<OwnedEventId>,
+        depth: u64,
+    ) -> Result<CanonicalJsonObject> {
+        let ids = |ids: Vec<OwnedEventId>| CanonicalJsonValue::Array(ids.into_iter().map(|id| CanonicalJsonValue::String(id.to_string())).collect());
+        let mut content = template.content.clone();
+        let mut object = CanonicalJsonObject::new();
+        if let Some(redacts) = &template.redacts {
+            if rules.redaction.keep_room_redaction_redacts {
+                if let Value::Object(map) = &mut content {
+                    map.insert("redacts".to_owned(), Value::String(redacts.to_string()));
+                }
+            } else {
+                object.insert("redacts".to_owned(), CanonicalJsonValue::String(redacts.to_string()));
+            }
+        }
+        object.insert("auth_events".to_owned(), ids(auth_events));
+        object.insert("content".to_owned(), canonical(content)?);
+        object.insert("depth".to_owned(), canonical(Value::from(depth))?);
+        object.insert("origin_server_ts".to_owned(), canonical(Value::from(now_millis()))?);
+        object.insert("prev_events".to_owned(), ids(prev_events));
+        if let Some(room_id) = room_id {
+            object.insert("room_id".to_owned(), CanonicalJsonValue::String(room_id.to_string()));
+        }
+        object.insert("sender".to_owned(), CanonicalJsonValue::String(sender.to_string()));
+        if let Some(state_key) = &template.state_key {
+            object.insert("state_key".to_owned(), CanonicalJsonValue::String(state_key.clone()));
+        }
+        object.insert("type".to_owned(), CanonicalJsonValue::String(template.kind.to_string()));
+        Ok(object)
+    }
+
+    fn sign(&self, object: &mut CanonicalJsonObject, rules: &RoomVersionRules) -> Result<()> {
+        hash_and_sign_event(self.identity.server_name.as_str(), self.identity.key.as_ref(), object, &rules.redaction)
+            .map_err(|err| Error::Signing(err.to_string()))
+    }
+
+    fn event_id(&self, object: &CanonicalJsonObject, rules: &RoomVersionRules) -> Result<OwnedEventId> {
+        let hash = reference_hash(object, rules).map_err(|err| Error::Signing(err.to_string()))?;
+        OwnedEventId::try_from(format!("${hash}")).map_err(|err| Error::Signing(err.to_string()))
+    }
+
+    /// Both halves of the spec's authorization rules: against the event's auth events, then
+    /// against the state before it.
+    pub(crate) fn authorize(&self, rules: &RoomVersionRules, pdu: &Pdu, before: &RoomState) -> Result<()> {
+        state_res::check_state_independent_auth_rules(&rules.authorization, pdu, |id: &EventId| {
+            self.pdu_by_id(id).ok().flatten()
+        })
+        .map_err(Error::Unauthorized)?;
+        state_res::check_state_dependent_auth_rules(&rules.authorization, pdu, |kind: &StateEventType, key: &str| {
+            self.state_event(before, kind, key).ok().flatten()
+        })
+        .map_err(Error::Unauthorized)
+    }
+}

@@ -1,0 +1,27 @@
+//! Room errors: what was wrong with an event or a request about a room.
+
+/// Result alias for room operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a room operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The room is unknown to this server.
+    #[error("room {0} not found")]
+    RoomNotFound(String),
+    /// The event failed the room version's authorization rules.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The event content or shape is invalid.
+    #[error("{0}")]
+    InvalidEvent(String),
+    /// The room version is not supported.
+    #[error("room version {0} is not supported")]
+    UnsupportedVersion(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Db(#[from] accord_db::Error),
+    /// Signing or hashing failed (a bug or an impossible event).
+    #[error("signing failed: {0}")]
+    Signing(String),
+}

@@ -1,0 +1,112 @@
+//! Persisting an event: everything it changes (PDU, short id, meta, state snapshot, timeline
+//! position, extremities, membership, redaction mark, transaction id, room meta) goes into one
+//! batch committed while holding the room lock.
+
+use accord_core::Pdu;
+use accord_db::{
+    WriteBatch,
+    rooms::{EventMeta, MembershipRecord, RoomMeta, ShortEventId},
+};
+use ruma::{CanonicalJsonObject, RoomVersionId, UserId, events::TimelineEventType};
+
+use crate::{Error, Result, RoomGuard, Rooms, TxnInfo, state::RoomState};
+
+impl Rooms {
+    /// Persists the first event of a new room.
+    pub(crate) fn append_create(
+        &self,
+        guard: &RoomGuard,
+        pdu: &Pdu,
+        object: CanonicalJsonObject,
+        version: &RoomVersionId,
+    ) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        // Room meta must exist before `append` reads the version; the state hash is set below.
+        self.db.put_room_meta(&mut batch, guard.room_id(), &RoomMeta { version: version.clone(), current_state: 0 });
+        self.commit(guard, pdu, object, None, None, batch, version)
+    }
+
+    /// Persists a local or accepted event on top of `before`.
+    pub(crate) fn append(
+        &self,
+        guard: &RoomGuard,
+        pdu: &Pdu,
+        object: CanonicalJsonObject,
+        before: Option<&RoomState>,
+        txn: Option<TxnInfo>,
+    ) -> Result<()> {
+        let version = self.room_version(guard.room_id())?;
+        self.commit(guard, pdu, object, before, txn, WriteBatch::new(), &version)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn commit(
+        &self,
+        guard: &RoomGuard,
+        pdu: &Pdu,
+        object: CanonicalJsonObject,
+        before: Option<&RoomState>,
+        txn: Option<TxnInfo>,
+        mut batch: WriteBatch,
+        version: &RoomVersionId,
+    ) -> Result<()> {
+        let room_id = guard.room_id();
+        let db = &self.db;
+        let short = ShortEventId(db.next_short_id());
+        let canonical = serde_json::to_vec(&object).map_err(|err| Error::InvalidEvent(err.to_string()))?;
+        db.put_short_event_id(&mut batch, &pdu.event_id, short);
+        db.put_pdu_json(&mut batch, short, canonical);
+
+        let state_after = match (&pdu.state_key, before) {
+            (Some(state_key), before) => {
+                let key = db.intern_state_key(&pdu.kind.to_string(), state_key)?;
+                db.put_state_diff(&mut batch, before.map(|b| b.hash), vec![(key, short)], Vec::new())?
+            }
+            (None, Some(before)) => before.hash,
+            (None, None) => return Err(Error::InvalidEvent("the first event of a room must be a state event".to_owned())),
+        };
+
+        let ticket = db.reserve_count();
+        let count = ticket.0;
+        db.put_event_meta(
+            &mut batch,
+            short,
+            &EventMeta {
+                event_id: pdu.event_id.clone(),
+                room_id: room_id.to_owned(),
+                count: Some(count),
+                state_after: Some(state_after.0),
+                rejected: false,
+                redacted_by: None,
+            },
+        );
+        db.put_timeline(&mut batch, room_id, count, short);
+        db.replace_extremities(&mut batch, room_id, &pdu.prev_events, &pdu.event_id);
+        db.put_room_meta(&mut batch, room_id, &RoomMeta { version: version.clone(), current_state: state_after.0 });
+
+        if pdu.kind == TimelineEventType::RoomMember
+            && let Some(user) = pdu.state_key.as_deref().and_then(|key| UserId::parse(key).ok())
+        {
+            let membership = pdu.content_value().get("membership").and_then(|m| m.as_str()).unwrap_or("leave").to_owned();
+            db.put_membership(&mut batch, &user, room_id, &MembershipRecord { membership, count, forgotten: false });
+        }
+        if let Some(redacts) = &pdu.redacts
+            && let Some(target) = db.get_short_event_id(redacts)?
+        {
+            let mut meta = db.event_meta(target)?;
+            if meta.room_id == room_id && meta.redacted_by.is_none() {
+                meta.redacted_by = Some(pdu.event_id.clone());
+                db.put_event_meta(&mut batch, target, &meta);
+            }
+        }
+        if let Some(txn) = txn {
+            db.put_txn_event(&mut batch, &pdu.sender, &txn.device_id, &txn.txn_id, &pdu.event_id);
+        }
+
+        let result = db.write(batch);
+        db.release_count(ticket);
+        result?;
+        self.updates.send_replace(db.visible_count());
+        Ok(())
+    }
+}

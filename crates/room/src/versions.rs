@@ -1,0 +1,32 @@
+//! Which room versions Accord creates and joins, and their rules.
+
+use ruma::{RoomVersionId, room_version_rules::RoomVersionRules};
+
+use crate::{Error, Result};
+
+/// The version new rooms get unless the creator or the config asks for another.
+pub const DEFAULT_ROOM_VERSION: RoomVersionId = RoomVersionId::V11;
+
+/// Room versions Accord can create and serve: 3 and later, whose event ids are reference
+/// hashes. Versions 1 and 2 (server-chosen event ids, hashed event references) are not yet
+/// supported and are refused with `M_UNSUPPORTED_ROOM_VERSION`.
+pub const SUPPORTED_ROOM_VERSIONS: &[RoomVersionId] = &[
+    RoomVersionId::V3,
+    RoomVersionId::V4,
+    RoomVersionId::V5,
+    RoomVersionId::V6,
+    RoomVersionId::V7,
+    RoomVersionId::V8,
+    RoomVersionId::V9,
+    RoomVersionId::V10,
+    RoomVersionId::V11,
+    RoomVersionId::V12,
+];
+
+/// The rules of a supported version.
+pub fn rules_for(version: &RoomVersionId) -> Result<RoomVersionRules> {
+    if !SUPPORTED_ROOM_VERSIONS.contains(version) {
+        return Err(Error::UnsupportedVersion(version.to_string()));
+    }
+    version.rules().ok_or_else(|| Error::UnsupportedVersion(version.to_string()))
+}
