@@ -116,7 +116,7 @@ async fn wait_for_signal() {
 fn create_user(config: Option<&Path>, name: String, password: Option<String>, admin: bool) -> Result<(), String> {
     let config = Config::load(config).map_err(|err| err.to_string())?;
     let db = accord_server::open_database(&config).map_err(|err| err.to_string())?;
-    let services = Services::new(std::sync::Arc::new(config), db);
+    let services = Services::new(std::sync::Arc::new(config), db).map_err(|err| err.to_string())?;
     runtime()?.block_on(async {
         let new = NewAccount {
             username: Some(name),

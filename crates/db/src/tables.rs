@@ -29,6 +29,11 @@ catalog! {
     TOKENHASH_REFRESHSESSION = "tokenhash_refreshsession";
     /// `user_id 0xFF room_id-or-empty 0xFF event_type` -> JSON content of account data.
     USERID_ROOMID_TYPE_ACCOUNTDATA = "userid_roomid_type_accountdata";
+    /// `user_id 0xFF count` (u64) -> `room_id-or-empty 0xFF event_type`: account data changes
+    /// in stream order, for incremental `/sync` (stale entries are harmless).
+    USERID_COUNT_ACCOUNTDATAKEY = "userid_count_accountdatakey";
+    /// `count` (u64) -> `user_id`: stream positions used by per-user changes (account data).
+    COUNT_USERID = "count_userid";
     /// `user_id 0xFF filter_id` -> JSON filter definition.
     USERID_FILTERID_FILTER = "userid_filterid_filter";
     /// `session_id` -> JSON `UiaaSessionRecord` (completed stages, bound request).

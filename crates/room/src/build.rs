@@ -34,12 +34,22 @@ pub struct PduTemplate {
 impl PduTemplate {
     /// A state event.
     pub fn state(kind: StateEventType, state_key: impl Into<String>, content: Value) -> Self {
-        Self { kind: kind.to_string().into(), content, state_key: Some(state_key.into()), redacts: None }
+        Self {
+            kind: kind.to_string().into(),
+            content,
+            state_key: Some(state_key.into()),
+            redacts: None,
+        }
     }
 
     /// A message-like event.
     pub fn message(kind: TimelineEventType, content: Value) -> Self {
-        Self { kind, content, state_key: None, redacts: None }
+        Self {
+            kind,
+            content,
+            state_key: None,
+            redacts: None,
+        }
     }
 }
 
@@ -53,12 +63,19 @@ pub struct TxnInfo {
 }
 
 fn canonical(value: Value) -> Result<CanonicalJsonValue> {
-    CanonicalJsonValue::try_from(value).map_err(|err| Error::InvalidEvent(format!("content is not canonical JSON: {err}")))
+    CanonicalJsonValue::try_from(value)
+        .map_err(|err| Error::InvalidEvent(format!("content is not canonical JSON: {err}")))
 }
 
 impl Rooms {
     /// Builds, signs, authorizes and persists a local event in a room that exists.
-    pub fn send(&self, guard: &RoomGuard, sender: &UserId, template: PduTemplate, txn: Option<TxnInfo>) -> Result<OwnedEventId> {
+    pub fn send(
+        &self,
+        guard: &RoomGuard,
+        sender: &UserId,
+        template: PduTemplate,
+        txn: Option<TxnInfo>,
+    ) -> Result<OwnedEventId> {
         let room_id = guard.room_id().to_owned();
         let before = self.current_state(&room_id)?;
         let rules = rules_for(&before.version)?;
@@ -78,7 +95,12 @@ impl Rooms {
     }
 
     /// Creates a room with its `m.room.create` event; returns the room id and its lock.
-    pub async fn create(&self, creator: &UserId, version: &RoomVersionId, content: Value) -> Result<(OwnedRoomId, RoomGuard)> {
+    pub async fn create(
+        &self,
+        creator: &UserId,
+        version: &RoomVersionId,
+        content: Value,
+    ) -> Result<(OwnedRoomId, RoomGuard)> {
         let rules = rules_for(version)?;
         let template = PduTemplate::state(StateEventType::RoomCreate, "", content);
         let mut object = self.event_object(None, &rules, creator, &template, Vec::new(), Vec::new(), 1)?;
@@ -102,7 +124,8 @@ impl Rooms {
             return Err(Error::InvalidEvent("room id collision; try again".to_owned()));
         }
         let event_id = self.event_id(&object, &rules)?;
-        let pdu = Pdu::from_canonical(event_id, &room_id, &object).map_err(|err| Error::InvalidEvent(err.to_string()))?;
+        let pdu =
+            Pdu::from_canonical(event_id, &room_id, &object).map_err(|err| Error::InvalidEvent(err.to_string()))?;
         state_res::check_state_independent_auth_rules(&rules.authorization, &pdu, |id: &EventId| {
             self.pdu_by_id(id).ok().flatten()
         })
@@ -122,8 +145,8 @@ impl Rooms {
         prev_events: Vec<OwnedEventId>,
         depth: u64,
     ) -> Result<(CanonicalJsonObject, Pdu)> {
-        let content_raw = serde_json::value::to_raw_value(&template.content)
-            .map_err(|err| Error::InvalidEvent(err.to_string()))?;
+        let content_raw =
+            serde_json::value::to_raw_value(&template.content).map_err(|err| Error::InvalidEvent(err.to_string()))?;
         let auth_types = state_res::auth_types_for_event(
             &template.kind,
             sender,
@@ -141,7 +164,8 @@ impl Rooms {
         let mut object = self.event_object(Some(room_id), rules, sender, &template, prev_events, auth_events, depth)?;
         self.sign(&mut object, rules)?;
         let event_id = self.event_id(&object, rules)?;
-        let pdu = Pdu::from_canonical(event_id, room_id, &object).map_err(|err| Error::InvalidEvent(err.to_string()))?;
+        let pdu =
+            Pdu::from_canonical(event_id, room_id, &object).map_err(|err| Error::InvalidEvent(err.to_string()))?;
         Ok((object, pdu))
     }
 
@@ -156,7 +180,13 @@ impl Rooms {
         auth_events: Vec<OwnedEventId>,
         depth: u64,
     ) -> Result<CanonicalJsonObject> {
-        let ids = |ids: Vec<OwnedEventId>| CanonicalJsonValue::Array(ids.into_iter().map(|id| CanonicalJsonValue::String(id.to_string())).collect());
+        let ids = |ids: Vec<OwnedEventId>| {
+            CanonicalJsonValue::Array(
+                ids.into_iter()
+                    .map(|id| CanonicalJsonValue::String(id.to_string()))
+                    .collect(),
+            )
+        };
         let mut content = template.content.clone();
         let mut object = CanonicalJsonObject::new();
         if let Some(redacts) = &template.redacts {
@@ -185,8 +215,13 @@ impl Rooms {
     }
 
     fn sign(&self, object: &mut CanonicalJsonObject, rules: &RoomVersionRules) -> Result<()> {
-        hash_and_sign_event(self.identity.server_name.as_str(), self.identity.key.as_ref(), object, &rules.redaction)
-            .map_err(|err| Error::Signing(err.to_string()))
+        hash_and_sign_event(
+            self.identity.server_name.as_str(),
+            self.identity.key.as_ref(),
+            object,
+            &rules.redaction,
+        )
+        .map_err(|err| Error::Signing(err.to_string()))
     }
 
     fn event_id(&self, object: &CanonicalJsonObject, rules: &RoomVersionRules) -> Result<OwnedEventId> {

@@ -13,11 +13,8 @@ mod persist;
 mod state;
 mod versions;
 
-use std::sync::Arc;
-
 use accord_core::ServerIdentity;
 use accord_db::Db;
-use tokio::sync::watch;
 
 pub use build::{PduTemplate, TxnInfo};
 pub use error::{Error, Result};
@@ -32,15 +29,17 @@ pub struct Rooms {
     identity: ServerIdentity,
     locks: RoomLocks,
     state: state::StateCache,
-    /// The visible stream position, bumped after each commit; `/sync` waits on it.
-    updates: Arc<watch::Sender<u64>>,
 }
 
 impl Rooms {
     /// Room services over `db`, signing as `identity`.
     pub fn new(db: Db, identity: ServerIdentity) -> Self {
-        let (updates, _) = watch::channel(db.visible_count());
-        Self { db, identity, locks: RoomLocks::default(), state: state::StateCache::default(), updates: Arc::new(updates) }
+        Self {
+            db,
+            identity,
+            locks: RoomLocks::default(),
+            state: state::StateCache::default(),
+        }
     }
 
     /// The database.
@@ -56,10 +55,5 @@ impl Rooms {
     /// Waits for the room's lock: the proof every write needs.
     pub async fn lock(&self, room_id: &ruma::RoomId) -> RoomGuard {
         self.locks.lock(room_id).await
-    }
-
-    /// A receiver that changes whenever new events become visible.
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.updates.subscribe()
     }
 }

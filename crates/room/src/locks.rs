@@ -31,6 +31,9 @@ impl RoomLocks {
     /// Waits for `room_id`'s lock.
     pub async fn lock(&self, room_id: &RoomId) -> RoomGuard {
         let mutex = self.locks.lock().entry(room_id.to_owned()).or_default().clone();
-        RoomGuard { room_id: room_id.to_owned(), _guard: mutex.lock_owned().await }
+        RoomGuard {
+            room_id: room_id.to_owned(),
+            _guard: mutex.lock_owned().await,
+        }
     }
 }

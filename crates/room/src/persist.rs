@@ -22,7 +22,14 @@ impl Rooms {
     ) -> Result<()> {
         let mut batch = WriteBatch::new();
         // Room meta must exist before `append` reads the version; the state hash is set below.
-        self.db.put_room_meta(&mut batch, guard.room_id(), &RoomMeta { version: version.clone(), current_state: 0 });
+        self.db.put_room_meta(
+            &mut batch,
+            guard.room_id(),
+            &RoomMeta {
+                version: version.clone(),
+                current_state: 0,
+            },
+        );
         self.commit(guard, pdu, object, None, None, batch, version)
     }
 
@@ -63,7 +70,11 @@ impl Rooms {
                 db.put_state_diff(&mut batch, before.map(|b| b.hash), vec![(key, short)], Vec::new())?
             }
             (None, Some(before)) => before.hash,
-            (None, None) => return Err(Error::InvalidEvent("the first event of a room must be a state event".to_owned())),
+            (None, None) => {
+                return Err(Error::InvalidEvent(
+                    "the first event of a room must be a state event".to_owned(),
+                ));
+            }
         };
 
         let ticket = db.reserve_count();
@@ -78,17 +89,39 @@ impl Rooms {
                 state_after: Some(state_after.0),
                 rejected: false,
                 redacted_by: None,
+                txn: txn.as_ref().map(|t| (t.device_id.clone(), t.txn_id.clone())),
             },
         );
         db.put_timeline(&mut batch, room_id, count, short);
         db.replace_extremities(&mut batch, room_id, &pdu.prev_events, &pdu.event_id);
-        db.put_room_meta(&mut batch, room_id, &RoomMeta { version: version.clone(), current_state: state_after.0 });
+        db.put_room_meta(
+            &mut batch,
+            room_id,
+            &RoomMeta {
+                version: version.clone(),
+                current_state: state_after.0,
+            },
+        );
 
         if pdu.kind == TimelineEventType::RoomMember
             && let Some(user) = pdu.state_key.as_deref().and_then(|key| UserId::parse(key).ok())
         {
-            let membership = pdu.content_value().get("membership").and_then(|m| m.as_str()).unwrap_or("leave").to_owned();
-            db.put_membership(&mut batch, &user, room_id, &MembershipRecord { membership, count, forgotten: false });
+            let membership = pdu
+                .content_value()
+                .get("membership")
+                .and_then(|m| m.as_str())
+                .unwrap_or("leave")
+                .to_owned();
+            db.put_membership(
+                &mut batch,
+                &user,
+                room_id,
+                &MembershipRecord {
+                    membership,
+                    count,
+                    forgotten: false,
+                },
+            );
         }
         if let Some(redacts) = &pdu.redacts
             && let Some(target) = db.get_short_event_id(redacts)?
@@ -106,7 +139,6 @@ impl Rooms {
         let result = db.write(batch);
         db.release_count(ticket);
         result?;
-        self.updates.send_replace(db.visible_count());
         Ok(())
     }
 }

@@ -47,7 +47,11 @@ impl Rooms {
 
     /// The room's version, or `RoomNotFound`.
     pub fn room_version(&self, room_id: &RoomId) -> Result<RoomVersionId> {
-        Ok(self.db.get_room_meta(room_id)?.ok_or_else(|| Error::RoomNotFound(room_id.to_string()))?.version)
+        Ok(self
+            .db
+            .get_room_meta(room_id)?
+            .ok_or_else(|| Error::RoomNotFound(room_id.to_string()))?
+            .version)
     }
 
     /// Whether the server knows the room.
@@ -57,9 +61,16 @@ impl Rooms {
 
     /// The room's current state.
     pub fn current_state(&self, room_id: &RoomId) -> Result<RoomState> {
-        let meta = self.db.get_room_meta(room_id)?.ok_or_else(|| Error::RoomNotFound(room_id.to_string()))?;
+        let meta = self
+            .db
+            .get_room_meta(room_id)?
+            .ok_or_else(|| Error::RoomNotFound(room_id.to_string()))?;
         let hash = ShortStateHash(meta.current_state);
-        Ok(RoomState { hash, version: meta.version, map: self.state_map(hash)? })
+        Ok(RoomState {
+            hash,
+            version: meta.version,
+            map: self.state_map(hash)?,
+        })
     }
 
     /// The room's state after a stored event.
@@ -69,7 +80,11 @@ impl Rooms {
             return Ok(None);
         };
         let version = self.room_version(&meta.room_id)?;
-        Ok(Some(RoomState { hash, version, map: self.state_map(hash)? }))
+        Ok(Some(RoomState {
+            hash,
+            version,
+            map: self.state_map(hash)?,
+        }))
     }
 
     /// The event holding `(event_type, state_key)` in `state`.
@@ -93,7 +108,11 @@ impl Rooms {
         let Some(pdu) = self.state_event(state, &StateEventType::RoomMember, user_id.as_str())? else {
             return Ok(None);
         };
-        Ok(pdu.content_value().get("membership").and_then(|m| m.as_str()).map(str::to_owned))
+        Ok(pdu
+            .content_value()
+            .get("membership")
+            .and_then(|m| m.as_str())
+            .map(str::to_owned))
     }
 
     /// A stored PDU by short id (`None` if only referenced, never stored).
@@ -130,6 +149,10 @@ impl Rooms {
 
     /// Event ids of a state, for `state_ids`-style answers.
     pub fn state_event_ids(&self, state: &RoomState) -> Result<Vec<OwnedEventId>> {
-        state.map.values().map(|short| Ok(self.db.event_id_of(*short)?)).collect()
+        state
+            .map
+            .values()
+            .map(|short| Ok(self.db.event_id_of(*short)?))
+            .collect()
     }
 }

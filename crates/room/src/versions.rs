@@ -28,5 +28,7 @@ pub fn rules_for(version: &RoomVersionId) -> Result<RoomVersionRules> {
     if !SUPPORTED_ROOM_VERSIONS.contains(version) {
         return Err(Error::UnsupportedVersion(version.to_string()));
     }
-    version.rules().ok_or_else(|| Error::UnsupportedVersion(version.to_string()))
+    version
+        .rules()
+        .ok_or_else(|| Error::UnsupportedVersion(version.to_string()))
 }

@@ -9,6 +9,9 @@ pub enum ServerError {
     /// The database refused to open (newer schema, corrupt metadata).
     #[error(transparent)]
     Db(#[from] accord_db::Error),
+    /// The services could not start (e.g. the signing key is unreadable).
+    #[error(transparent)]
+    Services(#[from] accord_service::Error),
     /// A listener could not bind.
     #[error("cannot listen on {addr} ({which} API): {source}; is another server using the port?")]
     Bind {

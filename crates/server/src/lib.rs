@@ -46,7 +46,7 @@ impl RunningServer {
     pub async fn start(config: Config) -> Result<Self, ServerError> {
         let config = Arc::new(config);
         let db = open_database(&config)?;
-        let services = Services::new(config.clone(), db);
+        let services = Services::new(config.clone(), db)?;
         let (shutdown, shutdown_rx) = watch::channel(false);
 
         let client_tls = match (&config.client_api.tls_cert, &config.client_api.tls_key) {

@@ -1,7 +1,7 @@
 //! Account data a client stores for its user, globally or per room; room tags are the
 //! per-room `m.tag` event.
 
-use accord_db::{Db, WriteBatch};
+use accord_db::Db;
 use ruma::{RoomId, UserId};
 use serde_json::{Map, Value};
 
@@ -56,9 +56,10 @@ impl AccountData {
         if !content.is_object() {
             return Err(Error::bad_json("Account data content must be a JSON object"));
         }
-        let mut batch = WriteBatch::new();
-        self.db.put_account_data(&mut batch, target, room_id, kind, &content);
-        Ok(self.db.write(batch)?)
+        self.db.write_at_next_count(|batch, count| {
+            self.db.put_account_data(batch, target, room_id, kind, &content, count)
+        })?;
+        Ok(())
     }
 
     /// The tags of a room (`{tag: {order?}}`).
@@ -94,9 +95,11 @@ impl AccountData {
     fn write_tags(&self, user_id: &UserId, room_id: &RoomId, tags: Map<String, Value>) -> Result<()> {
         let mut content = Map::new();
         content.insert("tags".to_owned(), Value::Object(tags));
-        let mut batch = WriteBatch::new();
-        self.db
-            .put_account_data(&mut batch, user_id, Some(room_id), TAG_EVENT, &Value::Object(content));
-        Ok(self.db.write(batch)?)
+        let content = Value::Object(content);
+        self.db.write_at_next_count(|batch, count| {
+            self.db
+                .put_account_data(batch, user_id, Some(room_id), TAG_EVENT, &content, count)
+        })?;
+        Ok(())
     }
 }

@@ -20,6 +20,9 @@ pub enum Error {
     /// User-interactive authentication must continue (401 with flows and completed stages).
     #[error("user-interactive authentication required")]
     Uiaa(Box<UiaaInfo>),
+    /// The resource already exists (409, `M_UNKNOWN`), e.g. a taken room alias.
+    #[error("{0}")]
+    Conflict(String),
     /// Storage failed; the client sees a generic 500.
     #[error(transparent)]
     Db(#[from] accord_db::Error),
@@ -50,6 +53,11 @@ impl Error {
     /// `M_INVALID_PARAM`.
     pub fn invalid_param(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::InvalidParam, message)
+    }
+
+    /// `M_BAD_STATE`.
+    pub fn bad_state(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::BadState, message)
     }
 
     /// `M_BAD_JSON`.

@@ -12,9 +12,11 @@ pub mod accounts;
 pub mod devices;
 mod error;
 pub mod filters;
+pub mod identity;
 mod passwords;
 pub mod profiles;
 pub mod push_rules;
+pub mod rooms;
 pub mod sessions;
 pub mod shared_secret;
 mod tokens;
@@ -51,15 +53,20 @@ pub struct Services {
     pub push_rules: push_rules::PushRules,
     /// Synapse-compatible shared-secret registration.
     pub shared_secret: shared_secret::SharedSecretRegistration,
+    /// Rooms: creation, membership, messages, state, aliases, directory, sync.
+    pub rooms: rooms::RoomService,
 }
 
 impl Services {
-    /// Builds every service over one database.
-    pub fn new(config: Arc<Config>, db: Db) -> Self {
+    /// Builds every service over one database, loading (or creating) the signing key.
+    pub fn new(config: Arc<Config>, db: Db) -> Result<Self> {
+        let identity = identity::load_or_generate(&db, config.server_name.clone())?;
+        let rooms = rooms::RoomService::new(config.clone(), accord_room::Rooms::new(db.clone(), identity));
         let sessions = sessions::Sessions::new(config.clone(), db.clone());
         let uiaa = uiaa::Uiaa::new(config.clone(), db.clone());
         let accounts = accounts::Accounts::new(config.clone(), db.clone(), sessions.clone());
-        Self {
+        Ok(Self {
+            rooms,
             devices: devices::Devices::new(db.clone(), sessions.clone()),
             profiles: profiles::Profiles::new(config.clone(), db.clone()),
             account_data: account_data::AccountData::new(db.clone()),
@@ -70,7 +77,7 @@ impl Services {
             sessions,
             uiaa,
             config,
-        }
+        })
     }
 
     /// The database, for shutdown and for tools.

@@ -1,7 +1,7 @@
 //! Push rules: the spec's server-default ruleset merged with the user's own rules, stored as
 //! the user's `m.push_rules` account data (so `/sync` can deliver it like any account data).
 
-use accord_db::{Db, WriteBatch};
+use accord_db::Db;
 use ruma::{
     UserId,
     api::error::ErrorKind,
@@ -40,10 +40,10 @@ impl PushRules {
 
     fn save(&self, user_id: &UserId, ruleset: &Ruleset) -> Result<()> {
         let content: Value = json!({ "global": ruleset });
-        let mut batch = WriteBatch::new();
-        self.db
-            .put_account_data(&mut batch, user_id, None, PUSH_RULES_EVENT, &content);
-        Ok(self.db.write(batch)?)
+        self.db.write_at_next_count(|batch, count| {
+            self.db.put_account_data(batch, user_id, None, PUSH_RULES_EVENT, &content, count)
+        })?;
+        Ok(())
     }
 
     /// Adds or replaces a user rule, positioned relative to `before`/`after`.

@@ -29,6 +29,10 @@ pub struct EventMeta {
     /// The redaction event that redacted it, once redacted.
     #[serde(default)]
     pub redacted_by: Option<OwnedEventId>,
+    /// The sending device and its transaction id, for local events sent with one (clients
+    /// match their local echo by `unsigned.transaction_id`).
+    #[serde(default)]
+    pub txn: Option<(ruma::OwnedDeviceId, String)>,
 }
 
 impl EventMeta {

@@ -17,14 +17,25 @@ use ruma::{OwnedRoomId, RoomId};
 use super::{ShortEventId, short::decode_u64};
 use crate::{
     Db, Error, Result,
-    tables::{COUNT_ROOMID, ROOMID_COUNT_SHORTEVENTID, ROOMID_EVENTID_EXTREMITY},
+    tables::{COUNT_ROOMID, COUNT_USERID, ROOMID_COUNT_SHORTEVENTID, ROOMID_EVENTID_EXTREMITY},
 };
 
-/// Allocation and visibility of stream counts.
-#[derive(Debug, Default)]
+/// Allocation and visibility of stream counts, and the signal waiters watch.
+#[derive(Debug)]
 pub(crate) struct Stream {
     last: AtomicU64,
     in_flight: Mutex<BTreeSet<u64>>,
+    visible: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Stream {
+    fn default() -> Self {
+        Self {
+            last: AtomicU64::new(0),
+            in_flight: Mutex::default(),
+            visible: tokio::sync::watch::Sender::new(0),
+        }
+    }
 }
 
 /// A reserved count; release it (commit or not) with [`Db::release_count`].
@@ -34,13 +45,17 @@ pub struct StreamTicket(pub u64);
 
 impl Stream {
     pub(crate) fn recover(db: &Db) -> Result<Self> {
-        let last = match db.engine().iter_from(COUNT_ROOMID, None, Direction::Backward)?.next() {
-            Some(item) => decode_u64(COUNT_ROOMID, &item?.0)?,
-            None => 0,
-        };
+        // Every stream position is recorded in one of these tables; resume after the largest.
+        let mut last = 0;
+        for table in [COUNT_ROOMID, COUNT_USERID] {
+            if let Some(item) = db.engine().iter_from(table, None, Direction::Backward)?.next() {
+                last = last.max(decode_u64(table, &item?.0)?);
+            }
+        }
         Ok(Self {
             last: AtomicU64::new(last),
             in_flight: Mutex::default(),
+            visible: tokio::sync::watch::Sender::new(last),
         })
     }
 }
@@ -55,9 +70,28 @@ impl Db {
         StreamTicket(count)
     }
 
-    /// Marks a reserved count as finished (its batch committed or was abandoned).
+    /// Marks a reserved count as finished (its batch committed or was abandoned) and wakes
+    /// whoever waits for the stream to move.
     pub fn release_count(&self, ticket: StreamTicket) {
         self.stream().in_flight.lock().remove(&ticket.0);
+        self.stream().visible.send_replace(self.visible_count());
+    }
+
+    /// A receiver that changes whenever the visible stream position moves (for `/sync`).
+    pub fn subscribe_stream(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.stream().visible.subscribe()
+    }
+
+    /// Commits a batch that records a change at the next stream position (account data and
+    /// other per-user streams), releasing the position whatever happens. Returns the position.
+    pub fn write_at_next_count(&self, build: impl FnOnce(&mut WriteBatch, u64)) -> Result<u64> {
+        let ticket = self.reserve_count();
+        let count = ticket.0;
+        let mut batch = WriteBatch::new();
+        build(&mut batch, count);
+        let result = self.write(batch);
+        self.release_count(ticket);
+        result.map(|()| count)
     }
 
     /// The highest count below which everything has committed: what readers may see.

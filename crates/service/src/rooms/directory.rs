@@ -1,0 +1,208 @@
+//! Room aliases, canonical alias validation, directory visibility and `/publicRooms`.
+
+use accord_db::{WriteBatch, rooms::AliasRecord};
+use ruma::{OwnedRoomAliasId, RoomAliasId, RoomId, events::StateEventType};
+use serde_json::{Value, json};
+
+use super::RoomService;
+use crate::{AuthedUser, Error, Result};
+
+/// Largest `/publicRooms` page.
+const MAX_PUBLIC_ROOMS_PAGE: usize = 500;
+
+impl RoomService {
+    fn local_alias<'a>(&self, alias: &'a RoomAliasId) -> Result<&'a RoomAliasId> {
+        if alias.server_name() != self.config.server_name {
+            return Err(Error::invalid_param(format!("{alias} is not an alias on this server")));
+        }
+        Ok(alias)
+    }
+
+    /// `PUT /directory/room/{roomAlias}`.
+    pub async fn create_alias(&self, user: &AuthedUser, alias: &RoomAliasId, room_id: &RoomId) -> Result<()> {
+        let alias = self.local_alias(alias)?;
+        self.rooms.room_version(room_id)?;
+        let _guard = self.rooms.lock(room_id).await;
+        if self.rooms.db().get_alias(alias)?.is_some() {
+            return Err(Error::Conflict(format!("Room alias {alias} already exists")));
+        }
+        self.joined_state(room_id, &user.user_id)?;
+        let mut batch = WriteBatch::new();
+        self.rooms.db().put_alias(
+            &mut batch,
+            alias,
+            &AliasRecord {
+                room_id: room_id.to_owned(),
+                creator: user.user_id.clone(),
+            },
+        );
+        Ok(self.rooms.db().write(batch)?)
+    }
+
+    /// `GET /directory/room/{roomAlias}`: the room and the servers that can join it.
+    pub fn get_alias(&self, alias: &RoomAliasId) -> Result<Value> {
+        let alias = self.local_alias(alias)?;
+        let room_id = self.resolve_alias(alias)?;
+        Ok(json!({ "room_id": room_id, "servers": [self.config.server_name] }))
+    }
+
+    /// `DELETE /directory/room/{roomAlias}`: by its creator, or by a member with power to
+    /// change the canonical alias.
+    pub async fn delete_alias(&self, user: &AuthedUser, alias: &RoomAliasId) -> Result<()> {
+        let alias = self.local_alias(alias)?;
+        let record = self
+            .rooms
+            .db()
+            .get_alias(alias)?
+            .ok_or_else(|| Error::not_found(format!("Room alias {alias} not found")))?;
+        let _guard = self.rooms.lock(&record.room_id).await;
+        if record.creator != user.user_id {
+            let state = self.rooms.current_state(&record.room_id)?;
+            let allowed = self.rooms.membership_in(&state, &user.user_id)?.as_deref() == Some("join")
+                && self.can_send_state(&state, &user.user_id, "m.room.canonical_alias")?;
+            if !allowed {
+                return Err(Error::forbidden(
+                    "Only the alias's creator or a room moderator can delete it",
+                ));
+            }
+        }
+        let mut batch = WriteBatch::new();
+        self.rooms.db().delete_alias(&mut batch, alias, &record.room_id);
+        Ok(self.rooms.db().write(batch)?)
+    }
+
+    /// `GET /rooms/{roomId}/aliases`.
+    pub fn aliases(&self, user: &AuthedUser, room_id: &RoomId) -> Result<Vec<OwnedRoomAliasId>> {
+        self.readable_state(room_id, &user.user_id)?;
+        Ok(self.rooms.db().aliases_of_room(room_id)?)
+    }
+
+    /// Canonical alias content must name aliases that point to this room (`M_BAD_ALIAS`).
+    pub(crate) fn check_canonical_alias(&self, room_id: &RoomId, content: &Value) -> Result<()> {
+        let mut aliases: Vec<&str> = content.get("alias").and_then(Value::as_str).into_iter().collect();
+        aliases.extend(
+            content
+                .get("alt_aliases")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str),
+        );
+        for alias in aliases {
+            let bad = |why: &str| Error::new(ruma::api::error::ErrorKind::BadAlias, format!("{alias}: {why}"));
+            let parsed = RoomAliasId::parse(alias).map_err(|_| bad("not a valid alias"))?;
+            if parsed.server_name() == self.config.server_name
+                && self
+                    .rooms
+                    .db()
+                    .get_alias(&parsed)?
+                    .is_none_or(|record| record.room_id != room_id)
+            {
+                return Err(bad("does not point to this room"));
+            }
+        }
+        Ok(())
+    }
+
+    /// `GET /directory/list/room/{roomId}`.
+    pub fn visibility(&self, room_id: &RoomId) -> Result<bool> {
+        self.rooms.room_version(room_id)?;
+        Ok(self.rooms.db().is_published(room_id)?)
+    }
+
+    /// `PUT /directory/list/room/{roomId}`: members with power to change the canonical alias.
+    pub async fn set_visibility(&self, user: &AuthedUser, room_id: &RoomId, public: bool) -> Result<()> {
+        let _guard = self.rooms.lock(room_id).await;
+        let state = self.joined_state(room_id, &user.user_id)?;
+        if !self.can_send_state(&state, &user.user_id, "m.room.canonical_alias")? {
+            return Err(Error::forbidden(
+                "You need moderator power to change the room's directory visibility",
+            ));
+        }
+        let mut batch = WriteBatch::new();
+        self.rooms.db().set_published(&mut batch, room_id, public);
+        Ok(self.rooms.db().write(batch)?)
+    }
+
+    /// `/publicRooms`: published rooms, biggest first, filtered by a search term, paginated by
+    /// offset tokens.
+    pub fn public_rooms(&self, limit: Option<usize>, since: Option<&str>, search: Option<&str>) -> Result<Value> {
+        let mut chunk = Vec::new();
+        for room_id in self.rooms.db().published_rooms()? {
+            let entry = self.public_room_entry(&room_id)?;
+            if let Some(term) = search.map(str::to_lowercase).filter(|t| !t.is_empty()) {
+                let haystack = ["name", "topic", "canonical_alias"]
+                    .iter()
+                    .filter_map(|k| entry.get(*k).and_then(Value::as_str))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .to_lowercase();
+                if !haystack.contains(&term) {
+                    continue;
+                }
+            }
+            chunk.push(entry);
+        }
+        chunk.sort_by(|a, b| {
+            b["num_joined_members"]
+                .as_u64()
+                .cmp(&a["num_joined_members"].as_u64())
+                .then_with(|| a["room_id"].as_str().cmp(&b["room_id"].as_str()))
+        });
+        let total = chunk.len();
+        let offset: usize = match since {
+            Some(token) => token
+                .trim_start_matches('n')
+                .parse()
+                .map_err(|_| Error::invalid_param("Invalid `since` token"))?,
+            None => 0,
+        };
+        let limit = limit.unwrap_or(MAX_PUBLIC_ROOMS_PAGE).clamp(1, MAX_PUBLIC_ROOMS_PAGE);
+        let page: Vec<Value> = chunk.into_iter().skip(offset).take(limit).collect();
+        let mut response = json!({ "chunk": page, "total_room_count_estimate": total });
+        if offset + limit < total {
+            response["next_batch"] = json!(format!("n{}", offset + limit));
+        }
+        if offset > 0 {
+            response["prev_batch"] = json!(format!("n{}", offset.saturating_sub(limit)));
+        }
+        Ok(response)
+    }
+
+    fn public_room_entry(&self, room_id: &RoomId) -> Result<Value> {
+        let state = self.rooms.current_state(room_id)?;
+        let content = |kind: StateEventType| -> Result<Value> {
+            Ok(self
+                .rooms
+                .state_event(&state, &kind, "")?
+                .map(|p| p.content_value())
+                .unwrap_or(Value::Null))
+        };
+        let joined = self
+            .rooms
+            .db()
+            .members_of_room(room_id)?
+            .into_iter()
+            .filter(|(_, m)| m == "join")
+            .count();
+        let mut entry = json!({
+            "room_id": room_id,
+            "num_joined_members": joined,
+            "world_readable": content(StateEventType::RoomHistoryVisibility)?["history_visibility"] == "world_readable",
+            "guest_can_join": content(StateEventType::RoomGuestAccess)?["guest_access"] == "can_join",
+            "join_rule": content(StateEventType::RoomJoinRules)?["join_rule"].as_str().unwrap_or("invite"),
+        });
+        for (kind, field, key) in [
+            (StateEventType::RoomName, "name", "name"),
+            (StateEventType::RoomTopic, "topic", "topic"),
+            (StateEventType::RoomCanonicalAlias, "alias", "canonical_alias"),
+            (StateEventType::RoomAvatar, "url", "avatar_url"),
+            (StateEventType::RoomCreate, "type", "room_type"),
+        ] {
+            if let Some(value) = content(kind)?.get(field).filter(|v| v.is_string()) {
+                entry[key] = value.clone();
+            }
+        }
+        Ok(entry)
+    }
+}

@@ -1,0 +1,194 @@
+//! Membership changes by local users: join, invite, leave, kick, ban, unban, knock, forget.
+//! The room version's authorization rules decide what is allowed; this layer resolves aliases,
+//! fills member content (display name, avatar) and keeps the forgotten flag.
+
+use accord_db::WriteBatch;
+use accord_room::PduTemplate;
+use ruma::{OwnedRoomId, RoomAliasId, RoomId, RoomOrAliasId, UserId, events::StateEventType};
+use serde_json::{Map, Value};
+
+use super::RoomService;
+use crate::{AuthedUser, Error, Result};
+
+impl RoomService {
+    /// Resolves a room id or a local alias to a known room id.
+    pub fn resolve_room(&self, room: &RoomOrAliasId) -> Result<OwnedRoomId> {
+        let room_id = match <&RoomId>::try_from(room) {
+            Ok(room_id) => room_id.to_owned(),
+            Err(alias) => self.resolve_alias(alias)?,
+        };
+        if !self.rooms.exists(&room_id)? {
+            return Err(Error::not_found(format!(
+                "Room {room_id} is not known to this server (joining rooms on other servers needs federation)"
+            )));
+        }
+        Ok(room_id)
+    }
+
+    /// Where a local alias points.
+    pub fn resolve_alias(&self, alias: &RoomAliasId) -> Result<OwnedRoomId> {
+        self.rooms
+            .db()
+            .get_alias(alias)?
+            .map(|record| record.room_id)
+            .ok_or_else(|| Error::not_found(format!("Room alias {alias} not found")))
+    }
+
+    /// Member event content for `user_id` with `membership`, carrying their profile.
+    fn member_content(
+        &self,
+        user_id: &UserId,
+        membership: &str,
+        reason: Option<String>,
+        extra: Map<String, Value>,
+    ) -> Result<Value> {
+        let mut content = extra;
+        content.insert("membership".to_owned(), Value::String(membership.to_owned()));
+        if matches!(membership, "join" | "invite" | "knock") && user_id.server_name() == self.config.server_name {
+            let profile = self.rooms.db().profile(user_id)?;
+            for field in ["displayname", "avatar_url"] {
+                if let Some(value) = profile.get(field) {
+                    content.insert(field.to_owned(), value.clone());
+                }
+            }
+        }
+        if let Some(reason) = reason {
+            content.insert("reason".to_owned(), Value::String(reason));
+        }
+        Ok(Value::Object(content))
+    }
+
+    async fn set_membership(
+        &self,
+        sender: &UserId,
+        room_id: &RoomId,
+        target: &UserId,
+        membership: &str,
+        reason: Option<String>,
+        extra: Map<String, Value>,
+    ) -> Result<()> {
+        let content = self.member_content(target, membership, reason, extra)?;
+        let guard = self.rooms.lock(room_id).await;
+        self.rooms.room_version(room_id)?;
+        let template = PduTemplate::state(StateEventType::RoomMember, target.as_str(), content);
+        self.rooms.send(&guard, sender, template, None)?;
+        Ok(())
+    }
+
+    /// Joins a local room (by id or alias); joining again is a no-op that still succeeds.
+    pub async fn join(&self, user: &AuthedUser, room: &RoomOrAliasId, reason: Option<String>) -> Result<OwnedRoomId> {
+        let room_id = self.resolve_room(room)?;
+        let current = self.rooms.current_state(&room_id)?;
+        if self.rooms.membership_in(&current, &user.user_id)?.as_deref() == Some("join") {
+            return Ok(room_id);
+        }
+        self.set_membership(&user.user_id, &room_id, &user.user_id, "join", reason, Map::new())
+            .await?;
+        Ok(room_id)
+    }
+
+    /// Invites `target`; `is_direct` marks direct-message invites.
+    pub async fn invite(
+        &self,
+        user: &AuthedUser,
+        room_id: &RoomId,
+        target: &UserId,
+        reason: Option<String>,
+        is_direct: bool,
+    ) -> Result<()> {
+        self.rooms.room_version(room_id)?;
+        let state = self.rooms.current_state(room_id)?;
+        if self.rooms.membership_in(&state, target)?.as_deref() == Some("join") {
+            return Err(Error::forbidden(format!("{target} is already in the room")));
+        }
+        let mut extra = Map::new();
+        if is_direct {
+            extra.insert("is_direct".to_owned(), Value::Bool(true));
+        }
+        self.set_membership(&user.user_id, room_id, target, "invite", reason, extra)
+            .await
+    }
+
+    /// Leaves a room (or rejects an invite, or withdraws a knock).
+    pub async fn leave(&self, user: &AuthedUser, room_id: &RoomId, reason: Option<String>) -> Result<()> {
+        self.rooms.room_version(room_id)?;
+        self.set_membership(&user.user_id, room_id, &user.user_id, "leave", reason, Map::new())
+            .await
+    }
+
+    /// Kicks `target` (membership `leave` sent by someone else).
+    pub async fn kick(
+        &self,
+        user: &AuthedUser,
+        room_id: &RoomId,
+        target: &UserId,
+        reason: Option<String>,
+    ) -> Result<()> {
+        self.rooms.room_version(room_id)?;
+        let state = self.rooms.current_state(room_id)?;
+        if !matches!(
+            self.rooms.membership_in(&state, target)?.as_deref(),
+            Some("join" | "invite" | "knock")
+        ) {
+            return Err(Error::forbidden(format!("{target} is not in the room")));
+        }
+        self.set_membership(&user.user_id, room_id, target, "leave", reason, Map::new())
+            .await
+    }
+
+    /// Bans `target`.
+    pub async fn ban(
+        &self,
+        user: &AuthedUser,
+        room_id: &RoomId,
+        target: &UserId,
+        reason: Option<String>,
+    ) -> Result<()> {
+        self.rooms.room_version(room_id)?;
+        self.set_membership(&user.user_id, room_id, target, "ban", reason, Map::new())
+            .await
+    }
+
+    /// Lifts a ban (membership back to `leave`).
+    pub async fn unban(
+        &self,
+        user: &AuthedUser,
+        room_id: &RoomId,
+        target: &UserId,
+        reason: Option<String>,
+    ) -> Result<()> {
+        self.rooms.room_version(room_id)?;
+        let state = self.rooms.current_state(room_id)?;
+        if self.rooms.membership_in(&state, target)?.as_deref() != Some("ban") {
+            return Err(Error::forbidden(format!("{target} is not banned")));
+        }
+        self.set_membership(&user.user_id, room_id, target, "leave", reason, Map::new())
+            .await
+    }
+
+    /// Knocks on a room (room versions 7+ with `join_rule: knock`).
+    pub async fn knock(&self, user: &AuthedUser, room: &RoomOrAliasId, reason: Option<String>) -> Result<OwnedRoomId> {
+        let room_id = self.resolve_room(room)?;
+        self.set_membership(&user.user_id, &room_id, &user.user_id, "knock", reason, Map::new())
+            .await?;
+        Ok(room_id)
+    }
+
+    /// Forgets a room the user has left: it disappears from their sync.
+    pub async fn forget(&self, user: &AuthedUser, room_id: &RoomId) -> Result<()> {
+        // Under the room lock, so a concurrent membership change is not overwritten.
+        let _guard = self.rooms.lock(room_id).await;
+        let mut record = self
+            .membership(room_id, &user.user_id)?
+            .ok_or_else(|| Error::not_found(format!("You were never in {room_id}")))?;
+        if matches!(record.membership.as_str(), "join" | "invite" | "knock") {
+            return Err(Error::bad_state("Leave the room before forgetting it"));
+        }
+        record.forgotten = true;
+        let mut batch = WriteBatch::new();
+        self.rooms
+            .db()
+            .put_membership(&mut batch, &user.user_id, room_id, &record);
+        Ok(self.rooms.db().write(batch)?)
+    }
+}

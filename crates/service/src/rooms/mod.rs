@@ -1,0 +1,58 @@
+//! Room use cases for local clients: creating rooms, sending, membership, reading history and
+//! state, aliases and the directory. `accord-room` does the writing; this layer decides who may
+//! see what and turns room errors into Matrix errors.
+
+mod create;
+mod directory;
+mod membership;
+mod read;
+mod render;
+mod send;
+mod visibility;
+
+use std::sync::Arc;
+
+use accord_core::Config;
+use accord_room::Rooms;
+use ruma::api::error::ErrorKind;
+
+use crate::Error;
+
+pub use create::CreateRoom;
+
+/// Room operations for clients. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct RoomService {
+    config: Arc<Config>,
+    rooms: Rooms,
+}
+
+impl RoomService {
+    pub(crate) fn new(config: Arc<Config>, rooms: Rooms) -> Self {
+        Self { config, rooms }
+    }
+
+    /// The room writer underneath, for sync and tests.
+    pub fn rooms(&self) -> &Rooms {
+        &self.rooms
+    }
+}
+
+impl From<accord_room::Error> for Error {
+    fn from(err: accord_room::Error) -> Self {
+        use accord_room::Error as RoomError;
+        match err {
+            RoomError::RoomNotFound(room) => Error::not_found(format!("Room {room} not found")),
+            RoomError::Unauthorized(reason) => {
+                Error::forbidden(format!("Not allowed by the room's authorization rules: {reason}"))
+            }
+            RoomError::InvalidEvent(reason) => Error::bad_json(reason),
+            RoomError::UnsupportedVersion(version) => Error::new(
+                ErrorKind::UnsupportedRoomVersion,
+                format!("Room version {version} is not supported by this server"),
+            ),
+            RoomError::Db(err) => Error::Db(err),
+            RoomError::Signing(reason) => Error::Internal(reason),
+        }
+    }
+}

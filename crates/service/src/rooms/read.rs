@@ -1,0 +1,335 @@
+//! Reading rooms: single events, state, members, joined rooms, `/context` and `/messages`.
+
+use accord_db::Direction;
+use accord_room::RoomState;
+use ruma::{EventId, OwnedRoomId, RoomId, UserId};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::RoomService;
+use crate::{AuthedUser, Error, Result};
+
+/// Most events one `/messages` or `/context` page returns.
+const MAX_PAGE: usize = 1000;
+
+/// The event filter fields `/messages` and `/context` honour.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct EventFilter {
+    /// Only these types (`*` wildcards at the end).
+    #[serde(default)]
+    pub types: Option<Vec<String>>,
+    /// Not these types.
+    #[serde(default)]
+    pub not_types: Vec<String>,
+    /// Only these senders.
+    #[serde(default)]
+    pub senders: Option<Vec<String>>,
+    /// Not these senders.
+    #[serde(default)]
+    pub not_senders: Vec<String>,
+    /// Include the member events of the senders in `state`.
+    #[serde(default)]
+    pub lazy_load_members: bool,
+}
+
+fn type_matches(pattern: &str, kind: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => kind.starts_with(prefix),
+        None => pattern == kind,
+    }
+}
+
+impl EventFilter {
+    /// Whether a client event passes the filter.
+    pub fn allows(&self, event: &Value) -> bool {
+        let kind = event["type"].as_str().unwrap_or_default();
+        let sender = event["sender"].as_str().unwrap_or_default();
+        self.types
+            .as_ref()
+            .is_none_or(|types| types.iter().any(|t| type_matches(t, kind)))
+            && !self.not_types.iter().any(|t| type_matches(t, kind))
+            && self
+                .senders
+                .as_ref()
+                .is_none_or(|senders| senders.iter().any(|s| s == sender))
+            && !self.not_senders.iter().any(|s| s == sender)
+    }
+}
+
+/// One page of `/messages`.
+#[derive(Debug, Clone)]
+pub struct MessagesPage {
+    /// The token the page started at.
+    pub start: String,
+    /// The token to continue from, absent when there is nothing more.
+    pub end: Option<String>,
+    /// The events, in pagination order.
+    pub chunk: Vec<Value>,
+    /// Member events of the senders, when lazy loading was asked for.
+    pub state: Vec<Value>,
+}
+
+/// Parses a pagination token (a stream position).
+pub fn parse_token(token: &str) -> Result<u64> {
+    token
+        .trim_start_matches('s')
+        .parse()
+        .map_err(|_| Error::invalid_param(format!("Invalid pagination token {token:?}")))
+}
+
+impl RoomService {
+    /// `GET /rooms/{roomId}/event/{eventId}`.
+    pub fn event(&self, user: &AuthedUser, room_id: &RoomId, event_id: &EventId) -> Result<Value> {
+        let not_found = || Error::not_found(format!("Event {event_id} not found"));
+        self.rooms.room_version(room_id)?;
+        let short = self.rooms.db().get_short_event_id(event_id)?.ok_or_else(not_found)?;
+        let meta = self.rooms.db().event_meta(short)?;
+        if meta.room_id != room_id || !self.can_see(&user.user_id, short)? {
+            return Err(not_found());
+        }
+        self.render(short, Some(user))?.ok_or_else(not_found)
+    }
+
+    /// `GET /rooms/{roomId}/state`.
+    pub fn state(&self, user: &AuthedUser, room_id: &RoomId) -> Result<Vec<Value>> {
+        let state = self.readable_state(room_id, &user.user_id)?;
+        self.render_state(&state, user)
+    }
+
+    pub(crate) fn render_state(&self, state: &RoomState, user: &AuthedUser) -> Result<Vec<Value>> {
+        let mut events: Vec<Value> = Vec::with_capacity(state.map.len());
+        for short in state.map.values() {
+            if let Some(event) = self.render(*short, Some(user))? {
+                events.push(event);
+            }
+        }
+        events.sort_by(|a, b| {
+            (a["type"].as_str(), a["state_key"].as_str()).cmp(&(b["type"].as_str(), b["state_key"].as_str()))
+        });
+        Ok(events)
+    }
+
+    /// `GET /rooms/{roomId}/state/{eventType}/{stateKey}`: the content, or the whole event.
+    pub fn state_event(&self, user: &AuthedUser, room_id: &RoomId, kind: &str, state_key: &str) -> Result<Value> {
+        let state = self.readable_state(room_id, &user.user_id)?;
+        let short = self
+            .rooms
+            .state_event_id(&state, kind, state_key)?
+            .ok_or_else(|| Error::not_found(format!("No {kind} state with key {state_key:?}")))?;
+        self.render(short, Some(user))?
+            .ok_or_else(|| Error::not_found("State event not found"))
+    }
+
+    /// `GET /joined_rooms`.
+    pub fn joined_rooms(&self, user_id: &UserId) -> Result<Vec<OwnedRoomId>> {
+        Ok(self
+            .rooms
+            .db()
+            .rooms_of_user(user_id)?
+            .into_iter()
+            .filter(|(_, record)| record.membership == "join")
+            .map(|(room, _)| room)
+            .collect())
+    }
+
+    /// `GET /rooms/{roomId}/members`.
+    pub fn members(
+        &self,
+        user: &AuthedUser,
+        room_id: &RoomId,
+        at: Option<&str>,
+        membership: Option<&str>,
+        not_membership: Option<&str>,
+    ) -> Result<Vec<Value>> {
+        let readable = self.readable_state(room_id, &user.user_id)?;
+        let state = match at {
+            Some(token) => self
+                .state_at_position(room_id, parse_token(token)?)?
+                .unwrap_or(readable),
+            None => readable,
+        };
+        let mut members = Vec::new();
+        for event in self.render_state(&state, user)? {
+            if event["type"] != "m.room.member" {
+                continue;
+            }
+            let current = event["content"]["membership"].as_str().unwrap_or_default();
+            if membership.is_some_and(|m| m != current) || not_membership.is_some_and(|m| m == current) {
+                continue;
+            }
+            members.push(event);
+        }
+        Ok(members)
+    }
+
+    /// `GET /rooms/{roomId}/joined_members`.
+    pub fn joined_members(&self, user: &AuthedUser, room_id: &RoomId) -> Result<Map<String, Value>> {
+        let state = self.joined_state(room_id, &user.user_id)?;
+        let mut joined = Map::new();
+        for event in self.render_state(&state, user)? {
+            if event["type"] == "m.room.member" && event["content"]["membership"] == "join" {
+                let key = event["state_key"].as_str().unwrap_or_default().to_owned();
+                let mut profile = Map::new();
+                for (field, name) in [("displayname", "display_name"), ("avatar_url", "avatar_url")] {
+                    if let Some(value) = event["content"].get(field).filter(|v| !v.is_null()) {
+                        profile.insert(name.to_owned(), value.clone());
+                    }
+                }
+                joined.insert(key, Value::Object(profile));
+            }
+        }
+        Ok(joined)
+    }
+
+    /// The room state after the last event at or before stream position `position`.
+    pub(crate) fn state_at_position(&self, room_id: &RoomId, position: u64) -> Result<Option<RoomState>> {
+        let found = self
+            .rooms
+            .db()
+            .timeline(room_id, position.saturating_add(1), None, Direction::Backward, 1)?;
+        match found.first() {
+            Some((_, short)) => Ok(self.rooms.state_after(*short)?),
+            None => Ok(None),
+        }
+    }
+
+    /// `GET /rooms/{roomId}/messages`. Tokens are stream positions: backward from `p` returns
+    /// events at or before `p`, forward returns events after `p`.
+    pub fn messages(
+        &self,
+        user: &AuthedUser,
+        room_id: &RoomId,
+        from: Option<&str>,
+        to: Option<&str>,
+        backward: bool,
+        limit: usize,
+        filter: &EventFilter,
+    ) -> Result<MessagesPage> {
+        self.readable_state(room_id, &user.user_id)?;
+        let limit = limit.clamp(1, MAX_PAGE);
+        let visible = self.rooms.db().visible_count();
+        let mut position = match from {
+            Some(token) => parse_token(token)?,
+            None if backward => visible,
+            None => 0,
+        };
+        let start = position.to_string();
+        let to = to.map(parse_token).transpose()?;
+        let mut chunk = Vec::new();
+        let mut exhausted = false;
+        while chunk.len() < limit && !exhausted {
+            let page = if backward {
+                self.rooms
+                    .db()
+                    .timeline(room_id, position.saturating_add(1), to, Direction::Backward, limit)?
+            } else {
+                let until = to.map(|t| t.saturating_add(1)).unwrap_or(visible.saturating_add(1));
+                self.rooms
+                    .db()
+                    .timeline(room_id, position, Some(until), Direction::Forward, limit)?
+            };
+            exhausted = page.len() < limit;
+            for (count, short) in page {
+                position = if backward { count.saturating_sub(1) } else { count };
+                if !self.can_see(&user.user_id, short)? {
+                    continue;
+                }
+                if let Some(event) = self.render(short, Some(user))?
+                    && filter.allows(&event)
+                {
+                    chunk.push(event);
+                    if chunk.len() >= limit {
+                        break;
+                    }
+                }
+            }
+            if position == 0 {
+                exhausted = true;
+            }
+        }
+        let end = (!exhausted || chunk.len() >= limit).then(|| position.to_string());
+        let state = if filter.lazy_load_members {
+            self.sender_members(user, room_id, &chunk)?
+        } else {
+            Vec::new()
+        };
+        Ok(MessagesPage {
+            start,
+            end,
+            chunk,
+            state,
+        })
+    }
+
+    /// The current member events of the senders of `events` (for lazy-loading clients).
+    pub(crate) fn sender_members(&self, user: &AuthedUser, room_id: &RoomId, events: &[Value]) -> Result<Vec<Value>> {
+        let state = self.readable_state(room_id, &user.user_id)?;
+        let mut senders: Vec<&str> = events.iter().filter_map(|e| e["sender"].as_str()).collect();
+        senders.sort_unstable();
+        senders.dedup();
+        let mut members = Vec::new();
+        for sender in senders {
+            if let Some(short) = self.rooms.state_event_id(&state, "m.room.member", sender)?
+                && let Some(event) = self.render(short, Some(user))?
+            {
+                members.push(event);
+            }
+        }
+        Ok(members)
+    }
+
+    /// `GET /rooms/{roomId}/context/{eventId}`.
+    pub fn context(
+        &self,
+        user: &AuthedUser,
+        room_id: &RoomId,
+        event_id: &EventId,
+        limit: usize,
+        filter: &EventFilter,
+    ) -> Result<Value> {
+        let event = self.event(user, room_id, event_id)?;
+        let short = self
+            .rooms
+            .db()
+            .get_short_event_id(event_id)?
+            .ok_or_else(|| Error::not_found("Event not found"))?;
+        let count = self
+            .rooms
+            .db()
+            .event_meta(short)?
+            .count
+            .ok_or_else(|| Error::not_found("Event is not in the timeline"))?;
+        let half = limit.min(MAX_PAGE) / 2;
+        let before = self.messages(
+            user,
+            room_id,
+            Some(&count.saturating_sub(1).to_string()),
+            None,
+            true,
+            half.max(1),
+            filter,
+        )?;
+        let after = self.messages(
+            user,
+            room_id,
+            Some(&count.to_string()),
+            None,
+            false,
+            (limit.min(MAX_PAGE) - half).max(1),
+            filter,
+        )?;
+        let state = match self.state_at_position(room_id, count)? {
+            Some(state) => self.render_state(&state, user)?,
+            None => Vec::new(),
+        };
+        let take = |page: &super::read::MessagesPage, n: usize| page.chunk.iter().take(n).cloned().collect::<Vec<_>>();
+        Ok(json!({
+            "event": event,
+            "events_before": if limit == 0 { Vec::new() } else { take(&before, half) },
+            "events_after": if limit == 0 { Vec::new() } else { take(&after, limit - half) },
+            "start": before.end.unwrap_or_else(|| "0".to_owned()),
+            "end": after.end.unwrap_or(after.start),
+            "state": state,
+        }))
+    }
+}

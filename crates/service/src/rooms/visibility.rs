@@ -1,0 +1,101 @@
+//! Who may see what: membership checks and the spec's history visibility rules.
+
+use accord_db::rooms::{MembershipRecord, ShortEventId};
+use accord_room::RoomState;
+use ruma::{RoomId, UserId, events::StateEventType};
+use serde_json::Value;
+
+use super::RoomService;
+use crate::{Error, Result};
+
+impl RoomService {
+    /// The user's current membership record in a room.
+    pub(crate) fn membership(&self, room_id: &RoomId, user_id: &UserId) -> Result<Option<MembershipRecord>> {
+        Ok(self.rooms.db().get_membership(user_id, room_id)?)
+    }
+
+    /// The current state, if the user is joined; 404 for unknown rooms, 403 otherwise.
+    pub(crate) fn joined_state(&self, room_id: &RoomId, user_id: &UserId) -> Result<RoomState> {
+        let state = self.rooms.current_state(room_id)?;
+        if self.rooms.membership_in(&state, user_id)?.as_deref() != Some("join") {
+            return Err(Error::forbidden(format!("You are not joined to {room_id}")));
+        }
+        Ok(state)
+    }
+
+    /// The state a user may read: current if joined, else as it was when they left (or were
+    /// kicked or banned); 403 if they never were in the room.
+    pub(crate) fn readable_state(&self, room_id: &RoomId, user_id: &UserId) -> Result<RoomState> {
+        let current = self.rooms.current_state(room_id)?;
+        match self.rooms.membership_in(&current, user_id)?.as_deref() {
+            Some("join") => Ok(current),
+            Some("leave" | "ban") => {
+                let record = self
+                    .membership(room_id, user_id)?
+                    .ok_or_else(|| Error::forbidden("Not a member"))?;
+                let event = self.rooms.db().timeline(
+                    room_id,
+                    record.count.saturating_add(1),
+                    Some(record.count.saturating_sub(1)),
+                    accord_db::Direction::Backward,
+                    1,
+                )?;
+                let short = event
+                    .first()
+                    .map(|(_, short)| *short)
+                    .ok_or_else(|| Error::forbidden("Not a member"))?;
+                self.rooms
+                    .state_after(short)?
+                    .ok_or_else(|| Error::forbidden("Not a member"))
+            }
+            _ => Err(Error::forbidden(format!("You are not a member of {room_id}"))),
+        }
+    }
+
+    fn history_visibility(&self, state: &RoomState) -> Result<String> {
+        Ok(self
+            .rooms
+            .state_event(state, &StateEventType::RoomHistoryVisibility, "")?
+            .and_then(|pdu| {
+                pdu.content_value()
+                    .get("history_visibility")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| "shared".to_owned()))
+    }
+
+    /// Whether `user_id` may see a stored event (spec: "History visibility").
+    pub(crate) fn can_see(&self, user_id: &UserId, short: ShortEventId) -> Result<bool> {
+        let meta = self.rooms.db().event_meta(short)?;
+        if meta.rejected {
+            return Ok(false);
+        }
+        let Some(state) = self.rooms.state_after(short)? else {
+            return Ok(false);
+        };
+        let visibility = self.history_visibility(&state)?;
+        if visibility == "world_readable" {
+            return Ok(true);
+        }
+        let at_event = self.rooms.membership_in(&state, user_id)?;
+        if at_event.as_deref() == Some("join") {
+            return Ok(true);
+        }
+        match visibility.as_str() {
+            "invited" => Ok(at_event.as_deref() == Some("invite")),
+            "shared" => {
+                let Some(record) = self.membership(&meta.room_id, user_id)? else {
+                    return Ok(false);
+                };
+                Ok(match record.membership.as_str() {
+                    "join" => true,
+                    // A member who left sees shared history up to their departure.
+                    "leave" | "ban" => meta.count.is_some_and(|count| count <= record.count) && at_event.is_some(),
+                    _ => false,
+                })
+            }
+            _ => Ok(false),
+        }
+    }
+}
