@@ -104,6 +104,9 @@ impl IntoResponse for ApiError {
                     .into_response(),
                 Err(err) => internal(&err.to_string()),
             },
+            ServiceError::Conflict(message) => {
+                render_standard(self.status.unwrap_or(StatusCode::CONFLICT), ErrorKind::Unknown, message)
+            }
             ServiceError::Db(err) => internal(&err.to_string()),
             ServiceError::Internal(message) => internal(&message),
         }

@@ -16,6 +16,7 @@ use ruma::api::{
         extract_bearer_or_query_token,
     },
     error::{DeserializationError, ErrorKind, FromHttpRequestError},
+    path_builder::PathBuilder,
 };
 
 use crate::{ApiError, Result};
@@ -96,10 +97,19 @@ where
 
     async fn from_request(request: Request, services: &Services) -> Result<Self> {
         let (mut parts, body) = request.into_parts();
-        let path_args: Vec<String> = match parts.extract::<RawPathParams>().await {
+        let mut path_args: Vec<String> = match parts.extract::<RawPathParams>().await {
             Ok(params) => params.iter().map(|(_, value)| value.to_owned()).collect(),
             Err(_) => Vec::new(),
         };
+        // Routes registered without a trailing parameter (`.../state/{type}` for an empty
+        // state key) leave the last argument empty.
+        let expected = T::PATH_BUILDER
+            .all_paths()
+            .next()
+            .map_or(0, |path| path.matches('{').count());
+        while path_args.len() < expected {
+            path_args.push(String::new());
+        }
 
         let token = {
             let probe = http::Request::from_parts(parts.clone(), ());

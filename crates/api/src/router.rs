@@ -72,10 +72,10 @@ impl RumaRouter for Router<Services> {
             return self;
         };
         let mut router = self;
-        for path in Req::PATH_BUILDER.all_paths() {
+        for path in Req::PATH_BUILDER.all_paths().flat_map(with_empty_state_key) {
             let handler = handler.clone();
             router = router.route(
-                path,
+                &path,
                 on(
                     filter,
                     move |State(services): State<Services>, request: Ruma<Req>| async move {
@@ -88,6 +88,59 @@ impl RumaRouter for Router<Services> {
             );
         }
         router
+    }
+}
+
+/// Registers a handler that answers with JSON built by the service (for responses whose
+/// shape the service assembles itself: `/sync`, `/messages`, state, context).
+pub(crate) trait RumaJsonRouter {
+    fn ruma_json_route<Req, H, Fut>(self, handler: H) -> Self
+    where
+        Req: IncomingRequest + Send + 'static,
+        Req::Authentication: ClientAuth,
+        H: Fn(Services, Ruma<Req>) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<serde_json::Value>> + Send + 'static;
+}
+
+impl RumaJsonRouter for Router<Services> {
+    fn ruma_json_route<Req, H, Fut>(self, handler: H) -> Self
+    where
+        Req: IncomingRequest + Send + 'static,
+        Req::Authentication: ClientAuth,
+        H: Fn(Services, Ruma<Req>) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<serde_json::Value>> + Send + 'static,
+    {
+        let Ok(filter) = MethodFilter::try_from(Req::METHOD) else {
+            tracing::error!(method = %Req::METHOD, "ruma endpoint with a method axum can't route; skipped");
+            return self;
+        };
+        let mut router = self;
+        for path in Req::PATH_BUILDER.all_paths().flat_map(with_empty_state_key) {
+            let handler = handler.clone();
+            router = router.route(
+                &path,
+                on(
+                    filter,
+                    move |State(services): State<Services>, request: Ruma<Req>| async move {
+                        match handler(services, request).await {
+                            Ok(body) => axum::Json(body).into_response(),
+                            Err(error) => error.into_response(),
+                        }
+                    },
+                ),
+            );
+        }
+        router
+    }
+}
+
+/// A path, plus for state paths ending in `/{state_key}` the forms clients use for an empty
+/// state key: with a trailing slash and without the segment (spec: "the state_key may be
+/// omitted, with or without the trailing slash").
+fn with_empty_state_key(path: &'static str) -> Vec<String> {
+    match path.strip_suffix("/{state_key}") {
+        Some(base) => vec![path.to_owned(), format!("{base}/"), base.to_owned()],
+        None => vec![path.to_owned()],
     }
 }
 

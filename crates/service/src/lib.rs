@@ -19,6 +19,7 @@ pub mod push_rules;
 pub mod rooms;
 pub mod sessions;
 pub mod shared_secret;
+pub mod sync;
 mod tokens;
 pub mod uiaa;
 

@@ -41,7 +41,8 @@ impl PushRules {
     fn save(&self, user_id: &UserId, ruleset: &Ruleset) -> Result<()> {
         let content: Value = json!({ "global": ruleset });
         self.db.write_at_next_count(|batch, count| {
-            self.db.put_account_data(batch, user_id, None, PUSH_RULES_EVENT, &content, count)
+            self.db
+                .put_account_data(batch, user_id, None, PUSH_RULES_EVENT, &content, count)
         })?;
         Ok(())
     }

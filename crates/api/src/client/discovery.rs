@@ -3,12 +3,9 @@
 use std::collections::BTreeMap;
 
 use accord_service::Services;
-use ruma::{
-    RoomVersionId,
-    api::client::discovery::{
-        get_capabilities::v3::{self as get_capabilities, Capabilities, RoomVersionStability, RoomVersionsCapability},
-        get_supported_versions,
-    },
+use ruma::api::client::discovery::{
+    get_capabilities::v3::{self as get_capabilities, Capabilities, RoomVersionStability, RoomVersionsCapability},
+    get_supported_versions,
 };
 
 use crate::{Result, Ruma};
@@ -21,9 +18,6 @@ use crate::{Result, Ruma};
 pub const SUPPORTED_VERSIONS: &[&str] = &[
     "r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9", "v1.10",
 ];
-
-/// The room version new rooms get unless the creator asks otherwise.
-const DEFAULT_ROOM_VERSION: RoomVersionId = RoomVersionId::V11;
 
 /// # `GET /_matrix/client/versions`
 pub async fn get_supported_versions_route(
@@ -41,25 +35,12 @@ pub async fn get_capabilities_route(
     _: Services,
     _: Ruma<get_capabilities::Request>,
 ) -> Result<get_capabilities::Response> {
-    let available = [
-        RoomVersionId::V1,
-        RoomVersionId::V2,
-        RoomVersionId::V3,
-        RoomVersionId::V4,
-        RoomVersionId::V5,
-        RoomVersionId::V6,
-        RoomVersionId::V7,
-        RoomVersionId::V8,
-        RoomVersionId::V9,
-        RoomVersionId::V10,
-        RoomVersionId::V11,
-        RoomVersionId::V12,
-    ]
-    .into_iter()
-    .map(|v| (v, RoomVersionStability::Stable))
-    .collect();
+    let available = accord_service::rooms::SUPPORTED_ROOM_VERSIONS
+        .iter()
+        .map(|v| (v.clone(), RoomVersionStability::Stable))
+        .collect();
     let mut capabilities = Capabilities::new();
-    capabilities.room_versions = RoomVersionsCapability::new(DEFAULT_ROOM_VERSION, available);
+    capabilities.room_versions = RoomVersionsCapability::new(accord_service::rooms::DEFAULT_ROOM_VERSION, available);
     capabilities.change_password.enabled = true;
     capabilities.thirdparty_id_changes.enabled = false;
     Ok(get_capabilities::Response::new(capabilities))

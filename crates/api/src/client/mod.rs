@@ -3,19 +3,26 @@
 pub mod account;
 pub mod account_data;
 pub mod device;
+pub mod directory;
 pub mod discovery;
+pub mod event;
 pub mod filter;
+pub mod membership;
+pub mod message;
 pub mod profile;
 pub mod push;
 pub mod register;
+pub mod room;
 pub mod session;
+pub mod state;
+pub mod sync;
 pub mod tag;
 pub mod well_known;
 
 use accord_service::Services;
 use axum::Router;
 
-use crate::router::RumaRouter;
+use crate::router::{RumaJsonRouter, RumaRouter};
 
 /// Registers every client-server endpoint, grouped as the spec groups them.
 pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
@@ -68,4 +75,38 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
         .ruma_route(push::set_pushrule_enabled_route)
         .ruma_route(push::get_pushrule_actions_route)
         .ruma_route(push::set_pushrule_actions_route)
+        // Rooms: creation, events, state
+        .ruma_route(room::create_room_route)
+        .ruma_route(message::send_message_event_route)
+        .ruma_json_route(message::get_message_events_route)
+        .ruma_route(state::send_state_event_route)
+        .ruma_json_route(state::get_state_events_route)
+        .ruma_json_route(state::get_state_event_for_key_route)
+        .ruma_json_route(event::get_room_event_route)
+        .ruma_json_route(event::get_context_route)
+        .ruma_route(event::redact_event_route)
+        // Membership
+        .ruma_route(membership::join_room_by_id_route)
+        .ruma_route(membership::join_room_by_id_or_alias_route)
+        .ruma_route(membership::knock_room_route)
+        .ruma_route(membership::invite_user_route)
+        .ruma_route(membership::leave_room_route)
+        .ruma_route(membership::forget_room_route)
+        .ruma_route(membership::kick_user_route)
+        .ruma_route(membership::ban_user_route)
+        .ruma_route(membership::unban_user_route)
+        .ruma_route(membership::joined_rooms_route)
+        .ruma_json_route(membership::get_member_events_route)
+        .ruma_json_route(membership::joined_members_route)
+        // Aliases and the room directory
+        .ruma_route(directory::create_alias_route)
+        .ruma_json_route(directory::get_alias_route)
+        .ruma_route(directory::delete_alias_route)
+        .ruma_route(directory::aliases_route)
+        .ruma_route(directory::get_room_visibility_route)
+        .ruma_route(directory::set_room_visibility_route)
+        .ruma_json_route(directory::get_public_rooms_route)
+        .ruma_json_route(directory::get_public_rooms_filtered_route)
+        // Sync
+        .ruma_json_route(sync::sync_events_route)
 }

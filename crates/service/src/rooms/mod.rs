@@ -5,7 +5,7 @@
 mod create;
 mod directory;
 mod membership;
-mod read;
+pub(crate) mod read;
 mod render;
 mod send;
 mod visibility;
@@ -18,7 +18,9 @@ use ruma::api::error::ErrorKind;
 
 use crate::Error;
 
+pub use accord_room::{DEFAULT_ROOM_VERSION, SUPPORTED_ROOM_VERSIONS};
 pub use create::CreateRoom;
+pub use read::{EventFilter, MessagesPage};
 
 /// Room operations for clients. Cheap to clone.
 #[derive(Clone, Debug)]

@@ -1,0 +1,46 @@
+//! Single events, context around an event, and redaction.
+
+use accord_service::Services;
+use ruma::api::client::{
+    context::get_context::v3 as get_context, redact::redact_event::v3 as redact_event,
+    room::get_room_event::v3 as get_room_event,
+};
+use serde_json::Value;
+
+use crate::{Result, Ruma, client::message::event_filter};
+
+/// # `GET /_matrix/client/v3/rooms/{roomId}/event/{eventId}`
+pub async fn get_room_event_route(services: Services, request: Ruma<get_room_event::Request>) -> Result<Value> {
+    Ok(services
+        .rooms
+        .event(&request.auth, &request.body.room_id, &request.body.event_id)?)
+}
+
+/// # `GET /_matrix/client/v3/rooms/{roomId}/context/{eventId}`
+pub async fn get_context_route(services: Services, request: Ruma<get_context::Request>) -> Result<Value> {
+    let body = request.body;
+    let filter = event_filter(&body.filter)?;
+    let limit = usize::try_from(u64::from(body.limit)).unwrap_or(usize::MAX);
+    Ok(services
+        .rooms
+        .context(&request.auth, &body.room_id, &body.event_id, limit, &filter)?)
+}
+
+/// # `PUT /_matrix/client/v3/rooms/{roomId}/redact/{eventId}/{txnId}`
+pub async fn redact_event_route(
+    services: Services,
+    request: Ruma<redact_event::Request>,
+) -> Result<redact_event::Response> {
+    let body = request.body;
+    let event_id = services
+        .rooms
+        .redact(
+            &request.auth,
+            &body.room_id,
+            &body.event_id,
+            body.txn_id.as_str(),
+            body.reason,
+        )
+        .await?;
+    Ok(redact_event::Response::new(event_id))
+}

@@ -1,0 +1,160 @@
+//! Membership: join, invite, leave, forget, kick, ban, unban, knock; member lists.
+
+use accord_service::{Error, Services};
+use ruma::api::client::{
+    knock::knock_room::v3 as knock_room,
+    membership::{
+        ban_user::v3 as ban_user,
+        forget_room::v3 as forget_room,
+        get_member_events::v3 as get_member_events,
+        invite_user::v3::{self as invite_user, InvitationRecipient},
+        join_room_by_id::v3 as join_room_by_id,
+        join_room_by_id_or_alias::v3 as join_room_by_id_or_alias,
+        joined_members::v3 as joined_members,
+        joined_rooms::v3 as joined_rooms,
+        kick_user::v3 as kick_user,
+        leave_room::v3 as leave_room,
+        unban_user::v3 as unban_user,
+    },
+};
+use serde_json::{Value, json};
+
+use crate::{ApiError, Result, Ruma};
+
+/// # `POST /_matrix/client/v3/rooms/{roomId}/join`
+pub async fn join_room_by_id_route(
+    services: Services,
+    request: Ruma<join_room_by_id::Request>,
+) -> Result<join_room_by_id::Response> {
+    let room = request
+        .body
+        .room_id
+        .as_str()
+        .try_into()
+        .map_err(|_| ApiError::from(Error::invalid_param("Invalid room id")))?;
+    let room_id = services.rooms.join(&request.auth, room, request.body.reason).await?;
+    Ok(join_room_by_id::Response::new(room_id))
+}
+
+/// # `POST /_matrix/client/v3/join/{roomIdOrAlias}`
+pub async fn join_room_by_id_or_alias_route(
+    services: Services,
+    request: Ruma<join_room_by_id_or_alias::Request>,
+) -> Result<join_room_by_id_or_alias::Response> {
+    let body = request.body;
+    let room_id = services
+        .rooms
+        .join(&request.auth, &body.room_id_or_alias, body.reason)
+        .await?;
+    Ok(join_room_by_id_or_alias::Response::new(room_id))
+}
+
+/// # `POST /_matrix/client/v3/knock/{roomIdOrAlias}`
+pub async fn knock_room_route(services: Services, request: Ruma<knock_room::Request>) -> Result<knock_room::Response> {
+    let body = request.body;
+    let room_id = services
+        .rooms
+        .knock(&request.auth, &body.room_id_or_alias, body.reason)
+        .await?;
+    Ok(knock_room::Response::new(room_id))
+}
+
+/// # `POST /_matrix/client/v3/rooms/{roomId}/invite`
+pub async fn invite_user_route(
+    services: Services,
+    request: Ruma<invite_user::Request>,
+) -> Result<invite_user::Response> {
+    let body = request.body;
+    let InvitationRecipient::UserId(recipient) = body.recipient else {
+        return Err(ApiError::from(Error::forbidden(
+            "Third-party invites are not supported by this server",
+        )));
+    };
+    services
+        .rooms
+        .invite(
+            &request.auth,
+            &body.room_id,
+            &recipient.user_id,
+            recipient.reason,
+            false,
+        )
+        .await?;
+    Ok(invite_user::Response::new())
+}
+
+/// # `POST /_matrix/client/v3/rooms/{roomId}/leave`
+pub async fn leave_room_route(services: Services, request: Ruma<leave_room::Request>) -> Result<leave_room::Response> {
+    services
+        .rooms
+        .leave(&request.auth, &request.body.room_id, request.body.reason)
+        .await?;
+    Ok(leave_room::Response::new())
+}
+
+/// # `POST /_matrix/client/v3/rooms/{roomId}/forget`
+pub async fn forget_room_route(
+    services: Services,
+    request: Ruma<forget_room::Request>,
+) -> Result<forget_room::Response> {
+    services.rooms.forget(&request.auth, &request.body.room_id).await?;
+    Ok(forget_room::Response::new())
+}
+
+/// # `POST /_matrix/client/v3/rooms/{roomId}/kick`
+pub async fn kick_user_route(services: Services, request: Ruma<kick_user::Request>) -> Result<kick_user::Response> {
+    let body = request.body;
+    services
+        .rooms
+        .kick(&request.auth, &body.room_id, &body.user_id, body.reason)
+        .await?;
+    Ok(kick_user::Response::new())
+}
+
+/// # `POST /_matrix/client/v3/rooms/{roomId}/ban`
+pub async fn ban_user_route(services: Services, request: Ruma<ban_user::Request>) -> Result<ban_user::Response> {
+    let body = request.body;
+    services
+        .rooms
+        .ban(&request.auth, &body.room_id, &body.user_id, body.reason)
+        .await?;
+    Ok(ban_user::Response::new())
+}
+
+/// # `POST /_matrix/client/v3/rooms/{roomId}/unban`
+pub async fn unban_user_route(services: Services, request: Ruma<unban_user::Request>) -> Result<unban_user::Response> {
+    let body = request.body;
+    services
+        .rooms
+        .unban(&request.auth, &body.room_id, &body.user_id, body.reason)
+        .await?;
+    Ok(unban_user::Response::new())
+}
+
+/// # `GET /_matrix/client/v3/joined_rooms`
+pub async fn joined_rooms_route(
+    services: Services,
+    request: Ruma<joined_rooms::Request>,
+) -> Result<joined_rooms::Response> {
+    Ok(joined_rooms::Response::new(
+        services.rooms.joined_rooms(&request.auth.user_id)?,
+    ))
+}
+
+/// # `GET /_matrix/client/v3/rooms/{roomId}/members`
+pub async fn get_member_events_route(services: Services, request: Ruma<get_member_events::Request>) -> Result<Value> {
+    let body = request.body;
+    let chunk = services.rooms.members(
+        &request.auth,
+        &body.room_id,
+        body.at.as_deref(),
+        body.membership.as_ref().map(|m| m.as_str()),
+        body.not_membership.as_ref().map(|m| m.as_str()),
+    )?;
+    Ok(json!({ "chunk": chunk }))
+}
+
+/// # `GET /_matrix/client/v3/rooms/{roomId}/joined_members`
+pub async fn joined_members_route(services: Services, request: Ruma<joined_members::Request>) -> Result<Value> {
+    Ok(json!({ "joined": services.rooms.joined_members(&request.auth, &request.body.room_id)? }))
+}

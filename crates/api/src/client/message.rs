@@ -1,0 +1,61 @@
+//! Sending message events and paginating history.
+
+use accord_service::{Error, Services, rooms::EventFilter};
+use ruma::api::{
+    Direction,
+    client::message::{get_message_events::v3 as get_message_events, send_message_event::v3 as send_message_event},
+};
+use serde_json::{Value, json};
+
+use crate::{ApiError, Result, Ruma};
+
+/// # `PUT /_matrix/client/v3/rooms/{roomId}/send/{eventType}/{txnId}`
+pub async fn send_message_event_route(
+    services: Services,
+    request: Ruma<send_message_event::Request>,
+) -> Result<send_message_event::Response> {
+    let body = request.body;
+    let content: Value =
+        serde_json::from_str(body.body.json().get()).map_err(|e| ApiError::from(Error::bad_json(e.to_string())))?;
+    let event_id = services
+        .rooms
+        .send_message(
+            &request.auth,
+            &body.room_id,
+            &body.event_type.to_string(),
+            body.txn_id.as_str(),
+            content,
+        )
+        .await?;
+    Ok(send_message_event::Response::new(event_id))
+}
+
+/// Converts ruma's parsed filter into the fields the service honours.
+pub(crate) fn event_filter<T: serde::Serialize>(filter: &T) -> Result<EventFilter> {
+    let value = serde_json::to_value(filter).map_err(|e| ApiError::from(Error::Internal(e.to_string())))?;
+    serde_json::from_value(value).map_err(|e| ApiError::from(Error::bad_json(format!("Invalid filter: {e}"))))
+}
+
+/// # `GET /_matrix/client/v3/rooms/{roomId}/messages`
+pub async fn get_message_events_route(services: Services, request: Ruma<get_message_events::Request>) -> Result<Value> {
+    let body = request.body;
+    let filter = event_filter(&body.filter)?;
+    let limit = usize::try_from(u64::from(body.limit)).unwrap_or(usize::MAX);
+    let page = services.rooms.messages(
+        &request.auth,
+        &body.room_id,
+        body.from.as_deref(),
+        body.to.as_deref(),
+        body.dir == Direction::Backward,
+        limit,
+        &filter,
+    )?;
+    let mut response = json!({ "start": page.start, "chunk": page.chunk });
+    if let Some(end) = page.end {
+        response["end"] = json!(end);
+    }
+    if !page.state.is_empty() {
+        response["state"] = json!(page.state);
+    }
+    Ok(response)
+}

@@ -1,0 +1,55 @@
+//! Room state: set a state event, read all state or one entry.
+
+use accord_service::{Error, Services};
+use ruma::api::client::state::{
+    get_state_event_for_key::v3::{self as get_state_event_for_key, StateEventFormat},
+    get_state_events::v3 as get_state_events,
+    send_state_event::v3 as send_state_event,
+};
+use serde_json::{Value, json};
+
+use crate::{ApiError, Result, Ruma};
+
+/// # `PUT /_matrix/client/v3/rooms/{roomId}/state/{eventType}/{stateKey}`
+pub async fn send_state_event_route(
+    services: Services,
+    request: Ruma<send_state_event::Request>,
+) -> Result<send_state_event::Response> {
+    let body = request.body;
+    let content: Value =
+        serde_json::from_str(body.body.json().get()).map_err(|e| ApiError::from(Error::bad_json(e.to_string())))?;
+    let event_id = services
+        .rooms
+        .send_state(
+            &request.auth,
+            &body.room_id,
+            &body.event_type.to_string(),
+            &body.state_key,
+            content,
+        )
+        .await?;
+    Ok(send_state_event::Response::new(event_id))
+}
+
+/// # `GET /_matrix/client/v3/rooms/{roomId}/state`
+pub async fn get_state_events_route(services: Services, request: Ruma<get_state_events::Request>) -> Result<Value> {
+    Ok(json!(services.rooms.state(&request.auth, &request.body.room_id)?))
+}
+
+/// # `GET /_matrix/client/v3/rooms/{roomId}/state/{eventType}/{stateKey}`
+pub async fn get_state_event_for_key_route(
+    services: Services,
+    request: Ruma<get_state_event_for_key::Request>,
+) -> Result<Value> {
+    let body = request.body;
+    let event = services.rooms.state_event(
+        &request.auth,
+        &body.room_id,
+        &body.event_type.to_string(),
+        &body.state_key,
+    )?;
+    Ok(match body.format {
+        StateEventFormat::Event => event,
+        _ => event["content"].clone(),
+    })
+}

@@ -1,0 +1,117 @@
+//! `/sync`: initial and incremental, long-polling until something for the user arrives.
+//!
+//! Tokens are stream positions: `next_batch = p` means every event and account data change at
+//! or below `p` has been delivered. Because positions become visible only once everything
+//! below them committed, a client never misses an event that committed late, and tokens stay
+//! valid across restarts.
+
+mod filter;
+mod room;
+
+use std::time::Duration;
+
+use ruma::UserId;
+use serde_json::{Map, Value, json};
+
+pub use filter::SyncFilter;
+
+use crate::{AuthedUser, Error, Result, Services, rooms::read::parse_token};
+
+/// Longest a `/sync` waits, whatever the client asks.
+const MAX_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// What the client asked for.
+#[derive(Debug, Clone, Default)]
+pub struct SyncRequest {
+    /// `since` token.
+    pub since: Option<String>,
+    /// Send full state even for incremental syncs.
+    pub full_state: bool,
+    /// How long to wait for something to arrive.
+    pub timeout: Duration,
+    /// The filter.
+    pub filter: SyncFilter,
+}
+
+impl Services {
+    /// Resolves the `filter` query parameter: inline JSON, or the id of a stored filter.
+    pub fn sync_filter(&self, user_id: &UserId, filter: Option<&str>) -> Result<SyncFilter> {
+        let Some(filter) = filter else {
+            return Ok(SyncFilter::default());
+        };
+        let value = if filter.trim_start().starts_with('{') {
+            serde_json::from_str(filter).map_err(|err| Error::bad_json(format!("Invalid inline filter: {err}")))?
+        } else {
+            self.filters.get(user_id, user_id, filter)?
+        };
+        serde_json::from_value(value).map_err(|err| Error::bad_json(format!("Invalid filter: {err}")))
+    }
+
+    /// Runs one `/sync`.
+    pub async fn sync(&self, user: &AuthedUser, request: SyncRequest) -> Result<Value> {
+        let since = request.since.as_deref().map(parse_token).transpose()?;
+        let db = self.db();
+        let mut stream = db.subscribe_stream();
+        let deadline = tokio::time::Instant::now() + request.timeout.min(MAX_TIMEOUT);
+        loop {
+            let until = *stream.borrow_and_update();
+            let until = until.max(db.visible_count());
+            let response = self.sync_once(user, since, until, &request)?;
+            let has_news = since.is_none() || request.full_state || response.1;
+            if has_news || tokio::time::Instant::now() >= deadline {
+                return Ok(response.0);
+            }
+            if tokio::time::timeout_at(deadline, stream.changed()).await.is_err() {
+                // Timed out: answer with what there is (nothing new), at the newest position.
+                let until = db.visible_count();
+                return Ok(self.sync_once(user, since, until, &request)?.0);
+            }
+        }
+    }
+
+    /// Builds the response for `(since, until]`; the flag says whether it carries anything.
+    fn sync_once(
+        &self,
+        user: &AuthedUser,
+        since: Option<u64>,
+        until: u64,
+        request: &SyncRequest,
+    ) -> Result<(Value, bool)> {
+        let rooms = self
+            .rooms
+            .sync_rooms(user, since, until, request.full_state, &request.filter)?;
+        let mut account_data = Vec::new();
+        match since {
+            None => {
+                for (kind, content) in self.db().account_data_in(&user.user_id, None)? {
+                    account_data.push(json!({ "type": kind, "content": content }));
+                }
+            }
+            Some(since) => {
+                for (room, kind) in self.db().account_data_changes(&user.user_id, since, until)? {
+                    if room.is_none()
+                        && let Some(content) = self.db().get_account_data(&user.user_id, None, &kind)?
+                    {
+                        account_data.push(json!({ "type": kind, "content": content }));
+                    }
+                }
+            }
+        }
+        if since.is_none() && !account_data.iter().any(|e| e["type"] == "m.push_rules") {
+            // Clients read push rules from account data; serve the defaults until changed.
+            let rules = self.push_rules.ruleset(&user.user_id)?;
+            account_data.push(json!({ "type": "m.push_rules", "content": { "global": rules } }));
+        }
+        account_data.retain(|event| request.filter.account_data.events.allows(event));
+        let has_news = !account_data.is_empty() || rooms.1;
+        let mut body = Map::new();
+        body.insert("next_batch".to_owned(), Value::String(until.to_string()));
+        body.insert("rooms".to_owned(), rooms.0);
+        body.insert("account_data".to_owned(), json!({ "events": account_data }));
+        body.insert("presence".to_owned(), json!({ "events": [] }));
+        body.insert("to_device".to_owned(), json!({ "events": [] }));
+        body.insert("device_lists".to_owned(), json!({ "changed": [], "left": [] }));
+        body.insert("device_one_time_keys_count".to_owned(), json!({}));
+        Ok((Value::Object(body), has_news))
+    }
+}

@@ -1,0 +1,282 @@
+//! The `rooms` section of `/sync`: joined rooms (timeline, state, summary, account data),
+//! invites and knocks (stripped state), and rooms left.
+
+use std::collections::HashSet;
+
+use accord_db::{Direction, rooms::MembershipRecord};
+use accord_room::RoomState;
+use ruma::{OwnedRoomId, RoomId, events::StateEventType};
+use serde_json::{Map, Value, json};
+
+use super::SyncFilter;
+use crate::{AuthedUser, Result, rooms::RoomService};
+
+/// State shown to invitees and knockers (spec: "stripped state").
+const STRIPPED_STATE_TYPES: &[&str] = &[
+    "m.room.create",
+    "m.room.join_rules",
+    "m.room.name",
+    "m.room.avatar",
+    "m.room.canonical_alias",
+    "m.room.encryption",
+    "m.room.topic",
+];
+
+/// Most heroes in a room summary.
+const MAX_HEROES: usize = 5;
+
+impl RoomService {
+    /// Builds `rooms` for `(since, until]`; the flag says whether anything is in it.
+    pub(crate) fn sync_rooms(
+        &self,
+        user: &AuthedUser,
+        since: Option<u64>,
+        until: u64,
+        full_state: bool,
+        filter: &SyncFilter,
+    ) -> Result<(Value, bool)> {
+        let db = self.rooms().db();
+        let changed: HashSet<OwnedRoomId> = match since {
+            Some(since) => db.rooms_changed(since, until)?.into_iter().collect(),
+            None => HashSet::new(),
+        };
+        let account_changes = match since {
+            Some(since) => db.account_data_changes(&user.user_id, since, until)?,
+            None => Vec::new(),
+        };
+        let (mut join, mut invite, mut leave, mut knock) = (Map::new(), Map::new(), Map::new(), Map::new());
+        for (room_id, record) in db.rooms_of_user(&user.user_id)? {
+            if !filter.room_allowed(room_id.as_str()) || record.count > until {
+                continue;
+            }
+            let membership_changed = since.is_none_or(|since| record.count > since);
+            let room_account_changed = account_changes.iter().any(|(room, _)| room.as_ref() == Some(&room_id));
+            match record.membership.as_str() {
+                "join" => {
+                    if since.is_none()
+                        || membership_changed
+                        || full_state
+                        || changed.contains(&room_id)
+                        || room_account_changed
+                    {
+                        let section =
+                            self.joined_room(user, &room_id, since, until, full_state || membership_changed, filter)?;
+                        join.insert(room_id.to_string(), section);
+                    }
+                }
+                "invite" if membership_changed => {
+                    let state = self.stripped_state(&room_id, &user.user_id)?;
+                    invite.insert(room_id.to_string(), json!({ "invite_state": { "events": state } }));
+                }
+                "knock" if membership_changed => {
+                    let state = self.stripped_state(&room_id, &user.user_id)?;
+                    knock.insert(room_id.to_string(), json!({ "knock_state": { "events": state } }));
+                }
+                "leave" | "ban"
+                    if !record.forgotten
+                        && (since.is_some() && membership_changed || since.is_none() && filter.room.include_leave) =>
+                {
+                    leave.insert(
+                        room_id.to_string(),
+                        self.left_room(user, &room_id, &record, since, filter)?,
+                    );
+                }
+                _ => {}
+            }
+        }
+        let has_news = !(join.is_empty() && invite.is_empty() && leave.is_empty() && knock.is_empty());
+        Ok((
+            json!({ "join": join, "invite": invite, "leave": leave, "knock": knock }),
+            has_news,
+        ))
+    }
+
+    fn joined_room(
+        &self,
+        user: &AuthedUser,
+        room_id: &RoomId,
+        since: Option<u64>,
+        until: u64,
+        full_state: bool,
+        filter: &SyncFilter,
+    ) -> Result<Value> {
+        let db = self.rooms().db();
+        let limit = filter.timeline_limit();
+        let timeline_filter = &filter.room.timeline.events;
+        // Newest first, until `limit` visible events passing the filter are found.
+        let mut events = Vec::new();
+        let mut counts = Vec::new();
+        let mut limited = false;
+        let mut position = until.saturating_add(1);
+        'pages: loop {
+            let page = db.timeline(room_id, position, since, Direction::Backward, limit * 2)?;
+            if page.is_empty() {
+                break;
+            }
+            for (count, short) in page {
+                position = count;
+                if !self.can_see(&user.user_id, short)? {
+                    continue;
+                }
+                if let Some(event) = self.render(short, Some(user))?
+                    && timeline_filter.allows(&event)
+                {
+                    if events.len() == limit {
+                        limited = true;
+                        break 'pages;
+                    }
+                    events.push(event);
+                    counts.push(count);
+                }
+            }
+        }
+        events.reverse();
+        counts.reverse();
+        let first_count = counts.first().copied();
+        let prev_batch = first_count.map_or(until, |c| c.saturating_sub(1));
+
+        let current = self.rooms().current_state(room_id)?;
+        let in_timeline: HashSet<&str> = events.iter().filter_map(|e| e["event_id"].as_str()).collect();
+        let lazy = filter.room.state.events.lazy_load_members;
+        let senders: HashSet<&str> = events.iter().filter_map(|e| e["sender"].as_str()).collect();
+        let mut state = Vec::new();
+        if full_state || since.is_none() || limited {
+            for short in current.map.values() {
+                let meta = db.event_meta(*short)?;
+                if in_timeline.contains(meta.event_id.as_str()) {
+                    continue;
+                }
+                // Incremental and limited: only what changed in the gap before the timeline.
+                if !(full_state || since.is_none())
+                    && let (Some(since), Some(count)) = (since, meta.count)
+                    && count <= since
+                {
+                    continue;
+                }
+                let Some(event) = self.render(*short, Some(user))? else {
+                    continue;
+                };
+                if lazy && event["type"] == "m.room.member" {
+                    let key = event["state_key"].as_str().unwrap_or_default();
+                    if key != user.user_id.as_str() && !senders.contains(key) {
+                        continue;
+                    }
+                }
+                if filter.room.state.events.allows(&event) {
+                    state.push(event);
+                }
+            }
+        }
+
+        let mut account_data = Vec::new();
+        let room_data: Vec<(String, Value)> = match since {
+            None => db.account_data_in(&user.user_id, Some(room_id))?,
+            Some(since) => {
+                let mut changed = Vec::new();
+                for (room, kind) in db.account_data_changes(&user.user_id, since, until)? {
+                    if room.as_deref() == Some(room_id)
+                        && let Some(content) = db.get_account_data(&user.user_id, Some(room_id), &kind)?
+                    {
+                        changed.push((kind, content));
+                    }
+                }
+                changed
+            }
+        };
+        for (kind, content) in room_data {
+            let event = json!({ "type": kind, "content": content });
+            if filter.room.account_data.events.allows(&event) {
+                account_data.push(event);
+            }
+        }
+
+        Ok(json!({
+            "timeline": { "events": events, "limited": limited, "prev_batch": prev_batch.to_string() },
+            "state": { "events": state },
+            "ephemeral": { "events": [] },
+            "account_data": { "events": account_data },
+            "summary": self.summary(&current, room_id, &user.user_id)?,
+            "unread_notifications": { "highlight_count": 0, "notification_count": 0 },
+        }))
+    }
+
+    /// Heroes and member counts, for clients to name unnamed rooms.
+    fn summary(&self, state: &RoomState, room_id: &RoomId, user_id: &ruma::UserId) -> Result<Value> {
+        let members = self.rooms().db().members_of_room(room_id)?;
+        let joined = members.iter().filter(|(_, m)| m == "join").count();
+        let invited = members.iter().filter(|(_, m)| m == "invite").count();
+        let has_name = self
+            .rooms()
+            .state_event(state, &StateEventType::RoomName, "")?
+            .is_some()
+            || self
+                .rooms()
+                .state_event(state, &StateEventType::RoomCanonicalAlias, "")?
+                .is_some();
+        let mut summary = json!({ "m.joined_member_count": joined, "m.invited_member_count": invited });
+        if !has_name {
+            let mut heroes: Vec<&str> = members
+                .iter()
+                .filter(|(user, m)| user != user_id && (m == "join" || m == "invite"))
+                .map(|(user, _)| user.as_str())
+                .collect();
+            heroes.sort_unstable();
+            heroes.truncate(MAX_HEROES);
+            summary["m.heroes"] = json!(heroes);
+        }
+        Ok(summary)
+    }
+
+    /// Stripped state of a room, plus the user's own membership event.
+    fn stripped_state(&self, room_id: &RoomId, user_id: &ruma::UserId) -> Result<Vec<Value>> {
+        let state = self.rooms().current_state(room_id)?;
+        let mut events = Vec::new();
+        let strip = |pdu: accord_core::Pdu| json!({ "type": pdu.kind.to_string(), "state_key": pdu.state_key, "content": pdu.content_value(), "sender": pdu.sender });
+        for kind in STRIPPED_STATE_TYPES {
+            if let Some(pdu) = self.rooms().state_event(&state, &StateEventType::from(*kind), "")? {
+                events.push(strip(pdu));
+            }
+        }
+        if let Some(pdu) = self
+            .rooms()
+            .state_event(&state, &StateEventType::RoomMember, user_id.as_str())?
+        {
+            events.push(strip(pdu));
+        }
+        Ok(events)
+    }
+
+    /// A room the user left: the timeline up to their departure.
+    fn left_room(
+        &self,
+        user: &AuthedUser,
+        room_id: &RoomId,
+        record: &MembershipRecord,
+        since: Option<u64>,
+        filter: &SyncFilter,
+    ) -> Result<Value> {
+        let db = self.rooms().db();
+        let limit = filter.timeline_limit();
+        let page = db.timeline(
+            room_id,
+            record.count.saturating_add(1),
+            since,
+            Direction::Backward,
+            limit + 1,
+        )?;
+        let limited = page.len() > limit;
+        let mut events = Vec::new();
+        for (_, short) in page.into_iter().take(limit).rev() {
+            if self.can_see(&user.user_id, short)?
+                && let Some(event) = self.render(short, Some(user))?
+            {
+                events.push(event);
+            }
+        }
+        Ok(json!({
+            "timeline": { "events": events, "limited": limited, "prev_batch": record.count.saturating_sub(1).to_string() },
+            "state": { "events": [] },
+            "account_data": { "events": [] },
+        }))
+    }
+}
