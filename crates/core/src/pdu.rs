@@ -36,6 +36,8 @@ pub struct Pdu {
     pub depth: UInt,
     /// Whether it failed authorization (kept for the DAG, never shown to clients).
     pub rejected: bool,
+    /// Whether the JSON carries `room_id` (v12 create events don't, and must not).
+    pub room_id_in_json: bool,
 }
 
 /// The JSON fields, before the ids known from outside are attached.
@@ -82,6 +84,7 @@ impl Pdu {
         }
         Ok(Self {
             event_id,
+            room_id_in_json: fields.room_id.is_some(),
             room_id: fields.room_id.unwrap_or_else(|| room_id.to_owned()),
             sender: fields.sender,
             origin_server_ts: fields.origin_server_ts,
@@ -139,7 +142,7 @@ impl ruma::state_res::Event for Pdu {
     }
 
     fn room_id(&self) -> Option<&RoomId> {
-        Some(&self.room_id)
+        self.room_id_in_json.then_some(&*self.room_id)
     }
 
     fn sender(&self) -> &UserId {

@@ -5,9 +5,11 @@
 
 pub mod ca;
 mod client;
+mod rooms;
 mod server;
 
 pub use client::{Reply, TestUser, shared_secret_mac as client_mac};
+pub use rooms::urlencode;
 pub use server::TestServer;
 
 /// The shared secret test servers accept for `/_synapse/admin/v1/register`.
