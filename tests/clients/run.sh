@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Third-party client test: runs matrix-nio (pinned in requirements.txt) against a freshly
-# started Accord on 127.0.0.1.
+# Third-party client tests: run matrix-nio (pinned in requirements.txt) against a freshly
+# started Accord on 127.0.0.1 - nio_account_test.py (accounts, devices, profile), then
+# nio_rooms_test.py (rooms, messages, redactions, /messages pagination, /sync).
 #
 #   bash tests/clients/run.sh [path/to/accord]
 #
@@ -131,6 +132,8 @@ do
 done
 echo "run.sh: accord is up (pid $server_pid)"
 
-# --- the test -------------------------------------------------------------------------------
+# --- the tests ------------------------------------------------------------------------------
+# Both run against the same server, one after the other; the first failure ends the run.
 NIO_TEST_SHARED_SECRET="$secret" "$py" "$here/nio_account_test.py" \
     --homeserver "$base_url" --server-name localhost
+"$py" "$here/nio_rooms_test.py" --homeserver "$base_url" --server-name localhost

@@ -1,6 +1,9 @@
 //! Sending message events and paginating history.
 
-use accord_service::{Error, Services, rooms::EventFilter};
+use accord_service::{
+    Error, Services,
+    rooms::{EventFilter, Pagination},
+};
 use ruma::api::{
     Direction,
     client::message::{get_message_events::v3 as get_message_events, send_message_event::v3 as send_message_event},
@@ -41,15 +44,15 @@ pub async fn get_message_events_route(services: Services, request: Ruma<get_mess
     let body = request.body;
     let filter = event_filter(&body.filter)?;
     let limit = usize::try_from(u64::from(body.limit)).unwrap_or(usize::MAX);
-    let page = services.rooms.messages(
-        &request.auth,
-        &body.room_id,
-        body.from.as_deref(),
-        body.to.as_deref(),
-        body.dir == Direction::Backward,
+    let pagination = Pagination {
+        from: body.from.as_deref(),
+        to: body.to.as_deref(),
+        backward: body.dir == Direction::Backward,
         limit,
-        &filter,
-    )?;
+    };
+    let page = services
+        .rooms
+        .messages(&request.auth, &body.room_id, pagination, &filter)?;
     let mut response = json!({ "start": page.start, "chunk": page.chunk });
     if let Some(end) = page.end {
         response["end"] = json!(end);

@@ -20,7 +20,7 @@ use crate::Error;
 
 pub use accord_room::{DEFAULT_ROOM_VERSION, SUPPORTED_ROOM_VERSIONS};
 pub use create::CreateRoom;
-pub use read::{EventFilter, MessagesPage};
+pub use read::{EventFilter, MessagesPage, Pagination};
 
 /// Room operations for clients. Cheap to clone.
 #[derive(Clone, Debug)]

@@ -69,6 +69,19 @@ pub struct MessagesPage {
     pub state: Vec<Value>,
 }
 
+/// Where a `/messages` page starts and ends.
+#[derive(Debug, Clone, Copy)]
+pub struct Pagination<'a> {
+    /// Start token (default: the newest position going backward, the oldest going forward).
+    pub from: Option<&'a str>,
+    /// End token, exclusive.
+    pub to: Option<&'a str>,
+    /// Backward (towards older events) or forward.
+    pub backward: bool,
+    /// Most events returned.
+    pub limit: usize,
+}
+
 /// Parses a pagination token (a stream position).
 pub fn parse_token(token: &str) -> Result<u64> {
     token
@@ -199,12 +212,15 @@ impl RoomService {
         &self,
         user: &AuthedUser,
         room_id: &RoomId,
-        from: Option<&str>,
-        to: Option<&str>,
-        backward: bool,
-        limit: usize,
+        page: Pagination<'_>,
         filter: &EventFilter,
     ) -> Result<MessagesPage> {
+        let Pagination {
+            from,
+            to,
+            backward,
+            limit,
+        } = page;
         self.readable_state(room_id, &user.user_id)?;
         let limit = limit.clamp(1, MAX_PAGE);
         let visible = self.rooms.db().visible_count();
@@ -300,24 +316,22 @@ impl RoomService {
             .count
             .ok_or_else(|| Error::not_found("Event is not in the timeline"))?;
         let half = limit.min(MAX_PAGE) / 2;
-        let before = self.messages(
-            user,
-            room_id,
-            Some(&count.saturating_sub(1).to_string()),
-            None,
-            true,
-            half.max(1),
-            filter,
-        )?;
-        let after = self.messages(
-            user,
-            room_id,
-            Some(&count.to_string()),
-            None,
-            false,
-            (limit.min(MAX_PAGE) - half).max(1),
-            filter,
-        )?;
+        let before_token = count.saturating_sub(1).to_string();
+        let after_token = count.to_string();
+        let backward = Pagination {
+            from: Some(&before_token),
+            to: None,
+            backward: true,
+            limit: half.max(1),
+        };
+        let forward = Pagination {
+            from: Some(&after_token),
+            to: None,
+            backward: false,
+            limit: (limit.min(MAX_PAGE) - half).max(1),
+        };
+        let before = self.messages(user, room_id, backward, filter)?;
+        let after = self.messages(user, room_id, forward, filter)?;
         let state = match self.state_at_position(room_id, count)? {
             Some(state) => self.render_state(&state, user)?,
             None => Vec::new(),

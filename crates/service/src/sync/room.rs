@@ -52,17 +52,16 @@ impl RoomService {
             let membership_changed = since.is_none_or(|since| record.count > since);
             let room_account_changed = account_changes.iter().any(|(room, _)| room.as_ref() == Some(&room_id));
             match record.membership.as_str() {
-                "join" => {
+                "join"
                     if since.is_none()
                         || membership_changed
                         || full_state
                         || changed.contains(&room_id)
-                        || room_account_changed
-                    {
-                        let section =
-                            self.joined_room(user, &room_id, since, until, full_state || membership_changed, filter)?;
-                        join.insert(room_id.to_string(), section);
-                    }
+                        || room_account_changed =>
+                {
+                    let section =
+                        self.joined_room(user, &room_id, since, until, full_state || membership_changed, filter)?;
+                    join.insert(room_id.to_string(), section);
                 }
                 "invite" if membership_changed => {
                     let state = self.stripped_state(&room_id, &user.user_id)?;
