@@ -65,6 +65,19 @@ impl Db {
         Ok(self.engine.write(batch)?)
     }
 
+    /// Commits `batch` atomically and visibly; durable once [`Db::sync`] returns.
+    pub fn write_deferred(&self, batch: WriteBatch) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        Ok(self.engine.write_deferred(batch)?)
+    }
+
+    /// Makes every write so far durable (one fsync shared by everyone waiting).
+    pub fn sync(&self) -> Result<()> {
+        Ok(self.engine.sync()?)
+    }
+
     /// Flushes memtables (at shutdown).
     pub fn flush(&self) -> Result<()> {
         Ok(self.engine.flush()?)

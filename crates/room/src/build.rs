@@ -13,7 +13,7 @@ use ruma::{
 };
 use serde_json::Value;
 
-use crate::{Error, Result, RoomGuard, Rooms, state::RoomState, versions::rules_for};
+use crate::{Error, Result, RoomGuard, Rooms, persist::Durability, state::RoomState, versions::rules_for};
 
 /// Most prev events one local event references (the rest stay extremities).
 const MAX_PREV_EVENTS: usize = 20;
@@ -68,7 +68,8 @@ fn canonical(value: Value) -> Result<CanonicalJsonValue> {
 }
 
 impl Rooms {
-    /// Builds, signs, authorizes and persists a local event in a room that exists.
+    /// Builds, signs, authorizes and persists a local event in a room that exists, synced
+    /// before returning. For a series of events under one lock (room creation).
     pub fn send(
         &self,
         guard: &RoomGuard,
@@ -76,6 +77,42 @@ impl Rooms {
         template: PduTemplate,
         txn: Option<TxnInfo>,
     ) -> Result<OwnedEventId> {
+        let (event_id, _) = self.send_with(guard, sender, template, txn, Durability::Synced)?;
+        Ok(event_id)
+    }
+
+    /// Like [`Rooms::send`], but releases the room lock before the fsync, so concurrent
+    /// senders in a room share fsyncs (group commit). Returns once the event is durable; it
+    /// becomes visible to `/sync` only then.
+    pub async fn send_and_release(
+        &self,
+        guard: RoomGuard,
+        sender: &UserId,
+        template: PduTemplate,
+        txn: Option<TxnInfo>,
+    ) -> Result<OwnedEventId> {
+        let (event_id, ticket) = self.send_with(&guard, sender, template, txn, Durability::Deferred)?;
+        drop(guard);
+        let db = self.db.clone();
+        let synced = tokio::task::spawn_blocking(move || db.sync()).await;
+        if let Some(ticket) = ticket {
+            self.db.release_count(ticket);
+        }
+        match synced {
+            Ok(result) => result?,
+            Err(err) => return Err(Error::Signing(format!("sync task failed: {err}"))),
+        }
+        Ok(event_id)
+    }
+
+    fn send_with(
+        &self,
+        guard: &RoomGuard,
+        sender: &UserId,
+        template: PduTemplate,
+        txn: Option<TxnInfo>,
+        durability: Durability,
+    ) -> Result<(OwnedEventId, Option<accord_db::rooms::StreamTicket>)> {
         let room_id = guard.room_id().to_owned();
         let before = self.current_state(&room_id)?;
         let rules = rules_for(&before.version)?;
@@ -90,8 +127,8 @@ impl Rooms {
         }
         let (object, pdu) = self.build(&room_id, &before, &rules, sender, template, prev_events, depth + 1)?;
         self.authorize(&rules, &pdu, &before)?;
-        self.append(guard, &pdu, object, Some(&before), txn)?;
-        Ok(pdu.event_id)
+        let ticket = self.append(guard, &pdu, object, Some(&before), txn, durability)?;
+        Ok((pdu.event_id, ticket))
     }
 
     /// Creates a room with its `m.room.create` event; returns the room id and its lock.
@@ -102,6 +139,16 @@ impl Rooms {
         content: Value,
     ) -> Result<(OwnedRoomId, RoomGuard)> {
         let rules = rules_for(version)?;
+        // Auth rule 1.3, which ruma leaves to the caller: a `room_version` in the content must be
+        // recognised; Accord also requires it to be the version the room is created with.
+        if let Some(claimed) = content.get("room_version") {
+            let claimed = claimed.as_str().and_then(|v| RoomVersionId::try_from(v).ok());
+            if claimed.as_ref() != Some(version) || version.rules().is_none() {
+                return Err(Error::Unauthorized(format!(
+                    "m.room.create content.room_version must be {version}"
+                )));
+            }
+        }
         let template = PduTemplate::state(StateEventType::RoomCreate, "", content);
         let mut object = self.event_object(None, &rules, creator, &template, Vec::new(), Vec::new(), 1)?;
         let room_id = if rules.authorization.room_create_event_id_as_room_id {

@@ -9,7 +9,19 @@ use accord_db::{
 };
 use ruma::{CanonicalJsonObject, RoomVersionId, UserId, events::TimelineEventType};
 
+use accord_db::rooms::StreamTicket;
+
 use crate::{Error, Result, RoomGuard, Rooms, TxnInfo, state::RoomState};
+
+/// When an event's batch must be durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// Synced before `commit` returns.
+    Synced,
+    /// In the WAL and visible to readers at once; the caller syncs after releasing the room
+    /// lock and only then releases the returned stream ticket (so `/sync` shows it once durable).
+    Deferred,
+}
 
 impl Rooms {
     /// Persists the first event of a new room.
@@ -30,7 +42,8 @@ impl Rooms {
                 current_state: 0,
             },
         );
-        self.commit(guard, pdu, object, None, None, batch, version)
+        self.commit(guard, pdu, object, None, None, batch, version, Durability::Synced)
+            .map(drop)
     }
 
     /// Persists a local or accepted event on top of `before`.
@@ -41,9 +54,10 @@ impl Rooms {
         object: CanonicalJsonObject,
         before: Option<&RoomState>,
         txn: Option<TxnInfo>,
-    ) -> Result<()> {
+        durability: Durability,
+    ) -> Result<Option<StreamTicket>> {
         let version = self.room_version(guard.room_id())?;
-        self.commit(guard, pdu, object, before, txn, WriteBatch::new(), &version)
+        self.commit(guard, pdu, object, before, txn, WriteBatch::new(), &version, durability)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -56,7 +70,8 @@ impl Rooms {
         txn: Option<TxnInfo>,
         mut batch: WriteBatch,
         version: &RoomVersionId,
-    ) -> Result<()> {
+        durability: Durability,
+    ) -> Result<Option<StreamTicket>> {
         let room_id = guard.room_id();
         let db = &self.db;
         let short = ShortEventId(db.next_short_id());
@@ -136,9 +151,19 @@ impl Rooms {
             db.put_txn_event(&mut batch, &pdu.sender, &txn.device_id, &txn.txn_id, &pdu.event_id);
         }
 
-        let result = db.write(batch);
-        db.release_count(ticket);
-        result?;
-        Ok(())
+        match durability {
+            Durability::Synced => {
+                let result = db.write(batch);
+                db.release_count(ticket);
+                result.map(|()| None).map_err(Error::from)
+            }
+            Durability::Deferred => match db.write_deferred(batch) {
+                Ok(()) => Ok(Some(ticket)),
+                Err(err) => {
+                    db.release_count(ticket);
+                    Err(err.into())
+                }
+            },
+        }
     }
 }

@@ -24,6 +24,8 @@ pub struct RocksEngine {
     tables: HashSet<&'static str>,
     /// Synced writes: a batch is in the fsynced WAL before `write` returns.
     write_opts: WriteOptions,
+    /// In the WAL at once, synced later by `sync` (group commit across room writers).
+    deferred_write_opts: WriteOptions,
 }
 
 impl fmt::Debug for RocksEngine {
@@ -84,11 +86,14 @@ impl RocksEngine {
 
         let mut write_opts = WriteOptions::default();
         write_opts.set_sync(true);
+        let mut deferred_write_opts = WriteOptions::default();
+        deferred_write_opts.set_sync(false);
         Ok(Self {
             db,
             path: path.to_path_buf(),
             tables: catalog,
             write_opts,
+            deferred_write_opts,
         })
     }
 
@@ -169,18 +174,10 @@ fn boxed<'a>(iter: rocksdb::DBIteratorWithThreadMode<'a, DB>) -> KvIter<'a> {
     Box::new(iter.map(|item| item.map(|(k, v)| (k.into_vec(), v.into_vec())).map_err(engine_error)))
 }
 
-impl KvEngine for RocksEngine {
-    fn get(&self, table: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let cf = self.cf(table)?;
-        self.db.get_cf(cf, key).map_err(engine_error)
-    }
-
-    fn write(&self, batch: WriteBatch) -> Result<()> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        // Resolve every table first so an unknown one fails the batch before anything is
-        // queued; RocksDB then applies the whole batch atomically.
+impl RocksEngine {
+    /// Converts a batch, resolving every table first so an unknown one fails the batch before
+    /// anything is queued; RocksDB then applies the whole batch atomically.
+    fn to_rocks(&self, batch: &WriteBatch) -> Result<rocksdb::WriteBatch> {
         let mut rocks = rocksdb::WriteBatch::default();
         for op in batch.ops() {
             match op {
@@ -192,7 +189,36 @@ impl KvEngine for RocksEngine {
                 }
             }
         }
+        Ok(rocks)
+    }
+}
+
+impl KvEngine for RocksEngine {
+    fn get(&self, table: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let cf = self.cf(table)?;
+        self.db.get_cf(cf, key).map_err(engine_error)
+    }
+
+    fn write(&self, batch: WriteBatch) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let rocks = self.to_rocks(&batch)?;
         self.db.write_opt(rocks, &self.write_opts).map_err(engine_error)
+    }
+
+    fn write_deferred(&self, batch: WriteBatch) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let rocks = self.to_rocks(&batch)?;
+        self.db
+            .write_opt(rocks, &self.deferred_write_opts)
+            .map_err(engine_error)
+    }
+
+    fn sync(&self) -> Result<()> {
+        self.db.flush_wal(true).map_err(engine_error)
     }
 
     fn iter_from<'a>(&'a self, table: &'static str, from: Option<&[u8]>, direction: Direction) -> Result<KvIter<'a>> {

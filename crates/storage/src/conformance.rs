@@ -72,6 +72,10 @@ pub fn run_all<E: KvEngine>(fresh_dir: &mut dyn FnMut() -> PathBuf, open: Opener
         ("empty_tables_iterate_to_nothing", empty_tables_iterate_to_nothing),
         ("concurrent_writers", concurrent_writers),
         ("reopen_keeps_data", reopen_keeps_data),
+        (
+            "deferred_write_then_sync_survives_reopen",
+            deferred_write_then_sync_survives_reopen,
+        ),
         ("second_open_is_in_use", second_open_is_in_use),
     ];
     for (name, check) in checks {
@@ -696,6 +700,38 @@ pub fn second_open_is_in_use<E: KvEngine>(dir: &Path, open: Opener<'_, E>) {
 
 /// The suite run against a minimal in-memory engine: checks the suite itself and the trait's
 /// default `iter_prefix`, which engines without native bounds rely on.
+/// A deferred write is visible at once, and after `sync` survives a reopen, in order with
+/// ordinary writes.
+pub fn deferred_write_then_sync_survives_reopen<E: KvEngine>(dir: &Path, open: Opener<'_, E>) {
+    {
+        let engine = open_or_panic(dir, open);
+        let mut batch = WriteBatch::new();
+        batch.put(ALPHA, b"deferred".to_vec(), b"1".to_vec());
+        batch.put(BETA, b"deferred".to_vec(), b"2".to_vec());
+        engine.write_deferred(batch).expect("deferred write");
+        assert_eq!(
+            engine.get(ALPHA, b"deferred").expect("get"),
+            Some(b"1".to_vec()),
+            "visible before sync"
+        );
+        let mut batch = WriteBatch::new();
+        batch.delete(ALPHA, b"deferred".to_vec());
+        engine.write_deferred(batch).expect("deferred delete");
+        engine.sync().expect("sync");
+    }
+    let engine = open_or_panic(dir, open);
+    assert_eq!(
+        engine.get(ALPHA, b"deferred").expect("get"),
+        None,
+        "later deferred delete applied"
+    );
+    assert_eq!(
+        engine.get(BETA, b"deferred").expect("get"),
+        Some(b"2".to_vec()),
+        "synced write survives"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;

@@ -93,6 +93,20 @@ pub trait KvEngine: Send + Sync + 'static {
     /// Apply every op of `batch` atomically and durably.
     fn write(&self, batch: WriteBatch) -> Result<()>;
 
+    /// Apply every op of `batch` atomically and visibly, durable only once a later [`sync`]
+    /// returns. Lets a writer release its locks before the fsync, so concurrent writers share
+    /// one (group commit). Engines without a separate sync make this the same as `write`.
+    ///
+    /// [`sync`]: KvEngine::sync
+    fn write_deferred(&self, batch: WriteBatch) -> Result<()> {
+        self.write(batch)
+    }
+
+    /// Make every write so far durable.
+    fn sync(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Iterate `table` starting at `from` (inclusive) in `direction`.
     ///
     /// `from = None` starts at the first key (Forward) or the last key (Backward). For Backward

@@ -71,7 +71,7 @@ impl RoomService {
         let guard = self.rooms.lock(room_id).await;
         self.rooms.room_version(room_id)?;
         let template = PduTemplate::state(StateEventType::RoomMember, target.as_str(), content);
-        self.rooms.send(&guard, sender, template, None)?;
+        self.rooms.send_and_release(guard, sender, template, None).await?;
         Ok(())
     }
 

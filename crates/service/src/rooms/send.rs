@@ -40,7 +40,10 @@ impl RoomService {
             device_id: user.device_id.clone(),
             txn_id: txn_id.to_owned(),
         };
-        Ok(self.rooms.send(&guard, &user.user_id, template, Some(txn))?)
+        Ok(self
+            .rooms
+            .send_and_release(guard, &user.user_id, template, Some(txn))
+            .await?)
     }
 
     /// `PUT /rooms/{roomId}/state/{eventType}/{stateKey}`.
@@ -66,7 +69,10 @@ impl RoomService {
         let guard = self.rooms.lock(room_id).await;
         self.rooms.room_version(room_id)?;
         let template = PduTemplate::state(StateEventType::from(kind), state_key, content);
-        Ok(self.rooms.send(&guard, &user.user_id, template, None)?)
+        Ok(self
+            .rooms
+            .send_and_release(guard, &user.user_id, template, None)
+            .await?)
     }
 
     /// `PUT /rooms/{roomId}/redact/{eventId}/{txnId}`.
@@ -107,7 +113,10 @@ impl RoomService {
             device_id: user.device_id.clone(),
             txn_id: txn_id.to_owned(),
         };
-        Ok(self.rooms.send(&guard, &user.user_id, template, Some(txn))?)
+        Ok(self
+            .rooms
+            .send_and_release(guard, &user.user_id, template, Some(txn))
+            .await?)
     }
 
     fn power_levels(&self, state: &accord_room::RoomState) -> Result<Option<Value>> {
