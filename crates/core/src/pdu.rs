@@ -51,11 +51,28 @@ struct Fields {
     content: Box<RawValue>,
     #[serde(default)]
     state_key: Option<String>,
-    prev_events: Vec<OwnedEventId>,
-    auth_events: Vec<OwnedEventId>,
+    prev_events: Vec<EventRef>,
+    auth_events: Vec<EventRef>,
     #[serde(default)]
     redacts: Option<OwnedEventId>,
     depth: UInt,
+}
+
+/// A reference to another event: an id (room versions 3+), or `[id, {hashes}]` (versions 1
+/// and 2).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum EventRef {
+    Id(OwnedEventId),
+    IdWithHashes(OwnedEventId, serde::de::IgnoredAny),
+}
+
+impl EventRef {
+    fn into_id(self) -> OwnedEventId {
+        match self {
+            Self::Id(id) | Self::IdWithHashes(id, _) => id,
+        }
+    }
 }
 
 /// Why stored or received JSON is not a usable PDU.
@@ -91,8 +108,8 @@ impl Pdu {
             kind: fields.kind,
             content: fields.content,
             state_key: fields.state_key,
-            prev_events: fields.prev_events,
-            auth_events: fields.auth_events,
+            prev_events: fields.prev_events.into_iter().map(EventRef::into_id).collect(),
+            auth_events: fields.auth_events.into_iter().map(EventRef::into_id).collect(),
             redacts,
             depth: fields.depth,
             rejected: false,

@@ -7,7 +7,7 @@ use ruma::{
     CanonicalJsonObject, CanonicalJsonValue, EventId, OwnedDeviceId, OwnedEventId, OwnedRoomId, RoomId, RoomVersionId,
     UserId,
     events::{StateEventType, TimelineEventType},
-    room_version_rules::RoomVersionRules,
+    room_version_rules::{EventIdFormatVersion, EventsReferenceFormatVersion, RoomVersionRules},
     signatures::{hash_and_sign_event, reference_hash},
     state_res,
 };
@@ -227,13 +227,8 @@ impl Rooms {
         auth_events: Vec<OwnedEventId>,
         depth: u64,
     ) -> Result<CanonicalJsonObject> {
-        let ids = |ids: Vec<OwnedEventId>| {
-            CanonicalJsonValue::Array(
-                ids.into_iter()
-                    .map(|id| CanonicalJsonValue::String(id.to_string()))
-                    .collect(),
-            )
-        };
+        let prev_events = self.event_refs(rules, prev_events)?;
+        let auth_events = self.event_refs(rules, auth_events)?;
         let mut content = template.content.clone();
         let mut object = CanonicalJsonObject::new();
         if let Some(redacts) = &template.redacts {
@@ -245,11 +240,22 @@ impl Rooms {
                 object.insert("redacts".to_owned(), CanonicalJsonValue::String(redacts.to_string()));
             }
         }
-        object.insert("auth_events".to_owned(), ids(auth_events));
+        if rules.event_id_format == EventIdFormatVersion::V1 {
+            // Room versions 1 and 2: the origin server chooses the event id.
+            let local: String = rand::Rng::sample_iter(rand::thread_rng(), &rand::distributions::Alphanumeric)
+                .take(18)
+                .map(char::from)
+                .collect();
+            object.insert(
+                "event_id".to_owned(),
+                CanonicalJsonValue::String(format!("${local}:{}", self.identity.server_name)),
+            );
+        }
+        object.insert("auth_events".to_owned(), auth_events);
         object.insert("content".to_owned(), canonical(content)?);
         object.insert("depth".to_owned(), canonical(Value::from(depth))?);
         object.insert("origin_server_ts".to_owned(), canonical(Value::from(now_millis()))?);
-        object.insert("prev_events".to_owned(), ids(prev_events));
+        object.insert("prev_events".to_owned(), prev_events);
         if let Some(room_id) = room_id {
             object.insert("room_id".to_owned(), CanonicalJsonValue::String(room_id.to_string()));
         }
@@ -271,7 +277,47 @@ impl Rooms {
         .map_err(|err| Error::Signing(err.to_string()))
     }
 
+    /// Event references in the room version's format: plain ids, or `[id, {"sha256": hash}]`
+    /// with the referenced event's reference hash (versions 1 and 2).
+    fn event_refs(&self, rules: &RoomVersionRules, ids: Vec<OwnedEventId>) -> Result<CanonicalJsonValue> {
+        let mut refs = Vec::with_capacity(ids.len());
+        for id in ids {
+            let reference = match rules.events_reference_format {
+                EventsReferenceFormatVersion::V1 => {
+                    let short = self
+                        .db
+                        .get_short_event_id(&id)?
+                        .ok_or_else(|| Error::InvalidEvent(format!("unknown event {id}")))?;
+                    let json = self
+                        .db
+                        .get_pdu_json(short)?
+                        .ok_or_else(|| Error::InvalidEvent(format!("event {id} not stored")))?;
+                    let hash = reference_hash(&json, rules).map_err(|err| Error::Signing(err.to_string()))?;
+                    let mut hashes = CanonicalJsonObject::new();
+                    hashes.insert("sha256".to_owned(), CanonicalJsonValue::String(hash));
+                    CanonicalJsonValue::Array(vec![
+                        CanonicalJsonValue::String(id.to_string()),
+                        CanonicalJsonValue::Object(hashes),
+                    ])
+                }
+                _ => CanonicalJsonValue::String(id.to_string()),
+            };
+            refs.push(reference);
+        }
+        Ok(CanonicalJsonValue::Array(refs))
+    }
+
     fn event_id(&self, object: &CanonicalJsonObject, rules: &RoomVersionRules) -> Result<OwnedEventId> {
+        if rules.event_id_format == EventIdFormatVersion::V1 {
+            return match object.get("event_id") {
+                Some(CanonicalJsonValue::String(id)) => {
+                    OwnedEventId::try_from(id.as_str()).map_err(|err| Error::InvalidEvent(err.to_string()))
+                }
+                _ => Err(Error::InvalidEvent(
+                    "room version 1/2 event without event_id".to_owned(),
+                )),
+            };
+        }
         let hash = reference_hash(object, rules).map_err(|err| Error::Signing(err.to_string()))?;
         OwnedEventId::try_from(format!("${hash}")).map_err(|err| Error::Signing(err.to_string()))
     }

@@ -7,10 +7,10 @@ use crate::{Error, Result};
 /// The version new rooms get unless the creator or the config asks for another.
 pub const DEFAULT_ROOM_VERSION: RoomVersionId = RoomVersionId::V11;
 
-/// Room versions Accord can create and serve: 3 and later, whose event ids are reference
-/// hashes. Versions 1 and 2 (server-chosen event ids, hashed event references) are not yet
-/// supported and are refused with `M_UNSUPPORTED_ROOM_VERSION`.
+/// Room versions Accord can create and serve: all stable versions, 1 to 12.
 pub const SUPPORTED_ROOM_VERSIONS: &[RoomVersionId] = &[
+    RoomVersionId::V1,
+    RoomVersionId::V2,
     RoomVersionId::V3,
     RoomVersionId::V4,
     RoomVersionId::V5,
