@@ -82,9 +82,63 @@ impl RoomService {
         if self.rooms.membership_in(&current, &user.user_id)?.as_deref() == Some("join") {
             return Ok(room_id);
         }
-        self.set_membership(&user.user_id, &room_id, &user.user_id, "join", reason, Map::new())
+        let mut extra = Map::new();
+        if let Some(authoriser) = self.restricted_join_authoriser(&current, &user.user_id)? {
+            extra.insert(
+                "join_authorised_via_users_server".to_owned(),
+                Value::String(authoriser.to_string()),
+            );
+        }
+        self.set_membership(&user.user_id, &room_id, &user.user_id, "join", reason, extra)
             .await?;
         Ok(room_id)
+    }
+
+    /// For rooms with a `restricted` (or `knock_restricted`) join rule that the user may join
+    /// through membership of an allowed room: a local member with power to invite, who vouches
+    /// for the join (spec: "Restricted rooms"). `None` when the room is not restricted, or the
+    /// user is invited anyway (the ordinary join rules apply then).
+    fn restricted_join_authoriser(
+        &self,
+        state: &accord_room::RoomState,
+        user_id: &UserId,
+    ) -> Result<Option<ruma::OwnedUserId>> {
+        let Some(rules) = self.rooms.state_event(state, &StateEventType::RoomJoinRules, "")? else {
+            return Ok(None);
+        };
+        let content = rules.content_value();
+        if !matches!(content["join_rule"].as_str(), Some("restricted" | "knock_restricted")) {
+            return Ok(None);
+        }
+        if self.rooms.membership_in(state, user_id)?.as_deref() == Some("invite") {
+            return Ok(None);
+        }
+        let allowed = content["allow"].as_array().into_iter().flatten().any(|condition| {
+            condition["type"] == "m.room_membership"
+                && condition["room_id"]
+                    .as_str()
+                    .and_then(|room| <&RoomId>::try_from(room).ok())
+                    .and_then(|room| self.rooms.db().get_membership(user_id, room).ok().flatten())
+                    .is_some_and(|record| record.membership == "join")
+        });
+        if !allowed {
+            return Err(Error::forbidden(
+                "You are not a member of any room that grants access to this one",
+            ));
+        }
+        let room_id = &rules.room_id;
+        for (member, membership) in self.rooms.db().members_of_room(room_id)? {
+            if membership == "join"
+                && member.server_name() == self.config.server_name
+                && self.has_power(state, &member, "invite", 0)?
+            {
+                return Ok(Some(member));
+            }
+        }
+        Err(Error::new(
+            ruma::api::error::ErrorKind::UnableToGrantJoin,
+            "No member of this server can authorise the join; ask for an invite",
+        ))
     }
 
     /// Invites `target`; `is_direct` marks direct-message invites.

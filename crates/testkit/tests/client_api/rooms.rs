@@ -640,3 +640,31 @@ async fn aliases_canonical_alias_and_directory() {
     server.delete(&alias_path, Some(&alice.token), None).await.ok();
     server.get(&alias_path, None).await.assert_error(404, "M_NOT_FOUND");
 }
+
+#[tokio::test]
+async fn restricted_rooms_admit_members_of_allowed_rooms() {
+    let server = TestServer::start().await;
+    let alice = server.register("alice", "pw-alice-1").await;
+    let bob = server.register("bob", "pw-bob-1").await;
+    let carol = server.register("carol", "pw-carol-1").await;
+    let space = server.create_room(&alice, json!({ "preset": "public_chat" })).await;
+    server.join(&bob, &space).await.ok();
+    let rules = json!({ "join_rule": "restricted", "allow": [{ "type": "m.room_membership", "room_id": space }] });
+    let room = server
+        .create_room(
+            &alice,
+            json!({ "room_version": "10", "initial_state": [{ "type": "m.room.join_rules", "state_key": "", "content": rules }] }),
+        )
+        .await;
+    server.join(&bob, &room).await.ok();
+    let member = server
+        .get(
+            &format!("/_matrix/client/v3/rooms/{room}/state/m.room.member/{}", bob.user_id),
+            Some(&bob.token),
+        )
+        .await
+        .ok();
+    assert_eq!(member["membership"], "join");
+    assert_eq!(member["join_authorised_via_users_server"], json!(alice.user_id));
+    server.join(&carol, &room).await.assert_error(403, "M_FORBIDDEN");
+}
