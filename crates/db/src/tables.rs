@@ -64,6 +64,10 @@ catalog! {
     ROOMID_USERID_MEMBERSHIP = "roomid_userid_membership";
     /// `user_id 0xFF device_id 0xFF txn_id` -> event id the transaction created.
     USERID_DEVICEID_TXNID_EVENTID = "userid_deviceid_txnid_eventid";
+    /// `room_id 0xFF user_id 0xFF receipt_type` -> JSON `Receipt` (event, ts, stream count).
+    ROOMID_USERID_TYPE_RECEIPT = "roomid_userid_type_receipt";
+    /// `room_id 0xFF count` (u64) -> `user_id 0xFF receipt_type`: receipt changes in stream order.
+    ROOMID_COUNT_RECEIPTKEY = "roomid_count_receiptkey";
     /// `#alias:server` -> JSON `AliasRecord` (room id, creator).
     ALIAS_ALIASRECORD = "alias_aliasrecord";
     /// `room_id 0xFF #alias:server` -> empty: the aliases of a room.

@@ -11,6 +11,7 @@ pub mod membership;
 pub mod message;
 pub mod profile;
 pub mod push;
+pub mod receipt;
 pub mod register;
 pub mod room;
 pub mod session;
@@ -107,6 +108,9 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
         .ruma_route(directory::set_room_visibility_route)
         .ruma_json_route(directory::get_public_rooms_route)
         .ruma_json_route(directory::get_public_rooms_filtered_route)
+        // Receipts and read markers
+        .ruma_route(receipt::create_receipt_route)
+        .ruma_route(receipt::set_read_marker_route)
         // Sync
         .ruma_json_route(sync::sync_events_route)
 }

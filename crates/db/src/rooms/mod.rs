@@ -7,6 +7,7 @@
 mod aliases;
 mod events;
 mod members;
+mod receipts;
 mod short;
 mod snapshots;
 mod timeline;
@@ -15,6 +16,7 @@ mod txn;
 pub use aliases::AliasRecord;
 pub use events::{EventMeta, RoomMeta};
 pub use members::MembershipRecord;
+pub use receipts::Receipt;
 pub(crate) use short::ShortIdCounter;
 pub use short::{ShortEventId, ShortStateHash, ShortStateKey};
 pub use snapshots::{StateMap, StateSnapshot};

@@ -6,6 +6,7 @@ mod create;
 mod directory;
 mod membership;
 pub(crate) mod read;
+pub mod receipts;
 mod render;
 mod send;
 mod visibility;

@@ -77,9 +77,10 @@ impl Services {
         until: u64,
         request: &SyncRequest,
     ) -> Result<(Value, bool)> {
+        let ruleset = self.push_rules.ruleset(&user.user_id)?;
         let rooms = self
             .rooms
-            .sync_rooms(user, since, until, request.full_state, &request.filter)?;
+            .sync_rooms(user, since, until, request.full_state, &request.filter, &ruleset)?;
         let mut account_data = Vec::new();
         match since {
             None => {

@@ -34,6 +34,7 @@ impl RoomService {
         until: u64,
         full_state: bool,
         filter: &SyncFilter,
+        ruleset: &ruma::push::Ruleset,
     ) -> Result<(Value, bool)> {
         let db = self.rooms().db();
         let changed: HashSet<OwnedRoomId> = match since {
@@ -59,8 +60,15 @@ impl RoomService {
                         || changed.contains(&room_id)
                         || room_account_changed =>
                 {
-                    let section =
-                        self.joined_room(user, &room_id, since, until, full_state || membership_changed, filter)?;
+                    let section = self.joined_room(
+                        user,
+                        &room_id,
+                        since,
+                        until,
+                        full_state || membership_changed,
+                        filter,
+                        ruleset,
+                    )?;
                     join.insert(room_id.to_string(), section);
                 }
                 "invite" if membership_changed => {
@@ -98,6 +106,7 @@ impl RoomService {
         until: u64,
         full_state: bool,
         filter: &SyncFilter,
+        ruleset: &ruma::push::Ruleset,
     ) -> Result<Value> {
         let db = self.rooms().db();
         let limit = filter.timeline_limit();
@@ -189,13 +198,18 @@ impl RoomService {
             }
         }
 
+        let ephemeral: Vec<Value> = self
+            .receipt_event(&user.user_id, room_id, since, until)?
+            .into_iter()
+            .collect();
+        let (notifications, highlights) = self.unread_counts(&user.user_id, room_id, ruleset, until)?;
         Ok(json!({
             "timeline": { "events": events, "limited": limited, "prev_batch": prev_batch.to_string() },
             "state": { "events": state },
-            "ephemeral": { "events": [] },
+            "ephemeral": { "events": ephemeral },
             "account_data": { "events": account_data },
             "summary": self.summary(&current, room_id, &user.user_id)?,
-            "unread_notifications": { "highlight_count": 0, "notification_count": 0 },
+            "unread_notifications": { "highlight_count": highlights, "notification_count": notifications },
         }))
     }
 

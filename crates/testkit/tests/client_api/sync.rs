@@ -413,3 +413,86 @@ async fn concurrent_senders_and_syncers_see_every_event_once_in_order_across_res
         }
     }
 }
+
+#[tokio::test]
+async fn receipts_reach_members_and_drive_unread_counts() {
+    let server = TestServer::start().await;
+    let alice = server.register("alice", "pw-alice-1").await;
+    let bob = server.register("bob", "pw-bob-1").await;
+    let room = server.create_room(&alice, json!({ "preset": "public_chat" })).await;
+    server.join(&bob, &room).await.ok();
+    let since = server.sync(&bob, None, 0, None).await["next_batch"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    server.send_text(&alice, &room, "one").await;
+    // An intentional mention (spec v1.7+: `m.mentions`) highlights.
+    let mention_body =
+        json!({ "msgtype": "m.text", "body": "hey bob, look", "m.mentions": { "user_ids": [bob.user_id] } });
+    let mention = server
+        .put(
+            &format!("/_matrix/client/v3/rooms/{room}/send/m.room.message/mention-1"),
+            Some(&alice.token),
+            mention_body,
+        )
+        .await
+        .ok()["event_id"]
+        .as_str()
+        .expect("event id")
+        .to_owned();
+    let counts = server.sync(&bob, Some(&since), 0, None).await;
+    let unread = &counts["rooms"]["join"][&room]["unread_notifications"];
+    assert_eq!(unread["notification_count"], 2, "{counts}");
+    assert_eq!(unread["highlight_count"], 1, "the mention highlights: {counts}");
+    let since = counts["next_batch"].as_str().expect("token").to_owned();
+
+    let base = format!("/_matrix/client/v3/rooms/{room}");
+    server
+        .post(&format!("{base}/receipt/m.read/{mention}"), Some(&bob.token), json!({}))
+        .await
+        .ok();
+    let after = server.sync(&bob, Some(&since), 0, None).await;
+    assert_eq!(
+        after["rooms"]["join"][&room]["unread_notifications"]["notification_count"],
+        0
+    );
+    let alice_view = server.sync(&alice, None, 0, None).await;
+    let receipts = &alice_view["rooms"]["join"][&room]["ephemeral"]["events"][0];
+    assert_eq!(receipts["type"], "m.receipt");
+    assert!(
+        receipts["content"][&mention]["m.read"][&bob.user_id]["ts"].is_u64(),
+        "{receipts}"
+    );
+
+    // Private receipts are for the reader only; read markers set fully_read.
+    let last = server.send_text(&alice, &room, "private read").await;
+    let markers = json!({ "m.fully_read": last, "m.read.private": last });
+    server
+        .post(&format!("{base}/read_markers"), Some(&bob.token), markers)
+        .await
+        .ok();
+    let alice_again = server.sync(&alice, None, 0, None).await;
+    let content = &alice_again["rooms"]["join"][&room]["ephemeral"]["events"][0]["content"];
+    assert!(
+        content.get(&last).is_none(),
+        "alice must not see bob's private receipt: {content}"
+    );
+    let bob_view = server.sync(&bob, None, 0, None).await;
+    let room_data = bob_view["rooms"]["join"][&room]["account_data"]["events"]
+        .as_array()
+        .expect("account data")
+        .clone();
+    assert!(
+        room_data
+            .iter()
+            .any(|e| e["type"] == "m.fully_read" && e["content"]["event_id"] == json!(last))
+    );
+    assert_eq!(
+        bob_view["rooms"]["join"][&room]["unread_notifications"]["notification_count"],
+        0
+    );
+    server
+        .post(&format!("{base}/receipt/m.read/$unknown"), Some(&bob.token), json!({}))
+        .await
+        .assert_error(404, "M_NOT_FOUND");
+}
