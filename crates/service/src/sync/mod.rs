@@ -78,9 +78,14 @@ impl Services {
         request: &SyncRequest,
     ) -> Result<(Value, bool)> {
         let ruleset = self.push_rules.ruleset(&user.user_id)?;
-        let rooms = self
-            .rooms
-            .sync_rooms(user, since, until, request.full_state, &request.filter, &ruleset)?;
+        let rooms = self.rooms.sync_rooms(&room::SyncWindow {
+            user,
+            since,
+            until,
+            full_state: request.full_state,
+            filter: &request.filter,
+            ruleset: &ruleset,
+        })?;
         let mut account_data = Vec::new();
         match since {
             None => {

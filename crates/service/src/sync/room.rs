@@ -22,20 +22,37 @@ const STRIPPED_STATE_TYPES: &[&str] = &[
     "m.room.topic",
 ];
 
+/// One `/sync` computation: who, which stream window, and how to filter.
+#[derive(Clone, Copy)]
+pub(crate) struct SyncWindow<'a> {
+    /// The syncing user.
+    pub user: &'a AuthedUser,
+    /// Everything at or below this position was delivered before (`None`: initial sync).
+    pub since: Option<u64>,
+    /// Deliver up to this position.
+    pub until: u64,
+    /// Send full state even if incremental.
+    pub full_state: bool,
+    /// The filter.
+    pub filter: &'a SyncFilter,
+    /// The user's push rules, for unread counts.
+    pub ruleset: &'a ruma::push::Ruleset,
+}
+
 /// Most heroes in a room summary.
 const MAX_HEROES: usize = 5;
 
 impl RoomService {
     /// Builds `rooms` for `(since, until]`; the flag says whether anything is in it.
-    pub(crate) fn sync_rooms(
-        &self,
-        user: &AuthedUser,
-        since: Option<u64>,
-        until: u64,
-        full_state: bool,
-        filter: &SyncFilter,
-        ruleset: &ruma::push::Ruleset,
-    ) -> Result<(Value, bool)> {
+    pub(crate) fn sync_rooms(&self, window: &SyncWindow<'_>) -> Result<(Value, bool)> {
+        let SyncWindow {
+            user,
+            since,
+            until,
+            full_state,
+            filter,
+            ..
+        } = *window;
         let db = self.rooms().db();
         let changed: HashSet<OwnedRoomId> = match since {
             Some(since) => db.rooms_changed(since, until)?.into_iter().collect(),
@@ -60,15 +77,11 @@ impl RoomService {
                         || changed.contains(&room_id)
                         || room_account_changed =>
                 {
-                    let section = self.joined_room(
-                        user,
-                        &room_id,
-                        since,
-                        until,
-                        full_state || membership_changed,
-                        filter,
-                        ruleset,
-                    )?;
+                    let window = SyncWindow {
+                        full_state: full_state || membership_changed,
+                        ..*window
+                    };
+                    let section = self.joined_room(&window, &room_id)?;
                     join.insert(room_id.to_string(), section);
                 }
                 "invite" if membership_changed => {
@@ -98,16 +111,15 @@ impl RoomService {
         ))
     }
 
-    fn joined_room(
-        &self,
-        user: &AuthedUser,
-        room_id: &RoomId,
-        since: Option<u64>,
-        until: u64,
-        full_state: bool,
-        filter: &SyncFilter,
-        ruleset: &ruma::push::Ruleset,
-    ) -> Result<Value> {
+    fn joined_room(&self, window: &SyncWindow<'_>, room_id: &RoomId) -> Result<Value> {
+        let SyncWindow {
+            user,
+            since,
+            until,
+            full_state,
+            filter,
+            ruleset,
+        } = *window;
         let db = self.rooms().db();
         let limit = filter.timeline_limit();
         let timeline_filter = &filter.room.timeline.events;
