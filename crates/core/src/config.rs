@@ -32,6 +32,8 @@ pub struct Config {
     pub login: LoginConfig,
     /// Answers for `/.well-known/matrix/{client,server}`.
     pub well_known: WellKnownConfig,
+    /// Room defaults.
+    pub rooms: RoomsConfig,
     /// Log output.
     pub logging: LoggingConfig,
 }
@@ -114,6 +116,14 @@ pub struct WellKnownConfig {
     pub server: Option<String>,
 }
 
+/// `[rooms]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoomsConfig {
+    /// The room version of new rooms whose creator does not ask for one.
+    pub default_room_version: ruma::RoomVersionId,
+}
+
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -162,6 +172,9 @@ impl Default for Config {
                 refreshable_access_token_lifetime_secs: 300,
             },
             well_known: WellKnownConfig::default(),
+            rooms: RoomsConfig {
+                default_room_version: ruma::RoomVersionId::V11,
+            },
             logging: LoggingConfig {
                 filter: "info".to_owned(),
                 format: LogFormat::Text,

@@ -20,7 +20,7 @@ pub use build::{PduTemplate, TxnInfo};
 pub use error::{Error, Result};
 pub use locks::{RoomGuard, RoomLocks};
 pub use state::RoomState;
-pub use versions::{DEFAULT_ROOM_VERSION, SUPPORTED_ROOM_VERSIONS, rules_for};
+pub use versions::{SUPPORTED_ROOM_VERSIONS, rules_for};
 
 /// Room writing and reading. Cheap to clone.
 #[derive(Clone, Debug)]

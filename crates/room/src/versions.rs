@@ -4,9 +4,6 @@ use ruma::{RoomVersionId, room_version_rules::RoomVersionRules};
 
 use crate::{Error, Result};
 
-/// The version new rooms get unless the creator or the config asks for another.
-pub const DEFAULT_ROOM_VERSION: RoomVersionId = RoomVersionId::V11;
-
 /// Room versions Accord can create and serve: all stable versions, 1 to 12.
 pub const SUPPORTED_ROOM_VERSIONS: &[RoomVersionId] = &[
     RoomVersionId::V1,

@@ -32,7 +32,7 @@ pub async fn get_supported_versions_route(
 
 /// # `GET /_matrix/client/v3/capabilities`
 pub async fn get_capabilities_route(
-    _: Services,
+    services: Services,
     _: Ruma<get_capabilities::Request>,
 ) -> Result<get_capabilities::Response> {
     let available = accord_service::rooms::SUPPORTED_ROOM_VERSIONS
@@ -40,7 +40,8 @@ pub async fn get_capabilities_route(
         .map(|v| (v.clone(), RoomVersionStability::Stable))
         .collect();
     let mut capabilities = Capabilities::new();
-    capabilities.room_versions = RoomVersionsCapability::new(accord_service::rooms::DEFAULT_ROOM_VERSION, available);
+    capabilities.room_versions =
+        RoomVersionsCapability::new(services.config.rooms.default_room_version.clone(), available);
     capabilities.change_password.enabled = true;
     capabilities.thirdparty_id_changes.enabled = false;
     Ok(get_capabilities::Response::new(capabilities))

@@ -50,6 +50,15 @@ impl Config {
                 "must not be empty; remove the key to disable",
             ));
         }
+        if self.rooms.default_room_version.rules().is_none() {
+            return Err(ConfigError::key(
+                "rooms.default_room_version",
+                format!(
+                    "{} is not a room version this server knows (use \"1\" to \"12\")",
+                    self.rooms.default_room_version
+                ),
+            ));
+        }
         if let Some(client) = &self.well_known.client
             && !(client.starts_with("https://") || client.starts_with("http://"))
         {
@@ -194,6 +203,19 @@ mod tests {
     fn invalid_server_name_is_named() {
         let err = Config::from_toml_str("server_name = \"bad name!\"").unwrap_err();
         assert_eq!(err.key.as_deref(), Some("server_name"), "{err}");
+    }
+
+    #[test]
+    fn unknown_default_room_version_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Config::from_toml_str(&with_db(
+            dir.path(),
+            "[rooms]\ndefault_room_version = \"org.example.v99\"",
+        ))
+        .unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("rooms.default_room_version"), "{err}");
+        let ok = Config::from_toml_str(&with_db(dir.path(), "[rooms]\ndefault_room_version = \"10\"")).unwrap();
+        assert_eq!(ok.rooms.default_room_version, ruma::RoomVersionId::V10);
     }
 
     #[test]

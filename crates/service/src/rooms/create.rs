@@ -1,7 +1,7 @@
 //! `POST /createRoom`: the create event, the creator's join, power levels, preset state,
 //! initial state, name, topic, invites, alias and directory visibility, in the spec's order.
 
-use accord_room::{DEFAULT_ROOM_VERSION, PduTemplate, RoomGuard, rules_for};
+use accord_room::{PduTemplate, RoomGuard, rules_for};
 use ruma::{OwnedRoomAliasId, OwnedRoomId, OwnedUserId, RoomAliasId, RoomVersionId, events::StateEventType};
 use serde_json::{Map, Value, json};
 
@@ -38,7 +38,10 @@ pub struct CreateRoom {
 impl RoomService {
     /// Creates a room; returns its id.
     pub async fn create_room(&self, user: &AuthedUser, request: CreateRoom) -> Result<OwnedRoomId> {
-        let version = request.room_version.clone().unwrap_or(DEFAULT_ROOM_VERSION);
+        let version = request
+            .room_version
+            .clone()
+            .unwrap_or_else(|| self.config.rooms.default_room_version.clone());
         let rules = rules_for(&version)?;
         let preset = match request.preset.as_deref() {
             Some(preset) => preset.to_owned(),

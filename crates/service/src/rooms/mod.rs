@@ -19,7 +19,7 @@ use ruma::api::error::ErrorKind;
 
 use crate::Error;
 
-pub use accord_room::{DEFAULT_ROOM_VERSION, SUPPORTED_ROOM_VERSIONS};
+pub use accord_room::SUPPORTED_ROOM_VERSIONS;
 pub use create::CreateRoom;
 pub use read::{EventFilter, MessagesPage, Pagination};
 
