@@ -49,17 +49,9 @@ async fn method_not_allowed() -> Response {
     )
 }
 
-/// Registers `handler` for every path (stable and unstable) ruma knows for `Req`.
-pub(crate) trait RumaRouter {
-    fn ruma_route<Req, H, Fut>(self, handler: H) -> Self
-    where
-        Req: IncomingRequest + Send + 'static,
-        Req::Authentication: ClientAuth,
-        H: Fn(Services, Ruma<Req>) -> Fut + Clone + Send + Sync + 'static,
-        Fut: Future<Output = Result<Req::OutgoingResponse>> + Send + 'static;
-}
-
-impl RumaRouter for Router<Services> {
+/// Registers handlers for every path (stable and unstable) ruma knows for their request type.
+pub(crate) trait RumaRouter: Sized {
+    /// A handler answering with ruma's typed response.
     fn ruma_route<Req, H, Fut>(self, handler: H) -> Self
     where
         Req: IncomingRequest + Send + 'static,
@@ -67,48 +59,39 @@ impl RumaRouter for Router<Services> {
         H: Fn(Services, Ruma<Req>) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = Result<Req::OutgoingResponse>> + Send + 'static,
     {
-        let Ok(filter) = MethodFilter::try_from(Req::METHOD) else {
-            tracing::error!(method = %Req::METHOD, "ruma endpoint with a method axum can't route; skipped");
-            return self;
-        };
-        let mut router = self;
-        for path in Req::PATH_BUILDER.all_paths().flat_map(with_empty_state_key) {
-            let handler = handler.clone();
-            router = router.route(
-                &path,
-                on(
-                    filter,
-                    move |State(services): State<Services>, request: Ruma<Req>| async move {
-                        match handler(services, request).await {
-                            Ok(response) => into_http(response),
-                            Err(error) => error.into_response(),
-                        }
-                    },
-                ),
-            );
-        }
-        router
+        self.route_with::<Req, _, _, _>(handler, into_http)
     }
-}
 
-/// Registers a handler that answers with JSON built by the service (for responses whose
-/// shape the service assembles itself: `/sync`, `/messages`, state, context).
-pub(crate) trait RumaJsonRouter {
-    fn ruma_json_route<Req, H, Fut>(self, handler: H) -> Self
-    where
-        Req: IncomingRequest + Send + 'static,
-        Req::Authentication: ClientAuth,
-        H: Fn(Services, Ruma<Req>) -> Fut + Clone + Send + Sync + 'static,
-        Fut: Future<Output = Result<serde_json::Value>> + Send + 'static;
-}
-
-impl RumaJsonRouter for Router<Services> {
+    /// A handler answering with JSON the service assembles itself (`/sync`, `/messages`,
+    /// state, context), where ruma's typed responses would only be a detour.
     fn ruma_json_route<Req, H, Fut>(self, handler: H) -> Self
     where
         Req: IncomingRequest + Send + 'static,
         Req::Authentication: ClientAuth,
         H: Fn(Services, Ruma<Req>) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = Result<serde_json::Value>> + Send + 'static,
+    {
+        self.route_with::<Req, _, _, _>(handler, |body| axum::Json(body).into_response())
+    }
+
+    /// Registers `handler` for `Req`'s paths, rendering success with `render`.
+    fn route_with<Req, H, Fut, Out>(self, handler: H, render: fn(Out) -> Response) -> Self
+    where
+        Req: IncomingRequest + Send + 'static,
+        Req::Authentication: ClientAuth,
+        H: Fn(Services, Ruma<Req>) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<Out>> + Send + 'static,
+        Out: 'static;
+}
+
+impl RumaRouter for Router<Services> {
+    fn route_with<Req, H, Fut, Out>(self, handler: H, render: fn(Out) -> Response) -> Self
+    where
+        Req: IncomingRequest + Send + 'static,
+        Req::Authentication: ClientAuth,
+        H: Fn(Services, Ruma<Req>) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<Out>> + Send + 'static,
+        Out: 'static,
     {
         let Ok(filter) = MethodFilter::try_from(Req::METHOD) else {
             tracing::error!(method = %Req::METHOD, "ruma endpoint with a method axum can't route; skipped");
@@ -123,7 +106,7 @@ impl RumaJsonRouter for Router<Services> {
                     filter,
                     move |State(services): State<Services>, request: Ruma<Req>| async move {
                         match handler(services, request).await {
-                            Ok(body) => axum::Json(body).into_response(),
+                            Ok(out) => render(out),
                             Err(error) => error.into_response(),
                         }
                     },

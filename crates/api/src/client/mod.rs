@@ -23,7 +23,7 @@ pub mod well_known;
 use accord_service::Services;
 use axum::Router;
 
-use crate::router::{RumaJsonRouter, RumaRouter};
+use crate::router::RumaRouter;
 
 /// Registers every client-server endpoint, grouped as the spec groups them.
 pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
