@@ -496,3 +496,81 @@ async fn receipts_reach_members_and_drive_unread_counts() {
         .await
         .assert_error(404, "M_NOT_FOUND");
 }
+
+#[tokio::test]
+async fn knocks_and_include_leave() {
+    let server = TestServer::start().await;
+    let alice = server.register("alice", "pw-alice-1").await;
+    let bob = server.register("bob", "pw-bob-1").await;
+    let knock_room = server
+        .create_room(
+            &alice,
+            json!({ "room_version": "9", "name": "Knock here",
+                "initial_state": [{ "type": "m.room.join_rules", "state_key": "", "content": { "join_rule": "knock" } }] }),
+        )
+        .await;
+    let since = server.sync(&bob, None, 0, None).await["next_batch"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    server
+        .post(
+            &format!("/_matrix/client/v3/knock/{knock_room}"),
+            Some(&bob.token),
+            json!({}),
+        )
+        .await
+        .ok();
+    let knocked = server.sync(&bob, Some(&since), 0, None).await;
+    let state = knocked["rooms"]["knock"][&knock_room]["knock_state"]["events"]
+        .as_array()
+        .expect("knock state")
+        .clone();
+    assert!(
+        state
+            .iter()
+            .any(|e| e["type"] == "m.room.name" && e["content"]["name"] == "Knock here"),
+        "{knocked}"
+    );
+    assert!(
+        state
+            .iter()
+            .any(|e| e["type"] == "m.room.member" && e["content"]["membership"] == "knock")
+    );
+
+    let public = server.create_room(&alice, json!({ "preset": "public_chat" })).await;
+    server.join(&bob, &public).await.ok();
+    server
+        .post(
+            &format!("/_matrix/client/v3/rooms/{public}/leave"),
+            Some(&bob.token),
+            json!({}),
+        )
+        .await
+        .ok();
+    let without = server.sync(&bob, None, 0, None).await;
+    assert!(
+        without["rooms"]["leave"].get(&public).is_none(),
+        "initial sync omits left rooms by default"
+    );
+    let with = server
+        .sync(&bob, None, 0, Some(json!({ "room": { "include_leave": true } })))
+        .await;
+    assert!(
+        with["rooms"]["leave"][&public]["timeline"]["events"].is_array(),
+        "{with}"
+    );
+    // Forgotten rooms disappear even with include_leave.
+    server
+        .post(
+            &format!("/_matrix/client/v3/rooms/{public}/forget"),
+            Some(&bob.token),
+            json!({}),
+        )
+        .await
+        .ok();
+    let forgotten = server
+        .sync(&bob, None, 0, Some(json!({ "room": { "include_leave": true } })))
+        .await;
+    assert!(forgotten["rooms"]["leave"].get(&public).is_none());
+}
