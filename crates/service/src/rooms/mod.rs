@@ -28,11 +28,19 @@ pub use read::{EventFilter, MessagesPage, Pagination};
 pub struct RoomService {
     config: Arc<Config>,
     rooms: Rooms,
+    /// Running unread counts per (user, room).
+    unread: Arc<
+        parking_lot::Mutex<std::collections::HashMap<(ruma::OwnedUserId, ruma::OwnedRoomId), receipts::UnreadCounts>>,
+    >,
 }
 
 impl RoomService {
     pub(crate) fn new(config: Arc<Config>, rooms: Rooms) -> Self {
-        Self { config, rooms }
+        Self {
+            config,
+            rooms,
+            unread: Arc::default(),
+        }
     }
 
     /// The room writer underneath, for sync and tests.

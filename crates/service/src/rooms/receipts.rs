@@ -18,8 +18,22 @@ pub const READ: &str = "m.read";
 /// Private read receipts (only the user sees them).
 pub const READ_PRIVATE: &str = "m.read.private";
 
-/// Most events examined when counting unread notifications.
+/// Most events examined when counting unread notifications in one go.
 const MAX_UNREAD_SCAN: usize = 1000;
+
+/// Users x rooms whose counts are kept in memory.
+const MAX_CACHED_UNREAD: usize = 100_000;
+
+/// A running unread count for one user in one room.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UnreadCounts {
+    /// The position counting started after (the receipt, or the join).
+    from: u64,
+    /// Events up to here are counted.
+    counted_until: u64,
+    notifications: u64,
+    highlights: u64,
+}
 
 impl RoomService {
     /// `POST /rooms/{roomId}/receipt/{type}/{eventId}` for `m.read` and `m.read.private`:
@@ -92,6 +106,9 @@ impl RoomService {
 
     /// Unread notification and highlight counts: events after the user's latest read receipt
     /// (public or private) whose push rules say notify.
+    ///
+    /// Counts are kept per user and room in memory and extended with the events since the
+    /// last count, so a sync costs O(new events); a moved receipt or a restart recounts once.
     pub(crate) fn unread_counts(
         &self,
         user_id: &UserId,
@@ -107,9 +124,45 @@ impl RoomService {
             .max();
         let joined_at = db.get_membership(user_id, room_id)?.map(|m| m.count).unwrap_or(0);
         let from = read_up_to.unwrap_or(joined_at).max(joined_at);
+        let key = (user_id.to_owned(), room_id.to_owned());
+        let cached = self.unread.lock().get(&key).copied();
+        let mut counts = match cached {
+            Some(counts) if counts.from == from && counts.counted_until <= until => counts,
+            _ => UnreadCounts {
+                from,
+                counted_until: from,
+                notifications: 0,
+                highlights: 0,
+            },
+        };
+        if counts.counted_until < until {
+            let (notifications, highlights) =
+                self.count_notifying(user_id, room_id, ruleset, counts.counted_until, until)?;
+            counts.notifications += notifications;
+            counts.highlights += highlights;
+            counts.counted_until = until;
+            let mut cache = self.unread.lock();
+            if cache.len() >= MAX_CACHED_UNREAD {
+                cache.clear();
+            }
+            cache.insert(key, counts);
+        }
+        Ok((counts.notifications, counts.highlights))
+    }
+
+    /// Notifying and highlighting events in `(after, until]` not sent by the user.
+    fn count_notifying(
+        &self,
+        user_id: &UserId,
+        room_id: &RoomId,
+        ruleset: &Ruleset,
+        after: u64,
+        until: u64,
+    ) -> Result<(u64, u64)> {
+        let db = self.rooms.db();
         let events = db.timeline(
             room_id,
-            from,
+            after,
             Some(until.saturating_add(1)),
             Direction::Forward,
             MAX_UNREAD_SCAN,
