@@ -13,10 +13,14 @@ use crate::{Error, Result, Rooms};
 /// Snapshots kept in memory; busy rooms hit the cache, old ones are re-read from disk.
 const CACHED_SNAPSHOTS: usize = 512;
 
-/// A cache of materialized state maps.
+/// Parsed PDUs kept in memory.
+const CACHED_PDUS: usize = 16_384;
+
+/// Caches of materialized state maps and parsed PDUs.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct StateCache {
     maps: Arc<Mutex<HashMap<ShortStateHash, Arc<StateMap>>>>,
+    pdus: Arc<Mutex<HashMap<ShortEventId, Arc<Pdu>>>>,
 }
 
 /// A room's state at some point: which event holds each `(type, state_key)`.
@@ -116,7 +120,13 @@ impl Rooms {
     }
 
     /// A stored PDU by short id (`None` if only referenced, never stored).
+    ///
+    /// Parsed PDUs are cached: stored events never change (redaction is recorded beside them),
+    /// and authorization reads the same few state events for every send.
     pub fn pdu(&self, short: ShortEventId) -> Result<Option<Pdu>> {
+        if let Some(pdu) = self.state.pdus.lock().get(&short) {
+            return Ok(Some(Pdu::clone(pdu)));
+        }
         let Some(json) = self.db.get_pdu_json(short)? else {
             return Ok(None);
         };
@@ -124,6 +134,11 @@ impl Rooms {
         let mut pdu = Pdu::from_canonical(meta.event_id, &meta.room_id, &json)
             .map_err(|err| Error::InvalidEvent(err.to_string()))?;
         pdu.rejected = meta.rejected;
+        let mut pdus = self.state.pdus.lock();
+        if pdus.len() >= CACHED_PDUS {
+            pdus.clear();
+        }
+        pdus.insert(short, Arc::new(pdu.clone()));
         Ok(Some(pdu))
     }
 
