@@ -1,6 +1,8 @@
-//! Server-server API handlers. The federation issue fills this in; for now the listener
-//! answers the version probe and refuses everything else the Matrix way.
+//! Server-server API handlers: the version probe and this server's signing keys so far; the
+//! rest of the federation API comes with the federation issue. Everything else is refused the
+//! Matrix way.
 
+mod keys;
 mod version;
 
 use accord_service::Services;
@@ -10,6 +12,8 @@ use crate::router::{RumaRouter, with_fallbacks};
 
 /// Builds the federation router over `services`.
 pub fn router(services: Services) -> Router {
-    let router = Router::new().ruma_route(version::get_server_version_route);
+    let router = Router::new()
+        .ruma_route(version::get_server_version_route)
+        .ruma_json_route(keys::get_server_keys_route);
     with_fallbacks(router).with_state(services)
 }
