@@ -9,6 +9,7 @@ use axum::{
 use bytes::Bytes;
 use http::Method;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use ruma::OwnedServerName;
 use ruma::api::{
     IncomingRequest, IncomingRequestExt,
     auth_scheme::{
@@ -16,6 +17,7 @@ use ruma::api::{
         extract_bearer_or_query_token,
     },
     error::{DeserializationError, ErrorKind, FromHttpRequestError},
+    federation::authentication::{ServerSignatures, XMatrix},
     path_builder::PathBuilder,
 };
 
@@ -23,57 +25,95 @@ use crate::{ApiError, Result};
 
 /// How an endpoint's ruma authentication scheme is checked, and what it yields.
 pub trait ClientAuth {
-    /// What the handler receives: the user, maybe a user, or nothing.
+    /// What the handler receives: the user, maybe a user, the origin server, or nothing.
     type Output: Send + 'static;
 
-    /// Checks the token (if any) the request carried.
-    fn authenticate(services: &Services, token: Option<String>) -> Result<Self::Output>;
+    /// Checks the request's credentials (the body is included: `X-Matrix` signs it).
+    fn authenticate(
+        services: &Services,
+        request: &http::Request<&[u8]>,
+    ) -> impl Future<Output = Result<Self::Output>> + Send;
 }
 
-fn required(services: &Services, token: Option<String>) -> Result<AuthedUser> {
-    let token = token.ok_or_else(|| ApiError::new(ErrorKind::MissingToken, "Missing access token"))?;
+fn bearer_token(request: &http::Request<&[u8]>) -> Result<Option<String>> {
+    extract_bearer_or_query_token(request).map_err(|_| {
+        ApiError::new(
+            ErrorKind::MissingToken,
+            "Malformed Authorization header; use `Bearer <token>`",
+        )
+    })
+}
+
+fn required(services: &Services, request: &http::Request<&[u8]>) -> Result<AuthedUser> {
+    let token = bearer_token(request)?.ok_or_else(|| ApiError::new(ErrorKind::MissingToken, "Missing access token"))?;
     Ok(services.sessions.authenticate(&token)?)
+}
+
+fn optional(services: &Services, request: &http::Request<&[u8]>) -> Result<Option<AuthedUser>> {
+    match bearer_token(request)? {
+        Some(token) => Ok(Some(services.sessions.authenticate(&token)?)),
+        None => Ok(None),
+    }
 }
 
 impl ClientAuth for AccessToken {
     type Output = AuthedUser;
-    fn authenticate(services: &Services, token: Option<String>) -> Result<AuthedUser> {
-        required(services, token)
+    async fn authenticate(services: &Services, request: &http::Request<&[u8]>) -> Result<AuthedUser> {
+        required(services, request)
     }
 }
 
 impl ClientAuth for AppserviceToken {
     type Output = AuthedUser;
-    fn authenticate(services: &Services, token: Option<String>) -> Result<AuthedUser> {
-        required(services, token)
+    async fn authenticate(services: &Services, request: &http::Request<&[u8]>) -> Result<AuthedUser> {
+        required(services, request)
     }
 }
 
 impl ClientAuth for AccessTokenOptional {
     type Output = Option<AuthedUser>;
-    fn authenticate(services: &Services, token: Option<String>) -> Result<Option<AuthedUser>> {
-        token.map(|token| required(services, Some(token))).transpose()
+    async fn authenticate(services: &Services, request: &http::Request<&[u8]>) -> Result<Option<AuthedUser>> {
+        optional(services, request)
     }
 }
 
 impl ClientAuth for AppserviceTokenOptional {
     type Output = Option<AuthedUser>;
-    fn authenticate(services: &Services, token: Option<String>) -> Result<Option<AuthedUser>> {
-        token.map(|token| required(services, Some(token))).transpose()
+    async fn authenticate(services: &Services, request: &http::Request<&[u8]>) -> Result<Option<AuthedUser>> {
+        optional(services, request)
     }
 }
 
 impl ClientAuth for NoAuthentication {
     type Output = ();
-    fn authenticate(_: &Services, _: Option<String>) -> Result<()> {
+    async fn authenticate(_: &Services, _: &http::Request<&[u8]>) -> Result<()> {
         Ok(())
     }
 }
 
 impl ClientAuth for NoAccessToken {
     type Output = ();
-    fn authenticate(_: &Services, _: Option<String>) -> Result<()> {
+    async fn authenticate(_: &Services, _: &http::Request<&[u8]>) -> Result<()> {
         Ok(())
+    }
+}
+
+/// Server-server requests: the `X-Matrix` signature must verify with the origin's key; the
+/// handler receives the authenticated origin. Failures are 401 `M_UNAUTHORIZED` (spec).
+impl ClientAuth for ServerSignatures {
+    type Output = OwnedServerName;
+    async fn authenticate(services: &Services, request: &http::Request<&[u8]>) -> Result<OwnedServerName> {
+        let unauthorized = |message: String| ApiError::new(ErrorKind::Unauthorized, message);
+        let federation = services
+            .federation
+            .as_ref()
+            .ok_or_else(|| unauthorized("Federation is disabled on this server".to_owned()))?;
+        let x_matrix = XMatrix::extract_from_http_headers(request.headers())
+            .map_err(|err| unauthorized(format!("Missing or malformed X-Matrix authorization: {err}")))?;
+        federation
+            .verify_request(&x_matrix, request)
+            .await
+            .map_err(|err| unauthorized(err.to_string()))
     }
 }
 
@@ -111,26 +151,19 @@ where
             path_args.push(String::new());
         }
 
-        let token = {
-            let probe = http::Request::from_parts(parts.clone(), ());
-            extract_bearer_or_query_token(&probe).map_err(|_| {
-                ApiError::new(
-                    ErrorKind::MissingToken,
-                    "Malformed Authorization header; use `Bearer <token>`",
-                )
-            })?
+        let raw = read_body(body, services.config.client_api.max_request_bytes).await?;
+        let auth = {
+            let signed = http::Request::from_parts(parts.clone(), raw.as_ref());
+            T::Authentication::authenticate(services, &signed).await?
         };
-        let auth = T::Authentication::authenticate(services, token)?;
-
-        let body = read_body(body, services.config.client_api.max_request_bytes).await?;
-        let body = if body.is_empty() && matches!(parts.method, Method::POST | Method::PUT) {
+        let body = if raw.is_empty() && matches!(parts.method, Method::POST | Method::PUT) {
             // Clients omit the body of POSTs without required fields; treat it as `{}` as Synapse does.
             Bytes::from_static(b"{}")
         } else {
-            if !body.is_empty() && serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err() {
+            if !raw.is_empty() && serde_json::from_slice::<serde::de::IgnoredAny>(&raw).is_err() {
                 return Err(ApiError::new(ErrorKind::NotJson, "Request body is not valid JSON"));
             }
-            body
+            raw
         };
 
         let request = http::Request::from_parts(parts, body.as_ref());

@@ -72,6 +72,9 @@ pub struct FederationConfig {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for `tls_cert`; required when enabled.
     pub tls_key: Option<PathBuf>,
+    /// Extra CA certificates (PEM) trusted for outbound federation, besides the system roots
+    /// (a private PKI, or a test CA).
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 /// How new accounts may be created through `/register`.
@@ -162,6 +165,7 @@ impl Default for Config {
                 bind: SocketAddr::from(([127, 0, 0, 1], 8448)),
                 tls_cert: None,
                 tls_key: None,
+                tls_ca_file: None,
             },
             registration: RegistrationConfig {
                 mode: RegistrationMode::Closed,

@@ -56,17 +56,28 @@ pub struct Services {
     pub shared_secret: shared_secret::SharedSecretRegistration,
     /// Rooms: creation, membership, messages, state, aliases, directory, sync.
     pub rooms: rooms::RoomService,
+    /// Server-server plumbing, when `federation.enabled`.
+    pub federation: Option<accord_federation::Federation>,
 }
 
 impl Services {
     /// Builds every service over one database, loading (or creating) the signing key.
     pub fn new(config: Arc<Config>, db: Db) -> Result<Self> {
         let identity = identity::load_or_generate(&db, config.server_name.clone())?;
+        let federation = if config.federation.enabled {
+            Some(
+                accord_federation::Federation::new(&config, identity.clone())
+                    .map_err(|err| Error::Internal(format!("federation setup failed: {err}")))?,
+            )
+        } else {
+            None
+        };
         let rooms = rooms::RoomService::new(config.clone(), accord_room::Rooms::new(db.clone(), identity));
         let sessions = sessions::Sessions::new(config.clone(), db.clone());
         let uiaa = uiaa::Uiaa::new(config.clone(), db.clone());
         let accounts = accounts::Accounts::new(config.clone(), db.clone(), sessions.clone());
         Ok(Self {
+            federation,
             rooms,
             devices: devices::Devices::new(db.clone(), sessions.clone()),
             profiles: profiles::Profiles::new(config.clone(), db.clone()),

@@ -15,6 +15,8 @@ pub struct TestServer {
     pub base_url: String,
     pub(crate) http: reqwest::Client,
     dir: TempDir,
+    /// Certificates for federating servers, kept as long as the server.
+    _certs: Option<TempDir>,
 }
 
 impl TestServer {
@@ -54,7 +56,34 @@ impl TestServer {
             base_url,
             http,
             dir,
+            _certs: None,
         }
+    }
+
+    /// Starts a server that federates: its name is `localhost:<port>` of its federation
+    /// listener, which serves TLS with a certificate from `ca`, and it trusts `ca` for
+    /// outbound requests. Loopback only.
+    pub async fn start_federating(ca: &crate::ca::TestCa, adjust: impl FnOnce(&mut Config)) -> Self {
+        let certs = tempfile::tempdir().expect("cert dir");
+        let leaf = ca.leaf(certs.path(), "federation", &[]);
+        let ca_file = certs.path().join("ca.pem");
+        std::fs::write(&ca_file, &ca.ca_pem).expect("write CA");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let mut server = Self::start_with(|c| {
+            c.server_name = ruma::ServerName::parse(format!("localhost:{port}")).expect("server name");
+            c.federation.enabled = true;
+            c.federation.bind = format!("127.0.0.1:{port}").parse().expect("address");
+            c.federation.tls_cert = Some(leaf.cert.clone());
+            c.federation.tls_key = Some(leaf.key.clone());
+            c.federation.tls_ca_file = Some(ca_file.clone());
+            adjust(c);
+        })
+        .await;
+        server._certs = Some(certs);
+        server
     }
 
     /// The running server (its services and addresses).

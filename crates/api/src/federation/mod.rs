@@ -3,6 +3,7 @@
 //! Matrix way.
 
 mod keys;
+mod query;
 mod version;
 
 use accord_service::Services;
@@ -14,6 +15,7 @@ use crate::router::{RumaRouter, with_fallbacks};
 pub fn router(services: Services) -> Router {
     let router = Router::new()
         .ruma_route(version::get_server_version_route)
-        .ruma_json_route(keys::get_server_keys_route);
+        .ruma_json_route(keys::get_server_keys_route)
+        .ruma_route(query::get_profile_information_route);
     with_fallbacks(router).with_state(services)
 }

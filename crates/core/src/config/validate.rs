@@ -26,6 +26,9 @@ impl Config {
                 "required when federation.enabled = true (federation is served over TLS only)",
             ));
         }
+        if let Some(ca) = &self.federation.tls_ca_file {
+            check_readable("federation.tls_ca_file", ca)?;
+        }
         if self.client_api.max_request_bytes == 0 {
             return Err(ConfigError::key(
                 "client_api.max_request_bytes",

@@ -5,6 +5,7 @@ mod account;
 mod account_data;
 mod devices;
 mod discovery;
+mod federation;
 mod http_errors;
 mod login;
 mod pdu_integrity;

@@ -1,0 +1,180 @@
+//! Outbound federation requests: ruma builds the request, `X-Matrix` signs it, TLS is verified
+//! against the system roots plus the configured CA file, and ruma parses the answer.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use accord_core::ServerIdentity;
+use parking_lot::Mutex;
+use ruma::{
+    ServerName,
+    api::{
+        IncomingResponseExt, OutgoingRequest, OutgoingRequestExt,
+        auth_scheme::{AuthScheme, NoAuthentication},
+        error::FromHttpResponseError,
+        federation::authentication::{ServerSignatures, XMatrixSigningInput},
+        path_builder::PathBuilder,
+    },
+    signatures::Ed25519KeyPair,
+};
+
+use crate::{Destination, Error, Resolver, Result};
+
+/// Time allowed for one federation request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Largest response body read.
+const MAX_RESPONSE_BYTES: usize = 100 * 1024 * 1024;
+
+/// How an endpoint's authentication input is made for outbound requests.
+pub trait OutboundAuth: AuthScheme {
+    /// The input for a request from `origin` to `destination`.
+    fn input<'a>(origin: &ServerName, destination: &ServerName, key: &'a Ed25519KeyPair) -> Self::Input<'a>;
+}
+
+impl OutboundAuth for ServerSignatures {
+    fn input<'a>(origin: &ServerName, destination: &ServerName, key: &'a Ed25519KeyPair) -> XMatrixSigningInput<'a> {
+        XMatrixSigningInput::new(origin.to_owned(), destination.to_owned(), key)
+    }
+}
+
+impl OutboundAuth for NoAuthentication {
+    fn input(_: &ServerName, _: &ServerName, _: &Ed25519KeyPair) {}
+}
+
+/// Signed requests to other servers.
+#[derive(Clone)]
+pub struct FederationClient {
+    identity: ServerIdentity,
+    resolver: Resolver,
+    tls: Arc<rustls::ClientConfig>,
+    http: reqwest::Client,
+    /// Clients pinned to SRV targets, by `tls_name:port`.
+    pinned: Arc<Mutex<HashMap<String, reqwest::Client>>>,
+}
+
+impl std::fmt::Debug for FederationClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FederationClient")
+            .field("origin", &self.identity.server_name)
+            .finish_non_exhaustive()
+    }
+}
+
+fn http_client(
+    tls: &Arc<rustls::ClientConfig>,
+    pin: Option<(&str, &[std::net::SocketAddr])>,
+) -> Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .tls_backend_preconfigured(rustls::ClientConfig::clone(tls))
+        .timeout(REQUEST_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some((name, addrs)) = pin {
+        builder = builder.resolve_to_addrs(name, addrs);
+    }
+    builder.build().map_err(|err| Error::Tls(err.to_string()))
+}
+
+impl FederationClient {
+    pub(crate) fn new(identity: ServerIdentity, resolver: Resolver, tls: Arc<rustls::ClientConfig>) -> Result<Self> {
+        let http = http_client(&tls, None)?;
+        Ok(Self {
+            identity,
+            resolver,
+            tls,
+            http,
+            pinned: Arc::default(),
+        })
+    }
+
+    /// The resolver, for callers that need a destination's address.
+    pub fn resolver(&self) -> &Resolver {
+        &self.resolver
+    }
+
+    /// Sends `request` to `destination`, signed as this server where the endpoint asks for it.
+    pub async fn send<R>(&self, destination: &ServerName, request: R) -> Result<R::IncomingResponse>
+    where
+        R: OutgoingRequest,
+        R::Authentication: OutboundAuth,
+        for<'a> <R::PathBuilder as PathBuilder>::Input<'a>: Default,
+    {
+        let server = destination.to_string();
+        let target = self.resolver.resolve(destination).await?;
+        let input =
+            <R::Authentication as OutboundAuth>::input(&self.identity.server_name, destination, &self.identity.key);
+        let http_request = request
+            .try_into_http_request::<Vec<u8>>(&target.base_url, input, Default::default())
+            .map_err(|err| Error::BadResponse {
+                server: server.clone(),
+                reason: format!("cannot build request: {err}"),
+            })?;
+        let (parts, body) = http_request.into_parts();
+        let client = self.client_for(&target).await?;
+        let mut outbound = client
+            .request(parts.method, parts.uri.to_string())
+            .headers(parts.headers)
+            .body(body);
+        outbound = outbound.header(http::header::HOST, target.host_header.clone());
+        let response = outbound.send().await.map_err(|err| Error::Transport {
+            server: server.clone(),
+            reason: error_chain(&err),
+        })?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.map_err(|err| Error::Transport {
+            server: server.clone(),
+            reason: error_chain(&err),
+        })?;
+        if bytes.len() > MAX_RESPONSE_BYTES {
+            return Err(Error::BadResponse {
+                server,
+                reason: "response too large".to_owned(),
+            });
+        }
+        let mut builder = http::Response::builder().status(status);
+        for (name, value) in &headers {
+            builder = builder.header(name, value);
+        }
+        let http_response = builder.body(bytes.as_ref()).map_err(|err| Error::BadResponse {
+            server: server.clone(),
+            reason: err.to_string(),
+        })?;
+        R::IncomingResponse::try_from_http_response(http_response).map_err(|err| match err {
+            FromHttpResponseError::Server(_) => Error::Remote {
+                server,
+                status: status.as_u16(),
+                body: String::from_utf8_lossy(&bytes).chars().take(500).collect(),
+            },
+            other => Error::BadResponse {
+                server,
+                reason: other.to_string(),
+            },
+        })
+    }
+
+    async fn client_for(&self, target: &Destination) -> Result<reqwest::Client> {
+        let Some((host, port)) = &target.connect_to else {
+            return Ok(self.http.clone());
+        };
+        let name = target.host_header.clone();
+        let key = format!("{name}:{port}");
+        if let Some(client) = self.pinned.lock().get(&key) {
+            return Ok(client.clone());
+        }
+        let addrs = self.resolver.lookup(host, *port).await?;
+        let client = http_client(&self.tls, Some((&name, &addrs)))?;
+        self.pinned.lock().insert(key, client.clone());
+        Ok(client)
+    }
+}
+
+/// The error and its causes on one line (reqwest hides the TLS reason in the source chain).
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,56 @@
+//! Accord's server-server plumbing: server name resolution (spec: "Resolving server names"),
+//! outbound requests signed with `X-Matrix` over TLS, the cache of other servers' signing keys,
+//! and verification of inbound `X-Matrix` requests.
+//!
+//! Invariant: the only crate that makes outbound HTTP requests to other servers. No web
+//! framework here.
+
+mod client;
+mod error;
+mod keys;
+mod resolver;
+mod tls;
+mod verify;
+
+use std::sync::Arc;
+
+use accord_core::{Config, ServerIdentity};
+
+pub use client::FederationClient;
+pub use error::{Error, Result};
+pub use resolver::{Destination, Resolver};
+
+/// Federation services. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Federation {
+    identity: ServerIdentity,
+    client: FederationClient,
+    keys: keys::KeyCache,
+}
+
+impl Federation {
+    /// Builds the outbound client (system roots plus `federation.tls_ca_file`) and key cache.
+    pub fn new(config: &Config, identity: ServerIdentity) -> Result<Self> {
+        let tls = tls::client_config(config.federation.tls_ca_file.as_deref())?;
+        let resolver = Resolver::new(tls.clone())?;
+        let client = FederationClient::new(identity.clone(), resolver, tls)?;
+        Ok(Self {
+            identity,
+            client,
+            keys: keys::KeyCache::default(),
+        })
+    }
+
+    /// The signed outbound client.
+    pub fn client(&self) -> &FederationClient {
+        &self.client
+    }
+
+    /// This server's identity.
+    pub fn identity(&self) -> &ServerIdentity {
+        &self.identity
+    }
+}
+
+/// Keeps `Arc` in the public surface of dependants stable.
+pub type SharedFederation = Arc<Federation>;

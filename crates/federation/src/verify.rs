@@ -1,0 +1,40 @@
+//! Verifying inbound `X-Matrix` requests: the destination must be this server, and the
+//! signature must verify with the origin's key (fetched from the origin when not cached).
+
+use std::collections::BTreeMap;
+
+use ruma::{OwnedServerName, api::federation::authentication::XMatrix};
+
+use crate::{Error, Federation, Result};
+
+impl Federation {
+    /// Checks an inbound request's `X-Matrix` header; returns the authenticated origin.
+    pub async fn verify_request(&self, x_matrix: &XMatrix, request: &http::Request<&[u8]>) -> Result<OwnedServerName> {
+        let ours = &self.identity.server_name;
+        if x_matrix
+            .destination
+            .as_deref()
+            .is_some_and(|destination| destination != ours)
+        {
+            return Err(Error::Unauthorized(format!(
+                "request is addressed to another server, not {ours}"
+            )));
+        }
+        if x_matrix.origin == *ours {
+            return Err(Error::Unauthorized(
+                "request claims to come from this server".to_owned(),
+            ));
+        }
+        let keys = self
+            .keys
+            .keys(&self.client, &x_matrix.origin, x_matrix.key.as_str())
+            .await
+            .map_err(|err| Error::Unauthorized(format!("cannot get the signing keys of {}: {err}", x_matrix.origin)))?;
+        let mut map = BTreeMap::new();
+        map.insert(x_matrix.origin.to_string(), keys);
+        x_matrix
+            .verify_http_request(request, ours, &map)
+            .map_err(|err| Error::Unauthorized(format!("X-Matrix signature does not verify: {err}")))?;
+        Ok(x_matrix.origin.clone())
+    }
+}

@@ -1,0 +1,128 @@
+//! Server-server basics between two Accord servers on loopback with TLS from a test CA:
+//! signed requests, key fetching, and refusal of forged or misaddressed requests.
+
+use accord_testkit::{TestServer, ca::TestCa};
+use ruma::{
+    OwnedServerName, UserId,
+    api::federation::{
+        authentication::{XMatrix, XMatrixSigningInput},
+        query::get_profile_information::v1 as get_profile,
+    },
+    signatures::Ed25519KeyPair,
+};
+use serde_json::{Value, json};
+
+fn origin(server: &TestServer) -> OwnedServerName {
+    server.config.server_name.clone()
+}
+
+#[tokio::test]
+async fn signed_profile_query_between_two_servers() {
+    let ca = TestCa::new();
+    let a = TestServer::start_federating(&ca, |_| {}).await;
+    let b = TestServer::start_federating(&ca, |_| {}).await;
+    let bob = b.register("bob", "pw-bob-1").await;
+    b.put(
+        &format!("/_matrix/client/v3/profile/{}/displayname", bob.user_id),
+        Some(&bob.token),
+        json!({ "displayname": "Bob of B" }),
+    )
+    .await
+    .ok();
+    let federation = a.running().services.federation.as_ref().expect("federation enabled");
+    let user = UserId::parse(&bob.user_id).expect("user id");
+    // B verifies A's X-Matrix signature by fetching A's key from A.
+    let response = federation
+        .client()
+        .send(&origin(&b), get_profile::Request::new(user.clone()))
+        .await
+        .expect("profile query");
+    assert_eq!(response.data.get("displayname"), Some(&json!("Bob of B")));
+    // Unknown users are 404 over federation too.
+    let ghost = UserId::parse(format!("@ghost:{}", origin(&b))).expect("user id");
+    let err = federation
+        .client()
+        .send(&origin(&b), get_profile::Request::new(ghost))
+        .await
+        .expect_err("unknown user");
+    assert!(err.to_string().contains("404"), "{err}");
+}
+
+/// Sends a profile query to `to` with an X-Matrix header signed by `key` claiming `claimed`.
+async fn forged(
+    ca: &TestCa,
+    to: &TestServer,
+    claimed: &OwnedServerName,
+    destination: &OwnedServerName,
+    key: &Ed25519KeyPair,
+) -> (u16, Value) {
+    let port = to.running().federation_addr.expect("federation").port();
+    let path = format!(
+        "/_matrix/federation/v1/query/profile?user_id=%40bob%3A{}",
+        urlencoding(to.config.server_name.as_str())
+    );
+    let request = http::Request::builder()
+        .method("GET")
+        .uri(path.clone())
+        .body(Vec::<u8>::new())
+        .expect("request");
+    let x_matrix = XMatrix::sign_http_request(
+        &request,
+        XMatrixSigningInput::new(claimed.clone(), destination.clone(), key),
+    )
+    .expect("sign");
+    let response = ca
+        .client()
+        .get(format!("https://localhost:{port}{path}"))
+        .header("authorization", http::HeaderValue::from(&x_matrix))
+        .send()
+        .await
+        .expect("request reaches the server");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn urlencoding(text: &str) -> String {
+    accord_testkit::urlencode(text)
+}
+
+#[tokio::test]
+async fn forged_misaddressed_and_unsigned_requests_are_401() {
+    let ca = TestCa::new();
+    let a = TestServer::start_federating(&ca, |_| {}).await;
+    let b = TestServer::start_federating(&ca, |_| {}).await;
+    b.register("bob", "pw-bob-1").await;
+    let real_key = a.running().services.rooms.rooms().identity().key.clone();
+    // A different key published under A's key id: the signature can't verify.
+    let impostor = Ed25519KeyPair::from_der(&Ed25519KeyPair::generate(), real_key.version().to_owned()).expect("key");
+    let (status, body) = forged(&ca, &b, &origin(&a), &origin(&b), &impostor).await;
+    assert_eq!(
+        (status, body["errcode"].as_str()),
+        (401, Some("M_UNAUTHORIZED")),
+        "{body}"
+    );
+    // Correctly signed, but for another destination.
+    let (status, body) = forged(&ca, &b, &origin(&a), &origin(&a), &real_key).await;
+    assert_eq!(
+        (status, body["errcode"].as_str()),
+        (401, Some("M_UNAUTHORIZED")),
+        "{body}"
+    );
+    // The real key for the right destination works.
+    let (status, body) = forged(&ca, &b, &origin(&a), &origin(&b), &real_key).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["displayname"], "bob");
+    // No Authorization header at all.
+    let port = b.running().federation_addr.expect("federation").port();
+    let response = ca
+        .client()
+        .get(format!(
+            "https://localhost:{port}/_matrix/federation/v1/query/profile?user_id=%40bob%3Ax"
+        ))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 401);
+    // The server keeps serving.
+    assert_eq!(b.get("/_matrix/client/versions", None).await.status, 200);
+}
