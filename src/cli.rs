@@ -85,32 +85,29 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|err| format!("cannot start the async runtime: {err}"))
 }
 
-fn serve(config: Option<&Path>) -> Result<(), String> {
-    let config = Config::load(config).map_err(|err| err.to_string())?;
+fn serve(path: Option<&Path>) -> Result<(), String> {
+    let config = Config::load(path).map_err(|err| err.to_string())?;
     crate::logging::init(&config.logging)?;
     runtime()?.block_on(async {
+        use tokio::signal::unix::{SignalKind, signal};
         let server = RunningServer::start(config).await.map_err(|err| err.to_string())?;
-        wait_for_signal().await;
+        let mut terminate = signal(SignalKind::terminate()).map_err(|err| format!("cannot watch SIGTERM: {err}"))?;
+        let mut hangup = signal(SignalKind::hangup()).map_err(|err| format!("cannot watch SIGHUP: {err}"))?;
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break,
+                _ = terminate.recv() => break,
+                _ = hangup.recv() => match Config::load(path) {
+                    // A bad edit keeps the running configuration.
+                    Err(err) => tracing::error!(%err, "configuration reload failed; keeping the current one"),
+                    Ok(new) => server.reload(&new),
+                },
+            }
+        }
         tracing::info!("shutting down");
         server.shutdown().await;
         Ok(())
     })
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let terminate = async {
-        match signal(SignalKind::terminate()) {
-            Ok(mut stream) => {
-                stream.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
 }
 
 fn create_user(config: Option<&Path>, name: String, password: Option<String>, admin: bool) -> Result<(), String> {

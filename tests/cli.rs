@@ -329,3 +329,41 @@ fn acknowledged_writes_survive_kill_9() {
     .expect("whoami");
     assert_eq!((status, &body["user_id"]), (200, &json!("@durable:localhost")));
 }
+
+#[test]
+fn sighup_reloads_without_stopping_and_survives_a_broken_config() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = ServerProcess::config_in(dir.path());
+    let server = ServerProcess::start(config.clone());
+    let original = std::fs::read_to_string(&config).expect("config");
+    let hup = || {
+        let status = Command::new("kill")
+            .args(["-HUP", &server.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    // A broken edit is logged and ignored; the server keeps serving.
+    std::fs::write(&config, format!("{original}\nnot valid toml [[[")).expect("write");
+    hup();
+    assert_eq!(
+        ureq_get(&format!("{}/_matrix/client/versions", server.base))
+            .expect("still serving")
+            .0,
+        200
+    );
+    // A valid one is applied; still serving.
+    std::fs::write(
+        &config,
+        format!("{original}\n[federation]\ndenied_servers = [\"evil.example\"]\n"),
+    )
+    .expect("write");
+    hup();
+    assert_eq!(
+        ureq_get(&format!("{}/_matrix/client/versions", server.base))
+            .expect("still serving")
+            .0,
+        200
+    );
+}

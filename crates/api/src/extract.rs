@@ -113,7 +113,11 @@ impl ClientAuth for ServerSignatures {
         federation
             .verify_request(&x_matrix, request)
             .await
-            .map_err(|err| unauthorized(err.to_string()))
+            .map_err(|err| match err {
+                // Closed federation: the spec's 403 for servers this one won't talk to.
+                accord_federation::Error::Forbidden(message) => ApiError::new(ErrorKind::Forbidden, message),
+                other => unauthorized(other.to_string()),
+            })
     }
 }
 

@@ -75,6 +75,10 @@ pub struct FederationConfig {
     /// Extra CA certificates (PEM) trusted for outbound federation, besides the system roots
     /// (a private PKI, or a test CA).
     pub tls_ca_file: Option<PathBuf>,
+    /// Glob patterns of the only servers to federate with; empty allows every server.
+    pub allowed_servers: Vec<String>,
+    /// Glob patterns of servers never to federate with (wins over `allowed_servers`).
+    pub denied_servers: Vec<String>,
 }
 
 /// How new accounts may be created through `/register`.
@@ -166,6 +170,8 @@ impl Default for Config {
                 tls_cert: None,
                 tls_key: None,
                 tls_ca_file: None,
+                allowed_servers: Vec::new(),
+                denied_servers: Vec::new(),
             },
             registration: RegistrationConfig {
                 mode: RegistrationMode::Closed,

@@ -49,6 +49,7 @@ pub struct FederationClient {
     http: reqwest::Client,
     /// Clients pinned to SRV targets, by `tls_name:port`.
     pinned: Arc<Mutex<HashMap<String, reqwest::Client>>>,
+    policy: Arc<parking_lot::RwLock<crate::ServerPolicy>>,
 }
 
 impl std::fmt::Debug for FederationClient {
@@ -74,7 +75,12 @@ fn http_client(
 }
 
 impl FederationClient {
-    pub(crate) fn new(identity: ServerIdentity, resolver: Resolver, tls: Arc<rustls::ClientConfig>) -> Result<Self> {
+    pub(crate) fn new(
+        identity: ServerIdentity,
+        resolver: Resolver,
+        tls: Arc<rustls::ClientConfig>,
+        policy: Arc<parking_lot::RwLock<crate::ServerPolicy>>,
+    ) -> Result<Self> {
         let http = http_client(&tls, None)?;
         Ok(Self {
             identity,
@@ -82,6 +88,7 @@ impl FederationClient {
             tls,
             http,
             pinned: Arc::default(),
+            policy,
         })
     }
 
@@ -98,6 +105,13 @@ impl FederationClient {
         for<'a> <R::PathBuilder as PathBuilder>::Input<'a>: Default,
     {
         let server = destination.to_string();
+        // Closed federation: refuse before any lookup or connection.
+        if !self.policy.read().allows(destination) {
+            tracing::warn!(destination = %server, "refused outbound federation request: server not allowed");
+            return Err(Error::Forbidden(format!(
+                "federation with {server} is not allowed (federation.allowed_servers / denied_servers)"
+            )));
+        }
         let target = self.resolver.resolve(destination).await?;
         let input =
             <R::Authentication as OutboundAuth>::input(&self.identity.server_name, destination, &self.identity.key);

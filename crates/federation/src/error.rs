@@ -21,6 +21,9 @@ pub enum Error {
     /// An inbound request's `X-Matrix` authentication is missing or invalid.
     #[error("{0}")]
     Unauthorized(String),
+    /// The server is not allowed by `federation.allowed_servers` / `denied_servers`.
+    #[error("{0}")]
+    Forbidden(String),
     /// TLS configuration (CA file) is unusable.
     #[error("TLS: {0}")]
     Tls(String),

@@ -8,6 +8,7 @@
 mod client;
 mod error;
 mod keys;
+mod policy;
 mod resolver;
 mod tls;
 mod verify;
@@ -18,6 +19,7 @@ use accord_core::{Config, ServerIdentity};
 
 pub use client::FederationClient;
 pub use error::{Error, Result};
+pub use policy::ServerPolicy;
 pub use resolver::{Destination, Resolver};
 
 /// Federation services. Cheap to clone.
@@ -26,6 +28,7 @@ pub struct Federation {
     identity: ServerIdentity,
     client: FederationClient,
     keys: keys::KeyCache,
+    policy: Arc<parking_lot::RwLock<ServerPolicy>>,
 }
 
 impl Federation {
@@ -33,12 +36,27 @@ impl Federation {
     pub fn new(config: &Config, identity: ServerIdentity) -> Result<Self> {
         let tls = tls::client_config(config.federation.tls_ca_file.as_deref())?;
         let resolver = Resolver::new(tls.clone())?;
-        let client = FederationClient::new(identity.clone(), resolver, tls)?;
+        let policy = Arc::new(parking_lot::RwLock::new(ServerPolicy::new(
+            &config.federation.allowed_servers,
+            &config.federation.denied_servers,
+        )));
+        let client = FederationClient::new(identity.clone(), resolver, tls, policy.clone())?;
         Ok(Self {
             identity,
             client,
             keys: keys::KeyCache::default(),
+            policy,
         })
+    }
+
+    /// Replaces the allow/deny lists (config reload); applies to the next request either way.
+    pub fn set_policy(&self, policy: ServerPolicy) {
+        *self.policy.write() = policy;
+    }
+
+    /// Whether federation with `server` is currently allowed.
+    pub fn allows(&self, server: &ruma::ServerName) -> bool {
+        self.policy.read().allows(server)
     }
 
     /// The signed outbound client.
@@ -51,6 +69,3 @@ impl Federation {
         &self.identity
     }
 }
-
-/// Keeps `Arc` in the public surface of dependants stable.
-pub type SharedFederation = Arc<Federation>;

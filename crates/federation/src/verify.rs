@@ -11,6 +11,14 @@ impl Federation {
     /// Checks an inbound request's `X-Matrix` header; returns the authenticated origin.
     pub async fn verify_request(&self, x_matrix: &XMatrix, request: &http::Request<&[u8]>) -> Result<OwnedServerName> {
         let ours = &self.identity.server_name;
+        // Closed federation: refuse before fetching any key.
+        if !self.allows(&x_matrix.origin) {
+            tracing::warn!(origin = %x_matrix.origin, "refused inbound federation request: server not allowed");
+            return Err(Error::Forbidden(format!(
+                "federation with {} is not allowed on this server",
+                x_matrix.origin
+            )));
+        }
         if x_matrix
             .destination
             .as_deref()

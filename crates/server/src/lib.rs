@@ -94,6 +94,22 @@ impl RunningServer {
         })
     }
 
+    /// Applies the reloadable part of a new configuration (SIGHUP): the federation allow and
+    /// deny lists. Other keys need a restart.
+    pub fn reload(&self, config: &Config) {
+        if let Some(federation) = &self.services.federation {
+            federation.set_policy(accord_federation::ServerPolicy::new(
+                &config.federation.allowed_servers,
+                &config.federation.denied_servers,
+            ));
+            tracing::info!(
+                allowed = ?config.federation.allowed_servers,
+                denied = ?config.federation.denied_servers,
+                "federation allow/deny lists reloaded"
+            );
+        }
+    }
+
     /// Stops accepting, lets in-flight requests finish (up to a grace period), flushes storage.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);

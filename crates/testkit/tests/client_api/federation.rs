@@ -126,3 +126,94 @@ async fn forged_misaddressed_and_unsigned_requests_are_401() {
     // The server keeps serving.
     assert_eq!(b.get("/_matrix/client/versions", None).await.status, 200);
 }
+
+#[tokio::test]
+async fn denied_servers_are_refused_with_403_before_any_key_fetch() {
+    let ca = TestCa::new();
+    let a = TestServer::start_federating(&ca, |_| {}).await;
+    let a_name = origin(&a).to_string();
+    let b = TestServer::start_federating(&ca, |c| c.federation.denied_servers = vec![a_name.clone()]).await;
+    let bob = b.register("bob", "pw-bob-1").await;
+    let federation = a.running().services.federation.as_ref().expect("federation");
+    let user = UserId::parse(&bob.user_id).expect("user id");
+    let err = federation
+        .client()
+        .send(&origin(&b), get_profile::Request::new(user))
+        .await
+        .expect_err("refused");
+    assert!(
+        err.to_string().contains("403") && err.to_string().contains("M_FORBIDDEN"),
+        "{err}"
+    );
+}
+
+/// With `allowed_servers`, nothing leaves for other servers: a listener standing in for a
+/// third server sees no connection at all. After a reload that opens federation, it does.
+#[tokio::test]
+async fn allow_list_blocks_outbound_requests_until_reloaded() {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    };
+
+    let ca = TestCa::new();
+    let b = TestServer::start_federating(&ca, |_| {}).await;
+    let b_name = origin(&b).to_string();
+    let a = TestServer::start_federating(&ca, |c| c.federation.allowed_servers = vec![b_name.clone()]).await;
+    b.register("bob", "pw-bob-1").await;
+
+    let outsider = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let outsider_name =
+        ruma::ServerName::parse(format!("127.0.0.1:{}", outsider.local_addr().expect("addr").port())).expect("name");
+    let connections = Arc::new(AtomicUsize::new(0));
+    {
+        let connections = connections.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = outsider.accept().await {
+                connections.fetch_add(1, Ordering::SeqCst);
+                drop(socket);
+            }
+        });
+    }
+
+    let federation = a.running().services.federation.as_ref().expect("federation");
+    let outsider_user = UserId::parse(format!("@x:{outsider_name}")).expect("user id");
+    let refused = federation
+        .client()
+        .send(&outsider_name, get_profile::Request::new(outsider_user.clone()))
+        .await;
+    assert!(
+        matches!(refused, Err(accord_federation::Error::Forbidden(_))),
+        "{refused:?}"
+    );
+    // The allowed server still works.
+    let bob = UserId::parse(format!("@bob:{b_name}")).expect("user id");
+    federation
+        .client()
+        .send(&origin(&b), get_profile::Request::new(bob))
+        .await
+        .expect("allowed server");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        0,
+        "no connection may reach a server outside the allow list"
+    );
+
+    // Reload with an open configuration: now the request goes out (and fails at TLS).
+    let mut open = a.config.clone();
+    open.federation.allowed_servers.clear();
+    a.running().reload(&open);
+    let attempt = federation
+        .client()
+        .send(&outsider_name, get_profile::Request::new(outsider_user))
+        .await;
+    assert!(
+        matches!(attempt, Err(accord_federation::Error::Transport { .. })),
+        "{attempt:?}"
+    );
+    assert!(
+        connections.load(Ordering::SeqCst) >= 1,
+        "after the reload the request is attempted"
+    );
+}
