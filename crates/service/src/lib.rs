@@ -16,6 +16,7 @@ pub mod identity;
 mod passwords;
 pub mod profiles;
 pub mod push_rules;
+mod remote;
 pub mod rooms;
 pub mod sessions;
 pub mod shared_secret;

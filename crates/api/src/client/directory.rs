@@ -26,8 +26,9 @@ pub async fn create_alias_route(
 }
 
 /// # `GET /_matrix/client/v3/directory/room/{roomAlias}`
-pub async fn get_alias_route(services: Services, request: Ruma<get_alias::Request>) -> Result<Value> {
-    Ok(services.rooms.get_alias(&request.body.room_alias)?)
+pub async fn get_alias_route(services: Services, request: Ruma<get_alias::Request>) -> Result<get_alias::Response> {
+    let (room_id, servers) = services.resolve_alias_anywhere(&request.body.room_alias).await?;
+    Ok(get_alias::Response::new(room_id, servers))
 }
 
 /// # `DELETE /_matrix/client/v3/directory/room/{roomAlias}`

@@ -101,7 +101,7 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
         .ruma_json_route(membership::joined_members_route)
         // Aliases and the room directory
         .ruma_route(directory::create_alias_route)
-        .ruma_json_route(directory::get_alias_route)
+        .ruma_route(directory::get_alias_route)
         .ruma_route(directory::delete_alias_route)
         .ruma_route(directory::aliases_route)
         .ruma_route(directory::get_room_visibility_route)

@@ -14,7 +14,7 @@ pub async fn get_profile_route(
     services: Services,
     request: Ruma<get_profile::v3::Request>,
 ) -> Result<get_profile::v3::Response> {
-    let profile = services.profiles.get(&request.body.user_id)?;
+    let profile = services.profile_anywhere(&request.body.user_id).await?;
     let mut response = get_profile::v3::Response::new();
     for (field, value) in profile {
         response.set(field, value);
@@ -27,7 +27,7 @@ pub async fn get_display_name_route(
     services: Services,
     request: Ruma<get_display_name::v3::Request>,
 ) -> Result<get_display_name::v3::Response> {
-    let profile = services.profiles.get(&request.body.user_id)?;
+    let profile = services.profile_anywhere(&request.body.user_id).await?;
     let name = profile
         .get("displayname")
         .and_then(Value::as_str)
@@ -52,7 +52,7 @@ pub async fn get_avatar_url_route(
     services: Services,
     request: Ruma<get_avatar_url::v3::Request>,
 ) -> Result<get_avatar_url::v3::Response> {
-    let profile = services.profiles.get(&request.body.user_id)?;
+    let profile = services.profile_anywhere(&request.body.user_id).await?;
     let url = profile.get("avatar_url").and_then(Value::as_str).map(OwnedMxcUri::from);
     Ok(get_avatar_url::v3::Response::new(url))
 }

@@ -1,7 +1,9 @@
 //! Federation queries answered from local data.
 
 use accord_service::{Error, Services};
-use ruma::api::federation::query::get_profile_information::v1 as get_profile_information;
+use ruma::api::federation::query::{
+    get_profile_information::v1 as get_profile_information, get_room_information::v1 as get_room_information,
+};
 
 use crate::{ApiError, Result, Ruma};
 
@@ -22,4 +24,22 @@ pub async fn get_profile_information_route(
         }
     }
     Ok(response)
+}
+
+/// # `GET /_matrix/federation/v1/query/directory`
+pub async fn get_room_information_route(
+    services: Services,
+    request: Ruma<get_room_information::Request>,
+) -> Result<get_room_information::Response> {
+    let alias = &request.body.room_alias;
+    if alias.server_name() != services.config.server_name {
+        return Err(ApiError::from(Error::not_found(format!(
+            "{alias} is not an alias on this server"
+        ))));
+    }
+    let room_id = services.rooms.resolve_alias(alias)?;
+    Ok(get_room_information::Response::new(
+        room_id,
+        vec![services.config.server_name.clone()],
+    ))
 }

@@ -39,13 +39,6 @@ impl RoomService {
         Ok(self.rooms.db().write(batch)?)
     }
 
-    /// `GET /directory/room/{roomAlias}`: the room and the servers that can join it.
-    pub fn get_alias(&self, alias: &RoomAliasId) -> Result<Value> {
-        let alias = self.local_alias(alias)?;
-        let room_id = self.resolve_alias(alias)?;
-        Ok(json!({ "room_id": room_id, "servers": [self.config.server_name] }))
-    }
-
     /// `DELETE /directory/room/{roomAlias}`: by its creator, or by a member with power to
     /// change the canonical alias.
     pub async fn delete_alias(&self, user: &AuthedUser, alias: &RoomAliasId) -> Result<()> {

@@ -217,3 +217,47 @@ async fn allow_list_blocks_outbound_requests_until_reloaded() {
         "after the reload the request is attempted"
     );
 }
+
+#[tokio::test]
+async fn clients_read_remote_profiles_and_aliases_over_federation() {
+    let ca = TestCa::new();
+    let a = TestServer::start_federating(&ca, |_| {}).await;
+    let b = TestServer::start_federating(&ca, |_| {}).await;
+    let alice = a.register("alice", "pw-alice-1").await;
+    let bob = b.register("bob", "pw-bob-1").await;
+    let room = b.create_room(&bob, json!({ "room_alias_name": "lobby" })).await;
+
+    let profile = a
+        .get(
+            &format!("/_matrix/client/v3/profile/{}", bob.user_id),
+            Some(&alice.token),
+        )
+        .await
+        .ok();
+    assert_eq!(profile["displayname"], "bob");
+    let name = a
+        .get(&format!("/_matrix/client/v3/profile/{}/displayname", bob.user_id), None)
+        .await
+        .ok();
+    assert_eq!(name["displayname"], "bob");
+    let missing = format!("/_matrix/client/v3/profile/@nobody:{}", origin(&b));
+    a.get(&missing, None).await.assert_error(404, "M_NOT_FOUND");
+
+    let alias = accord_testkit::urlencode(&format!("#lobby:{}", origin(&b)));
+    let resolved = a
+        .get(
+            &format!("/_matrix/client/v3/directory/room/{alias}"),
+            Some(&alice.token),
+        )
+        .await
+        .ok();
+    assert_eq!(resolved["room_id"], json!(room));
+    assert_eq!(resolved["servers"], json!([origin(&b)]));
+    let unknown = accord_testkit::urlencode(&format!("#nope:{}", origin(&b)));
+    a.get(
+        &format!("/_matrix/client/v3/directory/room/{unknown}"),
+        Some(&alice.token),
+    )
+    .await
+    .assert_error(404, "M_NOT_FOUND");
+}
