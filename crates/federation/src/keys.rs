@@ -14,11 +14,13 @@ use ruma::{
 
 use crate::{Error, FederationClient, Result};
 
-/// Keys of one server and until when they may be used.
+/// Keys of one server, until when they may be used, and the server's own signed answer
+/// (served again, countersigned, by the notary endpoints).
 #[derive(Debug, Clone)]
 struct CachedKeys {
     keys: PublicKeySet,
     valid_until: u64,
+    raw: CanonicalJsonObject,
 }
 
 /// The cache. Cheap to clone.
@@ -35,6 +37,23 @@ fn bad(server: &ServerName, reason: impl Into<String>) -> Error {
 }
 
 impl KeyCache {
+    /// `server`'s own signed key answer, fetched when not cached or expired.
+    pub(crate) async fn signed_answer(
+        &self,
+        client: &FederationClient,
+        server: &ServerName,
+    ) -> Result<CanonicalJsonObject> {
+        if let Some(cached) = self.servers.lock().get(server)
+            && cached.valid_until > now_millis()
+        {
+            return Ok(cached.raw.clone());
+        }
+        let fetched = fetch(client, server).await?;
+        let raw = fetched.raw.clone();
+        self.servers.lock().insert(server.to_owned(), fetched);
+        Ok(raw)
+    }
+
     /// `server`'s keys, fetched when unknown, expired, or lacking `key_id`.
     pub(crate) async fn keys(
         &self,
@@ -94,5 +113,9 @@ async fn fetch(client: &FederationClient, server: &ServerName) -> Result<CachedK
     verify_json(&map, &object).map_err(|err| bad(server, format!("key response not self-signed: {err}")))?;
     // Spec: a server must not use keys past their validity; cap what we trust at a week.
     let valid_until = valid_until.min(now_millis().saturating_add(7 * 24 * 60 * 60 * 1000));
-    Ok(CachedKeys { keys, valid_until })
+    Ok(CachedKeys {
+        keys,
+        valid_until,
+        raw: object,
+    })
 }

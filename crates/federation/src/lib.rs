@@ -8,6 +8,7 @@
 mod client;
 mod error;
 mod keys;
+mod notary;
 mod policy;
 mod resolver;
 mod tls;

@@ -1,48 +1,54 @@
-//! `GET /_matrix/key/v2/server`: this server's signing keys, self-signed, valid for a day, so
-//! other servers can verify our events and requests.
+//! Signing keys: this server's (`/_matrix/key/v2/server`) and, as a notary, other servers'
+//! countersigned by us (`/_matrix/key/v2/query`).
 
-use std::time::Duration;
-
-use accord_core::time::now_millis;
 use accord_service::{Error, Services};
-use ruma::{
-    CanonicalJsonObject, CanonicalJsonValue, api::federation::discovery::get_server_keys::v2 as get_server_keys,
-    serde::Base64, signatures::sign_json,
+use ruma::api::federation::discovery::{
+    get_remote_server_keys::v2 as get_remote_server_keys,
+    get_remote_server_keys_batch::v2 as get_remote_server_keys_batch, get_server_keys::v2 as get_server_keys,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::{ApiError, Result, Ruma};
 
-/// How long other servers may cache our key before asking again.
-const KEY_VALIDITY: Duration = Duration::from_secs(24 * 60 * 60);
+fn federation(services: &Services) -> Result<&accord_federation::Federation> {
+    services
+        .federation
+        .as_ref()
+        .ok_or_else(|| ApiError::from(Error::not_found("Federation is disabled on this server")))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<Value> {
+    serde_json::to_value(value).map_err(|err| ApiError::from(Error::Internal(err.to_string())))
+}
 
 /// # `GET /_matrix/key/v2/server`
 pub async fn get_server_keys_route(services: Services, _: Ruma<get_server_keys::Request>) -> Result<Value> {
-    let identity = services.rooms.rooms().identity();
-    let key_id = format!("ed25519:{}", identity.key.version());
-    let mut key = CanonicalJsonObject::new();
-    key.insert(
-        "key".to_owned(),
-        CanonicalJsonValue::String(Base64::<ruma::serde::base64::Standard, _>::new(identity.key.public_key()).encode()),
-    );
-    let mut verify_keys = CanonicalJsonObject::new();
-    verify_keys.insert(key_id, CanonicalJsonValue::Object(key));
-    let valid_until = now_millis().saturating_add(u64::try_from(KEY_VALIDITY.as_millis()).unwrap_or(u64::MAX));
-    let mut object = CanonicalJsonObject::new();
-    object.insert(
-        "old_verify_keys".to_owned(),
-        CanonicalJsonValue::Object(CanonicalJsonObject::new()),
-    );
-    object.insert(
-        "server_name".to_owned(),
-        CanonicalJsonValue::String(identity.server_name.to_string()),
-    );
-    object.insert(
-        "valid_until_ts".to_owned(),
-        CanonicalJsonValue::Integer(ruma::Int::try_from(valid_until).unwrap_or(ruma::Int::MAX)),
-    );
-    object.insert("verify_keys".to_owned(), CanonicalJsonValue::Object(verify_keys));
-    sign_json(identity.server_name.as_str(), identity.key.as_ref(), &mut object)
-        .map_err(|err| ApiError::from(Error::Internal(format!("signing the key response failed: {err}"))))?;
-    serde_json::to_value(object).map_err(|err| ApiError::from(Error::Internal(err.to_string())))
+    let keys = federation(&services)?
+        .own_keys()
+        .map_err(|err| ApiError::from(Error::Internal(err.to_string())))?;
+    to_json(&keys)
+}
+
+/// # `GET /_matrix/key/v2/query/{serverName}`
+pub async fn get_remote_server_keys_route(
+    services: Services,
+    request: Ruma<get_remote_server_keys::Request>,
+) -> Result<Value> {
+    let answer = federation(&services)?.notarised_keys(&request.body.server_name).await;
+    Ok(json!({ "server_keys": answer.into_iter().collect::<Vec<_>>() }))
+}
+
+/// # `POST /_matrix/key/v2/query`
+pub async fn get_remote_server_keys_batch_route(
+    services: Services,
+    request: Ruma<get_remote_server_keys_batch::Request>,
+) -> Result<Value> {
+    let federation = federation(&services)?;
+    let mut answers = Vec::new();
+    for server in request.body.server_keys.keys() {
+        if let Some(answer) = federation.notarised_keys(server).await {
+            answers.push(answer);
+        }
+    }
+    Ok(json!({ "server_keys": answers }))
 }

@@ -16,6 +16,8 @@ pub fn router(services: Services) -> Router {
     let router = Router::new()
         .ruma_route(version::get_server_version_route)
         .ruma_json_route(keys::get_server_keys_route)
+        .ruma_json_route(keys::get_remote_server_keys_route)
+        .ruma_json_route(keys::get_remote_server_keys_batch_route)
         .ruma_route(query::get_profile_information_route)
         .ruma_route(query::get_room_information_route);
     with_fallbacks(router).with_state(services)

@@ -261,3 +261,82 @@ async fn clients_read_remote_profiles_and_aliases_over_federation() {
     .await
     .assert_error(404, "M_NOT_FOUND");
 }
+
+/// Signing keys published by a server, as a map for `verify_json`.
+fn key_map(server: &TestServer) -> ruma::signatures::PublicKeyMap {
+    let identity = server.running().services.rooms.rooms().identity();
+    let mut keys = std::collections::BTreeMap::new();
+    keys.insert(
+        format!("ed25519:{}", identity.key.version()),
+        ruma::serde::Base64::new(identity.key.public_key().to_vec()),
+    );
+    let mut map = std::collections::BTreeMap::new();
+    map.insert(identity.server_name.to_string(), keys);
+    map
+}
+
+#[tokio::test]
+async fn notary_serves_other_servers_keys_countersigned_and_respects_the_allow_list() {
+    let ca = TestCa::new();
+    let a = TestServer::start_federating(&ca, |_| {}).await;
+    let a_name = origin(&a).to_string();
+    let b = TestServer::start_federating(&ca, |c| c.federation.allowed_servers = vec![a_name.clone()]).await;
+    let port = b.running().federation_addr.expect("federation").port();
+    let client = ca.client();
+
+    let url = format!(
+        "https://localhost:{port}/_matrix/key/v2/query/{}",
+        accord_testkit::urlencode(&a_name)
+    );
+    let body: Value = client
+        .get(url)
+        .send()
+        .await
+        .expect("notary")
+        .json()
+        .await
+        .expect("json");
+    let answer = body["server_keys"][0].clone();
+    assert_eq!(answer["server_name"], json!(a_name));
+    let object: ruma::CanonicalJsonObject = serde_json::from_value(answer).expect("canonical json");
+    // verify_json checks every signing entity: A's own signature and B's countersignature.
+    let mut both = key_map(&a);
+    both.extend(key_map(&b));
+    ruma::signatures::verify_json(&both, &object).expect("A's signature and B's notary signature");
+    let signers: Vec<&String> = object
+        .get("signatures")
+        .and_then(|s| s.as_object())
+        .map(|s| s.keys().collect())
+        .unwrap_or_default();
+    assert_eq!(signers.len(), 2, "signed by A and B: {signers:?}");
+
+    // The batch form, asking for A and for a server outside B's allow list.
+    let outsider = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let outsider_name = format!("127.0.0.1:{}", outsider.local_addr().expect("addr").port());
+    let accepted = tokio::spawn(async move {
+        tokio::time::timeout(std::time::Duration::from_secs(2), outsider.accept())
+            .await
+            .is_ok()
+    });
+    let batch = json!({ "server_keys": { a_name.clone(): {}, outsider_name.clone(): {} } });
+    let body: Value = client
+        .post(format!("https://localhost:{port}/_matrix/key/v2/query"))
+        .json(&batch)
+        .send()
+        .await
+        .expect("notary batch")
+        .json()
+        .await
+        .expect("json");
+    let names: Vec<&str> = body["server_keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .filter_map(|k| k["server_name"].as_str())
+        .collect();
+    assert_eq!(names, [a_name.as_str()], "only the allowed server's keys: {body}");
+    assert!(
+        !accepted.await.expect("listener task"),
+        "the notary must not contact a server outside the allow list"
+    );
+}
