@@ -18,6 +18,7 @@ pub mod session;
 pub mod state;
 pub mod sync;
 pub mod tag;
+pub mod typing;
 pub mod well_known;
 
 use accord_service::Services;
@@ -108,6 +109,8 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
         .ruma_route(directory::set_room_visibility_route)
         .ruma_json_route(directory::get_public_rooms_route)
         .ruma_json_route(directory::get_public_rooms_filtered_route)
+        // Typing
+        .ruma_route(typing::create_typing_event_route)
         // Receipts and read markers
         .ruma_route(receipt::create_receipt_route)
         .ruma_route(receipt::set_read_marker_route)

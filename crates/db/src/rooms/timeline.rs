@@ -114,6 +114,12 @@ impl Db {
         batch.put(COUNT_ROOMID, count.to_be_bytes(), room_id.as_bytes());
     }
 
+    /// Queues recording that `room_id` changed at `count` without a timeline event (typing), so
+    /// the room shows up in incremental syncs and the position survives restarts.
+    pub fn put_room_change(&self, batch: &mut WriteBatch, room_id: &RoomId, count: u64) {
+        batch.put(COUNT_ROOMID, count.to_be_bytes(), room_id.as_bytes());
+    }
+
     /// Up to `limit` timeline entries of a room, starting after (Forward) or before (Backward)
     /// `from`, stopping at `to` (exclusive) when given.
     pub fn timeline(

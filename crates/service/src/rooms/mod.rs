@@ -9,6 +9,7 @@ pub(crate) mod read;
 pub mod receipts;
 mod render;
 mod send;
+mod typing;
 mod visibility;
 
 use std::sync::Arc;
@@ -28,6 +29,8 @@ pub use read::{EventFilter, MessagesPage, Pagination};
 pub struct RoomService {
     config: Arc<Config>,
     rooms: Rooms,
+    /// Who is typing where.
+    typing: Arc<parking_lot::Mutex<typing::TypingState>>,
     /// Running unread counts per (user, room).
     unread: Arc<
         parking_lot::Mutex<std::collections::HashMap<(ruma::OwnedUserId, ruma::OwnedRoomId), receipts::UnreadCounts>>,
@@ -39,6 +42,7 @@ impl RoomService {
         Self {
             config,
             rooms,
+            typing: Arc::default(),
             unread: Arc::default(),
         }
     }

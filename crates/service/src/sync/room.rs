@@ -210,10 +210,11 @@ impl RoomService {
             }
         }
 
-        let ephemeral: Vec<Value> = self
+        let mut ephemeral: Vec<Value> = self
             .receipt_event(&user.user_id, room_id, since, until)?
             .into_iter()
             .collect();
+        ephemeral.extend(self.typing_event(room_id, since, until));
         let (notifications, highlights) = self.unread_counts(&user.user_id, room_id, ruleset, until)?;
         Ok(json!({
             "timeline": { "events": events, "limited": limited, "prev_batch": prev_batch.to_string() },

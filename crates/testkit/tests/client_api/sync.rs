@@ -574,3 +574,47 @@ async fn knocks_and_include_leave() {
         .await;
     assert!(forgotten["rooms"]["leave"].get(&public).is_none());
 }
+
+#[tokio::test]
+async fn typing_wakes_syncers_and_expires() {
+    let server = Arc::new(TestServer::start().await);
+    let alice = server.register("alice", "pw-alice-1").await;
+    let bob = server.register("bob", "pw-bob-1").await;
+    let room = server.create_room(&alice, json!({ "preset": "public_chat" })).await;
+    server.join(&bob, &room).await.ok();
+    let since = server.sync(&bob, None, 0, None).await["next_batch"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let waiter = {
+        let (server, bob, since) = (server.clone(), bob.clone(), since.clone());
+        tokio::spawn(async move { server.sync(&bob, Some(&since), 10_000, None).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let path = format!("/_matrix/client/v3/rooms/{room}/typing/{}", alice.user_id);
+    server
+        .put(&path, Some(&alice.token), json!({ "typing": true, "timeout": 1000 }))
+        .await
+        .ok();
+    let woken = waiter.await.expect("sync task");
+    let typing = &woken["rooms"]["join"][&room]["ephemeral"]["events"];
+    let event = typing
+        .as_array()
+        .and_then(|events| events.iter().find(|e| e["type"] == "m.typing"))
+        .expect("m.typing");
+    assert_eq!(event["content"]["user_ids"], json!([alice.user_id]));
+    // The timeout passes: the next sync says nobody is typing.
+    let since = woken["next_batch"].as_str().expect("token").to_owned();
+    let expired = server.sync(&bob, Some(&since), 5_000, None).await;
+    let event = expired["rooms"]["join"][&room]["ephemeral"]["events"]
+        .as_array()
+        .and_then(|events| events.iter().find(|e| e["type"] == "m.typing").cloned())
+        .expect("typing stopped is announced");
+    assert_eq!(event["content"]["user_ids"], json!([]));
+    // Only for yourself.
+    let other = format!("/_matrix/client/v3/rooms/{room}/typing/{}", bob.user_id);
+    server
+        .put(&other, Some(&alice.token), json!({ "typing": true, "timeout": 1000 }))
+        .await
+        .assert_error(403, "M_FORBIDDEN");
+}
