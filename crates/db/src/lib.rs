@@ -14,6 +14,7 @@ mod error;
 mod filters;
 mod keys;
 mod migrations;
+mod presence;
 pub mod rooms;
 mod sessions;
 pub mod tables;
@@ -25,6 +26,7 @@ pub use devices::DeviceRecord;
 pub use error::{Error, Result};
 pub use keys::StoredSigningKey;
 pub use migrations::SCHEMA_VERSION;
+pub use presence::PresenceRecord;
 pub use sessions::{AccessSession, RefreshSession};
 pub use uiaa::UiaaSessionRecord;
 

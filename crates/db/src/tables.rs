@@ -34,6 +34,10 @@ catalog! {
     USERID_COUNT_ACCOUNTDATAKEY = "userid_count_accountdatakey";
     /// `count` (u64) -> `user_id`: stream positions used by per-user changes (account data).
     COUNT_USERID = "count_userid";
+    /// `user_id` -> JSON `PresenceRecord` (state, status message, last activity, count).
+    USERID_PRESENCE = "userid_presence";
+    /// `count` (u64) -> `user_id`: presence changes in stream order.
+    COUNT_PRESENCEUSERID = "count_presenceuserid";
     /// `user_id 0xFF filter_id` -> JSON filter definition.
     USERID_FILTERID_FILTER = "userid_filterid_filter";
     /// `session_id` -> JSON `UiaaSessionRecord` (completed stages, bound request).

@@ -14,6 +14,7 @@ mod error;
 pub mod filters;
 pub mod identity;
 mod passwords;
+pub mod presence;
 pub mod profiles;
 pub mod push_rules;
 mod remote;

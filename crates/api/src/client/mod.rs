@@ -9,6 +9,7 @@ pub mod event;
 pub mod filter;
 pub mod membership;
 pub mod message;
+pub mod presence;
 pub mod profile;
 pub mod push;
 pub mod receipt;
@@ -109,6 +110,9 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
         .ruma_route(directory::set_room_visibility_route)
         .ruma_json_route(directory::get_public_rooms_route)
         .ruma_json_route(directory::get_public_rooms_filtered_route)
+        // Presence
+        .ruma_route(presence::set_presence_route)
+        .ruma_json_route(presence::get_presence_route)
         // Typing
         .ruma_route(typing::create_typing_event_route)
         // Receipts and read markers

@@ -25,6 +25,7 @@ pub async fn sync_events_route(services: Services, request: Ruma<sync_events::Re
         since: body.since,
         full_state: body.full_state,
         timeout: body.timeout.unwrap_or(Duration::ZERO),
+        set_presence: body.set_presence.as_str().to_owned(),
         filter,
     };
     Ok(services.sync(&user, request).await?)

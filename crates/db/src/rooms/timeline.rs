@@ -17,7 +17,7 @@ use ruma::{OwnedRoomId, RoomId};
 use super::{ShortEventId, short::decode_u64};
 use crate::{
     Db, Error, Result,
-    tables::{COUNT_ROOMID, COUNT_USERID, ROOMID_COUNT_SHORTEVENTID, ROOMID_EVENTID_EXTREMITY},
+    tables::{COUNT_PRESENCEUSERID, COUNT_ROOMID, COUNT_USERID, ROOMID_COUNT_SHORTEVENTID, ROOMID_EVENTID_EXTREMITY},
 };
 
 /// Allocation and visibility of stream counts, and the signal waiters watch.
@@ -47,7 +47,7 @@ impl Stream {
     pub(crate) fn recover(db: &Db) -> Result<Self> {
         // Every stream position is recorded in one of these tables; resume after the largest.
         let mut last = 0;
-        for table in [COUNT_ROOMID, COUNT_USERID] {
+        for table in [COUNT_ROOMID, COUNT_USERID, COUNT_PRESENCEUSERID] {
             if let Some(item) = db.engine().iter_from(table, None, Direction::Backward)?.next() {
                 last = last.max(decode_u64(table, &item?.0)?);
             }

@@ -29,6 +29,8 @@ pub struct SyncRequest {
     pub full_state: bool,
     /// How long to wait for something to arrive.
     pub timeout: Duration,
+    /// `set_presence`: `online` (default), `unavailable` or `offline`.
+    pub set_presence: String,
     /// The filter.
     pub filter: SyncFilter,
 }
@@ -50,6 +52,7 @@ impl Services {
     /// Runs one `/sync`.
     pub async fn sync(&self, user: &AuthedUser, request: SyncRequest) -> Result<Value> {
         let since = request.since.as_deref().map(parse_token).transpose()?;
+        self.presence_from_sync(&user.user_id, &request.set_presence)?;
         let db = self.db();
         let mut stream = db.subscribe_stream();
         let deadline = tokio::time::Instant::now() + request.timeout.min(MAX_TIMEOUT);
@@ -114,7 +117,9 @@ impl Services {
         body.insert("next_batch".to_owned(), Value::String(until.to_string()));
         body.insert("rooms".to_owned(), rooms.0);
         body.insert("account_data".to_owned(), json!({ "events": account_data }));
-        body.insert("presence".to_owned(), json!({ "events": [] }));
+        let presence = self.presence_events(&user.user_id, since, until)?;
+        let has_news = has_news || !presence.is_empty();
+        body.insert("presence".to_owned(), json!({ "events": presence }));
         body.insert("to_device".to_owned(), json!({ "events": [] }));
         body.insert("device_lists".to_owned(), json!({ "changed": [], "left": [] }));
         body.insert("device_one_time_keys_count".to_owned(), json!({}));

@@ -618,3 +618,68 @@ async fn typing_wakes_syncers_and_expires() {
         .await
         .assert_error(403, "M_FORBIDDEN");
 }
+
+#[tokio::test]
+async fn presence_is_set_by_syncing_and_explicitly_and_shown_to_room_mates() {
+    let server = TestServer::start().await;
+    let alice = server.register("alice", "pw-alice-1").await;
+    let bob = server.register("bob", "pw-bob-1").await;
+    let carol = server.register("carol", "pw-carol-1").await;
+    let room = server.create_room(&alice, json!({ "preset": "public_chat" })).await;
+    server.join(&bob, &room).await.ok();
+    // Syncing marks alice online; bob sees it.
+    server.sync(&alice, None, 0, None).await;
+    let initial = server.sync(&bob, None, 0, None).await;
+    let alice_presence = initial["presence"]["events"]
+        .as_array()
+        .and_then(|events| events.iter().find(|e| e["sender"] == json!(alice.user_id)).cloned())
+        .expect("alice's presence");
+    assert_eq!(alice_presence["content"]["presence"], "online");
+    assert_eq!(alice_presence["content"]["currently_active"], true);
+    let since = initial["next_batch"].as_str().expect("token").to_owned();
+
+    let path = format!("/_matrix/client/v3/presence/{}/status", alice.user_id);
+    server
+        .put(
+            &path,
+            Some(&alice.token),
+            json!({ "presence": "unavailable", "status_msg": "in a meeting" }),
+        )
+        .await
+        .ok();
+    let changed = server.sync(&bob, Some(&since), 0, Some(json!({}))).await;
+    let event = changed["presence"]["events"]
+        .as_array()
+        .and_then(|events| events.iter().find(|e| e["sender"] == json!(alice.user_id)).cloned())
+        .expect("the change reaches bob");
+    assert_eq!(
+        (
+            event["content"]["presence"].as_str(),
+            event["content"]["status_msg"].as_str()
+        ),
+        (Some("unavailable"), Some("in a meeting"))
+    );
+    let read = server.get(&path, Some(&bob.token)).await.ok();
+    assert_eq!(read["presence"], "unavailable");
+    // Carol shares no room with alice.
+    server
+        .get(&path, Some(&carol.token))
+        .await
+        .assert_error(403, "M_FORBIDDEN");
+    server
+        .put(&path, Some(&bob.token), json!({ "presence": "online" }))
+        .await
+        .assert_error(403, "M_FORBIDDEN");
+    // set_presence=offline leaves presence unchanged.
+    server
+        .get(
+            &format!("/_matrix/client/v3/sync?set_presence=offline&timeout=0"),
+            Some(&alice.token),
+        )
+        .await
+        .ok();
+    assert_eq!(
+        server.get(&path, Some(&alice.token)).await.ok()["presence"],
+        "unavailable"
+    );
+}

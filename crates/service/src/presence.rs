@@ -1,0 +1,129 @@
+//! Presence: set explicitly or by syncing clients, visible to users who share a room, delivered
+//! in `/sync` when it changes.
+
+use std::collections::BTreeSet;
+
+use accord_core::time::now_millis;
+use accord_db::PresenceRecord;
+use ruma::{OwnedUserId, UserId};
+use serde_json::{Value, json};
+
+use crate::{AuthedUser, Error, Result, Services};
+
+/// Presence states the spec defines.
+const STATES: &[&str] = &["online", "unavailable", "offline"];
+/// A user active this recently is `currently_active`.
+const CURRENTLY_ACTIVE_MS: u64 = 5 * 60 * 1000;
+/// Syncing refreshes `last_active` at most this often (each refresh is a write).
+const ACTIVITY_REFRESH_MS: u64 = 60 * 1000;
+
+impl Services {
+    /// `PUT /presence/{userId}/status`.
+    pub fn set_presence(
+        &self,
+        user: &AuthedUser,
+        target: &UserId,
+        presence: &str,
+        status_msg: Option<String>,
+    ) -> Result<()> {
+        if target != user.user_id {
+            return Err(Error::forbidden("You can only set your own presence"));
+        }
+        if !STATES.contains(&presence) {
+            return Err(Error::invalid_param(format!("Unknown presence state {presence}")));
+        }
+        self.write_presence(&user.user_id, presence, status_msg)
+    }
+
+    fn write_presence(&self, user_id: &UserId, presence: &str, status_msg: Option<String>) -> Result<()> {
+        let db = self.db();
+        db.write_at_next_count(|batch, count| {
+            let record = PresenceRecord {
+                presence: presence.to_owned(),
+                status_msg,
+                last_active_ts: now_millis(),
+                count,
+            };
+            db.put_presence(batch, user_id, &record);
+        })?;
+        Ok(())
+    }
+
+    /// `set_presence` of `/sync`: marks the user online (or unavailable) and active; `offline`
+    /// leaves presence alone, as the spec says.
+    pub fn presence_from_sync(&self, user_id: &UserId, set_presence: &str) -> Result<()> {
+        if !matches!(set_presence, "online" | "unavailable") {
+            return Ok(());
+        }
+        let current = self.db().get_presence(user_id)?;
+        let stale = current.as_ref().is_none_or(|record| {
+            record.presence != set_presence || now_millis().saturating_sub(record.last_active_ts) > ACTIVITY_REFRESH_MS
+        });
+        if stale {
+            let status = current.and_then(|record| record.status_msg);
+            self.write_presence(user_id, set_presence, status)?;
+        }
+        Ok(())
+    }
+
+    /// `GET /presence/{userId}/status`: for yourself and users you share a room with.
+    pub fn get_presence(&self, viewer: &UserId, target: &UserId) -> Result<Value> {
+        if viewer != target && !self.shared_users(viewer)?.contains(target) {
+            return Err(Error::forbidden(format!("You do not share a room with {target}")));
+        }
+        let record = self.db().get_presence(target)?;
+        Ok(presence_content(record.as_ref()))
+    }
+
+    /// Everyone in the rooms `user_id` is joined to (including themselves).
+    fn shared_users(&self, user_id: &UserId) -> Result<BTreeSet<OwnedUserId>> {
+        let mut users = BTreeSet::from([user_id.to_owned()]);
+        for room in self.rooms.joined_rooms(user_id)? {
+            for (member, membership) in self.db().members_of_room(&room)? {
+                if membership == "join" {
+                    users.insert(member);
+                }
+            }
+        }
+        Ok(users)
+    }
+
+    /// `m.presence` events for `/sync`: initially everyone visible with a presence, then those
+    /// whose presence changed in `(since, until]`.
+    pub(crate) fn presence_events(&self, user_id: &UserId, since: Option<u64>, until: u64) -> Result<Vec<Value>> {
+        let visible = self.shared_users(user_id)?;
+        let candidates: Vec<OwnedUserId> = match since {
+            None => visible.iter().cloned().collect(),
+            Some(since) => self
+                .db()
+                .presence_changes(since, until)?
+                .into_iter()
+                .filter(|u| visible.contains(u))
+                .collect(),
+        };
+        let mut events = Vec::new();
+        for user in candidates {
+            if let Some(record) = self.db().get_presence(&user)?.filter(|r| r.count <= until) {
+                events
+                    .push(json!({ "type": "m.presence", "sender": user, "content": presence_content(Some(&record)) }));
+            }
+        }
+        Ok(events)
+    }
+}
+
+fn presence_content(record: Option<&PresenceRecord>) -> Value {
+    let Some(record) = record else {
+        return json!({ "presence": "offline" });
+    };
+    let ago = now_millis().saturating_sub(record.last_active_ts);
+    let mut content = json!({
+        "presence": record.presence,
+        "last_active_ago": ago,
+        "currently_active": record.presence == "online" && ago < CURRENTLY_ACTIVE_MS,
+    });
+    if let Some(status) = &record.status_msg {
+        content["status_msg"] = json!(status);
+    }
+    content
+}
