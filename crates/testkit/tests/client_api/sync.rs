@@ -673,7 +673,7 @@ async fn presence_is_set_by_syncing_and_explicitly_and_shown_to_room_mates() {
     // set_presence=offline leaves presence unchanged.
     server
         .get(
-            &format!("/_matrix/client/v3/sync?set_presence=offline&timeout=0"),
+            "/_matrix/client/v3/sync?set_presence=offline&timeout=0",
             Some(&alice.token),
         )
         .await
