@@ -113,6 +113,7 @@ impl RunningServer {
     /// Stops accepting, lets in-flight requests finish (up to a grace period), flushes storage.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
+        self.services.rooms.stop_background();
         for task in self.listeners {
             let _ = task.await;
         }

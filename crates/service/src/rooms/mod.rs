@@ -31,6 +31,8 @@ pub struct RoomService {
     rooms: Rooms,
     /// Who is typing where.
     typing: Arc<parking_lot::Mutex<typing::TypingState>>,
+    /// Turns true at shutdown; background timers (typing expiry) stop, releasing the database.
+    stopping: Arc<tokio::sync::watch::Sender<bool>>,
     /// Running unread counts per (user, room).
     unread: Arc<
         parking_lot::Mutex<std::collections::HashMap<(ruma::OwnedUserId, ruma::OwnedRoomId), receipts::UnreadCounts>>,
@@ -43,8 +45,14 @@ impl RoomService {
             config,
             rooms,
             typing: Arc::default(),
+            stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
             unread: Arc::default(),
         }
+    }
+
+    /// Stops background timers so nothing keeps the database open after shutdown.
+    pub fn stop_background(&self) {
+        self.stopping.send_replace(true);
     }
 
     /// The room writer underneath, for sync and tests.

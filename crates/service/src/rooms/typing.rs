@@ -58,8 +58,12 @@ impl RoomService {
             // Announce the expiry, unless the user typed again or stopped meanwhile.
             let service = self.clone();
             let (room_id, user_id) = (room_id.to_owned(), user.user_id.clone());
+            let mut stopping = self.stopping.subscribe();
             tokio::spawn(async move {
-                tokio::time::sleep(timeout.min(MAX_TYPING_TIMEOUT)).await;
+                tokio::select! {
+                    () = tokio::time::sleep(timeout.min(MAX_TYPING_TIMEOUT)) => {}
+                    _ = stopping.wait_for(|stop| *stop) => return,
+                }
                 let expired = service
                     .typing
                     .lock()

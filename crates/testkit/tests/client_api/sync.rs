@@ -683,3 +683,21 @@ async fn presence_is_set_by_syncing_and_explicitly_and_shown_to_room_mates() {
         "unavailable"
     );
 }
+
+#[tokio::test]
+async fn restart_right_after_typing_releases_the_database() {
+    let mut server = TestServer::start().await;
+    let alice = server.register("alice", "pw-alice-1").await;
+    let room = server.create_room(&alice, json!({})).await;
+    let path = format!("/_matrix/client/v3/rooms/{room}/typing/{}", alice.user_id);
+    server
+        .put(&path, Some(&alice.token), json!({ "typing": true, "timeout": 30000 }))
+        .await
+        .ok();
+    // A pending typing timer must not keep the database locked.
+    server.restart().await;
+    server
+        .get("/_matrix/client/v3/account/whoami", Some(&alice.token))
+        .await
+        .ok();
+}
