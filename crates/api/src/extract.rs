@@ -44,9 +44,19 @@ fn bearer_token(request: &http::Request<&[u8]>) -> Result<Option<String>> {
     })
 }
 
+/// The peer address of the connection a request came on; the listener inserts it.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub std::net::SocketAddr);
+
 fn required(services: &Services, request: &http::Request<&[u8]>) -> Result<AuthedUser> {
     let token = bearer_token(request)?.ok_or_else(|| ApiError::new(ErrorKind::MissingToken, "Missing access token"))?;
-    Ok(services.sessions.authenticate(&token)?)
+    let user = services.sessions.authenticate(&token)?;
+    let ip = request.extensions().get::<ClientAddr>().map(|addr| addr.0.ip());
+    if let Err(err) = services.devices.touch(&user.user_id, &user.device_id, ip) {
+        // Activity tracking must never fail the request itself.
+        tracing::warn!(%err, "could not record device activity");
+    }
+    Ok(user)
 }
 
 fn optional(services: &Services, request: &http::Request<&[u8]>) -> Result<Option<AuthedUser>> {

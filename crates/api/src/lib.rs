@@ -13,6 +13,6 @@ mod router;
 mod synapse_admin;
 
 pub use error::{ApiError, Result, error_response};
-pub use extract::{ClientAuth, Ruma};
+pub use extract::{ClientAddr, ClientAuth, Ruma};
 pub use federation::router as federation_router;
 pub use router::router;

@@ -7,7 +7,20 @@ use accord_storage::{
 use ruma::{DeviceId, OwnedDeviceId, UserId};
 use serde::{Deserialize, Serialize};
 
-use crate::{Db, Error, Result, database::encode, tables::USERID_DEVICEID_DEVICE};
+use crate::{
+    Db, Error, Result,
+    database::encode,
+    tables::{USERID_DEVICEID_DEVICE, USERID_DEVICEID_LASTSEEN},
+};
+
+/// When and from where a device was last used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastSeen {
+    /// Client address.
+    pub ip: Option<String>,
+    /// Time, ms since the epoch.
+    pub ts: u64,
+}
 
 /// One device of a user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,5 +75,18 @@ impl Db {
     /// Queues removing a device (its sessions are removed by the caller in the same batch).
     pub fn delete_device(&self, batch: &mut WriteBatch, user_id: &UserId, device_id: &DeviceId) {
         batch.delete(USERID_DEVICEID_DEVICE, device_key(user_id, device_id));
+        batch.delete(USERID_DEVICEID_LASTSEEN, device_key(user_id, device_id));
+    }
+
+    /// A device's last activity, if recorded.
+    pub fn get_last_seen(&self, user_id: &UserId, device_id: &DeviceId) -> Result<Option<LastSeen>> {
+        self.get_json(USERID_DEVICEID_LASTSEEN, &device_key(user_id, device_id))
+    }
+
+    /// Records a device's activity (its own small write).
+    pub fn put_last_seen(&self, user_id: &UserId, device_id: &DeviceId, seen: &LastSeen) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        batch.put(USERID_DEVICEID_LASTSEEN, device_key(user_id, device_id), encode(seen));
+        self.write(batch)
     }
 }

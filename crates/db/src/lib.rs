@@ -22,7 +22,7 @@ mod uiaa;
 
 pub use accounts::UserAccount;
 pub use database::Db;
-pub use devices::DeviceRecord;
+pub use devices::{DeviceRecord, LastSeen};
 pub use error::{Error, Result};
 pub use keys::StoredSigningKey;
 pub use migrations::SCHEMA_VERSION;

@@ -23,6 +23,9 @@ catalog! {
     USERID_PROFILE = "userid_profile";
     /// `user_id 0xFF device_id` -> JSON `DeviceRecord` (display name, token hashes, last seen).
     USERID_DEVICEID_DEVICE = "userid_deviceid_device";
+    /// `user_id 0xFF device_id` -> JSON `LastSeen` (ip, ts): activity, apart from the device
+    /// record so a late activity write can never resurrect a deleted device.
+    USERID_DEVICEID_LASTSEEN = "userid_deviceid_lastseen";
     /// `sha256(access_token)` (32 bytes) -> JSON `AccessSession` (user, device, expiry).
     TOKENHASH_ACCESSSESSION = "tokenhash_accesssession";
     /// `sha256(refresh_token)` (32 bytes) -> JSON `RefreshSession` (user, device).

@@ -3,7 +3,9 @@
 
 use std::net::SocketAddr;
 
+use accord_api::ClientAddr;
 use axum::Router;
+use hyper::body::Incoming;
 use hyper_util::{
     rt::{TokioExecutor, TokioIo},
     server::{conn::auto::Builder, graceful::GracefulShutdown},
@@ -11,6 +13,7 @@ use hyper_util::{
 };
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
 
 use crate::{SHUTDOWN_GRACE, ServerError};
 
@@ -43,7 +46,12 @@ pub(crate) async fn spawn(
                 _ = shutdown.wait_for(|stop| *stop) => break,
             };
             let _ = stream.set_nodelay(true);
-            let service = TowerToHyperService::new(router.clone());
+            // Handlers see the peer address (device activity, later rate limits and audit).
+            let service =
+                TowerToHyperService::new(router.clone().map_request(move |mut request: http::Request<Incoming>| {
+                    request.extensions_mut().insert(ClientAddr(peer));
+                    request
+                }));
             match &tls {
                 None => {
                     let conn = builder

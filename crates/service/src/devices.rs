@@ -2,32 +2,97 @@
 
 pub use accord_db::DeviceRecord;
 use accord_db::{Db, WriteBatch};
-use ruma::{DeviceId, OwnedDeviceId, UserId};
+use std::{collections::HashMap, sync::Arc};
+
+use accord_core::time::now_millis;
+use accord_db::LastSeen;
+use parking_lot::Mutex;
+use ruma::{DeviceId, OwnedDeviceId, OwnedUserId, UserId};
 
 use crate::{Error, Result, sessions::Sessions, uiaa::UiaaCompleted};
+
+/// How often a busy device's activity is written.
+const ACTIVITY_WRITE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
+/// Devices whose last write time is remembered.
+const MAX_TRACKED_DEVICES: usize = 100_000;
+
+/// When each device's activity was last written, and from which address.
+type RecentActivity = HashMap<(OwnedUserId, OwnedDeviceId), (std::time::Instant, Option<String>)>;
 
 /// Device management.
 #[derive(Clone, Debug)]
 pub struct Devices {
     db: Db,
     sessions: Sessions,
+    recent: Arc<Mutex<RecentActivity>>,
 }
 
 impl Devices {
     pub(crate) fn new(db: Db, sessions: Sessions) -> Self {
-        Self { db, sessions }
+        Self {
+            db,
+            sessions,
+            recent: Arc::default(),
+        }
     }
 
-    /// All devices of `user_id`.
+    /// All devices of `user_id`, with their last activity.
     pub fn list(&self, user_id: &UserId) -> Result<Vec<(OwnedDeviceId, DeviceRecord)>> {
-        Ok(self.db.devices(user_id)?)
+        self.db
+            .devices(user_id)?
+            .into_iter()
+            .map(|(device_id, record)| {
+                let record = self.with_last_seen(user_id, &device_id, record)?;
+                Ok((device_id, record))
+            })
+            .collect()
     }
 
-    /// One device; `M_NOT_FOUND` when the user has no such device.
+    fn with_last_seen(&self, user_id: &UserId, device_id: &DeviceId, mut record: DeviceRecord) -> Result<DeviceRecord> {
+        if let Some(seen) = self.db.get_last_seen(user_id, device_id)? {
+            record.last_seen_ts = Some(seen.ts);
+            record.last_seen_ip = seen.ip;
+        }
+        Ok(record)
+    }
+
+    /// Notes that a device made an authenticated request. Written at most every few minutes
+    /// per device (or when the address changes), so activity costs almost nothing per request.
+    pub fn touch(&self, user_id: &UserId, device_id: &DeviceId, ip: Option<std::net::IpAddr>) -> Result<()> {
+        let ip = ip.map(|ip| ip.to_string());
+        let key = (user_id.to_owned(), device_id.to_owned());
+        {
+            let recent = self.recent.lock();
+            if let Some((at, last_ip)) = recent.get(&key)
+                && at.elapsed() < ACTIVITY_WRITE_INTERVAL
+                && *last_ip == ip
+            {
+                return Ok(());
+            }
+        }
+        self.db.put_last_seen(
+            user_id,
+            device_id,
+            &LastSeen {
+                ip: ip.clone(),
+                ts: now_millis(),
+            },
+        )?;
+        let mut recent = self.recent.lock();
+        if recent.len() >= MAX_TRACKED_DEVICES {
+            recent.clear();
+        }
+        recent.insert(key, (std::time::Instant::now(), ip));
+        Ok(())
+    }
+
+    /// One device with its last activity; `M_NOT_FOUND` when the user has no such device.
     pub fn get(&self, user_id: &UserId, device_id: &DeviceId) -> Result<DeviceRecord> {
-        self.db
+        let record = self
+            .db
             .get_device(user_id, device_id)?
-            .ok_or_else(|| Error::not_found(format!("No device {device_id}")))
+            .ok_or_else(|| Error::not_found(format!("No device {device_id}")))?;
+        self.with_last_seen(user_id, device_id, record)
     }
 
     /// Renames a device; `M_NOT_FOUND` when it does not exist.

@@ -29,6 +29,15 @@ async fn list_get_and_rename_devices() {
         .ok();
     assert_eq!(tablet["display_name"], json!("Tablet"));
     assert!(tablet["last_seen_ts"].is_u64(), "{tablet}");
+    // The device making requests has its address recorded.
+    let own = server
+        .get(
+            &format!("/_matrix/client/v3/devices/{}", user.device_id),
+            Some(&user.token),
+        )
+        .await
+        .ok();
+    assert_eq!(own["last_seen_ip"], json!("127.0.0.1"), "{own}");
 
     server
         .put(
