@@ -16,6 +16,7 @@ mod keys;
 mod migrations;
 mod presence;
 pub mod rooms;
+mod server_keys;
 mod sessions;
 pub mod tables;
 mod uiaa;

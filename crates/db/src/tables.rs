@@ -37,6 +37,9 @@ catalog! {
     USERID_COUNT_ACCOUNTDATAKEY = "userid_count_accountdatakey";
     /// `count` (u64) -> `user_id`: stream positions used by per-user changes (account data).
     COUNT_USERID = "count_userid";
+    /// `server_name` -> JSON of the server's own signed `/_matrix/key/v2/server` answer, as
+    /// fetched (the remote key cache; checked again when loaded).
+    SERVERNAME_SERVERKEYS = "servername_serverkeys";
     /// `user_id` -> JSON `PresenceRecord` (state, status message, last activity, count).
     USERID_PRESENCE = "userid_presence";
     /// `count` (u64) -> `user_id`: presence changes in stream order.

@@ -12,6 +12,8 @@ use ruma::{
     signatures::{PublicKeySet, verify_json},
 };
 
+use accord_db::Db;
+
 use crate::{Error, FederationClient, Result};
 
 /// Keys of one server, until when they may be used, and the server's own signed answer
@@ -23,10 +25,11 @@ struct CachedKeys {
     raw: CanonicalJsonObject,
 }
 
-/// The cache. Cheap to clone.
-#[derive(Clone, Debug, Default)]
+/// The cache: memory in front of the database. Cheap to clone.
+#[derive(Clone, Debug)]
 pub(crate) struct KeyCache {
     servers: Arc<Mutex<BTreeMap<OwnedServerName, CachedKeys>>>,
+    db: Db,
 }
 
 fn bad(server: &ServerName, reason: impl Into<String>) -> Error {
@@ -37,40 +40,64 @@ fn bad(server: &ServerName, reason: impl Into<String>) -> Error {
 }
 
 impl KeyCache {
-    /// `server`'s own signed key answer, fetched when not cached or expired.
+    pub(crate) fn new(db: Db) -> Self {
+        Self {
+            servers: Arc::default(),
+            db,
+        }
+    }
+
+    /// `server`'s keys still valid and, when `key_id` is given, holding it: from memory, then
+    /// the database (checked again), then the server itself (and stored).
+    async fn current(
+        &self,
+        client: &FederationClient,
+        server: &ServerName,
+        key_id: Option<&str>,
+    ) -> Result<CachedKeys> {
+        let usable = |cached: &CachedKeys| {
+            cached.valid_until > now_millis() && key_id.is_none_or(|id| cached.keys.contains_key(id))
+        };
+        if let Some(cached) = self.servers.lock().get(server).filter(|c| usable(c)) {
+            return Ok(cached.clone());
+        }
+        let stored = self
+            .db
+            .get_server_keys(server)
+            .ok()
+            .flatten()
+            .and_then(|raw| check(server, raw).ok());
+        let keys = match stored.filter(usable) {
+            Some(stored) => stored,
+            None => {
+                let fetched = fetch(client, server).await?;
+                if let Err(err) = self.db.put_server_keys(server, &fetched.raw) {
+                    tracing::warn!(%server, %err, "could not store fetched server keys");
+                }
+                fetched
+            }
+        };
+        self.servers.lock().insert(server.to_owned(), keys.clone());
+        Ok(keys)
+    }
+
+    /// `server`'s own signed key answer.
     pub(crate) async fn signed_answer(
         &self,
         client: &FederationClient,
         server: &ServerName,
     ) -> Result<CanonicalJsonObject> {
-        if let Some(cached) = self.servers.lock().get(server)
-            && cached.valid_until > now_millis()
-        {
-            return Ok(cached.raw.clone());
-        }
-        let fetched = fetch(client, server).await?;
-        let raw = fetched.raw.clone();
-        self.servers.lock().insert(server.to_owned(), fetched);
-        Ok(raw)
+        Ok(self.current(client, server, None).await?.raw)
     }
 
-    /// `server`'s keys, fetched when unknown, expired, or lacking `key_id`.
+    /// `server`'s keys, holding `key_id`.
     pub(crate) async fn keys(
         &self,
         client: &FederationClient,
         server: &ServerName,
         key_id: &str,
     ) -> Result<PublicKeySet> {
-        if let Some(cached) = self.servers.lock().get(server)
-            && cached.valid_until > now_millis()
-            && cached.keys.contains_key(key_id)
-        {
-            return Ok(cached.keys.clone());
-        }
-        let fetched = fetch(client, server).await?;
-        let keys = fetched.keys.clone();
-        self.servers.lock().insert(server.to_owned(), fetched);
-        Ok(keys)
+        Ok(self.current(client, server, Some(key_id)).await?.keys)
     }
 }
 
@@ -79,6 +106,11 @@ async fn fetch(client: &FederationClient, server: &ServerName) -> Result<CachedK
     let response = client.send(server, get_server_keys::Request::new()).await?;
     let object: CanonicalJsonObject =
         serde_json::from_str(response.server_key.json().get()).map_err(|err| bad(server, err.to_string()))?;
+    check(server, object)
+}
+
+/// Checks a key answer: it names `server`, has an expiry, and is signed by the keys it lists.
+fn check(server: &ServerName, object: CanonicalJsonObject) -> Result<CachedKeys> {
     match object.get("server_name") {
         Some(CanonicalJsonValue::String(name)) if name == server.as_str() => {}
         _ => return Err(bad(server, "key response names another server")),

@@ -34,7 +34,7 @@ pub struct Federation {
 
 impl Federation {
     /// Builds the outbound client (system roots plus `federation.tls_ca_file`) and key cache.
-    pub fn new(config: &Config, identity: ServerIdentity) -> Result<Self> {
+    pub fn new(config: &Config, identity: ServerIdentity, db: accord_db::Db) -> Result<Self> {
         let tls = tls::client_config(config.federation.tls_ca_file.as_deref())?;
         let resolver = Resolver::new(tls.clone())?;
         let policy = Arc::new(parking_lot::RwLock::new(ServerPolicy::new(
@@ -45,7 +45,7 @@ impl Federation {
         Ok(Self {
             identity,
             client,
-            keys: keys::KeyCache::default(),
+            keys: keys::KeyCache::new(db),
             policy,
         })
     }

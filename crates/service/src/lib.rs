@@ -68,7 +68,7 @@ impl Services {
         let identity = identity::load_or_generate(&db, config.server_name.clone())?;
         let federation = if config.federation.enabled {
             Some(
-                accord_federation::Federation::new(&config, identity.clone())
+                accord_federation::Federation::new(&config, identity.clone(), db.clone())
                     .map_err(|err| Error::Internal(format!("federation setup failed: {err}")))?,
             )
         } else {

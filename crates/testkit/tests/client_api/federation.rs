@@ -340,3 +340,45 @@ async fn notary_serves_other_servers_keys_countersigned_and_respects_the_allow_l
         "the notary must not contact a server outside the allow list"
     );
 }
+
+#[tokio::test]
+async fn fetched_keys_are_kept_across_restart() {
+    let ca = TestCa::new();
+    let mut a = TestServer::start_federating(&ca, |_| {}).await;
+    let mut b = TestServer::start_federating(&ca, |_| {}).await;
+    let b_name = origin(&b).to_string();
+    let b_keys = key_map(&b);
+    let client = ca.client();
+    let ask = |a: &TestServer| {
+        let url = format!(
+            "https://localhost:{}/_matrix/key/v2/query/{}",
+            a.running().federation_addr.expect("federation").port(),
+            accord_testkit::urlencode(&b_name)
+        );
+        let client = client.clone();
+        async move {
+            client
+                .get(url)
+                .send()
+                .await
+                .expect("notary")
+                .json::<Value>()
+                .await
+                .expect("json")
+        }
+    };
+    assert_eq!(ask(&a).await["server_keys"][0]["server_name"], json!(b_name));
+    // B goes away; A restarts with an empty memory cache and still knows B's keys.
+    b.stop().await;
+    a.restart().await;
+    let answer = ask(&a).await["server_keys"][0].clone();
+    assert_eq!(
+        answer["server_name"],
+        json!(b_name),
+        "served from the stored cache: {answer}"
+    );
+    let object: ruma::CanonicalJsonObject = serde_json::from_value(answer).expect("canonical json");
+    let mut both = b_keys;
+    both.extend(key_map(&a));
+    ruma::signatures::verify_json(&both, &object).expect("B's signature and A's notary signature");
+}
