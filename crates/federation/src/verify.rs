@@ -46,3 +46,44 @@ impl Federation {
         Ok(x_matrix.origin.clone())
     }
 }
+
+impl Federation {
+    /// The public keys of every server that signed `event`, for `verify_event`: ours from our
+    /// identity, others from the key cache (fetched when missing). Servers outside the allow
+    /// list are refused.
+    pub async fn event_signing_keys(
+        &self,
+        event: &ruma::CanonicalJsonObject,
+    ) -> Result<ruma::signatures::PublicKeyMap> {
+        use ruma::CanonicalJsonValue;
+
+        let mut map = BTreeMap::new();
+        let Some(CanonicalJsonValue::Object(signatures)) = event.get("signatures") else {
+            return Err(Error::Unauthorized("event carries no signatures".to_owned()));
+        };
+        for (server, by_key) in signatures {
+            let server = <&ruma::ServerName>::try_from(server.as_str())
+                .map_err(|_| Error::Unauthorized(format!("invalid signing server {server}")))?;
+            if server == self.identity.server_name {
+                let mut keys = ruma::signatures::PublicKeySet::new();
+                keys.insert(
+                    format!("ed25519:{}", self.identity.key.version()),
+                    ruma::serde::Base64::new(self.identity.key.public_key().to_vec()),
+                );
+                map.insert(server.to_string(), keys);
+                continue;
+            }
+            if !self.allows(server) {
+                return Err(Error::Forbidden(format!(
+                    "federation with {server} is not allowed on this server"
+                )));
+            }
+            let Some(key_id) = by_key.as_object().and_then(|keys| keys.keys().next()) else {
+                continue;
+            };
+            let keys = self.keys.keys(&self.client, server, key_id).await?;
+            map.insert(server.to_string(), keys);
+        }
+        Ok(map)
+    }
+}

@@ -116,7 +116,16 @@ impl Rooms {
         let room_id = guard.room_id().to_owned();
         let before = self.current_state(&room_id)?;
         let rules = rules_for(&before.version)?;
-        let mut prev_events = self.db.extremities(&room_id)?;
+        let (prev_events, depth) = self.prev_events_and_depth(&room_id)?;
+        let (object, pdu) = self.build(&room_id, &before, &rules, sender, template, prev_events, depth)?;
+        self.authorize(&rules, &pdu, &before)?;
+        let ticket = self.append(guard, &pdu, object, Some(&before), txn, durability)?;
+        Ok((pdu.event_id, ticket))
+    }
+
+    /// The forward extremities a new event follows (at most [`MAX_PREV_EVENTS`]) and its depth.
+    pub(crate) fn prev_events_and_depth(&self, room_id: &RoomId) -> Result<(Vec<OwnedEventId>, u64)> {
+        let mut prev_events = self.db.extremities(room_id)?;
         prev_events.sort();
         prev_events.truncate(MAX_PREV_EVENTS);
         let mut depth = 0u64;
@@ -125,10 +134,7 @@ impl Rooms {
                 depth = depth.max(u64::from(pdu.depth));
             }
         }
-        let (object, pdu) = self.build(&room_id, &before, &rules, sender, template, prev_events, depth + 1)?;
-        self.authorize(&rules, &pdu, &before)?;
-        let ticket = self.append(guard, &pdu, object, Some(&before), txn, durability)?;
-        Ok((pdu.event_id, ticket))
+        Ok((prev_events, depth + 1))
     }
 
     /// Creates a room with its `m.room.create` event; returns the room id and its lock.
@@ -217,7 +223,7 @@ impl Rooms {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn event_object(
+    pub(crate) fn event_object(
         &self,
         room_id: Option<&RoomId>,
         rules: &RoomVersionRules,
@@ -307,7 +313,7 @@ impl Rooms {
         Ok(CanonicalJsonValue::Array(refs))
     }
 
-    fn event_id(&self, object: &CanonicalJsonObject, rules: &RoomVersionRules) -> Result<OwnedEventId> {
+    pub(crate) fn event_id(&self, object: &CanonicalJsonObject, rules: &RoomVersionRules) -> Result<OwnedEventId> {
         if rules.event_id_format == EventIdFormatVersion::V1 {
             return match object.get("event_id") {
                 Some(CanonicalJsonValue::String(id)) => {

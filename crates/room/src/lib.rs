@@ -10,6 +10,7 @@ mod build;
 mod error;
 mod locks;
 mod persist;
+mod remote;
 mod state;
 mod versions;
 
@@ -19,6 +20,7 @@ use accord_db::Db;
 pub use build::{PduTemplate, TxnInfo};
 pub use error::{Error, Result};
 pub use locks::{RoomGuard, RoomLocks};
+pub use remote::JoinedRoomState;
 pub use state::RoomState;
 pub use versions::{SUPPORTED_ROOM_VERSIONS, rules_for};
 

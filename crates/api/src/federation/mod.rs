@@ -3,6 +3,7 @@
 //! Matrix way.
 
 mod keys;
+mod membership;
 mod query;
 mod version;
 
@@ -19,6 +20,8 @@ pub fn router(services: Services) -> Router {
         .ruma_json_route(keys::get_remote_server_keys_route)
         .ruma_json_route(keys::get_remote_server_keys_batch_route)
         .ruma_route(query::get_profile_information_route)
-        .ruma_route(query::get_room_information_route);
+        .ruma_route(query::get_room_information_route)
+        .ruma_route(membership::prepare_join_event_route)
+        .ruma_route(membership::create_join_event_route);
     with_fallbacks(router).with_state(services)
 }

@@ -382,3 +382,143 @@ async fn fetched_keys_are_kept_across_restart() {
     both.extend(key_map(&a));
     ruma::signatures::verify_json(&both, &object).expect("B's signature and A's notary signature");
 }
+
+/// Acting as server B: asks A for a join template, signs it with B's key, sends it back.
+async fn remote_join(
+    b: &TestServer,
+    a_name: &OwnedServerName,
+    room: &str,
+    user: &str,
+    tamper: bool,
+) -> Result<ruma::api::federation::membership::create_join_event::v2::Response, accord_federation::Error> {
+    use ruma::api::federation::membership::{create_join_event::v2 as send_join, prepare_join_event::v1 as make_join};
+    let federation = b.running().services.federation.as_ref().expect("federation");
+    let room_id = ruma::OwnedRoomId::try_from(room).expect("room id");
+    let user_id = UserId::parse(user).expect("user id");
+    let mut request = make_join::Request::new(room_id.clone(), user_id);
+    // Without `ver` a server assumes the joiner supports only room version 1 (spec).
+    request.ver = accord_service::rooms::SUPPORTED_ROOM_VERSIONS.to_vec();
+    let template = federation.client().send(a_name, request).await?;
+    let version = template.room_version.expect("room version");
+    let rules = version.rules().expect("rules");
+    let mut object: ruma::CanonicalJsonObject = serde_json::from_str(template.event.get()).expect("template json");
+    let identity = b.running().services.rooms.rooms().identity().clone();
+    ruma::signatures::hash_and_sign_event(
+        identity.server_name.as_str(),
+        identity.key.as_ref(),
+        &mut object,
+        &rules.redaction,
+    )
+    .expect("sign");
+    if tamper {
+        // Changes the content but not the redacted form: event id and signature still match,
+        // the content hash does not.
+        if let Some(ruma::CanonicalJsonValue::Object(content)) = object.get_mut("content") {
+            content.insert(
+                "displayname".to_owned(),
+                ruma::CanonicalJsonValue::String("Mallory".to_owned()),
+            );
+        }
+    }
+    let event_id = ruma::OwnedEventId::try_from(format!(
+        "${}",
+        ruma::signatures::reference_hash(&object, &rules).expect("hash")
+    ))
+    .expect("event id");
+    let pdu = serde_json::value::to_raw_value(&object).expect("raw");
+    federation
+        .client()
+        .send(a_name, send_join::Request::new(room_id, event_id, pdu))
+        .await
+}
+
+#[tokio::test]
+async fn a_remote_server_joins_a_local_room_with_make_join_and_send_join() {
+    let ca = TestCa::new();
+    let a = TestServer::start_federating(&ca, |_| {}).await;
+    let b = TestServer::start_federating(&ca, |_| {}).await;
+    let alice = a.register("alice", "pw-alice-1").await;
+    let room = a
+        .create_room(&alice, json!({ "preset": "public_chat", "name": "Across servers" }))
+        .await;
+    a.send_text(&alice, &room, "before bob").await;
+    let since = a.sync(&alice, None, 0, None).await["next_batch"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let bob = format!("@bob:{}", origin(&b));
+
+    let joined = remote_join(&b, &origin(&a), &room, &bob, false)
+        .await
+        .expect("send_join accepted");
+    let types: Vec<String> = joined
+        .room_state
+        .state
+        .iter()
+        .filter_map(|raw| serde_json::from_str::<Value>(raw.get()).ok())
+        .filter_map(|event| event["type"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        types.iter().any(|t| t == "m.room.create") && types.iter().any(|t| t == "m.room.name"),
+        "{types:?}"
+    );
+    assert!(
+        !joined.room_state.auth_chain.is_empty(),
+        "the auth chain of the state comes along"
+    );
+
+    let members = a
+        .get(
+            &format!("/_matrix/client/v3/rooms/{room}/members?membership=join"),
+            Some(&alice.token),
+        )
+        .await
+        .ok();
+    let joined_ids: Vec<&str> = members["chunk"]
+        .as_array()
+        .expect("chunk")
+        .iter()
+        .filter_map(|m| m["state_key"].as_str())
+        .collect();
+    assert!(joined_ids.contains(&bob.as_str()), "{joined_ids:?}");
+    let update = a.sync(&alice, Some(&since), 0, None).await;
+    let timeline = update["rooms"]["join"][&room]["timeline"]["events"]
+        .as_array()
+        .expect("timeline")
+        .clone();
+    assert!(
+        timeline
+            .iter()
+            .any(|e| e["type"] == "m.room.member" && e["state_key"] == json!(bob)),
+        "alice sees bob join"
+    );
+
+    // A join whose content was changed after signing fails the content hash check.
+    let carol = format!("@carol:{}", origin(&b));
+    let err = remote_join(&b, &origin(&a), &room, &carol, true)
+        .await
+        .expect_err("tampered join refused");
+    assert!(
+        err.to_string().contains("400") || err.to_string().contains("403"),
+        "{err}"
+    );
+    let members = a
+        .get(&format!("/_matrix/client/v3/rooms/{room}/members"), Some(&alice.token))
+        .await
+        .ok();
+    assert!(
+        !members.to_string().contains(&carol),
+        "nothing of the tampered join is visible"
+    );
+    // B may only join its own users.
+    let err = remote_join(&b, &origin(&a), &room, &alice.user_id, false)
+        .await
+        .expect_err("foreign user refused");
+    assert!(err.to_string().contains("403"), "{err}");
+    // Private rooms refuse the join already at make_join.
+    let private = a.create_room(&alice, json!({ "preset": "private_chat" })).await;
+    let err = remote_join(&b, &origin(&a), &private, &bob, false)
+        .await
+        .expect_err("invite-only");
+    assert!(err.to_string().contains("403"), "{err}");
+}
