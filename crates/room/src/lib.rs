@@ -11,6 +11,7 @@ mod error;
 mod locks;
 mod persist;
 mod remote;
+mod remote_state;
 mod state;
 mod versions;
 

@@ -60,3 +60,153 @@ impl Services {
         Ok((response.room_id, response.servers))
     }
 }
+
+impl Services {
+    /// Joins a room by id or alias: locally when this server knows the room, otherwise through
+    /// a resident server (`via`, the alias's servers, or the room id's server): `make_join`,
+    /// sign, `send_join`, then the returned state is checked and stored.
+    pub async fn join_anywhere(
+        &self,
+        user: &crate::AuthedUser,
+        room: &ruma::RoomOrAliasId,
+        via: &[OwnedServerName],
+        reason: Option<String>,
+    ) -> Result<OwnedRoomId> {
+        let (room_id, mut servers) = match <&ruma::RoomId>::try_from(room) {
+            Ok(room_id) => (room_id.to_owned(), via.to_vec()),
+            Err(alias) => {
+                let (room_id, servers) = self.resolve_alias_anywhere(alias).await?;
+                (room_id, servers.into_iter().chain(via.iter().cloned()).collect())
+            }
+        };
+        if self.rooms.rooms().exists(&room_id)? {
+            return self
+                .rooms
+                .join(user, <&ruma::RoomOrAliasId>::from(&*room_id), reason)
+                .await;
+        }
+        if let Some(server) = room_id.server_name() {
+            servers.push(server.to_owned());
+        }
+        servers.retain(|server| server != &self.config.server_name);
+        servers.dedup();
+        let federation = self.federation_for(&format!("Room {room_id}"))?;
+        let mut last_error = Error::not_found(format!(
+            "Room {room_id} is not known here; give `via` servers to join through"
+        ));
+        for server in servers {
+            match self
+                .join_through(federation, user, &room_id, &server, reason.clone())
+                .await
+            {
+                Ok(()) => return Ok(room_id),
+                Err(err) => {
+                    tracing::info!(%server, room = %room_id, %err, "remote join attempt failed");
+                    last_error = err;
+                }
+            }
+        }
+        Err(last_error)
+    }
+
+    async fn join_through(
+        &self,
+        federation: &accord_federation::Federation,
+        user: &crate::AuthedUser,
+        room_id: &ruma::RoomId,
+        server: &ruma::ServerName,
+        reason: Option<String>,
+    ) -> Result<()> {
+        use ruma::{
+            CanonicalJsonObject, CanonicalJsonValue, OwnedEventId,
+            api::federation::membership::{create_join_event::v2 as send_join, prepare_join_event::v1 as make_join},
+            signatures::{hash_and_sign_event, reference_hash},
+        };
+
+        let what = format!("Room {room_id}");
+        let mut request = make_join::Request::new(room_id.to_owned(), user.user_id.clone());
+        request.ver = crate::rooms::SUPPORTED_ROOM_VERSIONS.to_vec();
+        let template = federation
+            .client()
+            .send(server, request)
+            .await
+            .map_err(|err| remote_error(&what, err))?;
+        let version = template.room_version.unwrap_or(ruma::RoomVersionId::V1);
+        let rules = accord_room::rules_for(&version)?;
+        let mut join: CanonicalJsonObject = serde_json::from_str(template.event.get())
+            .map_err(|err| Error::bad_json(format!("{server} sent an unreadable join template: {err}")))?;
+        if let Some(CanonicalJsonValue::Object(content)) = join.get_mut("content") {
+            let profile = self.profiles.get(&user.user_id)?;
+            for field in ["displayname", "avatar_url"] {
+                if let Some(value) = profile
+                    .get(field)
+                    .and_then(|v| CanonicalJsonValue::try_from(v.clone()).ok())
+                {
+                    content.insert(field.to_owned(), value);
+                }
+            }
+            if let Some(reason) = reason {
+                content.insert("reason".to_owned(), CanonicalJsonValue::String(reason));
+            }
+        }
+        join.insert(
+            "origin_server_ts".to_owned(),
+            CanonicalJsonValue::Integer(ruma::Int::try_from(accord_core::time::now_millis()).unwrap_or(ruma::Int::MAX)),
+        );
+        let identity = self.rooms.rooms().identity();
+        hash_and_sign_event(
+            identity.server_name.as_str(),
+            identity.key.as_ref(),
+            &mut join,
+            &rules.redaction,
+        )
+        .map_err(|err| Error::Internal(format!("signing the join failed: {err}")))?;
+        let event_id = match join.get("event_id") {
+            Some(CanonicalJsonValue::String(id)) => {
+                OwnedEventId::try_from(id.as_str()).map_err(|err| Error::Internal(err.to_string()))?
+            }
+            _ => {
+                let hash = reference_hash(&join, &rules).map_err(|err| Error::Internal(err.to_string()))?;
+                OwnedEventId::try_from(format!("${hash}")).map_err(|err| Error::Internal(err.to_string()))?
+            }
+        };
+        let pdu = serde_json::value::to_raw_value(&join).map_err(|err| Error::Internal(err.to_string()))?;
+        let response = federation
+            .client()
+            .send(server, send_join::Request::new(room_id.to_owned(), event_id, pdu))
+            .await
+            .map_err(|err| remote_error(&what, err))?;
+        let parse = |raw: &serde_json::value::RawValue| -> Result<CanonicalJsonObject> {
+            serde_json::from_str(raw.get())
+                .map_err(|err| Error::bad_json(format!("{server} sent an unreadable event: {err}")))
+        };
+        let state: Vec<CanonicalJsonObject> = response
+            .room_state
+            .state
+            .iter()
+            .map(|raw| parse(raw))
+            .collect::<Result<_>>()?;
+        let auth_chain: Vec<CanonicalJsonObject> = response
+            .room_state
+            .auth_chain
+            .iter()
+            .map(|raw| parse(raw))
+            .collect::<Result<_>>()?;
+        let mut keys = ruma::signatures::PublicKeyMap::new();
+        for event in state.iter().chain(auth_chain.iter()).chain(std::iter::once(&join)) {
+            let found = federation
+                .event_signing_keys(event)
+                .await
+                .map_err(|err| remote_error(&what, err))?;
+            for (server, set) in found {
+                keys.entry(server).or_default().extend(set);
+            }
+        }
+        self.rooms
+            .rooms()
+            .join_remote_room(room_id, &version, join, state, auth_chain, &keys)
+            .await?;
+        tracing::info!(room = %room_id, via = %server, user = %user.user_id, "joined a remote room");
+        Ok(())
+    }
+}

@@ -32,7 +32,9 @@ pub async fn join_room_by_id_route(
         .as_str()
         .try_into()
         .map_err(|_| ApiError::from(Error::invalid_param("Invalid room id")))?;
-    let room_id = services.rooms.join(&request.auth, room, request.body.reason).await?;
+    let room_id = services
+        .join_anywhere(&request.auth, room, &[], request.body.reason)
+        .await?;
     Ok(join_room_by_id::Response::new(room_id))
 }
 
@@ -43,8 +45,7 @@ pub async fn join_room_by_id_or_alias_route(
 ) -> Result<join_room_by_id_or_alias::Response> {
     let body = request.body;
     let room_id = services
-        .rooms
-        .join(&request.auth, &body.room_id_or_alias, body.reason)
+        .join_anywhere(&request.auth, &body.room_id_or_alias, &body.via, body.reason)
         .await?;
     Ok(join_room_by_id_or_alias::Response::new(room_id))
 }

@@ -522,3 +522,79 @@ async fn a_remote_server_joins_a_local_room_with_make_join_and_send_join() {
         .expect_err("invite-only");
     assert!(err.to_string().contains("403"), "{err}");
 }
+
+#[tokio::test]
+async fn a_client_joins_a_room_on_another_server_by_alias_and_by_id_with_via() {
+    let ca = TestCa::new();
+    let a = TestServer::start_federating(&ca, |_| {}).await;
+    let b = TestServer::start_federating(&ca, |_| {}).await;
+    let alice = a.register("alice", "pw-alice-1").await;
+    let bob = b.register("bob", "pw-bob-1").await;
+    let room = a
+        .create_room(
+            &alice,
+            json!({ "preset": "public_chat", "name": "Partners", "room_alias_name": "partners" }),
+        )
+        .await;
+
+    let alias = format!("#partners:{}", origin(&a));
+    let joined = b.join(&bob, &alias).await.ok();
+    assert_eq!(joined["room_id"], json!(room));
+    // B now holds the room: its state, and both members.
+    let name = b
+        .get(
+            &format!("/_matrix/client/v3/rooms/{room}/state/m.room.name/"),
+            Some(&bob.token),
+        )
+        .await
+        .ok();
+    assert_eq!(name["name"], "Partners");
+    let members = b
+        .get(
+            &format!("/_matrix/client/v3/rooms/{room}/joined_members"),
+            Some(&bob.token),
+        )
+        .await
+        .ok();
+    assert!(
+        members["joined"].get(&alice.user_id).is_some() && members["joined"].get(&bob.user_id).is_some(),
+        "{members}"
+    );
+    let rooms = b.get("/_matrix/client/v3/joined_rooms", Some(&bob.token)).await.ok();
+    assert_eq!(rooms["joined_rooms"], json!([room]));
+    let synced = b.sync(&bob, None, 0, None).await;
+    assert!(
+        synced["rooms"]["join"][&room].is_object(),
+        "the joined room is in bob's sync"
+    );
+    // A sees bob in the room.
+    let on_a = a
+        .get(
+            &format!("/_matrix/client/v3/rooms/{room}/joined_members"),
+            Some(&alice.token),
+        )
+        .await
+        .ok();
+    assert!(on_a["joined"].get(&bob.user_id).is_some(), "{on_a}");
+
+    // By room id with `via`, into a v12 room (ids carry no server name).
+    let carol = b.register("carol", "pw-carol-1").await;
+    let v12 = a
+        .create_room(&alice, json!({ "preset": "public_chat", "room_version": "12" }))
+        .await;
+    let path = format!(
+        "/_matrix/client/v3/join/{}?via={}",
+        accord_testkit::urlencode(&v12),
+        accord_testkit::urlencode(origin(&a).as_str())
+    );
+    assert_eq!(
+        b.post(&path, Some(&carol.token), json!({})).await.ok()["room_id"],
+        json!(v12)
+    );
+    // Without `via` nothing says where a v12 room lives.
+    let dave = b.register("dave", "pw-dave-1").await;
+    let other = a
+        .create_room(&alice, json!({ "preset": "public_chat", "room_version": "12" }))
+        .await;
+    b.join(&dave, &other).await.assert_error(404, "M_NOT_FOUND");
+}

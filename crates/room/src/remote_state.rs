@@ -1,0 +1,167 @@
+//! Joining a room hosted elsewhere: the state and auth chain a resident server returned from
+//! `send_join` are checked (signatures and content hashes, each event against its auth events)
+//! and stored as outliers; the room's state becomes that state; our join follows it.
+
+use std::collections::HashMap;
+
+use accord_core::Pdu;
+use accord_db::{
+    WriteBatch,
+    rooms::{EventMeta, RoomMeta, ShortEventId, ShortStateHash},
+};
+use ruma::{
+    CanonicalJsonObject, OwnedEventId, RoomId, RoomVersionId,
+    canonical_json::redact,
+    events::StateEventType,
+    room_version_rules::RoomVersionRules,
+    signatures::{PublicKeyMap, Verified, verify_event},
+    state_res,
+};
+
+use crate::{Error, Result, Rooms, persist::Durability, state::RoomState, versions::rules_for};
+
+/// A checked event from another server.
+struct Checked {
+    pdu: Pdu,
+    json: CanonicalJsonObject,
+}
+
+impl Rooms {
+    /// Checks one remote event: event id, signatures (a content hash mismatch means the
+    /// redacted form is kept, as the spec says), parse.
+    fn check_remote(
+        &self,
+        rules: &RoomVersionRules,
+        room_id: &RoomId,
+        json: CanonicalJsonObject,
+        keys: &PublicKeyMap,
+    ) -> Result<Checked> {
+        let event_id = self.event_id(&json, rules)?;
+        let json = match verify_event(keys, &json, rules) {
+            Ok(Verified::All) => json,
+            Ok(Verified::Signatures) => {
+                redact(json, &rules.redaction, None).map_err(|err| Error::InvalidEvent(err.to_string()))?
+            }
+            Err(err) => return Err(Error::Unauthorized(format!("event {event_id} does not verify: {err}"))),
+        };
+        let pdu = Pdu::from_canonical(event_id, room_id, &json).map_err(|err| Error::InvalidEvent(err.to_string()))?;
+        Ok(Checked { pdu, json })
+    }
+
+    /// Stores the room's state and auth chain from a resident server, then our signed join on
+    /// top of it. `keys` must hold the keys of every server that signed these events.
+    pub async fn join_remote_room(
+        &self,
+        room_id: &RoomId,
+        version: &RoomVersionId,
+        join: CanonicalJsonObject,
+        state: Vec<CanonicalJsonObject>,
+        auth_chain: Vec<CanonicalJsonObject>,
+        keys: &PublicKeyMap,
+    ) -> Result<OwnedEventId> {
+        let rules = rules_for(version)?;
+        let guard = self.lock(room_id).await;
+        let mut events: HashMap<OwnedEventId, Checked> = HashMap::new();
+        let mut state_ids = Vec::new();
+        for json in auth_chain {
+            let checked = self.check_remote(&rules, room_id, json, keys)?;
+            events.insert(checked.pdu.event_id.clone(), checked);
+        }
+        for json in state {
+            let checked = self.check_remote(&rules, room_id, json, keys)?;
+            state_ids.push(checked.pdu.event_id.clone());
+            events.insert(checked.pdu.event_id.clone(), checked);
+        }
+        // Every event must pass the authorization rules against its own auth events (plus, from
+        // room version 12, the create event, which auth events no longer list).
+        let create_id = rules
+            .authorization
+            .room_create_event_id_as_room_id
+            .then(|| OwnedEventId::try_from(format!("${}", room_id.as_str().trim_start_matches('!'))).ok())
+            .flatten();
+        for checked in events.values() {
+            let pdu = &checked.pdu;
+            state_res::check_state_independent_auth_rules(&rules.authorization, pdu, |id: &ruma::EventId| {
+                events.get(id).map(|c| c.pdu.clone())
+            })
+            .map_err(|reason| Error::Unauthorized(format!("{} ({}): {reason}", pdu.event_id, pdu.kind)))?;
+            let auth_state: HashMap<(String, String), &Pdu> = pdu
+                .auth_events
+                .iter()
+                .chain(create_id.as_ref())
+                .filter_map(|id| events.get(id))
+                .filter_map(|c| c.pdu.state_key.clone().map(|k| ((c.pdu.kind.to_string(), k), &c.pdu)))
+                .collect();
+            state_res::check_state_dependent_auth_rules(
+                &rules.authorization,
+                pdu,
+                |kind: &StateEventType, key: &str| {
+                    auth_state
+                        .get(&(kind.to_string(), key.to_owned()))
+                        .map(|p| (*p).clone())
+                },
+            )
+            .map_err(|reason| Error::Unauthorized(format!("{} ({}): {reason}", pdu.event_id, pdu.kind)))?;
+        }
+
+        // Outliers: stored, not in the timeline.
+        let mut batch = WriteBatch::new();
+        let mut shorts: HashMap<OwnedEventId, ShortEventId> = HashMap::new();
+        for (event_id, checked) in &events {
+            let short = match self.db.get_short_event_id(event_id)? {
+                Some(short) => short,
+                None => {
+                    let short = ShortEventId(self.db.next_short_id());
+                    self.db.put_short_event_id(&mut batch, event_id, short);
+                    let canonical =
+                        serde_json::to_vec(&checked.json).map_err(|err| Error::InvalidEvent(err.to_string()))?;
+                    self.db.put_pdu_json(&mut batch, short, canonical);
+                    let meta = EventMeta {
+                        event_id: event_id.clone(),
+                        room_id: room_id.to_owned(),
+                        count: None,
+                        state_after: None,
+                        rejected: false,
+                        redacted_by: None,
+                        txn: None,
+                    };
+                    self.db.put_event_meta(&mut batch, short, &meta);
+                    short
+                }
+            };
+            shorts.insert(event_id.clone(), short);
+        }
+        let mut entries = Vec::new();
+        for event_id in &state_ids {
+            let pdu = &events[event_id].pdu;
+            if let (Some(key), Some(short)) = (&pdu.state_key, shorts.get(event_id)) {
+                entries.push((self.db.intern_state_key(&pdu.kind.to_string(), key)?, *short));
+            }
+        }
+        let hash: ShortStateHash = self.db.put_state_diff(&mut batch, None, entries, Vec::new())?;
+        self.db.put_room_meta(
+            &mut batch,
+            room_id,
+            &RoomMeta {
+                version: version.clone(),
+                current_state: hash.0,
+            },
+        );
+        self.db.write(batch)?;
+
+        // Our join, checked like any remote event, on top of the state.
+        let before = RoomState {
+            hash,
+            version: version.clone(),
+            map: self.state_map(hash)?,
+        };
+        let join = self.check_remote(&rules, room_id, join, keys)?;
+        self.authorize(&rules, &join.pdu, &before)?;
+        let mut batch = WriteBatch::new();
+        self.db
+            .replace_extremities(&mut batch, room_id, &[], &join.pdu.event_id);
+        self.db.write(batch)?;
+        self.append(&guard, &join.pdu, join.json, Some(&before), None, Durability::Synced)?;
+        Ok(join.pdu.event_id)
+    }
+}
