@@ -8,6 +8,7 @@
 
 mod build;
 mod error;
+mod inbound;
 mod locks;
 mod persist;
 mod remote;

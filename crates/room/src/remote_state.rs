@@ -21,15 +21,15 @@ use ruma::{
 use crate::{Error, Result, Rooms, persist::Durability, state::RoomState, versions::rules_for};
 
 /// A checked event from another server.
-struct Checked {
-    pdu: Pdu,
-    json: CanonicalJsonObject,
+pub(crate) struct Checked {
+    pub(crate) pdu: Pdu,
+    pub(crate) json: CanonicalJsonObject,
 }
 
 impl Rooms {
     /// Checks one remote event: event id, signatures (a content hash mismatch means the
     /// redacted form is kept, as the spec says), parse.
-    fn check_remote(
+    pub(crate) fn check_remote(
         &self,
         rules: &RoomVersionRules,
         room_id: &RoomId,

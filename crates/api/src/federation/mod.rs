@@ -5,6 +5,7 @@
 mod keys;
 mod membership;
 mod query;
+mod transactions;
 mod version;
 
 use accord_service::Services;
@@ -22,6 +23,7 @@ pub fn router(services: Services) -> Router {
         .ruma_route(query::get_profile_information_route)
         .ruma_route(query::get_room_information_route)
         .ruma_route(membership::prepare_join_event_route)
-        .ruma_route(membership::create_join_event_route);
+        .ruma_route(membership::create_join_event_route)
+        .ruma_route(transactions::send_transaction_message_route);
     with_fallbacks(router).with_state(services)
 }

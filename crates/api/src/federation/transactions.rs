@@ -1,0 +1,90 @@
+//! `PUT /_matrix/federation/v1/send/{txnId}`: PDUs from another server, each checked on its
+//! own (one bad PDU never fails the transaction), rooms in order of arrival.
+
+use std::collections::BTreeMap;
+
+use accord_service::{Error, Services};
+use http::StatusCode;
+use ruma::{
+    CanonicalJsonObject, CanonicalJsonValue, OwnedEventId, OwnedRoomId,
+    api::{error::ErrorKind, federation::transactions::send_transaction_message::v1 as send_transaction},
+};
+
+use crate::{ApiError, Result, Ruma};
+
+/// The spec's transaction limits.
+const MAX_PDUS: usize = 50;
+const MAX_EDUS: usize = 100;
+
+/// # `PUT /_matrix/federation/v1/send/{txnId}`
+pub async fn send_transaction_message_route(
+    services: Services,
+    request: Ruma<send_transaction::Request>,
+) -> Result<send_transaction::Response> {
+    let origin = request.auth;
+    let body = request.body;
+    if body.origin != origin {
+        return Err(ApiError::from(Error::forbidden(
+            "The transaction's origin is not the authenticated server",
+        )));
+    }
+    if body.pdus.len() > MAX_PDUS || body.edus.len() > MAX_EDUS {
+        return Err(ApiError::new(
+            ErrorKind::TooLarge,
+            format!("At most {MAX_PDUS} PDUs and {MAX_EDUS} EDUs per transaction"),
+        )
+        .with_status(StatusCode::BAD_REQUEST));
+    }
+    let federation = services
+        .federation
+        .as_ref()
+        .ok_or_else(|| ApiError::from(Error::not_found("Federation is disabled on this server")))?;
+    let rooms = services.rooms.rooms();
+    let mut results: BTreeMap<OwnedEventId, std::result::Result<(), String>> = BTreeMap::new();
+    for raw in &body.pdus {
+        let Ok(object) = serde_json::from_str::<CanonicalJsonObject>(raw.get()) else {
+            continue;
+        };
+        let Some(room_id) = object
+            .get("room_id")
+            .and_then(CanonicalJsonValue::as_str)
+            .and_then(|r| OwnedRoomId::try_from(r).ok())
+        else {
+            continue;
+        };
+        // PDUs for rooms this server is not in are dropped (their ids can't even be computed).
+        let Ok(version) = rooms.room_version(&room_id) else {
+            continue;
+        };
+        let Some(rules) = version.rules() else { continue };
+        let Some(event_id) = event_id_of(&object, &rules) else {
+            continue;
+        };
+        let outcome = match federation.event_signing_keys(&object).await {
+            Ok(keys) => rooms
+                .accept_remote_event(&origin, &room_id, object, &keys)
+                .await
+                .map(drop)
+                .map_err(|err| err.to_string()),
+            Err(err) => Err(format!("signing keys unavailable: {err}")),
+        };
+        if let Err(reason) = &outcome {
+            tracing::info!(%origin, %event_id, %reason, "PDU refused");
+        }
+        results.insert(event_id, outcome);
+    }
+    Ok(send_transaction::Response::new(results))
+}
+
+fn event_id_of(
+    object: &CanonicalJsonObject,
+    rules: &ruma::room_version_rules::RoomVersionRules,
+) -> Option<OwnedEventId> {
+    if let Some(CanonicalJsonValue::String(id)) = object.get("event_id")
+        && rules.event_id_format == ruma::room_version_rules::EventIdFormatVersion::V1
+    {
+        return OwnedEventId::try_from(id.as_str()).ok();
+    }
+    let hash = ruma::signatures::reference_hash(object, rules).ok()?;
+    OwnedEventId::try_from(format!("${hash}")).ok()
+}
