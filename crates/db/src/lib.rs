@@ -14,6 +14,7 @@ mod error;
 mod filters;
 mod keys;
 mod migrations;
+mod outbound;
 mod presence;
 pub mod rooms;
 mod server_keys;

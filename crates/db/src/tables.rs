@@ -78,6 +78,9 @@ catalog! {
     ROOMID_USERID_TYPE_RECEIPT = "roomid_userid_type_receipt";
     /// `room_id 0xFF count` (u64) -> `user_id 0xFF receipt_type`: receipt changes in stream order.
     ROOMID_COUNT_RECEIPTKEY = "roomid_count_receiptkey";
+    /// `destination 0xFF count` (u64) -> event id: the durable outbound queue, written in the
+    /// same batch as the event; rows are deleted once the destination accepted the transaction.
+    DESTINATION_COUNT_EVENTID = "destination_count_eventid";
     /// `#alias:server` -> JSON `AliasRecord` (room id, creator).
     ALIAS_ALIASRECORD = "alias_aliasrecord";
     /// `room_id 0xFF #alias:server` -> empty: the aliases of a room.

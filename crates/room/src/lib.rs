@@ -33,6 +33,8 @@ pub struct Rooms {
     identity: ServerIdentity,
     locks: RoomLocks,
     state: state::StateCache,
+    /// Bumped when events are queued for other servers; the sender waits on it.
+    outbound_wake: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Rooms {
@@ -43,6 +45,7 @@ impl Rooms {
             identity,
             locks: RoomLocks::default(),
             state: state::StateCache::default(),
+            outbound_wake: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
         }
     }
 
@@ -54,6 +57,11 @@ impl Rooms {
     /// This server's identity.
     pub fn identity(&self) -> &ServerIdentity {
         &self.identity
+    }
+
+    /// A receiver that changes when events are queued for other servers.
+    pub fn outbound_queued(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.outbound_wake.subscribe()
     }
 
     /// Waits for the room's lock: the proof every write needs.

@@ -150,6 +150,25 @@ impl Rooms {
         if let Some(txn) = txn {
             db.put_txn_event(&mut batch, &pdu.sender, &txn.device_id, &txn.txn_id, &pdu.event_id);
         }
+        // Our own events go to every other server with a member in the room, durably queued
+        // in this same batch.
+        if pdu.sender.server_name() == self.identity.server_name {
+            let mut destinations: Vec<ruma::OwnedServerName> = db
+                .members_of_room(room_id)?
+                .into_iter()
+                .filter(|(_, membership)| membership == "join" || membership == "invite")
+                .map(|(user, _)| user.server_name().to_owned())
+                .filter(|server| *server != self.identity.server_name)
+                .collect();
+            destinations.sort();
+            destinations.dedup();
+            for destination in &destinations {
+                db.queue_for_destination(&mut batch, destination, count, &pdu.event_id);
+            }
+            if !destinations.is_empty() {
+                self.outbound_wake.send_replace(count);
+            }
+        }
 
         match durability {
             Durability::Synced => {

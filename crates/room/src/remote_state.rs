@@ -134,6 +134,24 @@ impl Rooms {
         let mut entries = Vec::new();
         for event_id in &state_ids {
             let pdu = &events[event_id].pdu;
+            // Memberships from the returned state, so this server knows who is in the room
+            // (and which servers to send to).
+            if pdu.kind == ruma::events::TimelineEventType::RoomMember
+                && let Some(user) = pdu.state_key.as_deref().and_then(|key| ruma::UserId::parse(key).ok())
+            {
+                let membership = pdu
+                    .content_value()
+                    .get("membership")
+                    .and_then(|m| m.as_str())
+                    .unwrap_or("leave")
+                    .to_owned();
+                let record = accord_db::rooms::MembershipRecord {
+                    membership,
+                    count: 0,
+                    forgotten: false,
+                };
+                self.db.put_membership(&mut batch, &user, room_id, &record);
+            }
             if let (Some(key), Some(short)) = (&pdu.state_key, shorts.get(event_id)) {
                 entries.push((self.db.intern_state_key(&pdu.kind.to_string(), key)?, *short));
             }

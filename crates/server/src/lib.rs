@@ -84,6 +84,12 @@ impl RunningServer {
             listeners.push(task);
         }
 
+        if services.federation.is_some() {
+            listeners.push(tokio::spawn(accord_service::sender::run_sender(
+                services.clone(),
+                shutdown.subscribe(),
+            )));
+        }
         tracing::info!(server_name = %config.server_name, %client_addr, ?federation_addr, "Accord is serving");
         Ok(Self {
             client_addr,

@@ -19,6 +19,7 @@ pub mod profiles;
 pub mod push_rules;
 mod remote;
 pub mod rooms;
+pub mod sender;
 pub mod sessions;
 pub mod shared_secret;
 pub mod sync;

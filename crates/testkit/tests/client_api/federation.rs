@@ -732,3 +732,79 @@ async fn transactions_deliver_valid_pdus_and_refuse_bad_ones_one_by_one() {
     assert!(err.to_string().contains("400"), "{err}");
     assert_eq!(a.get("/_matrix/client/versions", None).await.status, 200);
 }
+
+/// Waits until `room` on `server`, as seen by `user`, holds a message with each of `bodies`;
+/// returns the message bodies in timeline order.
+async fn wait_for_bodies(
+    server: &TestServer,
+    user: &accord_testkit::TestUser,
+    room: &str,
+    bodies: &[String],
+    within: std::time::Duration,
+) -> Vec<String> {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let page = server
+            .get(
+                &format!("/_matrix/client/v3/rooms/{room}/messages?dir=f&limit=1000"),
+                Some(&user.token),
+            )
+            .await
+            .ok();
+        let seen: Vec<String> = page["chunk"]
+            .as_array()
+            .expect("chunk")
+            .iter()
+            .filter_map(|e| e["content"]["body"].as_str().map(str::to_owned))
+            .collect();
+        if bodies.iter().all(|b| seen.contains(b)) || std::time::Instant::now() > deadline {
+            return seen;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn messages_flow_both_ways_and_survive_a_partition() {
+    let ca = TestCa::new();
+    let a = TestServer::start_federating(&ca, |_| {}).await;
+    let mut b = TestServer::start_federating(&ca, |_| {}).await;
+    let alice = a.register("alice", "pw-alice-1").await;
+    let bob = b.register("bob", "pw-bob-1").await;
+    let room = a
+        .create_room(&alice, json!({ "preset": "public_chat", "room_alias_name": "both" }))
+        .await;
+    b.join(&bob, &format!("#both:{}", origin(&a))).await.ok();
+
+    a.send_text(&alice, &room, "hi bob").await;
+    let seen = wait_for_bodies(
+        &b,
+        &bob,
+        &room,
+        &["hi bob".to_owned()],
+        std::time::Duration::from_secs(15),
+    )
+    .await;
+    assert!(seen.contains(&"hi bob".to_owned()), "A -> B: {seen:?}");
+    b.send_text(&bob, &room, "hi alice").await;
+    let seen = wait_for_bodies(
+        &a,
+        &alice,
+        &room,
+        &["hi alice".to_owned()],
+        std::time::Duration::from_secs(15),
+    )
+    .await;
+    assert!(seen.contains(&"hi alice".to_owned()), "B -> A: {seen:?}");
+
+    // Partition: B stops, A sends 100 messages, B comes back and gets all of them, in order.
+    b.stop().await;
+    let sent: Vec<String> = (0..100).map(|i| format!("while away {i}")).collect();
+    for body in &sent {
+        a.send_text(&alice, &room, body).await;
+    }
+    b.restart().await;
+    let seen = wait_for_bodies(&b, &bob, &room, &sent, std::time::Duration::from_secs(30)).await;
+    let arrived: Vec<String> = seen.into_iter().filter(|b| b.starts_with("while away")).collect();
+    assert_eq!(arrived, sent, "all 100, in order, within 30 s");
+}

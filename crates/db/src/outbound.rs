@@ -1,0 +1,84 @@
+//! The durable per-destination outbound queue: rows are queued in the event's own batch, so a
+//! crash never loses an event that other servers should receive.
+
+use accord_storage::{
+    Direction, WriteBatch,
+    codec::{KeyBuilder, KeyReader},
+};
+use ruma::{EventId, OwnedEventId, OwnedServerName, ServerName};
+
+use crate::{Db, Error, Result, tables::DESTINATION_COUNT_EVENTID};
+
+impl Db {
+    /// Queues `event_id` for `destination` at stream position `count`.
+    pub fn queue_for_destination(
+        &self,
+        batch: &mut WriteBatch,
+        destination: &ServerName,
+        count: u64,
+        event_id: &EventId,
+    ) {
+        batch.put(
+            DESTINATION_COUNT_EVENTID,
+            KeyBuilder::new().str(destination.as_str()).u64(count).build(),
+            event_id.as_bytes(),
+        );
+    }
+
+    /// Up to `limit` queued events for `destination`, oldest first: `(count, event id)`.
+    pub fn queued_for(&self, destination: &ServerName, limit: usize) -> Result<Vec<(u64, OwnedEventId)>> {
+        let prefix = KeyBuilder::new().str(destination.as_str()).prefix();
+        let corrupt = |reason: String| Error::Corrupt {
+            table: DESTINATION_COUNT_EVENTID,
+            reason,
+        };
+        let mut out = Vec::new();
+        for item in self
+            .engine()
+            .iter_prefix(DESTINATION_COUNT_EVENTID, &prefix, Direction::Forward)?
+            .take(limit)
+        {
+            let (key, value) = item?;
+            let mut reader = KeyReader::new(&key);
+            reader.str().map_err(|e| corrupt(e.to_string()))?;
+            let count = reader.u64().map_err(|e| corrupt(e.to_string()))?;
+            let event_id = String::from_utf8(value)
+                .ok()
+                .and_then(|s| OwnedEventId::try_from(s).ok())
+                .ok_or_else(|| corrupt("bad event id".to_owned()))?;
+            out.push((count, event_id));
+        }
+        Ok(out)
+    }
+
+    /// Removes delivered rows.
+    pub fn dequeue(&self, destination: &ServerName, counts: &[u64]) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        for count in counts {
+            batch.delete(
+                DESTINATION_COUNT_EVENTID,
+                KeyBuilder::new().str(destination.as_str()).u64(*count).build(),
+            );
+        }
+        self.write(batch)
+    }
+
+    /// Every destination with queued events.
+    pub fn queued_destinations(&self) -> Result<Vec<OwnedServerName>> {
+        let mut out: Vec<OwnedServerName> = Vec::new();
+        for item in self
+            .engine()
+            .iter_from(DESTINATION_COUNT_EVENTID, None, Direction::Forward)?
+        {
+            let (key, _) = item?;
+            let mut reader = KeyReader::new(&key);
+            if let Ok(name) = reader.str()
+                && let Ok(server) = OwnedServerName::try_from(name)
+                && out.last() != Some(&server)
+            {
+                out.push(server);
+            }
+        }
+        Ok(out)
+    }
+}

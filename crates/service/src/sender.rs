@@ -1,0 +1,120 @@
+//! The federation sender: delivers the durable per-destination queue in transactions of up to
+//! 50 PDUs, oldest first, with exponential backoff per destination. Survives restarts of either
+//! side: rows leave the queue only once the destination accepted the transaction.
+
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
+
+use ruma::{
+    MilliSecondsSinceUnixEpoch, OwnedServerName, OwnedTransactionId, ServerName,
+    api::federation::transactions::send_transaction_message::v1 as send_transaction,
+};
+use tokio::sync::watch;
+
+use crate::Services;
+
+/// Most PDUs per transaction (spec).
+const MAX_PDUS_PER_TRANSACTION: usize = 50;
+/// First retry delay after a failure; doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+/// Longest wait between retries of an unreachable destination.
+const MAX_BACKOFF: Duration = Duration::from_secs(10 * 60);
+/// How often the queue is looked at when nothing wakes the sender.
+const IDLE_POLL: Duration = Duration::from_secs(5);
+
+/// Runs until `stop` turns true.
+pub async fn run_sender(services: Services, mut stop: watch::Receiver<bool>) {
+    let Some(federation) = services.federation.clone() else {
+        return;
+    };
+    let mut queued = services.rooms.rooms().outbound_queued();
+    let mut backoff: HashMap<OwnedServerName, (Instant, Duration)> = HashMap::new();
+    loop {
+        let destinations = match services.db().queued_destinations() {
+            Ok(destinations) => destinations,
+            Err(err) => {
+                tracing::error!(%err, "cannot read the outbound queue");
+                Vec::new()
+            }
+        };
+        for destination in destinations {
+            if backoff
+                .get(&destination)
+                .is_some_and(|(retry_at, _)| *retry_at > Instant::now())
+            {
+                continue;
+            }
+            match deliver(&services, &federation, &destination).await {
+                Ok(()) => {
+                    backoff.remove(&destination);
+                }
+                Err(reason) => {
+                    let delay = backoff
+                        .get(&destination)
+                        .map_or(FIRST_BACKOFF, |(_, d)| (*d * 2).min(MAX_BACKOFF));
+                    tracing::info!(%destination, %reason, retry_in = ?delay, "federation delivery failed");
+                    backoff.insert(destination, (Instant::now() + delay, delay));
+                }
+            }
+        }
+        let next_retry = backoff.values().map(|(at, _)| *at).min();
+        let wait = next_retry.map_or(IDLE_POLL, |at| {
+            at.saturating_duration_since(Instant::now()).min(IDLE_POLL)
+        });
+        tokio::select! {
+            _ = queued.changed() => {}
+            () = tokio::time::sleep(wait) => {}
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
+    }
+}
+
+/// Sends everything queued for `destination`, a transaction at a time.
+async fn deliver(
+    services: &Services,
+    federation: &accord_federation::Federation,
+    destination: &ServerName,
+) -> Result<(), String> {
+    let db = services.db();
+    loop {
+        let rows = db
+            .queued_for(destination, MAX_PDUS_PER_TRANSACTION)
+            .map_err(|e| e.to_string())?;
+        let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+            return Ok(());
+        };
+        let mut pdus = Vec::with_capacity(rows.len());
+        for (_, event_id) in &rows {
+            let json = db
+                .get_short_event_id(event_id)
+                .ok()
+                .flatten()
+                .and_then(|short| db.get_pdu_json(short).ok().flatten());
+            if let Some(json) = json {
+                pdus.push(serde_json::value::to_raw_value(&json).map_err(|e| e.to_string())?);
+            }
+        }
+        // The id names the queue range, so a retry after a crash is the same transaction.
+        let txn = OwnedTransactionId::from(format!("{}-{}", first.0, last.0));
+        let mut request = send_transaction::Request::new(
+            txn,
+            services.config.server_name.clone(),
+            MilliSecondsSinceUnixEpoch::now(),
+        );
+        request.pdus = pdus;
+        let response = federation
+            .client()
+            .send(destination, request)
+            .await
+            .map_err(|e| e.to_string())?;
+        for (event_id, result) in &response.pdus {
+            if let Err(reason) = result {
+                tracing::warn!(%destination, %event_id, %reason, "destination refused an event");
+            }
+        }
+        let counts: Vec<u64> = rows.iter().map(|(count, _)| *count).collect();
+        db.dequeue(destination, &counts).map_err(|e| e.to_string())?;
+    }
+}
