@@ -5,6 +5,7 @@
 //! depend on this one, so it stays light.
 
 pub mod config;
+pub mod glob;
 pub mod identity;
 pub mod pdu;
 pub mod time;

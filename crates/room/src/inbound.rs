@@ -22,6 +22,11 @@ impl Rooms {
         object: CanonicalJsonObject,
         keys: &PublicKeyMap,
     ) -> Result<OwnedEventId> {
+        if !self.server_allowed_in_room(room_id, origin)? {
+            return Err(Error::Unauthorized(format!(
+                "{origin} is denied by the room's server ACL"
+            )));
+        }
         let guard = self.lock(room_id).await;
         let current = self.current_state(room_id)?;
         let rules = rules_for(&current.version)?;

@@ -6,6 +6,7 @@
 //! while holding the room's lock ([`RoomGuard`]), so there is one writer per room and rooms
 //! proceed in parallel. No HTTP types here.
 
+mod acl;
 mod build;
 mod error;
 mod inbound;
@@ -19,6 +20,7 @@ mod versions;
 use accord_core::ServerIdentity;
 use accord_db::Db;
 
+pub use acl::acl_allows;
 pub use build::{PduTemplate, TxnInfo};
 pub use error::{Error, Result};
 pub use locks::{RoomGuard, RoomLocks};

@@ -33,6 +33,12 @@ impl Rooms {
         room_id: &RoomId,
         user_id: &UserId,
     ) -> Result<(RoomVersionId, CanonicalJsonObject)> {
+        if !self.server_allowed_in_room(room_id, user_id.server_name())? {
+            return Err(Error::Unauthorized(format!(
+                "{} is denied by the room's server ACL",
+                user_id.server_name()
+            )));
+        }
         let _guard = self.lock(room_id).await;
         let before = self.current_state(room_id)?;
         let rules = rules_for(&before.version)?;
@@ -92,6 +98,11 @@ impl Rooms {
         object: CanonicalJsonObject,
         keys: &PublicKeyMap,
     ) -> Result<JoinedRoomState> {
+        if !self.server_allowed_in_room(room_id, origin)? {
+            return Err(Error::Unauthorized(format!(
+                "{origin} is denied by the room's server ACL"
+            )));
+        }
         let guard = self.lock(room_id).await;
         let before = self.current_state(room_id)?;
         let rules = rules_for(&before.version)?;

@@ -834,3 +834,49 @@ async fn messages_flow_both_ways_and_survive_a_partition() {
     let arrived: Vec<String> = seen.into_iter().filter(|b| b.starts_with("while away")).collect();
     assert_eq!(arrived, sent, "all 100, in order, within 30 s");
 }
+
+#[tokio::test]
+async fn server_acls_shut_out_denied_servers() {
+    let ca = TestCa::new();
+    let a = TestServer::start_federating(&ca, |_| {}).await;
+    let b = TestServer::start_federating(&ca, |_| {}).await;
+    let alice = a.register("alice", "pw-alice-1").await;
+    let bob = b.register("bob", "pw-bob-1").await;
+    let room = a
+        .create_room(&alice, json!({ "preset": "public_chat", "room_alias_name": "acl" }))
+        .await;
+    b.join(&bob, &format!("#acl:{}", origin(&a))).await.ok();
+    let hello = b.send_text(&bob, &room, "before the ACL").await;
+    let hello_json = stored_pdu(&b, &hello);
+    transact(&b, &a, vec![hello_json.clone()]).await.expect("transaction");
+
+    // Both test servers are `localhost` (ACLs ignore ports); A exempts itself.
+    let acl = json!({ "allow": ["*"], "deny": ["localhost"] });
+    a.put(
+        &format!("/_matrix/client/v3/rooms/{room}/state/m.room.server_acl/"),
+        Some(&alice.token),
+        acl,
+    )
+    .await
+    .ok();
+    let after = forge(&b, &hello_json, "after the ACL");
+    let id = id_of(&after);
+    let results = transact(&b, &a, vec![after]).await.expect("transaction");
+    assert!(
+        matches!(results.get(&id), Some(Err(reason)) if reason.contains("ACL")),
+        "{results:?}"
+    );
+    assert!(
+        !recent(&a, &alice.token, &room)
+            .await
+            .iter()
+            .any(|e| e["content"]["body"] == "after the ACL")
+    );
+    // New joins from the denied server are refused at make_join.
+    let err = remote_join(&b, &origin(&a), &room, &format!("@carol:{}", origin(&b)), false)
+        .await
+        .expect_err("ACL");
+    assert!(err.to_string().contains("403"), "{err}");
+    // A's own users are unaffected.
+    a.send_text(&alice, &room, "still talking").await;
+}
