@@ -6,6 +6,7 @@
 //! framework here.
 
 mod client;
+mod edus;
 mod error;
 mod keys;
 mod notary;
@@ -30,6 +31,7 @@ pub struct Federation {
     client: FederationClient,
     keys: keys::KeyCache,
     policy: Arc<parking_lot::RwLock<ServerPolicy>>,
+    edus: edus::EduQueue,
 }
 
 impl Federation {
@@ -47,6 +49,7 @@ impl Federation {
             client,
             keys: keys::KeyCache::new(db),
             policy,
+            edus: edus::EduQueue::default(),
         })
     }
 

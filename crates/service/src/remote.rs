@@ -210,3 +210,84 @@ impl Services {
         Ok(())
     }
 }
+
+impl Services {
+    /// `PUT /rooms/{roomId}/typing/{userId}`: local state, and an `m.typing` EDU to every other
+    /// server with a member in the room.
+    pub fn set_typing(
+        &self,
+        user: &crate::AuthedUser,
+        room_id: &ruma::RoomId,
+        target: &UserId,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<()> {
+        self.rooms.set_typing(user, room_id, target, timeout)?;
+        if let Some(federation) = &self.federation {
+            let edu = serde_json::json!({
+                "edu_type": "m.typing",
+                "content": { "room_id": room_id, "user_id": user.user_id, "typing": timeout.is_some() },
+            });
+            for server in self.remote_servers_in(room_id)? {
+                federation.queue_edu(&server, edu.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Other servers with joined members in a room.
+    fn remote_servers_in(&self, room_id: &ruma::RoomId) -> Result<Vec<OwnedServerName>> {
+        let mut servers: Vec<OwnedServerName> = self
+            .db()
+            .members_of_room(room_id)?
+            .into_iter()
+            .filter(|(_, membership)| membership == "join")
+            .map(|(user, _)| user.server_name().to_owned())
+            .filter(|server| *server != self.config.server_name)
+            .collect();
+        servers.sort();
+        servers.dedup();
+        Ok(servers)
+    }
+
+    /// An `m.typing` EDU from `origin`: applied when the user belongs to `origin`, is joined to
+    /// the room here, and the room's ACL admits `origin`. Anything else is ignored.
+    pub fn receive_typing_edu(&self, origin: &ruma::ServerName, content: &serde_json::Value) {
+        let room = content
+            .get("room_id")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|r| ruma::RoomId::parse(r).ok());
+        let user = content
+            .get("user_id")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|u| UserId::parse(u).ok());
+        let (Some(room_id), Some(user_id)) = (room, user) else {
+            return;
+        };
+        if user_id.server_name() != origin {
+            return;
+        }
+        let joined = self
+            .db()
+            .get_membership(&user_id, &room_id)
+            .ok()
+            .flatten()
+            .is_some_and(|m| m.membership == "join");
+        let admitted = self
+            .rooms
+            .rooms()
+            .server_allowed_in_room(&room_id, origin)
+            .unwrap_or(false);
+        if !joined || !admitted {
+            return;
+        }
+        let typing = content
+            .get("typing")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false);
+        // Servers send no timeout; 30 s is what Synapse and the spec's examples use.
+        let timeout = typing.then_some(std::time::Duration::from_secs(30));
+        if let Err(err) = self.rooms.apply_typing(&room_id, &user_id, timeout) {
+            tracing::info!(%err, "typing EDU not applied");
+        }
+    }
+}

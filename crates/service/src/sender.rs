@@ -17,6 +17,8 @@ use crate::Services;
 
 /// Most PDUs per transaction (spec).
 const MAX_PDUS_PER_TRANSACTION: usize = 50;
+/// Most EDUs per transaction (spec).
+const MAX_EDUS_PER_TRANSACTION: usize = 100;
 /// First retry delay after a failure; doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 /// Longest wait between retries of an unreachable destination.
@@ -32,13 +34,18 @@ pub async fn run_sender(services: Services, mut stop: watch::Receiver<bool>) {
     let mut queued = services.rooms.rooms().outbound_queued();
     let mut backoff: HashMap<OwnedServerName, (Instant, Duration)> = HashMap::new();
     loop {
-        let destinations = match services.db().queued_destinations() {
+        let mut destinations = match services.db().queued_destinations() {
             Ok(destinations) => destinations,
             Err(err) => {
                 tracing::error!(%err, "cannot read the outbound queue");
                 Vec::new()
             }
         };
+        for destination in federation.edu_destinations() {
+            if !destinations.contains(&destination) {
+                destinations.push(destination);
+            }
+        }
         for destination in destinations {
             if backoff
                 .get(&destination)
@@ -65,6 +72,7 @@ pub async fn run_sender(services: Services, mut stop: watch::Receiver<bool>) {
         });
         tokio::select! {
             _ = queued.changed() => {}
+            () = federation.edu_queued() => {}
             () = tokio::time::sleep(wait) => {}
             _ = stop.wait_for(|stop| *stop) => return,
         }
@@ -82,9 +90,10 @@ async fn deliver(
         let rows = db
             .queued_for(destination, MAX_PDUS_PER_TRANSACTION)
             .map_err(|e| e.to_string())?;
-        let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+        let edus = federation.take_edus(destination, MAX_EDUS_PER_TRANSACTION);
+        if rows.is_empty() && edus.is_empty() {
             return Ok(());
-        };
+        }
         let mut pdus = Vec::with_capacity(rows.len());
         for (_, event_id) in &rows {
             let json = db
@@ -97,13 +106,21 @@ async fn deliver(
             }
         }
         // The id names the queue range, so a retry after a crash is the same transaction.
-        let txn = OwnedTransactionId::from(format!("{}-{}", first.0, last.0));
+        let txn = match (rows.first(), rows.last()) {
+            (Some(first), Some(last)) => OwnedTransactionId::from(format!("{}-{}", first.0, last.0)),
+            _ => OwnedTransactionId::from(format!("edu-{}", accord_core::time::now_millis())),
+        };
         let mut request = send_transaction::Request::new(
             txn,
             services.config.server_name.clone(),
             MilliSecondsSinceUnixEpoch::now(),
         );
         request.pdus = pdus;
+        request.edus = edus
+            .iter()
+            .filter_map(|edu| serde_json::value::to_raw_value(edu).ok())
+            .map(ruma::serde::Raw::from_json)
+            .collect();
         let response = federation
             .client()
             .send(destination, request)

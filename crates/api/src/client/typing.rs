@@ -15,8 +15,6 @@ pub async fn create_typing_event_route(
         Typing::Yes(info) => Some(info.timeout),
         _ => None,
     };
-    services
-        .rooms
-        .set_typing(&request.auth, &body.room_id, &body.user_id, timeout)?;
+    services.set_typing(&request.auth, &body.room_id, &body.user_id, timeout)?;
     Ok(create_typing_event::Response::new())
 }

@@ -73,6 +73,14 @@ pub async fn send_transaction_message_route(
         }
         results.insert(event_id, outcome);
     }
+    for edu in &body.edus {
+        let Ok(edu) = serde_json::from_str::<serde_json::Value>(edu.json().get()) else {
+            continue;
+        };
+        if edu["edu_type"] == "m.typing" {
+            services.receive_typing_edu(&origin, &edu["content"]);
+        }
+    }
     Ok(send_transaction::Response::new(results))
 }
 

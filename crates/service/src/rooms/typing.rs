@@ -38,6 +38,12 @@ impl RoomService {
             return Err(Error::forbidden("You can only set your own typing state"));
         }
         self.joined_state(room_id, &user.user_id)?;
+        self.apply_typing(room_id, &user.user_id, timeout)
+    }
+
+    /// Records that `user_id` (local or remote) started (`Some(timeout)`) or stopped typing.
+    pub fn apply_typing(&self, room_id: &RoomId, user_id: &UserId, timeout: Option<Duration>) -> Result<()> {
+        let user = user_id;
         let db = self.rooms.db();
         let deadline = timeout.map(|t| Instant::now() + t.min(MAX_TYPING_TIMEOUT));
         db.write_at_next_count(|batch, count| {
@@ -45,10 +51,10 @@ impl RoomService {
             let room = typing.entry(room_id.to_owned()).or_default();
             match deadline {
                 Some(deadline) => {
-                    room.until.insert(user.user_id.clone(), deadline);
+                    room.until.insert(user.to_owned(), deadline);
                 }
                 None => {
-                    room.until.remove(&user.user_id);
+                    room.until.remove(user);
                 }
             }
             room.changed_at = count;
@@ -57,7 +63,7 @@ impl RoomService {
         if let Some(timeout) = timeout {
             // Announce the expiry, unless the user typed again or stopped meanwhile.
             let service = self.clone();
-            let (room_id, user_id) = (room_id.to_owned(), user.user_id.clone());
+            let (room_id, user_id) = (room_id.to_owned(), user.to_owned());
             let mut stopping = self.stopping.subscribe();
             tokio::spawn(async move {
                 tokio::select! {

@@ -880,3 +880,40 @@ async fn server_acls_shut_out_denied_servers() {
     // A's own users are unaffected.
     a.send_text(&alice, &room, "still talking").await;
 }
+
+#[tokio::test]
+async fn typing_travels_between_servers() {
+    let ca = TestCa::new();
+    let a = TestServer::start_federating(&ca, |_| {}).await;
+    let b = TestServer::start_federating(&ca, |_| {}).await;
+    let alice = a.register("alice", "pw-alice-1").await;
+    let bob = b.register("bob", "pw-bob-1").await;
+    let room = a
+        .create_room(&alice, json!({ "preset": "public_chat", "room_alias_name": "typing" }))
+        .await;
+    b.join(&bob, &format!("#typing:{}", origin(&a))).await.ok();
+    let since = a.sync(&alice, None, 0, None).await["next_batch"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+
+    let path = format!("/_matrix/client/v3/rooms/{room}/typing/{}", bob.user_id);
+    b.put(&path, Some(&bob.token), json!({ "typing": true, "timeout": 20000 }))
+        .await
+        .ok();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut since = since;
+    loop {
+        let update = a.sync(&alice, Some(&since), 2_000, None).await;
+        let typing = update["rooms"]["join"][&room]["ephemeral"]["events"]
+            .as_array()
+            .and_then(|events| events.iter().find(|e| e["type"] == "m.typing").cloned());
+        if let Some(event) = typing
+            && event["content"]["user_ids"] == json!([bob.user_id])
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "bob's typing never reached alice");
+        since = update["next_batch"].as_str().expect("token").to_owned();
+    }
+}
