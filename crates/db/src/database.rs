@@ -120,6 +120,17 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_default()
 }
 
+/// Parses an identifier (room, event, user id, alias) stored as its UTF-8 text.
+pub(crate) fn decode_id<T: TryFrom<String>>(table: &'static str, bytes: &[u8]) -> Result<T> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|text| T::try_from(text.to_owned()).ok())
+        .ok_or(Error::Corrupt {
+            table,
+            reason: "not a valid identifier".to_owned(),
+        })
+}
+
 pub(crate) fn decode<T: DeserializeOwned>(table: &'static str, bytes: &[u8]) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|err| Error::Corrupt {
         table,

@@ -1,6 +1,7 @@
 //! The durable per-destination outbound queue: rows are queued in the event's own batch, so a
 //! crash never loses an event that other servers should receive.
 
+use crate::database::decode_id;
 use accord_storage::{
     Direction, WriteBatch,
     codec::{KeyBuilder, KeyReader},
@@ -42,10 +43,7 @@ impl Db {
             let mut reader = KeyReader::new(&key);
             reader.str().map_err(|e| corrupt(e.to_string()))?;
             let count = reader.u64().map_err(|e| corrupt(e.to_string()))?;
-            let event_id = String::from_utf8(value)
-                .ok()
-                .and_then(|s| OwnedEventId::try_from(s).ok())
-                .ok_or_else(|| corrupt("bad event id".to_owned()))?;
+            let event_id = decode_id(DESTINATION_COUNT_EVENTID, &value)?;
             out.push((count, event_id));
         }
         Ok(out)

@@ -1,11 +1,12 @@
 //! Presence: each user's latest state, and the stream of changes for `/sync`.
 
+use crate::database::decode_id;
 use accord_storage::{Direction, WriteBatch};
 use ruma::{OwnedUserId, UserId};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Db, Error, Result,
+    Db, Result,
     database::encode,
     rooms::decode_count,
     tables::{COUNT_PRESENCEUSERID, USERID_PRESENCE},
@@ -48,13 +49,7 @@ impl Db {
             if decode_count(COUNT_PRESENCEUSERID, &key)? > until {
                 break;
             }
-            let user = String::from_utf8(value)
-                .ok()
-                .and_then(|u| OwnedUserId::try_from(u).ok())
-                .ok_or(Error::Corrupt {
-                    table: COUNT_PRESENCEUSERID,
-                    reason: "bad user id".to_owned(),
-                })?;
+            let user: OwnedUserId = decode_id(COUNT_PRESENCEUSERID, &value)?;
             if !users.contains(&user) {
                 users.push(user);
             }

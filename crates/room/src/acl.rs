@@ -1,5 +1,6 @@
-//! Server access control lists (`m.room.server_acl`): which servers may take part in a room.
-//! Enforced on remote servers' events and room-scoped requests; the local server is exempt.
+//! Which other servers take part in a room: the servers of its members (where our events go),
+//! and the server access control list (`m.room.server_acl`), enforced on remote servers' events
+//! and room-scoped requests; the local server is exempt.
 
 use accord_core::glob::glob_matches;
 use ruma::{RoomId, ServerName, events::StateEventType};
@@ -41,6 +42,22 @@ pub fn acl_allows(content: &Value, server: &ServerName) -> bool {
 }
 
 impl Rooms {
+    /// Other servers with a member in the room whose membership is one of `memberships`
+    /// (where events and EDUs go).
+    pub fn remote_servers(&self, room_id: &RoomId, memberships: &[&str]) -> Result<Vec<ruma::OwnedServerName>> {
+        let mut servers: Vec<ruma::OwnedServerName> = self
+            .db
+            .members_of_room(room_id)?
+            .into_iter()
+            .filter(|(_, membership)| memberships.contains(&membership.as_str()))
+            .map(|(user, _)| user.server_name().to_owned())
+            .filter(|server| *server != self.identity.server_name)
+            .collect();
+        servers.sort();
+        servers.dedup();
+        Ok(servers)
+    }
+
     /// Whether the room's current server ACL (if any) lets `server` take part.
     pub fn server_allowed_in_room(&self, room_id: &RoomId, server: &ServerName) -> Result<bool> {
         if server == self.identity.server_name {

@@ -153,15 +153,7 @@ impl Rooms {
         // Our own events go to every other server with a member in the room, durably queued
         // in this same batch.
         if pdu.sender.server_name() == self.identity.server_name {
-            let mut destinations: Vec<ruma::OwnedServerName> = db
-                .members_of_room(room_id)?
-                .into_iter()
-                .filter(|(_, membership)| membership == "join" || membership == "invite")
-                .map(|(user, _)| user.server_name().to_owned())
-                .filter(|server| *server != self.identity.server_name)
-                .collect();
-            destinations.sort();
-            destinations.dedup();
+            let destinations = self.remote_servers(room_id, &["join", "invite"])?;
             for destination in &destinations {
                 db.queue_for_destination(&mut batch, destination, count, &pdu.event_id);
             }

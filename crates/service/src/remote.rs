@@ -227,26 +227,11 @@ impl Services {
                 "edu_type": "m.typing",
                 "content": { "room_id": room_id, "user_id": user.user_id, "typing": timeout.is_some() },
             });
-            for server in self.remote_servers_in(room_id)? {
+            for server in self.rooms.rooms().remote_servers(room_id, &["join"])? {
                 federation.queue_edu(&server, edu.clone());
             }
         }
         Ok(())
-    }
-
-    /// Other servers with joined members in a room.
-    fn remote_servers_in(&self, room_id: &ruma::RoomId) -> Result<Vec<OwnedServerName>> {
-        let mut servers: Vec<OwnedServerName> = self
-            .db()
-            .members_of_room(room_id)?
-            .into_iter()
-            .filter(|(_, membership)| membership == "join")
-            .map(|(user, _)| user.server_name().to_owned())
-            .filter(|server| *server != self.config.server_name)
-            .collect();
-        servers.sort();
-        servers.dedup();
-        Ok(servers)
     }
 
     /// An `m.typing` EDU from `origin`: applied when the user belongs to `origin`, is joined to

@@ -1,11 +1,12 @@
 //! Room aliases and the public room directory.
 
+use crate::database::decode_id;
 use accord_storage::{WriteBatch, codec::KeyBuilder};
 use ruma::{OwnedRoomAliasId, OwnedRoomId, OwnedUserId, RoomAliasId, RoomId};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Db, Error, Result,
+    Db, Result,
     database::encode,
     tables::{ALIAS_ALIASRECORD, ROOMID_ALIAS, ROOMID_PUBLISHED},
 };
@@ -52,15 +53,7 @@ impl Db {
         let prefix = KeyBuilder::new().str(room_id.as_str()).prefix();
         self.scan_keys(ROOMID_ALIAS, &prefix)?
             .into_iter()
-            .map(|key| {
-                std::str::from_utf8(&key[prefix.len()..])
-                    .ok()
-                    .and_then(|s| OwnedRoomAliasId::try_from(s).ok())
-                    .ok_or(Error::Corrupt {
-                        table: ROOMID_ALIAS,
-                        reason: "bad alias".to_owned(),
-                    })
-            })
+            .map(|key| decode_id(ROOMID_ALIAS, &key[prefix.len()..]))
             .collect()
     }
 
@@ -82,15 +75,7 @@ impl Db {
     pub fn published_rooms(&self) -> Result<Vec<OwnedRoomId>> {
         self.scan_keys(ROOMID_PUBLISHED, b"")?
             .into_iter()
-            .map(|key| {
-                String::from_utf8(key)
-                    .ok()
-                    .and_then(|s| OwnedRoomId::try_from(s).ok())
-                    .ok_or(Error::Corrupt {
-                        table: ROOMID_PUBLISHED,
-                        reason: "bad room id".to_owned(),
-                    })
-            })
+            .map(|key| decode_id(ROOMID_PUBLISHED, &key))
             .collect()
     }
 }

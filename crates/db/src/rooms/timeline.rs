@@ -2,6 +2,7 @@
 //! of. Counts are handed out in memory and become visible only when every smaller count has
 //! committed, so a reader never skips an event that commits late.
 
+use crate::database::decode_id;
 use std::{
     collections::BTreeSet,
     sync::atomic::{AtomicU64, Ordering},
@@ -185,13 +186,7 @@ impl Db {
             if decode_u64(COUNT_ROOMID, &key)? > until {
                 break;
             }
-            let room = String::from_utf8(value)
-                .ok()
-                .and_then(|s| OwnedRoomId::try_from(s).ok())
-                .ok_or(Error::Corrupt {
-                    table: COUNT_ROOMID,
-                    reason: "bad room id".to_owned(),
-                })?;
+            let room: OwnedRoomId = decode_id(COUNT_ROOMID, &value)?;
             rooms.insert(room);
         }
         Ok(rooms.into_iter().collect())
@@ -202,15 +197,7 @@ impl Db {
         let prefix = KeyBuilder::new().str(room_id.as_str()).prefix();
         self.scan_keys(ROOMID_EVENTID_EXTREMITY, &prefix)?
             .into_iter()
-            .map(|key| {
-                let id = std::str::from_utf8(&key[prefix.len()..])
-                    .ok()
-                    .and_then(|s| ruma::OwnedEventId::try_from(s).ok());
-                id.ok_or(Error::Corrupt {
-                    table: ROOMID_EVENTID_EXTREMITY,
-                    reason: "bad event id".to_owned(),
-                })
-            })
+            .map(|key| decode_id(ROOMID_EVENTID_EXTREMITY, &key[prefix.len()..]))
             .collect()
     }
 

@@ -1,9 +1,10 @@
 //! Client transaction ids: a replayed `PUT .../send/{type}/{txnId}` returns the first event.
 
+use crate::database::decode_id;
 use accord_storage::{WriteBatch, codec::KeyBuilder};
 use ruma::{DeviceId, EventId, OwnedEventId, UserId};
 
-use crate::{Db, Error, Result, tables::USERID_DEVICEID_TXNID_EVENTID};
+use crate::{Db, Result, tables::USERID_DEVICEID_TXNID_EVENTID};
 
 fn key(user_id: &UserId, device_id: &DeviceId, txn_id: &str) -> Vec<u8> {
     KeyBuilder::new()
@@ -17,15 +18,7 @@ impl Db {
     /// The event a transaction created, if it ran before.
     pub fn get_txn_event(&self, user_id: &UserId, device_id: &DeviceId, txn_id: &str) -> Result<Option<OwnedEventId>> {
         self.get_raw(USERID_DEVICEID_TXNID_EVENTID, &key(user_id, device_id, txn_id))?
-            .map(|bytes| {
-                String::from_utf8(bytes)
-                    .ok()
-                    .and_then(|s| OwnedEventId::try_from(s).ok())
-                    .ok_or(Error::Corrupt {
-                        table: USERID_DEVICEID_TXNID_EVENTID,
-                        reason: "bad event id".to_owned(),
-                    })
-            })
+            .map(|bytes| decode_id(USERID_DEVICEID_TXNID_EVENTID, &bytes))
             .transpose()
     }
 
