@@ -17,7 +17,7 @@ const MAX_PENDING_EDUS: usize = 1000;
 #[derive(Debug, Default, Clone)]
 pub(crate) struct EduQueue {
     pending: Arc<Mutex<HashMap<OwnedServerName, Vec<Value>>>>,
-    wake: Arc<Notify>,
+    pub(crate) wake: Arc<Notify>,
 }
 
 impl Federation {

@@ -9,6 +9,7 @@ mod client;
 mod edus;
 mod error;
 mod keys;
+mod liveness;
 mod notary;
 mod policy;
 mod resolver;
@@ -21,6 +22,7 @@ use accord_core::{Config, ServerIdentity};
 
 pub use client::FederationClient;
 pub use error::{Error, Result};
+pub use liveness::Revived;
 pub use policy::ServerPolicy;
 pub use resolver::{Destination, Resolver};
 
@@ -32,6 +34,7 @@ pub struct Federation {
     keys: keys::KeyCache,
     policy: Arc<parking_lot::RwLock<ServerPolicy>>,
     edus: edus::EduQueue,
+    liveness: liveness::Liveness,
 }
 
 impl Federation {
@@ -50,12 +53,14 @@ impl Federation {
             keys: keys::KeyCache::new(db),
             policy,
             edus: edus::EduQueue::default(),
+            liveness: liveness::Liveness::default(),
         })
     }
 
     /// Replaces the allow/deny lists (config reload); applies to the next request either way.
     pub fn set_policy(&self, policy: ServerPolicy) {
         *self.policy.write() = policy;
+        self.revive_all();
     }
 
     /// Whether federation with `server` is currently allowed.

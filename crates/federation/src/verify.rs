@@ -43,6 +43,7 @@ impl Federation {
         x_matrix
             .verify_http_request(request, ours, &map)
             .map_err(|err| Error::Unauthorized(format!("X-Matrix signature does not verify: {err}")))?;
+        self.note_alive(&x_matrix.origin);
         Ok(x_matrix.origin.clone())
     }
 }

@@ -15,6 +15,10 @@ pub enum Error {
     /// The event content or shape is invalid.
     #[error("{0}")]
     InvalidEvent(String),
+    /// The event's prev events are not (all) stored here, or stored without state: fetch them
+    /// (`/get_missing_events`) and retry.
+    #[error("prev events unknown here: {0:?}")]
+    MissingPrevEvents(Vec<ruma::OwnedEventId>),
     /// The room version is not supported.
     #[error("room version {0} is not supported")]
     UnsupportedVersion(String),

@@ -3,15 +3,18 @@
 //! the redacted form), the auth rules against the event's auth events and against the state
 //! before it, then against the current state (soft-fail), and persistence.
 //!
-//! Handled so far: events whose prev events are all known, with one prev event (linear
-//! history). Forks (several prev events: state resolution) and gaps (missing prev events:
-//! `/get_missing_events`) are refused with a reason, for the sender to retry later.
+//! Forks are resolved: the state before an event with several prev events is the resolution of
+//! their states, and when the room has other forward extremities its current state becomes the
+//! resolution of theirs and the new event's. Gaps (prev events unknown here) are reported as
+//! `MissingPrevEvents` for the caller to fetch them and retry.
 
 use std::collections::HashMap;
 
 use ruma::{CanonicalJsonObject, OwnedEventId, RoomId, events::StateEventType, signatures::PublicKeyMap, state_res};
 
-use crate::{Error, Result, Rooms, persist::Durability, versions::rules_for};
+use accord_core::Pdu;
+
+use crate::{Error, Result, Rooms, persist::Durability, state::RoomState, versions::rules_for};
 
 impl Rooms {
     /// Checks and stores one event received from `origin`; returns its id.
@@ -33,26 +36,18 @@ impl Rooms {
         state_res::check_pdu_format(&object, &rules.event_format).map_err(Error::InvalidEvent)?;
         let checked = self.check_remote(&rules, room_id, object, keys)?;
         let pdu = &checked.pdu;
-        if pdu.sender.server_name() != origin && pdu.kind != ruma::events::TimelineEventType::RoomMember {
+        // Servers relay others' events (gaps, backfill); the sender's own server signed it
+        // (checked above), and it must be admitted by the room's ACL too.
+        if !self.server_allowed_in_room(room_id, pdu.sender.server_name())? {
             return Err(Error::Unauthorized(format!(
-                "{} did not originate at {origin}",
-                pdu.event_id
+                "{} is denied by the room's server ACL",
+                pdu.sender.server_name()
             )));
         }
         if self.db.get_short_event_id(&pdu.event_id)?.is_some() {
             return Ok(pdu.event_id.clone());
         }
-        let [prev] = pdu.prev_events.as_slice() else {
-            return Err(Error::InvalidEvent(
-                "events with several prev events need state resolution, not supported yet".to_owned(),
-            ));
-        };
-        let prev_short = self.db.get_short_event_id(prev)?.ok_or_else(|| {
-            Error::InvalidEvent(format!("prev event {prev} is unknown here (gaps are not fetched yet)"))
-        })?;
-        let before = self
-            .state_after(prev_short)?
-            .ok_or_else(|| Error::InvalidEvent(format!("no state is known at prev event {prev}")))?;
+        let before = self.state_before_remote(&rules, pdu)?;
 
         // Against the event's own auth events.
         state_res::check_state_independent_auth_rules(&rules.authorization, pdu, |id: &ruma::EventId| {
@@ -81,14 +76,74 @@ impl Rooms {
                 .map_err(|err| Error::Unauthorized(format!("soft-failed against the current state: {err}")))?;
         }
         let event_id = pdu.event_id.clone();
-        self.append(
-            &guard,
-            &checked.pdu,
-            checked.json,
-            Some(&before),
-            None,
-            Durability::Synced,
-        )?;
+        // The room's other forward extremities: when there are any, the current state becomes
+        // the resolution of their states and the state after this event.
+        let others: Vec<OwnedEventId> = self
+            .db
+            .extremities(room_id)?
+            .into_iter()
+            .filter(|e| !pdu.prev_events.contains(e) && *e != pdu.event_id)
+            .collect();
+        if others.is_empty() {
+            self.append(&guard, pdu, checked.json, Some(&before), None, Durability::Synced)?;
+            return Ok(event_id);
+        }
+        let mut states = Vec::with_capacity(others.len() + 1);
+        for other in &others {
+            if let Some(short) = self.db.get_short_event_id(other)?
+                && let Some(state) = self.state_after(short)?
+            {
+                states.push(self.id_state_map(&state.map)?);
+            }
+        }
+        let mut after = self.id_state_map(&before.map)?;
+        if let Some(state_key) = &pdu.state_key {
+            after.insert((pdu.kind.to_string().into(), state_key.clone()), pdu.event_id.clone());
+        }
+        states.push(after);
+        let resolved = self.resolve_states(&rules, &states, Some(pdu))?;
+        self.append_with_current(&guard, pdu, checked.json, &before, &resolved)?;
         Ok(event_id)
+    }
+
+    /// The state before a remote event: the state after its prev event, or the resolution of
+    /// the states after its prev events (stored as a snapshot). Prev events unknown here, or
+    /// known only as outliers without state, are `MissingPrevEvents`.
+    fn state_before_remote(&self, rules: &ruma::room_version_rules::RoomVersionRules, pdu: &Pdu) -> Result<RoomState> {
+        let mut missing = Vec::new();
+        let mut states = Vec::with_capacity(pdu.prev_events.len());
+        for prev in &pdu.prev_events {
+            let state = match self.db.get_short_event_id(prev)? {
+                Some(short) => self.state_after(short)?,
+                None => None,
+            };
+            match state {
+                Some(state) => states.push(state),
+                None => missing.push(prev.clone()),
+            }
+        }
+        if !missing.is_empty() {
+            return Err(Error::MissingPrevEvents(missing));
+        }
+        let Some(first) = states.first() else {
+            return Err(Error::InvalidEvent("an event without prev events".to_owned()));
+        };
+        if states.iter().all(|s| s.hash == first.hash) {
+            return Ok(first.clone());
+        }
+        let maps = states
+            .iter()
+            .map(|s| self.id_state_map(&s.map))
+            .collect::<Result<Vec<_>>>()?;
+        let resolved = self.short_state_map(&self.resolve_states(rules, &maps, None)?, None)?;
+        let (added, removed) = crate::resolve::diff(&first.map, &resolved);
+        let mut batch = accord_db::WriteBatch::new();
+        let hash = self.db.put_state_diff(&mut batch, Some(first.hash), added, removed)?;
+        self.db.write(batch)?;
+        Ok(RoomState {
+            hash,
+            version: first.version.clone(),
+            map: self.state_map(hash)?,
+        })
     }
 }

@@ -9,11 +9,13 @@
 mod acl;
 mod build;
 mod error;
+mod history;
 mod inbound;
 mod locks;
 mod persist;
 mod remote;
 mod remote_state;
+mod resolve;
 mod state;
 mod versions;
 

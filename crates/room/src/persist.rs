@@ -11,7 +11,7 @@ use ruma::{CanonicalJsonObject, RoomVersionId, UserId, events::TimelineEventType
 
 use accord_db::rooms::StreamTicket;
 
-use crate::{Error, Result, RoomGuard, Rooms, TxnInfo, state::RoomState};
+use crate::{Error, Result, RoomGuard, Rooms, TxnInfo, resolve::IdStateMap, state::RoomState};
 
 /// When an event's batch must be durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +42,7 @@ impl Rooms {
                 current_state: 0,
             },
         );
-        self.commit(guard, pdu, object, None, None, batch, version, Durability::Synced)
+        self.commit(guard, pdu, object, None, None, batch, version, Durability::Synced, None)
             .map(drop)
     }
 
@@ -57,7 +57,43 @@ impl Rooms {
         durability: Durability,
     ) -> Result<Option<StreamTicket>> {
         let version = self.room_version(guard.room_id())?;
-        self.commit(guard, pdu, object, before, txn, WriteBatch::new(), &version, durability)
+        self.commit(
+            guard,
+            pdu,
+            object,
+            before,
+            txn,
+            WriteBatch::new(),
+            &version,
+            durability,
+            None,
+        )
+    }
+
+    /// Persists an accepted remote event on top of `before` when the room has other forward
+    /// extremities: the room's current state becomes `current`, the resolution of the forks
+    /// (which may name the event itself).
+    pub(crate) fn append_with_current(
+        &self,
+        guard: &RoomGuard,
+        pdu: &Pdu,
+        object: CanonicalJsonObject,
+        before: &RoomState,
+        current: &IdStateMap,
+    ) -> Result<()> {
+        let version = self.room_version(guard.room_id())?;
+        self.commit(
+            guard,
+            pdu,
+            object,
+            Some(before),
+            None,
+            WriteBatch::new(),
+            &version,
+            Durability::Synced,
+            Some(current),
+        )
+        .map(drop)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -71,6 +107,7 @@ impl Rooms {
         mut batch: WriteBatch,
         version: &RoomVersionId,
         durability: Durability,
+        resolved_current: Option<&IdStateMap>,
     ) -> Result<Option<StreamTicket>> {
         let room_id = guard.room_id();
         let db = &self.db;
@@ -109,16 +146,28 @@ impl Rooms {
         );
         db.put_timeline(&mut batch, room_id, count, short);
         db.replace_extremities(&mut batch, room_id, &pdu.prev_events, &pdu.event_id);
+        let current_state = match resolved_current {
+            None => state_after,
+            Some(resolved) => {
+                let resolved = self.short_state_map(resolved, Some((&pdu.event_id, short)))?;
+                self.resolved_memberships(&mut batch, room_id, &resolved, pdu, short, count)?;
+                // A diff against `before`: the event's own snapshot is only in this batch.
+                let base = before.map(|b| b.map.clone()).unwrap_or_default();
+                let (added, removed) = crate::resolve::diff(&base, &resolved);
+                db.put_state_diff(&mut batch, before.map(|b| b.hash), added, removed)?
+            }
+        };
         db.put_room_meta(
             &mut batch,
             room_id,
             &RoomMeta {
                 version: version.clone(),
-                current_state: state_after.0,
+                current_state: current_state.0,
             },
         );
 
-        if pdu.kind == TimelineEventType::RoomMember
+        if resolved_current.is_none()
+            && pdu.kind == TimelineEventType::RoomMember
             && let Some(user) = pdu.state_key.as_deref().and_then(|key| UserId::parse(key).ok())
         {
             let membership = pdu
@@ -176,5 +225,54 @@ impl Rooms {
                 }
             },
         }
+    }
+
+    /// Membership records for every member whose event in the resolved current state differs
+    /// from the room's current state so far (the event itself is `short`, not stored yet).
+    fn resolved_memberships(
+        &self,
+        batch: &mut WriteBatch,
+        room_id: &ruma::RoomId,
+        resolved: &accord_db::rooms::StateMap,
+        pdu: &Pdu,
+        short: ShortEventId,
+        count: u64,
+    ) -> Result<()> {
+        let old = self.current_state(room_id)?;
+        for (key, event) in resolved {
+            if old.map.get(key) == Some(event) {
+                continue;
+            }
+            let (kind, state_key) = self.db.state_key_of(*key)?;
+            if kind != "m.room.member" {
+                continue;
+            }
+            let Ok(user) = UserId::parse(&state_key) else { continue };
+            let member = if *event == short {
+                pdu.clone()
+            } else {
+                match self.pdu(*event)? {
+                    Some(member) => member,
+                    None => continue,
+                }
+            };
+            let membership = member
+                .content_value()
+                .get("membership")
+                .and_then(|m| m.as_str())
+                .unwrap_or("leave")
+                .to_owned();
+            self.db.put_membership(
+                batch,
+                &user,
+                room_id,
+                &MembershipRecord {
+                    membership,
+                    count,
+                    forgotten: false,
+                },
+            );
+        }
+        Ok(())
     }
 }

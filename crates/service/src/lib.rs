@@ -13,6 +13,7 @@ pub mod devices;
 mod error;
 pub mod filters;
 pub mod identity;
+mod inbound;
 mod passwords;
 pub mod presence;
 pub mod profiles;

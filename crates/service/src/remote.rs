@@ -23,7 +23,7 @@ fn remote_error(what: &str, err: accord_federation::Error) -> Error {
 }
 
 impl Services {
-    fn federation_for(&self, what: &str) -> Result<&accord_federation::Federation> {
+    pub(crate) fn federation_for(&self, what: &str) -> Result<&accord_federation::Federation> {
         self.federation
             .as_ref()
             .ok_or_else(|| Error::not_found(format!("{what} is on another server and federation is disabled")))

@@ -1,6 +1,7 @@
 //! The federation sender: delivers the durable per-destination queue in transactions of up to
 //! 50 PDUs, oldest first, with exponential backoff per destination. Survives restarts of either
-//! side: rows leave the queue only once the destination accepted the transaction.
+//! side: rows leave the queue only once the destination accepted the transaction. A destination
+//! that sends us a request, or a config reload, ends its backoff at once.
 
 use std::{
     collections::HashMap,
@@ -34,6 +35,10 @@ pub async fn run_sender(services: Services, mut stop: watch::Receiver<bool>) {
     let mut queued = services.rooms.rooms().outbound_queued();
     let mut backoff: HashMap<OwnedServerName, (Instant, Duration)> = HashMap::new();
     loop {
+        match federation.take_revived() {
+            accord_federation::Revived::All => backoff.clear(),
+            accord_federation::Revived::Servers(servers) => backoff.retain(|server, _| !servers.contains(server)),
+        }
         let mut destinations = match services.db().queued_destinations() {
             Ok(destinations) => destinations,
             Err(err) => {

@@ -19,4 +19,16 @@ pub const SHARED_SECRET: &str = "accord-test-shared-secret";
 /// both need one; tests may build either first).
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    init_test_logging();
+}
+
+/// With `TEST_LOG` set (a tracing filter such as `info`), servers in tests log to stderr
+/// (shown for failing tests, or with `--nocapture`).
+fn init_test_logging() {
+    if let Ok(filter) = std::env::var("TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
 }

@@ -31,8 +31,8 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::default();
         config.database.path = dir.path().join("db");
-        config.client_api.bind = "127.0.0.1:0".parse().expect("loopback address");
-        config.federation.bind = "127.0.0.1:0".parse().expect("loopback address");
+        config.client_api.bind = std::net::SocketAddr::from(([127, 0, 0, 1], reserved_port()));
+        config.federation.bind = std::net::SocketAddr::from(([127, 0, 0, 1], reserved_port()));
         config.registration.mode = RegistrationMode::Open;
         config.registration.shared_secret = Some(SHARED_SECRET.to_owned());
         adjust(&mut config);
@@ -68,10 +68,7 @@ impl TestServer {
         let leaf = ca.leaf(certs.path(), "federation", &[]);
         let ca_file = certs.path().join("ca.pem");
         std::fs::write(&ca_file, &ca.ca_pem).expect("write CA");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
+        let port = reserved_port();
         let mut server = Self::start_with(|c| {
             c.server_name = ruma::ServerName::parse(format!("localhost:{port}")).expect("server name");
             c.federation.enabled = true;
@@ -112,5 +109,23 @@ impl TestServer {
     /// The directory holding this server's database.
     pub fn dir(&self) -> &std::path::Path {
         self.dir.path()
+    }
+}
+
+/// A free loopback port below the kernel's ephemeral range (32768 and up on Linux), so that a
+/// server restarting on its old port never finds it taken by another test's port-0 socket or
+/// outbound connection. Each test process walks its own stretch of 20000-32767.
+fn reserved_port() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    const LOW: u16 = 20_000;
+    const SPAN: u16 = 12_000;
+    let base = u16::try_from(std::process::id() % u32::from(SPAN)).unwrap_or(0);
+    loop {
+        let offset = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = LOW + (base.wrapping_add(offset) % SPAN);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
     }
 }

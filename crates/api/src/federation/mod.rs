@@ -1,7 +1,7 @@
-//! Server-server API handlers: the version probe and this server's signing keys so far; the
-//! rest of the federation API comes with the federation issue. Everything else is refused the
-//! Matrix way.
+//! Server-server API handlers: version, keys and the notary, queries, joins, transactions,
+//! and reading history. Everything else is refused the Matrix way.
 
+mod history;
 mod keys;
 mod membership;
 mod query;
@@ -24,6 +24,12 @@ pub fn router(services: Services) -> Router {
         .ruma_route(query::get_room_information_route)
         .ruma_route(membership::prepare_join_event_route)
         .ruma_route(membership::create_join_event_route)
-        .ruma_route(transactions::send_transaction_message_route);
+        .ruma_route(transactions::send_transaction_message_route)
+        .ruma_route(history::get_event_route)
+        .ruma_route(history::get_room_state_ids_route)
+        .ruma_route(history::get_room_state_route)
+        .ruma_route(history::get_event_authorization_route)
+        .ruma_route(history::get_missing_events_route)
+        .ruma_route(history::get_backfill_route);
     with_fallbacks(router).with_state(services)
 }

@@ -35,10 +35,11 @@ pub async fn send_transaction_message_route(
         )
         .with_status(StatusCode::BAD_REQUEST));
     }
-    let federation = services
-        .federation
-        .as_ref()
-        .ok_or_else(|| ApiError::from(Error::not_found("Federation is disabled on this server")))?;
+    if services.federation.is_none() {
+        return Err(ApiError::from(Error::not_found(
+            "Federation is disabled on this server",
+        )));
+    }
     let rooms = services.rooms.rooms();
     let mut results: BTreeMap<OwnedEventId, std::result::Result<(), String>> = BTreeMap::new();
     for raw in &body.pdus {
@@ -60,14 +61,11 @@ pub async fn send_transaction_message_route(
         let Some(event_id) = event_id_of(&object, &rules) else {
             continue;
         };
-        let outcome = match federation.event_signing_keys(&object).await {
-            Ok(keys) => rooms
-                .accept_remote_event(&origin, &room_id, object, &keys)
-                .await
-                .map(drop)
-                .map_err(|err| err.to_string()),
-            Err(err) => Err(format!("signing keys unavailable: {err}")),
-        };
+        let outcome = services
+            .receive_pdu(&origin, &room_id, object)
+            .await
+            .map(drop)
+            .map_err(|err| err.to_string());
         if let Err(reason) = &outcome {
             tracing::info!(%origin, %event_id, %reason, "PDU refused");
         }

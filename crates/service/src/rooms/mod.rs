@@ -15,12 +15,11 @@ mod visibility;
 use std::sync::Arc;
 
 use accord_core::Config;
-use accord_room::Rooms;
 use ruma::api::error::ErrorKind;
 
 use crate::Error;
 
-pub use accord_room::SUPPORTED_ROOM_VERSIONS;
+pub use accord_room::{Rooms, SUPPORTED_ROOM_VERSIONS};
 pub use create::CreateRoom;
 pub use read::{EventFilter, MessagesPage, Pagination};
 
@@ -70,6 +69,7 @@ impl From<accord_room::Error> for Error {
                 Error::forbidden(format!("Not allowed by the room's authorization rules: {reason}"))
             }
             RoomError::InvalidEvent(reason) => Error::bad_json(reason),
+            err @ RoomError::MissingPrevEvents(_) => Error::bad_json(err.to_string()),
             RoomError::UnsupportedVersion(version) => Error::new(
                 ErrorKind::UnsupportedRoomVersion,
                 format!("Room version {version} is not supported by this server"),

@@ -12,9 +12,7 @@ use ruma::{
 };
 use serde_json::{Value, json};
 
-fn origin(server: &TestServer) -> OwnedServerName {
-    server.config.server_name.clone()
-}
+use crate::federation_support::{origin, stored_pdu, transact, wait_for_bodies};
 
 #[tokio::test]
 async fn signed_profile_query_between_two_servers() {
@@ -599,41 +597,6 @@ async fn a_client_joins_a_room_on_another_server_by_alias_and_by_id_with_via() {
     b.join(&dave, &other).await.assert_error(404, "M_NOT_FOUND");
 }
 
-/// The stored JSON of an event on `server`.
-fn stored_pdu(server: &TestServer, event_id: &str) -> ruma::CanonicalJsonObject {
-    let db = server.running().services.rooms.rooms().db();
-    let short = db
-        .get_short_event_id(<&ruma::EventId>::try_from(event_id).expect("event id"))
-        .expect("lookup")
-        .expect("stored");
-    db.get_pdu_json(short).expect("read").expect("json")
-}
-
-/// Sends `pdus` from `from` to `to` in one transaction; returns the per-PDU results.
-async fn transact(
-    from: &TestServer,
-    to: &TestServer,
-    pdus: Vec<ruma::CanonicalJsonObject>,
-) -> Result<std::collections::BTreeMap<ruma::OwnedEventId, Result<(), String>>, accord_federation::Error> {
-    use ruma::api::federation::transactions::send_transaction_message::v1 as send_transaction;
-    let federation = from.running().services.federation.as_ref().expect("federation");
-    let txn = ruma::OwnedTransactionId::from(format!("txn-{}", rand_id()));
-    let raw = pdus
-        .iter()
-        .map(|p| serde_json::value::to_raw_value(p).expect("raw"))
-        .collect();
-    let mut request = send_transaction::Request::new(txn, origin(from), ruma::MilliSecondsSinceUnixEpoch::now());
-    request.pdus = raw;
-    Ok(federation.client().send(&origin(to), request).await?.pdus)
-}
-
-fn rand_id() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_nanos()
-}
-
 /// A new message event as server B would send it: `based_on`'s fields, a new body, following
 /// it, signed with B's key. Not stored on B, so only the test delivers it.
 fn forge(b: &TestServer, based_on: &ruma::CanonicalJsonObject, body: &str) -> ruma::CanonicalJsonObject {
@@ -757,37 +720,6 @@ async fn transactions_deliver_valid_pdus_and_refuse_bad_ones_one_by_one() {
     let err = transact(&b, &a, many).await.expect_err("51 PDUs");
     assert!(err.to_string().contains("400"), "{err}");
     assert_eq!(a.get("/_matrix/client/versions", None).await.status, 200);
-}
-
-/// Waits until `room` on `server`, as seen by `user`, holds a message with each of `bodies`;
-/// returns the message bodies in timeline order.
-async fn wait_for_bodies(
-    server: &TestServer,
-    user: &accord_testkit::TestUser,
-    room: &str,
-    bodies: &[String],
-    within: std::time::Duration,
-) -> Vec<String> {
-    let deadline = std::time::Instant::now() + within;
-    loop {
-        let page = server
-            .get(
-                &format!("/_matrix/client/v3/rooms/{room}/messages?dir=f&limit=1000"),
-                Some(&user.token),
-            )
-            .await
-            .ok();
-        let seen: Vec<String> = page["chunk"]
-            .as_array()
-            .expect("chunk")
-            .iter()
-            .filter_map(|e| e["content"]["body"].as_str().map(str::to_owned))
-            .collect();
-        if bodies.iter().all(|b| seen.contains(b)) || std::time::Instant::now() > deadline {
-            return seen;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test]

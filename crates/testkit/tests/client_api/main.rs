@@ -6,6 +6,8 @@ mod account_data;
 mod devices;
 mod discovery;
 mod federation;
+mod federation_dag;
+mod federation_support;
 mod http_errors;
 mod login;
 mod pdu_integrity;

@@ -1,0 +1,181 @@
+//! The room DAG across two Accord servers: concurrent state changes during a partition are
+//! resolved to the same state on both sides, and a gap in a server's history is filled from
+//! the sending server with `/get_missing_events`.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use accord_testkit::{TestServer, TestUser, ca::TestCa};
+use serde_json::{Value, json};
+
+use crate::federation_support::{origin, stored_pdu, transact, wait_for_bodies};
+
+/// The room's current state as `(type, state_key) -> event_id`.
+async fn state_ids(server: &TestServer, user: &TestUser, room: &str) -> BTreeMap<(String, String), String> {
+    let state = server
+        .get(&format!("/_matrix/client/v3/rooms/{room}/state"), Some(&user.token))
+        .await
+        .ok();
+    state
+        .as_array()
+        .expect("state array")
+        .iter()
+        .map(|e| {
+            (
+                (
+                    e["type"].as_str().unwrap_or_default().to_owned(),
+                    e["state_key"].as_str().unwrap_or_default().to_owned(),
+                ),
+                e["event_id"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Changes the room's power levels on `server`, adding `user_id` at `level`.
+async fn grant(server: &TestServer, user: &TestUser, room: &str, user_id: &str, level: i64) -> String {
+    let path = format!("/_matrix/client/v3/rooms/{room}/state/m.room.power_levels/");
+    let mut content = server.get(&path, Some(&user.token)).await.ok();
+    content["users"][user_id] = json!(level);
+    server.put(&path, Some(&user.token), content).await.ok()["event_id"]
+        .as_str()
+        .expect("event id")
+        .to_owned()
+}
+
+/// Cuts (or restores) federation between `a` and `b` by a config reload on both sides.
+fn partition(a: &TestServer, b: &TestServer, cut: bool) {
+    for (server, other) in [(a, b), (b, a)] {
+        let mut config = server.config.clone();
+        config.federation.denied_servers = if cut {
+            vec![origin(other).to_string()]
+        } else {
+            Vec::new()
+        };
+        server.running().reload(&config);
+    }
+}
+
+/// Waits until both servers report the same current state for `room`; returns it.
+async fn converged(
+    a: &TestServer,
+    alice: &TestUser,
+    b: &TestServer,
+    bob: &TestUser,
+    room: &str,
+) -> BTreeMap<(String, String), String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (on_a, on_b) = (state_ids(a, alice, room).await, state_ids(b, bob, room).await);
+        if on_a == on_b || std::time::Instant::now() > deadline {
+            assert_eq!(on_a, on_b, "both servers resolve to the same state");
+            return on_a;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn concurrent_power_level_changes_converge_to_the_same_state() {
+    let ca = TestCa::new();
+    let a = TestServer::start_federating(&ca, |_| {}).await;
+    let b = TestServer::start_federating(&ca, |_| {}).await;
+    let alice = a.register("alice", "pw-alice-1").await;
+    let bob = b.register("bob", "pw-bob-1").await;
+    let bob_id = format!("@bob:{}", origin(&b));
+    let room = a
+        .create_room(
+            &alice,
+            json!({
+                "preset": "public_chat",
+                "room_alias_name": "forks",
+                "power_level_content_override": { "users": { alice.user_id.clone(): 100, bob_id.clone(): 100 } },
+            }),
+        )
+        .await;
+    b.join(&bob, &format!("#forks:{}", origin(&a))).await.ok();
+    converged(&a, &alice, &b, &bob, &room).await;
+
+    // While partitioned, both change the power levels and talk.
+    partition(&a, &b, true);
+    let on_a = grant(&a, &alice, &room, &format!("@carol:{}", origin(&a)), 50).await;
+    let on_b = grant(&b, &bob, &room, &format!("@dave:{}", origin(&b)), 60).await;
+    a.send_text(&alice, &room, "during the partition, on A").await;
+    b.send_text(&bob, &room, "during the partition, on B").await;
+    partition(&a, &b, false);
+
+    let both = [
+        "during the partition, on A".to_owned(),
+        "during the partition, on B".to_owned(),
+    ];
+    for (server, user) in [(&a, &alice), (&b, &bob)] {
+        let seen = wait_for_bodies(server, user, &room, &both, Duration::from_secs(30)).await;
+        assert!(both.iter().all(|m| seen.contains(m)), "{seen:?}");
+    }
+    let state = converged(&a, &alice, &b, &bob, &room).await;
+    let winner = &state[&("m.room.power_levels".to_owned(), String::new())];
+    assert!(
+        winner == &on_a || winner == &on_b,
+        "the winner is one of the two: {winner}"
+    );
+
+    // New events merge the forks and still flow both ways.
+    a.send_text(&alice, &room, "after the merge, from A").await;
+    let seen = wait_for_bodies(
+        &b,
+        &bob,
+        &room,
+        &["after the merge, from A".to_owned()],
+        Duration::from_secs(15),
+    )
+    .await;
+    assert!(seen.contains(&"after the merge, from A".to_owned()), "{seen:?}");
+    b.send_text(&bob, &room, "after the merge, from B").await;
+    let seen = wait_for_bodies(
+        &a,
+        &alice,
+        &room,
+        &["after the merge, from B".to_owned()],
+        Duration::from_secs(15),
+    )
+    .await;
+    assert!(seen.contains(&"after the merge, from B".to_owned()), "{seen:?}");
+    converged(&a, &alice, &b, &bob, &room).await;
+}
+
+#[tokio::test]
+async fn a_gap_is_filled_from_the_sending_server() {
+    let ca = TestCa::new();
+    let mut a = TestServer::start_federating(&ca, |_| {}).await;
+    let b = TestServer::start_federating(&ca, |_| {}).await;
+    let alice = a.register("alice", "pw-alice-1").await;
+    let bob = b.register("bob", "pw-bob-1").await;
+    let room = a
+        .create_room(&alice, json!({ "preset": "public_chat", "room_alias_name": "gaps" }))
+        .await;
+    b.join(&bob, &format!("#gaps:{}", origin(&a))).await.ok();
+
+    // A is down while Bob writes three messages; B's sender backs off.
+    a.stop().await;
+    let mut sent = Vec::new();
+    for body in ["gap 1", "gap 2", "gap 3"] {
+        sent.push(b.send_text(&bob, &room, body).await);
+    }
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    a.restart().await;
+
+    // Only the last one is handed to A: A fetches the two before it from B.
+    let last = sent.last().expect("three sent").clone();
+    let results = transact(&b, &a, vec![stored_pdu(&b, &last)])
+        .await
+        .expect("transaction");
+    let key = ruma::OwnedEventId::try_from(last.as_str()).expect("event id");
+    assert_eq!(results.get(&key), Some(&Ok(())), "{results:?}");
+    let bodies: Vec<String> = ["gap 1", "gap 2", "gap 3"].iter().map(|s| (*s).to_owned()).collect();
+    let seen = wait_for_bodies(&a, &alice, &room, &bodies, Duration::from_secs(10)).await;
+    let arrived: Vec<&String> = seen.iter().filter(|b| b.starts_with("gap ")).collect();
+    assert_eq!(arrived, bodies.iter().collect::<Vec<_>>(), "all three, in order");
+
+    // A's history answers match: B's view of A's /event for the first gap event.
+    let first: Value = serde_json::to_value(stored_pdu(&a, &sent[0])).expect("json");
+    assert_eq!(first["content"]["body"], "gap 1");
+}
