@@ -62,6 +62,9 @@ catalog! {
     SHORTSTATEHASH_SNAPSHOT = "shortstatehash_snapshot";
     /// `room_id` -> JSON `RoomMeta` (room version, current state snapshot).
     ROOMID_ROOMMETA = "roomid_roommeta";
+    /// `user_id 0xFF room_id` -> JSON `RemoteInvite`: an invite of a local user to a room this
+    /// server is not in (stripped state to show, servers to join or reject through).
+    USERID_ROOMID_REMOTEINVITE = "userid_roomid_remoteinvite";
     /// `room_id 0xFF event_id` -> empty: the room's forward extremities.
     ROOMID_EVENTID_EXTREMITY = "roomid_eventid_extremity";
     /// `room_id 0xFF count` (u64) -> u64 short event id: the room's timeline in stream order.

@@ -123,6 +123,23 @@ impl Rooms {
         Ok((pdu.event_id, ticket))
     }
 
+    /// Builds, signs and authorizes a local event without storing it: an invite of a remote
+    /// user must first be countersigned by the invitee's server. Returns the room version too.
+    pub async fn prepare(
+        &self,
+        room_id: &RoomId,
+        sender: &UserId,
+        template: PduTemplate,
+    ) -> Result<(RoomVersionId, CanonicalJsonObject, OwnedEventId)> {
+        let _guard = self.lock(room_id).await;
+        let before = self.current_state(room_id)?;
+        let rules = rules_for(&before.version)?;
+        let (prev_events, depth) = self.prev_events_and_depth(room_id)?;
+        let (object, pdu) = self.build(room_id, &before, &rules, sender, template, prev_events, depth)?;
+        self.authorize(&rules, &pdu, &before)?;
+        Ok((before.version, object, pdu.event_id))
+    }
+
     /// The forward extremities a new event follows (at most [`MAX_PREV_EVENTS`]) and its depth.
     pub(crate) fn prev_events_and_depth(&self, room_id: &RoomId) -> Result<(Vec<OwnedEventId>, u64)> {
         let mut prev_events = self.db.extremities(room_id)?;

@@ -33,6 +33,17 @@ impl Rooms {
         room_id: &RoomId,
         user_id: &UserId,
     ) -> Result<(RoomVersionId, CanonicalJsonObject)> {
+        self.membership_template(room_id, user_id, "join").await
+    }
+
+    /// A membership event template (`join`, `leave`, `knock`) for a remote user (spec:
+    /// `make_join`, `make_leave`, `make_knock`), refused if the room's rules would not allow it.
+    pub async fn membership_template(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+        membership: &str,
+    ) -> Result<(RoomVersionId, CanonicalJsonObject)> {
         if !self.server_allowed_in_room(room_id, user_id.server_name())? {
             return Err(Error::Unauthorized(format!(
                 "{} is denied by the room's server ACL",
@@ -46,7 +57,7 @@ impl Rooms {
         let template = PduTemplate::state(
             StateEventType::RoomMember,
             user_id.as_str(),
-            json!({ "membership": "join" }),
+            json!({ "membership": membership }),
         );
         let content_raw =
             serde_json::value::to_raw_value(&template.content).map_err(|err| Error::InvalidEvent(err.to_string()))?;
@@ -75,7 +86,7 @@ impl Rooms {
         )?;
         // Check the join against the current state now, so the remote server learns early.
         let probe_id =
-            OwnedEventId::try_from("$make_join_probe").map_err(|err| Error::InvalidEvent(err.to_string()))?;
+            OwnedEventId::try_from("$make_membership_probe").map_err(|err| Error::InvalidEvent(err.to_string()))?;
         let probe =
             Pdu::from_canonical(probe_id, room_id, &object).map_err(|err| Error::InvalidEvent(err.to_string()))?;
         state_res::check_state_dependent_auth_rules(

@@ -176,8 +176,10 @@ impl Rooms {
         let join = self.check_remote(&rules, room_id, join, keys)?;
         self.authorize(&rules, &join.pdu, &before)?;
         let mut batch = WriteBatch::new();
+        // Rejoining: whatever this server had of the room before is superseded.
+        let stale = self.db.extremities(room_id)?;
         self.db
-            .replace_extremities(&mut batch, room_id, &[], &join.pdu.event_id);
+            .replace_extremities(&mut batch, room_id, &stale, &join.pdu.event_id);
         self.db.write(batch)?;
         self.append(&guard, &join.pdu, join.json, Some(&before), None, Durability::Synced)?;
         Ok(join.pdu.event_id)

@@ -15,6 +15,18 @@ fn remote_error(what: &str, err: accord_federation::Error) -> Error {
     match err {
         accord_federation::Error::Forbidden(message) => Error::forbidden(message),
         accord_federation::Error::Remote { status: 404, .. } => Error::not_found(format!("{what} not found")),
+        // The resident server refused (banned, not invited, ...): pass its reason on.
+        accord_federation::Error::Remote {
+            status: 403,
+            server,
+            body,
+        } => {
+            let reason = serde_json::from_str::<Value>(&body)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_owned))
+                .unwrap_or(body);
+            Error::forbidden(format!("{server} refused: {reason}"))
+        }
         other => {
             tracing::info!(%other, "federation query failed");
             Error::not_found(format!("{what} could not be fetched from its server: {other}"))
@@ -62,6 +74,16 @@ impl Services {
 }
 
 impl Services {
+    /// Whether a local user is joined to `room_id`, so this server follows the room live.
+    pub(crate) fn is_resident(&self, room_id: &ruma::RoomId) -> Result<bool> {
+        Ok(self.rooms.rooms().exists(room_id)?
+            && self
+                .db()
+                .members_of_room(room_id)?
+                .iter()
+                .any(|(member, m)| m == "join" && member.server_name() == self.config.server_name))
+    }
+
     /// Joins a room by id or alias: locally when this server knows the room, otherwise through
     /// a resident server (`via`, the alias's servers, or the room id's server): `make_join`,
     /// sign, `send_join`, then the returned state is checked and stored.
@@ -79,12 +101,16 @@ impl Services {
                 (room_id, servers.into_iter().chain(via.iter().cloned()).collect())
             }
         };
-        if self.rooms.rooms().exists(&room_id)? {
+        // A room this server knows but has no joined user in is stale here: join through a
+        // resident server, like a new room.
+        let resident = self.federation.is_none() || self.is_resident(&room_id)?;
+        if resident {
             return self
                 .rooms
                 .join(user, <&ruma::RoomOrAliasId>::from(&*room_id), reason)
                 .await;
         }
+        servers.extend(self.invite_servers(&user.user_id, &room_id)?);
         if let Some(server) = room_id.server_name() {
             servers.push(server.to_owned());
         }
@@ -99,7 +125,10 @@ impl Services {
                 .join_through(federation, user, &room_id, &server, reason.clone())
                 .await
             {
-                Ok(()) => return Ok(room_id),
+                Ok(()) => {
+                    self.clear_remote_invite(&user.user_id, &room_id)?;
+                    return Ok(room_id);
+                }
                 Err(err) => {
                     tracing::info!(%server, room = %room_id, %err, "remote join attempt failed");
                     last_error = err;

@@ -72,8 +72,7 @@ pub async fn invite_user_route(
         )));
     };
     services
-        .rooms
-        .invite(
+        .invite_anywhere(
             &request.auth,
             &body.room_id,
             &recipient.user_id,
@@ -87,8 +86,7 @@ pub async fn invite_user_route(
 /// # `POST /_matrix/client/v3/rooms/{roomId}/leave`
 pub async fn leave_room_route(services: Services, request: Ruma<leave_room::Request>) -> Result<leave_room::Response> {
     services
-        .rooms
-        .leave(&request.auth, &request.body.room_id, request.body.reason)
+        .leave_anywhere(&request.auth, &request.body.room_id, request.body.reason)
         .await?;
     Ok(leave_room::Response::new())
 }

@@ -255,6 +255,9 @@ impl RoomService {
 
     /// Stripped state of a room, plus the user's own membership event.
     fn stripped_state(&self, room_id: &RoomId, user_id: &ruma::UserId) -> Result<Vec<Value>> {
+        if let Some(invite) = self.rooms().db().remote_invite(user_id, room_id)? {
+            return Ok(invite.stripped_state);
+        }
         let state = self.rooms().current_state(room_id)?;
         let mut events = Vec::new();
         let strip = |pdu: accord_core::Pdu| json!({ "type": pdu.kind.to_string(), "state_key": pdu.state_key, "content": pdu.content_value(), "sender": pdu.sender });

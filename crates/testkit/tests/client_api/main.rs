@@ -7,6 +7,7 @@ mod devices;
 mod discovery;
 mod federation;
 mod federation_dag;
+mod federation_membership;
 mod federation_support;
 mod http_errors;
 mod login;

@@ -1,0 +1,357 @@
+//! Membership across servers beyond joins: inviting users of other servers (their server
+//! countersigns the invite, spec: `PUT /v2/invite`), receiving such invites for local users, and
+//! rejecting an invite to a room this server is not in (`make_leave` / `send_leave` through the
+//! inviting server).
+
+use accord_db::{
+    WriteBatch,
+    rooms::{MembershipRecord, RemoteInvite},
+};
+use accord_room::PduTemplate;
+use ruma::{
+    CanonicalJsonObject, CanonicalJsonValue, OwnedEventId, RoomId, RoomVersionId, ServerName, UserId,
+    api::federation::membership::{
+        RawStrippedState, create_invite::v2 as send_invite, create_leave_event::v2 as send_leave,
+        prepare_leave_event::v1 as make_leave,
+    },
+    events::StateEventType,
+    signatures::{Verified, hash_and_sign_event, verify_event},
+};
+use serde_json::{Map, Value, json};
+
+use crate::{AuthedUser, Error, Result, Services};
+
+/// State event types shown with an invite (spec: "Stripped state").
+const INVITE_STATE_TYPES: &[&str] = &[
+    "m.room.create",
+    "m.room.join_rules",
+    "m.room.name",
+    "m.room.avatar",
+    "m.room.canonical_alias",
+    "m.room.encryption",
+    "m.room.topic",
+];
+
+fn to_raw(value: &impl serde::Serialize) -> Result<Box<serde_json::value::RawValue>> {
+    serde_json::value::to_raw_value(value).map_err(|err| Error::Internal(err.to_string()))
+}
+
+/// The stripped form clients see of a state event (full PDU or already stripped).
+fn strip(event: &Value) -> Value {
+    json!({
+        "type": event["type"],
+        "state_key": event["state_key"],
+        "content": event["content"],
+        "sender": event["sender"],
+    })
+}
+
+impl Services {
+    /// Invites `target` to `room_id`: directly when local, through the target's server when not.
+    pub async fn invite_anywhere(
+        &self,
+        user: &AuthedUser,
+        room_id: &RoomId,
+        target: &UserId,
+        reason: Option<String>,
+        is_direct: bool,
+    ) -> Result<()> {
+        if target.server_name() == self.config.server_name || self.federation.is_none() {
+            return self.rooms.invite(user, room_id, target, reason, is_direct).await;
+        }
+        let federation = self.federation_for(&format!("Inviting {target}"))?;
+        let rooms = self.rooms.rooms();
+        let state = rooms.current_state(room_id)?;
+        if rooms.membership_in(&state, target)?.as_deref() == Some("join") {
+            return Err(Error::forbidden(format!("{target} is already in the room")));
+        }
+        let mut content = Map::new();
+        content.insert("membership".to_owned(), json!("invite"));
+        if is_direct {
+            content.insert("is_direct".to_owned(), json!(true));
+        }
+        if let Some(reason) = reason {
+            content.insert("reason".to_owned(), json!(reason));
+        }
+        let template = PduTemplate::state(StateEventType::RoomMember, target.as_str(), Value::Object(content));
+        let (version, event, event_id) = rooms.prepare(room_id, &user.user_id, template).await?;
+
+        let mut invite_state = Vec::new();
+        for kind in INVITE_STATE_TYPES {
+            if let Some(short) = rooms.state_event_id(&state, kind, "")?
+                && let Some(json) = rooms.federation_event(&rooms.db().event_id_of(short)?)?
+            {
+                invite_state.push(RawStrippedState::Pdu(to_raw(&json)?));
+            }
+        }
+        let request = send_invite::Request::new(
+            room_id.to_owned(),
+            event_id.clone(),
+            version,
+            to_raw(&event)?,
+            invite_state,
+        );
+        let response = federation
+            .client()
+            .send(target.server_name(), request)
+            .await
+            .map_err(|err| {
+                Error::forbidden(format!(
+                    "{} refused or did not answer the invite: {err}",
+                    target.server_name()
+                ))
+            })?;
+        let signed: CanonicalJsonObject = serde_json::from_str(response.event.get())
+            .map_err(|err| Error::bad_json(format!("The countersigned invite is unreadable: {err}")))?;
+        let countersigned = matches!(
+            signed.get("signatures"),
+            Some(CanonicalJsonValue::Object(by_server)) if by_server.contains_key(target.server_name().as_str())
+        );
+        if !countersigned {
+            return Err(Error::forbidden(format!(
+                "{} returned the invite without its signature",
+                target.server_name()
+            )));
+        }
+        let keys = federation
+            .event_signing_keys(&signed)
+            .await
+            .map_err(|err| Error::forbidden(format!("Cannot verify the countersigned invite: {err}")))?;
+        let stored = rooms
+            .accept_remote_event(&self.config.server_name, room_id, signed, &keys)
+            .await?;
+        if stored != event_id {
+            return Err(Error::forbidden("The invitee's server changed the invite event"));
+        }
+        Ok(())
+    }
+
+    /// An invite of a local user from `origin` (spec: `PUT /v2/invite`): checked, countersigned
+    /// and returned. For rooms this server is not in, the invite and its stripped state are kept
+    /// for `/sync` until the user joins or rejects it.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn receive_invite(
+        &self,
+        origin: &ServerName,
+        room_id: &RoomId,
+        event_id: &ruma::EventId,
+        version: &RoomVersionId,
+        mut event: CanonicalJsonObject,
+        invite_room_state: &[Value],
+    ) -> Result<CanonicalJsonObject> {
+        let federation = self.federation_for("The invite")?;
+        let rules = accord_room::rules_for(version).map_err(|_| {
+            Error::new(
+                ruma::api::error::ErrorKind::IncompatibleRoomVersion(
+                    ruma::api::error::IncompatibleRoomVersionErrorData::new(version.clone()),
+                ),
+                format!("Room version {version} is not supported by this server"),
+            )
+        })?;
+        ruma::state_res::check_pdu_format(&event, &rules.event_format).map_err(Error::bad_json)?;
+        let value = serde_json::to_value(&event).map_err(|err| Error::Internal(err.to_string()))?;
+        let invitee = value["state_key"]
+            .as_str()
+            .and_then(|key| UserId::parse(key).ok())
+            .ok_or_else(|| Error::bad_json("The invite has no user id as state_key"))?;
+        let sender = value["sender"]
+            .as_str()
+            .and_then(|s| UserId::parse(s).ok())
+            .ok_or_else(|| Error::bad_json("The invite has no sender"))?;
+        if value["type"] != "m.room.member" || value["content"]["membership"] != "invite" {
+            return Err(Error::bad_json("Only m.room.member invites can be sent here"));
+        }
+        if value["room_id"].as_str() != Some(room_id.as_str()) {
+            return Err(Error::bad_json("The invite is for another room"));
+        }
+        if sender.server_name() != origin {
+            return Err(Error::forbidden("The inviter must belong to the sending server"));
+        }
+        if invitee.server_name() != self.config.server_name || self.db().get_account(&invitee)?.is_none() {
+            return Err(Error::not_found(format!("{invitee} is not a user of this server")));
+        }
+        let rooms = self.rooms.rooms();
+        if rooms.exists(room_id)? && !rooms.server_allowed_in_room(room_id, origin)? {
+            return Err(Error::forbidden(format!("{origin} is denied by the room's server ACL")));
+        }
+        let computed = match event.get("event_id") {
+            Some(CanonicalJsonValue::String(id))
+                if rules.event_id_format == ruma::room_version_rules::EventIdFormatVersion::V1 =>
+            {
+                OwnedEventId::try_from(id.as_str()).map_err(|err| Error::bad_json(err.to_string()))?
+            }
+            _ => OwnedEventId::try_from(format!(
+                "${}",
+                ruma::signatures::reference_hash(&event, &rules).map_err(|err| Error::bad_json(err.to_string()))?
+            ))
+            .map_err(|err| Error::bad_json(err.to_string()))?,
+        };
+        if computed != event_id {
+            return Err(Error::bad_json(format!(
+                "The invite's event id is {computed}, not {event_id}"
+            )));
+        }
+        let keys = federation
+            .event_signing_keys(&event)
+            .await
+            .map_err(|err| Error::forbidden(format!("Cannot verify the invite: {err}")))?;
+        match verify_event(&keys, &event, &rules) {
+            Ok(Verified::All) => {}
+            Ok(Verified::Signatures) => return Err(Error::bad_json("The invite's content hash does not match")),
+            Err(err) => {
+                return Err(Error::forbidden(format!(
+                    "The invite's signature does not verify: {err}"
+                )));
+            }
+        }
+        let identity = rooms.identity();
+        hash_and_sign_event(
+            identity.server_name.as_str(),
+            identity.key.as_ref(),
+            &mut event,
+            &rules.redaction,
+        )
+        .map_err(|err| Error::Internal(format!("countersigning the invite failed: {err}")))?;
+
+        if !self.is_resident(room_id)? {
+            let mut stripped: Vec<Value> = invite_room_state.iter().map(strip).collect();
+            stripped.push(strip(&value));
+            let invite = RemoteInvite {
+                stripped_state: stripped,
+                servers: vec![origin.to_owned()],
+            };
+            let db = self.db();
+            db.write_at_next_count(|batch, count| {
+                db.put_remote_invite(batch, &invitee, room_id, &invite);
+                let record = MembershipRecord {
+                    membership: "invite".to_owned(),
+                    count,
+                    forgotten: false,
+                };
+                db.put_membership(batch, &invitee, room_id, &record);
+                db.put_room_change(batch, room_id, count);
+            })?;
+            tracing::info!(room = %room_id, user = %invitee, %origin, "invited to a remote room");
+        }
+        Ok(event)
+    }
+
+    /// Rejects an invite to a room this server is not (or no longer) in, through the inviting
+    /// server.
+    pub async fn reject_remote_invite(
+        &self,
+        user: &AuthedUser,
+        room_id: &RoomId,
+        invite: &RemoteInvite,
+        reason: Option<String>,
+    ) -> Result<()> {
+        let federation = self.federation_for("Rejecting the invite")?;
+        let mut rejected = false;
+        for server in &invite.servers {
+            match self
+                .leave_through(federation, user, room_id, server, reason.clone())
+                .await
+            {
+                Ok(()) => {
+                    rejected = true;
+                    break;
+                }
+                Err(err) => tracing::info!(%server, room = %room_id, %err, "rejecting an invite failed"),
+            }
+        }
+        if !rejected {
+            // The inviting server is gone or refuses: the invite is dropped here anyway, so the
+            // user is not stuck with it.
+            tracing::info!(room = %room_id, user = %user.user_id, "invite dropped locally");
+        }
+        let db = self.db();
+        db.write_at_next_count(|batch, count| {
+            db.delete_remote_invite(batch, &user.user_id, room_id);
+            let record = MembershipRecord {
+                membership: "leave".to_owned(),
+                count,
+                forgotten: false,
+            };
+            db.put_membership(batch, &user.user_id, room_id, &record);
+            db.put_room_change(batch, room_id, count);
+        })?;
+        Ok(())
+    }
+
+    async fn leave_through(
+        &self,
+        federation: &accord_federation::Federation,
+        user: &AuthedUser,
+        room_id: &RoomId,
+        server: &ServerName,
+        reason: Option<String>,
+    ) -> Result<()> {
+        let template = federation
+            .client()
+            .send(
+                server,
+                make_leave::Request::new(room_id.to_owned(), user.user_id.clone()),
+            )
+            .await
+            .map_err(|err| Error::forbidden(format!("{server} refused make_leave: {err}")))?;
+        let version = template.room_version.unwrap_or(RoomVersionId::V1);
+        let rules = accord_room::rules_for(&version)?;
+        let mut leave: CanonicalJsonObject = serde_json::from_str(template.event.get())
+            .map_err(|err| Error::bad_json(format!("{server} sent an unreadable leave template: {err}")))?;
+        if let (Some(reason), Some(CanonicalJsonValue::Object(content))) = (reason, leave.get_mut("content")) {
+            content.insert("reason".to_owned(), CanonicalJsonValue::String(reason));
+        }
+        leave.insert(
+            "origin_server_ts".to_owned(),
+            CanonicalJsonValue::Integer(ruma::Int::try_from(accord_core::time::now_millis()).unwrap_or(ruma::Int::MAX)),
+        );
+        let identity = self.rooms.rooms().identity();
+        hash_and_sign_event(
+            identity.server_name.as_str(),
+            identity.key.as_ref(),
+            &mut leave,
+            &rules.redaction,
+        )
+        .map_err(|err| Error::Internal(format!("signing the leave failed: {err}")))?;
+        let event_id = OwnedEventId::try_from(format!(
+            "${}",
+            ruma::signatures::reference_hash(&leave, &rules).map_err(|err| Error::Internal(err.to_string()))?
+        ))
+        .map_err(|err| Error::Internal(err.to_string()))?;
+        federation
+            .client()
+            .send(
+                server,
+                send_leave::Request::new(room_id.to_owned(), event_id, to_raw(&leave)?),
+            )
+            .await
+            .map_err(|err| Error::forbidden(format!("{server} refused send_leave: {err}")))?;
+        Ok(())
+    }
+
+    /// Leaves a room, or rejects an invite to a room on another server.
+    pub async fn leave_anywhere(&self, user: &AuthedUser, room_id: &RoomId, reason: Option<String>) -> Result<()> {
+        if !self.is_resident(room_id)?
+            && let Some(invite) = self.db().remote_invite(&user.user_id, room_id)?
+        {
+            return self.reject_remote_invite(user, room_id, &invite, reason).await;
+        }
+        self.rooms.leave(user, room_id, reason).await
+    }
+
+    /// Servers to join `room_id` through from a pending remote invite of `user_id`.
+    pub(crate) fn invite_servers(&self, user_id: &UserId, room_id: &RoomId) -> Result<Vec<ruma::OwnedServerName>> {
+        Ok(self
+            .db()
+            .remote_invite(user_id, room_id)?
+            .map(|invite| invite.servers)
+            .unwrap_or_default())
+    }
+
+    /// Forgets a remote invite once its room is joined.
+    pub(crate) fn clear_remote_invite(&self, user_id: &UserId, room_id: &RoomId) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        self.db().delete_remote_invite(&mut batch, user_id, room_id);
+        Ok(self.db().write(batch)?)
+    }
+}

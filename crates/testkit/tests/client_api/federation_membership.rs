@@ -1,0 +1,168 @@
+//! Membership across two Accord servers: invites (countersigned by the invitee's server),
+//! accepting and rejecting them, leaving, kicks and bans of remote users.
+
+use std::time::Duration;
+
+use accord_testkit::{TestServer, TestUser, ca::TestCa};
+use serde_json::{Value, json};
+
+use crate::federation_support::origin;
+
+/// Polls `user`'s `/sync` until `check` accepts it (30 s at most); returns that answer.
+async fn sync_until(server: &TestServer, user: &TestUser, check: impl Fn(&Value) -> bool) -> Value {
+    // Left rooms too, so kicks show.
+    let filter = json!({ "room": { "include_leave": true } });
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let sync = server.sync(user, None, 0, Some(filter.clone())).await;
+        if check(&sync) {
+            return sync;
+        }
+        assert!(std::time::Instant::now() < deadline, "sync never matched: {sync}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `user_id`'s membership in `room` as `server` sees it, through `viewer`.
+async fn membership(server: &TestServer, viewer: &TestUser, room: &str, user_id: &str) -> Option<String> {
+    let reply = server
+        .get(
+            &format!("/_matrix/client/v3/rooms/{room}/state/m.room.member/{user_id}"),
+            Some(&viewer.token),
+        )
+        .await;
+    (reply.status == 200).then(|| reply.body["membership"].as_str().unwrap_or_default().to_owned())
+}
+
+/// Waits until `server` (through `viewer`) sees `user_id` with `expected` membership.
+async fn wait_membership(server: &TestServer, viewer: &TestUser, room: &str, user_id: &str, expected: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let seen = membership(server, viewer, room, user_id).await;
+        if seen.as_deref() == Some(expected) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{user_id} should be {expected}, is {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn invite(a: &TestServer, alice: &TestUser, room: &str, user_id: &str) {
+    a.post(
+        &format!("/_matrix/client/v3/rooms/{room}/invite"),
+        Some(&alice.token),
+        json!({ "user_id": user_id }),
+    )
+    .await
+    .ok();
+}
+
+#[tokio::test]
+async fn invites_leaves_kicks_and_bans_across_servers() {
+    let ca = TestCa::new();
+    let a = TestServer::start_federating(&ca, |_| {}).await;
+    let b = TestServer::start_federating(&ca, |_| {}).await;
+    let alice = a.register("alice", "pw-alice-1").await;
+    let bob = b.register("bob", "pw-bob-1").await;
+    let bob_id = format!("@bob:{}", origin(&b));
+    let room = a
+        .create_room(&alice, json!({ "preset": "private_chat", "name": "Invite only" }))
+        .await;
+
+    // An invite reaches Bob's sync with the room's stripped state, and he joins through it.
+    invite(&a, &alice, &room, &bob_id).await;
+    assert_eq!(membership(&a, &alice, &room, &bob_id).await.as_deref(), Some("invite"));
+    let sync = sync_until(&b, &bob, |s| s["rooms"]["invite"][&room].is_object()).await;
+    let stripped = sync["rooms"]["invite"][&room]["invite_state"]["events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        stripped
+            .iter()
+            .any(|e| e["type"] == "m.room.name" && e["content"]["name"] == "Invite only"),
+        "{sync}"
+    );
+    assert!(
+        stripped
+            .iter()
+            .any(|e| e["type"] == "m.room.member" && e["state_key"] == bob_id.as_str()),
+        "{sync}"
+    );
+    b.join(&bob, &room).await.ok();
+    wait_membership(&a, &alice, &room, &bob_id, "join").await;
+    a.send_text(&alice, &room, "welcome bob").await;
+    let sync = sync_until(&b, &bob, |s| s.to_string().contains("welcome bob")).await;
+    assert!(sync.to_string().contains("welcome bob"), "{sync}");
+
+    // Bob leaves; A sees it.
+    b.post(
+        &format!("/_matrix/client/v3/rooms/{room}/leave"),
+        Some(&bob.token),
+        json!({}),
+    )
+    .await
+    .ok();
+    wait_membership(&a, &alice, &room, &bob_id, "leave").await;
+
+    // Invited again, Bob rejects: the rejection travels back through make_leave/send_leave
+    // (B has no user in the room any more).
+    invite(&a, &alice, &room, &bob_id).await;
+    sync_until(&b, &bob, |s| s["rooms"]["invite"][&room].is_object()).await;
+    b.post(
+        &format!("/_matrix/client/v3/rooms/{room}/leave"),
+        Some(&bob.token),
+        json!({}),
+    )
+    .await
+    .ok();
+    wait_membership(&a, &alice, &room, &bob_id, "leave").await;
+
+    // Invited and joined once more, then kicked.
+    invite(&a, &alice, &room, &bob_id).await;
+    sync_until(&b, &bob, |s| s["rooms"]["invite"][&room].is_object()).await;
+    b.join(&bob, &room).await.ok();
+    wait_membership(&a, &alice, &room, &bob_id, "join").await;
+    a.post(
+        &format!("/_matrix/client/v3/rooms/{room}/kick"),
+        Some(&alice.token),
+        json!({ "user_id": bob_id, "reason": "testing kicks" }),
+    )
+    .await
+    .ok();
+    let sync = sync_until(&b, &bob, |s| s["rooms"]["leave"][&room].is_object()).await;
+    assert!(
+        sync["rooms"]["leave"][&room].is_object(),
+        "B learns of the kick: {sync}"
+    );
+
+    // Banned, Bob cannot come back, even into a public room.
+    a.put(
+        &format!("/_matrix/client/v3/rooms/{room}/state/m.room.join_rules/"),
+        Some(&alice.token),
+        json!({ "join_rule": "public" }),
+    )
+    .await
+    .ok();
+    a.post(
+        &format!("/_matrix/client/v3/rooms/{room}/ban"),
+        Some(&alice.token),
+        json!({ "user_id": bob_id }),
+    )
+    .await
+    .ok();
+    assert_eq!(membership(&a, &alice, &room, &bob_id).await.as_deref(), Some("ban"));
+    let refused = b
+        .post(
+            &format!("/_matrix/client/v3/join/{room}?server_name={}", origin(&a)),
+            Some(&bob.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{:?}", refused.body);
+    assert_eq!(membership(&a, &alice, &room, &bob_id).await.as_deref(), Some("ban"));
+    assert_eq!(b.get("/_matrix/client/versions", None).await.status, 200);
+}
