@@ -14,6 +14,7 @@ mod notary;
 mod policy;
 mod resolver;
 mod tls;
+mod transactions;
 mod verify;
 
 use std::sync::Arc;
@@ -25,6 +26,7 @@ pub use error::{Error, Result};
 pub use liveness::Revived;
 pub use policy::ServerPolicy;
 pub use resolver::{Destination, Resolver};
+pub use transactions::TransactionResults;
 
 /// Federation services. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -35,6 +37,7 @@ pub struct Federation {
     policy: Arc<parking_lot::RwLock<ServerPolicy>>,
     edus: edus::EduQueue,
     liveness: liveness::Liveness,
+    transactions: transactions::AnsweredTransactions,
 }
 
 impl Federation {
@@ -54,6 +57,7 @@ impl Federation {
             policy,
             edus: edus::EduQueue::default(),
             liveness: liveness::Liveness::default(),
+            transactions: transactions::AnsweredTransactions::default(),
         })
     }
 

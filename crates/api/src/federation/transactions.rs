@@ -1,8 +1,8 @@
 //! `PUT /_matrix/federation/v1/send/{txnId}`: PDUs from another server, each checked on its
-//! own (one bad PDU never fails the transaction), rooms in order of arrival.
+//! own (one bad PDU never fails the transaction); rooms in parallel, in order within a room. A
+//! repeated transaction id gets the first answer again.
 
-use std::collections::BTreeMap;
-
+use accord_federation::TransactionResults;
 use accord_service::{Error, Services};
 use http::StatusCode;
 use ruma::{
@@ -35,13 +35,17 @@ pub async fn send_transaction_message_route(
         )
         .with_status(StatusCode::BAD_REQUEST));
     }
-    if services.federation.is_none() {
+    let Some(federation) = services.federation.as_ref() else {
         return Err(ApiError::from(Error::not_found(
             "Federation is disabled on this server",
         )));
+    };
+    if let Some(results) = federation.answered_transaction(&origin, &body.transaction_id) {
+        return Ok(send_transaction::Response::new(results));
     }
     let rooms = services.rooms.rooms();
-    let mut results: BTreeMap<OwnedEventId, std::result::Result<(), String>> = BTreeMap::new();
+    // PDUs grouped by room, in order of arrival within each room.
+    let mut by_room: Vec<(OwnedRoomId, Vec<(OwnedEventId, CanonicalJsonObject)>)> = Vec::new();
     for raw in &body.pdus {
         let Ok(object) = serde_json::from_str::<CanonicalJsonObject>(raw.get()) else {
             continue;
@@ -61,16 +65,36 @@ pub async fn send_transaction_message_route(
         let Some(event_id) = event_id_of(&object, &rules) else {
             continue;
         };
-        let outcome = services
-            .receive_pdu(&origin, &room_id, object)
-            .await
-            .map(drop)
-            .map_err(|err| err.to_string());
-        if let Err(reason) = &outcome {
-            tracing::info!(%origin, %event_id, %reason, "PDU refused");
+        match by_room.iter_mut().find(|(room, _)| *room == room_id) {
+            Some((_, pdus)) => pdus.push((event_id, object)),
+            None => by_room.push((room_id, vec![(event_id, object)])),
         }
-        results.insert(event_id, outcome);
     }
+    // Rooms in parallel, each in order.
+    let per_room = by_room.into_iter().map(|(room_id, pdus)| {
+        let services = services.clone();
+        let origin = origin.clone();
+        async move {
+            let mut results = Vec::with_capacity(pdus.len());
+            for (event_id, object) in pdus {
+                let outcome = services
+                    .receive_pdu(&origin, &room_id, object)
+                    .await
+                    .map(drop)
+                    .map_err(|err| err.to_string());
+                if let Err(reason) = &outcome {
+                    tracing::info!(%origin, %event_id, %reason, "PDU refused");
+                }
+                results.push((event_id, outcome));
+            }
+            results
+        }
+    });
+    let results: TransactionResults = futures::future::join_all(per_room)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
     for edu in &body.edus {
         let Ok(edu) = serde_json::from_str::<serde_json::Value>(edu.json().get()) else {
             continue;
@@ -79,6 +103,7 @@ pub async fn send_transaction_message_route(
             services.receive_typing_edu(&origin, &edu["content"]);
         }
     }
+    federation.remember_transaction(origin, body.transaction_id, results.clone());
     Ok(send_transaction::Response::new(results))
 }
 

@@ -12,7 +12,7 @@ use ruma::{
 };
 use serde_json::{Value, json};
 
-use crate::federation_support::{origin, stored_pdu, transact, wait_for_bodies};
+use crate::federation_support::{forge, id_of, origin, stored_pdu, transact, wait_for_bodies};
 
 #[tokio::test]
 async fn signed_profile_query_between_two_servers() {
@@ -597,37 +597,6 @@ async fn a_client_joins_a_room_on_another_server_by_alias_and_by_id_with_via() {
     b.join(&dave, &other).await.assert_error(404, "M_NOT_FOUND");
 }
 
-/// A new message event as server B would send it: `based_on`'s fields, a new body, following
-/// it, signed with B's key. Not stored on B, so only the test delivers it.
-fn forge(b: &TestServer, based_on: &ruma::CanonicalJsonObject, body: &str) -> ruma::CanonicalJsonObject {
-    use ruma::CanonicalJsonValue as V;
-    let mut event = based_on.clone();
-    event.remove("signatures");
-    event.remove("hashes");
-    event.remove("unsigned");
-    let base_id = format!(
-        "${}",
-        ruma::signatures::reference_hash(based_on, &ruma::RoomVersionId::V11.rules().expect("rules")).expect("hash")
-    );
-    event.insert("prev_events".to_owned(), V::Array(vec![V::String(base_id)]));
-    if let Some(V::Integer(depth)) = event.get("depth").cloned() {
-        event.insert("depth".to_owned(), V::Integer(depth + ruma::Int::from(1u8)));
-    }
-    if let Some(V::Object(content)) = event.get_mut("content") {
-        content.insert("body".to_owned(), V::String(body.to_owned()));
-    }
-    let identity = b.running().services.rooms.rooms().identity().clone();
-    let rules = ruma::RoomVersionId::V11.rules().expect("rules");
-    ruma::signatures::hash_and_sign_event(
-        identity.server_name.as_str(),
-        identity.key.as_ref(),
-        &mut event,
-        &rules.redaction,
-    )
-    .expect("sign");
-    event
-}
-
 async fn recent(server: &TestServer, token: &str, room: &str) -> Vec<Value> {
     let page = server
         .get(
@@ -637,15 +606,6 @@ async fn recent(server: &TestServer, token: &str, room: &str) -> Vec<Value> {
         .await
         .ok();
     page["chunk"].as_array().cloned().unwrap_or_default()
-}
-
-fn id_of(event: &ruma::CanonicalJsonObject) -> ruma::OwnedEventId {
-    let rules = ruma::RoomVersionId::V11.rules().expect("rules");
-    ruma::OwnedEventId::try_from(format!(
-        "${}",
-        ruma::signatures::reference_hash(event, &rules).expect("hash")
-    ))
-    .expect("id")
 }
 
 #[tokio::test]

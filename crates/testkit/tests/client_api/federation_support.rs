@@ -74,3 +74,54 @@ pub async fn wait_for_bodies(
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// A new message event as server B would send it: `based_on`'s fields, a new body, following
+/// it, signed with B's key. Not stored on B, so only the test delivers it.
+pub fn forge(b: &TestServer, based_on: &ruma::CanonicalJsonObject, body: &str) -> ruma::CanonicalJsonObject {
+    forge_with(b, based_on, body, |_| {})
+}
+
+/// Like [`forge`], with `adjust` changing the event before it is signed.
+pub fn forge_with(
+    b: &TestServer,
+    based_on: &ruma::CanonicalJsonObject,
+    body: &str,
+    adjust: impl FnOnce(&mut ruma::CanonicalJsonObject),
+) -> ruma::CanonicalJsonObject {
+    use ruma::CanonicalJsonValue as V;
+    let mut event = based_on.clone();
+    event.remove("signatures");
+    event.remove("hashes");
+    event.remove("unsigned");
+    let base_id = format!(
+        "${}",
+        ruma::signatures::reference_hash(based_on, &ruma::RoomVersionId::V11.rules().expect("rules")).expect("hash")
+    );
+    event.insert("prev_events".to_owned(), V::Array(vec![V::String(base_id)]));
+    if let Some(V::Integer(depth)) = event.get("depth").cloned() {
+        event.insert("depth".to_owned(), V::Integer(depth + ruma::Int::from(1u8)));
+    }
+    if let Some(V::Object(content)) = event.get_mut("content") {
+        content.insert("body".to_owned(), V::String(body.to_owned()));
+    }
+    adjust(&mut event);
+    let identity = b.running().services.rooms.rooms().identity().clone();
+    let rules = ruma::RoomVersionId::V11.rules().expect("rules");
+    ruma::signatures::hash_and_sign_event(
+        identity.server_name.as_str(),
+        identity.key.as_ref(),
+        &mut event,
+        &rules.redaction,
+    )
+    .expect("sign");
+    event
+}
+
+pub fn id_of(event: &ruma::CanonicalJsonObject) -> ruma::OwnedEventId {
+    let rules = ruma::RoomVersionId::V11.rules().expect("rules");
+    ruma::OwnedEventId::try_from(format!(
+        "${}",
+        ruma::signatures::reference_hash(event, &rules).expect("hash")
+    ))
+    .expect("id")
+}

@@ -6,6 +6,7 @@ mod account_data;
 mod devices;
 mod discovery;
 mod federation;
+mod federation_bad_input;
 mod federation_dag;
 mod federation_membership;
 mod federation_support;
