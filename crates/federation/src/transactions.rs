@@ -20,10 +20,17 @@ pub type TransactionResults = BTreeMap<OwnedEventId, Result<(), String>>;
 
 type Key = (OwnedServerName, OwnedTransactionId);
 
+/// The answers, and their keys oldest first.
+#[derive(Debug, Default)]
+struct Answers {
+    by_key: HashMap<Key, TransactionResults>,
+    order: VecDeque<Key>,
+}
+
 /// Recently answered transactions.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct AnsweredTransactions {
-    inner: Arc<Mutex<(HashMap<Key, TransactionResults>, VecDeque<Key>)>>,
+    inner: Arc<Mutex<Answers>>,
 }
 
 impl Federation {
@@ -36,7 +43,7 @@ impl Federation {
         self.transactions
             .inner
             .lock()
-            .0
+            .by_key
             .get(&(origin.clone(), txn_id.clone()))
             .cloned()
     }
@@ -48,15 +55,14 @@ impl Federation {
         txn_id: OwnedTransactionId,
         results: TransactionResults,
     ) {
-        let mut guard = self.transactions.inner.lock();
-        let (answers, order) = &mut *guard;
+        let mut answers = self.transactions.inner.lock();
         let key = (origin, txn_id);
-        if answers.insert(key.clone(), results).is_none() {
-            order.push_back(key);
+        if answers.by_key.insert(key.clone(), results).is_none() {
+            answers.order.push_back(key);
         }
-        while order.len() > REMEMBERED_TRANSACTIONS {
-            if let Some(oldest) = order.pop_front() {
-                answers.remove(&oldest);
+        while answers.order.len() > REMEMBERED_TRANSACTIONS {
+            if let Some(oldest) = answers.order.pop_front() {
+                answers.by_key.remove(&oldest);
             }
         }
     }
