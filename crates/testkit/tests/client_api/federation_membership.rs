@@ -166,3 +166,56 @@ async fn invites_leaves_kicks_and_bans_across_servers() {
     assert_eq!(membership(&a, &alice, &room, &bob_id).await.as_deref(), Some("ban"));
     assert_eq!(b.get("/_matrix/client/versions", None).await.status, 200);
 }
+
+#[tokio::test]
+async fn three_servers_share_a_room_joined_through_each_other() {
+    let ca = TestCa::new();
+    let a = TestServer::start_federating(&ca, |_| {}).await;
+    let b = TestServer::start_federating(&ca, |_| {}).await;
+    let c = TestServer::start_federating(&ca, |_| {}).await;
+    let alice = a.register("alice", "pw-alice-1").await;
+    let bob = b.register("bob", "pw-bob-1").await;
+    let carol = c.register("carol", "pw-carol-1").await;
+    let room = a
+        .create_room(&alice, json!({ "preset": "public_chat", "room_alias_name": "three" }))
+        .await;
+    b.join(&bob, &format!("#three:{}", origin(&a))).await.ok();
+    // Carol joins through B, not through the room's creator.
+    c.post(
+        &format!("/_matrix/client/v3/join/{room}?server_name={}", origin(&b)),
+        Some(&carol.token),
+        json!({}),
+    )
+    .await
+    .ok();
+    wait_membership(&a, &alice, &room, &format!("@carol:{}", origin(&c)), "join").await;
+
+    let users = [(&a, &alice, "from A"), (&b, &bob, "from B"), (&c, &carol, "from C")];
+    for (server, user, body) in users {
+        server.send_text(user, &room, body).await;
+    }
+    let all: Vec<String> = users.iter().map(|(_, _, body)| (*body).to_owned()).collect();
+    let mut orders = Vec::new();
+    for (server, user, _) in users {
+        let seen = crate::federation_support::wait_for_bodies(server, user, &room, &all, Duration::from_secs(30)).await;
+        assert!(all.iter().all(|m| seen.contains(m)), "{seen:?}");
+        orders.push(seen);
+    }
+    // Every server holds the same set of events.
+    for (server, user, _) in users {
+        let ids: std::collections::BTreeSet<String> = server
+            .get(
+                &format!("/_matrix/client/v3/rooms/{room}/messages?dir=b&limit=100"),
+                Some(&user.token),
+            )
+            .await
+            .ok()["chunk"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["type"] == "m.room.message")
+            .filter_map(|e| e["event_id"].as_str().map(str::to_owned))
+            .collect();
+        assert_eq!(ids.len(), 3, "{ids:?}");
+    }
+}
