@@ -7,7 +7,7 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
     Error, Result, migrations,
-    rooms::{ShortIdCounter, Stream},
+    rooms::{BackfillFloor, ShortIdCounter, Stream},
 };
 
 /// Typed access to Accord's tables. Cheap to clone; all clones share one engine and the
@@ -17,6 +17,7 @@ pub struct Db {
     engine: Arc<dyn KvEngine>,
     short_ids: Arc<ShortIdCounter>,
     stream: Arc<Stream>,
+    backfill_floor: Arc<BackfillFloor>,
     intern_lock: Arc<parking_lot::Mutex<()>>,
 }
 
@@ -33,11 +34,13 @@ impl Db {
             engine,
             short_ids: Arc::default(),
             stream: Arc::default(),
+            backfill_floor: Arc::new(BackfillFloor::default()),
             intern_lock: Arc::default(),
         };
         migrations::run(&db)?;
         db.short_ids = Arc::new(ShortIdCounter::recover(&db)?);
         db.stream = Arc::new(Stream::recover(&db)?);
+        db.backfill_floor = Arc::new(BackfillFloor::recover(&db)?);
         Ok(db)
     }
 
@@ -51,6 +54,10 @@ impl Db {
 
     pub(crate) fn stream(&self) -> &Stream {
         &self.stream
+    }
+
+    pub(crate) fn backfill_floor(&self) -> &BackfillFloor {
+        &self.backfill_floor
     }
 
     pub(crate) fn intern_lock(&self) -> &parking_lot::Mutex<()> {

@@ -7,6 +7,7 @@
 //! proceed in parallel. No HTTP types here.
 
 mod acl;
+mod backfill;
 mod build;
 mod error;
 mod history;

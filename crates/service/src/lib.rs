@@ -19,6 +19,7 @@ pub mod presence;
 pub mod profiles;
 pub mod push_rules;
 mod remote;
+mod remote_history;
 mod remote_membership;
 pub mod rooms;
 pub mod sender;

@@ -51,8 +51,8 @@ pub async fn get_message_events_route(services: Services, request: Ruma<get_mess
         limit,
     };
     let page = services
-        .rooms
-        .messages(&request.auth, &body.room_id, pagination, &filter)?;
+        .messages_anywhere(&request.auth, &body.room_id, pagination, &filter)
+        .await?;
     let mut response = json!({ "start": page.start, "chunk": page.chunk });
     if let Some(end) = page.end {
         response["end"] = json!(end);

@@ -5,6 +5,7 @@
 //! per room and commits each event's batch while holding the room lock.
 
 mod aliases;
+mod backfill;
 mod events;
 mod members;
 mod receipts;
@@ -15,6 +16,8 @@ mod timeline;
 mod txn;
 
 pub use aliases::AliasRecord;
+pub(crate) use backfill::BackfillFloor;
+pub use backfill::LIVE_STREAM_START;
 pub use events::{EventMeta, RoomMeta};
 pub use members::MembershipRecord;
 pub use receipts::Receipt;

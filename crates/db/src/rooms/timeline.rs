@@ -47,11 +47,15 @@ pub struct StreamTicket(pub u64);
 impl Stream {
     pub(crate) fn recover(db: &Db) -> Result<Self> {
         // Every stream position is recorded in one of these tables; resume after the largest.
+        // A new database starts at LIVE_STREAM_START, leaving the counts below to backfill.
         let mut last = 0;
         for table in [COUNT_ROOMID, COUNT_USERID, COUNT_PRESENCEUSERID] {
             if let Some(item) = db.engine().iter_from(table, None, Direction::Backward)?.next() {
                 last = last.max(decode_u64(table, &item?.0)?);
             }
+        }
+        if last == 0 {
+            last = super::LIVE_STREAM_START;
         }
         Ok(Self {
             last: AtomicU64::new(last),

@@ -179,3 +179,53 @@ async fn a_gap_is_filled_from_the_sending_server() {
     let first: Value = serde_json::to_value(stored_pdu(&a, &sent[0])).expect("json");
     assert_eq!(first["content"]["body"], "gap 1");
 }
+
+#[tokio::test]
+async fn history_from_before_the_join_is_backfilled() {
+    let ca = TestCa::new();
+    let a = TestServer::start_federating(&ca, |_| {}).await;
+    let b = TestServer::start_federating(&ca, |_| {}).await;
+    let alice = a.register("alice", "pw-alice-1").await;
+    let bob = b.register("bob", "pw-bob-1").await;
+    let room = a
+        .create_room(&alice, json!({ "preset": "public_chat", "room_alias_name": "history" }))
+        .await;
+    let sent: Vec<String> = (0..30).map(|i| format!("history {i}")).collect();
+    for body in &sent {
+        a.send_text(&alice, &room, body).await;
+    }
+    b.join(&bob, &format!("#history:{}", origin(&a))).await.ok();
+
+    // B had none of it; /messages going back fetches it from A, in order, same events.
+    let path = format!("/_matrix/client/v3/rooms/{room}/messages?dir=b&limit=200");
+    let messages = |page: &Value| -> Vec<(String, String)> {
+        let mut found: Vec<(String, String)> = page["chunk"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["type"] == "m.room.message")
+            .map(|e| {
+                (
+                    e["event_id"].as_str().unwrap_or_default().to_owned(),
+                    e["content"]["body"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        found.reverse();
+        found
+    };
+    let on_b = messages(&b.get(&path, Some(&bob.token)).await.ok());
+    let on_a = messages(&a.get(&path, Some(&alice.token)).await.ok());
+    assert_eq!(on_b.iter().map(|(_, body)| body.clone()).collect::<Vec<_>>(), sent);
+    assert_eq!(on_b, on_a, "the same events, in the same order");
+    // The room's creation is there too: history is complete back to the start.
+    let all = b.get(&path, Some(&bob.token)).await.ok();
+    assert!(
+        all["chunk"]
+            .as_array()
+            .expect("chunk")
+            .iter()
+            .any(|e| e["type"] == "m.room.create"),
+        "{all}"
+    );
+}
