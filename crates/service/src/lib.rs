@@ -21,6 +21,7 @@ pub mod push_rules;
 mod remote;
 mod remote_history;
 mod remote_membership;
+mod remote_receipts;
 pub mod rooms;
 pub mod sender;
 pub mod sessions;

@@ -19,7 +19,7 @@ pub async fn create_receipt_route(
     let body = request.body;
     let user = &request.auth;
     match body.receipt_type {
-        ReceiptType::Read => services.rooms.set_receipt(user, &body.room_id, READ, &body.event_id)?,
+        ReceiptType::Read => services.set_receipt_anywhere(user, &body.room_id, READ, &body.event_id)?,
         ReceiptType::ReadPrivate => services
             .rooms
             .set_receipt(user, &body.room_id, READ_PRIVATE, &body.event_id)?,
@@ -45,7 +45,7 @@ pub async fn set_read_marker_route(
         services.rooms.set_fully_read(user, &body.room_id, event_id)?;
     }
     if let Some(event_id) = &body.read_receipt {
-        services.rooms.set_receipt(user, &body.room_id, READ, event_id)?;
+        services.set_receipt_anywhere(user, &body.room_id, READ, event_id)?;
     }
     if let Some(event_id) = &body.private_read_receipt {
         services

@@ -99,8 +99,10 @@ pub async fn send_transaction_message_route(
         let Ok(edu) = serde_json::from_str::<serde_json::Value>(edu.json().get()) else {
             continue;
         };
-        if edu["edu_type"] == "m.typing" {
-            services.receive_typing_edu(&origin, &edu["content"]);
+        match edu["edu_type"].as_str() {
+            Some("m.typing") => services.receive_typing_edu(&origin, &edu["content"]),
+            Some("m.receipt") => services.receive_receipt_edu(&origin, &edu["content"]),
+            _ => {}
         }
     }
     federation.remember_transaction(origin, body.transaction_id, results.clone());

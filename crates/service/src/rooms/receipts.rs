@@ -40,24 +40,57 @@ impl RoomService {
     /// receipts only move forward; an older event leaves the receipt as it is.
     pub fn set_receipt(&self, user: &AuthedUser, room_id: &RoomId, kind: &str, event_id: &EventId) -> Result<()> {
         self.joined_state(room_id, &user.user_id)?;
+        self.store_receipt(room_id, &user.user_id, kind, event_id, now_millis())
+            .map(drop)
+    }
+
+    /// An `m.read` receipt another server reported for one of its users (who must be joined
+    /// here); ignored unless it moves the receipt forward. Returns whether it was stored.
+    pub fn apply_remote_receipt(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+        event_id: &EventId,
+        ts: u64,
+    ) -> Result<bool> {
+        let joined = self
+            .rooms
+            .db()
+            .get_membership(user_id, room_id)?
+            .is_some_and(|m| m.membership == "join");
+        if !joined {
+            return Ok(false);
+        }
+        self.store_receipt(room_id, user_id, READ, event_id, ts)
+    }
+
+    /// Stores a receipt if it moves forward; returns whether it did.
+    fn store_receipt(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+        kind: &str,
+        event_id: &EventId,
+        ts: u64,
+    ) -> Result<bool> {
         let db = self.rooms.db();
         let not_found = || Error::not_found(format!("Event {event_id} not found in {room_id}"));
         let short = db.get_short_event_id(event_id)?.ok_or_else(not_found)?;
         let meta = db.event_meta(short)?;
         let event_count = meta.count.filter(|_| meta.room_id == room_id).ok_or_else(not_found)?;
         if db
-            .get_receipt(room_id, &user.user_id, kind)?
+            .get_receipt(room_id, user_id, kind)?
             .is_some_and(|current| current.event_count >= event_count)
         {
-            return Ok(());
+            return Ok(false);
         }
         let receipt = Receipt {
             event_id: event_id.to_owned(),
             event_count,
-            ts: now_millis(),
+            ts,
         };
-        db.write_at_next_count(|batch, count| db.put_receipt(batch, room_id, &user.user_id, kind, &receipt, count))?;
-        Ok(())
+        db.write_at_next_count(|batch, count| db.put_receipt(batch, room_id, user_id, kind, &receipt, count))?;
+        Ok(true)
     }
 
     /// `m.fully_read`: the room account data marker clients draw the "new messages" line at.

@@ -809,3 +809,56 @@ async fn typing_travels_between_servers() {
         since = update["next_batch"].as_str().expect("token").to_owned();
     }
 }
+
+#[tokio::test]
+async fn read_receipts_travel_between_servers() {
+    let ca = TestCa::new();
+    let a = TestServer::start_federating(&ca, |_| {}).await;
+    let b = TestServer::start_federating(&ca, |_| {}).await;
+    let alice = a.register("alice", "pw-alice-1").await;
+    let bob = b.register("bob", "pw-bob-1").await;
+    let room = a
+        .create_room(
+            &alice,
+            json!({ "preset": "public_chat", "room_alias_name": "receipts" }),
+        )
+        .await;
+    b.join(&bob, &format!("#receipts:{}", origin(&a))).await.ok();
+    let event = a.send_text(&alice, &room, "read me").await;
+    wait_for_bodies(
+        &b,
+        &bob,
+        &room,
+        &["read me".to_owned()],
+        std::time::Duration::from_secs(15),
+    )
+    .await;
+
+    b.post(
+        &format!("/_matrix/client/v3/rooms/{room}/receipt/m.read/{event}"),
+        Some(&bob.token),
+        json!({}),
+    )
+    .await
+    .ok();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let sync = a.sync(&alice, None, 0, None).await;
+        let receipt = sync["rooms"]["join"][&room]["ephemeral"]["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["type"] == "m.receipt")
+            .cloned();
+        if let Some(receipt) = receipt
+            && receipt["content"][&event]["m.read"][&bob.user_id]["ts"].is_u64()
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "bob's receipt never reached alice: {sync}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
