@@ -15,7 +15,9 @@
 # ${SYNAPSE_VENV:-$HOME/.cache/accord/venv-synapse} and is reused while requirements.txt is
 # unchanged. Each run uses a new temp dir (CA, configs, databases, logs), removed on exit unless
 # KEEP_TMP=1; both servers are stopped by PID on exit, and on failure the tails of both logs
-# are printed. INTEROP_LOG_LINES (default 80) sets how many lines of each.
+# are printed. INTEROP_LOG_LINES (default 80) sets how many lines of each. INTEROP_COMMAND runs
+# another program instead of the tests (scripts/fed-bench), with the servers' addresses and
+# certificates in INTEROP_* variables.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -193,9 +195,19 @@ fi
 # --- the tests ------------------------------------------------------------------------------
 t_test=$SECONDS
 status=0
-"$python_bin" "$here/interop_test.py" \
-    --accord-url "$accord_url" --accord-server "$accord_server" --accord-label "$label" \
-    --synapse-url "http://127.0.0.1:$syn_client" --synapse-server "127.0.0.1:$syn_fed" \
-    "$@" || status=$?
+if [[ -n "${INTEROP_COMMAND:-}" ]]; then
+    # Another program (the federation benchmark) instead of the tests, told where everything is.
+    bash "$synapse_sh" leaf "$tmp/bench-tls" federation "$tmp/ca/ca.crt" "$tmp/ca/ca.key"
+    INTEROP_ACCORD_URL="$accord_url" INTEROP_ACCORD_SERVER="$accord_server" \
+        INTEROP_SYNAPSE_URL="http://127.0.0.1:$syn_client" INTEROP_SYNAPSE_SERVER="127.0.0.1:$syn_fed" \
+        INTEROP_CA_CERT="$tmp/ca/ca.crt" INTEROP_BENCH_CERT="$tmp/bench-tls/federation.crt" \
+        INTEROP_BENCH_KEY="$tmp/bench-tls/federation.key" \
+        $INTEROP_COMMAND || status=$?
+else
+    "$python_bin" "$here/interop_test.py" \
+        --accord-url "$accord_url" --accord-server "$accord_server" --accord-label "$label" \
+        --synapse-url "http://127.0.0.1:$syn_client" --synapse-server "127.0.0.1:$syn_fed" \
+        "$@" || status=$?
+fi
 echo "run.sh: tests took $((SECONDS - t_test)) s"
 exit "$status"
