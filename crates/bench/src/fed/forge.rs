@@ -6,19 +6,30 @@ use ruma::{CanonicalJsonObject, CanonicalJsonValue as V, Int, RoomId, RoomVersio
 use serde_json::value::RawValue;
 
 /// `count` chained message PDUs in `room_id` from `user`, as raw JSON for transactions.
-pub fn message_chain(sender: &TestServer, room_id: &str, user: &str, count: usize) -> Result<Vec<Box<RawValue>>, String> {
+pub fn message_chain(
+    sender: &TestServer,
+    room_id: &str,
+    user: &str,
+    count: usize,
+) -> Result<Vec<Box<RawValue>>, String> {
     let room = <&RoomId>::try_from(room_id).map_err(|e| e.to_string())?;
     let user_id = UserId::parse(user).map_err(|e| e.to_string())?;
     let rooms = sender.running().services.rooms.rooms();
     let version = rooms.room_version(room).map_err(|e| e.to_string())?;
     if version != RoomVersionId::V11 {
-        return Err(format!("the benchmark forges room version 11 events, the room is {version}"));
+        return Err(format!(
+            "the benchmark forges room version 11 events, the room is {version}"
+        ));
     }
     let rules = version.rules().ok_or("no rules for the room version")?;
     let state = rooms.current_state(room).map_err(|e| e.to_string())?;
     let db = rooms.db();
     let mut auth_events = Vec::new();
-    for (kind, key) in [("m.room.create", ""), ("m.room.power_levels", ""), ("m.room.member", user)] {
+    for (kind, key) in [
+        ("m.room.create", ""),
+        ("m.room.power_levels", ""),
+        ("m.room.member", user),
+    ] {
         let short = rooms
             .state_event_id(&state, kind, key)
             .map_err(|e| e.to_string())?
@@ -47,7 +58,10 @@ pub fn message_chain(sender: &TestServer, room_id: &str, user: &str, count: usiz
         event.insert("content".to_owned(), V::Object(content));
         event.insert("prev_events".to_owned(), V::Array(prev));
         event.insert("auth_events".to_owned(), V::Array(auth_events.clone()));
-        event.insert("depth".to_owned(), V::Integer(Int::try_from(depth).map_err(|e| e.to_string())?));
+        event.insert(
+            "depth".to_owned(),
+            V::Integer(Int::try_from(depth).map_err(|e| e.to_string())?),
+        );
         let now = accord_core::time::now_millis();
         event.insert(
             "origin_server_ts".to_owned(),
@@ -60,7 +74,10 @@ pub fn message_chain(sender: &TestServer, room_id: &str, user: &str, count: usiz
             &rules.redaction,
         )
         .map_err(|e| e.to_string())?;
-        let id = format!("${}", signatures::reference_hash(&event, &rules).map_err(|e| e.to_string())?);
+        let id = format!(
+            "${}",
+            signatures::reference_hash(&event, &rules).map_err(|e| e.to_string())?
+        );
         prev = vec![V::String(id)];
         pdus.push(serde_json::value::to_raw_value(&event).map_err(|e| e.to_string())?);
     }

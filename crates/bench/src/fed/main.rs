@@ -60,7 +60,10 @@ async fn main() -> Result<(), String> {
     let mut rates = Vec::new();
     for target in &targets {
         let rate = inbound_rate(&http, &sender, &bench, target, messages).await?;
-        eprintln!("fed-bench: {} accepted {messages} PDUs at {rate:.0} PDUs/s", target.label);
+        eprintln!(
+            "fed-bench: {} accepted {messages} PDUs at {rate:.0} PDUs/s",
+            target.label
+        );
         rates.push(rate);
     }
 
@@ -189,11 +192,22 @@ async fn inbound_rate(
         json!({ "preset": "public_chat", "room_alias_name": alias, "room_version": "11" }),
     )
     .await?;
-    let room = created["room_id"].as_str().ok_or("createRoom gave no room_id")?.to_owned();
-    sender.join(bench, &format!("#{alias}:{}", target.server_name)).await.ok();
+    let room = created["room_id"]
+        .as_str()
+        .ok_or("createRoom gave no room_id")?
+        .to_owned();
+    sender
+        .join(bench, &format!("#{alias}:{}", target.server_name))
+        .await
+        .ok();
 
     let pdus = forge::message_chain(sender, &room, &bench.user_id, messages)?;
-    let federation = sender.running().services.federation.as_ref().ok_or("federation is off")?;
+    let federation = sender
+        .running()
+        .services
+        .federation
+        .as_ref()
+        .ok_or("federation is off")?;
     let started = Instant::now();
     let mut refused = 0;
     for (i, chunk) in pdus.chunks(50).enumerate() {
@@ -218,7 +232,12 @@ async fn inbound_rate(
 }
 
 /// How long a user of the target takes to join `room` on the sender (the client's `/join`).
-async fn join_time(http: &reqwest::Client, sender: &TestServer, target: &Target, room: &str) -> Result<Duration, String> {
+async fn join_time(
+    http: &reqwest::Client,
+    sender: &TestServer,
+    target: &Target,
+    room: &str,
+) -> Result<Duration, String> {
     let localpart = format!("joiner{}", target.label.to_lowercase());
     let (_, token) = register(http, &target.client_url, &localpart).await?;
     let url = format!(
