@@ -146,7 +146,8 @@ async fn denied_servers_are_refused_with_403_before_any_key_fetch() {
 }
 
 /// With `allowed_servers`, nothing leaves for other servers: a listener standing in for a
-/// third server sees no connection at all. After a reload that opens federation, it does.
+/// third server sees no connection at all, whatever asks (raw query, client join, invite, alias
+/// and profile lookups, the notary, a room event). After a reload that opens federation, it does.
 #[tokio::test]
 async fn allow_list_blocks_outbound_requests_until_reloaded() {
     use std::sync::{
@@ -191,7 +192,50 @@ async fn allow_list_blocks_outbound_requests_until_reloaded() {
         .send(&origin(&b), get_profile::Request::new(bob))
         .await
         .expect("allowed server");
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // Every other path a client or the server can take towards the outsider: joins, invites,
+    // alias lookups, profiles, the notary, and a room event that would be queued for it.
+    let alice = a.register("alice", "pw-alice-1").await;
+    let room = a.create_room(&alice, json!({ "preset": "public_chat" })).await;
+    let attempts = [
+        (
+            format!(
+                "/_matrix/client/v3/join/{}",
+                accord_testkit::urlencode(&format!("!nowhere:{outsider_name}"))
+            ),
+            Some(json!({})),
+        ),
+        (
+            format!("/_matrix/client/v3/rooms/{room}/invite"),
+            Some(json!({ "user_id": outsider_user })),
+        ),
+    ];
+    for (path, body) in attempts {
+        let reply = a.post(&path, Some(&alice.token), body.unwrap_or_default()).await;
+        assert!(reply.status >= 400, "{path}: {:?}", reply.body);
+    }
+    let alias = a
+        .get(
+            &format!(
+                "/_matrix/client/v3/directory/room/{}",
+                accord_testkit::urlencode(&format!("#x:{outsider_name}"))
+            ),
+            Some(&alice.token),
+        )
+        .await;
+    assert!(alias.status >= 400, "{:?}", alias.body);
+    let profile = a
+        .get(
+            &format!(
+                "/_matrix/client/v3/profile/{}",
+                accord_testkit::urlencode(outsider_user.as_str())
+            ),
+            Some(&alice.token),
+        )
+        .await;
+    assert!(profile.status >= 400, "{:?}", profile.body);
+    assert!(federation.notarised_keys(&outsider_name).await.is_none());
+    a.send_text(&alice, &room, "nobody outside hears this").await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(
         connections.load(Ordering::SeqCst),
         0,
