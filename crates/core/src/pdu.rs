@@ -126,6 +126,27 @@ impl Pdu {
         serde_json::from_str(self.content.get()).unwrap_or(Value::Null)
     }
 
+    /// `content.membership`, when there is one (member events).
+    pub fn membership(&self) -> Option<String> {
+        self.content_value()
+            .get("membership")
+            .and_then(|m| m.as_str())
+            .map(str::to_owned)
+    }
+
+    /// For a member event about a valid user id: that user and their membership (`leave` when
+    /// the content names none, as the auth rules treat it).
+    pub fn member_change(&self) -> Option<(ruma::OwnedUserId, String)> {
+        if self.kind != ruma::events::TimelineEventType::RoomMember {
+            return None;
+        }
+        let user = self
+            .state_key
+            .as_deref()
+            .and_then(|key| ruma::UserId::parse(key).ok())?;
+        Some((user, self.membership().unwrap_or_else(|| "leave".to_owned())))
+    }
+
     /// The event in the client-server format (room events), with `unsigned` as given.
     pub fn to_client_event(&self, unsigned: Map<String, Value>) -> Value {
         let mut event = Map::new();

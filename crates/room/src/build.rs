@@ -193,7 +193,7 @@ impl Rooms {
         if self.exists(&room_id)? {
             return Err(Error::InvalidEvent("room id collision; try again".to_owned()));
         }
-        let event_id = self.event_id(&object, &rules)?;
+        let event_id = event_id_of(&object, &rules)?;
         let pdu =
             Pdu::from_canonical(event_id, &room_id, &object).map_err(|err| Error::InvalidEvent(err.to_string()))?;
         state_res::check_state_independent_auth_rules(&rules.authorization, &pdu, |id: &EventId| {
@@ -233,7 +233,7 @@ impl Rooms {
         }
         let mut object = self.event_object(Some(room_id), rules, sender, &template, prev_events, auth_events, depth)?;
         self.sign(&mut object, rules)?;
-        let event_id = self.event_id(&object, rules)?;
+        let event_id = event_id_of(&object, rules)?;
         let pdu =
             Pdu::from_canonical(event_id, room_id, &object).map_err(|err| Error::InvalidEvent(err.to_string()))?;
         Ok((object, pdu))
@@ -330,21 +330,6 @@ impl Rooms {
         Ok(CanonicalJsonValue::Array(refs))
     }
 
-    pub(crate) fn event_id(&self, object: &CanonicalJsonObject, rules: &RoomVersionRules) -> Result<OwnedEventId> {
-        if rules.event_id_format == EventIdFormatVersion::V1 {
-            return match object.get("event_id") {
-                Some(CanonicalJsonValue::String(id)) => {
-                    OwnedEventId::try_from(id.as_str()).map_err(|err| Error::InvalidEvent(err.to_string()))
-                }
-                _ => Err(Error::InvalidEvent(
-                    "room version 1/2 event without event_id".to_owned(),
-                )),
-            };
-        }
-        let hash = reference_hash(object, rules).map_err(|err| Error::Signing(err.to_string()))?;
-        OwnedEventId::try_from(format!("${hash}")).map_err(|err| Error::Signing(err.to_string()))
-    }
-
     /// Both halves of the spec's authorization rules: against the event's auth events, then
     /// against the state before it.
     pub(crate) fn authorize(&self, rules: &RoomVersionRules, pdu: &Pdu, before: &RoomState) -> Result<()> {
@@ -357,4 +342,20 @@ impl Rooms {
         })
         .map_err(Error::Unauthorized)
     }
+}
+
+/// An event's id: carried in the event for room versions 1 and 2, its reference hash after.
+pub fn event_id_of(object: &CanonicalJsonObject, rules: &RoomVersionRules) -> Result<OwnedEventId> {
+    if rules.event_id_format == EventIdFormatVersion::V1 {
+        return match object.get("event_id") {
+            Some(CanonicalJsonValue::String(id)) => {
+                OwnedEventId::try_from(id.as_str()).map_err(|err| Error::InvalidEvent(err.to_string()))
+            }
+            _ => Err(Error::InvalidEvent(
+                "room version 1/2 event without event_id".to_owned(),
+            )),
+        };
+    }
+    let hash = reference_hash(object, rules).map_err(|err| Error::InvalidEvent(err.to_string()))?;
+    OwnedEventId::try_from(format!("${hash}")).map_err(|err| Error::InvalidEvent(err.to_string()))
 }

@@ -59,10 +59,7 @@ impl Rooms {
                 .and_then(|key| ruma::UserId::parse(key).ok())
                 .map(|user| user.server_name() == server)
                 .unwrap_or(false);
-            let membership = pdu
-                .content_value()
-                .get("membership")
-                .and_then(|m| m.as_str().map(str::to_owned));
+            let membership = pdu.membership();
             if member_server && membership.is_some_and(|m| admitted.contains(&m.as_str())) {
                 return Ok(true);
             }
@@ -120,18 +117,11 @@ impl Rooms {
                 map: std::sync::Arc::new(Default::default()),
             }),
             [only] => Ok(only.clone()),
-            several => {
-                let maps = several
-                    .iter()
-                    .map(|s| self.id_state_map(&s.map))
-                    .collect::<Result<Vec<_>>>()?;
-                let resolved = self.short_state_map(&self.resolve_states(&rules, &maps, None)?, None)?;
-                Ok(RoomState {
-                    hash: after.hash,
-                    version: after.version.clone(),
-                    map: std::sync::Arc::new(resolved),
-                })
-            }
+            several => Ok(RoomState {
+                hash: after.hash,
+                version: after.version.clone(),
+                map: std::sync::Arc::new(self.resolve_snapshots(&rules, several)?),
+            }),
         }
     }
 

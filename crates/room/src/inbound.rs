@@ -131,11 +131,7 @@ impl Rooms {
         if states.iter().all(|s| s.hash == first.hash) {
             return Ok(first.clone());
         }
-        let maps = states
-            .iter()
-            .map(|s| self.id_state_map(&s.map))
-            .collect::<Result<Vec<_>>>()?;
-        let resolved = self.short_state_map(&self.resolve_states(rules, &maps, None)?, None)?;
+        let resolved = self.resolve_snapshots(rules, &states)?;
         let (added, removed) = crate::resolve::diff(&first.map, &resolved);
         let mut batch = accord_db::WriteBatch::new();
         let hash = self.db.put_state_diff(&mut batch, Some(first.hash), added, removed)?;

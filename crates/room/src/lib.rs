@@ -24,7 +24,7 @@ use accord_core::ServerIdentity;
 use accord_db::Db;
 
 pub use acl::acl_allows;
-pub use build::{PduTemplate, TxnInfo};
+pub use build::{PduTemplate, TxnInfo, event_id_of};
 pub use error::{Error, Result};
 pub use locks::{RoomGuard, RoomLocks};
 pub use remote::JoinedRoomState;

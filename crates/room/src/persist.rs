@@ -7,7 +7,7 @@ use accord_db::{
     WriteBatch,
     rooms::{EventMeta, MembershipRecord, RoomMeta, ShortEventId},
 };
-use ruma::{CanonicalJsonObject, RoomVersionId, UserId, events::TimelineEventType};
+use ruma::{CanonicalJsonObject, RoomVersionId};
 
 use accord_db::rooms::StreamTicket;
 
@@ -167,15 +167,8 @@ impl Rooms {
         );
 
         if resolved_current.is_none()
-            && pdu.kind == TimelineEventType::RoomMember
-            && let Some(user) = pdu.state_key.as_deref().and_then(|key| UserId::parse(key).ok())
+            && let Some((user, membership)) = pdu.member_change()
         {
-            let membership = pdu
-                .content_value()
-                .get("membership")
-                .and_then(|m| m.as_str())
-                .unwrap_or("leave")
-                .to_owned();
             db.put_membership(
                 &mut batch,
                 &user,
@@ -243,25 +236,18 @@ impl Rooms {
             if old.map.get(key) == Some(event) {
                 continue;
             }
-            let (kind, state_key) = self.db.state_key_of(*key)?;
+            let (kind, _) = self.db.state_key_of(*key)?;
             if kind != "m.room.member" {
                 continue;
             }
-            let Ok(user) = UserId::parse(&state_key) else { continue };
             let member = if *event == short {
-                pdu.clone()
+                Some(pdu.clone())
             } else {
-                match self.pdu(*event)? {
-                    Some(member) => member,
-                    None => continue,
-                }
+                self.pdu(*event)?
             };
-            let membership = member
-                .content_value()
-                .get("membership")
-                .and_then(|m| m.as_str())
-                .unwrap_or("leave")
-                .to_owned();
+            let Some((user, membership)) = member.as_ref().and_then(Pdu::member_change) else {
+                continue;
+            };
             self.db.put_membership(
                 batch,
                 &user,

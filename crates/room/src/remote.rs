@@ -2,8 +2,6 @@
 //! template and accepting the signed join from `send_join`, answered with the room's state and
 //! auth chain.
 
-use std::collections::{BTreeSet, VecDeque};
-
 use accord_core::Pdu;
 use ruma::{
     CanonicalJsonObject, EventId, OwnedEventId, RoomId, RoomVersionId, ServerName, UserId,
@@ -118,7 +116,7 @@ impl Rooms {
         let before = self.current_state(room_id)?;
         let rules = rules_for(&before.version)?;
         state_res::check_pdu_format(&object, &rules.event_format).map_err(Error::InvalidEvent)?;
-        let computed = self.event_id(&object, &rules)?;
+        let computed = crate::build::event_id_of(&object, &rules)?;
         if computed != event_id {
             return Err(Error::InvalidEvent(format!("event id is {computed}, not {event_id}")));
         }
@@ -129,11 +127,7 @@ impl Rooms {
         }
         let pdu =
             Pdu::from_canonical(computed, room_id, &object).map_err(|err| Error::InvalidEvent(err.to_string()))?;
-        let membership = pdu
-            .content_value()
-            .get("membership")
-            .and_then(|m| m.as_str())
-            .map(str::to_owned);
+        let membership = pdu.membership();
         let is_own_join = pdu.kind == TimelineEventType::RoomMember
             && membership.as_deref() == Some("join")
             && pdu.state_key.as_deref() == Some(pdu.sender.as_str())
@@ -151,39 +145,16 @@ impl Rooms {
                 state.push(json);
             }
         }
-        let auth_chain = self.auth_chain(before.map.values().copied())?;
+        let mut auth_chain = Vec::new();
+        for event_id in self.auth_chain_of(self.state_event_ids(&before)?.into_iter())? {
+            if let Some(short) = self.db.get_short_event_id(&event_id)?
+                && let Some(json) = self.db.get_pdu_json(short)?
+            {
+                auth_chain.push(json);
+            }
+        }
         self.append(&guard, &pdu, object, Some(&before), None, Durability::Synced)?;
         tracing::info!(room = %room_id, user = %pdu.sender, %origin, "remote user joined");
         Ok(JoinedRoomState { state, auth_chain })
-    }
-
-    /// Every event reachable through `auth_events` from `start`, as stored JSON.
-    fn auth_chain(
-        &self,
-        start: impl Iterator<Item = accord_db::rooms::ShortEventId>,
-    ) -> Result<Vec<CanonicalJsonObject>> {
-        let mut seen = BTreeSet::new();
-        let mut queue: VecDeque<OwnedEventId> = VecDeque::new();
-        for short in start {
-            if let Some(pdu) = self.pdu(short)? {
-                queue.extend(pdu.auth_events);
-            }
-        }
-        let mut chain = Vec::new();
-        while let Some(event_id) = queue.pop_front() {
-            if !seen.insert(event_id.clone()) {
-                continue;
-            }
-            let Some(short) = self.db.get_short_event_id(&event_id)? else {
-                continue;
-            };
-            if let Some(json) = self.db.get_pdu_json(short)? {
-                chain.push(json);
-            }
-            if let Some(pdu) = self.pdu(short)? {
-                queue.extend(pdu.auth_events);
-            }
-        }
-        Ok(chain)
     }
 }

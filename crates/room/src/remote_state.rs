@@ -36,7 +36,7 @@ impl Rooms {
         json: CanonicalJsonObject,
         keys: &PublicKeyMap,
     ) -> Result<Checked> {
-        let event_id = self.event_id(&json, rules)?;
+        let event_id = crate::build::event_id_of(&json, rules)?;
         let json = match verify_event(keys, &json, rules) {
             Ok(Verified::All) => json,
             Ok(Verified::Signatures) => {
@@ -136,15 +136,7 @@ impl Rooms {
             let pdu = &events[event_id].pdu;
             // Memberships from the returned state, so this server knows who is in the room
             // (and which servers to send to).
-            if pdu.kind == ruma::events::TimelineEventType::RoomMember
-                && let Some(user) = pdu.state_key.as_deref().and_then(|key| ruma::UserId::parse(key).ok())
-            {
-                let membership = pdu
-                    .content_value()
-                    .get("membership")
-                    .and_then(|m| m.as_str())
-                    .unwrap_or("leave")
-                    .to_owned();
+            if let Some((user, membership)) = pdu.member_change() {
                 let record = accord_db::rooms::MembershipRecord {
                     membership,
                     count: 0,

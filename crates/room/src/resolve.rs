@@ -15,7 +15,7 @@ use ruma::{
     state_res::{self, StateMap, utils::event_id_set::EventIdSet},
 };
 
-use crate::{Error, Result, Rooms};
+use crate::{Error, Result, Rooms, state::RoomState};
 
 /// A state map keyed by `(type, state_key)`, holding event ids.
 pub(crate) type IdStateMap = StateMap<OwnedEventId>;
@@ -85,6 +85,15 @@ impl Rooms {
         };
         state_res::resolve(&rules.authorization, v2_rules, states, auth_chains, fetch, subgraph)
             .map_err(|err| Error::InvalidEvent(format!("state resolution failed: {err}")))
+    }
+
+    /// The resolution of several stored snapshots, as short ids.
+    pub(crate) fn resolve_snapshots(&self, rules: &RoomVersionRules, states: &[RoomState]) -> Result<ShortStateMap> {
+        let maps = states
+            .iter()
+            .map(|s| self.id_state_map(&s.map))
+            .collect::<Result<Vec<_>>>()?;
+        self.short_state_map(&self.resolve_states(rules, &maps, None)?, None)
     }
 
     /// Every event reachable through `auth_events` from `start` (not including `start`).

@@ -112,11 +112,7 @@ impl Rooms {
         let Some(pdu) = self.state_event(state, &StateEventType::RoomMember, user_id.as_str())? else {
             return Ok(None);
         };
-        Ok(pdu
-            .content_value()
-            .get("membership")
-            .and_then(|m| m.as_str())
-            .map(str::to_owned))
+        Ok(pdu.membership())
     }
 
     /// A stored PDU by short id (`None` if only referenced, never stored).

@@ -147,9 +147,9 @@ impl Services {
         reason: Option<String>,
     ) -> Result<()> {
         use ruma::{
-            CanonicalJsonObject, CanonicalJsonValue, OwnedEventId,
+            CanonicalJsonObject, CanonicalJsonValue,
             api::federation::membership::{create_join_event::v2 as send_join, prepare_join_event::v1 as make_join},
-            signatures::{hash_and_sign_event, reference_hash},
+            signatures::hash_and_sign_event,
         };
 
         let what = format!("Room {room_id}");
@@ -190,15 +190,7 @@ impl Services {
             &rules.redaction,
         )
         .map_err(|err| Error::Internal(format!("signing the join failed: {err}")))?;
-        let event_id = match join.get("event_id") {
-            Some(CanonicalJsonValue::String(id)) => {
-                OwnedEventId::try_from(id.as_str()).map_err(|err| Error::Internal(err.to_string()))?
-            }
-            _ => {
-                let hash = reference_hash(&join, &rules).map_err(|err| Error::Internal(err.to_string()))?;
-                OwnedEventId::try_from(format!("${hash}")).map_err(|err| Error::Internal(err.to_string()))?
-            }
-        };
+        let event_id = accord_room::event_id_of(&join, &rules)?;
         let pdu = serde_json::value::to_raw_value(&join).map_err(|err| Error::Internal(err.to_string()))?;
         let response = federation
             .client()

@@ -9,7 +9,7 @@ use accord_db::{
 };
 use accord_room::PduTemplate;
 use ruma::{
-    CanonicalJsonObject, CanonicalJsonValue, OwnedEventId, RoomId, RoomVersionId, ServerName, UserId,
+    CanonicalJsonObject, CanonicalJsonValue, RoomId, RoomVersionId, ServerName, UserId,
     api::federation::membership::{
         RawStrippedState, create_invite::v2 as send_invite, create_leave_event::v2 as send_leave,
         prepare_leave_event::v1 as make_leave,
@@ -20,17 +20,6 @@ use ruma::{
 use serde_json::{Map, Value, json};
 
 use crate::{AuthedUser, Error, Result, Services};
-
-/// State event types shown with an invite (spec: "Stripped state").
-const INVITE_STATE_TYPES: &[&str] = &[
-    "m.room.create",
-    "m.room.join_rules",
-    "m.room.name",
-    "m.room.avatar",
-    "m.room.canonical_alias",
-    "m.room.encryption",
-    "m.room.topic",
-];
 
 fn to_raw(value: &impl serde::Serialize) -> Result<Box<serde_json::value::RawValue>> {
     serde_json::value::to_raw_value(value).map_err(|err| Error::Internal(err.to_string()))
@@ -77,7 +66,7 @@ impl Services {
         let (version, event, event_id) = rooms.prepare(room_id, &user.user_id, template).await?;
 
         let mut invite_state = Vec::new();
-        for kind in INVITE_STATE_TYPES {
+        for kind in crate::sync::STRIPPED_STATE_TYPES {
             if let Some(short) = rooms.state_event_id(&state, kind, "")?
                 && let Some(json) = rooms.federation_event(&rooms.db().event_id_of(short)?)?
             {
@@ -174,18 +163,7 @@ impl Services {
         if rooms.exists(room_id)? && !rooms.server_allowed_in_room(room_id, origin)? {
             return Err(Error::forbidden(format!("{origin} is denied by the room's server ACL")));
         }
-        let computed = match event.get("event_id") {
-            Some(CanonicalJsonValue::String(id))
-                if rules.event_id_format == ruma::room_version_rules::EventIdFormatVersion::V1 =>
-            {
-                OwnedEventId::try_from(id.as_str()).map_err(|err| Error::bad_json(err.to_string()))?
-            }
-            _ => OwnedEventId::try_from(format!(
-                "${}",
-                ruma::signatures::reference_hash(&event, &rules).map_err(|err| Error::bad_json(err.to_string()))?
-            ))
-            .map_err(|err| Error::bad_json(err.to_string()))?,
-        };
+        let computed = accord_room::event_id_of(&event, &rules)?;
         if computed != event_id {
             return Err(Error::bad_json(format!(
                 "The invite's event id is {computed}, not {event_id}"
@@ -220,17 +198,7 @@ impl Services {
                 stripped_state: stripped,
                 servers: vec![origin.to_owned()],
             };
-            let db = self.db();
-            db.write_at_next_count(|batch, count| {
-                db.put_remote_invite(batch, &invitee, room_id, &invite);
-                let record = MembershipRecord {
-                    membership: "invite".to_owned(),
-                    count,
-                    forgotten: false,
-                };
-                db.put_membership(batch, &invitee, room_id, &record);
-                db.put_room_change(batch, room_id, count);
-            })?;
+            self.set_remote_invite(&invitee, room_id, Some(&invite))?;
             tracing::info!(room = %room_id, user = %invitee, %origin, "invited to a remote room");
         }
         Ok(event)
@@ -264,15 +232,24 @@ impl Services {
             // user is not stuck with it.
             tracing::info!(room = %room_id, user = %user.user_id, "invite dropped locally");
         }
+        self.set_remote_invite(&user.user_id, room_id, None)
+    }
+
+    /// Records a remote invite (membership `invite`), or its end without joining (`leave`),
+    /// at the next stream position so `/sync` shows the change.
+    fn set_remote_invite(&self, user_id: &UserId, room_id: &RoomId, invite: Option<&RemoteInvite>) -> Result<()> {
         let db = self.db();
         db.write_at_next_count(|batch, count| {
-            db.delete_remote_invite(batch, &user.user_id, room_id);
+            match invite {
+                Some(invite) => db.put_remote_invite(batch, user_id, room_id, invite),
+                None => db.delete_remote_invite(batch, user_id, room_id),
+            }
             let record = MembershipRecord {
-                membership: "leave".to_owned(),
+                membership: if invite.is_some() { "invite" } else { "leave" }.to_owned(),
                 count,
                 forgotten: false,
             };
-            db.put_membership(batch, &user.user_id, room_id, &record);
+            db.put_membership(batch, user_id, room_id, &record);
             db.put_room_change(batch, room_id, count);
         })?;
         Ok(())
@@ -313,11 +290,7 @@ impl Services {
             &rules.redaction,
         )
         .map_err(|err| Error::Internal(format!("signing the leave failed: {err}")))?;
-        let event_id = OwnedEventId::try_from(format!(
-            "${}",
-            ruma::signatures::reference_hash(&leave, &rules).map_err(|err| Error::Internal(err.to_string()))?
-        ))
-        .map_err(|err| Error::Internal(err.to_string()))?;
+        let event_id = accord_room::event_id_of(&leave, &rules)?;
         federation
             .client()
             .send(

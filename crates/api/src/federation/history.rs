@@ -35,6 +35,22 @@ fn check_visible(rooms: &Rooms, origin: &ServerName, room_id: &RoomId, event_id:
     }
 }
 
+/// The events of `ids` that `origin` may see, in the same order.
+fn visible_only(
+    rooms: &Rooms,
+    origin: &ServerName,
+    room_id: &RoomId,
+    ids: Vec<OwnedEventId>,
+) -> Result<Vec<OwnedEventId>> {
+    let mut visible = Vec::with_capacity(ids.len());
+    for id in ids {
+        if rooms.server_may_see(origin, room_id, &id).map_err(Error::from)? {
+            visible.push(id);
+        }
+    }
+    Ok(visible)
+}
+
 /// The events as other servers get them, skipping any no longer stored.
 fn events_json(rooms: &Rooms, ids: &[OwnedEventId]) -> Result<Vec<Box<RawValue>>> {
     let mut out = Vec::with_capacity(ids.len());
@@ -129,15 +145,7 @@ pub async fn get_missing_events_route(
             u64::from(body.min_depth),
         )
         .map_err(Error::from)?;
-    let mut visible = Vec::with_capacity(ids.len());
-    for id in ids {
-        if rooms
-            .server_may_see(&request.auth, &body.room_id, &id)
-            .map_err(Error::from)?
-        {
-            visible.push(id);
-        }
-    }
+    let mut visible = visible_only(rooms, &request.auth, &body.room_id, ids)?;
     // Oldest first, as the events are to be applied.
     visible.reverse();
     Ok(missing_events::Response::new(events_json(rooms, &visible)?))
@@ -154,15 +162,7 @@ pub async fn get_backfill_route(services: Services, request: Ruma<backfill::Requ
     let ids = rooms
         .backfill_events(&body.room_id, &body.v, limit)
         .map_err(Error::from)?;
-    let mut visible = Vec::with_capacity(ids.len());
-    for id in ids {
-        if rooms
-            .server_may_see(&request.auth, &body.room_id, &id)
-            .map_err(Error::from)?
-        {
-            visible.push(id);
-        }
-    }
+    let visible = visible_only(rooms, &request.auth, &body.room_id, ids)?;
     Ok(backfill::Response::new(
         services.config.server_name.clone(),
         MilliSecondsSinceUnixEpoch::now(),

@@ -62,7 +62,7 @@ pub async fn send_transaction_message_route(
             continue;
         };
         let Some(rules) = version.rules() else { continue };
-        let Some(event_id) = event_id_of(&object, &rules) else {
+        let Ok(event_id) = accord_service::rooms::event_id_of(&object, &rules) else {
             continue;
         };
         match by_room.iter_mut().find(|(room, _)| *room == room_id) {
@@ -107,17 +107,4 @@ pub async fn send_transaction_message_route(
     }
     federation.remember_transaction(origin, body.transaction_id, results.clone());
     Ok(send_transaction::Response::new(results))
-}
-
-fn event_id_of(
-    object: &CanonicalJsonObject,
-    rules: &ruma::room_version_rules::RoomVersionRules,
-) -> Option<OwnedEventId> {
-    if let Some(CanonicalJsonValue::String(id)) = object.get("event_id")
-        && rules.event_id_format == ruma::room_version_rules::EventIdFormatVersion::V1
-    {
-        return OwnedEventId::try_from(id.as_str()).ok();
-    }
-    let hash = ruma::signatures::reference_hash(object, rules).ok()?;
-    OwnedEventId::try_from(format!("${hash}")).ok()
 }

@@ -19,7 +19,7 @@ use ruma::api::error::ErrorKind;
 
 use crate::Error;
 
-pub use accord_room::{Rooms, SUPPORTED_ROOM_VERSIONS};
+pub use accord_room::{Rooms, SUPPORTED_ROOM_VERSIONS, event_id_of};
 pub use create::CreateRoom;
 pub use read::{EventFilter, MessagesPage, Pagination};
 

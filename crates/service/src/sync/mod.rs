@@ -14,6 +14,7 @@ use ruma::UserId;
 use serde_json::{Map, Value, json};
 
 pub use filter::SyncFilter;
+pub(crate) use room::STRIPPED_STATE_TYPES;
 
 use crate::{AuthedUser, Error, Result, Services, rooms::read::parse_token};
 

@@ -12,7 +12,7 @@ use super::SyncFilter;
 use crate::{AuthedUser, Result, rooms::RoomService};
 
 /// State shown to invitees and knockers (spec: "stripped state").
-const STRIPPED_STATE_TYPES: &[&str] = &[
+pub(crate) const STRIPPED_STATE_TYPES: &[&str] = &[
     "m.room.create",
     "m.room.join_rules",
     "m.room.name",

@@ -12,7 +12,7 @@ use ruma::{
 };
 use serde_json::{Value, json};
 
-use crate::federation_support::{forge, id_of, origin, stored_pdu, transact, wait_for_bodies};
+use crate::federation_support::{SharedRoom, forge, id_of, origin, shared_room, stored_pdu, transact, wait_for_bodies};
 
 #[tokio::test]
 async fn signed_profile_query_between_two_servers() {
@@ -654,15 +654,7 @@ async fn recent(server: &TestServer, token: &str, room: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn transactions_deliver_valid_pdus_and_refuse_bad_ones_one_by_one() {
-    let ca = TestCa::new();
-    let a = TestServer::start_federating(&ca, |_| {}).await;
-    let b = TestServer::start_federating(&ca, |_| {}).await;
-    let alice = a.register("alice", "pw-alice-1").await;
-    let bob = b.register("bob", "pw-bob-1").await;
-    let room = a
-        .create_room(&alice, json!({ "preset": "public_chat", "room_alias_name": "chat" }))
-        .await;
-    b.join(&bob, &format!("#chat:{}", origin(&a))).await.ok();
+    let SharedRoom { a, b, alice, bob, room } = shared_room("chat").await;
 
     // Bob writes on B; B's stored, signed PDU travels to A in a transaction (the sender may
     // deliver it too: accepting it twice is harmless).
@@ -728,15 +720,13 @@ async fn transactions_deliver_valid_pdus_and_refuse_bad_ones_one_by_one() {
 
 #[tokio::test]
 async fn messages_flow_both_ways_and_survive_a_partition() {
-    let ca = TestCa::new();
-    let a = TestServer::start_federating(&ca, |_| {}).await;
-    let mut b = TestServer::start_federating(&ca, |_| {}).await;
-    let alice = a.register("alice", "pw-alice-1").await;
-    let bob = b.register("bob", "pw-bob-1").await;
-    let room = a
-        .create_room(&alice, json!({ "preset": "public_chat", "room_alias_name": "both" }))
-        .await;
-    b.join(&bob, &format!("#both:{}", origin(&a))).await.ok();
+    let SharedRoom {
+        a,
+        mut b,
+        alice,
+        bob,
+        room,
+    } = shared_room("both").await;
 
     a.send_text(&alice, &room, "hi bob").await;
     let seen = wait_for_bodies(
@@ -773,15 +763,7 @@ async fn messages_flow_both_ways_and_survive_a_partition() {
 
 #[tokio::test]
 async fn server_acls_shut_out_denied_servers() {
-    let ca = TestCa::new();
-    let a = TestServer::start_federating(&ca, |_| {}).await;
-    let b = TestServer::start_federating(&ca, |_| {}).await;
-    let alice = a.register("alice", "pw-alice-1").await;
-    let bob = b.register("bob", "pw-bob-1").await;
-    let room = a
-        .create_room(&alice, json!({ "preset": "public_chat", "room_alias_name": "acl" }))
-        .await;
-    b.join(&bob, &format!("#acl:{}", origin(&a))).await.ok();
+    let SharedRoom { a, b, alice, bob, room } = shared_room("acl").await;
     let hello = b.send_text(&bob, &room, "before the ACL").await;
     let hello_json = stored_pdu(&b, &hello);
     transact(&b, &a, vec![hello_json.clone()]).await.expect("transaction");
@@ -819,15 +801,7 @@ async fn server_acls_shut_out_denied_servers() {
 
 #[tokio::test]
 async fn typing_travels_between_servers() {
-    let ca = TestCa::new();
-    let a = TestServer::start_federating(&ca, |_| {}).await;
-    let b = TestServer::start_federating(&ca, |_| {}).await;
-    let alice = a.register("alice", "pw-alice-1").await;
-    let bob = b.register("bob", "pw-bob-1").await;
-    let room = a
-        .create_room(&alice, json!({ "preset": "public_chat", "room_alias_name": "typing" }))
-        .await;
-    b.join(&bob, &format!("#typing:{}", origin(&a))).await.ok();
+    let SharedRoom { a, b, alice, bob, room } = shared_room("typing").await;
     let since = a.sync(&alice, None, 0, None).await["next_batch"]
         .as_str()
         .expect("token")
@@ -856,18 +830,7 @@ async fn typing_travels_between_servers() {
 
 #[tokio::test]
 async fn read_receipts_travel_between_servers() {
-    let ca = TestCa::new();
-    let a = TestServer::start_federating(&ca, |_| {}).await;
-    let b = TestServer::start_federating(&ca, |_| {}).await;
-    let alice = a.register("alice", "pw-alice-1").await;
-    let bob = b.register("bob", "pw-bob-1").await;
-    let room = a
-        .create_room(
-            &alice,
-            json!({ "preset": "public_chat", "room_alias_name": "receipts" }),
-        )
-        .await;
-    b.join(&bob, &format!("#receipts:{}", origin(&a))).await.ok();
+    let SharedRoom { a, b, alice, bob, room } = shared_room("receipts").await;
     let event = a.send_text(&alice, &room, "read me").await;
     wait_for_bodies(
         &b,

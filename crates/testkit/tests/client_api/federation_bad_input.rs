@@ -3,23 +3,18 @@
 //! body over the size limit, and a repeated transaction. Each is refused as the spec says,
 //! nothing of it reaches clients, and the server keeps serving.
 
-use accord_testkit::{TestServer, ca::TestCa};
+use accord_testkit::TestServer;
 use ruma::CanonicalJsonValue as V;
 use serde_json::json;
 
-use crate::federation_support::{forge, forge_with, id_of, origin, stored_pdu, transact, wait_for_bodies};
+use crate::federation_support::{
+    SharedRoom, forge, forge_with, id_of, origin, shared_room, shared_room_with, stored_pdu, transact, wait_for_bodies,
+};
 
 #[tokio::test]
 async fn forged_senders_unauthorized_events_and_oversized_bodies_are_refused() {
-    let ca = TestCa::new();
-    let a = TestServer::start_federating(&ca, |c| c.client_api.max_request_bytes = 32 * 1024).await;
-    let b = TestServer::start_federating(&ca, |_| {}).await;
-    let alice = a.register("alice", "pw-alice-1").await;
-    let bob = b.register("bob", "pw-bob-1").await;
-    let room = a
-        .create_room(&alice, json!({ "preset": "public_chat", "room_alias_name": "bad" }))
-        .await;
-    b.join(&bob, &format!("#bad:{}", origin(&a))).await.ok();
+    let SharedRoom { a, b, alice, bob, room } =
+        shared_room_with("bad", |c| c.client_api.max_request_bytes = 32 * 1024).await;
     let hello = b.send_text(&bob, &room, "hello").await;
     wait_for_bodies(
         &a,
@@ -104,15 +99,7 @@ async fn typing_users(server: &TestServer, user: &accord_testkit::TestUser, room
 async fn a_repeated_transaction_is_answered_again_not_applied_again() {
     use ruma::api::federation::transactions::send_transaction_message::v1 as send_transaction;
 
-    let ca = TestCa::new();
-    let a = TestServer::start_federating(&ca, |_| {}).await;
-    let b = TestServer::start_federating(&ca, |_| {}).await;
-    let alice = a.register("alice", "pw-alice-1").await;
-    let bob = b.register("bob", "pw-bob-1").await;
-    let room = a
-        .create_room(&alice, json!({ "preset": "public_chat", "room_alias_name": "again" }))
-        .await;
-    b.join(&bob, &format!("#again:{}", origin(&a))).await.ok();
+    let SharedRoom { a, b, alice, bob, room } = shared_room("again").await;
     let hello = b.send_text(&bob, &room, "hello").await;
     let event = forge(&b, &stored_pdu(&b, &hello), "once");
     let event_id = id_of(&event);

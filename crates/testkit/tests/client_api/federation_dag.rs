@@ -7,7 +7,7 @@ use std::{collections::BTreeMap, time::Duration};
 use accord_testkit::{TestServer, TestUser, ca::TestCa};
 use serde_json::{Value, json};
 
-use crate::federation_support::{origin, stored_pdu, transact, wait_for_bodies};
+use crate::federation_support::{SharedRoom, origin, shared_room, stored_pdu, transact, wait_for_bodies};
 
 /// The room's current state as `(type, state_key) -> event_id`.
 async fn state_ids(server: &TestServer, user: &TestUser, room: &str) -> BTreeMap<(String, String), String> {
@@ -144,15 +144,13 @@ async fn concurrent_power_level_changes_converge_to_the_same_state() {
 
 #[tokio::test]
 async fn a_gap_is_filled_from_the_sending_server() {
-    let ca = TestCa::new();
-    let mut a = TestServer::start_federating(&ca, |_| {}).await;
-    let b = TestServer::start_federating(&ca, |_| {}).await;
-    let alice = a.register("alice", "pw-alice-1").await;
-    let bob = b.register("bob", "pw-bob-1").await;
-    let room = a
-        .create_room(&alice, json!({ "preset": "public_chat", "room_alias_name": "gaps" }))
-        .await;
-    b.join(&bob, &format!("#gaps:{}", origin(&a))).await.ok();
+    let SharedRoom {
+        mut a,
+        b,
+        alice,
+        bob,
+        room,
+    } = shared_room("gaps").await;
 
     // A is down while Bob writes three messages; B's sender backs off.
     a.stop().await;

@@ -1,7 +1,7 @@
 //! Helpers shared by the federation tests: server names, stored PDUs, raw transactions, and
 //! waiting for messages to arrive.
 
-use accord_testkit::TestServer;
+use accord_testkit::{TestServer, TestUser, ca::TestCa};
 use ruma::OwnedServerName;
 
 /// The server name other servers know `server` by.
@@ -124,4 +124,36 @@ pub fn id_of(event: &ruma::CanonicalJsonObject) -> ruma::OwnedEventId {
         ruma::signatures::reference_hash(event, &rules).expect("hash")
     ))
     .expect("id")
+}
+
+/// Two federating servers sharing a room: Alice on A created it (public, with an alias), Bob on
+/// B joined it through the alias.
+pub struct SharedRoom {
+    pub a: TestServer,
+    pub b: TestServer,
+    pub alice: TestUser,
+    pub bob: TestUser,
+    pub room: String,
+}
+
+/// A [`SharedRoom`] whose alias is `#<alias>:<A>`.
+pub async fn shared_room(alias: &str) -> SharedRoom {
+    shared_room_with(alias, |_| {}).await
+}
+
+/// Like [`shared_room`], with `adjust_a` changing A's configuration.
+pub async fn shared_room_with(alias: &str, adjust_a: impl FnOnce(&mut accord_core::Config)) -> SharedRoom {
+    let ca = TestCa::new();
+    let a = TestServer::start_federating(&ca, adjust_a).await;
+    let b = TestServer::start_federating(&ca, |_| {}).await;
+    let alice = a.register("alice", "pw-alice-1").await;
+    let bob = b.register("bob", "pw-bob-1").await;
+    let room = a
+        .create_room(
+            &alice,
+            serde_json::json!({ "preset": "public_chat", "room_alias_name": alias }),
+        )
+        .await;
+    b.join(&bob, &format!("#{alias}:{}", origin(&a))).await.ok();
+    SharedRoom { a, b, alice, bob, room }
 }
