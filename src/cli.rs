@@ -1,4 +1,4 @@
-//! Subcommands: `serve`, `check-config`, `user create`.
+//! Subcommands: `serve`, `check-config`, `user create`, `keys rotate`.
 
 use std::path::{Path, PathBuf};
 
@@ -32,6 +32,22 @@ enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// Manage the server's signing key on the database of a stopped server.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Retire the signing key and generate a new one. Other servers keep verifying events
+    /// signed with the old key: it stays published in `old_verify_keys`.
+    Rotate {
+        /// TOML configuration file naming the database.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -75,6 +91,9 @@ pub(crate) fn run(cli: Cli) -> Result<(), String> {
                     config,
                 },
         } => create_user(config.as_deref(), name, password, admin),
+        Command::Keys {
+            command: KeysCommand::Rotate { config },
+        } => rotate_key(config.as_deref()),
     }
 }
 
@@ -130,4 +149,12 @@ fn create_user(config: Option<&Path>, name: String, password: Option<String>, ad
         println!("created {}{}", registered.user_id, if admin { " (admin)" } else { "" });
         Ok(())
     })
+}
+
+fn rotate_key(config: Option<&Path>) -> Result<(), String> {
+    let config = Config::load(config).map_err(|err| err.to_string())?;
+    let db = accord_server::open_database(&config).map_err(|err| err.to_string())?;
+    let key_id = accord_service::identity::rotate(&db).map_err(|err| err.to_string())?;
+    println!("new signing key {key_id}; the old one stays published as an old verify key");
+    Ok(())
 }

@@ -79,6 +79,8 @@ pub struct FederationConfig {
     pub allowed_servers: Vec<String>,
     /// Glob patterns of servers never to federate with (wins over `allowed_servers`).
     pub denied_servers: Vec<String>,
+    /// Notaries asked for a server's signing keys when the server itself can't be reached.
+    pub trusted_key_servers: Vec<ruma::OwnedServerName>,
 }
 
 /// How new accounts may be created through `/register`.
@@ -172,6 +174,7 @@ impl Default for Config {
                 tls_ca_file: None,
                 allowed_servers: Vec::new(),
                 denied_servers: Vec::new(),
+                trusted_key_servers: Vec::new(),
             },
             registration: RegistrationConfig {
                 mode: RegistrationMode::Closed,

@@ -12,6 +12,20 @@ pub struct ServerIdentity {
     pub server_name: OwnedServerName,
     /// The current signing key (its version is the key id after `ed25519:`).
     pub key: Arc<Ed25519KeyPair>,
+    /// Keys this server signed with before rotating, published as `old_verify_keys` so that
+    /// events they signed still verify.
+    pub old_keys: Arc<Vec<OldVerifyKey>>,
+}
+
+/// A retired signing key: its public half and when it stopped signing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OldVerifyKey {
+    /// `ed25519:<version>`.
+    pub key_id: String,
+    /// The raw 32-byte ed25519 public key.
+    pub public_key: Vec<u8>,
+    /// When the key was retired (ms since the epoch); events after it must not use it.
+    pub expired_ts: u64,
 }
 
 impl std::fmt::Debug for ServerIdentity {

@@ -26,7 +26,7 @@ pub use accounts::UserAccount;
 pub use database::Db;
 pub use devices::{DeviceRecord, LastSeen};
 pub use error::{Error, Result};
-pub use keys::StoredSigningKey;
+pub use keys::{StoredOldKey, StoredSigningKey};
 pub use migrations::SCHEMA_VERSION;
 pub use presence::PresenceRecord;
 pub use sessions::{AccessSession, RefreshSession};

@@ -53,7 +53,7 @@ impl Federation {
         Ok(Self {
             identity,
             client,
-            keys: keys::KeyCache::new(db),
+            keys: keys::KeyCache::new(db, config.federation.trusted_key_servers.clone()),
             policy,
             edus: edus::EduQueue::default(),
             liveness: liveness::Liveness::default(),

@@ -12,7 +12,8 @@ use crate::{Error, Federation, Result};
 const KEY_VALIDITY: Duration = Duration::from_secs(24 * 60 * 60);
 
 impl Federation {
-    /// Our key answer: the current verify key, valid for a day, self-signed.
+    /// Our key answer: the current verify key, valid for a day, and the retired ones with when
+    /// they stopped signing; self-signed.
     pub fn own_keys(&self) -> Result<CanonicalJsonObject> {
         let identity = &self.identity;
         let mut key = CanonicalJsonObject::new();
@@ -24,10 +25,21 @@ impl Federation {
             CanonicalJsonValue::Object(key),
         );
         let valid_until = now_millis().saturating_add(u64::try_from(KEY_VALIDITY.as_millis()).unwrap_or(u64::MAX));
+        let mut old_verify_keys = CanonicalJsonObject::new();
+        for old in identity.old_keys.iter() {
+            let public = Base64::<ruma::serde::base64::Standard, _>::new(&old.public_key).encode();
+            let mut entry = CanonicalJsonObject::new();
+            entry.insert("key".to_owned(), CanonicalJsonValue::String(public));
+            entry.insert(
+                "expired_ts".to_owned(),
+                CanonicalJsonValue::Integer(ruma::Int::try_from(old.expired_ts).unwrap_or(ruma::Int::MAX)),
+            );
+            old_verify_keys.insert(old.key_id.clone(), CanonicalJsonValue::Object(entry));
+        }
         let mut object = CanonicalJsonObject::new();
         object.insert(
             "old_verify_keys".to_owned(),
-            CanonicalJsonValue::Object(CanonicalJsonObject::new()),
+            CanonicalJsonValue::Object(old_verify_keys),
         );
         object.insert(
             "server_name".to_owned(),

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use ruma::{OwnedServerName, api::federation::authentication::XMatrix};
 
-use crate::{Error, Federation, Result};
+use crate::{Error, Federation, Result, keys::Need};
 
 impl Federation {
     /// Checks an inbound request's `X-Matrix` header; returns the authenticated origin.
@@ -35,7 +35,14 @@ impl Federation {
         }
         let keys = self
             .keys
-            .keys(&self.client, &x_matrix.origin, x_matrix.key.as_str())
+            .keys(
+                &self.client,
+                &x_matrix.origin,
+                Need {
+                    key_id: Some(x_matrix.key.as_str()),
+                    valid_at: Some(accord_core::time::now_millis()),
+                },
+            )
             .await
             .map_err(|err| Error::Unauthorized(format!("cannot get the signing keys of {}: {err}", x_matrix.origin)))?;
         let mut map = BTreeMap::new();
@@ -51,10 +58,13 @@ impl Federation {
 impl Federation {
     /// The public keys of every server that signed `event`, for `verify_event`: ours from our
     /// identity, others from the key cache (fetched when missing). Servers outside the allow
-    /// list are refused.
+    /// list are refused. Where the room version enforces key validity (5 and later), a key
+    /// that had expired before the event's `origin_server_ts` is left out, so the event fails
+    /// verification.
     pub async fn event_signing_keys(
         &self,
         event: &ruma::CanonicalJsonObject,
+        rules: &ruma::room_version_rules::RoomVersionRules,
     ) -> Result<ruma::signatures::PublicKeyMap> {
         use ruma::CanonicalJsonValue;
 
@@ -62,16 +72,16 @@ impl Federation {
         let Some(CanonicalJsonValue::Object(signatures)) = event.get("signatures") else {
             return Err(Error::Unauthorized("event carries no signatures".to_owned()));
         };
+        let origin_server_ts = match event.get("origin_server_ts") {
+            Some(CanonicalJsonValue::Integer(ts)) => u64::try_from(i64::from(*ts)).unwrap_or(0),
+            _ => 0,
+        };
+        let valid_at = rules.enforce_key_validity.then_some(origin_server_ts);
         for (server, by_key) in signatures {
             let server = <&ruma::ServerName>::try_from(server.as_str())
                 .map_err(|_| Error::Unauthorized(format!("invalid signing server {server}")))?;
             if server == self.identity.server_name {
-                let mut keys = ruma::signatures::PublicKeySet::new();
-                keys.insert(
-                    format!("ed25519:{}", self.identity.key.version()),
-                    ruma::serde::Base64::new(self.identity.key.public_key().to_vec()),
-                );
-                map.insert(server.to_string(), keys);
+                map.insert(server.to_string(), self.own_verify_keys(valid_at));
                 continue;
             }
             if !self.allows(server) {
@@ -82,9 +92,28 @@ impl Federation {
             let Some(key_id) = by_key.as_object().and_then(|keys| keys.keys().next()) else {
                 continue;
             };
-            let keys = self.keys.keys(&self.client, server, key_id).await?;
+            let need = Need {
+                key_id: Some(key_id),
+                valid_at,
+            };
+            let keys = self.keys.keys(&self.client, server, need).await?;
             map.insert(server.to_string(), keys);
         }
         Ok(map)
+    }
+
+    /// Our current key, and the retired ones still valid at `valid_at` (all when `None`).
+    fn own_verify_keys(&self, valid_at: Option<u64>) -> ruma::signatures::PublicKeySet {
+        let mut keys = ruma::signatures::PublicKeySet::new();
+        keys.insert(
+            format!("ed25519:{}", self.identity.key.version()),
+            ruma::serde::Base64::new(self.identity.key.public_key().to_vec()),
+        );
+        for old in self.identity.old_keys.iter() {
+            if valid_at.is_none_or(|at| at <= old.expired_ts) {
+                keys.insert(old.key_id.clone(), ruma::serde::Base64::new(old.public_key.clone()));
+            }
+        }
+        keys
     }
 }

@@ -1619,6 +1619,7 @@ fn open_rooms(dir: &std::path::Path) -> Rooms {
     let identity = ServerIdentity {
         server_name: OwnedServerName::try_from(SERVER).expect("server name"),
         key: Arc::new(key),
+        old_keys: Arc::default(),
     };
     Rooms::new(db, identity)
 }

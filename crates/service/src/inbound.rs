@@ -39,7 +39,7 @@ impl Services {
     ) -> Result<std::result::Result<OwnedEventId, Vec<OwnedEventId>>> {
         let federation = self.federation_for("The event")?;
         let keys = federation
-            .event_signing_keys(&object)
+            .event_signing_keys(&object, &self.signing_rules(room_id))
             .await
             .map_err(|err| Error::forbidden(format!("signing keys unavailable: {err}")))?;
         match self

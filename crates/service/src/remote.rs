@@ -41,6 +41,17 @@ impl Services {
             .ok_or_else(|| Error::not_found(format!("{what} is on another server and federation is disabled")))
     }
 
+    /// The rules of a room this server holds, for checking its events' signatures (which keys
+    /// were valid when depends on the version). Unknown rooms get the strictest rules.
+    pub fn signing_rules(&self, room_id: &ruma::RoomId) -> ruma::room_version_rules::RoomVersionRules {
+        self.rooms
+            .rooms()
+            .room_version(room_id)
+            .ok()
+            .and_then(|version| accord_room::rules_for(&version).ok())
+            .unwrap_or(ruma::room_version_rules::RoomVersionRules::V11)
+    }
+
     /// A user's profile, local or remote.
     pub async fn profile_anywhere(&self, user_id: &UserId) -> Result<Map<String, Value>> {
         if user_id.server_name() == self.config.server_name {
@@ -216,7 +227,7 @@ impl Services {
         let mut keys = ruma::signatures::PublicKeyMap::new();
         for event in state.iter().chain(auth_chain.iter()).chain(std::iter::once(&join)) {
             let found = federation
-                .event_signing_keys(event)
+                .event_signing_keys(event, &rules)
                 .await
                 .map_err(|err| remote_error(&what, err))?;
             for (server, set) in found {

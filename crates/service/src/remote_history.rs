@@ -43,6 +43,7 @@ impl Services {
         let Some(from) = rooms.backfill_point(room_id)? else {
             return Ok(0);
         };
+        let rules = self.signing_rules(room_id);
         for server in rooms.remote_servers(room_id, &["join"])? {
             let request = backfill::Request::new(room_id.to_owned(), vec![from.clone()], UInt::from(BACKFILL_BATCH));
             let response = match federation.client().send(&server, request).await {
@@ -59,7 +60,7 @@ impl Services {
                 .collect();
             let mut keys = ruma::signatures::PublicKeyMap::new();
             for event in &events {
-                if let Ok(found) = federation.event_signing_keys(event).await {
+                if let Ok(found) = federation.event_signing_keys(event, &rules).await {
                     for (server, set) in found {
                         keys.entry(server).or_default().extend(set);
                     }

@@ -103,7 +103,7 @@ impl Services {
             )));
         }
         let keys = federation
-            .event_signing_keys(&signed)
+            .event_signing_keys(&signed, &self.signing_rules(room_id))
             .await
             .map_err(|err| Error::forbidden(format!("Cannot verify the countersigned invite: {err}")))?;
         let stored = rooms
@@ -170,7 +170,7 @@ impl Services {
             )));
         }
         let keys = federation
-            .event_signing_keys(&event)
+            .event_signing_keys(&event, &rules)
             .await
             .map_err(|err| Error::forbidden(format!("Cannot verify the invite: {err}")))?;
         match verify_event(&keys, &event, &rules) {

@@ -64,7 +64,7 @@ pub async fn create_join_event_route(
     let object: CanonicalJsonObject = serde_json::from_str(body.pdu.get())
         .map_err(|err| ApiError::from(Error::bad_json(format!("The join event is not canonical JSON: {err}"))))?;
     let keys = federation(&services)?
-        .event_signing_keys(&object)
+        .event_signing_keys(&object, &services.signing_rules(&body.room_id))
         .await
         .map_err(|err| match err {
             accord_federation::Error::Forbidden(message) => ApiError::from(Error::forbidden(message)),

@@ -8,6 +8,7 @@ mod discovery;
 mod federation;
 mod federation_bad_input;
 mod federation_dag;
+mod federation_keys;
 mod federation_membership;
 mod federation_support;
 mod http_errors;
