@@ -31,16 +31,19 @@ impl Rooms {
         room_id: &RoomId,
         user_id: &UserId,
     ) -> Result<(RoomVersionId, CanonicalJsonObject)> {
-        self.membership_template(room_id, user_id, "join").await
+        self.membership_template(room_id, user_id, "join", serde_json::Map::new())
+            .await
     }
 
     /// A membership event template (`join`, `leave`, `knock`) for a remote user (spec:
-    /// `make_join`, `make_leave`, `make_knock`), refused if the room's rules would not allow it.
+    /// `make_join`, `make_leave`, `make_knock`), with `extra` content (a restricted join's
+    /// `join_authorised_via_users_server`), refused if the room's rules would not allow it.
     pub async fn membership_template(
         &self,
         room_id: &RoomId,
         user_id: &UserId,
         membership: &str,
+        extra: serde_json::Map<String, serde_json::Value>,
     ) -> Result<(RoomVersionId, CanonicalJsonObject)> {
         if !self.server_allowed_in_room(room_id, user_id.server_name())? {
             return Err(Error::Unauthorized(format!(
@@ -52,10 +55,12 @@ impl Rooms {
         let before = self.current_state(room_id)?;
         let rules = rules_for(&before.version)?;
         let (prev_events, depth) = self.prev_events_and_depth(room_id)?;
+        let mut content = extra;
+        content.insert("membership".to_owned(), json!(membership));
         let template = PduTemplate::state(
             StateEventType::RoomMember,
             user_id.as_str(),
-            json!({ "membership": membership }),
+            serde_json::Value::Object(content),
         );
         let content_raw =
             serde_json::value::to_raw_value(&template.content).map_err(|err| Error::InvalidEvent(err.to_string()))?;

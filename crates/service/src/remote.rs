@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use crate::{Error, Result, Services};
 
 /// Turns a federation failure into what the client should be told.
-fn remote_error(what: &str, err: accord_federation::Error) -> Error {
+pub(crate) fn remote_error(what: &str, err: accord_federation::Error) -> Error {
     match err {
         accord_federation::Error::Forbidden(message) => Error::forbidden(message),
         accord_federation::Error::Remote { status: 404, .. } => Error::not_found(format!("{what} not found")),
@@ -105,13 +105,7 @@ impl Services {
         via: &[OwnedServerName],
         reason: Option<String>,
     ) -> Result<OwnedRoomId> {
-        let (room_id, mut servers) = match <&ruma::RoomId>::try_from(room) {
-            Ok(room_id) => (room_id.to_owned(), via.to_vec()),
-            Err(alias) => {
-                let (room_id, servers) = self.resolve_alias_anywhere(alias).await?;
-                (room_id, servers.into_iter().chain(via.iter().cloned()).collect())
-            }
-        };
+        let (room_id, servers) = self.room_and_servers(&user.user_id, room, via).await?;
         // A room this server knows but has no joined user in is stale here: join through a
         // resident server, like a new room.
         let resident = self.federation.is_none() || self.is_resident(&room_id)?;
@@ -121,12 +115,6 @@ impl Services {
                 .join(user, <&ruma::RoomOrAliasId>::from(&*room_id), reason)
                 .await;
         }
-        servers.extend(self.invite_servers(&user.user_id, &room_id)?);
-        if let Some(server) = room_id.server_name() {
-            servers.push(server.to_owned());
-        }
-        servers.retain(|server| server != &self.config.server_name);
-        servers.dedup();
         let federation = self.federation_for(&format!("Room {room_id}"))?;
         let mut last_error = Error::not_found(format!(
             "Room {room_id} is not known here; give `via` servers to join through"
@@ -149,6 +137,32 @@ impl Services {
         Err(last_error)
     }
 
+    /// The room a room id or alias names, and the servers to reach it through: `via`, the
+    /// alias's servers, those of a pending remote invite or knock, and the room id's server;
+    /// this server left out.
+    pub(crate) async fn room_and_servers(
+        &self,
+        user_id: &UserId,
+        room: &ruma::RoomOrAliasId,
+        via: &[OwnedServerName],
+    ) -> Result<(OwnedRoomId, Vec<OwnedServerName>)> {
+        let (room_id, mut servers) = match <&ruma::RoomId>::try_from(room) {
+            Ok(room_id) => (room_id.to_owned(), via.to_vec()),
+            Err(alias) => {
+                let (room_id, servers) = self.resolve_alias_anywhere(alias).await?;
+                (room_id, servers.into_iter().chain(via.iter().cloned()).collect())
+            }
+        };
+        servers.extend(self.invite_servers(user_id, &room_id)?);
+        if let Some(server) = room_id.server_name() {
+            servers.push(server.to_owned());
+        }
+        servers.retain(|server| server != &self.config.server_name);
+        let mut seen = std::collections::BTreeSet::new();
+        servers.retain(|server| seen.insert(server.clone()));
+        Ok((room_id, servers))
+    }
+
     async fn join_through(
         &self,
         federation: &accord_federation::Federation,
@@ -158,9 +172,8 @@ impl Services {
         reason: Option<String>,
     ) -> Result<()> {
         use ruma::{
-            CanonicalJsonObject, CanonicalJsonValue,
+            CanonicalJsonObject,
             api::federation::membership::{create_join_event::v2 as send_join, prepare_join_event::v1 as make_join},
-            signatures::hash_and_sign_event,
         };
 
         let what = format!("Room {room_id}");
@@ -175,43 +188,28 @@ impl Services {
         let rules = accord_room::rules_for(&version)?;
         let mut join: CanonicalJsonObject = serde_json::from_str(template.event.get())
             .map_err(|err| Error::bad_json(format!("{server} sent an unreadable join template: {err}")))?;
-        if let Some(CanonicalJsonValue::Object(content)) = join.get_mut("content") {
-            let profile = self.profiles.get(&user.user_id)?;
-            for field in ["displayname", "avatar_url"] {
-                if let Some(value) = profile
-                    .get(field)
-                    .and_then(|v| CanonicalJsonValue::try_from(v.clone()).ok())
-                {
-                    content.insert(field.to_owned(), value);
-                }
-            }
-            if let Some(reason) = reason {
-                content.insert("reason".to_owned(), CanonicalJsonValue::String(reason));
-            }
-        }
-        join.insert(
-            "origin_server_ts".to_owned(),
-            CanonicalJsonValue::Integer(ruma::Int::try_from(accord_core::time::now_millis()).unwrap_or(ruma::Int::MAX)),
-        );
-        let identity = self.rooms.rooms().identity();
-        hash_and_sign_event(
-            identity.server_name.as_str(),
-            identity.key.as_ref(),
-            &mut join,
-            &rules.redaction,
-        )
-        .map_err(|err| Error::Internal(format!("signing the join failed: {err}")))?;
-        let event_id = accord_room::event_id_of(&join, &rules)?;
+        let event_id = self.sign_membership(&mut join, &rules, &user.user_id, reason)?;
         let pdu = serde_json::value::to_raw_value(&join).map_err(|err| Error::Internal(err.to_string()))?;
         let response = federation
             .client()
-            .send(server, send_join::Request::new(room_id.to_owned(), event_id, pdu))
+            .send(
+                server,
+                send_join::Request::new(room_id.to_owned(), event_id.clone(), pdu),
+            )
             .await
             .map_err(|err| remote_error(&what, err))?;
         let parse = |raw: &serde_json::value::RawValue| -> Result<CanonicalJsonObject> {
             serde_json::from_str(raw.get())
                 .map_err(|err| Error::bad_json(format!("{server} sent an unreadable event: {err}")))
         };
+        // A restricted join comes back signed by the resident that authorised it too.
+        if let Some(signed) = &response.room_state.event {
+            let signed = parse(signed)?;
+            if accord_room::event_id_of(&signed, &rules)? != event_id {
+                return Err(Error::bad_json(format!("{server} returned another join event")));
+            }
+            join = signed;
+        }
         let state: Vec<CanonicalJsonObject> = response
             .room_state
             .state

@@ -26,7 +26,7 @@ fn to_raw(value: &impl serde::Serialize) -> Result<Box<serde_json::value::RawVal
 }
 
 /// The stripped form clients see of a state event (full PDU or already stripped).
-fn strip(event: &Value) -> Value {
+pub(crate) fn strip(event: &Value) -> Value {
     json!({
         "type": event["type"],
         "state_key": event["state_key"],
@@ -65,14 +65,7 @@ impl Services {
         let template = PduTemplate::state(StateEventType::RoomMember, target.as_str(), Value::Object(content));
         let (version, event, event_id) = rooms.prepare(room_id, &user.user_id, template).await?;
 
-        let mut invite_state = Vec::new();
-        for kind in crate::sync::STRIPPED_STATE_TYPES {
-            if let Some(short) = rooms.state_event_id(&state, kind, "")?
-                && let Some(json) = rooms.federation_event(&rooms.db().event_id_of(short)?)?
-            {
-                invite_state.push(RawStrippedState::Pdu(to_raw(&json)?));
-            }
-        }
+        let invite_state = self.stripped_state_pdus(room_id)?;
         let request = send_invite::Request::new(
             room_id.to_owned(),
             event_id.clone(),
@@ -198,7 +191,7 @@ impl Services {
                 stripped_state: stripped,
                 servers: vec![origin.to_owned()],
             };
-            self.set_remote_invite(&invitee, room_id, Some(&invite))?;
+            self.set_remote_membership(&invitee, room_id, "invite", Some(&invite))?;
             tracing::info!(room = %room_id, user = %invitee, %origin, "invited to a remote room");
         }
         Ok(event)
@@ -232,12 +225,35 @@ impl Services {
             // user is not stuck with it.
             tracing::info!(room = %room_id, user = %user.user_id, "invite dropped locally");
         }
-        self.set_remote_invite(&user.user_id, room_id, None)
+        self.set_remote_membership(&user.user_id, room_id, "leave", None)
     }
 
-    /// Records a remote invite (membership `invite`), or its end without joining (`leave`),
-    /// at the next stream position so `/sync` shows the change.
-    fn set_remote_invite(&self, user_id: &UserId, room_id: &RoomId, invite: Option<&RemoteInvite>) -> Result<()> {
+    /// The room's stripped state as full PDUs, sent with invites and answered to knocks (the
+    /// receiving server can check them).
+    pub(crate) fn stripped_state_pdus(&self, room_id: &RoomId) -> Result<Vec<RawStrippedState>> {
+        let rooms = self.rooms.rooms();
+        let state = rooms.current_state(room_id)?;
+        let mut stripped = Vec::new();
+        for kind in crate::sync::STRIPPED_STATE_TYPES {
+            if let Some(short) = rooms.state_event_id(&state, kind, "")?
+                && let Some(json) = rooms.federation_event(&rooms.db().event_id_of(short)?)?
+            {
+                stripped.push(RawStrippedState::Pdu(to_raw(&json)?));
+            }
+        }
+        Ok(stripped)
+    }
+
+    /// Records a pending remote invite or knock (`membership` `invite` or `knock`, with the
+    /// room's stripped state), or its end without joining (`leave`, no record), at the next
+    /// stream position so `/sync` shows the change.
+    pub(crate) fn set_remote_membership(
+        &self,
+        user_id: &UserId,
+        room_id: &RoomId,
+        membership: &str,
+        invite: Option<&RemoteInvite>,
+    ) -> Result<()> {
         let db = self.db();
         db.write_at_next_count(|batch, count| {
             match invite {
@@ -245,7 +261,7 @@ impl Services {
                 None => db.delete_remote_invite(batch, user_id, room_id),
             }
             let record = MembershipRecord {
-                membership: if invite.is_some() { "invite" } else { "leave" }.to_owned(),
+                membership: membership.to_owned(),
                 count,
                 forgotten: false,
             };
@@ -255,7 +271,7 @@ impl Services {
         Ok(())
     }
 
-    async fn leave_through(
+    pub(crate) async fn leave_through(
         &self,
         federation: &accord_federation::Federation,
         user: &AuthedUser,
@@ -275,22 +291,7 @@ impl Services {
         let rules = accord_room::rules_for(&version)?;
         let mut leave: CanonicalJsonObject = serde_json::from_str(template.event.get())
             .map_err(|err| Error::bad_json(format!("{server} sent an unreadable leave template: {err}")))?;
-        if let (Some(reason), Some(CanonicalJsonValue::Object(content))) = (reason, leave.get_mut("content")) {
-            content.insert("reason".to_owned(), CanonicalJsonValue::String(reason));
-        }
-        leave.insert(
-            "origin_server_ts".to_owned(),
-            CanonicalJsonValue::Integer(ruma::Int::try_from(accord_core::time::now_millis()).unwrap_or(ruma::Int::MAX)),
-        );
-        let identity = self.rooms.rooms().identity();
-        hash_and_sign_event(
-            identity.server_name.as_str(),
-            identity.key.as_ref(),
-            &mut leave,
-            &rules.redaction,
-        )
-        .map_err(|err| Error::Internal(format!("signing the leave failed: {err}")))?;
-        let event_id = accord_room::event_id_of(&leave, &rules)?;
+        let event_id = self.sign_membership(&mut leave, &rules, &user.user_id, reason)?;
         federation
             .client()
             .send(

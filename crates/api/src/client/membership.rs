@@ -54,8 +54,7 @@ pub async fn join_room_by_id_or_alias_route(
 pub async fn knock_room_route(services: Services, request: Ruma<knock_room::Request>) -> Result<knock_room::Response> {
     let body = request.body;
     let room_id = services
-        .rooms
-        .knock(&request.auth, &body.room_id_or_alias, body.reason)
+        .knock_anywhere(&request.auth, &body.room_id_or_alias, &body.via, body.reason)
         .await?;
     Ok(knock_room::Response::new(room_id))
 }

@@ -1,12 +1,14 @@
 //! Remote servers' users joining and leaving local rooms (`make_join`/`send_join`,
-//! `make_leave`/`send_leave`, v2) and invites of local users (`invite` v2).
+//! `make_leave`/`send_leave`, v2; `make_knock`/`send_knock`) and invites of local users
+//! (`invite` v2).
 
 use accord_service::{Error, Services};
 use ruma::{
     CanonicalJsonObject,
     api::federation::membership::{
-        create_invite::v2 as send_invite, create_join_event::v2 as send_join, create_leave_event::v2 as send_leave,
-        prepare_join_event::v1 as make_join, prepare_leave_event::v1 as make_leave,
+        create_invite::v2 as send_invite, create_join_event::v2 as send_join, create_knock_event::v1 as send_knock,
+        create_leave_event::v2 as send_leave, prepare_join_event::v1 as make_join,
+        prepare_knock_event::v1 as make_knock, prepare_leave_event::v1 as make_leave,
     },
 };
 
@@ -16,11 +18,22 @@ fn raw(value: &impl serde::Serialize) -> Result<Box<serde_json::value::RawValue>
     serde_json::value::to_raw_value(value).map_err(|err| ApiError::from(Error::Internal(err.to_string())))
 }
 
-fn federation(services: &Services) -> Result<&accord_federation::Federation> {
-    services
-        .federation
-        .as_ref()
-        .ok_or_else(|| ApiError::from(Error::not_found("Federation is disabled on this server")))
+fn canonical(pdu: &serde_json::value::RawValue, what: &str) -> Result<CanonicalJsonObject> {
+    serde_json::from_str(pdu.get()).map_err(|err| {
+        ApiError::from(Error::bad_json(format!(
+            "The {what} event is not canonical JSON: {err}"
+        )))
+    })
+}
+
+/// Servers make membership events only for their own users.
+fn own_user(origin: &ruma::ServerName, user_id: &ruma::UserId, what: &str) -> Result<()> {
+    if user_id.server_name() != origin {
+        return Err(ApiError::from(Error::forbidden(format!(
+            "You can only make {what} for your own users"
+        ))));
+    }
+    Ok(())
 }
 
 /// # `GET /_matrix/federation/v1/make_join/{roomId}/{userId}`
@@ -28,27 +41,12 @@ pub async fn prepare_join_event_route(
     services: Services,
     request: Ruma<make_join::Request>,
 ) -> Result<make_join::Response> {
-    let origin = request.auth;
     let body = request.body;
-    if body.user_id.server_name() != origin {
-        return Err(ApiError::from(Error::forbidden(
-            "You can only make joins for your own users",
-        )));
-    }
-    let rooms = services.rooms.rooms();
-    let version = rooms.room_version(&body.room_id).map_err(Error::from)?;
-    if !body.ver.is_empty() && !body.ver.contains(&version) {
-        return Err(ApiError::new(
-            ruma::api::error::ErrorKind::IncompatibleRoomVersion(
-                ruma::api::error::IncompatibleRoomVersionErrorData::new(version.clone()),
-            ),
-            format!("The room is version {version}, which your server does not support"),
-        ));
-    }
-    let (version, template) = rooms
-        .join_template(&body.room_id, &body.user_id)
-        .await
-        .map_err(Error::from)?;
+    own_user(&request.auth, &body.user_id, "joins")?;
+    let ver = (!body.ver.is_empty()).then_some(body.ver.as_slice());
+    let (version, template) = services
+        .remote_membership_template(&body.room_id, &body.user_id, "join", ver)
+        .await?;
     let mut response = make_join::Response::new(raw(&template)?);
     response.room_version = Some(version);
     Ok(response)
@@ -59,30 +57,43 @@ pub async fn create_join_event_route(
     services: Services,
     request: Ruma<send_join::Request>,
 ) -> Result<send_join::Response> {
-    let origin = request.auth;
     let body = request.body;
-    let object: CanonicalJsonObject = serde_json::from_str(body.pdu.get())
-        .map_err(|err| ApiError::from(Error::bad_json(format!("The join event is not canonical JSON: {err}"))))?;
-    let keys = federation(&services)?
-        .event_signing_keys(&object, &services.signing_rules(&body.room_id))
-        .await
-        .map_err(|err| match err {
-            accord_federation::Error::Forbidden(message) => ApiError::from(Error::forbidden(message)),
-            other => ApiError::from(Error::forbidden(format!(
-                "Cannot verify the join's signatures: {other}"
-            ))),
-        })?;
+    let object = canonical(&body.pdu, "join")?;
     let joined = services
-        .rooms
-        .rooms()
-        .accept_remote_join(&origin, &body.room_id, &body.event_id, object, &keys)
-        .await
-        .map_err(Error::from)?;
+        .receive_join(&request.auth, &body.room_id, &body.event_id, object)
+        .await?;
     let mut state = send_join::RoomState::new();
-    state.state = joined.state.iter().map(raw).collect::<Result<_>>()?;
-    state.auth_chain = joined.auth_chain.iter().map(raw).collect::<Result<_>>()?;
+    state.state = joined.state.state.iter().map(raw).collect::<Result<_>>()?;
+    state.auth_chain = joined.state.auth_chain.iter().map(raw).collect::<Result<_>>()?;
+    state.event = joined.countersigned.as_ref().map(raw).transpose()?;
     state.servers_in_room = Some(vec![services.config.server_name.to_string()]);
     Ok(send_join::Response::new(state))
+}
+
+/// # `GET /_matrix/federation/v1/make_knock/{roomId}/{userId}`
+pub async fn prepare_knock_event_route(
+    services: Services,
+    request: Ruma<make_knock::Request>,
+) -> Result<make_knock::Response> {
+    let body = request.body;
+    own_user(&request.auth, &body.user_id, "knocks")?;
+    let (version, template) = services
+        .remote_membership_template(&body.room_id, &body.user_id, "knock", Some(&body.ver))
+        .await?;
+    Ok(make_knock::Response::new(version, raw(&template)?))
+}
+
+/// # `PUT /_matrix/federation/v1/send_knock/{roomId}/{eventId}`
+pub async fn create_knock_event_route(
+    services: Services,
+    request: Ruma<send_knock::Request>,
+) -> Result<send_knock::Response> {
+    let body = request.body;
+    let object = canonical(&body.pdu, "knock")?;
+    let stripped = services
+        .receive_knock(&request.auth, &body.room_id, &body.event_id, object)
+        .await?;
+    Ok(send_knock::Response::new(stripped))
 }
 
 /// # `PUT /_matrix/federation/v2/invite/{roomId}/{eventId}`
@@ -118,17 +129,10 @@ pub async fn prepare_leave_event_route(
     request: Ruma<make_leave::Request>,
 ) -> Result<make_leave::Response> {
     let body = request.body;
-    if body.user_id.server_name() != request.auth {
-        return Err(ApiError::from(Error::forbidden(
-            "You can only make leaves for your own users",
-        )));
-    }
+    own_user(&request.auth, &body.user_id, "leaves")?;
     let (version, template) = services
-        .rooms
-        .rooms()
-        .membership_template(&body.room_id, &body.user_id, "leave")
-        .await
-        .map_err(Error::from)?;
+        .remote_membership_template(&body.room_id, &body.user_id, "leave", None)
+        .await?;
     Ok(make_leave::Response::new(Some(version), raw(&template)?))
 }
 
@@ -139,8 +143,7 @@ pub async fn create_leave_event_route(
 ) -> Result<send_leave::Response> {
     let origin = request.auth;
     let body = request.body;
-    let object: CanonicalJsonObject = serde_json::from_str(body.pdu.get())
-        .map_err(|err| ApiError::from(Error::bad_json(format!("The leave event is not canonical JSON: {err}"))))?;
+    let object = canonical(&body.pdu, "leave")?;
     let value = serde_json::to_value(&object).map_err(|err| ApiError::from(Error::Internal(err.to_string())))?;
     let own_leave = value["type"] == "m.room.member"
         && value["content"]["membership"] == "leave"

@@ -24,6 +24,8 @@ pub fn router(services: Services) -> Router {
         .ruma_route(query::get_room_information_route)
         .ruma_route(membership::prepare_join_event_route)
         .ruma_route(membership::create_join_event_route)
+        .ruma_route(membership::prepare_knock_event_route)
+        .ruma_route(membership::create_knock_event_route)
         .ruma_route(membership::create_invite_route)
         .ruma_route(membership::prepare_leave_event_route)
         .ruma_route(membership::create_leave_event_route)

@@ -98,7 +98,7 @@ impl RoomService {
     /// through membership of an allowed room: a local member with power to invite, who vouches
     /// for the join (spec: "Restricted rooms"). `None` when the room is not restricted, or the
     /// user is invited anyway (the ordinary join rules apply then).
-    fn restricted_join_authoriser(
+    pub(crate) fn restricted_join_authoriser(
         &self,
         state: &accord_room::RoomState,
         user_id: &UserId,
@@ -113,13 +113,33 @@ impl RoomService {
         if self.rooms.membership_in(state, user_id)?.as_deref() == Some("invite") {
             return Ok(None);
         }
-        let allowed = content["allow"].as_array().into_iter().flatten().any(|condition| {
-            condition["type"] == "m.room_membership"
-                && condition["room_id"]
-                    .as_str()
-                    .and_then(|room| <&RoomId>::try_from(room).ok())
-                    .and_then(|room| self.rooms.db().get_membership(user_id, room).ok().flatten())
-                    .is_some_and(|record| record.membership == "join")
+        let allowed_rooms: Vec<&RoomId> = content["allow"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|condition| condition["type"] == "m.room_membership")
+            .filter_map(|condition| condition["room_id"].as_str())
+            .filter_map(|room| <&RoomId>::try_from(room).ok())
+            .collect();
+        // A remote user's memberships are known only in rooms this server is in.
+        let is_local = user_id.server_name() == self.config.server_name;
+        if !is_local
+            && !allowed_rooms
+                .iter()
+                .any(|room| self.rooms.exists(room).unwrap_or(false))
+        {
+            return Err(Error::new(
+                ruma::api::error::ErrorKind::UnableToAuthorizeJoin,
+                "This server is in none of the rooms that grant access to this one; try another server",
+            ));
+        }
+        let allowed = allowed_rooms.iter().any(|room| {
+            self.rooms
+                .db()
+                .get_membership(user_id, room)
+                .ok()
+                .flatten()
+                .is_some_and(|record| record.membership == "join")
         });
         if !allowed {
             return Err(Error::forbidden(

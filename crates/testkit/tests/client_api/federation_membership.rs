@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::federation_support::origin;
 
 /// Polls `user`'s `/sync` until `check` accepts it (30 s at most); returns that answer.
-async fn sync_until(server: &TestServer, user: &TestUser, check: impl Fn(&Value) -> bool) -> Value {
+pub async fn sync_until(server: &TestServer, user: &TestUser, check: impl Fn(&Value) -> bool) -> Value {
     // Left rooms too, so kicks show.
     let filter = json!({ "room": { "include_leave": true } });
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -24,7 +24,7 @@ async fn sync_until(server: &TestServer, user: &TestUser, check: impl Fn(&Value)
 }
 
 /// `user_id`'s membership in `room` as `server` sees it, through `viewer`.
-async fn membership(server: &TestServer, viewer: &TestUser, room: &str, user_id: &str) -> Option<String> {
+pub async fn membership(server: &TestServer, viewer: &TestUser, room: &str, user_id: &str) -> Option<String> {
     let reply = server
         .get(
             &format!("/_matrix/client/v3/rooms/{room}/state/m.room.member/{user_id}"),
@@ -35,7 +35,7 @@ async fn membership(server: &TestServer, viewer: &TestUser, room: &str, user_id:
 }
 
 /// Waits until `server` (through `viewer`) sees `user_id` with `expected` membership.
-async fn wait_membership(server: &TestServer, viewer: &TestUser, room: &str, user_id: &str, expected: &str) {
+pub async fn wait_membership(server: &TestServer, viewer: &TestUser, room: &str, user_id: &str, expected: &str) {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let seen = membership(server, viewer, room, user_id).await;
@@ -50,7 +50,7 @@ async fn wait_membership(server: &TestServer, viewer: &TestUser, room: &str, use
     }
 }
 
-async fn invite(a: &TestServer, alice: &TestUser, room: &str, user_id: &str) {
+pub async fn invite(a: &TestServer, alice: &TestUser, room: &str, user_id: &str) {
     a.post(
         &format!("/_matrix/client/v3/rooms/{room}/invite"),
         Some(&alice.token),

@@ -9,6 +9,7 @@ mod federation;
 mod federation_bad_input;
 mod federation_dag;
 mod federation_keys;
+mod federation_knock;
 mod federation_membership;
 mod federation_support;
 mod http_errors;

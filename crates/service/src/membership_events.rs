@@ -1,0 +1,56 @@
+//! Membership events built from a resident server's template (`make_join`, `make_leave`,
+//! `make_knock`): our user's profile and reason filled in, timestamped now, hashed and signed by
+//! this server.
+
+use ruma::{
+    CanonicalJsonObject, CanonicalJsonValue, OwnedEventId, UserId, room_version_rules::RoomVersionRules,
+    signatures::hash_and_sign_event,
+};
+
+use crate::{Error, Result, Services};
+
+impl Services {
+    /// Completes and signs `event` for `user_id`; returns its event id. Joins and knocks carry
+    /// the user's display name and avatar.
+    pub(crate) fn sign_membership(
+        &self,
+        event: &mut CanonicalJsonObject,
+        rules: &RoomVersionRules,
+        user_id: &UserId,
+        reason: Option<String>,
+    ) -> Result<OwnedEventId> {
+        if let Some(CanonicalJsonValue::Object(content)) = event.get_mut("content") {
+            let with_profile = matches!(
+                content.get("membership"),
+                Some(CanonicalJsonValue::String(m)) if m == "join" || m == "knock"
+            );
+            if with_profile {
+                let profile = self.profiles.get(user_id)?;
+                for field in ["displayname", "avatar_url"] {
+                    if let Some(value) = profile
+                        .get(field)
+                        .and_then(|v| CanonicalJsonValue::try_from(v.clone()).ok())
+                    {
+                        content.insert(field.to_owned(), value);
+                    }
+                }
+            }
+            if let Some(reason) = reason {
+                content.insert("reason".to_owned(), CanonicalJsonValue::String(reason));
+            }
+        }
+        event.insert(
+            "origin_server_ts".to_owned(),
+            CanonicalJsonValue::Integer(ruma::Int::try_from(accord_core::time::now_millis()).unwrap_or(ruma::Int::MAX)),
+        );
+        let identity = self.rooms.rooms().identity();
+        hash_and_sign_event(
+            identity.server_name.as_str(),
+            identity.key.as_ref(),
+            event,
+            &rules.redaction,
+        )
+        .map_err(|err| Error::Internal(format!("signing the membership event failed: {err}")))?;
+        accord_room::event_id_of(event, rules).map_err(Error::from)
+    }
+}
