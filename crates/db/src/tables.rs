@@ -30,6 +30,9 @@ catalog! {
     TOKENHASH_ACCESSSESSION = "tokenhash_accesssession";
     /// `sha256(refresh_token)` (32 bytes) -> JSON `RefreshSession` (user, device).
     TOKENHASH_REFRESHSESSION = "tokenhash_refreshsession";
+    /// `sha256(openid_token)` (32 bytes) -> JSON `OpenIdSession` (user, expiry): tokens other
+    /// services check through `/openid/userinfo`.
+    TOKENHASH_OPENIDSESSION = "tokenhash_openidsession";
     /// `user_id 0xFF room_id-or-empty 0xFF event_type` -> JSON content of account data.
     USERID_ROOMID_TYPE_ACCOUNTDATA = "userid_roomid_type_accountdata";
     /// `user_id 0xFF count` (u64) -> `room_id-or-empty 0xFF event_type`: account data changes

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::{AuthedUser, Error, Result, Services};
 
 /// Presence states the spec defines.
-const STATES: &[&str] = &["online", "unavailable", "offline"];
+pub(crate) const STATES: &[&str] = &["online", "unavailable", "offline"];
 /// A user active this recently is `currently_active`.
 const CURRENTLY_ACTIVE_MS: u64 = 5 * 60 * 1000;
 /// Syncing refreshes `last_active` at most this often (each refresh is a write).
@@ -32,20 +32,40 @@ impl Services {
         if !STATES.contains(&presence) {
             return Err(Error::invalid_param(format!("Unknown presence state {presence}")));
         }
-        self.write_presence(&user.user_id, presence, status_msg)
+        self.write_presence(&user.user_id, presence, status_msg, now_millis())
     }
 
-    fn write_presence(&self, user_id: &UserId, presence: &str, status_msg: Option<String>) -> Result<()> {
+    /// Stores a user's presence at the next stream position; a local user's change of state or
+    /// status message also goes to the servers they share a room with.
+    pub(crate) fn write_presence(
+        &self,
+        user_id: &UserId,
+        presence: &str,
+        status_msg: Option<String>,
+        last_active_ts: u64,
+    ) -> Result<()> {
         let db = self.db();
+        let before = db.get_presence(user_id)?;
+        let changed = before
+            .as_ref()
+            .is_none_or(|old| old.presence != presence || old.status_msg != status_msg);
+        let mut written = None;
         db.write_at_next_count(|batch, count| {
             let record = PresenceRecord {
                 presence: presence.to_owned(),
                 status_msg,
-                last_active_ts: now_millis(),
+                last_active_ts,
                 count,
             };
             db.put_presence(batch, user_id, &record);
+            written = Some(record);
         })?;
+        if let Some(record) = written
+            && changed
+            && user_id.server_name() == self.config.server_name
+        {
+            self.send_presence_edu(user_id, &record)?;
+        }
         Ok(())
     }
 
@@ -61,7 +81,7 @@ impl Services {
         });
         if stale {
             let status = current.and_then(|record| record.status_msg);
-            self.write_presence(user_id, set_presence, status)?;
+            self.write_presence(user_id, set_presence, status, now_millis())?;
         }
         Ok(())
     }
@@ -76,7 +96,7 @@ impl Services {
     }
 
     /// Everyone in the rooms `user_id` is joined to (including themselves).
-    fn shared_users(&self, user_id: &UserId) -> Result<BTreeSet<OwnedUserId>> {
+    pub(crate) fn shared_users(&self, user_id: &UserId) -> Result<BTreeSet<OwnedUserId>> {
         let mut users = BTreeSet::from([user_id.to_owned()]);
         for room in self.rooms.joined_rooms(user_id)? {
             for (member, membership) in self.db().members_of_room(&room)? {
@@ -112,7 +132,7 @@ impl Services {
     }
 }
 
-fn presence_content(record: Option<&PresenceRecord>) -> Value {
+pub(crate) fn presence_content(record: Option<&PresenceRecord>) -> Value {
     let Some(record) = record else {
         return json!({ "presence": "offline" });
     };

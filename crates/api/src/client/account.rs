@@ -1,8 +1,8 @@
-//! The authenticated account: whoami, password change, deactivation.
+//! The authenticated account: whoami, password change, deactivation, OpenID tokens.
 
 use accord_service::{AuthedUser, Services, uiaa::UiaaRequirement};
 use ruma::api::{
-    client::account::{ThirdPartyIdRemovalStatus, change_password, deactivate, whoami},
+    client::account::{ThirdPartyIdRemovalStatus, change_password, deactivate, request_openid_token, whoami},
     error::ErrorKind,
 };
 
@@ -59,4 +59,18 @@ pub async fn deactivate_route(
     services.accounts.deactivate(&user.user_id, Some(completed))?;
     // No identity server bindings are ever made, so there is nothing to unbind.
     Ok(deactivate::v3::Response::new(ThirdPartyIdRemovalStatus::NoSupport))
+}
+
+/// # `POST /_matrix/client/v3/user/{userId}/openid/request_token`
+pub async fn request_openid_token_route(
+    services: Services,
+    request: Ruma<request_openid_token::v3::Request>,
+) -> Result<request_openid_token::v3::Response> {
+    let token = services.request_openid_token(&request.auth, &request.body.user_id)?;
+    Ok(request_openid_token::v3::Response::new(
+        token,
+        ruma::authentication::TokenType::Bearer,
+        services.config.server_name.clone(),
+        std::time::Duration::from_millis(accord_service::openid::OPENID_TOKEN_LIFETIME_MS),
+    ))
 }

@@ -80,7 +80,9 @@ pub async fn set_room_visibility_route(
 pub async fn get_public_rooms_route(services: Services, request: Ruma<get_public_rooms::Request>) -> Result<Value> {
     let body = request.body;
     let limit = body.limit.map(|l| usize::try_from(u64::from(l)).unwrap_or(usize::MAX));
-    Ok(services.rooms.public_rooms(limit, body.since.as_deref(), None)?)
+    Ok(services
+        .public_rooms_anywhere(body.server.as_deref(), limit, body.since.as_deref(), None)
+        .await?)
 }
 
 /// # `POST /_matrix/client/v3/publicRooms`
@@ -91,6 +93,11 @@ pub async fn get_public_rooms_filtered_route(
     let body = request.body;
     let limit = body.limit.map(|l| usize::try_from(u64::from(l)).unwrap_or(usize::MAX));
     Ok(services
-        .rooms
-        .public_rooms(limit, body.since.as_deref(), body.filter.generic_search_term.as_deref())?)
+        .public_rooms_anywhere(
+            body.server.as_deref(),
+            limit,
+            body.since.as_deref(),
+            body.filter.generic_search_term.as_deref(),
+        )
+        .await?)
 }

@@ -38,6 +38,7 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
         .ruma_route(register::register_route)
         .ruma_route(register::check_registration_token_validity_route)
         .ruma_route(account::whoami_route)
+        .ruma_route(account::request_openid_token_route)
         .ruma_route(account::change_password_route)
         .ruma_route(account::deactivate_route)
         // Login and sessions

@@ -1,9 +1,13 @@
-//! Federation queries answered from local data.
+//! Federation queries answered from local data: profiles, aliases, the public room directory
+//! and OpenID token owners.
 
 use accord_service::{Error, Services};
-use ruma::api::federation::query::{
-    get_profile_information::v1 as get_profile_information, get_room_information::v1 as get_room_information,
+use ruma::api::federation::{
+    directory::{get_public_rooms::v1 as get_public_rooms, get_public_rooms_filtered::v1 as get_public_rooms_filtered},
+    openid::get_openid_userinfo::v1 as get_openid_userinfo,
+    query::{get_profile_information::v1 as get_profile_information, get_room_information::v1 as get_room_information},
 };
+use serde_json::Value;
 
 use crate::{ApiError, Result, Ruma};
 
@@ -42,4 +46,32 @@ pub async fn get_room_information_route(
         room_id,
         vec![services.config.server_name.clone()],
     ))
+}
+
+/// # `GET /_matrix/federation/v1/publicRooms`
+pub async fn get_public_rooms_route(services: Services, request: Ruma<get_public_rooms::Request>) -> Result<Value> {
+    let body = request.body;
+    let limit = body.limit.map(|l| usize::try_from(u64::from(l)).unwrap_or(usize::MAX));
+    Ok(services.rooms.public_rooms(limit, body.since.as_deref(), None)?)
+}
+
+/// # `POST /_matrix/federation/v1/publicRooms`
+pub async fn get_public_rooms_filtered_route(
+    services: Services,
+    request: Ruma<get_public_rooms_filtered::Request>,
+) -> Result<Value> {
+    let body = request.body;
+    let limit = body.limit.map(|l| usize::try_from(u64::from(l)).unwrap_or(usize::MAX));
+    Ok(services
+        .rooms
+        .public_rooms(limit, body.since.as_deref(), body.filter.generic_search_term.as_deref())?)
+}
+
+/// # `GET /_matrix/federation/v1/openid/userinfo`
+pub async fn get_openid_userinfo_route(
+    services: Services,
+    request: Ruma<get_openid_userinfo::Request>,
+) -> Result<get_openid_userinfo::Response> {
+    let user_id = services.openid_userinfo(&request.body.access_token)?;
+    Ok(get_openid_userinfo::Response::new(user_id))
 }

@@ -102,6 +102,7 @@ pub async fn send_transaction_message_route(
         match edu["edu_type"].as_str() {
             Some("m.typing") => services.receive_typing_edu(&origin, &edu["content"]),
             Some("m.receipt") => services.receive_receipt_edu(&origin, &edu["content"]),
+            Some("m.presence") => services.receive_presence_edu(&origin, &edu["content"]),
             _ => {}
         }
     }

@@ -193,7 +193,8 @@ async fn allow_list_blocks_outbound_requests_until_reloaded() {
         .await
         .expect("allowed server");
     // Every other path a client or the server can take towards the outsider: joins, invites,
-    // alias lookups, profiles, the notary, and a room event that would be queued for it.
+    // a knock, its room directory, alias lookups, profiles, the notary, and a room event that
+    // would be queued for it.
     let alice = a.register("alice", "pw-alice-1").await;
     let room = a.create_room(&alice, json!({ "preset": "public_chat" })).await;
     let attempts = [
@@ -207,6 +208,17 @@ async fn allow_list_blocks_outbound_requests_until_reloaded() {
         (
             format!("/_matrix/client/v3/rooms/{room}/invite"),
             Some(json!({ "user_id": outsider_user })),
+        ),
+        (
+            format!(
+                "/_matrix/client/v3/knock/{}?via={outsider_name}",
+                accord_testkit::urlencode(&format!("!nowhere:{outsider_name}"))
+            ),
+            Some(json!({})),
+        ),
+        (
+            format!("/_matrix/client/v3/publicRooms?server={outsider_name}"),
+            Some(json!({})),
         ),
     ];
     for (path, body) in attempts {

@@ -11,6 +11,7 @@ mod federation_dag;
 mod federation_keys;
 mod federation_knock;
 mod federation_membership;
+mod federation_queries;
 mod federation_support;
 mod http_errors;
 mod login;

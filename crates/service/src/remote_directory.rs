@@ -1,0 +1,43 @@
+//! The public room directory of another server (`/publicRooms?server=...`), asked over
+//! federation and passed on as the client API's answer.
+
+use ruma::{ServerName, UInt, api::federation::directory::get_public_rooms_filtered::v1 as public_rooms};
+use serde_json::Value;
+
+use crate::{Result, Services};
+
+impl Services {
+    /// Published rooms of `server` (this server's when `None` or ours).
+    pub async fn public_rooms_anywhere(
+        &self,
+        server: Option<&ServerName>,
+        limit: Option<usize>,
+        since: Option<&str>,
+        search: Option<&str>,
+    ) -> Result<Value> {
+        let Some(server) = server.filter(|server| *server != self.config.server_name) else {
+            return self.rooms.public_rooms(limit, since, search);
+        };
+        let federation = self.federation_for(&format!("The room directory of {server}"))?;
+        let mut request = public_rooms::Request::new();
+        request.limit = limit.and_then(|l| UInt::try_from(l).ok());
+        request.since = since.map(str::to_owned);
+        request.filter.generic_search_term = search.map(str::to_owned);
+        let response = federation
+            .client()
+            .send(server, request)
+            .await
+            .map_err(|err| crate::remote::remote_error(&format!("The room directory of {server}"), err))?;
+        let mut answer = serde_json::json!({ "chunk": response.chunk });
+        if let Some(next) = response.next_batch {
+            answer["next_batch"] = Value::String(next);
+        }
+        if let Some(prev) = response.prev_batch {
+            answer["prev_batch"] = Value::String(prev);
+        }
+        if let Some(total) = response.total_room_count_estimate {
+            answer["total_room_count_estimate"] = serde_json::json!(total);
+        }
+        Ok(answer)
+    }
+}

@@ -1,0 +1,73 @@
+//! Presence across servers (spec: server-server "Presence"): a local user's change of state or
+//! status message goes as an `m.presence` EDU to every server with a member in a room they
+//! share; EDUs from other servers are applied for the origin's own users who share a room with
+//! a local user, and show in `/sync` like local presence.
+
+use std::collections::BTreeSet;
+
+use accord_core::time::now_millis;
+use accord_db::PresenceRecord;
+use ruma::{OwnedServerName, ServerName, UserId};
+use serde_json::{Value, json};
+
+use crate::{
+    Result, Services,
+    presence::{STATES, presence_content},
+};
+
+impl Services {
+    /// Queues `record` of local `user_id` for every other server sharing a room with them.
+    pub(crate) fn send_presence_edu(&self, user_id: &UserId, record: &PresenceRecord) -> Result<()> {
+        let Some(federation) = &self.federation else {
+            return Ok(());
+        };
+        let mut servers: BTreeSet<OwnedServerName> = BTreeSet::new();
+        for room in self.rooms.joined_rooms(user_id)? {
+            servers.extend(self.rooms.rooms().remote_servers(&room, &["join"])?);
+        }
+        if servers.is_empty() {
+            return Ok(());
+        }
+        let mut update = presence_content(Some(record));
+        update["user_id"] = json!(user_id);
+        let edu = json!({ "edu_type": "m.presence", "content": { "push": [update] } });
+        for server in servers {
+            federation.queue_edu(&server, edu.clone());
+        }
+        Ok(())
+    }
+
+    /// An `m.presence` EDU from `origin`. Updates for users of other servers, for users who
+    /// share no room with a local user, and malformed ones are ignored.
+    pub fn receive_presence_edu(&self, origin: &ServerName, content: &Value) {
+        for update in content["push"].as_array().into_iter().flatten() {
+            let Some(user_id) = update["user_id"].as_str().and_then(|u| UserId::parse(u).ok()) else {
+                continue;
+            };
+            let Some(presence) = update["presence"].as_str().filter(|p| STATES.contains(p)) else {
+                continue;
+            };
+            if user_id.server_name() != origin || !self.shares_room_with_local_user(&user_id) {
+                continue;
+            }
+            let ago = update["last_active_ago"].as_u64().unwrap_or(0);
+            let status_msg = update["status_msg"].as_str().map(str::to_owned);
+            if let Err(err) = self.write_presence(&user_id, presence, status_msg, now_millis().saturating_sub(ago)) {
+                tracing::warn!(%origin, user = %user_id, %err, "remote presence not stored");
+            }
+        }
+    }
+
+    fn shares_room_with_local_user(&self, user_id: &UserId) -> bool {
+        let Ok(rooms) = self.rooms.joined_rooms(user_id) else {
+            return false;
+        };
+        rooms.iter().any(|room| {
+            self.db().members_of_room(room).is_ok_and(|members| {
+                members
+                    .iter()
+                    .any(|(member, m)| m == "join" && member.server_name() == self.config.server_name)
+            })
+        })
+    }
+}
