@@ -93,15 +93,9 @@ impl Rooms {
     ) -> Result<OwnedEventId> {
         let (event_id, ticket) = self.send_with(&guard, sender, template, txn, Durability::Deferred)?;
         drop(guard);
-        let db = self.db.clone();
-        let synced = tokio::task::spawn_blocking(move || db.sync()).await;
-        if let Some(ticket) = ticket {
-            self.db.release_count(ticket);
-        }
-        match synced {
-            Ok(result) => result?,
-            Err(err) => return Err(Error::Signing(format!("sync task failed: {err}"))),
-        }
+        let pending = crate::PendingWrites::default();
+        pending.add(ticket);
+        self.make_durable(pending).await?;
         Ok(event_id)
     }
 

@@ -28,4 +28,7 @@ pub enum Error {
     /// Signing or hashing failed (a bug or an impossible event).
     #[error("signing failed: {0}")]
     Signing(String),
+    /// A background task (the fsync of a group commit) failed.
+    #[error("{0}")]
+    Internal(String),
 }

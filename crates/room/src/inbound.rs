@@ -14,16 +14,34 @@ use ruma::{CanonicalJsonObject, OwnedEventId, RoomId, events::StateEventType, si
 
 use accord_core::Pdu;
 
-use crate::{Error, Result, Rooms, persist::Durability, state::RoomState, versions::rules_for};
+use crate::{Error, PendingWrites, Result, Rooms, persist::Durability, state::RoomState, versions::rules_for};
 
 impl Rooms {
-    /// Checks and stores one event received from `origin`; returns its id.
+    /// Checks and stores one event received from `origin`, durably; returns its id.
     pub async fn accept_remote_event(
         &self,
         origin: &ruma::ServerName,
         room_id: &RoomId,
         object: CanonicalJsonObject,
         keys: &PublicKeyMap,
+    ) -> Result<OwnedEventId> {
+        let pending = PendingWrites::default();
+        let event_id = self
+            .accept_remote_event_into(origin, room_id, object, keys, &pending)
+            .await?;
+        self.make_durable(pending).await?;
+        Ok(event_id)
+    }
+
+    /// Like [`Rooms::accept_remote_event`], but the write joins `pending`: durable (and shown
+    /// to `/sync`) only once the caller makes `pending` durable.
+    pub async fn accept_remote_event_into(
+        &self,
+        origin: &ruma::ServerName,
+        room_id: &RoomId,
+        object: CanonicalJsonObject,
+        keys: &PublicKeyMap,
+        pending: &PendingWrites,
     ) -> Result<OwnedEventId> {
         if !self.server_allowed_in_room(room_id, origin)? {
             return Err(Error::Unauthorized(format!(
@@ -85,7 +103,8 @@ impl Rooms {
             .filter(|e| !pdu.prev_events.contains(e) && *e != pdu.event_id)
             .collect();
         if others.is_empty() {
-            self.append(&guard, pdu, checked.json, Some(&before), None, Durability::Synced)?;
+            let ticket = self.append(&guard, pdu, checked.json, Some(&before), None, Durability::Deferred)?;
+            pending.add(ticket);
             return Ok(event_id);
         }
         let mut states = Vec::with_capacity(others.len() + 1);
@@ -102,7 +121,8 @@ impl Rooms {
         }
         states.push(after);
         let resolved = self.resolve_states(&rules, &states, Some(pdu))?;
-        self.append_with_current(&guard, pdu, checked.json, &before, &resolved)?;
+        let ticket = self.append_with_current(&guard, pdu, checked.json, &before, &resolved, Durability::Deferred)?;
+        pending.add(ticket);
         Ok(event_id)
     }
 

@@ -9,6 +9,7 @@
 mod acl;
 mod backfill;
 mod build;
+mod durable;
 mod error;
 mod history;
 mod inbound;
@@ -25,6 +26,7 @@ use accord_db::Db;
 
 pub use acl::acl_allows;
 pub use build::{PduTemplate, TxnInfo, event_id_of};
+pub use durable::PendingWrites;
 pub use error::{Error, Result};
 pub use locks::{RoomGuard, RoomLocks};
 pub use remote::JoinedRoomState;

@@ -80,7 +80,8 @@ impl Rooms {
         object: CanonicalJsonObject,
         before: &RoomState,
         current: &IdStateMap,
-    ) -> Result<()> {
+        durability: Durability,
+    ) -> Result<Option<StreamTicket>> {
         let version = self.room_version(guard.room_id())?;
         self.commit(
             guard,
@@ -90,10 +91,9 @@ impl Rooms {
             None,
             WriteBatch::new(),
             &version,
-            Durability::Synced,
+            durability,
             Some(current),
         )
-        .map(drop)
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -8,25 +8,45 @@ use ruma::{
     api::federation::event::get_missing_events::v1 as get_missing_events,
 };
 
+use accord_room::PendingWrites;
+
 use crate::{Error, Result, Services};
 
 /// How many missing events one gap-filling request asks for.
 const MISSING_EVENTS_LIMIT: u32 = 50;
 
 impl Services {
-    /// Checks and stores one PDU `origin` sent for `room_id`; returns its event id.
+    /// Checks and stores one PDU `origin` sent for `room_id`, durably; returns its event id.
     pub async fn receive_pdu(
         &self,
         origin: &ServerName,
         room_id: &RoomId,
         object: CanonicalJsonObject,
     ) -> Result<OwnedEventId> {
-        let Err(missing) = self.accept_pdu(origin, room_id, object.clone()).await? else {
-            return self.accept_pdu(origin, room_id, object).await?.map_err(gap_error);
+        let pending = PendingWrites::default();
+        let received = self.receive_pdu_into(origin, room_id, object, &pending).await;
+        self.rooms.rooms().make_durable(pending).await?;
+        received
+    }
+
+    /// Like [`Services::receive_pdu`], but the writes join `pending` (one fsync for a whole
+    /// transaction, made by the caller before it answers).
+    pub async fn receive_pdu_into(
+        &self,
+        origin: &ServerName,
+        room_id: &RoomId,
+        object: CanonicalJsonObject,
+        pending: &PendingWrites,
+    ) -> Result<OwnedEventId> {
+        let missing = match self.accept_pdu(origin, room_id, object.clone(), pending).await? {
+            Ok(event_id) => return Ok(event_id),
+            Err(missing) => missing,
         };
         tracing::info!(%origin, room = %room_id, ?missing, "filling a gap with /get_missing_events");
-        self.fill_gap(origin, room_id, &object).await?;
-        self.accept_pdu(origin, room_id, object).await?.map_err(gap_error)
+        self.fill_gap(origin, room_id, &object, pending).await?;
+        self.accept_pdu(origin, room_id, object, pending)
+            .await?
+            .map_err(gap_error)
     }
 
     /// One attempt: keys, then the room writer. `Ok(Err(missing))` names the prev events that
@@ -36,6 +56,7 @@ impl Services {
         origin: &ServerName,
         room_id: &RoomId,
         object: CanonicalJsonObject,
+        pending: &PendingWrites,
     ) -> Result<std::result::Result<OwnedEventId, Vec<OwnedEventId>>> {
         let federation = self.federation_for("The event")?;
         let keys = federation
@@ -45,7 +66,7 @@ impl Services {
         match self
             .rooms
             .rooms()
-            .accept_remote_event(origin, room_id, object, &keys)
+            .accept_remote_event_into(origin, room_id, object, &keys, pending)
             .await
         {
             Ok(event_id) => Ok(Ok(event_id)),
@@ -57,7 +78,13 @@ impl Services {
     /// Asks `origin` for the events between our forward extremities and `event`, and accepts
     /// them oldest first. Events that fail are logged and skipped: the retry of `event` says
     /// whether the gap closed.
-    async fn fill_gap(&self, origin: &ServerName, room_id: &RoomId, event: &CanonicalJsonObject) -> Result<()> {
+    async fn fill_gap(
+        &self,
+        origin: &ServerName,
+        room_id: &RoomId,
+        event: &CanonicalJsonObject,
+        pending: &PendingWrites,
+    ) -> Result<()> {
         let federation = self.federation_for("Missing events")?;
         let Some(CanonicalJsonValue::Array(prevs)) = event.get("prev_events") else {
             return Err(Error::bad_json("the event has no prev_events"));
@@ -96,7 +123,7 @@ impl Services {
             .collect();
         events.sort_by_key(|(depth, _)| *depth);
         for (_, object) in events {
-            match self.accept_pdu(origin, room_id, object).await {
+            match self.accept_pdu(origin, room_id, object, pending).await {
                 Ok(Ok(_)) => {}
                 Ok(Err(missing)) => tracing::info!(%origin, room = %room_id, ?missing, "missing event has a gap too"),
                 Err(err) => tracing::info!(%origin, room = %room_id, %err, "missing event refused"),

@@ -70,15 +70,17 @@ pub async fn send_transaction_message_route(
             None => by_room.push((room_id, vec![(event_id, object)])),
         }
     }
-    // Rooms in parallel, each in order.
+    // Rooms in parallel, each in order; one fsync for all of them before the answer.
+    let pending = accord_service::rooms::PendingWrites::default();
     let per_room = by_room.into_iter().map(|(room_id, pdus)| {
         let services = services.clone();
         let origin = origin.clone();
+        let pending = &pending;
         async move {
             let mut results = Vec::with_capacity(pdus.len());
             for (event_id, object) in pdus {
                 let outcome = services
-                    .receive_pdu(&origin, &room_id, object)
+                    .receive_pdu_into(&origin, &room_id, object, pending)
                     .await
                     .map(drop)
                     .map_err(|err| err.to_string());
@@ -95,6 +97,12 @@ pub async fn send_transaction_message_route(
         .into_iter()
         .flatten()
         .collect();
+    services
+        .rooms
+        .rooms()
+        .make_durable(pending)
+        .await
+        .map_err(Error::from)?;
     for edu in &body.edus {
         let Ok(edu) = serde_json::from_str::<serde_json::Value>(edu.json().get()) else {
             continue;

@@ -19,7 +19,7 @@ use ruma::api::error::ErrorKind;
 
 use crate::Error;
 
-pub use accord_room::{Rooms, SUPPORTED_ROOM_VERSIONS, event_id_of};
+pub use accord_room::{PendingWrites, Rooms, SUPPORTED_ROOM_VERSIONS, event_id_of};
 pub use create::CreateRoom;
 pub use read::{EventFilter, MessagesPage, Pagination};
 
@@ -75,7 +75,7 @@ impl From<accord_room::Error> for Error {
                 format!("Room version {version} is not supported by this server"),
             ),
             RoomError::Db(err) => Error::Db(err),
-            RoomError::Signing(reason) => Error::Internal(reason),
+            RoomError::Signing(reason) | RoomError::Internal(reason) => Error::Internal(reason),
         }
     }
 }
