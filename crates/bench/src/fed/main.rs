@@ -217,11 +217,16 @@ async fn inbound_rate(
             ruma::MilliSecondsSinceUnixEpoch::now(),
         );
         request.pdus = chunk.to_vec();
-        let response = federation
-            .client()
-            .send(&target.server_name, request)
-            .await
-            .map_err(|e| format!("{}: transaction {i}: {e}", target.label))?;
+        // Synapse answers 429 while another transaction from the same origin is in flight
+        // (the sender's own queue may be sending one); retry like a real sender would.
+        let response = loop {
+            match federation.client().send(&target.server_name, request.clone()).await {
+                Err(accord_federation::Error::Remote { status: 429, .. }) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                other => break other.map_err(|e| format!("{}: transaction {i}: {e}", target.label))?,
+            }
+        };
         refused += response.pdus.values().filter(|r| r.is_err()).count();
     }
     let elapsed = started.elapsed();
