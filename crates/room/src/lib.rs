@@ -14,6 +14,7 @@ mod error;
 mod history;
 mod inbound;
 mod locks;
+mod missing_state;
 mod persist;
 mod remote;
 mod remote_state;

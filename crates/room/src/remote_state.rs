@@ -1,6 +1,7 @@
 //! Joining a room hosted elsewhere: the state and auth chain a resident server returned from
 //! `send_join` are checked (signatures and content hashes, each event against its auth events)
-//! and stored as outliers; the room's state becomes that state; our join follows it.
+//! and stored as outliers; the room's state becomes that state; our join follows it. The
+//! outlier checks are shared with learning the state at a missing event (`missing_state.rs`).
 
 use std::collections::HashMap;
 
@@ -72,65 +73,9 @@ impl Rooms {
             state_ids.push(checked.pdu.event_id.clone());
             events.insert(checked.pdu.event_id.clone(), checked);
         }
-        // Every event must pass the authorization rules against its own auth events (plus, from
-        // room version 12, the create event, which auth events no longer list).
-        let create_id = rules
-            .authorization
-            .room_create_event_id_as_room_id
-            .then(|| OwnedEventId::try_from(format!("${}", room_id.as_str().trim_start_matches('!'))).ok())
-            .flatten();
-        for checked in events.values() {
-            let pdu = &checked.pdu;
-            state_res::check_state_independent_auth_rules(&rules.authorization, pdu, |id: &ruma::EventId| {
-                events.get(id).map(|c| c.pdu.clone())
-            })
-            .map_err(|reason| Error::Unauthorized(format!("{} ({}): {reason}", pdu.event_id, pdu.kind)))?;
-            let auth_state: HashMap<(String, String), &Pdu> = pdu
-                .auth_events
-                .iter()
-                .chain(create_id.as_ref())
-                .filter_map(|id| events.get(id))
-                .filter_map(|c| c.pdu.state_key.clone().map(|k| ((c.pdu.kind.to_string(), k), &c.pdu)))
-                .collect();
-            state_res::check_state_dependent_auth_rules(
-                &rules.authorization,
-                pdu,
-                |kind: &StateEventType, key: &str| {
-                    auth_state
-                        .get(&(kind.to_string(), key.to_owned()))
-                        .map(|p| (*p).clone())
-                },
-            )
-            .map_err(|reason| Error::Unauthorized(format!("{} ({}): {reason}", pdu.event_id, pdu.kind)))?;
-        }
-
-        // Outliers: stored, not in the timeline.
+        self.check_outlier_auth(&rules, room_id, &events)?;
         let mut batch = WriteBatch::new();
-        let mut shorts: HashMap<OwnedEventId, ShortEventId> = HashMap::new();
-        for (event_id, checked) in &events {
-            let short = match self.db.get_short_event_id(event_id)? {
-                Some(short) => short,
-                None => {
-                    let short = ShortEventId(self.db.next_short_id());
-                    self.db.put_short_event_id(&mut batch, event_id, short);
-                    let canonical =
-                        serde_json::to_vec(&checked.json).map_err(|err| Error::InvalidEvent(err.to_string()))?;
-                    self.db.put_pdu_json(&mut batch, short, canonical);
-                    let meta = EventMeta {
-                        event_id: event_id.clone(),
-                        room_id: room_id.to_owned(),
-                        count: None,
-                        state_after: None,
-                        rejected: false,
-                        redacted_by: None,
-                        txn: None,
-                    };
-                    self.db.put_event_meta(&mut batch, short, &meta);
-                    short
-                }
-            };
-            shorts.insert(event_id.clone(), short);
-        }
+        let shorts = self.store_outliers(&mut batch, room_id, &events)?;
         let mut entries = Vec::new();
         for event_id in &state_ids {
             let pdu = &events[event_id].pdu;
@@ -175,5 +120,81 @@ impl Rooms {
         self.db.write(batch)?;
         self.append(&guard, &join.pdu, join.json, Some(&before), None, Durability::Synced)?;
         Ok(join.pdu.event_id)
+    }
+    /// Every event must pass the authorization rules against its own auth events (plus, from
+    /// room version 12, the create event, which auth events no longer list); auth events come
+    /// from `events` or, when stored here already, from the database.
+    pub(crate) fn check_outlier_auth(
+        &self,
+        rules: &RoomVersionRules,
+        room_id: &RoomId,
+        events: &HashMap<OwnedEventId, Checked>,
+    ) -> Result<()> {
+        let create_id = rules
+            .authorization
+            .room_create_event_id_as_room_id
+            .then(|| OwnedEventId::try_from(format!("${}", room_id.as_str().trim_start_matches('!'))).ok())
+            .flatten();
+        let lookup = |id: &ruma::EventId| -> Option<Pdu> {
+            events
+                .get(id)
+                .map(|c| c.pdu.clone())
+                .or_else(|| self.pdu_by_id(id).ok().flatten())
+        };
+        for checked in events.values() {
+            let pdu = &checked.pdu;
+            state_res::check_state_independent_auth_rules(&rules.authorization, pdu, |id: &ruma::EventId| lookup(id))
+                .map_err(|reason| Error::Unauthorized(format!("{} ({}): {reason}", pdu.event_id, pdu.kind)))?;
+            let auth_state: HashMap<(String, String), Pdu> = pdu
+                .auth_events
+                .iter()
+                .chain(create_id.as_ref())
+                .filter_map(|id| lookup(id))
+                .filter_map(|p| p.state_key.clone().map(|k| ((p.kind.to_string(), k), p)))
+                .collect();
+            state_res::check_state_dependent_auth_rules(
+                &rules.authorization,
+                pdu,
+                |kind: &StateEventType, key: &str| auth_state.get(&(kind.to_string(), key.to_owned())).cloned(),
+            )
+            .map_err(|reason| Error::Unauthorized(format!("{} ({}): {reason}", pdu.event_id, pdu.kind)))?;
+        }
+        Ok(())
+    }
+
+    /// Queues storing `events` as outliers (stored, not in the timeline, no state); returns
+    /// every event's short id, new or already known.
+    pub(crate) fn store_outliers(
+        &self,
+        batch: &mut WriteBatch,
+        room_id: &RoomId,
+        events: &HashMap<OwnedEventId, Checked>,
+    ) -> Result<HashMap<OwnedEventId, ShortEventId>> {
+        let mut shorts = HashMap::new();
+        for (event_id, checked) in events {
+            let short = match self.db.get_short_event_id(event_id)? {
+                Some(short) => short,
+                None => {
+                    let short = ShortEventId(self.db.next_short_id());
+                    self.db.put_short_event_id(batch, event_id, short);
+                    let canonical =
+                        serde_json::to_vec(&checked.json).map_err(|err| Error::InvalidEvent(err.to_string()))?;
+                    self.db.put_pdu_json(batch, short, canonical);
+                    let meta = EventMeta {
+                        event_id: event_id.clone(),
+                        room_id: room_id.to_owned(),
+                        count: None,
+                        state_after: None,
+                        rejected: false,
+                        redacted_by: None,
+                        txn: None,
+                    };
+                    self.db.put_event_meta(batch, short, &meta);
+                    short
+                }
+            };
+            shorts.insert(event_id.clone(), short);
+        }
+        Ok(shorts)
     }
 }

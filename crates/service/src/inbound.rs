@@ -2,10 +2,16 @@
 //! writer checks and stores the event, and when its prev events are unknown here the gap is
 //! filled first through `/get_missing_events` at the sending server (bounded: one round of at
 //! most [`MISSING_EVENTS_LIMIT`] events, each accepted oldest first, then the event is retried).
+//! When that can't close the gap, the state at the missing prev events is fetched
+//! (`/state_ids`, then `/event` for what is not stored here, bounded) and the event checked
+//! against it.
 
 use ruma::{
-    CanonicalJsonObject, CanonicalJsonValue, OwnedEventId, RoomId, ServerName, UInt,
-    api::federation::event::get_missing_events::v1 as get_missing_events,
+    CanonicalJsonObject, CanonicalJsonValue, EventId, OwnedEventId, RoomId, ServerName, UInt,
+    api::federation::event::{
+        get_event::v1 as get_event, get_missing_events::v1 as get_missing_events,
+        get_room_state_ids::v1 as get_room_state_ids,
+    },
 };
 
 use accord_room::PendingWrites;
@@ -14,6 +20,12 @@ use crate::{Error, Result, Services};
 
 /// How many missing events one gap-filling request asks for.
 const MISSING_EVENTS_LIMIT: u32 = 50;
+/// How many still-missing prev events of one event get their state fetched.
+const MAX_PREVS_WITH_STATE: usize = 3;
+/// Most events fetched with `/event` to learn the state at one missing event.
+const MAX_STATE_FETCH: usize = 1000;
+/// `/event` requests in flight at once.
+const FETCH_CONCURRENCY: usize = 8;
 
 impl Services {
     /// Checks and stores one PDU `origin` sent for `room_id`, durably; returns its event id.
@@ -44,9 +56,75 @@ impl Services {
         };
         tracing::info!(%origin, room = %room_id, ?missing, "filling a gap with /get_missing_events");
         self.fill_gap(origin, room_id, &object, pending).await?;
+        let missing = match self.accept_pdu(origin, room_id, object.clone(), pending).await? {
+            Ok(event_id) => return Ok(event_id),
+            Err(missing) => missing,
+        };
+        tracing::info!(%origin, room = %room_id, ?missing, "gap still open; fetching the state at the missing events");
+        for prev in missing.iter().take(MAX_PREVS_WITH_STATE) {
+            self.fetch_state_at(origin, room_id, prev).await?;
+        }
         self.accept_pdu(origin, room_id, object, pending)
             .await?
             .map_err(gap_error)
+    }
+
+    /// Learns the state at `prev` from `origin` (`/state_ids`, then `/event` for each event
+    /// not stored here, at most [`MAX_STATE_FETCH`]) and stores `prev` with it.
+    async fn fetch_state_at(&self, origin: &ServerName, room_id: &RoomId, prev: &EventId) -> Result<()> {
+        use futures::{StreamExt, TryStreamExt};
+
+        let federation = self.federation_for("Missing state")?;
+        let rooms = self.rooms.rooms();
+        let ids = federation
+            .client()
+            .send(
+                origin,
+                get_room_state_ids::Request::new(prev.to_owned(), room_id.to_owned()),
+            )
+            .await
+            .map_err(|err| Error::forbidden(format!("{origin} did not answer /state_ids for {prev}: {err}")))?;
+        let mut unknown = std::collections::BTreeSet::new();
+        for id in ids.pdu_ids.iter().chain(&ids.auth_chain_ids) {
+            if rooms.db().get_short_event_id(id)?.is_none() {
+                unknown.insert(id.clone());
+            }
+        }
+        if unknown.len() > MAX_STATE_FETCH {
+            return Err(Error::forbidden(format!(
+                "the state at {prev} needs {} events fetched, more than {MAX_STATE_FETCH}",
+                unknown.len()
+            )));
+        }
+        let fetch = |event_id: OwnedEventId| async move {
+            let response = federation
+                .client()
+                .send(origin, get_event::Request::new(event_id.clone()))
+                .await
+                .map_err(|err| Error::forbidden(format!("{origin} did not give event {event_id}: {err}")))?;
+            serde_json::from_str::<CanonicalJsonObject>(response.pdu.get())
+                .map_err(|err| Error::bad_json(format!("{origin} sent an unreadable event {event_id}: {err}")))
+        };
+        let fetched: Vec<CanonicalJsonObject> = futures::stream::iter(unknown.into_iter().map(fetch))
+            .buffer_unordered(FETCH_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let prev_json = fetch(prev.to_owned()).await?;
+        let rules = self.signing_rules(room_id);
+        let mut keys = ruma::signatures::PublicKeyMap::new();
+        for event in fetched.iter().chain(std::iter::once(&prev_json)) {
+            let found = federation
+                .event_signing_keys(event, &rules)
+                .await
+                .map_err(|err| Error::forbidden(format!("signing keys unavailable: {err}")))?;
+            for (server, set) in found {
+                keys.entry(server).or_default().extend(set);
+            }
+        }
+        rooms
+            .store_with_state(room_id, prev_json, &ids.pdu_ids, fetched, &keys)
+            .await?;
+        Ok(())
     }
 
     /// One attempt: keys, then the room writer. `Ok(Err(missing))` names the prev events that

@@ -227,3 +227,55 @@ async fn history_from_before_the_join_is_backfilled() {
         "{all}"
     );
 }
+
+#[tokio::test]
+async fn a_gap_longer_than_get_missing_events_is_crossed_with_the_state_at_the_missing_event() {
+    let crate::federation_support::SharedRoom {
+        a,
+        mut b,
+        alice,
+        bob,
+        room,
+    } = crate::federation_support::shared_room("longgap").await;
+    // B misses 60 messages for good: it is down, and A's queue for B is emptied.
+    b.stop().await;
+    for i in 0..60 {
+        a.send_text(&alice, &room, &format!("never delivered {i}")).await;
+    }
+    let db = a.running().services.rooms.rooms().db().clone();
+    let b_name = crate::federation_support::origin(&b);
+    let queued: Vec<u64> = db
+        .queued_for(&b_name, 1000)
+        .expect("queue")
+        .into_iter()
+        .map(|(count, _)| count)
+        .collect();
+    assert!(queued.len() >= 60, "A queued the messages for B: {}", queued.len());
+    db.dequeue(&b_name, &queued).expect("dequeue");
+    b.restart().await;
+    a.running().reload(&a.config);
+
+    // The next message cites the 60th: /get_missing_events gives B 50 of them, which can't
+    // connect; B then learns the state at the 60th and accepts the new message on it.
+    a.send_text(&alice, &room, "after the long gap").await;
+    let seen = crate::federation_support::wait_for_bodies(
+        &b,
+        &bob,
+        &room,
+        &["after the long gap".to_owned()],
+        std::time::Duration::from_secs(30),
+    )
+    .await;
+    assert!(seen.contains(&"after the long gap".to_owned()), "{seen:?}");
+    // And the room goes on both ways.
+    b.send_text(&bob, &room, "bob after the gap").await;
+    let on_a = crate::federation_support::wait_for_bodies(
+        &a,
+        &alice,
+        &room,
+        &["bob after the gap".to_owned()],
+        std::time::Duration::from_secs(30),
+    )
+    .await;
+    assert!(on_a.contains(&"bob after the gap".to_owned()), "{on_a:?}");
+}

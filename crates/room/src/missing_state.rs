@@ -1,0 +1,110 @@
+//! Learning the state at an event whose history can't be fetched (spec: "PDU checks", step 5:
+//! when `/get_missing_events` can't close a gap, the state at the missing prev event comes from
+//! `/state_ids` and the events not known here from `/event`). The prev event is stored as an
+//! outlier with that state after it, so events built on it can be checked; it does not enter
+//! the timeline (clients see a gap, as with a limited `/sync`).
+
+use std::collections::HashMap;
+
+use accord_db::{WriteBatch, rooms::ShortStateHash};
+use ruma::{CanonicalJsonObject, OwnedEventId, RoomId, signatures::PublicKeyMap};
+
+use crate::{Error, Result, Rooms, remote_state::Checked, state::RoomState, versions::rules_for};
+
+impl Rooms {
+    /// Stores `prev` with `state_ids` as the state before it. `fetched` holds the events of the
+    /// state and its auth chain not stored here yet; each is checked (signatures, hashes, auth
+    /// against its auth events), and `prev` against that state. `keys` must hold the keys of
+    /// every server that signed these events.
+    pub async fn store_with_state(
+        &self,
+        room_id: &RoomId,
+        prev: CanonicalJsonObject,
+        state_ids: &[OwnedEventId],
+        fetched: Vec<CanonicalJsonObject>,
+        keys: &PublicKeyMap,
+    ) -> Result<OwnedEventId> {
+        let version = self.room_version(room_id)?;
+        let rules = rules_for(&version)?;
+        let _guard = self.lock(room_id).await;
+        let mut events: HashMap<OwnedEventId, Checked> = HashMap::new();
+        for json in fetched {
+            let checked = self.check_remote(&rules, room_id, json, keys)?;
+            events.insert(checked.pdu.event_id.clone(), checked);
+        }
+        self.check_outlier_auth(&rules, room_id, &events)?;
+        let prev = self.check_remote(&rules, room_id, prev, keys)?;
+        let prev_id = prev.pdu.event_id.clone();
+        if let Some(short) = self.db.get_short_event_id(&prev_id)?
+            && self.state_after(short)?.is_some()
+        {
+            return Ok(prev_id);
+        }
+
+        let mut batch = WriteBatch::new();
+        let mut shorts = self.store_outliers(&mut batch, room_id, &events)?;
+        let mut entries = Vec::with_capacity(state_ids.len());
+        for event_id in state_ids {
+            let (short, pdu) = match shorts.get(event_id) {
+                Some(short) => (*short, events[event_id].pdu.clone()),
+                None => {
+                    let short = self
+                        .db
+                        .get_short_event_id(event_id)?
+                        .ok_or_else(|| Error::InvalidEvent(format!("state event {event_id} was not fetched")))?;
+                    let pdu = self
+                        .pdu_by_id(event_id)?
+                        .ok_or_else(|| Error::InvalidEvent(format!("state event {event_id} is unreadable")))?;
+                    (short, pdu)
+                }
+            };
+            if pdu.room_id != room_id {
+                return Err(Error::InvalidEvent(format!(
+                    "state event {event_id} is of another room"
+                )));
+            }
+            if let Some(key) = &pdu.state_key {
+                entries.push((self.db.intern_state_key(&pdu.kind.to_string(), key)?, short));
+            }
+        }
+        let before_hash: ShortStateHash = self.db.put_state_diff(&mut batch, None, entries, Vec::new())?;
+        self.db.write(batch)?;
+        let before = RoomState {
+            hash: before_hash,
+            version,
+            map: self.state_map(before_hash)?,
+        };
+        self.authorize(&rules, &prev.pdu, &before)?;
+
+        let mut batch = WriteBatch::new();
+        let prev_events = HashMap::from([(prev_id.clone(), prev)]);
+        shorts = self.store_outliers(&mut batch, room_id, &prev_events)?;
+        let short = shorts[&prev_id];
+        let after_hash = match &prev_events[&prev_id].pdu.state_key {
+            Some(key) => {
+                let kind = prev_events[&prev_id].pdu.kind.to_string();
+                let added = vec![(self.db.intern_state_key(&kind, key)?, short)];
+                self.db
+                    .put_state_diff(&mut batch, Some(before_hash), added, Vec::new())?
+            }
+            None => before_hash,
+        };
+        let mut meta = match self.db.get_short_event_id(&prev_id)? {
+            Some(existing) => self.db.event_meta(existing)?,
+            None => accord_db::rooms::EventMeta {
+                event_id: prev_id.clone(),
+                room_id: room_id.to_owned(),
+                count: None,
+                state_after: None,
+                rejected: false,
+                redacted_by: None,
+                txn: None,
+            },
+        };
+        meta.state_after = Some(after_hash.0);
+        self.db.put_event_meta(&mut batch, short, &meta);
+        self.db.write(batch)?;
+        tracing::info!(room = %room_id, event = %prev_id, state = state_ids.len(), "stored a missing event with its state");
+        Ok(prev_id)
+    }
+}
