@@ -9,7 +9,12 @@ use std::collections::HashMap;
 use accord_db::{WriteBatch, rooms::ShortStateHash};
 use ruma::{CanonicalJsonObject, OwnedEventId, RoomId, signatures::PublicKeyMap};
 
-use crate::{Error, Result, Rooms, remote_state::Checked, state::RoomState, versions::rules_for};
+use crate::{
+    Error, Result, Rooms,
+    remote_state::{Checked, outlier_meta},
+    state::RoomState,
+    versions::rules_for,
+};
 
 impl Rooms {
     /// Stores `prev` with `state_ids` as the state before it. `fetched` holds the events of the
@@ -91,15 +96,7 @@ impl Rooms {
         };
         let mut meta = match self.db.get_short_event_id(&prev_id)? {
             Some(existing) => self.db.event_meta(existing)?,
-            None => accord_db::rooms::EventMeta {
-                event_id: prev_id.clone(),
-                room_id: room_id.to_owned(),
-                count: None,
-                state_after: None,
-                rejected: false,
-                redacted_by: None,
-                txn: None,
-            },
+            None => outlier_meta(&prev_id, room_id),
         };
         meta.state_after = Some(after_hash.0);
         self.db.put_event_meta(&mut batch, short, &meta);

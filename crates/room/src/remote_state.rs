@@ -180,21 +180,25 @@ impl Rooms {
                     let canonical =
                         serde_json::to_vec(&checked.json).map_err(|err| Error::InvalidEvent(err.to_string()))?;
                     self.db.put_pdu_json(batch, short, canonical);
-                    let meta = EventMeta {
-                        event_id: event_id.clone(),
-                        room_id: room_id.to_owned(),
-                        count: None,
-                        state_after: None,
-                        rejected: false,
-                        redacted_by: None,
-                        txn: None,
-                    };
-                    self.db.put_event_meta(batch, short, &meta);
+                    self.db.put_event_meta(batch, short, &outlier_meta(event_id, room_id));
                     short
                 }
             };
             shorts.insert(event_id.clone(), short);
         }
         Ok(shorts)
+    }
+}
+
+/// The meta of an event stored outside the timeline, without state.
+pub(crate) fn outlier_meta(event_id: &ruma::EventId, room_id: &RoomId) -> EventMeta {
+    EventMeta {
+        event_id: event_id.to_owned(),
+        room_id: room_id.to_owned(),
+        count: None,
+        state_after: None,
+        rejected: false,
+        redacted_by: None,
+        txn: None,
     }
 }
