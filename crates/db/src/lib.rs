@@ -9,6 +9,7 @@
 mod account_data;
 mod accounts;
 mod database;
+mod device_keys;
 mod devices;
 mod error;
 mod filters;
@@ -25,6 +26,7 @@ mod uiaa;
 
 pub use accounts::UserAccount;
 pub use database::Db;
+pub use device_keys::FallbackKey;
 pub use devices::{DeviceRecord, LastSeen};
 pub use error::{Error, Result};
 pub use keys::{StoredOldKey, StoredSigningKey};

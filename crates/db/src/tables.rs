@@ -33,6 +33,12 @@ catalog! {
     /// `sha256(openid_token)` (32 bytes) -> JSON `OpenIdSession` (user, expiry): tokens other
     /// services check through `/openid/userinfo`.
     TOKENHASH_OPENIDSESSION = "tokenhash_openidsession";
+    /// `user_id 0xFF device_id` -> JSON of the device's signed identity keys (`/keys/upload`).
+    USERID_DEVICEID_DEVICEKEYS = "userid_deviceid_devicekeys";
+    /// `user_id 0xFF device_id 0xFF algorithm:key_id` -> JSON one-time key, deleted when claimed.
+    USERID_DEVICEID_ONETIMEKEY = "userid_deviceid_onetimekey";
+    /// `user_id 0xFF device_id 0xFF algorithm` -> JSON `FallbackKey` (key id, key, used).
+    USERID_DEVICEID_FALLBACKKEY = "userid_deviceid_fallbackkey";
     /// `user_id 0xFF room_id-or-empty 0xFF event_type` -> JSON content of account data.
     USERID_ROOMID_TYPE_ACCOUNTDATA = "userid_roomid_type_accountdata";
     /// `user_id 0xFF count` (u64) -> `room_id-or-empty 0xFF event_type`: account data changes

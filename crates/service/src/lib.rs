@@ -9,6 +9,7 @@
 
 pub mod account_data;
 pub mod accounts;
+pub mod device_keys;
 pub mod devices;
 mod error;
 pub mod filters;
@@ -23,6 +24,7 @@ pub mod push_rules;
 mod remote;
 mod remote_directory;
 mod remote_history;
+mod remote_keys;
 mod remote_knock;
 mod remote_membership;
 mod remote_presence;
@@ -71,6 +73,8 @@ pub struct Services {
     pub rooms: rooms::RoomService,
     /// Server-server plumbing, when `federation.enabled`.
     pub federation: Option<accord_federation::Federation>,
+    /// Held while one-time keys are claimed, so no key is handed out twice.
+    key_claims: Arc<parking_lot::Mutex<()>>,
 }
 
 impl Services {
@@ -102,6 +106,7 @@ impl Services {
             sessions,
             uiaa,
             config,
+            key_claims: Arc::default(),
         })
     }
 

@@ -164,6 +164,7 @@ impl Sessions {
         };
         self.revoke_device_tokens(batch, &device);
         self.db.delete_device(batch, user_id, device_id);
+        self.db.delete_device_e2ee_keys(batch, user_id, device_id)?;
         Ok(true)
     }
 
@@ -209,6 +210,7 @@ impl Sessions {
             if Some(device_id.as_ref()) != keep {
                 self.revoke_device_tokens(batch, &device);
                 self.db.delete_device(batch, user_id, &device_id);
+                self.db.delete_device_e2ee_keys(batch, user_id, &device_id)?;
             }
         }
         Ok(())

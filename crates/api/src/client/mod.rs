@@ -7,6 +7,7 @@ pub mod directory;
 pub mod discovery;
 pub mod event;
 pub mod filter;
+pub mod keys;
 pub mod membership;
 pub mod message;
 pub mod presence;
@@ -49,6 +50,9 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
         .ruma_route(session::logout_all_route)
         // Device management
         .ruma_route(device::get_devices_route)
+        .ruma_json_route(keys::upload_keys_route)
+        .ruma_json_route(keys::get_keys_route)
+        .ruma_json_route(keys::claim_keys_route)
         .ruma_route(device::get_device_route)
         .ruma_route(device::update_device_route)
         .ruma_route(device::delete_device_route)

@@ -6,6 +6,7 @@ mod keys;
 mod membership;
 mod query;
 mod transactions;
+mod user_keys;
 mod version;
 
 use accord_service::Services;
@@ -33,6 +34,8 @@ pub fn router(services: Services) -> Router {
         .ruma_route(membership::prepare_leave_event_route)
         .ruma_route(membership::create_leave_event_route)
         .ruma_route(transactions::send_transaction_message_route)
+        .ruma_json_route(user_keys::get_keys_route)
+        .ruma_json_route(user_keys::claim_keys_route)
         .ruma_route(history::get_event_route)
         .ruma_route(history::get_room_state_ids_route)
         .ruma_route(history::get_room_state_route)

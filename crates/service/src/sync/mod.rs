@@ -123,7 +123,14 @@ impl Services {
         body.insert("presence".to_owned(), json!({ "events": presence }));
         body.insert("to_device".to_owned(), json!({ "events": [] }));
         body.insert("device_lists".to_owned(), json!({ "changed": [], "left": [] }));
-        body.insert("device_one_time_keys_count".to_owned(), json!({}));
+        body.insert(
+            "device_one_time_keys_count".to_owned(),
+            json!(self.one_time_key_counts(&user.user_id, &user.device_id)?),
+        );
+        body.insert(
+            "device_unused_fallback_key_types".to_owned(),
+            json!(self.unused_fallback_key_types(&user.user_id, &user.device_id)?),
+        );
         Ok((Value::Object(body), has_news))
     }
 }

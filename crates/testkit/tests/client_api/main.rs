@@ -5,6 +5,7 @@ mod account;
 mod account_data;
 mod devices;
 mod discovery;
+mod e2ee_keys;
 mod federation;
 mod federation_bad_input;
 mod federation_dag;

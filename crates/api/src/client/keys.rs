@@ -1,0 +1,57 @@
+//! End-to-end encryption keys: upload, query and claim (local users, and remote users through
+//! their servers).
+
+use std::collections::BTreeMap;
+
+use accord_service::{Error, Services, device_keys::KeyUpload};
+use ruma::api::client::keys::{claim_keys::v3 as claim_keys, get_keys::v3 as get_keys, upload_keys::v3 as upload_keys};
+use serde_json::{Value, json};
+
+use crate::{ApiError, Result, Ruma};
+
+fn to_value(raw: &impl serde::Serialize) -> Result<Value> {
+    serde_json::to_value(raw).map_err(|err| ApiError::from(Error::bad_json(err.to_string())))
+}
+
+/// # `POST /_matrix/client/v3/keys/upload`
+pub async fn upload_keys_route(services: Services, request: Ruma<upload_keys::Request>) -> Result<Value> {
+    let body = request.body;
+    let upload = KeyUpload {
+        device_keys: body.device_keys.as_ref().map(to_value).transpose()?,
+        one_time_keys: body
+            .one_time_keys
+            .iter()
+            .map(|(id, key)| Ok((id.to_string(), to_value(key)?)))
+            .collect::<Result<_>>()?,
+        fallback_keys: body
+            .fallback_keys
+            .iter()
+            .map(|(id, key)| Ok((id.to_string(), to_value(key)?)))
+            .collect::<Result<_>>()?,
+    };
+    let counts = services.upload_keys(&request.auth, upload)?;
+    Ok(json!({ "one_time_key_counts": counts }))
+}
+
+/// # `POST /_matrix/client/v3/keys/query`
+pub async fn get_keys_route(services: Services, request: Ruma<get_keys::Request>) -> Result<Value> {
+    let body = request.body;
+    Ok(services.query_keys_anywhere(&body.device_keys, body.timeout).await?)
+}
+
+/// # `POST /_matrix/client/v3/keys/claim`
+pub async fn claim_keys_route(services: Services, request: Ruma<claim_keys::Request>) -> Result<Value> {
+    let body = request.body;
+    let wanted: BTreeMap<_, BTreeMap<_, String>> = body
+        .one_time_keys
+        .into_iter()
+        .map(|(user, devices)| {
+            let devices = devices
+                .into_iter()
+                .map(|(device, algorithm)| (device, algorithm.to_string()))
+                .collect();
+            (user, devices)
+        })
+        .collect();
+    Ok(services.claim_keys_anywhere(&wanted, body.timeout).await?)
+}

@@ -1,0 +1,146 @@
+//! End-to-end encryption keys of devices: the signed identity keys, one-time keys (each handed
+//! out once) and fallback keys (one per algorithm, handed out when no one-time key is left).
+
+use accord_storage::{
+    WriteBatch,
+    codec::{KeyBuilder, KeyReader},
+};
+use ruma::{DeviceId, UserId};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{
+    Db, Error, Result,
+    database::encode,
+    tables::{USERID_DEVICEID_DEVICEKEYS, USERID_DEVICEID_FALLBACKKEY, USERID_DEVICEID_ONETIMEKEY},
+};
+
+/// A device's fallback key for one algorithm.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FallbackKey {
+    /// `algorithm:key_id`.
+    pub key_id: String,
+    /// The signed key object.
+    pub key: Value,
+    /// Whether it was handed out since it was uploaded.
+    pub used: bool,
+}
+
+fn device_key(user_id: &UserId, device_id: &DeviceId) -> Vec<u8> {
+    KeyBuilder::new().str(user_id.as_str()).str(device_id.as_str()).build()
+}
+
+fn device_prefix(user_id: &UserId, device_id: &DeviceId) -> Vec<u8> {
+    KeyBuilder::new().str(user_id.as_str()).str(device_id.as_str()).prefix()
+}
+
+fn last_part(table: &'static str, key: &[u8]) -> Result<String> {
+    let mut reader = KeyReader::new(key);
+    let corrupt = |err: accord_storage::codec::CodecError| Error::Corrupt { table, reason: err.0 };
+    reader.str().map_err(corrupt)?;
+    reader.str().map_err(corrupt)?;
+    Ok(reader.str().map_err(corrupt)?.to_owned())
+}
+
+impl Db {
+    /// A device's identity keys, if it uploaded them.
+    pub fn get_device_keys(&self, user_id: &UserId, device_id: &DeviceId) -> Result<Option<Value>> {
+        self.get_json(USERID_DEVICEID_DEVICEKEYS, &device_key(user_id, device_id))
+    }
+
+    /// Queues storing a device's identity keys.
+    pub fn put_device_keys(&self, batch: &mut WriteBatch, user_id: &UserId, device_id: &DeviceId, keys: &Value) {
+        batch.put(USERID_DEVICEID_DEVICEKEYS, device_key(user_id, device_id), encode(keys));
+    }
+
+    /// A device's one-time key by `algorithm:key_id`.
+    pub fn get_one_time_key(&self, user_id: &UserId, device_id: &DeviceId, key_id: &str) -> Result<Option<Value>> {
+        let key = KeyBuilder::new()
+            .str(user_id.as_str())
+            .str(device_id.as_str())
+            .str(key_id)
+            .build();
+        self.get_json(USERID_DEVICEID_ONETIMEKEY, &key)
+    }
+
+    /// Queues storing a one-time key under `algorithm:key_id`.
+    pub fn put_one_time_key(
+        &self,
+        batch: &mut WriteBatch,
+        user_id: &UserId,
+        device_id: &DeviceId,
+        key_id: &str,
+        value: &Value,
+    ) {
+        let key = KeyBuilder::new()
+            .str(user_id.as_str())
+            .str(device_id.as_str())
+            .str(key_id)
+            .build();
+        batch.put(USERID_DEVICEID_ONETIMEKEY, key, encode(value));
+    }
+
+    /// Queues deleting a one-time key.
+    pub fn delete_one_time_key(&self, batch: &mut WriteBatch, user_id: &UserId, device_id: &DeviceId, key_id: &str) {
+        let key = KeyBuilder::new()
+            .str(user_id.as_str())
+            .str(device_id.as_str())
+            .str(key_id)
+            .build();
+        batch.delete(USERID_DEVICEID_ONETIMEKEY, key);
+    }
+
+    /// A device's one-time keys, `(algorithm:key_id, key)` in key order.
+    pub fn one_time_keys(&self, user_id: &UserId, device_id: &DeviceId) -> Result<Vec<(String, Value)>> {
+        self.scan_json(USERID_DEVICEID_ONETIMEKEY, &device_prefix(user_id, device_id))?
+            .into_iter()
+            .map(|(key, value)| Ok((last_part(USERID_DEVICEID_ONETIMEKEY, &key)?, value)))
+            .collect()
+    }
+
+    /// A device's fallback keys, by algorithm.
+    pub fn fallback_keys(&self, user_id: &UserId, device_id: &DeviceId) -> Result<Vec<(String, FallbackKey)>> {
+        self.scan_json(USERID_DEVICEID_FALLBACKKEY, &device_prefix(user_id, device_id))?
+            .into_iter()
+            .map(|(key, value)| Ok((last_part(USERID_DEVICEID_FALLBACKKEY, &key)?, value)))
+            .collect()
+    }
+
+    /// Queues storing the fallback key for `algorithm`.
+    pub fn put_fallback_key(
+        &self,
+        batch: &mut WriteBatch,
+        user_id: &UserId,
+        device_id: &DeviceId,
+        algorithm: &str,
+        key: &FallbackKey,
+    ) {
+        let row = KeyBuilder::new()
+            .str(user_id.as_str())
+            .str(device_id.as_str())
+            .str(algorithm)
+            .build();
+        batch.put(USERID_DEVICEID_FALLBACKKEY, row, encode(key));
+    }
+
+    /// Queues deleting every key of a device (it logged out or was deleted).
+    pub fn delete_device_e2ee_keys(
+        &self,
+        batch: &mut WriteBatch,
+        user_id: &UserId,
+        device_id: &DeviceId,
+    ) -> Result<()> {
+        batch.delete(USERID_DEVICEID_DEVICEKEYS, device_key(user_id, device_id));
+        let prefix = device_prefix(user_id, device_id);
+        for table in [USERID_DEVICEID_ONETIMEKEY, USERID_DEVICEID_FALLBACKKEY] {
+            for item in self
+                .engine()
+                .iter_prefix(table, &prefix, accord_storage::Direction::Forward)?
+            {
+                let (key, _) = item?;
+                batch.delete(table, key);
+            }
+        }
+        Ok(())
+    }
+}

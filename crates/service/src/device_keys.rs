@@ -1,0 +1,205 @@
+//! End-to-end encryption keys of local devices (spec: client-server "End-to-End Encryption"):
+//! uploading identity, one-time and fallback keys, querying them, and claiming one-time keys
+//! (each handed out once; the fallback key when none is left).
+
+use std::collections::BTreeMap;
+
+use accord_db::{FallbackKey, WriteBatch};
+use ruma::{CanonicalJsonObject, DeviceId, OwnedDeviceId, OwnedUserId, UserId, serde::Base64, signatures::verify_json};
+use serde_json::{Map, Value, json};
+
+use crate::{AuthedUser, Error, Result, Services};
+
+/// Keys uploaded by a device (`POST /keys/upload`).
+#[derive(Debug, Default)]
+pub struct KeyUpload {
+    /// The device's signed identity keys.
+    pub device_keys: Option<Value>,
+    /// One-time keys by `algorithm:key_id`.
+    pub one_time_keys: BTreeMap<String, Value>,
+    /// Fallback keys by `algorithm:key_id` (one per algorithm).
+    pub fallback_keys: BTreeMap<String, Value>,
+}
+
+fn algorithm_of(key_id: &str) -> Result<&str> {
+    match key_id.split_once(':') {
+        Some((algorithm, id)) if !algorithm.is_empty() && !id.is_empty() => Ok(algorithm),
+        _ => Err(Error::invalid_param(format!(
+            "Key id {key_id} is not of the form <algorithm>:<key_id>"
+        ))),
+    }
+}
+
+/// Checks uploaded identity keys: they name the caller and its device, and the device's own
+/// ed25519 key signed them.
+fn check_device_keys(user: &AuthedUser, keys: &Value) -> Result<()> {
+    if keys["user_id"].as_str() != Some(user.user_id.as_str()) {
+        return Err(Error::invalid_param("device_keys.user_id must be your own user id"));
+    }
+    if keys["device_id"].as_str() != Some(user.device_id.as_str()) {
+        return Err(Error::invalid_param(
+            "device_keys.device_id must be the device making the request",
+        ));
+    }
+    let key_id = format!("ed25519:{}", user.device_id);
+    let Some(public) = keys["keys"][&key_id].as_str() else {
+        return Err(Error::invalid_param(format!("device_keys.keys has no {key_id}")));
+    };
+    let public = Base64::<ruma::serde::base64::Standard>::parse(public)
+        .map_err(|err| Error::invalid_param(format!("{key_id} is not base64: {err}")))?;
+    let object: CanonicalJsonObject = serde_json::from_value(keys.clone())
+        .map_err(|err| Error::invalid_param(format!("device_keys is not canonical JSON: {err}")))?;
+    let mut signers = BTreeMap::new();
+    signers.insert(
+        user.user_id.to_string(),
+        BTreeMap::from([(key_id.clone(), Base64::new(public.as_bytes().to_vec()))]),
+    );
+    verify_json(&signers, &object).map_err(|err| {
+        Error::invalid_param(format!(
+            "device_keys must be signed by the device's own key {key_id}: {err}"
+        ))
+    })
+}
+
+impl Services {
+    /// `POST /keys/upload`: stores the caller's keys; returns its one-time key counts.
+    pub fn upload_keys(&self, user: &AuthedUser, upload: KeyUpload) -> Result<BTreeMap<String, u64>> {
+        let db = self.db();
+        let (user_id, device_id) = (&user.user_id, &user.device_id);
+        let mut batch = WriteBatch::new();
+        if let Some(keys) = &upload.device_keys {
+            check_device_keys(user, keys)?;
+            db.put_device_keys(&mut batch, user_id, device_id, keys);
+        }
+        for (key_id, key) in &upload.one_time_keys {
+            algorithm_of(key_id)?;
+            match db.get_one_time_key(user_id, device_id, key_id)? {
+                Some(existing) if existing != *key => {
+                    return Err(Error::invalid_param(format!(
+                        "One-time key {key_id} already exists with other content"
+                    )));
+                }
+                Some(_) => {}
+                None => db.put_one_time_key(&mut batch, user_id, device_id, key_id, key),
+            }
+        }
+        for (key_id, key) in &upload.fallback_keys {
+            let fallback = FallbackKey {
+                key_id: key_id.clone(),
+                key: key.clone(),
+                used: false,
+            };
+            db.put_fallback_key(&mut batch, user_id, device_id, algorithm_of(key_id)?, &fallback);
+        }
+        db.write(batch)?;
+        self.one_time_key_counts(user_id, device_id)
+    }
+
+    /// Unclaimed one-time keys of a device, per algorithm.
+    pub fn one_time_key_counts(&self, user_id: &UserId, device_id: &DeviceId) -> Result<BTreeMap<String, u64>> {
+        let mut counts = BTreeMap::new();
+        for (key_id, _) in self.db().one_time_keys(user_id, device_id)? {
+            if let Ok(algorithm) = algorithm_of(&key_id) {
+                *counts.entry(algorithm.to_owned()).or_insert(0) += 1;
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Algorithms for which a device has a fallback key not handed out yet.
+    pub fn unused_fallback_key_types(&self, user_id: &UserId, device_id: &DeviceId) -> Result<Vec<String>> {
+        Ok(self
+            .db()
+            .fallback_keys(user_id, device_id)?
+            .into_iter()
+            .filter(|(_, key)| !key.used)
+            .map(|(algorithm, _)| algorithm)
+            .collect())
+    }
+
+    /// Identity keys of local users' devices (all devices when the list is empty). Display
+    /// names are included for local askers only (`with_names`): other servers don't get them.
+    pub fn local_device_keys(
+        &self,
+        wanted: &BTreeMap<OwnedUserId, Vec<OwnedDeviceId>>,
+        with_names: bool,
+    ) -> Result<Map<String, Value>> {
+        let db = self.db();
+        let mut answer = Map::new();
+        for (user_id, devices) in wanted {
+            if user_id.server_name() != self.config.server_name {
+                continue;
+            }
+            let mut by_device = Map::new();
+            for (device_id, record) in db.devices(user_id)? {
+                if !devices.is_empty() && !devices.contains(&device_id) {
+                    continue;
+                }
+                let Some(mut keys) = db.get_device_keys(user_id, &device_id)? else {
+                    continue;
+                };
+                if with_names && let Some(name) = &record.display_name {
+                    keys["unsigned"] = json!({ "device_display_name": name });
+                }
+                by_device.insert(device_id.to_string(), keys);
+            }
+            answer.insert(user_id.to_string(), Value::Object(by_device));
+        }
+        Ok(answer)
+    }
+
+    /// Claims one key of `algorithm` per listed local device: a one-time key (deleted), or
+    /// the fallback key (marked used) when none is left. Devices without keys are left out.
+    pub fn claim_local_keys(
+        &self,
+        wanted: &BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, String>>,
+    ) -> Result<Map<String, Value>> {
+        let db = self.db();
+        let mut answer = Map::new();
+        // One claim at a time, so two claimers never get the same key.
+        let _claiming = self.key_claims.lock();
+        let mut batch = WriteBatch::new();
+        for (user_id, devices) in wanted {
+            if user_id.server_name() != self.config.server_name {
+                continue;
+            }
+            let mut by_device = Map::new();
+            for (device_id, algorithm) in devices {
+                let prefix = format!("{algorithm}:");
+                let one_time = db
+                    .one_time_keys(user_id, device_id)?
+                    .into_iter()
+                    .find(|(key_id, _)| key_id.starts_with(&prefix));
+                let claimed = match one_time {
+                    Some((key_id, key)) => {
+                        db.delete_one_time_key(&mut batch, user_id, device_id, &key_id);
+                        Some((key_id, key))
+                    }
+                    None => match db
+                        .fallback_keys(user_id, device_id)?
+                        .into_iter()
+                        .find(|(alg, _)| alg == algorithm)
+                    {
+                        Some((alg, mut fallback)) => {
+                            let claimed = (fallback.key_id.clone(), fallback.key.clone());
+                            if !fallback.used {
+                                fallback.used = true;
+                                db.put_fallback_key(&mut batch, user_id, device_id, &alg, &fallback);
+                            }
+                            Some(claimed)
+                        }
+                        None => None,
+                    },
+                };
+                if let Some((key_id, key)) = claimed {
+                    by_device.insert(device_id.to_string(), json!({ key_id: key }));
+                }
+            }
+            if !by_device.is_empty() {
+                answer.insert(user_id.to_string(), Value::Object(by_device));
+            }
+        }
+        db.write(batch)?;
+        Ok(answer)
+    }
+}

@@ -1,0 +1,249 @@
+//! End-to-end encryption keys: upload (signature checked), query and claim, locally and from
+//! another server, and the counts in `/sync`.
+
+use std::time::Duration;
+
+use accord_testkit::{TestServer, TestUser, ca::TestCa};
+use ruma::{CanonicalJsonObject, signatures::Ed25519KeyPair};
+use serde_json::{Value, json};
+
+use crate::federation_support::origin;
+
+/// A device's identity keys for `user`'s device `device_id`, signed by `signer` (the device's
+/// own key unless a test wants otherwise). Returns the keys and the device's key pair.
+fn device_keys(user: &TestUser, device_id: &str, signer: Option<&Ed25519KeyPair>) -> (Value, Ed25519KeyPair) {
+    let key = Ed25519KeyPair::from_der(&Ed25519KeyPair::generate(), device_id.to_owned()).expect("key pair");
+    let public = base64_unpadded(&key.public_key());
+    let mut object: CanonicalJsonObject = serde_json::from_value(json!({
+        "user_id": user.user_id,
+        "device_id": device_id,
+        "algorithms": ["m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2"],
+        "keys": {
+            format!("curve25519:{device_id}"): "dGVzdCBjdXJ2ZSBrZXkgb2YgMzIgYnl0ZXMgbG9uZyE",
+            format!("ed25519:{device_id}"): public,
+        },
+    }))
+    .expect("object");
+    ruma::signatures::sign_json(&user.user_id, signer.unwrap_or(&key), &mut object).expect("sign");
+    (serde_json::to_value(object).expect("json"), key)
+}
+
+fn base64_unpadded(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes)
+}
+
+fn one_time_keys(prefix: &str, n: usize) -> Value {
+    let mut keys = serde_json::Map::new();
+    for i in 0..n {
+        keys.insert(
+            format!("signed_curve25519:{prefix}{i}"),
+            json!({ "key": format!("{prefix}-otk-{i}"), "signatures": {} }),
+        );
+    }
+    Value::Object(keys)
+}
+
+async fn upload(server: &TestServer, user: &TestUser, body: Value) -> accord_testkit::Reply {
+    server
+        .post("/_matrix/client/v3/keys/upload", Some(&user.token), body)
+        .await
+}
+
+#[tokio::test]
+async fn uploaded_keys_are_checked_queried_and_claimed_once() {
+    let server = TestServer::start().await;
+    let alice = server.register("alice", "pw-alice-1").await;
+    let bob = server.register("bob", "pw-bob-1").await;
+
+    // Signed by another key, or naming another device or user: 400 M_INVALID_PARAM.
+    let stranger = Ed25519KeyPair::from_der(&Ed25519KeyPair::generate(), alice.device_id.clone()).expect("key pair");
+    let (forged, _) = device_keys(&alice, &alice.device_id, Some(&stranger));
+    upload(&server, &alice, json!({ "device_keys": forged }))
+        .await
+        .assert_error(400, "M_INVALID_PARAM");
+    let (other_device, _) = device_keys(&alice, "NOTMINE", None);
+    upload(&server, &alice, json!({ "device_keys": other_device }))
+        .await
+        .assert_error(400, "M_INVALID_PARAM");
+    let (bobs, _) = device_keys(&bob, &alice.device_id, None);
+    upload(&server, &alice, json!({ "device_keys": bobs }))
+        .await
+        .assert_error(400, "M_INVALID_PARAM");
+
+    let (keys, _) = device_keys(&alice, &alice.device_id, None);
+    let counts = upload(
+        &server,
+        &alice,
+        json!({
+            "device_keys": keys,
+            "one_time_keys": one_time_keys("a", 2),
+            "fallback_keys": { "signed_curve25519:fb": { "key": "fallback", "fallback": true, "signatures": {} } },
+        }),
+    )
+    .await
+    .ok();
+    assert_eq!(counts["one_time_key_counts"]["signed_curve25519"], 2);
+    let sync = server.sync(&alice, None, 0, None).await;
+    assert_eq!(sync["device_one_time_keys_count"]["signed_curve25519"], 2);
+    assert_eq!(sync["device_unused_fallback_key_types"], json!(["signed_curve25519"]));
+
+    // Bob sees Alice's device keys as uploaded, with its display name.
+    server
+        .put(
+            &format!("/_matrix/client/v3/devices/{}", alice.device_id),
+            Some(&alice.token),
+            json!({ "display_name": "Alice's laptop" }),
+        )
+        .await
+        .ok();
+    let queried = server
+        .post(
+            "/_matrix/client/v3/keys/query",
+            Some(&bob.token),
+            json!({ "device_keys": { alice.user_id.clone(): [] } }),
+        )
+        .await
+        .ok();
+    let device = &queried["device_keys"][&alice.user_id][&alice.device_id];
+    assert_eq!(device["keys"], keys["keys"]);
+    assert_eq!(device["signatures"], keys["signatures"]);
+    assert_eq!(device["unsigned"]["device_display_name"], "Alice's laptop");
+
+    // Two one-time keys, each once; then the fallback key, again and again.
+    let claim = json!({ "one_time_keys": { alice.user_id.clone(): { alice.device_id.clone(): "signed_curve25519" } } });
+    let mut claimed = Vec::new();
+    for _ in 0..4 {
+        let answer = server
+            .post("/_matrix/client/v3/keys/claim", Some(&bob.token), claim.clone())
+            .await
+            .ok();
+        let keys = answer["one_time_keys"][&alice.user_id][&alice.device_id]
+            .as_object()
+            .expect("a key")
+            .clone();
+        claimed.push(keys.keys().next().expect("key id").clone());
+    }
+    assert_eq!(
+        claimed[0..2].iter().collect::<std::collections::BTreeSet<_>>().len(),
+        2,
+        "{claimed:?}"
+    );
+    assert!(claimed[0].starts_with("signed_curve25519:a"));
+    assert_eq!(claimed[2], "signed_curve25519:fb");
+    assert_eq!(claimed[3], "signed_curve25519:fb");
+    let sync = server.sync(&alice, None, 0, None).await;
+    assert_eq!(sync["device_one_time_keys_count"], json!({}));
+    assert_eq!(sync["device_unused_fallback_key_types"], json!([]));
+
+    // A device without keys: an empty result, not an error.
+    let nothing = server
+        .post(
+            "/_matrix/client/v3/keys/claim",
+            Some(&alice.token),
+            json!({ "one_time_keys": { bob.user_id.clone(): { bob.device_id.clone(): "signed_curve25519" } } }),
+        )
+        .await
+        .ok();
+    assert_eq!(nothing["one_time_keys"], json!({}));
+
+    // A one-time key id reused with other content is refused; the same content is accepted.
+    upload(&server, &alice, json!({ "one_time_keys": one_time_keys("z", 1) }))
+        .await
+        .ok();
+    upload(&server, &alice, json!({ "one_time_keys": one_time_keys("z", 1) }))
+        .await
+        .ok();
+    upload(
+        &server,
+        &alice,
+        json!({ "one_time_keys": { "signed_curve25519:z0": { "key": "different", "signatures": {} } } }),
+    )
+    .await
+    .assert_error(400, "M_INVALID_PARAM");
+
+    // Logging out deletes the device's keys.
+    server
+        .post("/_matrix/client/v3/logout", Some(&alice.token), json!({}))
+        .await
+        .ok();
+    let after = server
+        .post(
+            "/_matrix/client/v3/keys/query",
+            Some(&bob.token),
+            json!({ "device_keys": { alice.user_id.clone(): [] } }),
+        )
+        .await
+        .ok();
+    assert_eq!(after["device_keys"][&alice.user_id], json!({}));
+}
+
+#[tokio::test]
+async fn keys_of_users_on_another_server_are_queried_and_claimed_through_it() {
+    let ca = TestCa::new();
+    let a = TestServer::start_federating(&ca, |_| {}).await;
+    let mut b = TestServer::start_federating(&ca, |_| {}).await;
+    let alice = a.register("alice", "pw-alice-1").await;
+    let bob = b.register("bob", "pw-bob-1").await;
+    let (keys, _) = device_keys(&bob, &bob.device_id, None);
+    upload(
+        &b,
+        &bob,
+        json!({ "device_keys": keys, "one_time_keys": one_time_keys("b", 1) }),
+    )
+    .await
+    .ok();
+    b.put(
+        &format!("/_matrix/client/v3/devices/{}", bob.device_id),
+        Some(&bob.token),
+        json!({ "display_name": "Bob's phone" }),
+    )
+    .await
+    .ok();
+
+    let queried = a
+        .post(
+            "/_matrix/client/v3/keys/query",
+            Some(&alice.token),
+            json!({ "device_keys": { bob.user_id.clone(): [] } }),
+        )
+        .await
+        .ok();
+    let device = &queried["device_keys"][&bob.user_id][&bob.device_id];
+    assert_eq!(device["keys"], keys["keys"], "{queried}");
+    assert!(
+        device["unsigned"]["device_display_name"].is_null(),
+        "no names over federation: {device}"
+    );
+    assert_eq!(queried["failures"], json!({}));
+
+    let claim = json!({ "one_time_keys": { bob.user_id.clone(): { bob.device_id.clone(): "signed_curve25519" } } });
+    let claimed = a
+        .post("/_matrix/client/v3/keys/claim", Some(&alice.token), claim.clone())
+        .await
+        .ok();
+    assert_eq!(
+        claimed["one_time_keys"][&bob.user_id][&bob.device_id]["signed_curve25519:b0"]["key"], "b-otk-0",
+        "{claimed}"
+    );
+    let again = a
+        .post("/_matrix/client/v3/keys/claim", Some(&alice.token), claim)
+        .await
+        .ok();
+    assert_eq!(again["one_time_keys"], json!({}), "claimed once only: {again}");
+
+    // A server that is down is named in `failures`, within the timeout.
+    b.stop().await;
+    let started = std::time::Instant::now();
+    let down = a
+        .post(
+            "/_matrix/client/v3/keys/query",
+            Some(&alice.token),
+            json!({ "device_keys": { bob.user_id.clone(): [] }, "timeout": 3000 }),
+        )
+        .await
+        .ok();
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(down["failures"][origin(&b).as_str()].is_object(), "{down}");
+    assert!(down["device_keys"].get(&bob.user_id).is_none(), "{down}");
+}
