@@ -10,6 +10,7 @@ mod account_data;
 mod accounts;
 mod database;
 mod device_keys;
+mod device_lists;
 mod devices;
 mod error;
 mod filters;

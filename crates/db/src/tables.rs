@@ -53,6 +53,9 @@ catalog! {
     USERID_PRESENCE = "userid_presence";
     /// `count` (u64) -> `user_id`: presence changes in stream order.
     COUNT_PRESENCEUSERID = "count_presenceuserid";
+    /// `count` (u64) -> `user_id`: changes of users' device lists (device keys uploaded,
+    /// devices deleted) in stream order, for `/keys/changes` and `device_lists` in `/sync`.
+    COUNT_DEVICELISTUSERID = "count_devicelistuserid";
     /// `user_id 0xFF filter_id` -> JSON filter definition.
     USERID_FILTERID_FILTER = "userid_filterid_filter";
     /// `session_id` -> JSON `UiaaSessionRecord` (completed stages, bound request).

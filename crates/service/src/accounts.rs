@@ -219,7 +219,11 @@ impl Accounts {
                 .delete_all_devices_except(&mut batch, user_id, Some(keep_device))?;
         }
         uiaa.finish(&self.db, &mut batch);
-        Ok(self.db.write(batch)?)
+        self.db.write(batch)?;
+        if logout_devices {
+            self.db.record_device_list_change(user_id)?;
+        }
+        Ok(())
     }
 
     /// Deactivates an account (after UIA): no password, no devices, no profile; the id stays taken.
@@ -235,6 +239,7 @@ impl Accounts {
             uiaa.finish(&self.db, &mut batch);
         }
         self.db.write(batch)?;
+        self.db.record_device_list_change(user_id)?;
         tracing::info!(user = %user_id, "account deactivated");
         Ok(())
     }

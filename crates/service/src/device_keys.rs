@@ -67,8 +67,10 @@ impl Services {
         let db = self.db();
         let (user_id, device_id) = (&user.user_id, &user.device_id);
         let mut batch = WriteBatch::new();
+        let mut keys_changed = false;
         if let Some(keys) = &upload.device_keys {
             check_device_keys(user, keys)?;
+            keys_changed = db.get_device_keys(user_id, device_id)?.as_ref() != Some(keys);
             db.put_device_keys(&mut batch, user_id, device_id, keys);
         }
         for (key_id, key) in &upload.one_time_keys {
@@ -92,7 +94,21 @@ impl Services {
             db.put_fallback_key(&mut batch, user_id, device_id, algorithm_of(key_id)?, &fallback);
         }
         db.write(batch)?;
+        if keys_changed {
+            db.record_device_list_change(user_id)?;
+        }
         self.one_time_key_counts(user_id, device_id)
+    }
+
+    /// Users sharing a room with `user_id` (and the user) whose device lists changed in
+    /// `(since, until]` (`/keys/changes`, `device_lists.changed` in `/sync`).
+    pub fn device_list_changes(&self, user_id: &UserId, since: u64, until: u64) -> Result<Vec<OwnedUserId>> {
+        let changed = self.db().device_list_changes(since, until)?;
+        if changed.is_empty() {
+            return Ok(changed);
+        }
+        let visible = self.shared_users(user_id)?;
+        Ok(changed.into_iter().filter(|user| visible.contains(user)).collect())
     }
 
     /// Unclaimed one-time keys of a device, per algorithm.

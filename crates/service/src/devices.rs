@@ -112,6 +112,8 @@ impl Devices {
             self.sessions.delete_device(&mut batch, user_id, device_id)?;
         }
         uiaa.finish(&self.db, &mut batch);
-        Ok(self.db.write(batch)?)
+        self.db.write(batch)?;
+        self.db.record_device_list_change(user_id)?;
+        Ok(())
     }
 }

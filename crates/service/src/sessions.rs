@@ -189,14 +189,18 @@ impl Sessions {
     pub fn logout(&self, user: &AuthedUser) -> Result<()> {
         let mut batch = WriteBatch::new();
         self.delete_device(&mut batch, &user.user_id, &user.device_id)?;
-        Ok(self.db.write(batch)?)
+        self.db.write(batch)?;
+        self.db.record_device_list_change(&user.user_id)?;
+        Ok(())
     }
 
     /// `/logout/all`: deletes every device of the caller and their tokens.
     pub fn logout_all(&self, user_id: &UserId) -> Result<()> {
         let mut batch = WriteBatch::new();
         self.delete_all_devices_except(&mut batch, user_id, None)?;
-        Ok(self.db.write(batch)?)
+        self.db.write(batch)?;
+        self.db.record_device_list_change(user_id)?;
+        Ok(())
     }
 
     /// Queues deleting every device of `user_id` except `keep`.

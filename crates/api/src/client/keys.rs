@@ -4,7 +4,10 @@
 use std::collections::BTreeMap;
 
 use accord_service::{Error, Services, device_keys::KeyUpload};
-use ruma::api::client::keys::{claim_keys::v3 as claim_keys, get_keys::v3 as get_keys, upload_keys::v3 as upload_keys};
+use ruma::api::client::keys::{
+    claim_keys::v3 as claim_keys, get_key_changes::v3 as get_key_changes, get_keys::v3 as get_keys,
+    upload_keys::v3 as upload_keys,
+};
 use serde_json::{Value, json};
 
 use crate::{ApiError, Result, Ruma};
@@ -54,4 +57,13 @@ pub async fn claim_keys_route(services: Services, request: Ruma<claim_keys::Requ
         })
         .collect();
     Ok(services.claim_keys_anywhere(&wanted, body.timeout).await?)
+}
+
+/// # `GET /_matrix/client/v3/keys/changes`
+pub async fn get_key_changes_route(services: Services, request: Ruma<get_key_changes::Request>) -> Result<Value> {
+    let body = request.body;
+    let from = accord_service::rooms::parse_token(&body.from)?;
+    let to = accord_service::rooms::parse_token(&body.to)?;
+    let changed = services.device_list_changes(&request.auth.user_id, from, to)?;
+    Ok(json!({ "changed": changed, "left": [] }))
 }

@@ -53,6 +53,7 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
         .ruma_json_route(keys::upload_keys_route)
         .ruma_json_route(keys::get_keys_route)
         .ruma_json_route(keys::claim_keys_route)
+        .ruma_json_route(keys::get_key_changes_route)
         .ruma_route(device::get_device_route)
         .ruma_route(device::update_device_route)
         .ruma_route(device::delete_device_route)

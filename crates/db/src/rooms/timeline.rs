@@ -18,7 +18,10 @@ use ruma::{OwnedRoomId, RoomId};
 use super::{ShortEventId, short::decode_u64};
 use crate::{
     Db, Error, Result,
-    tables::{COUNT_PRESENCEUSERID, COUNT_ROOMID, COUNT_USERID, ROOMID_COUNT_SHORTEVENTID, ROOMID_EVENTID_EXTREMITY},
+    tables::{
+        COUNT_DEVICELISTUSERID, COUNT_PRESENCEUSERID, COUNT_ROOMID, COUNT_USERID, ROOMID_COUNT_SHORTEVENTID,
+        ROOMID_EVENTID_EXTREMITY,
+    },
 };
 
 /// Allocation and visibility of stream counts, and the signal waiters watch.
@@ -49,7 +52,7 @@ impl Stream {
         // Every stream position is recorded in one of these tables; resume after the largest.
         // A new database starts at LIVE_STREAM_START, leaving the counts below to backfill.
         let mut last = 0;
-        for table in [COUNT_ROOMID, COUNT_USERID, COUNT_PRESENCEUSERID] {
+        for table in [COUNT_ROOMID, COUNT_USERID, COUNT_PRESENCEUSERID, COUNT_DEVICELISTUSERID] {
             if let Some(item) = db.engine().iter_from(table, None, Direction::Backward)?.next() {
                 last = last.max(decode_u64(table, &item?.0)?);
             }

@@ -122,7 +122,12 @@ impl Services {
         let has_news = has_news || !presence.is_empty();
         body.insert("presence".to_owned(), json!({ "events": presence }));
         body.insert("to_device".to_owned(), json!({ "events": [] }));
-        body.insert("device_lists".to_owned(), json!({ "changed": [], "left": [] }));
+        let changed = match since {
+            Some(since) => self.device_list_changes(&user.user_id, since, until)?,
+            None => Vec::new(),
+        };
+        let has_news = has_news || !changed.is_empty();
+        body.insert("device_lists".to_owned(), json!({ "changed": changed, "left": [] }));
         body.insert(
             "device_one_time_keys_count".to_owned(),
             json!(self.one_time_key_counts(&user.user_id, &user.device_id)?),

@@ -247,3 +247,59 @@ async fn keys_of_users_on_another_server_are_queried_and_claimed_through_it() {
     assert!(down["failures"][origin(&b).as_str()].is_object(), "{down}");
     assert!(down["device_keys"].get(&bob.user_id).is_none(), "{down}");
 }
+
+#[tokio::test]
+async fn device_list_changes_reach_users_who_share_a_room() {
+    let server = TestServer::start().await;
+    let alice = server.register("alice", "pw-alice-1").await;
+    let bob = server.register("bob", "pw-bob-1").await;
+    let carol = server.register("carol", "pw-carol-1").await;
+    let room = server.create_room(&alice, json!({ "preset": "public_chat" })).await;
+    server.join(&bob, &room).await.ok();
+    let bob_from = server.sync(&bob, None, 0, None).await["next_batch"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let carol_from = server.sync(&carol, None, 0, None).await["next_batch"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+
+    let (keys, _) = device_keys(&alice, &alice.device_id, None);
+    upload(&server, &alice, json!({ "device_keys": keys })).await.ok();
+    let bob_sync = server.sync(&bob, Some(&bob_from), 5000, None).await;
+    assert_eq!(
+        bob_sync["device_lists"]["changed"],
+        json!([alice.user_id]),
+        "{bob_sync}"
+    );
+    let carol_sync = server.sync(&carol, Some(&carol_from), 0, None).await;
+    assert_eq!(
+        carol_sync["device_lists"]["changed"],
+        json!([]),
+        "no shared room: {carol_sync}"
+    );
+    let bob_to = bob_sync["next_batch"].as_str().expect("token").to_owned();
+    let changes = server
+        .get(
+            &format!("/_matrix/client/v3/keys/changes?from={bob_from}&to={bob_to}"),
+            Some(&bob.token),
+        )
+        .await
+        .ok();
+    assert_eq!(changes["changed"], json!([alice.user_id]));
+
+    // Uploading the same keys again is no change; a deleted device is.
+    upload(&server, &alice, json!({ "device_keys": keys })).await.ok();
+    let quiet = server.sync(&bob, Some(&bob_to), 0, None).await;
+    assert_eq!(quiet["device_lists"]["changed"], json!([]), "{quiet}");
+    let second = server.login("alice", "pw-alice-1").await.ok();
+    let second_token = second["access_token"].as_str().expect("token");
+    let before_logout = quiet["next_batch"].as_str().expect("token").to_owned();
+    server
+        .post("/_matrix/client/v3/logout", Some(second_token), json!({}))
+        .await
+        .ok();
+    let after = server.sync(&bob, Some(&before_logout), 5000, None).await;
+    assert_eq!(after["device_lists"]["changed"], json!([alice.user_id]), "{after}");
+}
