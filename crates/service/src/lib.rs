@@ -24,7 +24,7 @@ pub mod push_rules;
 mod remote;
 mod remote_directory;
 mod remote_history;
-mod remote_keys;
+pub mod remote_keys;
 mod remote_knock;
 mod remote_membership;
 mod remote_presence;

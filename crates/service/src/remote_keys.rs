@@ -42,7 +42,58 @@ fn failure(message: impl std::fmt::Display) -> Value {
     json!({ "status": 503, "message": message.to_string() })
 }
 
+/// One server's answer, or the failure to report for it.
+type ServerAnswer<R> = (OwnedServerName, std::result::Result<R, Value>);
+
+/// Per-user requests, as the client API gives them: user -> device -> algorithm.
+pub type KeyClaims = BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, String>>;
+
+/// `claims` with each algorithm as a string.
+pub fn claims_from<A: ToString>(claims: BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, A>>) -> KeyClaims {
+    claims
+        .into_iter()
+        .map(|(user, devices)| {
+            let devices = devices
+                .into_iter()
+                .map(|(device, algorithm)| (device, algorithm.to_string()))
+                .collect();
+            (user, devices)
+        })
+        .collect()
+}
+
 impl Services {
+    /// Sends one request per server (built by `request` from that server's users), all at
+    /// once, each within `timeout`; returns each server's answer or the failure to report.
+    /// (`request` gets its own handle on the cheap-to-clone federation client.)
+    async fn ask_each_server<T, R, F, Fut>(
+        &self,
+        remote: BTreeMap<OwnedServerName, T>,
+        timeout: Option<Duration>,
+        request: F,
+    ) -> Vec<ServerAnswer<R>>
+    where
+        F: Fn(accord_federation::Federation, OwnedServerName, T) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<R, accord_federation::Error>>,
+    {
+        let timeout = timeout.unwrap_or(DEFAULT_TIMEOUT);
+        let request = &request;
+        let asks = remote.into_iter().map(|(server, users)| async move {
+            let answer = match &self.federation {
+                None => Err(failure("federation is disabled on this server")),
+                Some(federation) => {
+                    match tokio::time::timeout(timeout, request(federation.clone(), server.clone(), users)).await {
+                        Ok(Ok(answer)) => Ok(answer),
+                        Ok(Err(err)) => Err(failure(err)),
+                        Err(_) => Err(failure(format!("no answer within {} ms", timeout.as_millis()))),
+                    }
+                }
+            };
+            (server, answer)
+        });
+        futures::future::join_all(asks).await
+    }
+
     /// `POST /keys/query`: device keys of local and remote users.
     pub async fn query_keys_anywhere(
         &self,
@@ -51,55 +102,25 @@ impl Services {
     ) -> Result<Value> {
         let (local, remote) = by_server(&self.config.server_name, wanted);
         let mut device_keys = self.local_device_keys(&local, true)?;
-        let mut failures = Map::new();
-        let timeout = timeout.unwrap_or(DEFAULT_TIMEOUT);
-        let asks = remote.into_iter().map(|(server, users)| async move {
-            let answer = match &self.federation {
-                None => Err(failure("federation is disabled on this server")),
-                Some(federation) => {
-                    let request = get_keys::Request::new(users);
-                    match tokio::time::timeout(timeout, federation.client().send(&server, request)).await {
-                        Ok(Ok(response)) => Ok(response.device_keys),
-                        Ok(Err(err)) => Err(failure(err)),
-                        Err(_) => Err(failure(format!("no answer within {} ms", timeout.as_millis()))),
-                    }
-                }
-            };
-            (server, answer)
-        });
-        for (server, answer) in futures::future::join_all(asks).await {
-            match answer {
-                Ok(keys) => {
-                    for (user_id, devices) in keys {
-                        // Only the server's own users.
-                        if user_id.server_name() == server {
-                            device_keys.insert(user_id.to_string(), json!(devices));
-                        }
-                    }
-                }
-                Err(reason) => {
-                    tracing::info!(%server, %reason, "remote key query failed");
-                    failures.insert(server.to_string(), reason);
-                }
-            }
-        }
+        let answers = self
+            .ask_each_server(remote, timeout, |federation, server, users| async move {
+                let response = federation.client().send(&server, get_keys::Request::new(users)).await?;
+                Ok(response.device_keys)
+            })
+            .await;
+        let failures = merge(answers, &mut device_keys, "key query");
         Ok(json!({ "device_keys": device_keys, "failures": failures }))
     }
 
     /// `POST /keys/claim`: one key per listed device, local and remote.
-    pub async fn claim_keys_anywhere(
-        &self,
-        wanted: &BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, String>>,
-        timeout: Option<Duration>,
-    ) -> Result<Value> {
+    pub async fn claim_keys_anywhere(&self, wanted: &KeyClaims, timeout: Option<Duration>) -> Result<Value> {
         let (local, remote) = by_server(&self.config.server_name, wanted);
         let mut one_time_keys = self.claim_local_keys(&local)?;
-        let mut failures = Map::new();
-        let timeout = timeout.unwrap_or(DEFAULT_TIMEOUT);
-        let asks = remote.into_iter().map(|(server, users)| async move {
-            let answer = match &self.federation {
-                None => Err(failure("federation is disabled on this server")),
-                Some(federation) => {
+        let answers = self
+            .ask_each_server(
+                remote,
+                timeout,
+                |federation, server, users: BTreeMap<_, BTreeMap<_, String>>| async move {
                     let claims = users
                         .into_iter()
                         .map(|(user, devices)| {
@@ -110,31 +131,41 @@ impl Services {
                             (user, devices)
                         })
                         .collect();
-                    let request = claim_keys::Request::new(claims);
-                    match tokio::time::timeout(timeout, federation.client().send(&server, request)).await {
-                        Ok(Ok(response)) => Ok(response.one_time_keys),
-                        Ok(Err(err)) => Err(failure(err)),
-                        Err(_) => Err(failure(format!("no answer within {} ms", timeout.as_millis()))),
-                    }
-                }
-            };
-            (server, answer)
-        });
-        for (server, answer) in futures::future::join_all(asks).await {
-            match answer {
-                Ok(keys) => {
-                    for (user_id, devices) in keys {
-                        if user_id.server_name() == server {
-                            one_time_keys.insert(user_id.to_string(), json!(devices));
-                        }
-                    }
-                }
-                Err(reason) => {
-                    tracing::info!(%server, %reason, "remote key claim failed");
-                    failures.insert(server.to_string(), reason);
-                }
-            }
-        }
+                    let response = federation
+                        .client()
+                        .send(&server, claim_keys::Request::new(claims))
+                        .await?;
+                    Ok(response.one_time_keys)
+                },
+            )
+            .await;
+        let failures = merge(answers, &mut one_time_keys, "key claim");
         Ok(json!({ "one_time_keys": one_time_keys, "failures": failures }))
     }
+}
+
+/// Adds each server's answer for its own users to `into`; returns the failures by server.
+fn merge<D: serde::Serialize>(
+    answers: Vec<ServerAnswer<BTreeMap<OwnedUserId, D>>>,
+    into: &mut Map<String, Value>,
+    what: &str,
+) -> Map<String, Value> {
+    let mut failures = Map::new();
+    for (server, answer) in answers {
+        match answer {
+            Ok(users) => {
+                for (user_id, devices) in users {
+                    // Only the server's own users.
+                    if user_id.server_name() == server {
+                        into.insert(user_id.to_string(), json!(devices));
+                    }
+                }
+            }
+            Err(reason) => {
+                tracing::info!(%server, %reason, "remote {what} failed");
+                failures.insert(server.to_string(), reason);
+            }
+        }
+    }
+    failures
 }

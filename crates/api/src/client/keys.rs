@@ -1,9 +1,7 @@
 //! End-to-end encryption keys: upload, query and claim (local users, and remote users through
 //! their servers).
 
-use std::collections::BTreeMap;
-
-use accord_service::{Error, Services, device_keys::KeyUpload};
+use accord_service::{Error, Services, device_keys::KeyUpload, remote_keys::claims_from};
 use ruma::api::client::keys::{
     claim_keys::v3 as claim_keys, get_key_changes::v3 as get_key_changes, get_keys::v3 as get_keys,
     upload_keys::v3 as upload_keys,
@@ -45,17 +43,7 @@ pub async fn get_keys_route(services: Services, request: Ruma<get_keys::Request>
 /// # `POST /_matrix/client/v3/keys/claim`
 pub async fn claim_keys_route(services: Services, request: Ruma<claim_keys::Request>) -> Result<Value> {
     let body = request.body;
-    let wanted: BTreeMap<_, BTreeMap<_, String>> = body
-        .one_time_keys
-        .into_iter()
-        .map(|(user, devices)| {
-            let devices = devices
-                .into_iter()
-                .map(|(device, algorithm)| (device, algorithm.to_string()))
-                .collect();
-            (user, devices)
-        })
-        .collect();
+    let wanted = claims_from(body.one_time_keys);
     Ok(services.claim_keys_anywhere(&wanted, body.timeout).await?)
 }
 

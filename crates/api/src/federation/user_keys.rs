@@ -1,9 +1,7 @@
 //! Device keys of local users for other servers: `/user/keys/query` (no device display names)
 //! and `/user/keys/claim`.
 
-use std::collections::BTreeMap;
-
-use accord_service::Services;
+use accord_service::{Services, remote_keys::claims_from};
 use ruma::api::federation::keys::{claim_keys::v1 as claim_keys, get_keys::v1 as get_keys};
 use serde_json::{Value, json};
 
@@ -17,17 +15,6 @@ pub async fn get_keys_route(services: Services, request: Ruma<get_keys::Request>
 
 /// # `POST /_matrix/federation/v1/user/keys/claim`
 pub async fn claim_keys_route(services: Services, request: Ruma<claim_keys::Request>) -> Result<Value> {
-    let wanted: BTreeMap<_, BTreeMap<_, String>> = request
-        .body
-        .one_time_keys
-        .into_iter()
-        .map(|(user, devices)| {
-            let devices = devices
-                .into_iter()
-                .map(|(device, algorithm)| (device, algorithm.to_string()))
-                .collect();
-            (user, devices)
-        })
-        .collect();
+    let wanted = claims_from(request.body.one_time_keys);
     Ok(json!({ "one_time_keys": services.claim_local_keys(&wanted)? }))
 }
