@@ -2,7 +2,7 @@
 //! out once) and fallback keys (one per algorithm, handed out when no one-time key is left).
 
 use accord_storage::{
-    WriteBatch,
+    Direction, WriteBatch,
     codec::{KeyBuilder, KeyReader},
 };
 use ruma::{DeviceId, UserId};
@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::{
     Db, Error, Result,
-    database::encode,
+    database::{decode, encode},
     tables::{USERID_DEVICEID_DEVICEKEYS, USERID_DEVICEID_FALLBACKKEY, USERID_DEVICEID_ONETIMEKEY},
 };
 
@@ -90,12 +90,41 @@ impl Db {
         batch.delete(USERID_DEVICEID_ONETIMEKEY, key);
     }
 
-    /// A device's one-time keys, `(algorithm:key_id, key)` in key order.
-    pub fn one_time_keys(&self, user_id: &UserId, device_id: &DeviceId) -> Result<Vec<(String, Value)>> {
-        self.scan_json(USERID_DEVICEID_ONETIMEKEY, &device_prefix(user_id, device_id))?
-            .into_iter()
-            .map(|(key, value)| Ok((last_part(USERID_DEVICEID_ONETIMEKEY, &key)?, value)))
+    /// The ids (`algorithm:key_id`) of a device's one-time keys, without reading the keys
+    /// (`/sync` counts them on every call).
+    pub fn one_time_key_ids(&self, user_id: &UserId, device_id: &DeviceId) -> Result<Vec<String>> {
+        self.engine()
+            .iter_prefix(
+                USERID_DEVICEID_ONETIMEKEY,
+                &device_prefix(user_id, device_id),
+                Direction::Forward,
+            )?
+            .map(|item| last_part(USERID_DEVICEID_ONETIMEKEY, &item?.0))
             .collect()
+    }
+
+    /// A device's first one-time key of `algorithm`, as `(algorithm:key_id, key)`.
+    pub fn first_one_time_key(
+        &self,
+        user_id: &UserId,
+        device_id: &DeviceId,
+        algorithm: &str,
+    ) -> Result<Option<(String, Value)>> {
+        let mut prefix = device_prefix(user_id, device_id);
+        prefix.extend_from_slice(format!("{algorithm}:").as_bytes());
+        let mut keys = self
+            .engine()
+            .iter_prefix(USERID_DEVICEID_ONETIMEKEY, &prefix, Direction::Forward)?;
+        match keys.next() {
+            Some(item) => {
+                let (key, value) = item?;
+                Ok(Some((
+                    last_part(USERID_DEVICEID_ONETIMEKEY, &key)?,
+                    decode(USERID_DEVICEID_ONETIMEKEY, &value)?,
+                )))
+            }
+            None => Ok(None),
+        }
     }
 
     /// A device's fallback keys, by algorithm.
@@ -133,10 +162,7 @@ impl Db {
         batch.delete(USERID_DEVICEID_DEVICEKEYS, device_key(user_id, device_id));
         let prefix = device_prefix(user_id, device_id);
         for table in [USERID_DEVICEID_ONETIMEKEY, USERID_DEVICEID_FALLBACKKEY] {
-            for item in self
-                .engine()
-                .iter_prefix(table, &prefix, accord_storage::Direction::Forward)?
-            {
+            for item in self.engine().iter_prefix(table, &prefix, Direction::Forward)? {
                 let (key, _) = item?;
                 batch.delete(table, key);
             }

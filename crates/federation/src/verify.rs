@@ -59,8 +59,8 @@ impl Federation {
     /// The public keys of every server that signed `event`, for `verify_event`: ours from our
     /// identity, others from the key cache (fetched when missing). Servers outside the allow
     /// list are refused. Where the room version enforces key validity (5 and later), a key
-    /// that had expired before the event's `origin_server_ts` is left out, so the event fails
-    /// verification.
+    /// that had expired before the event's `origin_server_ts` is refused (another server's) or
+    /// left out (ours), so the event fails verification.
     pub async fn event_signing_keys(
         &self,
         event: &ruma::CanonicalJsonObject,
@@ -100,6 +100,22 @@ impl Federation {
             map.insert(server.to_string(), keys);
         }
         Ok(map)
+    }
+
+    /// The keys of every server that signed any of `events`, in one map (for checking a set
+    /// of events: a join's state, the state at a missing event).
+    pub async fn signing_keys_of_all(
+        &self,
+        events: &[&ruma::CanonicalJsonObject],
+        rules: &ruma::room_version_rules::RoomVersionRules,
+    ) -> Result<ruma::signatures::PublicKeyMap> {
+        let mut keys = ruma::signatures::PublicKeyMap::new();
+        for event in events {
+            for (server, set) in self.event_signing_keys(event, rules).await? {
+                keys.entry(server).or_default().extend(set);
+            }
+        }
+        Ok(keys)
     }
 
     /// Our current key, and the retired ones still valid at `valid_at` (all when `None`).

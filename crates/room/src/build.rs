@@ -169,7 +169,7 @@ impl Rooms {
         let template = PduTemplate::state(StateEventType::RoomCreate, "", content);
         let mut object = self.event_object(None, &rules, creator, &template, Vec::new(), Vec::new(), 1)?;
         let room_id = if rules.authorization.room_create_event_id_as_room_id {
-            self.sign(&mut object, &rules)?;
+            self.sign_event(&mut object, &rules)?;
             let hash = reference_hash(&object, &rules).map_err(|err| Error::Signing(err.to_string()))?;
             OwnedRoomId::try_from(format!("!{hash}")).map_err(|err| Error::Signing(err.to_string()))?
         } else {
@@ -180,7 +180,7 @@ impl Rooms {
             let room_id = OwnedRoomId::try_from(format!("!{local}:{}", self.identity.server_name))
                 .map_err(|err| Error::InvalidEvent(err.to_string()))?;
             object.insert("room_id".to_owned(), CanonicalJsonValue::String(room_id.to_string()));
-            self.sign(&mut object, &rules)?;
+            self.sign_event(&mut object, &rules)?;
             room_id
         };
         let guard = self.lock(&room_id).await;
@@ -226,7 +226,7 @@ impl Rooms {
             }
         }
         let mut object = self.event_object(Some(room_id), rules, sender, &template, prev_events, auth_events, depth)?;
-        self.sign(&mut object, rules)?;
+        self.sign_event(&mut object, rules)?;
         let event_id = event_id_of(&object, rules)?;
         let pdu =
             Pdu::from_canonical(event_id, room_id, &object).map_err(|err| Error::InvalidEvent(err.to_string()))?;
@@ -284,7 +284,9 @@ impl Rooms {
         Ok(object)
     }
 
-    fn sign(&self, object: &mut CanonicalJsonObject, rules: &RoomVersionRules) -> Result<()> {
+    /// Adds this server's content hash and signature to `object` (its own events, and
+    /// countersignatures on other servers' invites and restricted joins).
+    pub fn sign_event(&self, object: &mut CanonicalJsonObject, rules: &RoomVersionRules) -> Result<()> {
         hash_and_sign_event(
             self.identity.server_name.as_str(),
             self.identity.key.as_ref(),

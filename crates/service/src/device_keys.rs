@@ -114,7 +114,7 @@ impl Services {
     /// Unclaimed one-time keys of a device, per algorithm.
     pub fn one_time_key_counts(&self, user_id: &UserId, device_id: &DeviceId) -> Result<BTreeMap<String, u64>> {
         let mut counts = BTreeMap::new();
-        for (key_id, _) in self.db().one_time_keys(user_id, device_id)? {
+        for key_id in self.db().one_time_key_ids(user_id, device_id)? {
             if let Ok(algorithm) = algorithm_of(&key_id) {
                 *counts.entry(algorithm.to_owned()).or_insert(0) += 1;
             }
@@ -181,12 +181,7 @@ impl Services {
             }
             let mut by_device = Map::new();
             for (device_id, algorithm) in devices {
-                let prefix = format!("{algorithm}:");
-                let one_time = db
-                    .one_time_keys(user_id, device_id)?
-                    .into_iter()
-                    .find(|(key_id, _)| key_id.starts_with(&prefix));
-                let claimed = match one_time {
+                let claimed = match db.first_one_time_key(user_id, device_id, algorithm)? {
                     Some((key_id, key)) => {
                         db.delete_one_time_key(&mut batch, user_id, device_id, &key_id);
                         Some((key_id, key))

@@ -111,16 +111,10 @@ impl Services {
             .await?;
         let prev_json = fetch(prev.to_owned()).await?;
         let rules = self.signing_rules(room_id);
-        let mut keys = ruma::signatures::PublicKeyMap::new();
-        for event in fetched.iter().chain(std::iter::once(&prev_json)) {
-            let found = federation
-                .event_signing_keys(event, &rules)
-                .await
-                .map_err(|err| Error::forbidden(format!("signing keys unavailable: {err}")))?;
-            for (server, set) in found {
-                keys.entry(server).or_default().extend(set);
-            }
-        }
+        let keys = federation
+            .signing_keys_of_all(&fetched.iter().chain([&prev_json]).collect::<Vec<_>>(), &rules)
+            .await
+            .map_err(|err| Error::forbidden(format!("signing keys unavailable: {err}")))?;
         rooms
             .store_with_state(room_id, prev_json, &ids.pdu_ids, fetched, &keys)
             .await?;

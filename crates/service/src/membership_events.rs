@@ -2,12 +2,9 @@
 //! `make_knock`): our user's profile and reason filled in, timestamped now, hashed and signed by
 //! this server.
 
-use ruma::{
-    CanonicalJsonObject, CanonicalJsonValue, OwnedEventId, UserId, room_version_rules::RoomVersionRules,
-    signatures::hash_and_sign_event,
-};
+use ruma::{CanonicalJsonObject, CanonicalJsonValue, OwnedEventId, UserId, room_version_rules::RoomVersionRules};
 
-use crate::{Error, Result, Services};
+use crate::{Result, Services};
 
 impl Services {
     /// Completes and signs `event` for `user_id`; returns its event id. Joins and knocks carry
@@ -43,14 +40,8 @@ impl Services {
             "origin_server_ts".to_owned(),
             CanonicalJsonValue::Integer(ruma::Int::try_from(accord_core::time::now_millis()).unwrap_or(ruma::Int::MAX)),
         );
-        let identity = self.rooms.rooms().identity();
-        hash_and_sign_event(
-            identity.server_name.as_str(),
-            identity.key.as_ref(),
-            event,
-            &rules.redaction,
-        )
-        .map_err(|err| Error::Internal(format!("signing the membership event failed: {err}")))?;
-        accord_room::event_id_of(event, rules).map_err(Error::from)
+        let rooms = self.rooms.rooms();
+        rooms.sign_event(event, rules)?;
+        Ok(accord_room::event_id_of(event, rules)?)
     }
 }

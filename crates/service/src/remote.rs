@@ -222,16 +222,13 @@ impl Services {
             .iter()
             .map(|raw| parse(raw))
             .collect::<Result<_>>()?;
-        let mut keys = ruma::signatures::PublicKeyMap::new();
-        for event in state.iter().chain(auth_chain.iter()).chain(std::iter::once(&join)) {
-            let found = federation
-                .event_signing_keys(event, &rules)
-                .await
-                .map_err(|err| remote_error(&what, err))?;
-            for (server, set) in found {
-                keys.entry(server).or_default().extend(set);
-            }
-        }
+        let keys = federation
+            .signing_keys_of_all(
+                &state.iter().chain(&auth_chain).chain([&join]).collect::<Vec<_>>(),
+                &rules,
+            )
+            .await
+            .map_err(|err| remote_error(&what, err))?;
         self.rooms
             .rooms()
             .join_remote_room(room_id, &version, join, state, auth_chain, &keys)

@@ -15,7 +15,7 @@ use ruma::{
         prepare_leave_event::v1 as make_leave,
     },
     events::StateEventType,
-    signatures::{Verified, hash_and_sign_event, verify_event},
+    signatures::{Verified, verify_event},
 };
 use serde_json::{Map, Value, json};
 
@@ -175,14 +175,7 @@ impl Services {
                 )));
             }
         }
-        let identity = rooms.identity();
-        hash_and_sign_event(
-            identity.server_name.as_str(),
-            identity.key.as_ref(),
-            &mut event,
-            &rules.redaction,
-        )
-        .map_err(|err| Error::Internal(format!("countersigning the invite failed: {err}")))?;
+        rooms.sign_event(&mut event, &rules)?;
 
         if !self.is_resident(room_id)? {
             let mut stripped: Vec<Value> = invite_room_state.iter().map(strip).collect();

@@ -62,12 +62,6 @@ impl Services {
         let Ok(rooms) = self.rooms.joined_rooms(user_id) else {
             return false;
         };
-        rooms.iter().any(|room| {
-            self.db().members_of_room(room).is_ok_and(|members| {
-                members
-                    .iter()
-                    .any(|(member, m)| m == "join" && member.server_name() == self.config.server_name)
-            })
-        })
+        rooms.iter().any(|room| self.is_resident(room).unwrap_or(false))
     }
 }

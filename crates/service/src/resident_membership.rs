@@ -6,7 +6,7 @@
 use accord_room::JoinedRoomState;
 use ruma::{
     CanonicalJsonObject, CanonicalJsonValue, EventId, RoomId, RoomVersionId, ServerName, UserId,
-    api::federation::membership::RawStrippedState, signatures::hash_and_sign_event,
+    api::federation::membership::RawStrippedState,
 };
 use serde_json::{Map, Value};
 
@@ -85,14 +85,7 @@ impl Services {
             };
             let current = self.rooms.rooms().current_state(room_id)?;
             self.rooms.restricted_join_authoriser(&current, &sender)?;
-            let identity = self.rooms.rooms().identity();
-            hash_and_sign_event(
-                identity.server_name.as_str(),
-                identity.key.as_ref(),
-                &mut object,
-                &rules.redaction,
-            )
-            .map_err(|err| Error::Internal(format!("countersigning the join failed: {err}")))?;
+            self.rooms.rooms().sign_event(&mut object, &rules)?;
             tracing::info!(room = %room_id, user = %sender, %authoriser, "authorised a restricted join");
             countersigned = Some(object.clone());
         }
