@@ -6,7 +6,9 @@ use accord_storage::{Direction, KvEngine, WriteBatch};
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
-    Error, Result, migrations,
+    Error, Result,
+    edu_queue::EduCounter,
+    migrations,
     rooms::{BackfillFloor, ShortIdCounter, Stream},
 };
 
@@ -18,6 +20,7 @@ pub struct Db {
     short_ids: Arc<ShortIdCounter>,
     stream: Arc<Stream>,
     backfill_floor: Arc<BackfillFloor>,
+    edu_counter: Arc<EduCounter>,
     intern_lock: Arc<parking_lot::Mutex<()>>,
 }
 
@@ -35,12 +38,14 @@ impl Db {
             short_ids: Arc::default(),
             stream: Arc::default(),
             backfill_floor: Arc::new(BackfillFloor::default()),
+            edu_counter: Arc::default(),
             intern_lock: Arc::default(),
         };
         migrations::run(&db)?;
         db.short_ids = Arc::new(ShortIdCounter::recover(&db)?);
         db.stream = Arc::new(Stream::recover(&db)?);
         db.backfill_floor = Arc::new(BackfillFloor::recover(&db)?);
+        db.edu_counter = Arc::new(EduCounter::recover(&db)?);
         Ok(db)
     }
 
@@ -58,6 +63,10 @@ impl Db {
 
     pub(crate) fn backfill_floor(&self) -> &BackfillFloor {
         &self.backfill_floor
+    }
+
+    pub(crate) fn edu_counter(&self) -> &EduCounter {
+        &self.edu_counter
     }
 
     pub(crate) fn intern_lock(&self) -> &parking_lot::Mutex<()> {

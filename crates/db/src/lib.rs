@@ -8,33 +8,45 @@
 
 mod account_data;
 mod accounts;
+mod cross_signing;
 mod database;
+mod dehydrated;
 mod device_keys;
 mod device_lists;
 mod devices;
+mod edu_queue;
 mod error;
 mod filters;
+mod key_backup;
 mod keys;
 mod migrations;
 mod openid;
 mod outbound;
 mod presence;
+mod remote_devices;
 pub mod rooms;
 mod server_keys;
 mod sessions;
 pub mod tables;
+mod to_device;
 mod uiaa;
 
 pub use accounts::UserAccount;
+pub use cross_signing::CrossSigningKeys;
 pub use database::Db;
+pub use dehydrated::DehydratedDevice;
 pub use device_keys::FallbackKey;
+pub use device_lists::LocalDeviceChange;
 pub use devices::{DeviceRecord, LastSeen};
 pub use error::{Error, Result};
+pub use key_backup::BackupVersion;
 pub use keys::{StoredOldKey, StoredSigningKey};
 pub use migrations::SCHEMA_VERSION;
 pub use openid::OpenIdSession;
 pub use presence::PresenceRecord;
+pub use remote_devices::{RemoteDevice, RemoteDeviceList};
 pub use sessions::{AccessSession, RefreshSession};
+pub use to_device::{PartialDelivery, ToDeviceMessage};
 pub use uiaa::UiaaSessionRecord;
 
 pub use accord_storage::{Direction, WriteBatch};

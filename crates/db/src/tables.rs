@@ -56,6 +56,40 @@ catalog! {
     /// `count` (u64) -> `user_id`: changes of users' device lists (device keys uploaded,
     /// devices deleted) in stream order, for `/keys/changes` and `device_lists` in `/sync`.
     COUNT_DEVICELISTUSERID = "count_devicelistuserid";
+    /// `count` (u64) -> JSON `LocalDeviceChange`: the outbox of local users' device and
+    /// signing key changes not yet announced to other servers; rows go once queued as EDUs.
+    COUNT_LOCALDEVICECHANGE = "count_localdevicechange";
+    /// `user_id` -> u64 big-endian: the `stream_id` of a local user's last announced device
+    /// list update (`prev_id` of the next one).
+    USERID_DEVICELISTVERSION = "userid_devicelistversion";
+    /// `user_id` -> JSON `RemoteDeviceList`: cached devices and cross-signing keys of a remote
+    /// user who shares a room with a local user, kept fresh by their server's EDUs.
+    USERID_REMOTEDEVICELIST = "userid_remotedevicelist";
+    /// `user_id` -> JSON `CrossSigningKeys` (master, self-signing, user-signing) of a local user.
+    USERID_CROSSSIGNINGKEYS = "userid_crosssigningkeys";
+    /// `signer_user_id 0xFF target_user_id` -> JSON signatures the signer's user-signing key
+    /// made on the target's master key (shown to the signer only).
+    SIGNER_TARGET_USERSIGNATURES = "signer_target_usersignatures";
+    /// `user_id 0xFF device_id 0xFF count` (u64) -> JSON `ToDeviceMessage`: to-device messages
+    /// waiting for a device, deleted once it acknowledges them.
+    USERID_DEVICEID_COUNT_TODEVICE = "userid_deviceid_count_todevice";
+    /// `user_id 0xFF device_id` -> JSON `PartialDelivery`: the last `/sync` that delivered only
+    /// part of the device's to-device queue.
+    USERID_DEVICEID_TODEVICEDELIVERY = "userid_deviceid_todevicedelivery";
+    /// `user_id 0xFF device_id 0xFF txn_id` -> empty: to-device transactions already sent.
+    USERID_DEVICEID_TXNID_TODEVICE = "userid_deviceid_txnid_todevice";
+    /// `sender_user_id 0xFF message_id` -> u64 big-endian receive time (ms): to-device
+    /// messages received from other servers, so a retried transaction delivers them once.
+    SENDER_MESSAGEID_TODEVICE = "sender_messageid_todevice";
+    /// `destination 0xFF count` (u64) -> JSON EDU: the durable outbound EDU queue (to-device,
+    /// device list and signing key updates); rows are deleted once the destination accepted.
+    DESTINATION_COUNT_EDU = "destination_count_edu";
+    /// `user_id 0xFF version` (u64) -> JSON `BackupVersion`: room key backup versions.
+    USERID_VERSION_BACKUP = "userid_version_backup";
+    /// `user_id 0xFF version` (u64) `0xFF room_id 0xFF session_id` -> JSON `KeyBackupData`.
+    USERID_VERSION_ROOMID_SESSIONID_BACKUPKEY = "userid_version_roomid_sessionid_backupkey";
+    /// `user_id` -> JSON `DehydratedDevice` (MSC3814): the user's dehydrated device.
+    USERID_DEHYDRATEDDEVICE = "userid_dehydrateddevice";
     /// `user_id 0xFF filter_id` -> JSON filter definition.
     USERID_FILTERID_FILTER = "userid_filterid_filter";
     /// `session_id` -> JSON `UiaaSessionRecord` (completed stages, bound request).

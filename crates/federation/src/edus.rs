@@ -1,5 +1,6 @@
-//! Outbound ephemeral data units (typing notifications): kept in memory per destination until
-//! the sender's next transaction; losing them in a crash is harmless by design.
+//! Outbound ephemeral data units that may be lost (typing, presence, receipts): kept in memory
+//! per destination until the sender's next transaction; losing them in a crash is harmless by
+//! design. EDUs that must arrive go through the durable queue in `accord-db` instead.
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -52,6 +53,11 @@ impl Federation {
     /// Destinations with pending EDUs.
     pub fn edu_destinations(&self) -> Vec<OwnedServerName> {
         self.edus.pending.lock().keys().cloned().collect()
+    }
+
+    /// Wakes the sender (something was queued in the durable queues).
+    pub fn wake_sender(&self) {
+        self.edus.wake.notify_one();
     }
 
     /// Resolves when an EDU is queued.

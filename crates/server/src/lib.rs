@@ -90,6 +90,9 @@ impl RunningServer {
                 shutdown.subscribe(),
             )));
         }
+        listeners.push(tokio::spawn(
+            accord_service::device_list_announcer::run_device_list_announcer(services.clone(), shutdown.subscribe()),
+        ));
         tracing::info!(server_name = %config.server_name, %client_addr, ?federation_addr, "Accord is serving");
         Ok(Self {
             client_addr,

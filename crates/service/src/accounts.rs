@@ -15,7 +15,7 @@ use ruma::{
 
 use crate::{
     Error, Result, passwords,
-    sessions::{IssuedTokens, Sessions},
+    sessions::{IssuedTokens, Sessions, device_change},
     tokens::random_alphanumeric,
 };
 
@@ -214,14 +214,16 @@ impl Accounts {
         account.password_hash = Some(passwords::hash(new_password).await?);
         let mut batch = WriteBatch::new();
         self.db.put_account(&mut batch, user_id, &account);
-        if logout_devices {
+        let deleted = if logout_devices {
             self.sessions
-                .delete_all_devices_except(&mut batch, user_id, Some(keep_device))?;
-        }
+                .delete_all_devices_except(&mut batch, user_id, Some(keep_device))?
+        } else {
+            Vec::new()
+        };
         uiaa.finish(&self.db, &mut batch);
         self.db.write(batch)?;
-        if logout_devices {
-            self.db.record_device_list_change(user_id)?;
+        if !deleted.is_empty() {
+            self.db.record_local_device_change(&device_change(user_id, deleted))?;
         }
         Ok(())
     }
@@ -233,13 +235,13 @@ impl Accounts {
         account.password_hash = None;
         let mut batch = WriteBatch::new();
         self.db.put_account(&mut batch, user_id, &account);
-        self.sessions.delete_all_devices_except(&mut batch, user_id, None)?;
+        let deleted = self.sessions.delete_all_devices_except(&mut batch, user_id, None)?;
         self.db.put_profile(&mut batch, user_id, &serde_json::Map::new());
         if let Some(uiaa) = uiaa {
             uiaa.finish(&self.db, &mut batch);
         }
         self.db.write(batch)?;
-        self.db.record_device_list_change(user_id)?;
+        self.db.record_local_device_change(&device_change(user_id, deleted))?;
         tracing::info!(user = %user_id, "account deactivated");
         Ok(())
     }

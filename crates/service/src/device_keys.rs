@@ -2,7 +2,7 @@
 //! uploading identity, one-time and fallback keys, querying them, and claiming one-time keys
 //! (each handed out once; the fallback key when none is left).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use accord_db::{FallbackKey, WriteBatch};
 use ruma::{CanonicalJsonObject, DeviceId, OwnedDeviceId, OwnedUserId, UserId, serde::Base64, signatures::verify_json};
@@ -95,20 +95,64 @@ impl Services {
         }
         db.write(batch)?;
         if keys_changed {
-            db.record_device_list_change(user_id)?;
+            db.record_local_device_change(&crate::sessions::device_change(user_id, vec![device_id.clone()]))?;
         }
         self.one_time_key_counts(user_id, device_id)
     }
 
     /// Users sharing a room with `user_id` (and the user) whose device lists changed in
-    /// `(since, until]` (`/keys/changes`, `device_lists.changed` in `/sync`).
+    /// `(since, until]` (`/keys/changes`).
     pub fn device_list_changes(&self, user_id: &UserId, since: u64, until: u64) -> Result<Vec<OwnedUserId>> {
-        let changed = self.db().device_list_changes(since, until)?;
-        if changed.is_empty() {
-            return Ok(changed);
+        Ok(self.device_lists_for_sync(user_id, since, until)?.0)
+    }
+
+    /// `device_lists` of `/sync` and `/keys/changes` for `(since, until]`: `changed` holds the
+    /// users sharing a room with `user_id` whose devices changed, or who started sharing one
+    /// (a join, theirs or ours); `left` those who no longer share any room with them.
+    pub fn device_lists_for_sync(
+        &self,
+        user_id: &UserId,
+        since: u64,
+        until: u64,
+    ) -> Result<(Vec<OwnedUserId>, Vec<OwnedUserId>)> {
+        let db = self.db();
+        let shared = self.shared_users(user_id)?;
+        let mut changed: BTreeSet<OwnedUserId> = db
+            .device_list_changes(since, until)?
+            .into_iter()
+            .filter(|user| shared.contains(user))
+            .collect();
+        let mut left = BTreeSet::new();
+        let in_window = |count: u64| count > since && count <= until;
+        let rooms_changed: BTreeSet<_> = db.rooms_changed(since, until)?.into_iter().collect();
+        for (room_id, record) in db.rooms_of_user(user_id)? {
+            let we_changed = in_window(record.count);
+            if !we_changed && !rooms_changed.contains(&room_id) {
+                continue;
+            }
+            let we_are_in = record.membership == "join";
+            if !we_are_in && !we_changed {
+                continue;
+            }
+            for (member, membership) in db.members_of_room(&room_id)? {
+                if member == user_id {
+                    continue;
+                }
+                let joined = membership == "join";
+                let they_changed = !we_changed
+                    && db
+                        .get_membership(&member, &room_id)?
+                        .is_some_and(|theirs| in_window(theirs.count));
+                if we_changed || they_changed {
+                    if we_are_in && joined {
+                        changed.insert(member);
+                    } else if !shared.contains(&member) {
+                        left.insert(member);
+                    }
+                }
+            }
         }
-        let visible = self.shared_users(user_id)?;
-        Ok(changed.into_iter().filter(|user| visible.contains(user)).collect())
+        Ok((changed.into_iter().collect(), left.into_iter().collect()))
     }
 
     /// Unclaimed one-time keys of a device, per algorithm.

@@ -9,7 +9,11 @@ use accord_db::LastSeen;
 use parking_lot::Mutex;
 use ruma::{DeviceId, OwnedDeviceId, OwnedUserId, UserId};
 
-use crate::{Error, Result, sessions::Sessions, uiaa::UiaaCompleted};
+use crate::{
+    Error, Result,
+    sessions::{Sessions, device_change},
+    uiaa::UiaaCompleted,
+};
 
 /// How often a busy device's activity is written.
 const ACTIVITY_WRITE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
@@ -101,19 +105,28 @@ impl Devices {
         device.display_name = display_name;
         let mut batch = WriteBatch::new();
         self.db.put_device(&mut batch, user_id, device_id, &device);
-        Ok(self.db.write(batch)?)
+        self.db.write(batch)?;
+        // Other servers show device names too (`m.device_list_update`).
+        self.db
+            .record_local_device_change(&device_change(user_id, vec![device_id.to_owned()]))?;
+        Ok(())
     }
 
     /// Deletes devices (after UIA) and their tokens in one batch; unknown ids are ignored, as
     /// the spec's bulk delete asks.
     pub fn delete(&self, user_id: &UserId, device_ids: &[OwnedDeviceId], uiaa: UiaaCompleted) -> Result<()> {
         let mut batch = WriteBatch::new();
+        let mut deleted = Vec::new();
         for device_id in device_ids {
-            self.sessions.delete_device(&mut batch, user_id, device_id)?;
+            if self.sessions.delete_device(&mut batch, user_id, device_id)? {
+                deleted.push(device_id.clone());
+            }
         }
         uiaa.finish(&self.db, &mut batch);
         self.db.write(batch)?;
-        self.db.record_device_list_change(user_id)?;
+        if !deleted.is_empty() {
+            self.db.record_local_device_change(&device_change(user_id, deleted))?;
+        }
         Ok(())
     }
 }

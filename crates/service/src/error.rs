@@ -65,6 +65,12 @@ impl Error {
         Self::new(ErrorKind::BadJson, message)
     }
 
+    /// An error whose code ruma has no variant for (e.g. `M_INVALID_SIGNATURE`).
+    pub fn with_errcode(errcode: &str, message: impl Into<String>) -> Self {
+        let kind = serde_json::from_value(serde_json::json!({ "errcode": errcode })).unwrap_or(ErrorKind::Unknown);
+        Self::new(kind, message)
+    }
+
     /// The Matrix error kind, when this is a request error.
     pub fn kind(&self) -> Option<&ErrorKind> {
         match self {

@@ -9,12 +9,17 @@
 
 pub mod account_data;
 pub mod accounts;
+pub mod cross_signing;
+pub mod dehydrated_device;
 pub mod device_keys;
+pub mod device_list_announcer;
 pub mod devices;
 mod error;
 pub mod filters;
 pub mod identity;
 mod inbound;
+pub mod key_backup;
+mod key_signatures;
 mod membership_events;
 pub mod openid;
 mod passwords;
@@ -22,6 +27,7 @@ pub mod presence;
 pub mod profiles;
 pub mod push_rules;
 mod remote;
+mod remote_devices;
 mod remote_directory;
 mod remote_history;
 pub mod remote_keys;
@@ -35,6 +41,7 @@ pub mod sender;
 pub mod sessions;
 pub mod shared_secret;
 pub mod sync;
+pub mod to_device;
 mod tokens;
 pub mod uiaa;
 
@@ -75,6 +82,8 @@ pub struct Services {
     pub federation: Option<accord_federation::Federation>,
     /// Held while one-time keys are claimed, so no key is handed out twice.
     key_claims: Arc<parking_lot::Mutex<()>>,
+    /// Held while a key backup changes, so concurrent uploads keep `count` and `etag` right.
+    backup_writes: Arc<parking_lot::Mutex<()>>,
 }
 
 impl Services {
@@ -107,6 +116,7 @@ impl Services {
             uiaa,
             config,
             key_claims: Arc::default(),
+            backup_writes: Arc::default(),
         })
     }
 

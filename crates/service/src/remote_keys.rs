@@ -5,12 +5,12 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use ruma::{
-    OwnedDeviceId, OwnedServerName, OwnedUserId,
+    OwnedDeviceId, OwnedServerName, OwnedUserId, UserId,
     api::federation::keys::{claim_keys::v1 as claim_keys, get_keys::v1 as get_keys},
 };
 use serde_json::{Map, Value, json};
 
-use crate::{Result, Services};
+use crate::{Result, Services, cross_signing::CrossSigningAnswer};
 
 /// How long remote servers get when the client gives no timeout.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -94,22 +94,119 @@ impl Services {
         futures::future::join_all(asks).await
     }
 
-    /// `POST /keys/query`: device keys of local and remote users.
+    /// `POST /keys/query` for `asker`: device and cross-signing keys of local users, of
+    /// remote users whose lists are cached and fresh, and of the others through their servers
+    /// (whose lists are then fetched into the cache, if they share a room with a local user).
     pub async fn query_keys_anywhere(
         &self,
+        asker: &UserId,
         wanted: &BTreeMap<OwnedUserId, Vec<OwnedDeviceId>>,
         timeout: Option<Duration>,
     ) -> Result<Value> {
         let (local, remote) = by_server(&self.config.server_name, wanted);
         let mut device_keys = self.local_device_keys(&local, true)?;
+        let mut cross = CrossSigningAnswer::default();
+        self.local_cross_signing_keys(Some(asker), local.keys(), &mut cross)?;
+        let mut to_ask: BTreeMap<OwnedServerName, BTreeMap<OwnedUserId, Vec<OwnedDeviceId>>> = BTreeMap::new();
+        for (server, users) in remote {
+            for (user_id, devices) in users {
+                match self.fresh_remote_device_list(&user_id)? {
+                    Some(list) => {
+                        self.answer_from_cache(asker, &user_id, &devices, list, &mut device_keys, &mut cross)?
+                    }
+                    None => {
+                        to_ask.entry(server.clone()).or_default().insert(user_id, devices);
+                    }
+                }
+            }
+        }
+        let asked: Vec<OwnedUserId> = to_ask.values().flat_map(|users| users.keys().cloned()).collect();
         let answers = self
-            .ask_each_server(remote, timeout, |federation, server, users| async move {
-                let response = federation.client().send(&server, get_keys::Request::new(users)).await?;
-                Ok(response.device_keys)
+            .ask_each_server(to_ask, timeout, |federation, server, users| async move {
+                federation.client().send(&server, get_keys::Request::new(users)).await
             })
             .await;
-        let failures = merge(answers, &mut device_keys, "key query");
-        Ok(json!({ "device_keys": device_keys, "failures": failures }))
+        let mut failures = Map::new();
+        for (server, answer) in answers {
+            match answer {
+                Ok(response) => self.merge_key_answer(asker, &server, response, &mut device_keys, &mut cross)?,
+                Err(reason) => {
+                    tracing::info!(%server, %reason, "remote key query failed");
+                    failures.insert(server.to_string(), reason);
+                }
+            }
+        }
+        for user_id in asked {
+            if !failures.contains_key(user_id.server_name().as_str()) && self.shares_room_with_local_user(&user_id) {
+                self.spawn_device_list_resync(user_id);
+            }
+        }
+        Ok(json!({
+            "device_keys": device_keys,
+            "master_keys": cross.master_keys,
+            "self_signing_keys": cross.self_signing_keys,
+            "user_signing_keys": cross.user_signing_keys,
+            "failures": failures,
+        }))
+    }
+
+    /// Adds a remote user's cached keys to a `/keys/query` answer.
+    fn answer_from_cache(
+        &self,
+        asker: &UserId,
+        user_id: &UserId,
+        devices: &[OwnedDeviceId],
+        list: accord_db::RemoteDeviceList,
+        device_keys: &mut Map<String, Value>,
+        cross: &mut CrossSigningAnswer,
+    ) -> Result<()> {
+        let mut by_device = Map::new();
+        for (device_id, device) in list.devices {
+            if !devices.is_empty() && !devices.contains(&device_id) {
+                continue;
+            }
+            if let Some(mut keys) = device.keys {
+                if let Some(name) = device.display_name {
+                    keys["unsigned"] = json!({ "device_display_name": name });
+                }
+                by_device.insert(device_id.to_string(), keys);
+            }
+        }
+        device_keys.insert(user_id.to_string(), Value::Object(by_device));
+        if let Some(master) = list.master_key {
+            let master = self.with_signatures_of(Some(asker), user_id, master)?;
+            cross.master_keys.insert(user_id.to_string(), master);
+        }
+        if let Some(self_signing) = list.self_signing_key {
+            cross.self_signing_keys.insert(user_id.to_string(), self_signing);
+        }
+        Ok(())
+    }
+
+    /// Adds a server's `/user/keys/query` answer for its own users to a `/keys/query` answer.
+    fn merge_key_answer(
+        &self,
+        asker: &UserId,
+        server: &ruma::ServerName,
+        response: get_keys::Response,
+        device_keys: &mut Map<String, Value>,
+        cross: &mut CrossSigningAnswer,
+    ) -> Result<()> {
+        let own = |user_id: &UserId| user_id.server_name() == server;
+        for (user_id, devices) in response.device_keys.into_iter().filter(|(u, _)| own(u)) {
+            device_keys.insert(user_id.to_string(), json!(devices));
+        }
+        for (user_id, master) in response.master_keys.into_iter().filter(|(u, _)| own(u)) {
+            let Ok(master) = serde_json::from_str::<Value>(master.json().get()) else {
+                continue;
+            };
+            let master = self.with_signatures_of(Some(asker), &user_id, master)?;
+            cross.master_keys.insert(user_id.to_string(), master);
+        }
+        for (user_id, key) in response.self_signing_keys.into_iter().filter(|(u, _)| own(u)) {
+            cross.self_signing_keys.insert(user_id.to_string(), json!(key));
+        }
+        Ok(())
     }
 
     /// `POST /keys/claim`: one key per listed device, local and remote.

@@ -58,7 +58,8 @@ impl Services {
         }
     }
 
-    fn shares_room_with_local_user(&self, user_id: &UserId) -> bool {
+    /// Whether `user_id` is joined to a room this server is in.
+    pub(crate) fn shares_room_with_local_user(&self, user_id: &UserId) -> bool {
         let Ok(rooms) = self.rooms.joined_rooms(user_id) else {
             return false;
         };

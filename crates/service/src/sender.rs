@@ -46,6 +46,16 @@ pub async fn run_sender(services: Services, mut stop: watch::Receiver<bool>) {
                 Vec::new()
             }
         };
+        match services.db().durable_edu_destinations() {
+            Ok(with_edus) => {
+                for destination in with_edus {
+                    if !destinations.contains(&destination) {
+                        destinations.push(destination);
+                    }
+                }
+            }
+            Err(err) => tracing::error!(%err, "cannot read the outbound EDU queue"),
+        }
         for destination in federation.edu_destinations() {
             if !destinations.contains(&destination) {
                 destinations.push(destination);
@@ -95,8 +105,11 @@ async fn deliver(
         let rows = db
             .queued_for(destination, MAX_PDUS_PER_TRANSACTION)
             .map_err(|e| e.to_string())?;
-        let edus = federation.take_edus(destination, MAX_EDUS_PER_TRANSACTION);
-        if rows.is_empty() && edus.is_empty() {
+        let durable = db
+            .durable_edus_for(destination, MAX_EDUS_PER_TRANSACTION)
+            .map_err(|e| e.to_string())?;
+        let edus = federation.take_edus(destination, MAX_EDUS_PER_TRANSACTION - durable.len());
+        if rows.is_empty() && edus.is_empty() && durable.is_empty() {
             return Ok(());
         }
         let mut pdus = Vec::with_capacity(rows.len());
@@ -110,19 +123,17 @@ async fn deliver(
                 pdus.push(serde_json::value::to_raw_value(&json).map_err(|e| e.to_string())?);
             }
         }
-        // The id names the queue range, so a retry after a crash is the same transaction.
-        let txn = match (rows.first(), rows.last()) {
-            (Some(first), Some(last)) => OwnedTransactionId::from(format!("{}-{}", first.0, last.0)),
-            _ => OwnedTransactionId::from(format!("edu-{}", accord_core::time::now_millis())),
-        };
+        let txn = transaction_id(&rows, &durable);
         let mut request = send_transaction::Request::new(
             txn,
             services.config.server_name.clone(),
             MilliSecondsSinceUnixEpoch::now(),
         );
         request.pdus = pdus;
-        request.edus = edus
+        request.edus = durable
             .iter()
+            .map(|(_, edu)| edu)
+            .chain(edus.iter())
             .filter_map(|edu| serde_json::value::to_raw_value(edu).ok())
             .map(ruma::serde::Raw::from_json)
             .collect();
@@ -138,5 +149,27 @@ async fn deliver(
         }
         let counts: Vec<u64> = rows.iter().map(|(count, _)| *count).collect();
         db.dequeue(destination, &counts).map_err(|e| e.to_string())?;
+        let positions: Vec<u64> = durable.iter().map(|(position, _)| *position).collect();
+        db.dequeue_durable_edus(destination, &positions)
+            .map_err(|e| e.to_string())?;
     }
+}
+
+/// The id names the durable queue ranges a transaction carries, so a retry after a crash is
+/// the same transaction; one with only in-memory EDUs gets a time-based id.
+fn transaction_id(pdus: &[(u64, ruma::OwnedEventId)], edus: &[(u64, serde_json::Value)]) -> OwnedTransactionId {
+    let range = |first: Option<u64>, last: Option<u64>| match (first, last) {
+        (Some(first), Some(last)) => format!("{first}-{last}"),
+        _ => "none".to_owned(),
+    };
+    if pdus.is_empty() && edus.is_empty() {
+        return OwnedTransactionId::from(format!("edu-{}", accord_core::time::now_millis()));
+    }
+    let pdu_range = range(pdus.first().map(|r| r.0), pdus.last().map(|r| r.0));
+    if edus.is_empty() {
+        // Unchanged from the PDU-only format, so transactions queued before an upgrade keep their ids.
+        return OwnedTransactionId::from(pdu_range);
+    }
+    let edu_range = range(edus.first().map(|r| r.0), edus.last().map(|r| r.0));
+    OwnedTransactionId::from(format!("{pdu_range}.e{edu_range}"))
 }

@@ -165,6 +165,7 @@ impl Sessions {
         self.revoke_device_tokens(batch, &device);
         self.db.delete_device(batch, user_id, device_id);
         self.db.delete_device_e2ee_keys(batch, user_id, device_id)?;
+        self.db.delete_device_to_device(batch, user_id, device_id)?;
         Ok(true)
     }
 
@@ -190,33 +191,46 @@ impl Sessions {
         let mut batch = WriteBatch::new();
         self.delete_device(&mut batch, &user.user_id, &user.device_id)?;
         self.db.write(batch)?;
-        self.db.record_device_list_change(&user.user_id)?;
+        self.db
+            .record_local_device_change(&device_change(&user.user_id, vec![user.device_id.clone()]))?;
         Ok(())
     }
 
     /// `/logout/all`: deletes every device of the caller and their tokens.
     pub fn logout_all(&self, user_id: &UserId) -> Result<()> {
         let mut batch = WriteBatch::new();
-        self.delete_all_devices_except(&mut batch, user_id, None)?;
+        let deleted = self.delete_all_devices_except(&mut batch, user_id, None)?;
         self.db.write(batch)?;
-        self.db.record_device_list_change(user_id)?;
+        self.db.record_local_device_change(&device_change(user_id, deleted))?;
         Ok(())
     }
 
-    /// Queues deleting every device of `user_id` except `keep`.
+    /// Queues deleting every device of `user_id` except `keep`; returns the deleted ids.
     pub(crate) fn delete_all_devices_except(
         &self,
         batch: &mut WriteBatch,
         user_id: &UserId,
         keep: Option<&DeviceId>,
-    ) -> Result<()> {
+    ) -> Result<Vec<OwnedDeviceId>> {
+        let mut deleted = Vec::new();
         for (device_id, device) in self.db.devices(user_id)? {
             if Some(device_id.as_ref()) != keep {
                 self.revoke_device_tokens(batch, &device);
                 self.db.delete_device(batch, user_id, &device_id);
                 self.db.delete_device_e2ee_keys(batch, user_id, &device_id)?;
+                self.db.delete_device_to_device(batch, user_id, &device_id)?;
+                deleted.push(device_id);
             }
         }
-        Ok(())
+        Ok(deleted)
+    }
+}
+
+/// A change of `devices` of local `user_id`, for the device list stream and outbox.
+pub(crate) fn device_change(user_id: &UserId, devices: Vec<OwnedDeviceId>) -> accord_db::LocalDeviceChange {
+    accord_db::LocalDeviceChange {
+        user_id: user_id.to_owned(),
+        devices,
+        signing_keys: false,
     }
 }

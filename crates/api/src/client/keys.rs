@@ -1,10 +1,14 @@
 //! End-to-end encryption keys: upload, query and claim (local users, and remote users through
-//! their servers).
+//! their servers), and cross-signing keys and signatures.
 
-use accord_service::{Error, Services, device_keys::KeyUpload, remote_keys::claims_from};
+use accord_service::{
+    Error, Services, cross_signing::SigningKeysUpload, device_keys::KeyUpload, remote_keys::claims_from,
+    uiaa::UiaaRequirement,
+};
 use ruma::api::client::keys::{
     claim_keys::v3 as claim_keys, get_key_changes::v3 as get_key_changes, get_keys::v3 as get_keys,
-    upload_keys::v3 as upload_keys,
+    upload_keys::v3 as upload_keys, upload_signatures::v3 as upload_signatures,
+    upload_signing_keys::v3 as upload_signing_keys,
 };
 use serde_json::{Value, json};
 
@@ -34,10 +38,41 @@ pub async fn upload_keys_route(services: Services, request: Ruma<upload_keys::Re
     Ok(json!({ "one_time_key_counts": counts }))
 }
 
+/// # `POST /_matrix/client/v3/keys/device_signing/upload`
+pub async fn upload_signing_keys_route(
+    services: Services,
+    request: Ruma<upload_signing_keys::Request>,
+) -> Result<Value> {
+    let user = &request.auth;
+    let body = request.body;
+    let upload = SigningKeysUpload {
+        master: body.master_key.as_ref().map(to_value).transpose()?,
+        self_signing: body.self_signing_key.as_ref().map(to_value).transpose()?,
+        user_signing: body.user_signing_key.as_ref().map(to_value).transpose()?,
+    };
+    let completed = if services.signing_keys_upload_needs_auth(&user.user_id, &upload)? {
+        let requirement = UiaaRequirement::password("POST /keys/device_signing/upload", &user.user_id);
+        Some(services.uiaa.authenticate(body.auth.as_ref(), &requirement).await?)
+    } else {
+        None
+    };
+    services.upload_signing_keys(user, upload, completed)?;
+    Ok(json!({}))
+}
+
+/// # `POST /_matrix/client/v3/keys/signatures/upload`
+pub async fn upload_signatures_route(services: Services, request: Ruma<upload_signatures::Request>) -> Result<Value> {
+    let signed = serde_json::from_value(to_value(&request.body.signed_keys)?)
+        .map_err(|err| ApiError::from(Error::bad_json(err.to_string())))?;
+    Ok(services.upload_key_signatures(&request.auth, signed).await?)
+}
+
 /// # `POST /_matrix/client/v3/keys/query`
 pub async fn get_keys_route(services: Services, request: Ruma<get_keys::Request>) -> Result<Value> {
     let body = request.body;
-    Ok(services.query_keys_anywhere(&body.device_keys, body.timeout).await?)
+    Ok(services
+        .query_keys_anywhere(&request.auth.user_id, &body.device_keys, body.timeout)
+        .await?)
 }
 
 /// # `POST /_matrix/client/v3/keys/claim`
@@ -52,6 +87,6 @@ pub async fn get_key_changes_route(services: Services, request: Ruma<get_key_cha
     let body = request.body;
     let from = accord_service::rooms::parse_token(&body.from)?;
     let to = accord_service::rooms::parse_token(&body.to)?;
-    let changed = services.device_list_changes(&request.auth.user_id, from, to)?;
-    Ok(json!({ "changed": changed, "left": [] }))
+    let (changed, left) = services.device_lists_for_sync(&request.auth.user_id, from, to)?;
+    Ok(json!({ "changed": changed, "left": left }))
 }

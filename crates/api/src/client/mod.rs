@@ -2,11 +2,13 @@
 
 pub mod account;
 pub mod account_data;
+pub mod dehydrated_device;
 pub mod device;
 pub mod directory;
 pub mod discovery;
 pub mod event;
 pub mod filter;
+pub mod key_backup;
 pub mod keys;
 pub mod membership;
 pub mod message;
@@ -20,6 +22,7 @@ pub mod session;
 pub mod state;
 pub mod sync;
 pub mod tag;
+pub mod to_device;
 pub mod typing;
 pub mod well_known;
 
@@ -54,6 +57,30 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
         .ruma_json_route(keys::get_keys_route)
         .ruma_json_route(keys::claim_keys_route)
         .ruma_json_route(keys::get_key_changes_route)
+        .ruma_json_route(keys::upload_signing_keys_route)
+        .ruma_json_route(keys::upload_signatures_route)
+        // Send-to-device messaging
+        .ruma_json_route(to_device::send_event_to_device_route)
+        // Server-side key backups
+        .ruma_json_route(key_backup::create_version_route)
+        .ruma_json_route(key_backup::get_latest_version_route)
+        .ruma_json_route(key_backup::get_version_route)
+        .ruma_json_route(key_backup::update_version_route)
+        .ruma_json_route(key_backup::delete_version_route)
+        .ruma_json_route(key_backup::add_keys_route)
+        .ruma_json_route(key_backup::add_room_keys_route)
+        .ruma_json_route(key_backup::add_session_key_route)
+        .ruma_json_route(key_backup::get_keys_route)
+        .ruma_json_route(key_backup::get_room_keys_route)
+        .ruma_json_route(key_backup::get_session_key_route)
+        .ruma_json_route(key_backup::delete_keys_route)
+        .ruma_json_route(key_backup::delete_room_keys_route)
+        .ruma_json_route(key_backup::delete_session_key_route)
+        // Dehydrated devices (MSC3814)
+        .ruma_json_route(dehydrated_device::put_device_route)
+        .ruma_json_route(dehydrated_device::get_device_route)
+        .ruma_json_route(dehydrated_device::delete_device_route)
+        .ruma_json_route(dehydrated_device::get_events_route)
         .ruma_route(device::get_device_route)
         .ruma_route(device::update_device_route)
         .ruma_route(device::delete_device_route)

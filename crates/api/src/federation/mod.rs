@@ -36,6 +36,7 @@ pub fn router(services: Services) -> Router {
         .ruma_route(transactions::send_transaction_message_route)
         .ruma_json_route(user_keys::get_keys_route)
         .ruma_json_route(user_keys::claim_keys_route)
+        .ruma_json_route(user_keys::get_devices_route)
         .ruma_route(history::get_event_route)
         .ruma_route(history::get_room_state_ids_route)
         .ruma_route(history::get_room_state_route)

@@ -111,6 +111,15 @@ pub async fn send_transaction_message_route(
             Some("m.typing") => services.receive_typing_edu(&origin, &edu["content"]),
             Some("m.receipt") => services.receive_receipt_edu(&origin, &edu["content"]),
             Some("m.presence") => services.receive_presence_edu(&origin, &edu["content"]),
+            Some("m.device_list_update") => services.receive_device_list_update(&origin, &edu["content"]),
+            Some("m.signing_key_update") => services.receive_signing_key_update(&origin, &edu["content"]),
+            Some("m.direct_to_device") => {
+                // Acknowledged only once stored: a failure fails the transaction, which the
+                // origin retries (duplicates are dropped by message id).
+                services
+                    .receive_to_device_edu(&origin, &edu["content"])
+                    .map_err(ApiError::from)?;
+            }
             _ => {}
         }
     }

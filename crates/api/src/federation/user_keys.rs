@@ -1,20 +1,38 @@
-//! Device keys of local users for other servers: `/user/keys/query` (no device display names)
-//! and `/user/keys/claim`.
+//! Device keys of local users for other servers: `/user/keys/query` (no device display names),
+//! `/user/keys/claim` and `/user/devices`.
 
-use accord_service::{Services, remote_keys::claims_from};
-use ruma::api::federation::keys::{claim_keys::v1 as claim_keys, get_keys::v1 as get_keys};
+use accord_service::{Services, cross_signing::CrossSigningAnswer, remote_keys::claims_from};
+use ruma::api::federation::{
+    device::get_devices::v1 as get_devices,
+    keys::{claim_keys::v1 as claim_keys, get_keys::v1 as get_keys},
+};
 use serde_json::{Value, json};
 
 use crate::{Result, Ruma};
 
 /// # `POST /_matrix/federation/v1/user/keys/query`
 pub async fn get_keys_route(services: Services, request: Ruma<get_keys::Request>) -> Result<Value> {
-    let device_keys = services.local_device_keys(&request.body.device_keys, false)?;
-    Ok(json!({ "device_keys": device_keys }))
+    let wanted = &request.body.device_keys;
+    let device_keys = services.local_device_keys(wanted, false)?;
+    let mut cross = CrossSigningAnswer::default();
+    let local = wanted
+        .keys()
+        .filter(|user| user.server_name() == services.config.server_name);
+    services.local_cross_signing_keys(None, local, &mut cross)?;
+    Ok(json!({
+        "device_keys": device_keys,
+        "master_keys": cross.master_keys,
+        "self_signing_keys": cross.self_signing_keys,
+    }))
 }
 
 /// # `POST /_matrix/federation/v1/user/keys/claim`
 pub async fn claim_keys_route(services: Services, request: Ruma<claim_keys::Request>) -> Result<Value> {
     let wanted = claims_from(request.body.one_time_keys);
     Ok(json!({ "one_time_keys": services.claim_local_keys(&wanted)? }))
+}
+
+/// # `GET /_matrix/federation/v1/user/devices/{userId}`
+pub async fn get_devices_route(services: Services, request: Ruma<get_devices::Request>) -> Result<Value> {
+    Ok(services.local_user_devices(&request.body.user_id)?)
 }

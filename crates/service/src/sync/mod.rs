@@ -121,13 +121,15 @@ impl Services {
         let presence = self.presence_events(&user.user_id, since, until)?;
         let has_news = has_news || !presence.is_empty();
         body.insert("presence".to_owned(), json!({ "events": presence }));
-        body.insert("to_device".to_owned(), json!({ "events": [] }));
-        let changed = match since {
-            Some(since) => self.device_list_changes(&user.user_id, since, until)?,
-            None => Vec::new(),
+        let to_device = self.to_device_for_sync(&user.user_id, &user.device_id, since, until)?;
+        let has_news = has_news || !to_device.is_empty();
+        body.insert("to_device".to_owned(), json!({ "events": to_device }));
+        let (changed, left) = match since {
+            Some(since) => self.device_lists_for_sync(&user.user_id, since, until)?,
+            None => (Vec::new(), Vec::new()),
         };
-        let has_news = has_news || !changed.is_empty();
-        body.insert("device_lists".to_owned(), json!({ "changed": changed, "left": [] }));
+        let has_news = has_news || !changed.is_empty() || !left.is_empty();
+        body.insert("device_lists".to_owned(), json!({ "changed": changed, "left": left }));
         body.insert(
             "device_one_time_keys_count".to_owned(),
             json!(self.one_time_key_counts(&user.user_id, &user.device_id)?),

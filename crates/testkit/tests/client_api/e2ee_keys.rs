@@ -11,7 +11,11 @@ use crate::federation_support::origin;
 
 /// A device's identity keys for `user`'s device `device_id`, signed by `signer` (the device's
 /// own key unless a test wants otherwise). Returns the keys and the device's key pair.
-fn device_keys(user: &TestUser, device_id: &str, signer: Option<&Ed25519KeyPair>) -> (Value, Ed25519KeyPair) {
+pub(crate) fn device_keys(
+    user: &TestUser,
+    device_id: &str,
+    signer: Option<&Ed25519KeyPair>,
+) -> (Value, Ed25519KeyPair) {
     let key = Ed25519KeyPair::from_der(&Ed25519KeyPair::generate(), device_id.to_owned()).expect("key pair");
     let public = base64_unpadded(&key.public_key());
     let mut object: CanonicalJsonObject = serde_json::from_value(json!({
@@ -28,12 +32,12 @@ fn device_keys(user: &TestUser, device_id: &str, signer: Option<&Ed25519KeyPair>
     (serde_json::to_value(object).expect("json"), key)
 }
 
-fn base64_unpadded(bytes: &[u8]) -> String {
+pub(crate) fn base64_unpadded(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes)
 }
 
-fn one_time_keys(prefix: &str, n: usize) -> Value {
+pub(crate) fn one_time_keys(prefix: &str, n: usize) -> Value {
     let mut keys = serde_json::Map::new();
     for i in 0..n {
         keys.insert(
@@ -44,7 +48,7 @@ fn one_time_keys(prefix: &str, n: usize) -> Value {
     Value::Object(keys)
 }
 
-async fn upload(server: &TestServer, user: &TestUser, body: Value) -> accord_testkit::Reply {
+pub(crate) async fn upload(server: &TestServer, user: &TestUser, body: Value) -> accord_testkit::Reply {
     server
         .post("/_matrix/client/v3/keys/upload", Some(&user.token), body)
         .await
@@ -302,4 +306,53 @@ async fn device_list_changes_reach_users_who_share_a_room() {
         .ok();
     let after = server.sync(&bob, Some(&before_logout), 5000, None).await;
     assert_eq!(after["device_lists"]["changed"], json!([alice.user_id]), "{after}");
+}
+
+#[tokio::test]
+async fn joins_and_leaves_show_in_device_lists() {
+    let server = TestServer::start().await;
+    let alice = server.register("alice", "pw-alice-1").await;
+    let bob = server.register("bob", "pw-bob-1").await;
+    let carol = server.register("carol", "pw-carol-1").await;
+    let room = server.create_room(&alice, json!({ "preset": "public_chat" })).await;
+    server.join(&bob, &room).await.ok();
+    let since = server.sync(&alice, None, 0, None).await["next_batch"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+
+    // Carol joins: Alice (and Bob) now share a room with her.
+    server.join(&carol, &room).await.ok();
+    let joined = server.sync(&alice, Some(&since), 5000, None).await;
+    assert_eq!(joined["device_lists"]["changed"], json!([carol.user_id]), "{joined}");
+    assert_eq!(joined["device_lists"]["left"], json!([]), "{joined}");
+
+    // Bob leaves: Alice no longer shares any room with him.
+    let since = joined["next_batch"].as_str().expect("token").to_owned();
+    server
+        .post(
+            &format!("/_matrix/client/v3/rooms/{room}/leave"),
+            Some(&bob.token),
+            json!({}),
+        )
+        .await
+        .ok();
+    let left = server.sync(&alice, Some(&since), 5000, None).await;
+    assert_eq!(left["device_lists"]["left"], json!([bob.user_id]), "{left}");
+    let to = left["next_batch"].as_str().expect("token");
+    let changes = server
+        .get(
+            &format!("/_matrix/client/v3/keys/changes?from={since}&to={to}"),
+            Some(&alice.token),
+        )
+        .await
+        .ok();
+    assert_eq!(changes["left"], json!([bob.user_id]));
+
+    // Carol joining a room of her own with Dave: nothing for Alice.
+    let dave = server.register("dave", "pw-dave-1").await;
+    let other = server.create_room(&dave, json!({ "preset": "public_chat" })).await;
+    server.join(&carol, &other).await.ok();
+    let quiet = server.sync(&alice, Some(to), 0, None).await;
+    assert_eq!(quiet["device_lists"], json!({ "changed": [], "left": [] }), "{quiet}");
 }

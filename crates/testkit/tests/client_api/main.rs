@@ -3,6 +3,7 @@
 
 mod account;
 mod account_data;
+mod cross_signing;
 mod devices;
 mod discovery;
 mod e2ee_keys;
@@ -15,6 +16,7 @@ mod federation_membership;
 mod federation_queries;
 mod federation_support;
 mod http_errors;
+mod key_backup;
 mod login;
 mod pdu_integrity;
 mod persistence;
@@ -24,3 +26,4 @@ mod register;
 mod rooms;
 mod sync;
 mod tls;
+mod to_device;

@@ -1,0 +1,56 @@
+//! Dehydrated devices (MSC3814, unstable prefix `org.matrix.msc3814.v1`).
+
+use accord_service::{Error, Services, dehydrated_device::DehydratedDeviceUpload, device_keys::KeyUpload};
+use ruma::api::client::dehydrated_device::{
+    delete_dehydrated_device::unstable as delete_device, get_dehydrated_device::unstable as get_device,
+    get_events::unstable as get_events, put_dehydrated_device::unstable as put_device,
+};
+use serde_json::{Value, json};
+
+use crate::{ApiError, Result, Ruma};
+
+fn to_value(raw: &impl serde::Serialize) -> Result<Value> {
+    serde_json::to_value(raw).map_err(|err| ApiError::from(Error::bad_json(err.to_string())))
+}
+
+/// # `PUT /_matrix/client/unstable/org.matrix.msc3814.v1/dehydrated_device`
+pub async fn put_device_route(services: Services, request: Ruma<put_device::Request>) -> Result<Value> {
+    let body = request.body;
+    let upload = DehydratedDeviceUpload {
+        device_id: body.device_id.clone(),
+        display_name: body.initial_device_display_name.clone(),
+        device_data: to_value(&body.device_data)?,
+        keys: KeyUpload {
+            device_keys: Some(to_value(&body.device_keys)?),
+            one_time_keys: body
+                .one_time_keys
+                .iter()
+                .map(|(id, key)| Ok((id.to_string(), to_value(key)?)))
+                .collect::<Result<_>>()?,
+            fallback_keys: body
+                .fallback_keys
+                .iter()
+                .map(|(id, key)| Ok((id.to_string(), to_value(key)?)))
+                .collect::<Result<_>>()?,
+        },
+    };
+    let device_id = services.put_dehydrated_device(&request.auth.user_id, upload)?;
+    Ok(json!({ "device_id": device_id }))
+}
+
+/// # `GET /_matrix/client/unstable/org.matrix.msc3814.v1/dehydrated_device`
+pub async fn get_device_route(services: Services, request: Ruma<get_device::Request>) -> Result<Value> {
+    Ok(services.get_dehydrated_device(&request.auth.user_id)?)
+}
+
+/// # `DELETE /_matrix/client/unstable/org.matrix.msc3814.v1/dehydrated_device`
+pub async fn delete_device_route(services: Services, request: Ruma<delete_device::Request>) -> Result<Value> {
+    let device_id = services.delete_dehydrated_device(&request.auth.user_id)?;
+    Ok(json!({ "device_id": device_id }))
+}
+
+/// # `POST /_matrix/client/unstable/org.matrix.msc3814.v1/dehydrated_device/{deviceId}/events`
+pub async fn get_events_route(services: Services, request: Ruma<get_events::Request>) -> Result<Value> {
+    let body = &request.body;
+    Ok(services.dehydrated_device_events(&request.auth.user_id, &body.device_id, body.next_batch.as_deref())?)
+}

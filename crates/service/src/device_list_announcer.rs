@@ -1,0 +1,141 @@
+//! Announces local users' device and cross-signing key changes to other servers: a background
+//! task that drains the outbox of local device changes into the durable EDU queue, one
+//! `m.device_list_update` per changed device (with `stream_id` and `prev_id`, so receivers
+//! notice a gap) and an `m.signing_key_update` when the master or self-signing key changed, for
+//! every server sharing a room with the user. Each change leaves the outbox in the batch that
+//! queues its EDUs, so a crash neither loses nor repeats one.
+
+use std::{collections::BTreeSet, time::Duration};
+
+use accord_db::{LocalDeviceChange, WriteBatch};
+use ruma::OwnedServerName;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use crate::{Result, Services};
+
+/// Changes handled per pass.
+const BATCH: usize = 100;
+/// How often the outbox is looked at when nothing wakes the task, and remote to-device ids
+/// are pruned.
+const IDLE_POLL: Duration = Duration::from_secs(30);
+
+/// Runs until `stop` turns true.
+pub async fn run_device_list_announcer(services: Services, mut stop: watch::Receiver<bool>) {
+    let mut stream = services.db().subscribe_stream();
+    let mut passes: u64 = 0;
+    loop {
+        let result = {
+            let services = services.clone();
+            tokio::task::spawn_blocking(move || services.announce_device_changes()).await
+        };
+        match result {
+            Ok(Ok(true)) => continue,
+            Ok(Ok(false)) => {}
+            Ok(Err(err)) => tracing::error!(%err, "cannot announce device list changes"),
+            Err(err) => tracing::error!(%err, "device list announcer task failed"),
+        }
+        passes += 1;
+        if passes % 120 == 1
+            && let Err(err) = services.prune_to_device_ids()
+        {
+            tracing::warn!(%err, "cannot prune remote to-device message ids");
+        }
+        tokio::select! {
+            _ = stream.changed() => {}
+            () = tokio::time::sleep(IDLE_POLL) => {}
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
+    }
+}
+
+impl Services {
+    /// Queues EDUs for up to [`BATCH`] outbox entries. Returns whether more may be waiting.
+    fn announce_device_changes(&self) -> Result<bool> {
+        let db = self.db();
+        let changes = db.local_device_changes(BATCH)?;
+        let mut queued = false;
+        for (count, change) in &changes {
+            let mut batch = WriteBatch::new();
+            if let Some(federation) = &self.federation {
+                let servers: BTreeSet<OwnedServerName> = self
+                    .servers_sharing_rooms_with(&change.user_id)?
+                    .into_iter()
+                    .filter(|server| federation.allows(server))
+                    .collect();
+                for edu in self.device_change_edus(&mut batch, change, !servers.is_empty())? {
+                    for server in &servers {
+                        db.queue_durable_edu(&mut batch, server, &edu);
+                        queued = true;
+                    }
+                }
+            }
+            db.delete_local_device_change(&mut batch, *count);
+            db.write(batch)?;
+        }
+        if queued && let Some(federation) = &self.federation {
+            federation.wake_sender();
+        }
+        Ok(changes.len() == BATCH)
+    }
+
+    /// The EDUs announcing one change; advances the user's device list version in `batch`
+    /// (always, so `/user/devices` reports a fresh `stream_id` even when no one is told).
+    fn device_change_edus(
+        &self,
+        batch: &mut WriteBatch,
+        change: &LocalDeviceChange,
+        build: bool,
+    ) -> Result<Vec<Value>> {
+        let db = self.db();
+        let user_id = &change.user_id;
+        let mut version = db.device_list_version(user_id)?;
+        let mut edus = Vec::new();
+        for device_id in &change.devices {
+            let prev = version;
+            version += 1;
+            if !build {
+                continue;
+            }
+            let mut content = json!({
+                "user_id": user_id,
+                "device_id": device_id,
+                "stream_id": version,
+                "prev_id": if prev == 0 { json!([]) } else { json!([prev]) },
+            });
+            match db.get_device(user_id, device_id)? {
+                None => content["deleted"] = json!(true),
+                Some(_) => {
+                    if let Some(keys) = db.get_device_keys(user_id, device_id)? {
+                        content["keys"] = keys;
+                    }
+                }
+            }
+            edus.push(json!({ "edu_type": "m.device_list_update", "content": content }));
+        }
+        if change.signing_keys
+            && build
+            && let Some(keys) = db.get_cross_signing_keys(user_id)?
+        {
+            let mut content = json!({ "user_id": user_id });
+            if let Some(master) = keys.master {
+                content["master_key"] = master;
+            }
+            if let Some(self_signing) = keys.self_signing {
+                content["self_signing_key"] = self_signing;
+            }
+            edus.push(json!({ "edu_type": "m.signing_key_update", "content": content }));
+        }
+        db.put_device_list_version(batch, user_id, version);
+        Ok(edus)
+    }
+
+    /// Other servers with a member in a room `user_id` is joined to.
+    pub(crate) fn servers_sharing_rooms_with(&self, user_id: &ruma::UserId) -> Result<BTreeSet<OwnedServerName>> {
+        let mut servers = BTreeSet::new();
+        for room in self.rooms.joined_rooms(user_id)? {
+            servers.extend(self.rooms.rooms().remote_servers(&room, &["join"])?);
+        }
+        Ok(servers)
+    }
+}

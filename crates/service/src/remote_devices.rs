@@ -1,0 +1,204 @@
+//! Device lists across servers (spec: server-server "Device Management"): serving local users'
+//! lists (`/user/devices`), and keeping a cache of remote users' lists for users who share a
+//! room with a local user. The cache is filled by a resync through `/user/devices` and kept
+//! fresh by `m.device_list_update` and `m.signing_key_update` EDUs; an update whose `prev_id`
+//! doesn't name the last one applied means one was missed, and the list is fetched again.
+
+use accord_db::{RemoteDevice, RemoteDeviceList, WriteBatch};
+use ruma::{OwnedDeviceId, ServerName, UserId, api::federation::device::get_devices::v1 as get_devices};
+use serde_json::{Value, json};
+
+use crate::{Error, Result, Services};
+
+fn raw_to_value<T>(raw: &ruma::serde::Raw<T>) -> Option<Value> {
+    serde_json::from_str(raw.json().get()).ok()
+}
+
+impl Services {
+    /// `GET /_matrix/federation/v1/user/devices/{userId}` for a local user. Device names stay
+    /// private to the user's own server, as in `/user/keys/query`.
+    pub fn local_user_devices(&self, user_id: &UserId) -> Result<Value> {
+        if user_id.server_name() != self.config.server_name {
+            return Err(Error::not_found(format!("{user_id} is not a user of this server")));
+        }
+        let db = self.db();
+        let mut devices = Vec::new();
+        for (device_id, _) in db.devices(user_id)? {
+            if let Some(keys) = db.get_device_keys(user_id, &device_id)? {
+                devices.push(json!({ "device_id": device_id, "keys": keys }));
+            }
+        }
+        let mut answer = json!({
+            "user_id": user_id,
+            "stream_id": db.device_list_version(user_id)?,
+            "devices": devices,
+        });
+        if let Some(keys) = db.get_cross_signing_keys(user_id)? {
+            if let Some(master) = keys.master {
+                answer["master_key"] = master;
+            }
+            if let Some(self_signing) = keys.self_signing {
+                answer["self_signing_key"] = self_signing;
+            }
+        }
+        Ok(answer)
+    }
+
+    /// The cached device list of a remote user, when it is kept fresh (they share a room with
+    /// a local user, so their server sends us updates).
+    pub(crate) fn fresh_remote_device_list(&self, user_id: &UserId) -> Result<Option<RemoteDeviceList>> {
+        match self.db().get_remote_device_list(user_id)? {
+            Some(list) if self.shares_room_with_local_user(user_id) => Ok(Some(list)),
+            _ => Ok(None),
+        }
+    }
+
+    /// An `m.device_list_update` EDU: applied to the cache when it follows the last update
+    /// applied, else the list is fetched again. Local clients see the user under
+    /// `device_lists.changed` either way.
+    pub fn receive_device_list_update(&self, origin: &ServerName, content: &Value) {
+        let Some(user_id) = content["user_id"].as_str().and_then(|u| UserId::parse(u).ok()) else {
+            return;
+        };
+        let Some(stream_id) = content["stream_id"].as_u64() else {
+            return;
+        };
+        if user_id.server_name() != origin || !self.shares_room_with_local_user(&user_id) {
+            return;
+        }
+        let prev_ids: Vec<u64> = content["prev_id"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_u64)
+            .collect();
+        let outcome = (|| -> Result<()> {
+            let db = self.db();
+            if let Some(mut list) = db.get_remote_device_list(&user_id)? {
+                if stream_id <= list.stream_id {
+                    return Ok(()); // Already applied (a retried transaction).
+                }
+                if !prev_ids.is_empty() && !prev_ids.contains(&list.stream_id) {
+                    tracing::info!(user = %user_id, stream_id, known = list.stream_id, "device list update out of order; resyncing");
+                    self.spawn_device_list_resync(user_id.clone());
+                    return Ok(());
+                }
+                apply_device_update(&mut list, content)?;
+                list.stream_id = stream_id;
+                let mut batch = WriteBatch::new();
+                db.put_remote_device_list(&mut batch, &user_id, &list);
+                db.write(batch)?;
+            }
+            db.record_device_list_change(&user_id)?;
+            Ok(())
+        })();
+        if let Err(err) = outcome {
+            tracing::warn!(%origin, user = %user_id, %err, "device list update not applied");
+        }
+    }
+
+    /// An `m.signing_key_update` EDU: new cross-signing keys of one of the origin's users.
+    pub fn receive_signing_key_update(&self, origin: &ServerName, content: &Value) {
+        let Some(user_id) = content["user_id"].as_str().and_then(|u| UserId::parse(u).ok()) else {
+            return;
+        };
+        if user_id.server_name() != origin || !self.shares_room_with_local_user(&user_id) {
+            return;
+        }
+        let outcome = (|| -> Result<()> {
+            let db = self.db();
+            if let Some(mut list) = db.get_remote_device_list(&user_id)? {
+                if let Some(master) = content.get("master_key").filter(|k| k.is_object()) {
+                    list.master_key = Some(master.clone());
+                }
+                if let Some(self_signing) = content.get("self_signing_key").filter(|k| k.is_object()) {
+                    list.self_signing_key = Some(self_signing.clone());
+                }
+                let mut batch = WriteBatch::new();
+                db.put_remote_device_list(&mut batch, &user_id, &list);
+                db.write(batch)?;
+            }
+            db.record_device_list_change(&user_id)?;
+            Ok(())
+        })();
+        if let Err(err) = outcome {
+            tracing::warn!(%origin, user = %user_id, %err, "signing key update not applied");
+        }
+    }
+
+    /// Fetches a remote user's whole device list in the background.
+    pub(crate) fn spawn_device_list_resync(&self, user_id: ruma::OwnedUserId) {
+        let services = self.clone();
+        tokio::spawn(async move {
+            if let Err(err) = services.resync_remote_devices(&user_id).await {
+                tracing::info!(user = %user_id, %err, "device list resync failed");
+            }
+        });
+    }
+
+    /// Fetches a remote user's whole device list through `/user/devices` into the cache.
+    pub async fn resync_remote_devices(&self, user_id: &UserId) -> Result<()> {
+        let Some(federation) = &self.federation else {
+            return Ok(());
+        };
+        let server = user_id.server_name();
+        let response = federation
+            .client()
+            .send(server, get_devices::Request::new(user_id.to_owned()))
+            .await
+            .map_err(|err| Error::Internal(format!("/user/devices from {server}: {err}")))?;
+        if response.user_id != user_id {
+            return Err(Error::Internal(format!(
+                "{server} answered for {} instead",
+                response.user_id
+            )));
+        }
+        let mut list = RemoteDeviceList {
+            stream_id: response.stream_id.into(),
+            master_key: response.master_key.as_ref().and_then(raw_to_value),
+            self_signing_key: response.self_signing_key.as_ref().and_then(raw_to_value),
+            ..RemoteDeviceList::default()
+        };
+        for device in response.devices {
+            let keys = raw_to_value(&device.keys)
+                .filter(|keys| keys["user_id"] == user_id.as_str() && keys["device_id"] == device.device_id.as_str());
+            list.devices.insert(
+                device.device_id,
+                RemoteDevice {
+                    keys,
+                    display_name: device.device_display_name,
+                },
+            );
+        }
+        let db = self.db();
+        let mut batch = WriteBatch::new();
+        db.put_remote_device_list(&mut batch, user_id, &list);
+        db.write(batch)?;
+        db.record_device_list_change(user_id)?;
+        tracing::debug!(user = %user_id, devices = list.devices.len(), "device list resynced");
+        Ok(())
+    }
+}
+
+/// Applies one `m.device_list_update` to a cached list.
+fn apply_device_update(list: &mut RemoteDeviceList, content: &Value) -> Result<()> {
+    let device_id = content["device_id"]
+        .as_str()
+        .map(OwnedDeviceId::from)
+        .ok_or_else(|| Error::bad_json("device_id missing"))?;
+    if content["deleted"].as_bool() == Some(true) {
+        list.devices.remove(&device_id);
+        return Ok(());
+    }
+    let device = list.devices.entry(device_id.clone()).or_default();
+    if let Some(keys) = content.get("keys").filter(|k| k.is_object())
+        && keys["device_id"] == device_id.as_str()
+        && keys["user_id"] == content["user_id"]
+    {
+        device.keys = Some(keys.clone());
+    }
+    if let Some(name) = content["device_display_name"].as_str() {
+        device.display_name = Some(name.to_owned());
+    }
+    Ok(())
+}

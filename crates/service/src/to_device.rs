@@ -1,0 +1,201 @@
+//! Send-to-device messaging (spec: client-server "Send-to-Device messaging", server-server
+//! "Send-to-device messaging"). A send is idempotent per device and transaction id; messages
+//! for local devices are queued at one stream position, those for other servers go as one
+//! `m.direct_to_device` EDU per server into the durable EDU queue, all in one batch. `/sync`
+//! delivers a device's queue until the device acknowledges it with a later `since`.
+
+use std::collections::BTreeMap;
+
+use accord_core::time::now_millis;
+use accord_db::{PartialDelivery, ToDeviceMessage};
+use ruma::{DeviceId, OwnedServerName, OwnedUserId, ServerName, UserId};
+use serde_json::{Map, Value, json};
+
+use crate::{AuthedUser, Error, Result, Services};
+
+/// Most to-device messages in one `/sync` response (the rest come in the next ones).
+const MAX_PER_SYNC: usize = 100;
+/// How long a remote message id is remembered to drop a retried transaction's duplicate.
+const REMOTE_ID_RETENTION_MS: u64 = 7 * 24 * 60 * 60 * 1000;
+
+/// Messages by recipient user, then device id or `*` for all of their devices.
+pub type ToDeviceMessages = BTreeMap<OwnedUserId, BTreeMap<String, Value>>;
+
+impl Services {
+    /// `PUT /sendToDevice/{eventType}/{txnId}`.
+    pub fn send_to_device(
+        &self,
+        user: &AuthedUser,
+        event_type: &str,
+        txn_id: &str,
+        messages: ToDeviceMessages,
+    ) -> Result<()> {
+        let db = self.db();
+        if db.to_device_txn_seen(&user.user_id, &user.device_id, txn_id)? {
+            return Ok(());
+        }
+        let mut local: Vec<(OwnedUserId, String, Value)> = Vec::new();
+        let mut remote: BTreeMap<OwnedServerName, Map<String, Value>> = BTreeMap::new();
+        for (recipient, by_device) in messages {
+            if recipient.server_name() == self.config.server_name {
+                for (device, content) in by_device {
+                    local.push((recipient.clone(), device, content));
+                }
+            } else {
+                remote
+                    .entry(recipient.server_name().to_owned())
+                    .or_default()
+                    .insert(recipient.to_string(), json!(by_device));
+            }
+        }
+        if !remote.is_empty() && self.federation.is_none() {
+            return Err(Error::forbidden(
+                "Federation is disabled on this server, so messages to other servers cannot be sent",
+            ));
+        }
+        if let Some(federation) = &self.federation
+            && let Some(server) = remote.keys().find(|server| !federation.allows(server))
+        {
+            return Err(Error::forbidden(format!(
+                "{server} is not among the servers this one federates with"
+            )));
+        }
+        let mut local_targets = Vec::new();
+        for (recipient, device, content) in local {
+            for device_id in self.target_devices(&recipient, &device)? {
+                local_targets.push((recipient.clone(), device_id, content.clone()));
+            }
+        }
+        let sender = &user.user_id;
+        let message_id_base = format!("{}-{}", user.device_id, txn_id);
+        db.write_at_next_count(|batch, count| {
+            for (recipient, device_id, content) in &local_targets {
+                let message = ToDeviceMessage {
+                    sender: sender.clone(),
+                    kind: event_type.to_owned(),
+                    content: content.clone(),
+                };
+                db.put_to_device(batch, recipient, device_id, count, &message);
+            }
+            for (server, messages) in &remote {
+                let edu = json!({
+                    "edu_type": "m.direct_to_device",
+                    "content": {
+                        "sender": sender,
+                        "type": event_type,
+                        "message_id": message_id_base,
+                        "messages": messages,
+                    },
+                });
+                db.queue_durable_edu(batch, server, &edu);
+            }
+            db.put_to_device_txn(batch, sender, &user.device_id, txn_id);
+        })?;
+        if !remote.is_empty()
+            && let Some(federation) = &self.federation
+        {
+            federation.wake_sender();
+        }
+        Ok(())
+    }
+
+    /// The devices a message addressed to `device` (an id, or `*`) of local `user_id` goes to,
+    /// a dehydrated device included. Unknown devices get nothing.
+    fn target_devices(&self, user_id: &UserId, device: &str) -> Result<Vec<ruma::OwnedDeviceId>> {
+        Ok(self
+            .db()
+            .devices(user_id)?
+            .into_iter()
+            .map(|(device_id, _)| device_id)
+            .filter(|device_id| device == "*" || device_id.as_str() == device)
+            .collect())
+    }
+
+    /// An `m.direct_to_device` EDU from `origin`: queued for the local recipients, once per
+    /// message id even if the transaction is retried.
+    pub fn receive_to_device_edu(&self, origin: &ServerName, content: &Value) -> Result<()> {
+        let Some(sender) = content["sender"].as_str().and_then(|s| UserId::parse(s).ok()) else {
+            return Ok(());
+        };
+        let (Some(kind), Some(message_id)) = (content["type"].as_str(), content["message_id"].as_str()) else {
+            return Ok(());
+        };
+        if sender.server_name() != origin {
+            tracing::info!(%origin, %sender, "to-device EDU for another server's user dropped");
+            return Ok(());
+        }
+        let db = self.db();
+        if db.remote_to_device_seen(&sender, message_id)? {
+            return Ok(());
+        }
+        let mut targets = Vec::new();
+        for (recipient, by_device) in content["messages"].as_object().into_iter().flatten() {
+            let Ok(recipient) = UserId::parse(recipient.as_str()) else {
+                continue;
+            };
+            if recipient.server_name() != self.config.server_name {
+                continue;
+            }
+            for (device, message) in by_device.as_object().into_iter().flatten() {
+                for device_id in self.target_devices(&recipient, device)? {
+                    targets.push((recipient.clone(), device_id, message.clone()));
+                }
+            }
+        }
+        db.write_at_next_count(|batch, count| {
+            for (recipient, device_id, message) in &targets {
+                let message = ToDeviceMessage {
+                    sender: sender.clone(),
+                    kind: kind.to_owned(),
+                    content: message.clone(),
+                };
+                db.put_to_device(batch, recipient, device_id, count, &message);
+            }
+            db.put_remote_to_device_seen(batch, &sender, message_id, now_millis());
+        })?;
+        Ok(())
+    }
+
+    /// The `to_device` events of one `/sync` of a device: first deletes what the client
+    /// acknowledged by syncing with `since`, then returns up to [`MAX_PER_SYNC`] messages at
+    /// or below `until`, recording a partial delivery when more are left.
+    pub(crate) fn to_device_for_sync(
+        &self,
+        user_id: &UserId,
+        device_id: &DeviceId,
+        since: Option<u64>,
+        until: u64,
+    ) -> Result<Vec<Value>> {
+        let db = self.db();
+        let partial = db.get_partial_delivery(user_id, device_id)?;
+        if let Some(since) = since {
+            // After a partial delivery, acknowledging its token covers only what it carried.
+            let acknowledged = partial.map_or(since, |p| since.min(p.upto));
+            db.delete_to_device_upto(user_id, device_id, acknowledged)?;
+        }
+        let messages = db.to_device_messages(user_id, device_id, until, MAX_PER_SYNC + 1)?;
+        let more_left = messages.len() > MAX_PER_SYNC;
+        let delivered = &messages[..messages.len().min(MAX_PER_SYNC)];
+        let now_partial = match (more_left, delivered.last()) {
+            (true, Some((upto, _))) => Some(PartialDelivery {
+                token: until,
+                upto: *upto,
+            }),
+            _ => None,
+        };
+        if now_partial != partial {
+            db.set_partial_delivery(user_id, device_id, now_partial)?;
+        }
+        Ok(delivered
+            .iter()
+            .map(|(_, message)| json!({ "sender": message.sender, "type": message.kind, "content": message.content }))
+            .collect())
+    }
+
+    /// Forgets old remote message ids (run now and then).
+    pub fn prune_to_device_ids(&self) -> Result<usize> {
+        Ok(self
+            .db()
+            .prune_remote_to_device_seen(now_millis().saturating_sub(REMOTE_ID_RETENTION_MS))?)
+    }
+}
