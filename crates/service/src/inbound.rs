@@ -50,6 +50,7 @@ impl Services {
         object: CanonicalJsonObject,
         pending: &PendingWrites,
     ) -> Result<OwnedEventId> {
+        self.forget_devices_of_joining_user(&object);
         let missing = match self.accept_pdu(origin, room_id, object.clone(), pending).await? {
             Ok(event_id) => return Ok(event_id),
             Err(missing) => missing,

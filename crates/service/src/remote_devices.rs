@@ -53,6 +53,33 @@ impl Services {
         }
     }
 
+    /// Drops the cached device list of a remote user who joins a room: if they shared no room
+    /// with a local user before, nobody kept the copy fresh, so it is fetched again when
+    /// needed. (A join is rare; a needless refetch costs one request.)
+    pub(crate) fn forget_devices_of_joining_user(&self, event: &ruma::CanonicalJsonObject) {
+        use ruma::CanonicalJsonValue::{Object, String};
+        let is_join = matches!(event.get("type"), Some(String(kind)) if kind == "m.room.member")
+            && matches!(event.get("content"), Some(Object(content))
+                if matches!(content.get("membership"), Some(String(m)) if m == "join"));
+        let Some(String(user)) = event.get("state_key").filter(|_| is_join) else {
+            return;
+        };
+        let Ok(user_id) = UserId::parse(user.as_str()) else {
+            return;
+        };
+        if user_id.server_name() == self.config.server_name {
+            return;
+        }
+        let db = self.db();
+        if matches!(db.get_remote_device_list(&user_id), Ok(Some(_))) {
+            let mut batch = WriteBatch::new();
+            db.delete_remote_device_list(&mut batch, &user_id);
+            if let Err(err) = db.write(batch) {
+                tracing::warn!(user = %user_id, %err, "cannot drop a cached device list");
+            }
+        }
+    }
+
     /// An `m.device_list_update` EDU: applied to the cache when it follows the last update
     /// applied, else the list is fetched again. Local clients see the user under
     /// `device_lists.changed` either way.

@@ -3,11 +3,9 @@
 //! share; EDUs from other servers are applied for the origin's own users who share a room with
 //! a local user, and show in `/sync` like local presence.
 
-use std::collections::BTreeSet;
-
 use accord_core::time::now_millis;
 use accord_db::PresenceRecord;
-use ruma::{OwnedServerName, ServerName, UserId};
+use ruma::{ServerName, UserId};
 use serde_json::{Value, json};
 
 use crate::{
@@ -21,10 +19,7 @@ impl Services {
         let Some(federation) = &self.federation else {
             return Ok(());
         };
-        let mut servers: BTreeSet<OwnedServerName> = BTreeSet::new();
-        for room in self.rooms.joined_rooms(user_id)? {
-            servers.extend(self.rooms.rooms().remote_servers(&room, &["join"])?);
-        }
+        let servers = self.servers_sharing_rooms_with(user_id)?;
         if servers.is_empty() {
             return Ok(());
         }

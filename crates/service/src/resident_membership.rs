@@ -96,6 +96,7 @@ impl Services {
                 accord_federation::Error::Forbidden(message) => Error::forbidden(message),
                 other => Error::forbidden(format!("Cannot verify the join's signatures: {other}")),
             })?;
+        self.forget_devices_of_joining_user(&object);
         let state = self
             .rooms
             .rooms()
