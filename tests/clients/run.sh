@@ -13,6 +13,9 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=../lib.sh
+source "$here/../lib.sh"
+lib_prefix="run.sh"
 bin="${1:-${CARGO_TARGET_DIR:-target}/debug/accord}"
 if [[ ! -x "$bin" ]]; then
     echo "run.sh: accord binary not found or not executable: $bin" >&2
@@ -22,25 +25,9 @@ bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
 
 venv="${CLIENT_TEST_VENV:-$HOME/.cache/accord/venv-clients}"
 requirements="$here/requirements.txt"
-python_bin="${PYTHON:-python3}"
 
 # --- venv: create once, (re)install only when requirements.txt or the interpreter changed -----
-stamp_of() {
-    { sha256sum "$requirements" | cut -d' ' -f1; "$1" -c 'import sys; print(sys.version)'; } | sha256sum | cut -d' ' -f1
-}
-if [[ ! -x "$venv/bin/python" ]]; then
-    echo "run.sh: creating venv $venv"
-    mkdir -p "$(dirname "$venv")"
-    "$python_bin" -m venv "$venv"
-fi
-want_stamp="$(stamp_of "$venv/bin/python")"
-if [[ "$(cat "$venv/.accord-requirements-stamp" 2>/dev/null || true)" != "$want_stamp" ]]; then
-    echo "run.sh: installing $requirements into $venv"
-    "$venv/bin/python" -m pip install --disable-pip-version-check --quiet -r "$requirements"
-    echo "$want_stamp" >"$venv/.accord-requirements-stamp"
-else
-    echo "run.sh: reusing venv $venv (requirements unchanged)"
-fi
+lib_ensure_venv "$venv" "$requirements"
 py="$venv/bin/python"
 
 # --- temp dir, cleanup ----------------------------------------------------------------------
@@ -51,18 +38,7 @@ log_shown=""
 
 cleanup() {
     local rc=$?
-    if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        for _ in $(seq 1 50); do
-            kill -0 "$server_pid" 2>/dev/null || break
-            sleep 0.2
-        done
-        if kill -0 "$server_pid" 2>/dev/null; then
-            echo "run.sh: accord (pid $server_pid) ignored SIGTERM for 10 s; sending SIGKILL" >&2
-            kill -KILL "$server_pid" 2>/dev/null || true
-        fi
-        wait "$server_pid" 2>/dev/null || true
-    fi
+    lib_stop_pid "$server_pid" accord
     if [[ $rc -ne 0 && -f "$log" && -z "$log_shown" ]]; then
         echo "---- accord server log (last 80 lines of $log) ----" >&2
         tail -n 80 "$log" >&2 || true
@@ -98,39 +74,15 @@ filter = "info"
 EOF
 
 # --- server ---------------------------------------------------------------------------------
-# Accord reads ACCORD_<SECTION>__<KEY> overrides from the environment (and rejects unknown
-# keys, e.g. CLIENT_TEST_VENV): start it with none, so the config file above is all it sees.
-env_unset=()
-while IFS= read -r name; do
-    env_unset+=(-u "$name")
-done < <(compgen -e | grep '^ACCORD_' || true)
-
-echo "run.sh: starting $bin serve on $base_url (log: $log)"
-env ${env_unset[@]+"${env_unset[@]}"} "$bin" serve --config "$config" >"$log" 2>&1 &
-server_pid=$!
-
-deadline=$((SECONDS + 30))
-until "$py" - "$base_url/_matrix/client/versions" <<'EOF' 2>/dev/null
-import json, sys, urllib.request
-with urllib.request.urlopen(sys.argv[1], timeout=2) as resp:
-    sys.exit(0 if resp.status == 200 and "versions" in json.load(resp) else 1)
-EOF
-do
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-        echo "run.sh: accord exited before answering /_matrix/client/versions; its log:" >&2
-        cat "$log" >&2
-        log_shown=1
-        exit 1
-    fi
-    if ((SECONDS >= deadline)); then
-        echo "run.sh: accord did not answer $base_url/_matrix/client/versions within 30 s; its log:" >&2
-        cat "$log" >&2
-        log_shown=1
-        exit 1
-    fi
-    sleep 0.2
-done
-echo "run.sh: accord is up (pid $server_pid)"
+# lib_start_accord sets lib_pid before it waits, so a start that fails is still stopped.
+if ! lib_start_accord "$bin" "$config" "$log" "$base_url" accord; then
+    server_pid="$lib_pid"
+    echo "run.sh: accord did not come up; its log:" >&2
+    cat "$log" >&2
+    log_shown=1
+    exit 1
+fi
+server_pid="$lib_pid"
 
 # --- the tests ------------------------------------------------------------------------------
 # Both run against the same server, one after the other; the first failure ends the run.

@@ -21,6 +21,9 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=../lib.sh
+source "$here/../lib.sh"
+lib_prefix="run.sh"
 self_check="${INTEROP_SELF_CHECK:-}"
 if [[ $# -gt 0 && "$1" != -* ]]; then
     bin="$1"
@@ -54,18 +57,7 @@ synapse_started=""
 
 cleanup() {
     local rc=$?
-    if [[ -n "$accord_pid" ]] && kill -0 "$accord_pid" 2>/dev/null; then
-        kill -TERM "$accord_pid" 2>/dev/null || true
-        for _ in $(seq 1 50); do
-            kill -0 "$accord_pid" 2>/dev/null || break
-            sleep 0.2
-        done
-        if kill -0 "$accord_pid" 2>/dev/null; then
-            echo "run.sh: accord (pid $accord_pid) ignored SIGTERM for 10 s; sending SIGKILL" >&2
-            kill -KILL "$accord_pid" 2>/dev/null || true
-        fi
-        wait "$accord_pid" 2>/dev/null || true
-    fi
+    lib_stop_pid "$accord_pid" accord
     if [[ -n "$synapse_started" ]]; then
         bash "$synapse_sh" stop "$synapse_dir" || true
         if [[ -n "$self_check" ]]; then
@@ -103,15 +95,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # --- ports, CA, certificates ----------------------------------------------------------------
-read -r syn_fed syn_client acc_fed acc_client < <("$python_bin" -c '
-import socket
-socks = [socket.socket() for _ in range(4)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(*(s.getsockname()[1] for s in socks))
-for s in socks:
-    s.close()
-')
+read -r syn_fed syn_client acc_fed acc_client < <(lib_free_ports 4)
 bash "$synapse_sh" ca "$tmp/ca"
 bash "$synapse_sh" leaf "$tmp/accord-tls" federation "$tmp/ca/ca.crt" "$tmp/ca/ca.key"
 
@@ -126,61 +110,15 @@ accord_server="127.0.0.1:$acc_fed"
 accord_url="http://127.0.0.1:$acc_client"
 
 start_accord() {
-    config="$tmp/accord.toml"
-    cat >"$config" <<EOF
-server_name = "$accord_server"
-
-[database]
-path = "$tmp/accord-db"
-
-[client_api]
-bind = "127.0.0.1:$acc_client"
-
-[federation]
-enabled = true
-bind = "127.0.0.1:$acc_fed"
-tls_cert = "$tmp/accord-tls/federation.crt"
-tls_key = "$tmp/accord-tls/federation.key"
-tls_ca_file = "$tmp/ca/ca.crt"
-
-[registration]
-mode = "open"
-
-[rooms]
-default_room_version = "11"
-
-[logging]
-filter = "${INTEROP_ACCORD_LOG:-info,ruma_state_res=warn}"
-EOF
-
-    # Accord reads ACCORD_<SECTION>__<KEY> overrides from the environment (and rejects unknown
-    # keys): start it with none, so the config file above is all it sees.
-    env_unset=()
-    while IFS= read -r name; do
-        env_unset+=(-u "$name")
-    done < <(compgen -e | grep '^ACCORD_' || true)
-
-    echo "run.sh: starting $bin serve ($accord_server, client $accord_url, log $accord_log)"
-    env ${env_unset[@]+"${env_unset[@]}"} NO_COLOR=1 "$bin" serve --config "$config" >"$accord_log" 2>&1 &
-    accord_pid=$!
-
-    deadline=$((SECONDS + 30))
-    until "$python_bin" - "$accord_url/_matrix/client/versions" <<'EOF' 2>/dev/null; do
-import json, sys, urllib.request
-with urllib.request.urlopen(sys.argv[1], timeout=2) as resp:
-    sys.exit(0 if resp.status == 200 and "versions" in json.load(resp) else 1)
-EOF
-        if ! kill -0 "$accord_pid" 2>/dev/null; then
-            echo "run.sh: accord exited before answering /_matrix/client/versions" >&2
-            exit 1
-        fi
-        if ((SECONDS >= deadline)); then
-            echo "run.sh: accord did not answer $accord_url/_matrix/client/versions within 30 s" >&2
-            exit 1
-        fi
-        sleep 0.2
-    done
-    echo "run.sh: accord is up (pid $accord_pid)"
+    lib_accord_federation_config "$tmp/accord.toml" "$accord_server" "$tmp/accord-db" "$acc_client" \
+        "$acc_fed" "$tmp/accord-tls/federation.crt" "$tmp/accord-tls/federation.key" "$tmp/ca/ca.crt" \
+        "${INTEROP_ACCORD_LOG:-info,ruma_state_res=warn}"
+    # lib_start_accord sets lib_pid before it waits, so a start that fails is still stopped.
+    lib_start_accord "$bin" "$tmp/accord.toml" "$accord_log" "$accord_url" accord || {
+        accord_pid="$lib_pid"
+        exit 1
+    }
+    accord_pid="$lib_pid"
 }
 
 if [[ -n "$self_check" ]]; then

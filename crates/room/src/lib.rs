@@ -16,6 +16,7 @@ mod inbound;
 mod locks;
 mod missing_state;
 mod persist;
+mod relay;
 mod remote;
 mod remote_state;
 mod resolve;

@@ -3,7 +3,8 @@
 //! `m.device_list_update` per changed device (with `stream_id` and `prev_id`, so receivers
 //! notice a gap) and an `m.signing_key_update` when the master or self-signing key changed, for
 //! every server sharing a room with the user. Each change leaves the outbox in the batch that
-//! queues its EDUs, so a crash neither loses nor repeats one.
+//! queues its EDUs, so a crash neither loses nor repeats one. Once an hour it also forgets
+//! remote to-device message ids older than a week.
 
 use std::{collections::BTreeSet, time::Duration};
 
@@ -16,14 +17,15 @@ use crate::{Result, Services};
 
 /// Changes handled per pass.
 const BATCH: usize = 100;
-/// How often the outbox is looked at when nothing wakes the task, and remote to-device ids
-/// are pruned.
+/// How often the outbox is looked at when nothing wakes the task.
 const IDLE_POLL: Duration = Duration::from_secs(30);
+/// How often old remote to-device message ids are pruned (a scan of that table).
+const PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
 
 /// Runs until `stop` turns true.
 pub async fn run_device_list_announcer(services: Services, mut stop: watch::Receiver<bool>) {
     let mut stream = services.db().subscribe_stream();
-    let mut passes: u64 = 0;
+    let mut last_prune: Option<std::time::Instant> = None;
     loop {
         let result = {
             let services = services.clone();
@@ -35,11 +37,15 @@ pub async fn run_device_list_announcer(services: Services, mut stop: watch::Rece
             Ok(Err(err)) => tracing::error!(%err, "cannot announce device list changes"),
             Err(err) => tracing::error!(%err, "device list announcer task failed"),
         }
-        passes += 1;
-        if passes % 120 == 1
-            && let Err(err) = services.prune_to_device_ids()
-        {
-            tracing::warn!(%err, "cannot prune remote to-device message ids");
+        if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+            last_prune = Some(std::time::Instant::now());
+            let services = services.clone();
+            match tokio::task::spawn_blocking(move || services.prune_to_device_ids()).await {
+                Ok(Ok(removed)) if removed > 0 => tracing::info!(removed, "pruned old remote to-device message ids"),
+                Ok(Ok(_)) => {}
+                Ok(Err(err)) => tracing::warn!(%err, "cannot prune remote to-device message ids"),
+                Err(err) => tracing::warn!(%err, "to-device id pruning task failed"),
+            }
         }
         tokio::select! {
             _ = stream.changed() => {}

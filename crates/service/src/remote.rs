@@ -87,12 +87,7 @@ impl Services {
 impl Services {
     /// Whether a local user is joined to `room_id`, so this server follows the room live.
     pub(crate) fn is_resident(&self, room_id: &ruma::RoomId) -> Result<bool> {
-        Ok(self.rooms.rooms().exists(room_id)?
-            && self
-                .db()
-                .members_of_room(room_id)?
-                .iter()
-                .any(|(member, m)| m == "join" && member.server_name() == self.config.server_name))
+        Ok(self.rooms.rooms().exists(room_id)? && self.db().has_joined_member_of(room_id, &self.config.server_name)?)
     }
 
     /// Joins a room by id or alias: locally when this server knows the room, otherwise through

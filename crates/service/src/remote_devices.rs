@@ -46,9 +46,13 @@ impl Services {
 
     /// The cached device list of a remote user, when it is kept fresh (they share a room with
     /// a local user, so their server sends us updates).
-    pub(crate) fn fresh_remote_device_list(&self, user_id: &UserId) -> Result<Option<RemoteDeviceList>> {
+    pub(crate) fn fresh_remote_device_list(
+        &self,
+        user_id: &UserId,
+        memo: &mut crate::remote_presence::ResidentMemo,
+    ) -> Result<Option<RemoteDeviceList>> {
         match self.db().get_remote_device_list(user_id)? {
-            Some(list) if self.shares_room_with_local_user(user_id) => Ok(Some(list)),
+            Some(list) if self.shares_room_with_local_user_memo(user_id, memo) => Ok(Some(list)),
             _ => Ok(None),
         }
     }

@@ -108,9 +108,10 @@ impl Services {
         let mut cross = CrossSigningAnswer::default();
         self.local_cross_signing_keys(Some(asker), local.keys(), &mut cross)?;
         let mut to_ask: BTreeMap<OwnedServerName, BTreeMap<OwnedUserId, Vec<OwnedDeviceId>>> = BTreeMap::new();
+        let mut memo = crate::remote_presence::ResidentMemo::new();
         for (server, users) in remote {
             for (user_id, devices) in users {
-                match self.fresh_remote_device_list(&user_id)? {
+                match self.fresh_remote_device_list(&user_id, &mut memo)? {
                     Some(list) => {
                         self.answer_from_cache(asker, &user_id, &devices, list, &mut device_keys, &mut cross)?
                     }
@@ -137,7 +138,9 @@ impl Services {
             }
         }
         for user_id in asked {
-            if !failures.contains_key(user_id.server_name().as_str()) && self.shares_room_with_local_user(&user_id) {
+            if !failures.contains_key(user_id.server_name().as_str())
+                && self.shares_room_with_local_user_memo(&user_id, &mut memo)
+            {
                 self.spawn_device_list_resync(user_id);
             }
         }

@@ -36,6 +36,33 @@ pub(crate) fn strip(event: &Value) -> Value {
 }
 
 impl Services {
+    /// `POST /createRoom`: the room with its local invitees; users of other servers are then
+    /// invited through their servers, one signed `/invite` exchange each. A remote invite that
+    /// fails is logged and doesn't undo the room (the client can invite again).
+    pub async fn create_room_anywhere(
+        &self,
+        user: &AuthedUser,
+        request: crate::rooms::CreateRoom,
+    ) -> Result<ruma::OwnedRoomId> {
+        let remote: Vec<ruma::OwnedUserId> = match &self.federation {
+            Some(_) => request
+                .invite
+                .iter()
+                .filter(|invitee| invitee.server_name() != self.config.server_name)
+                .cloned()
+                .collect(),
+            None => Vec::new(),
+        };
+        let is_direct = request.is_direct;
+        let room_id = self.rooms.create_room(user, request).await?;
+        for target in remote {
+            if let Err(err) = self.invite_anywhere(user, &room_id, &target, None, is_direct).await {
+                tracing::warn!(room = %room_id, %target, %err, "createRoom: the invite through their server failed");
+            }
+        }
+        Ok(room_id)
+    }
+
     /// Invites `target` to `room_id`: directly when local, through the target's server when not.
     pub async fn invite_anywhere(
         &self,

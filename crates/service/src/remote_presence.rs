@@ -55,9 +55,25 @@ impl Services {
 
     /// Whether `user_id` is joined to a room this server is in.
     pub(crate) fn shares_room_with_local_user(&self, user_id: &UserId) -> bool {
+        self.shares_room_with_local_user_memo(user_id, &mut ResidentMemo::new())
+    }
+
+    /// [`Self::shares_room_with_local_user`], remembering each room's answer in `memo` (for
+    /// requests about many users in the same rooms).
+    pub(crate) fn shares_room_with_local_user_memo(&self, user_id: &UserId, memo: &mut ResidentMemo) -> bool {
         let Ok(rooms) = self.rooms.joined_rooms(user_id) else {
             return false;
         };
-        rooms.iter().any(|room| self.is_resident(room).unwrap_or(false))
+        rooms.into_iter().any(|room| match memo.get(&room) {
+            Some(resident) => *resident,
+            None => {
+                let resident = self.is_resident(&room).unwrap_or(false);
+                memo.insert(room, resident);
+                resident
+            }
+        })
     }
 }
+
+/// Whether this server is in each room asked about so far.
+pub(crate) type ResidentMemo = std::collections::HashMap<ruma::OwnedRoomId, bool>;

@@ -26,7 +26,8 @@ pub async fn get_supported_versions_route(
 ) -> Result<get_supported_versions::Response> {
     let mut response =
         get_supported_versions::Response::new(SUPPORTED_VERSIONS.iter().map(|v| (*v).to_owned()).collect());
-    response.unstable_features = BTreeMap::new();
+    // Element offers device dehydration only when the server announces MSC3814.
+    response.unstable_features = BTreeMap::from([("org.matrix.msc3814".to_owned(), true)]);
     Ok(response)
 }
 

@@ -50,6 +50,6 @@ pub async fn create_room_route(
             .transpose()?,
         room_version: body.room_version,
     };
-    let room_id = services.rooms.create_room(&request.auth, options).await?;
+    let room_id = services.create_room_anywhere(&request.auth, options).await?;
     Ok(create_room::Response::new(room_id))
 }

@@ -70,6 +70,24 @@ impl Db {
             .collect()
     }
 
+    /// Whether a user of `server` is joined to the room; stops at the first one found.
+    pub fn has_joined_member_of(&self, room_id: &RoomId, server: &ruma::ServerName) -> Result<bool> {
+        let prefix = KeyBuilder::new().str(room_id.as_str()).prefix();
+        for item in self
+            .engine()
+            .iter_prefix(ROOMID_USERID_MEMBERSHIP, &prefix, accord_storage::Direction::Forward)?
+        {
+            let (key, value) = item?;
+            if value == b"join" {
+                let user = second_part(ROOMID_USERID_MEMBERSHIP, &key)?;
+                if UserId::parse(user.as_str()).is_ok_and(|user| user.server_name() == server) {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
     /// Every user with a membership in a room, with the membership.
     pub fn members_of_room(&self, room_id: &RoomId) -> Result<Vec<(OwnedUserId, String)>> {
         let prefix = KeyBuilder::new().str(room_id.as_str()).prefix();

@@ -145,6 +145,11 @@ impl RoomService {
             send(&guard, StateEventType::RoomTopic, "", json!({ "topic": topic }))?;
         }
         for invitee in &request.invite {
+            if invitee.server_name() != self.config.server_name && self.config.federation.enabled {
+                // Invited through their own server once the room exists
+                // (`Services::create_room_anywhere`): the invite needs its signature.
+                continue;
+            }
             let mut content = json!({ "membership": "invite" });
             if request.is_direct {
                 content["is_direct"] = json!(true);

@@ -219,3 +219,62 @@ async fn three_servers_share_a_room_joined_through_each_other() {
         assert_eq!(ids.len(), 3, "{ids:?}");
     }
 }
+
+#[tokio::test]
+async fn joins_through_the_resident_server_are_relayed_and_create_room_invites_other_servers() {
+    let ca = TestCa::new();
+    let a = TestServer::start_federating(&ca, |_| {}).await;
+    let mut b = TestServer::start_federating(&ca, |_| {}).await;
+    let c = TestServer::start_federating(&ca, |_| {}).await;
+    let alice = a.register("alice", "pw-alice-1").await;
+    let bob = b.register("bob", "pw-bob-1").await;
+    let carol = c.register("carol", "pw-carol-1").await;
+
+    // createRoom's `invite` reaches a user of another server (through their server).
+    let room = a
+        .create_room(&alice, json!({ "preset": "public_chat", "invite": [bob.user_id] }))
+        .await;
+    sync_until(&b, &bob, |s| s["rooms"]["invite"].get(&room).is_some()).await;
+    b.join(&bob, &room).await.ok();
+
+    // Carol joins through A while B is down: A itself queues her join for B (the resident
+    // server relays what came through send_join; her server sending it too is a bonus). She
+    // joins and leaves once before, so that C already holds B's signing keys.
+    let join_via_a = || async {
+        c.post(
+            &format!("/_matrix/client/v3/join/{room}?server_name={}", origin(&a)),
+            Some(&carol.token),
+            json!({}),
+        )
+        .await
+        .ok();
+    };
+    let carol_id = format!("@carol:{}", origin(&c));
+    join_via_a().await;
+    wait_membership(&b, &bob, &room, &carol_id, "join").await;
+    c.post(&format!("/_matrix/client/v3/rooms/{room}/leave"), Some(&carol.token), json!({}))
+        .await
+        .ok();
+    wait_membership(&a, &alice, &room, &carol_id, "leave").await;
+    b.stop().await;
+    join_via_a().await;
+    let state = a
+        .get(&format!("/_matrix/client/v3/rooms/{room}/state"), Some(&alice.token))
+        .await
+        .ok();
+    let join_id = state
+        .as_array()
+        .expect("state")
+        .iter()
+        .find(|e| e["type"] == "m.room.member" && e["state_key"] == carol_id.as_str())
+        .and_then(|e| e["event_id"].as_str())
+        .expect("Carol's join on A")
+        .to_owned();
+    let queued = a.running().services.db().queued_for(&origin(&b), 100).expect("queue");
+    assert!(
+        queued.iter().any(|(_, id)| id.as_str() == join_id),
+        "A did not queue Carol's join for B: {queued:?}"
+    );
+    b.restart().await;
+    wait_membership(&b, &bob, &room, &carol_id, "join").await;
+}

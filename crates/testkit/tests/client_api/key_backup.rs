@@ -144,6 +144,13 @@ async fn backup_versions_and_keys_follow_the_spec() {
         .await
         .ok();
     assert_eq!(deleted["count"], 0);
+    server.put(&path, token, key_data(0, 0, false, "again")).await.ok();
+    let deleted = server
+        .delete(&format!("/_matrix/client/v3/room_keys/keys?version={v1}"), token, None)
+        .await
+        .ok();
+    assert_eq!(deleted["count"], 0);
+    server.get(&path, token).await.assert_error(404, "M_NOT_FOUND");
 
     // A new version becomes current: writes to the old one get 403 with the current version;
     // an unknown version is 404.
@@ -216,6 +223,11 @@ async fn a_dehydrated_device_receives_to_device_messages_until_drained() {
     let alice = server.register("alice", "pw-alice-1").await;
     let bob = server.register("bob", "pw-bob-1").await;
     let token = Some(alice.token.as_str());
+    let versions = server.get("/_matrix/client/versions", None).await.ok();
+    assert_eq!(
+        versions["unstable_features"]["org.matrix.msc3814"], true,
+        "Element looks for it"
+    );
     server.get(DEHYDRATED, token).await.assert_error(404, "M_NOT_FOUND");
 
     // Keys signed by another key: refused, and no device is left behind.
