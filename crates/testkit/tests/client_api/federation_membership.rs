@@ -252,9 +252,13 @@ async fn joins_through_the_resident_server_are_relayed_and_create_room_invites_o
     let carol_id = format!("@carol:{}", origin(&c));
     join_via_a().await;
     wait_membership(&b, &bob, &room, &carol_id, "join").await;
-    c.post(&format!("/_matrix/client/v3/rooms/{room}/leave"), Some(&carol.token), json!({}))
-        .await
-        .ok();
+    c.post(
+        &format!("/_matrix/client/v3/rooms/{room}/leave"),
+        Some(&carol.token),
+        json!({}),
+    )
+    .await
+    .ok();
     wait_membership(&a, &alice, &room, &carol_id, "leave").await;
     b.stop().await;
     join_via_a().await;
