@@ -311,6 +311,43 @@ async fn signing_keys_and_new_devices_reach_the_other_server() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    // An update that follows the last one applied is applied as is (here: the phone deleted,
+    // in B's copy only); one whose prev_id names an update B never saw makes B fetch the whole
+    // list again from A (`/user/devices`), which still has the phone.
+    let db = b.running().services.db().clone();
+    let alice_id = <&ruma::UserId>::try_from(alice.user_id.as_str()).expect("user");
+    let known = db
+        .get_remote_device_list(alice_id)
+        .expect("read")
+        .expect("copy")
+        .stream_id;
+    let update = |stream_id: u64, prev_id: u64| {
+        json!({ "edu_type": "m.device_list_update", "content": {
+            "user_id": alice.user_id, "device_id": phone.device_id,
+            "stream_id": stream_id, "prev_id": [prev_id], "deleted": true,
+        } })
+    };
+    crate::to_device::send_edus(a, b, vec![update(known + 1, known)]).await;
+    let copy = db.get_remote_device_list(alice_id).expect("read").expect("copy");
+    assert!(
+        !copy.devices.keys().any(|d| d.as_str() == phone.device_id),
+        "in-order update not applied"
+    );
+    assert_eq!(copy.stream_id, known + 1);
+    crate::to_device::send_edus(a, b, vec![update(known + 100, known + 50)]).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let copy = db.get_remote_device_list(alice_id).expect("read").expect("copy");
+        if copy.devices.keys().any(|d| d.as_str() == phone.device_id) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "B never fetched Alice's list again after a gap"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
     let mut shared = shared;
     shared.a.stop().await;
     let cached = query(&shared.b, &shared.bob, &[&shared.alice.user_id]).await;
