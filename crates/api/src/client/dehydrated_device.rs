@@ -1,17 +1,14 @@
 //! Dehydrated devices (MSC3814, unstable prefix `org.matrix.msc3814.v1`).
 
-use accord_service::{Error, Services, dehydrated_device::DehydratedDeviceUpload, device_keys::KeyUpload};
+use accord_service::{Services, dehydrated_device::DehydratedDeviceUpload, device_keys::KeyUpload};
 use ruma::api::client::dehydrated_device::{
     delete_dehydrated_device::unstable as delete_device, get_dehydrated_device::unstable as get_device,
     get_events::unstable as get_events, put_dehydrated_device::unstable as put_device,
 };
 use serde_json::{Value, json};
 
-use crate::{ApiError, Result, Ruma};
-
-fn to_value(raw: &impl serde::Serialize) -> Result<Value> {
-    serde_json::to_value(raw).map_err(|err| ApiError::from(Error::bad_json(err.to_string())))
-}
+use super::json::{keys_by_id, to_value};
+use crate::{Result, Ruma};
 
 /// # `PUT /_matrix/client/unstable/org.matrix.msc3814.v1/dehydrated_device`
 pub async fn put_device_route(services: Services, request: Ruma<put_device::Request>) -> Result<Value> {
@@ -22,16 +19,8 @@ pub async fn put_device_route(services: Services, request: Ruma<put_device::Requ
         device_data: to_value(&body.device_data)?,
         keys: KeyUpload {
             device_keys: Some(to_value(&body.device_keys)?),
-            one_time_keys: body
-                .one_time_keys
-                .iter()
-                .map(|(id, key)| Ok((id.to_string(), to_value(key)?)))
-                .collect::<Result<_>>()?,
-            fallback_keys: body
-                .fallback_keys
-                .iter()
-                .map(|(id, key)| Ok((id.to_string(), to_value(key)?)))
-                .collect::<Result<_>>()?,
+            one_time_keys: keys_by_id(&body.one_time_keys)?,
+            fallback_keys: keys_by_id(&body.fallback_keys)?,
         },
     };
     let device_id = services.put_dehydrated_device(&request.auth.user_id, upload)?;

@@ -1,7 +1,7 @@
 //! Server-side key backups: versions, and the session keys in them.
 
 use accord_service::{
-    Error, Services,
+    Services,
     key_backup::{BackupKeys, KeySelection},
 };
 use ruma::api::client::backup::{
@@ -15,15 +15,8 @@ use ruma::api::client::backup::{
 };
 use serde_json::{Value, json};
 
-use crate::{ApiError, Result, Ruma};
-
-fn to_value(raw: &impl serde::Serialize) -> Result<Value> {
-    serde_json::to_value(raw).map_err(|err| ApiError::from(Error::bad_json(err.to_string())))
-}
-
-fn from_value<T: serde::de::DeserializeOwned>(value: Value) -> Result<T> {
-    serde_json::from_value(value).map_err(|err| ApiError::from(Error::bad_json(err.to_string())))
-}
+use super::json::{from_value, to_value};
+use crate::{Result, Ruma};
 
 const ALL: KeySelection<'static> = KeySelection {
     room_id: None,

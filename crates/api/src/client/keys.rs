@@ -12,27 +12,16 @@ use ruma::api::client::keys::{
 };
 use serde_json::{Value, json};
 
+use super::json::{keys_by_id, to_value};
 use crate::{ApiError, Result, Ruma};
-
-fn to_value(raw: &impl serde::Serialize) -> Result<Value> {
-    serde_json::to_value(raw).map_err(|err| ApiError::from(Error::bad_json(err.to_string())))
-}
 
 /// # `POST /_matrix/client/v3/keys/upload`
 pub async fn upload_keys_route(services: Services, request: Ruma<upload_keys::Request>) -> Result<Value> {
     let body = request.body;
     let upload = KeyUpload {
         device_keys: body.device_keys.as_ref().map(to_value).transpose()?,
-        one_time_keys: body
-            .one_time_keys
-            .iter()
-            .map(|(id, key)| Ok((id.to_string(), to_value(key)?)))
-            .collect::<Result<_>>()?,
-        fallback_keys: body
-            .fallback_keys
-            .iter()
-            .map(|(id, key)| Ok((id.to_string(), to_value(key)?)))
-            .collect::<Result<_>>()?,
+        one_time_keys: keys_by_id(&body.one_time_keys)?,
+        fallback_keys: keys_by_id(&body.fallback_keys)?,
     };
     let counts = services.upload_keys(&request.auth, upload)?;
     Ok(json!({ "one_time_key_counts": counts }))

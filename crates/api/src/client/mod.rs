@@ -8,6 +8,7 @@ pub mod directory;
 pub mod discovery;
 pub mod event;
 pub mod filter;
+mod json;
 pub mod key_backup;
 pub mod keys;
 pub mod membership;
