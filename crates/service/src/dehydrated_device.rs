@@ -31,16 +31,15 @@ impl Services {
     pub fn put_dehydrated_device(&self, user_id: &UserId, upload: DehydratedDeviceUpload) -> Result<OwnedDeviceId> {
         let db = self.db();
         let device_id = upload.device_id;
-        if db.get_device(user_id, &device_id)?.is_some()
-            && db.get_dehydrated_device(user_id)?.map(|d| d.device_id).as_ref() != Some(&device_id)
-        {
+        let old = db.get_dehydrated_device(user_id)?;
+        if db.get_device(user_id, &device_id)?.is_some() && old.as_ref().map(|d| &d.device_id) != Some(&device_id) {
             return Err(Error::invalid_param(format!(
                 "Device {device_id} already exists and is not your dehydrated device"
             )));
         }
         let mut batch = WriteBatch::new();
         let mut deleted = Vec::new();
-        if let Some(old) = db.get_dehydrated_device(user_id)?
+        if let Some(old) = old
             && self.sessions.delete_device(&mut batch, user_id, &old.device_id)?
         {
             deleted.push(old.device_id);
@@ -129,7 +128,7 @@ impl Services {
         let next = messages.last().map(|(count, _)| *count).or(acknowledged);
         let events: Vec<Value> = messages
             .into_iter()
-            .map(|(_, m)| json!({ "sender": m.sender, "type": m.kind, "content": m.content }))
+            .map(|(_, message)| crate::to_device::to_device_event(&message))
             .collect();
         let mut answer = json!({ "events": events });
         if let Some(next) = next {

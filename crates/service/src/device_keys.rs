@@ -5,10 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use accord_db::{FallbackKey, WriteBatch};
-use ruma::{CanonicalJsonObject, DeviceId, OwnedDeviceId, OwnedUserId, UserId, serde::Base64, signatures::verify_json};
+use ruma::{DeviceId, OwnedDeviceId, OwnedUserId, UserId};
 use serde_json::{Map, Value, json};
 
-use crate::{AuthedUser, Error, Result, Services};
+use crate::{AuthedUser, Error, Result, Services, key_signatures::check_signature};
 
 /// Keys uploaded by a device (`POST /keys/upload`).
 #[derive(Debug, Default)]
@@ -45,16 +45,7 @@ fn check_device_keys(user: &AuthedUser, keys: &Value) -> Result<()> {
     let Some(public) = keys["keys"][&key_id].as_str() else {
         return Err(Error::invalid_param(format!("device_keys.keys has no {key_id}")));
     };
-    let public = Base64::<ruma::serde::base64::Standard>::parse(public)
-        .map_err(|err| Error::invalid_param(format!("{key_id} is not base64: {err}")))?;
-    let object: CanonicalJsonObject = serde_json::from_value(keys.clone())
-        .map_err(|err| Error::invalid_param(format!("device_keys is not canonical JSON: {err}")))?;
-    let mut signers = BTreeMap::new();
-    signers.insert(
-        user.user_id.to_string(),
-        BTreeMap::from([(key_id.clone(), Base64::new(public.as_bytes().to_vec()))]),
-    );
-    verify_json(&signers, &object).map_err(|err| {
+    check_signature(keys, user.user_id.as_str(), &key_id, public).map_err(|err| {
         Error::invalid_param(format!(
             "device_keys must be signed by the device's own key {key_id}: {err}"
         ))
@@ -100,12 +91,6 @@ impl Services {
         self.one_time_key_counts(user_id, device_id)
     }
 
-    /// Users sharing a room with `user_id` (and the user) whose device lists changed in
-    /// `(since, until]` (`/keys/changes`).
-    pub fn device_list_changes(&self, user_id: &UserId, since: u64, until: u64) -> Result<Vec<OwnedUserId>> {
-        Ok(self.device_lists_for_sync(user_id, since, until)?.0)
-    }
-
     /// `device_lists` of `/sync` and `/keys/changes` for `(since, until]`: `changed` holds the
     /// users sharing a room with `user_id` whose devices changed, or who started sharing one
     /// (a join, theirs or ours); `left` those who no longer share any room with them.
@@ -115,8 +100,19 @@ impl Services {
         since: u64,
         until: u64,
     ) -> Result<(Vec<OwnedUserId>, Vec<OwnedUserId>)> {
+        self.device_lists_between(user_id, &self.shared_users(user_id)?, since, until)
+    }
+
+    /// [`Self::device_lists_for_sync`] with the users sharing a room with `user_id` (see
+    /// `shared_users`) already known.
+    pub(crate) fn device_lists_between(
+        &self,
+        user_id: &UserId,
+        shared: &BTreeSet<OwnedUserId>,
+        since: u64,
+        until: u64,
+    ) -> Result<(Vec<OwnedUserId>, Vec<OwnedUserId>)> {
         let db = self.db();
-        let shared = self.shared_users(user_id)?;
         let mut changed: BTreeSet<OwnedUserId> = db
             .device_list_changes(since, until)?
             .into_iter()

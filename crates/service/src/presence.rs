@@ -110,8 +110,13 @@ impl Services {
 
     /// `m.presence` events for `/sync`: initially everyone visible with a presence, then those
     /// whose presence changed in `(since, until]`.
-    pub(crate) fn presence_events(&self, user_id: &UserId, since: Option<u64>, until: u64) -> Result<Vec<Value>> {
-        let visible = self.shared_users(user_id)?;
+    /// `visible` is `shared_users(user_id)`.
+    pub(crate) fn presence_events(
+        &self,
+        visible: &BTreeSet<OwnedUserId>,
+        since: Option<u64>,
+        until: u64,
+    ) -> Result<Vec<Value>> {
         let candidates: Vec<OwnedUserId> = match since {
             None => visible.iter().cloned().collect(),
             Some(since) => self

@@ -88,15 +88,10 @@ impl Services {
     /// applied, else the list is fetched again. Local clients see the user under
     /// `device_lists.changed` either way.
     pub fn receive_device_list_update(&self, origin: &ServerName, content: &Value) {
-        let Some(user_id) = content["user_id"].as_str().and_then(|u| UserId::parse(u).ok()) else {
+        let (Some(user_id), Some(stream_id)) = (self.tracked_user_of(origin, content), content["stream_id"].as_u64())
+        else {
             return;
         };
-        let Some(stream_id) = content["stream_id"].as_u64() else {
-            return;
-        };
-        if user_id.server_name() != origin || !self.shares_room_with_local_user(&user_id) {
-            return;
-        }
         let prev_ids: Vec<u64> = content["prev_id"]
             .as_array()
             .into_iter()
@@ -130,12 +125,9 @@ impl Services {
 
     /// An `m.signing_key_update` EDU: new cross-signing keys of one of the origin's users.
     pub fn receive_signing_key_update(&self, origin: &ServerName, content: &Value) {
-        let Some(user_id) = content["user_id"].as_str().and_then(|u| UserId::parse(u).ok()) else {
+        let Some(user_id) = self.tracked_user_of(origin, content) else {
             return;
         };
-        if user_id.server_name() != origin || !self.shares_room_with_local_user(&user_id) {
-            return;
-        }
         let outcome = (|| -> Result<()> {
             let db = self.db();
             if let Some(mut list) = db.get_remote_device_list(&user_id)? {
@@ -155,6 +147,13 @@ impl Services {
         if let Err(err) = outcome {
             tracing::warn!(%origin, user = %user_id, %err, "signing key update not applied");
         }
+    }
+
+    /// The EDU's `user_id`, if it is one of `origin`'s users whose devices this server follows
+    /// (they share a room with a local user); updates about anyone else are ignored.
+    fn tracked_user_of(&self, origin: &ServerName, content: &Value) -> Option<ruma::OwnedUserId> {
+        let user_id = content["user_id"].as_str().and_then(|u| UserId::parse(u).ok())?;
+        (user_id.server_name() == origin && self.shares_room_with_local_user(&user_id)).then_some(user_id)
     }
 
     /// Fetches a remote user's whole device list in the background.

@@ -21,6 +21,11 @@ const REMOTE_ID_RETENTION_MS: u64 = 7 * 24 * 60 * 60 * 1000;
 /// Messages by recipient user, then device id or `*` for all of their devices.
 pub type ToDeviceMessages = BTreeMap<OwnedUserId, BTreeMap<String, Value>>;
 
+/// A queued message as clients receive it.
+pub(crate) fn to_device_event(message: &ToDeviceMessage) -> Value {
+    json!({ "sender": message.sender, "type": message.kind, "content": message.content })
+}
+
 impl Services {
     /// `PUT /sendToDevice/{eventType}/{txnId}`.
     pub fn send_to_device(
@@ -156,23 +161,20 @@ impl Services {
         Ok(())
     }
 
-    /// The `to_device` events of one `/sync` of a device: first deletes what the client
-    /// acknowledged by syncing with `since`, then returns up to [`MAX_PER_SYNC`] messages at
-    /// or below `until`, recording a partial delivery when more are left.
-    pub(crate) fn to_device_for_sync(
-        &self,
-        user_id: &UserId,
-        device_id: &DeviceId,
-        since: Option<u64>,
-        until: u64,
-    ) -> Result<Vec<Value>> {
+    /// Deletes what a device acknowledged by syncing with `since` (once per `/sync`). After a
+    /// partial delivery, its token covers only what that delivery carried.
+    pub(crate) fn acknowledge_to_device(&self, user_id: &UserId, device_id: &DeviceId, since: u64) -> Result<()> {
         let db = self.db();
         let partial = db.get_partial_delivery(user_id, device_id)?;
-        if let Some(since) = since {
-            // After a partial delivery, acknowledging its token covers only what it carried.
-            let acknowledged = partial.map_or(since, |p| since.min(p.upto));
-            db.delete_to_device_upto(user_id, device_id, acknowledged)?;
-        }
+        let acknowledged = partial.map_or(since, |p| since.min(p.upto));
+        Ok(db.delete_to_device_upto(user_id, device_id, acknowledged)?)
+    }
+
+    /// The `to_device` events of one `/sync` of a device: up to [`MAX_PER_SYNC`] messages at
+    /// or below `until`, recording a partial delivery when more are left.
+    pub(crate) fn to_device_for_sync(&self, user_id: &UserId, device_id: &DeviceId, until: u64) -> Result<Vec<Value>> {
+        let db = self.db();
+        let partial = db.get_partial_delivery(user_id, device_id)?;
         let messages = db.to_device_messages(user_id, device_id, until, MAX_PER_SYNC + 1)?;
         let more_left = messages.len() > MAX_PER_SYNC;
         let delivered = &messages[..messages.len().min(MAX_PER_SYNC)];
@@ -186,10 +188,7 @@ impl Services {
         if now_partial != partial {
             db.set_partial_delivery(user_id, device_id, now_partial)?;
         }
-        Ok(delivered
-            .iter()
-            .map(|(_, message)| json!({ "sender": message.sender, "type": message.kind, "content": message.content }))
-            .collect())
+        Ok(delivered.iter().map(|(_, message)| to_device_event(message)).collect())
     }
 
     /// Forgets old remote message ids (run now and then).

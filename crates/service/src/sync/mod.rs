@@ -54,6 +54,9 @@ impl Services {
     pub async fn sync(&self, user: &AuthedUser, request: SyncRequest) -> Result<Value> {
         let since = request.since.as_deref().map(parse_token).transpose()?;
         self.presence_from_sync(&user.user_id, &request.set_presence)?;
+        if let Some(since) = since {
+            self.acknowledge_to_device(&user.user_id, &user.device_id, since)?;
+        }
         let db = self.db();
         let mut stream = db.subscribe_stream();
         let deadline = tokio::time::Instant::now() + request.timeout.min(MAX_TIMEOUT);
@@ -118,14 +121,15 @@ impl Services {
         body.insert("next_batch".to_owned(), Value::String(until.to_string()));
         body.insert("rooms".to_owned(), rooms.0);
         body.insert("account_data".to_owned(), json!({ "events": account_data }));
-        let presence = self.presence_events(&user.user_id, since, until)?;
+        let shared = self.shared_users(&user.user_id)?;
+        let presence = self.presence_events(&shared, since, until)?;
         let has_news = has_news || !presence.is_empty();
         body.insert("presence".to_owned(), json!({ "events": presence }));
-        let to_device = self.to_device_for_sync(&user.user_id, &user.device_id, since, until)?;
+        let to_device = self.to_device_for_sync(&user.user_id, &user.device_id, until)?;
         let has_news = has_news || !to_device.is_empty();
         body.insert("to_device".to_owned(), json!({ "events": to_device }));
         let (changed, left) = match since {
-            Some(since) => self.device_lists_for_sync(&user.user_id, since, until)?,
+            Some(since) => self.device_lists_between(&user.user_id, &shared, since, until)?,
             None => (Vec::new(), Vec::new()),
         };
         let has_news = has_news || !changed.is_empty() || !left.is_empty();
