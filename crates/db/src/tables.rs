@@ -130,6 +130,9 @@ catalog! {
     /// `destination 0xFF count` (u64) -> event id: the durable outbound queue, written in the
     /// same batch as the event; rows are deleted once the destination accepted the transaction.
     DESTINATION_COUNT_EVENTID = "destination_count_eventid";
+    /// `destination` -> JSON `DestinationBackoff` (failures, delay, retry time): a destination
+    /// the sender could not reach, so a restart keeps backing off instead of hammering it.
+    SERVERNAME_BACKOFF = "servername_backoff";
     /// `#alias:server` -> JSON `AliasRecord` (room id, creator).
     ALIAS_ALIASRECORD = "alias_aliasrecord";
     /// `room_id 0xFF #alias:server` -> empty: the aliases of a room.

@@ -19,8 +19,11 @@ use ruma::{
 
 use crate::{Destination, Error, Resolver, Result};
 
-/// Time allowed for one federation request.
+/// Time allowed for one federation request, answer included.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Time allowed to open a connection (TCP and TLS): a server that doesn't accept within this
+/// is down, and waiting the whole request timeout for it would only delay the retry.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest response body read.
 const MAX_RESPONSE_BYTES: usize = 100 * 1024 * 1024;
 
@@ -67,6 +70,7 @@ fn http_client(
     let mut builder = reqwest::Client::builder()
         .tls_backend_preconfigured(rustls::ClientConfig::clone(tls))
         .timeout(REQUEST_TIMEOUT)
+        .connect_timeout(CONNECT_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none());
     if let Some((name, addrs)) = pin {
         builder = builder.resolve_to_addrs(name, addrs);

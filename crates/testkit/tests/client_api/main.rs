@@ -14,6 +14,7 @@ mod federation_keys;
 mod federation_knock;
 mod federation_membership;
 mod federation_queries;
+mod federation_sender;
 mod federation_support;
 mod http_errors;
 mod key_backup;
