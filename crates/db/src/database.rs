@@ -22,6 +22,10 @@ pub struct Db {
     backfill_floor: Arc<BackfillFloor>,
     edu_counter: Arc<EduCounter>,
     intern_lock: Arc<parking_lot::Mutex<()>>,
+    /// Set once a write or fsync failed: the engine may hold writes that are visible but not
+    /// durable, so nothing more is written (fail-stop, like RocksDB's own background error) and
+    /// the stream positions of those writes are never released (see `release_count`).
+    storage_failed: Arc<std::sync::OnceLock<String>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -40,6 +44,7 @@ impl Db {
             backfill_floor: Arc::new(BackfillFloor::default()),
             edu_counter: Arc::default(),
             intern_lock: Arc::default(),
+            storage_failed: Arc::default(),
         };
         migrations::run(&db)?;
         db.short_ids = Arc::new(ShortIdCounter::recover(&db)?);
@@ -73,12 +78,14 @@ impl Db {
         &self.intern_lock
     }
 
-    /// Commits `batch` atomically and durably.
+    /// Commits `batch` atomically and durably. A failure stops all later writes (see
+    /// [`Db::storage_failed`]).
     pub fn write(&self, batch: WriteBatch) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
-        Ok(self.engine.write(batch)?)
+        self.refuse_if_failed()?;
+        self.engine.write(batch).map_err(|err| self.fail(err))
     }
 
     /// Commits `batch` atomically and visibly; durable once [`Db::sync`] returns.
@@ -86,12 +93,39 @@ impl Db {
         if batch.is_empty() {
             return Ok(());
         }
-        Ok(self.engine.write_deferred(batch)?)
+        self.refuse_if_failed()?;
+        self.engine.write_deferred(batch).map_err(|err| self.fail(err))
     }
 
     /// Makes every write so far durable (one fsync shared by everyone waiting).
     pub fn sync(&self) -> Result<()> {
-        Ok(self.engine.sync()?)
+        self.refuse_if_failed()?;
+        self.engine.sync().map_err(|err| self.fail(err))
+    }
+
+    /// Why storage stopped taking writes, once a write or fsync failed. What was written but
+    /// not made durable may or may not survive a crash, so the server must not acknowledge or
+    /// show anything more until a restart recovers from the write-ahead log.
+    pub fn storage_failed(&self) -> Option<&str> {
+        self.storage_failed.get().map(String::as_str)
+    }
+
+    fn refuse_if_failed(&self) -> Result<()> {
+        match self.storage_failed() {
+            Some(reason) => Err(Error::StorageFailed(reason.to_owned())),
+            None => Ok(()),
+        }
+    }
+
+    fn fail(&self, err: accord_storage::Error) -> Error {
+        let reason = err.to_string();
+        if self.storage_failed.set(reason.clone()).is_ok() {
+            tracing::error!(
+                %reason,
+                "storage failed to write durably; refusing all further writes: check the disk, then restart Accord"
+            );
+        }
+        Error::StorageFailed(reason)
     }
 
     /// Flushes memtables (at shutdown).

@@ -17,6 +17,11 @@ pub enum Error {
         "database schema version {found} is newer than this Accord supports ({supported}); run the newer Accord or restore a backup"
     )]
     NewerSchema { found: u64, supported: u64 },
+    /// An earlier write could not be made durable; writes are refused until a restart.
+    #[error(
+        "storage failed to make writes durable ({0}); writes are refused until Accord restarts: check the disk, then restart"
+    )]
+    StorageFailed(String),
     /// A record that must exist does not.
     #[error("{0} not found")]
     NotFound(&'static str),

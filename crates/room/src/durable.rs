@@ -1,7 +1,8 @@
 //! Group commit for accepted events: events are written to the WAL at once (visible to
 //! readers, so later events can build on them) and fsynced together, once per federation
 //! transaction instead of once per event. Their stream positions stay hidden from `/sync` until
-//! the sync, so nothing is shown that a crash could take back.
+//! the sync, so nothing is shown that a crash could take back; when the sync fails they stay
+//! hidden for good (until a restart replays what did reach the disk).
 
 use accord_db::rooms::StreamTicket;
 use parking_lot::Mutex;
@@ -23,22 +24,24 @@ impl PendingWrites {
 }
 
 impl Rooms {
-    /// One fsync for everything in `pending`; then its stream positions become visible.
-    /// Positions are released even when the sync fails (readers must not stall), but the error
-    /// is returned so the writes are not acknowledged.
+    /// One fsync for everything in `pending`; then its stream positions become visible. When
+    /// the fsync fails the positions stay held, so `/sync` and `/messages` never show events
+    /// that a crash could take back, and the error goes to the callers instead of an
+    /// acknowledgement; storage refuses later writes (`Db::storage_failed`) until a restart.
     pub async fn make_durable(&self, pending: PendingWrites) -> Result<()> {
         let tickets = pending.tickets.into_inner();
-        let synced = if tickets.is_empty() {
-            Ok(Ok(()))
-        } else {
-            let db = self.db.clone();
-            tokio::task::spawn_blocking(move || db.sync()).await
-        };
-        for ticket in tickets {
-            self.db.release_count(ticket);
+        if tickets.is_empty() {
+            return Ok(());
         }
-        match synced {
-            Ok(result) => Ok(result?),
+        let db = self.db.clone();
+        match tokio::task::spawn_blocking(move || db.sync()).await {
+            Ok(Ok(())) => {
+                for ticket in tickets {
+                    self.db.release_count(ticket);
+                }
+                Ok(())
+            }
+            Ok(Err(err)) => Err(err.into()),
             Err(err) => Err(Error::Internal(format!("sync task failed: {err}"))),
         }
     }

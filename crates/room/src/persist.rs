@@ -204,19 +204,19 @@ impl Rooms {
             }
         }
 
+        // A failed write keeps its stream position unreleased: the engine may hold the event
+        // without having made it durable, and /sync and /messages never read past a held
+        // position. Storage refuses every later write (`Db::storage_failed`) until a restart.
         match durability {
             Durability::Synced => {
-                let result = db.write(batch);
+                db.write(batch)?;
                 db.release_count(ticket);
-                result.map(|()| None).map_err(Error::from)
+                Ok(None)
             }
-            Durability::Deferred => match db.write_deferred(batch) {
-                Ok(()) => Ok(Some(ticket)),
-                Err(err) => {
-                    db.release_count(ticket);
-                    Err(err.into())
-                }
-            },
+            Durability::Deferred => {
+                db.write_deferred(batch)?;
+                Ok(Some(ticket))
+            }
         }
     }
 

@@ -15,6 +15,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use accord_core::Config;
 use accord_db::{Db, tables};
 use accord_service::Services;
+use accord_storage::KvEngine;
 use accord_storage_rocksdb::RocksEngine;
 use tokio::{sync::watch, task::JoinHandle};
 
@@ -25,8 +26,17 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Opens the database at `config.database.path`, running migrations.
 pub fn open_database(config: &Config) -> Result<Db, ServerError> {
-    let engine = RocksEngine::open(&config.database.path, tables::ALL, tables::DROPPED)?;
-    Ok(Db::open(Arc::new(engine))?)
+    Ok(Db::open(open_engine(config)?)?)
+}
+
+/// Opens the storage engine at `config.database.path` with the table catalog, without
+/// migrating (tests wrap it, e.g. to inject faults, before handing it to [`RunningServer::start_on`]).
+pub fn open_engine(config: &Config) -> Result<Arc<dyn KvEngine>, ServerError> {
+    Ok(Arc::new(RocksEngine::open(
+        &config.database.path,
+        tables::ALL,
+        tables::DROPPED,
+    )?))
 }
 
 /// A started server: its bound addresses, its services, and the handle to stop it.
@@ -44,8 +54,14 @@ pub struct RunningServer {
 impl RunningServer {
     /// Opens storage, binds the listeners and starts serving.
     pub async fn start(config: Config) -> Result<Self, ServerError> {
+        let engine = open_engine(&config)?;
+        Self::start_on(config, engine).await
+    }
+
+    /// Like [`RunningServer::start`], on an engine the caller opened.
+    pub async fn start_on(config: Config, engine: Arc<dyn KvEngine>) -> Result<Self, ServerError> {
         let config = Arc::new(config);
-        let db = open_database(&config)?;
+        let db = Db::open(engine)?;
         let services = Services::new(config.clone(), db)?;
         let (shutdown, shutdown_rx) = watch::channel(false);
 

@@ -27,6 +27,29 @@ impl TestServer {
 
     /// Starts a server after `adjust` edits the default test configuration.
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::start_wrapped(adjust, |engine| engine).await
+    }
+
+    /// Starts a server whose storage engine fails fsyncs once the returned switch is armed.
+    pub async fn start_faulty() -> (Self, crate::FaultSwitch) {
+        let mut switch = None;
+        let server = Self::start_wrapped(
+            |_| {},
+            |engine| {
+                let (engine, faults) = crate::FaultyEngine::wrap(engine);
+                switch = Some(faults);
+                engine
+            },
+        )
+        .await;
+        (server, switch.expect("the engine was wrapped"))
+    }
+
+    /// Starts a server on the real engine as `wrap` returns it.
+    async fn start_wrapped(
+        adjust: impl FnOnce(&mut Config),
+        wrap: impl FnOnce(std::sync::Arc<dyn accord_storage::KvEngine>) -> std::sync::Arc<dyn accord_storage::KvEngine>,
+    ) -> Self {
         install_crypto_provider();
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::default();
@@ -37,7 +60,10 @@ impl TestServer {
         config.registration.shared_secret = Some(SHARED_SECRET.to_owned());
         adjust(&mut config);
         config.validate().expect("test config is valid");
-        let running = RunningServer::start(config.clone()).await.expect("server starts");
+        let engine = accord_server::open_engine(&config).expect("database opens");
+        let running = RunningServer::start_on(config.clone(), wrap(engine))
+            .await
+            .expect("server starts");
         let scheme = if config.client_api.tls_cert.is_some() {
             "https"
         } else {

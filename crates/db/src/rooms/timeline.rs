@@ -42,7 +42,8 @@ impl Default for Stream {
     }
 }
 
-/// A reserved count; release it (commit or not) with [`Db::release_count`].
+/// A reserved count; release it with [`Db::release_count`] once its batch is durable. A ticket
+/// whose write failed is dropped unreleased: readers stop before it.
 #[derive(Debug)]
 #[must_use = "release the count after committing, or readers stall"]
 pub struct StreamTicket(pub u64);
@@ -91,15 +92,17 @@ impl Db {
     }
 
     /// Commits a batch that records a change at the next stream position (account data and
-    /// other per-user streams), releasing the position whatever happens. Returns the position.
+    /// other per-user streams), then releases the position. Returns the position.
     pub fn write_at_next_count(&self, build: impl FnOnce(&mut WriteBatch, u64)) -> Result<u64> {
         let ticket = self.reserve_count();
         let count = ticket.0;
         let mut batch = WriteBatch::new();
         build(&mut batch, count);
-        let result = self.write(batch);
+        // A failed write keeps the position held: storage has stopped (see `Db::write`) and
+        // readers must not pass a position whose write may or may not be on disk.
+        self.write(batch)?;
         self.release_count(ticket);
-        result.map(|()| count)
+        Ok(count)
     }
 
     /// The highest count below which everything has committed: what readers may see.

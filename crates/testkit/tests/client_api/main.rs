@@ -25,6 +25,7 @@ mod profile;
 mod push_rules;
 mod register;
 mod rooms;
+mod storage_faults;
 mod sync;
 mod tls;
 mod to_device;
