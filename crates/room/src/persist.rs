@@ -5,7 +5,7 @@
 use accord_core::Pdu;
 use accord_db::{
     WriteBatch,
-    rooms::{EventMeta, MembershipRecord, RoomMeta, ShortEventId},
+    rooms::{EventMeta, MembershipRecord, RoomMeta, ShortEventId, ShortStateHash},
 };
 use ruma::{CanonicalJsonObject, RoomVersionId};
 
@@ -21,6 +21,18 @@ pub(crate) enum Durability {
     /// In the WAL and visible to readers at once; the caller syncs after releasing the room
     /// lock and only then releases the returned stream ticket (so `/sync` shows it once durable).
     Deferred,
+}
+
+/// A batch already holding what an event builds on, for [`Rooms::commit_in`].
+pub(crate) struct JoinedBatch {
+    /// The writes so far; the event's own are added, and all are committed together.
+    pub(crate) batch: WriteBatch,
+    /// The event's short id, when `state_after` names it.
+    pub(crate) short: Option<ShortEventId>,
+    /// The event's state after, already queued in `batch`.
+    pub(crate) state_after: Option<ShortStateHash>,
+    /// The other servers to queue the event for.
+    pub(crate) destinations: Option<Vec<ruma::OwnedServerName>>,
 }
 
 impl Rooms {
@@ -104,25 +116,67 @@ impl Rooms {
         object: CanonicalJsonObject,
         before: Option<&RoomState>,
         txn: Option<TxnInfo>,
-        mut batch: WriteBatch,
+        batch: WriteBatch,
         version: &RoomVersionId,
         durability: Durability,
         resolved_current: Option<&IdStateMap>,
     ) -> Result<Option<StreamTicket>> {
+        let joined = JoinedBatch {
+            batch,
+            short: None,
+            state_after: None,
+            destinations: None,
+        };
+        self.commit_in(
+            guard,
+            pdu,
+            object,
+            before,
+            txn,
+            joined,
+            version,
+            durability,
+            resolved_current,
+        )
+    }
+
+    /// Persists `pdu` into `joined.batch`, which may already hold what the event builds on
+    /// (a remote join's state): then the caller gives the event's state after and the servers
+    /// to send it to, since neither can be read back before the batch is written.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn commit_in(
+        &self,
+        guard: &RoomGuard,
+        pdu: &Pdu,
+        object: CanonicalJsonObject,
+        before: Option<&RoomState>,
+        txn: Option<TxnInfo>,
+        joined: JoinedBatch,
+        version: &RoomVersionId,
+        durability: Durability,
+        resolved_current: Option<&IdStateMap>,
+    ) -> Result<Option<StreamTicket>> {
+        let JoinedBatch {
+            mut batch,
+            short: given_short,
+            state_after: given_state_after,
+            destinations: given_destinations,
+        } = joined;
         let room_id = guard.room_id();
         let db = &self.db;
-        let short = ShortEventId(db.next_short_id());
+        let short = given_short.unwrap_or_else(|| ShortEventId(db.next_short_id()));
         let canonical = serde_json::to_vec(&object).map_err(|err| Error::InvalidEvent(err.to_string()))?;
         db.put_short_event_id(&mut batch, &pdu.event_id, short);
         db.put_pdu_json(&mut batch, short, canonical);
 
-        let state_after = match (&pdu.state_key, before) {
-            (Some(state_key), before) => {
+        let state_after = match (&pdu.state_key, before, given_state_after) {
+            (_, _, Some(given)) => given,
+            (Some(state_key), before, None) => {
                 let key = db.intern_state_key(&pdu.kind.to_string(), state_key)?;
                 db.put_state_diff(&mut batch, before.map(|b| b.hash), vec![(key, short)], Vec::new())?
             }
-            (None, Some(before)) => before.hash,
-            (None, None) => {
+            (None, Some(before), None) => before.hash,
+            (None, None, None) => {
                 return Err(Error::InvalidEvent(
                     "the first event of a room must be a state event".to_owned(),
                 ));
@@ -195,7 +249,10 @@ impl Rooms {
         // Our own events go to every other server with a member in the room, durably queued
         // in this same batch.
         if pdu.sender.server_name() == self.identity.server_name {
-            let destinations = self.remote_servers(room_id, &["join", "invite"])?;
+            let destinations = match given_destinations {
+                Some(destinations) => destinations,
+                None => self.remote_servers(room_id, &["join", "invite"])?,
+            };
             for destination in &destinations {
                 db.queue_for_destination(&mut batch, destination, count, &pdu.event_id);
             }

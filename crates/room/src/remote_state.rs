@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use accord_core::Pdu;
 use accord_db::{
     WriteBatch,
-    rooms::{EventMeta, RoomMeta, ShortEventId, ShortStateHash},
+    rooms::{EventMeta, ShortEventId, ShortStateHash},
 };
 use ruma::{
     CanonicalJsonObject, OwnedEventId, RoomId, RoomVersionId,
@@ -19,7 +19,7 @@ use ruma::{
     state_res,
 };
 
-use crate::{Error, Result, Rooms, persist::Durability, state::RoomState, versions::rules_for};
+use crate::{Error, Result, Rooms, persist::Durability, versions::rules_for};
 
 /// A checked event from another server.
 pub(crate) struct Checked {
@@ -74,14 +74,35 @@ impl Rooms {
             events.insert(checked.pdu.event_id.clone(), checked);
         }
         self.check_outlier_auth(&rules, room_id, &events)?;
+        let join = self.check_remote(&rules, room_id, join, keys)?;
+        let state_events: HashMap<(String, String), &Pdu> = state_ids
+            .iter()
+            .map(|id| &events[id].pdu)
+            .filter_map(|pdu| pdu.state_key.clone().map(|key| ((pdu.kind.to_string(), key), pdu)))
+            .collect();
+        authorize_on(&rules, &join.pdu, &events, &state_events, |id| {
+            self.pdu_by_id(id).ok().flatten()
+        })?;
+
+        // One batch: the state, its events as outliers, the memberships and our join on top,
+        // so a crash leaves the join wholly there or wholly absent.
         let mut batch = WriteBatch::new();
         let shorts = self.store_outliers(&mut batch, room_id, &events)?;
         let mut entries = Vec::new();
+        let mut destinations = Vec::new();
         for event_id in &state_ids {
             let pdu = &events[event_id].pdu;
             // Memberships from the returned state, so this server knows who is in the room
             // (and which servers to send to).
             if let Some((user, membership)) = pdu.member_change() {
+                if matches!(membership.as_str(), "join" | "invite")
+                    && user.server_name() != self.identity.server_name
+                    && !destinations
+                        .iter()
+                        .any(|d: &ruma::OwnedServerName| d == user.server_name())
+                {
+                    destinations.push(user.server_name().to_owned());
+                }
                 let record = accord_db::rooms::MembershipRecord {
                     membership,
                     count: 0,
@@ -93,34 +114,41 @@ impl Rooms {
                 entries.push((self.db.intern_state_key(&pdu.kind.to_string(), key)?, *short));
             }
         }
-        let hash: ShortStateHash = self.db.put_state_diff(&mut batch, None, entries, Vec::new())?;
-        self.db.put_room_meta(
-            &mut batch,
-            room_id,
-            &RoomMeta {
-                version: version.clone(),
-                current_state: hash.0,
-            },
-        );
-        self.db.write(batch)?;
-
-        // Our join, checked like any remote event, on top of the state.
-        let before = RoomState {
-            hash,
-            version: version.clone(),
-            map: self.state_map(hash)?,
+        let join_short = ShortEventId(self.db.next_short_id());
+        let join_key = match &join.pdu.state_key {
+            Some(key) => self.db.intern_state_key(&join.pdu.kind.to_string(), key)?,
+            None => return Err(Error::InvalidEvent("a join must be a state event".to_owned())),
         };
-        let join = self.check_remote(&rules, room_id, join, keys)?;
-        self.authorize(&rules, &join.pdu, &before)?;
-        let mut batch = WriteBatch::new();
+        entries.retain(|(key, _)| *key != join_key);
+        entries.push((join_key, join_short));
+        // The state after the join is a snapshot of its own: the state before it exists only in
+        // this batch, so it can't be a parent read back from the database.
+        let state_after: ShortStateHash = self.db.put_state_diff(&mut batch, None, entries, Vec::new())?;
         // Rejoining: whatever this server had of the room before is superseded.
         let stale = self.db.extremities(room_id)?;
         self.db
             .replace_extremities(&mut batch, room_id, &stale, &join.pdu.event_id);
-        self.db.write(batch)?;
-        self.append(&guard, &join.pdu, join.json, Some(&before), None, Durability::Synced)?;
-        Ok(join.pdu.event_id)
+        let joined = crate::persist::JoinedBatch {
+            batch,
+            short: Some(join_short),
+            state_after: Some(state_after),
+            destinations: Some(destinations),
+        };
+        let join_id = join.pdu.event_id.clone();
+        self.commit_in(
+            &guard,
+            &join.pdu,
+            join.json,
+            None,
+            None,
+            joined,
+            version,
+            Durability::Synced,
+            None,
+        )?;
+        Ok(join_id)
     }
+
     /// Every event must pass the authorization rules against its own auth events (plus, from
     /// room version 12, the create event, which auth events no longer list); auth events come
     /// from `events` or, when stored here already, from the database.
@@ -201,4 +229,23 @@ pub(crate) fn outlier_meta(event_id: &ruma::EventId, room_id: &RoomId) -> EventM
         redacted_by: None,
         txn: None,
     }
+}
+
+/// Both halves of the authorization rules for `pdu` against `state` (the state before it, not
+/// stored yet); auth events come from `events` or `stored`.
+fn authorize_on(
+    rules: &RoomVersionRules,
+    pdu: &Pdu,
+    events: &HashMap<OwnedEventId, Checked>,
+    state: &HashMap<(String, String), &Pdu>,
+    stored: impl Fn(&ruma::EventId) -> Option<Pdu>,
+) -> Result<()> {
+    state_res::check_state_independent_auth_rules(&rules.authorization, pdu, |id: &ruma::EventId| {
+        events.get(id).map(|c| c.pdu.clone()).or_else(|| stored(id))
+    })
+    .map_err(Error::Unauthorized)?;
+    state_res::check_state_dependent_auth_rules(&rules.authorization, pdu, |kind: &StateEventType, key: &str| {
+        state.get(&(kind.to_string(), key.to_owned())).map(|pdu| (*pdu).clone())
+    })
+    .map_err(Error::Unauthorized)
 }

@@ -159,21 +159,11 @@ impl Services {
         pending: &PendingWrites,
     ) -> Result<()> {
         let federation = self.federation_for("Missing events")?;
-        let Some(CanonicalJsonValue::Array(prevs)) = event.get("prev_events") else {
-            return Err(Error::bad_json("the event has no prev_events"));
-        };
-        let latest: Vec<OwnedEventId> = prevs
-            .iter()
-            .filter_map(|p| match p {
-                CanonicalJsonValue::String(id) => OwnedEventId::try_from(id.as_str()).ok(),
-                // Room versions 1 and 2: [event_id, hashes].
-                CanonicalJsonValue::Array(pair) => pair
-                    .first()
-                    .and_then(|id| id.as_str())
-                    .and_then(|id| OwnedEventId::try_from(id).ok()),
-                _ => None,
-            })
-            .collect();
+        // `latest_events` are events the origin has, whose ancestors we lack (spec): the event
+        // itself. Its prev events would be skipped by the origin, the very ones we miss.
+        let event_id = accord_room::event_id_of(event, &self.signing_rules(room_id))
+            .map_err(|err| Error::bad_json(format!("the event's id can't be computed: {err}")))?;
+        let latest = vec![event_id];
         let earliest = self.db().extremities(room_id)?;
         let mut request = get_missing_events::Request::new(room_id.to_owned(), earliest, latest);
         request.limit = UInt::from(MISSING_EVENTS_LIMIT);

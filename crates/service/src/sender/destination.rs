@@ -86,7 +86,7 @@ async fn run(services: Services, federation: Federation, destination: OwnedServe
             match catch_up::reduce_backlog(&db, &destination) {
                 Ok(Some((before, after))) => tracing::info!(
                     %destination, before, after,
-                    "catching up: sending the newest event of each room; the destination fetches the rest"
+                    "catching up: sending the newest events of each room; the destination fetches the rest"
                 ),
                 Ok(None) => {}
                 Err(err) => tracing::warn!(%destination, %err, "cannot reduce the backlog"),
