@@ -113,21 +113,13 @@ impl ClientAuth for NoAccessToken {
 impl ClientAuth for ServerSignatures {
     type Output = OwnedServerName;
     async fn authenticate(services: &Services, request: &http::Request<&[u8]>) -> Result<OwnedServerName> {
-        let unauthorized = |message: String| ApiError::new(ErrorKind::Unauthorized, message);
-        let federation = services
-            .federation
-            .as_ref()
-            .ok_or_else(|| unauthorized("Federation is disabled on this server".to_owned()))?;
-        let x_matrix = XMatrix::extract_from_http_headers(request.headers())
-            .map_err(|err| unauthorized(format!("Missing or malformed X-Matrix authorization: {err}")))?;
-        federation
-            .verify_request(&x_matrix, request)
-            .await
-            .map_err(|err| match err {
-                // Closed federation: the spec's 403 for servers this one won't talk to.
-                accord_federation::Error::Forbidden(message) => ApiError::new(ErrorKind::Forbidden, message),
-                other => unauthorized(other.to_string()),
-            })
+        let x_matrix = XMatrix::extract_from_http_headers(request.headers()).map_err(|err| {
+            ApiError::new(
+                ErrorKind::Unauthorized,
+                format!("Missing or malformed X-Matrix authorization: {err}"),
+            )
+        })?;
+        Ok(services.authenticate_server(&x_matrix, request).await?)
     }
 }
 

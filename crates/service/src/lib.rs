@@ -38,11 +38,14 @@ mod remote_receipts;
 pub mod resident_membership;
 pub mod rooms;
 pub mod sender;
+pub mod server_history;
+mod server_keys;
 pub mod sessions;
 pub mod shared_secret;
 pub mod sync;
 pub mod to_device;
 mod tokens;
+pub mod transactions;
 pub mod uiaa;
 
 use std::sync::Arc;

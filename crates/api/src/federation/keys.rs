@@ -10,23 +10,13 @@ use serde_json::{Value, json};
 
 use crate::{ApiError, Result, Ruma};
 
-fn federation(services: &Services) -> Result<&accord_federation::Federation> {
-    services
-        .federation
-        .as_ref()
-        .ok_or_else(|| ApiError::from(Error::not_found("Federation is disabled on this server")))
-}
-
 fn to_json<T: serde::Serialize>(value: &T) -> Result<Value> {
     serde_json::to_value(value).map_err(|err| ApiError::from(Error::Internal(err.to_string())))
 }
 
 /// # `GET /_matrix/key/v2/server`
 pub async fn get_server_keys_route(services: Services, _: Ruma<get_server_keys::Request>) -> Result<Value> {
-    let keys = federation(&services)?
-        .own_keys()
-        .map_err(|err| ApiError::from(Error::Internal(err.to_string())))?;
-    to_json(&keys)
+    to_json(&services.own_server_keys()?)
 }
 
 /// # `GET /_matrix/key/v2/query/{serverName}`
@@ -34,7 +24,7 @@ pub async fn get_remote_server_keys_route(
     services: Services,
     request: Ruma<get_remote_server_keys::Request>,
 ) -> Result<Value> {
-    let answer = federation(&services)?.notarised_keys(&request.body.server_name).await;
+    let answer = services.notarised_keys(&request.body.server_name).await?;
     Ok(json!({ "server_keys": answer.into_iter().collect::<Vec<_>>() }))
 }
 
@@ -43,10 +33,9 @@ pub async fn get_remote_server_keys_batch_route(
     services: Services,
     request: Ruma<get_remote_server_keys_batch::Request>,
 ) -> Result<Value> {
-    let federation = federation(&services)?;
     let mut answers = Vec::new();
     for server in request.body.server_keys.keys() {
-        if let Some(answer) = federation.notarised_keys(server).await {
+        if let Some(answer) = services.notarised_keys(server).await? {
             answers.push(answer);
         }
     }
