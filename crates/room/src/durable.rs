@@ -33,16 +33,23 @@ impl Rooms {
         if tickets.is_empty() {
             return Ok(());
         }
+        // The fsync and the release run in a task of their own, so a caller that goes away
+        // (a client hanging up, the request timeout) can't strand the positions unreleased.
         let db = self.db.clone();
-        match tokio::task::spawn_blocking(move || db.sync()).await {
-            Ok(Ok(())) => {
+        let finish = tokio::spawn(async move {
+            let syncing = db.clone();
+            let synced = tokio::task::spawn_blocking(move || syncing.sync()).await;
+            if matches!(synced, Ok(Ok(()))) {
                 for ticket in tickets {
-                    self.db.release_count(ticket);
+                    db.release_count(ticket);
                 }
-                Ok(())
             }
-            Ok(Err(err)) => Err(err.into()),
-            Err(err) => Err(Error::Internal(format!("sync task failed: {err}"))),
+            synced
+        });
+        match finish.await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(err))) => Err(err.into()),
+            Ok(Err(err)) | Err(err) => Err(Error::Internal(format!("sync task failed: {err}"))),
         }
     }
 }

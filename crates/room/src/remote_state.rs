@@ -62,27 +62,12 @@ impl Rooms {
     ) -> Result<OwnedEventId> {
         let rules = rules_for(version)?;
         let guard = self.lock(room_id).await;
-        let mut events: HashMap<OwnedEventId, Checked> = HashMap::new();
-        let mut state_ids = Vec::new();
-        for json in auth_chain {
-            let checked = self.check_remote(&rules, room_id, json, keys)?;
-            events.insert(checked.pdu.event_id.clone(), checked);
-        }
-        for json in state {
-            let checked = self.check_remote(&rules, room_id, json, keys)?;
-            state_ids.push(checked.pdu.event_id.clone());
-            events.insert(checked.pdu.event_id.clone(), checked);
-        }
-        self.check_outlier_auth(&rules, room_id, &events)?;
-        let join = self.check_remote(&rules, room_id, join, keys)?;
-        let state_events: HashMap<(String, String), &Pdu> = state_ids
-            .iter()
-            .map(|id| &events[id].pdu)
-            .filter_map(|pdu| pdu.state_key.clone().map(|key| ((pdu.kind.to_string(), key), pdu)))
-            .collect();
-        authorize_on(&rules, &join.pdu, &events, &state_events, |id| {
-            self.pdu_by_id(id).ok().flatten()
-        })?;
+        // Hundreds of signature checks: on the blocking pool, not the async workers.
+        let (this, room, keys) = (self.clone(), room_id.to_owned(), keys.clone());
+        let (events, state_ids, join) =
+            tokio::task::spawn_blocking(move || this.check_join_answer(&rules, &room, join, state, auth_chain, &keys))
+                .await
+                .map_err(|err| Error::Internal(format!("join check task failed: {err}")))??;
 
         // One batch: the state, its events as outliers, the memberships and our join on top,
         // so a crash leaves the join wholly there or wholly absent.
@@ -147,6 +132,43 @@ impl Rooms {
             None,
         )?;
         Ok(join_id)
+    }
+
+    /// Checks what a resident server answered to `send_join`: every event's signatures and
+    /// hash, each against its auth events, and our join against the returned state. Returns
+    /// the events by id, the state's ids, and the checked join.
+    #[allow(clippy::type_complexity)]
+    fn check_join_answer(
+        &self,
+        rules: &RoomVersionRules,
+        room_id: &RoomId,
+        join: CanonicalJsonObject,
+        state: Vec<CanonicalJsonObject>,
+        auth_chain: Vec<CanonicalJsonObject>,
+        keys: &PublicKeyMap,
+    ) -> Result<(HashMap<OwnedEventId, Checked>, Vec<OwnedEventId>, Checked)> {
+        let mut events: HashMap<OwnedEventId, Checked> = HashMap::new();
+        let mut state_ids = Vec::new();
+        for json in auth_chain {
+            let checked = self.check_remote(rules, room_id, json, keys)?;
+            events.insert(checked.pdu.event_id.clone(), checked);
+        }
+        for json in state {
+            let checked = self.check_remote(rules, room_id, json, keys)?;
+            state_ids.push(checked.pdu.event_id.clone());
+            events.insert(checked.pdu.event_id.clone(), checked);
+        }
+        self.check_outlier_auth(rules, room_id, &events)?;
+        let join = self.check_remote(rules, room_id, join, keys)?;
+        let state_events: HashMap<(String, String), &Pdu> = state_ids
+            .iter()
+            .map(|id| &events[id].pdu)
+            .filter_map(|pdu| pdu.state_key.clone().map(|key| ((pdu.kind.to_string(), key), pdu)))
+            .collect();
+        authorize_on(rules, &join.pdu, &events, &state_events, |id| {
+            self.pdu_by_id(id).ok().flatten()
+        })?;
+        Ok((events, state_ids, join))
     }
 
     /// Every event must pass the authorization rules against its own auth events (plus, from

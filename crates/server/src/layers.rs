@@ -1,8 +1,14 @@
-//! The HTTP layers every router gets: one log line per request (method, route template,
-//! status, latency; never the query string, which may hold a token), panics turned into
-//! 500 `M_UNKNOWN`, and the CORS headers the spec asks of servers for web clients.
+//! The HTTP layers every router gets: a request id on every log line of the request (and in
+//! the `X-Request-Id` answer header), one log line per request (method, route template,
+//! status, latency; never the query string, which may hold a token), a time limit per request,
+//! panics turned into 500 `M_UNKNOWN`, and the CORS headers the spec asks of servers for web
+//! clients.
 
-use std::{any::Any, time::Instant};
+use std::{
+    any::Any,
+    sync::atomic::{AtomicU64, Ordering},
+    time::{Duration, Instant},
+};
 
 use axum::{
     Router,
@@ -13,10 +19,17 @@ use axum::{
 use http::{HeaderValue, Method, StatusCode, header};
 use ruma::api::error::ErrorKind;
 use tower_http::{catch_panic::CatchPanicLayer, cors::CorsLayer};
+use tracing::Instrument;
+
+/// The longest any request may run: above the longest `/sync` long-poll (2 minutes), and
+/// room for a remote join of a large room. A request cut off gets 504; what it wrote is whole
+/// (every operation is one batch) and what it left to do in the background finishes.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// Wraps a router in the standard layers.
 pub fn wrap(router: Router) -> Router {
     router
+        .layer(middleware::from_fn(limit_time))
         .layer(middleware::from_fn(log_request))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(cors())
@@ -34,6 +47,15 @@ fn cors() -> CorsLayer {
         ])
 }
 
+/// A new id for a request: the process start time and a counter, so ids stay unique across
+/// restarts and sort in arrival order.
+fn next_request_id() -> String {
+    static STARTED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let started = STARTED.get_or_init(accord_core::time::now_millis);
+    format!("{started:x}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
 async fn log_request(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
@@ -42,11 +64,33 @@ async fn log_request(request: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|path| path.as_str().to_owned())
         .unwrap_or_else(|| "<unmatched>".to_owned());
-    let response = next.run(request).await;
+    let request_id = next_request_id();
+    let span = tracing::info_span!("request", id = %request_id);
+    let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    tracing::info!(target: "accord::http", %method, %route, status, latency_ms = format!("{latency_ms:.1}"), "request");
+    span.in_scope(|| {
+        tracing::info!(target: "accord::http", %method, %route, status, latency_ms = format!("{latency_ms:.1}"), "request");
+    });
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
     response
+}
+
+/// Answers 504 `M_UNKNOWN` when a request runs past [`REQUEST_TIMEOUT`].
+async fn limit_time(request: Request, next: Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(limit_s = REQUEST_TIMEOUT.as_secs(), "request timed out");
+            accord_api::error_response(
+                StatusCode::GATEWAY_TIMEOUT,
+                ErrorKind::Unknown,
+                "The request took too long and was stopped; try again",
+            )
+        }
+    }
 }
 
 fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {

@@ -146,3 +146,25 @@ async fn panic_becomes_500_and_server_keeps_serving() {
 async fn panicking_handler() -> &'static str {
     panic!("boom")
 }
+
+#[tokio::test]
+async fn every_answer_carries_its_own_request_id() {
+    let server = TestServer::start().await;
+    let http = reqwest::Client::new();
+    let mut ids = std::collections::HashSet::new();
+    for path in ["/_matrix/client/versions", "/_matrix/client/v3/no/such/endpoint"] {
+        let response = http
+            .get(format!("{}{path}", server.base_url))
+            .send()
+            .await
+            .expect("request");
+        let id = response
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .expect("X-Request-Id header")
+            .to_owned();
+        assert!(!id.is_empty());
+        assert!(ids.insert(id), "request ids are unique");
+    }
+}
