@@ -124,6 +124,7 @@ impl Rooms {
                     count: Some(count),
                     state_after: Some(history_state.0),
                     rejected: false,
+                    soft_failed: false,
                     redacted_by: None,
                     txn: None,
                 },

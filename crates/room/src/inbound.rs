@@ -14,7 +14,9 @@ use ruma::{CanonicalJsonObject, OwnedEventId, RoomId, events::StateEventType, si
 
 use accord_core::Pdu;
 
-use crate::{Error, PendingWrites, Result, Rooms, persist::Durability, state::RoomState, versions::rules_for};
+use crate::{
+    Error, PendingWrites, Result, Rooms, persist::Durability, state::RoomState, unserved::Unserved, versions::rules_for,
+};
 
 impl Rooms {
     /// Checks and stores one event received from `origin`, durably; returns its id.
@@ -62,36 +64,26 @@ impl Rooms {
                 pdu.sender.server_name()
             )));
         }
-        if self.db.get_short_event_id(&pdu.event_id)?.is_some() {
+        if let Some(short) = self.db.get_short_event_id(&pdu.event_id)? {
+            let meta = self.db.event_meta(short)?;
+            if meta.rejected {
+                return Err(Error::Unauthorized(format!("{} was rejected before", pdu.event_id)));
+            }
             return Ok(pdu.event_id.clone());
         }
         let before = self.state_before_remote(&rules, pdu)?;
-
-        // Against the event's own auth events.
-        state_res::check_state_independent_auth_rules(&rules.authorization, pdu, |id: &ruma::EventId| {
-            self.pdu_by_id(id).ok().flatten()
-        })
-        .map_err(Error::Unauthorized)?;
-        let mut auth_state = HashMap::new();
-        for id in &pdu.auth_events {
-            if let Some(auth) = self.pdu_by_id(id)?
-                && let Some(key) = &auth.state_key
-            {
-                auth_state.insert((auth.kind.to_string(), key.clone()), auth);
-            }
+        // Against its own auth events and the state before it: a failure rejects the event.
+        if let Err(err) = self.check_at_its_place(&rules, pdu, &before) {
+            self.store_unserved(&guard, pdu, checked.json, &before, Unserved::Rejected)?;
+            return Err(err);
         }
-        state_res::check_state_dependent_auth_rules(&rules.authorization, pdu, |kind: &StateEventType, key: &str| {
-            auth_state
-                .get(&(kind.to_string(), key.to_owned()))
-                .cloned()
-                .or_else(|| self.state_event(&before, kind, key).ok().flatten())
-        })
-        .map_err(Error::Unauthorized)?;
-        // Against the state before it, and (soft-fail) the current state.
-        self.authorize(&rules, pdu, &before)?;
-        if before.hash != current.hash {
-            self.authorize(&rules, pdu, &current)
-                .map_err(|err| Error::Unauthorized(format!("soft-failed against the current state: {err}")))?;
+        // Against the current state: a failure soft-fails it (stored, never shown, not built on).
+        if before.hash != current.hash
+            && let Err(err) = self.authorize(&rules, pdu, &current)
+        {
+            tracing::info!(event = %pdu.event_id, %err, "soft-failed against the current state");
+            self.store_unserved(&guard, pdu, checked.json, &before, Unserved::SoftFailed)?;
+            return Ok(pdu.event_id.clone());
         }
         let event_id = pdu.event_id.clone();
         // The room's other forward extremities: when there are any, the current state becomes
@@ -124,6 +116,36 @@ impl Rooms {
         let ticket = self.append_with_current(&guard, pdu, checked.json, &before, &resolved, Durability::Deferred)?;
         pending.add(ticket);
         Ok(event_id)
+    }
+
+    /// The authorization rules against the event's own auth events, then against the state
+    /// before it.
+    fn check_at_its_place(
+        &self,
+        rules: &ruma::room_version_rules::RoomVersionRules,
+        pdu: &Pdu,
+        before: &RoomState,
+    ) -> Result<()> {
+        state_res::check_state_independent_auth_rules(&rules.authorization, pdu, |id: &ruma::EventId| {
+            self.pdu_by_id(id).ok().flatten()
+        })
+        .map_err(Error::Unauthorized)?;
+        let mut auth_state = HashMap::new();
+        for id in &pdu.auth_events {
+            if let Some(auth) = self.pdu_by_id(id)?
+                && let Some(key) = &auth.state_key
+            {
+                auth_state.insert((auth.kind.to_string(), key.clone()), auth);
+            }
+        }
+        state_res::check_state_dependent_auth_rules(&rules.authorization, pdu, |kind: &StateEventType, key: &str| {
+            auth_state
+                .get(&(kind.to_string(), key.to_owned()))
+                .cloned()
+                .or_else(|| self.state_event(before, kind, key).ok().flatten())
+        })
+        .map_err(Error::Unauthorized)?;
+        self.authorize(rules, pdu, before)
     }
 
     /// The state before a remote event: the state after its prev event, or the resolution of

@@ -21,6 +21,7 @@ mod remote;
 mod remote_state;
 mod resolve;
 mod state;
+mod unserved;
 mod versions;
 
 use accord_core::ServerIdentity;

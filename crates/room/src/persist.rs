@@ -194,6 +194,7 @@ impl Rooms {
                 count: Some(count),
                 state_after: Some(state_after.0),
                 rejected: false,
+                soft_failed: false,
                 redacted_by: None,
                 txn: txn.as_ref().map(|t| (t.device_id.clone(), t.txn_id.clone())),
             },

@@ -248,6 +248,7 @@ pub(crate) fn outlier_meta(event_id: &ruma::EventId, room_id: &RoomId) -> EventM
         count: None,
         state_after: None,
         rejected: false,
+        soft_failed: false,
         redacted_by: None,
         txn: None,
     }

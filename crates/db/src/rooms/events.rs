@@ -26,6 +26,11 @@ pub struct EventMeta {
     /// Failed authorization: kept for the DAG, never served to clients.
     #[serde(default)]
     pub rejected: bool,
+    /// Passed authorization at its place in the DAG but not against the room's current state
+    /// (spec: "soft failure"): stored with its state, kept out of the timeline and the forward
+    /// extremities, never served to clients.
+    #[serde(default)]
+    pub soft_failed: bool,
     /// The redaction event that redacted it, once redacted.
     #[serde(default)]
     pub redacted_by: Option<OwnedEventId>,

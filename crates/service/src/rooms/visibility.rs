@@ -68,7 +68,9 @@ impl RoomService {
     /// Whether `user_id` may see a stored event (spec: "History visibility").
     pub(crate) fn can_see(&self, user_id: &UserId, short: ShortEventId) -> Result<bool> {
         let meta = self.rooms.db().event_meta(short)?;
-        if meta.rejected {
+        // Rejected and soft-failed events are never served to clients (spec: server-server
+        // API, "Soft failure"); they have no timeline position either.
+        if meta.rejected || meta.soft_failed {
             return Ok(false);
         }
         let Some(state) = self.rooms.state_after(short)? else {
