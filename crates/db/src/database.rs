@@ -156,6 +156,37 @@ impl Db {
             .collect()
     }
 
+    /// The distinct first key parts (strings) of `table`, one seek each, whatever the number of
+    /// keys under each (the per-destination queues, which a partner that is down fills).
+    pub(crate) fn distinct_first_parts(&self, table: &'static str) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        let mut from: Option<Vec<u8>> = None;
+        loop {
+            let Some(item) = self
+                .engine
+                .iter_from(table, from.as_deref(), Direction::Forward)?
+                .next()
+            else {
+                break;
+            };
+            let key = item?.0;
+            let first = accord_storage::codec::KeyReader::new(&key)
+                .str()
+                .map_err(|e| Error::Corrupt {
+                    table,
+                    reason: e.to_string(),
+                })?
+                .to_owned();
+            let prefix = accord_storage::codec::KeyBuilder::new().str(&first).prefix();
+            out.push(first);
+            match accord_storage::prefix_upper_bound(&prefix) {
+                Some(next) => from = Some(next),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
     /// Keys under `prefix`, in key order.
     pub(crate) fn scan_keys(&self, table: &'static str, prefix: &[u8]) -> Result<Vec<Vec<u8>>> {
         self.engine

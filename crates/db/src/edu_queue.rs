@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use accord_storage::{
     Direction, WriteBatch,
     codec::{KeyBuilder, KeyReader},
-    prefix_upper_bound,
 };
 use ruma::{OwnedServerName, ServerName};
 use serde_json::Value;
@@ -93,26 +92,10 @@ impl Db {
 
     /// Every destination with queued EDUs: one seek per destination, whatever the backlog.
     pub fn durable_edu_destinations(&self) -> Result<Vec<OwnedServerName>> {
-        let mut out = Vec::new();
-        let mut from: Option<Vec<u8>> = None;
-        loop {
-            let Some(item) = self
-                .engine()
-                .iter_from(DESTINATION_COUNT_EDU, from.as_deref(), Direction::Forward)?
-                .next()
-            else {
-                break;
-            };
-            let (destination, _) = queue_position(&item?.0)?;
-            let prefix = KeyBuilder::new().str(&destination).prefix();
-            if let Ok(server) = OwnedServerName::try_from(destination) {
-                out.push(server);
-            }
-            match prefix_upper_bound(&prefix) {
-                Some(next) => from = Some(next),
-                None => break,
-            }
-        }
-        Ok(out)
+        Ok(self
+            .distinct_first_parts(DESTINATION_COUNT_EDU)?
+            .into_iter()
+            .filter_map(|name| OwnedServerName::try_from(name).ok())
+            .collect())
     }
 }

@@ -5,7 +5,6 @@ use crate::database::decode_id;
 use accord_storage::{
     Direction, WriteBatch,
     codec::{KeyBuilder, KeyReader},
-    prefix_upper_bound,
 };
 use ruma::{EventId, OwnedEventId, OwnedServerName, ServerName};
 
@@ -65,33 +64,10 @@ impl Db {
     /// Every destination with queued events: one seek per destination, whatever the backlog
     /// (the sender asks after every commit, while a partner that is down may have thousands).
     pub fn queued_destinations(&self) -> Result<Vec<OwnedServerName>> {
-        let mut out: Vec<OwnedServerName> = Vec::new();
-        let mut from: Option<Vec<u8>> = None;
-        loop {
-            let Some(item) = self
-                .engine()
-                .iter_from(DESTINATION_COUNT_EVENTID, from.as_deref(), Direction::Forward)?
-                .next()
-            else {
-                break;
-            };
-            let (key, _) = item?;
-            let name = KeyReader::new(&key)
-                .str()
-                .map_err(|e| Error::Corrupt {
-                    table: DESTINATION_COUNT_EVENTID,
-                    reason: e.to_string(),
-                })?
-                .to_owned();
-            let prefix = KeyBuilder::new().str(&name).prefix();
-            if let Ok(server) = OwnedServerName::try_from(name) {
-                out.push(server);
-            }
-            match prefix_upper_bound(&prefix) {
-                Some(next) => from = Some(next),
-                None => break,
-            }
-        }
-        Ok(out)
+        Ok(self
+            .distinct_first_parts(DESTINATION_COUNT_EVENTID)?
+            .into_iter()
+            .filter_map(|name| OwnedServerName::try_from(name).ok())
+            .collect())
     }
 }

@@ -35,6 +35,18 @@ pub(crate) struct JoinedBatch {
     pub(crate) destinations: Option<Vec<ruma::OwnedServerName>>,
 }
 
+impl JoinedBatch {
+    /// A batch whose event builds only on what is already stored.
+    pub(crate) fn plain(batch: WriteBatch) -> Self {
+        Self {
+            batch,
+            short: None,
+            state_after: None,
+            destinations: None,
+        }
+    }
+}
+
 impl Rooms {
     /// Persists the first event of a new room.
     pub(crate) fn append_create(
@@ -54,8 +66,18 @@ impl Rooms {
                 current_state: 0,
             },
         );
-        self.commit(guard, pdu, object, None, None, batch, version, Durability::Synced, None)
-            .map(drop)
+        self.commit_in(
+            guard,
+            pdu,
+            object,
+            None,
+            None,
+            JoinedBatch::plain(batch),
+            version,
+            Durability::Synced,
+            None,
+        )
+        .map(drop)
     }
 
     /// Persists a local or accepted event on top of `before`.
@@ -69,13 +91,13 @@ impl Rooms {
         durability: Durability,
     ) -> Result<Option<StreamTicket>> {
         let version = self.room_version(guard.room_id())?;
-        self.commit(
+        self.commit_in(
             guard,
             pdu,
             object,
             before,
             txn,
-            WriteBatch::new(),
+            JoinedBatch::plain(WriteBatch::new()),
             &version,
             durability,
             None,
@@ -95,48 +117,16 @@ impl Rooms {
         durability: Durability,
     ) -> Result<Option<StreamTicket>> {
         let version = self.room_version(guard.room_id())?;
-        self.commit(
+        self.commit_in(
             guard,
             pdu,
             object,
             Some(before),
             None,
-            WriteBatch::new(),
+            JoinedBatch::plain(WriteBatch::new()),
             &version,
             durability,
             Some(current),
-        )
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn commit(
-        &self,
-        guard: &RoomGuard,
-        pdu: &Pdu,
-        object: CanonicalJsonObject,
-        before: Option<&RoomState>,
-        txn: Option<TxnInfo>,
-        batch: WriteBatch,
-        version: &RoomVersionId,
-        durability: Durability,
-        resolved_current: Option<&IdStateMap>,
-    ) -> Result<Option<StreamTicket>> {
-        let joined = JoinedBatch {
-            batch,
-            short: None,
-            state_after: None,
-            destinations: None,
-        };
-        self.commit_in(
-            guard,
-            pdu,
-            object,
-            before,
-            txn,
-            joined,
-            version,
-            durability,
-            resolved_current,
         )
     }
 
