@@ -6,6 +6,9 @@
 //!   the timeline, never a forward extremity, and it changes no current state.
 //! - The rejected-auth-event case: an event citing a rejected event among its auth events is
 //!   rejected too; both are stored as rejected, and the DAG goes on past them.
+//! - State resolution of a fork: two topics set concurrently on two servers; the room keeps both
+//!   as forward extremities and its state is the resolution's winner (v2: same mainline, so the
+//!   later `origin_server_ts`), not simply the local or the last-arrived event.
 
 use std::sync::Arc;
 
@@ -39,6 +42,8 @@ struct Fixture {
     rooms: Rooms,
     there: Ed25519KeyPair,
     keys: PublicKeyMap,
+    /// `origin_server_ts` of the other server's events, less their depth.
+    ts_base: std::cell::Cell<u64>,
     _dir: tempfile::TempDir,
 }
 
@@ -67,6 +72,7 @@ impl Fixture {
             rooms: Rooms::new(db, identity),
             there,
             keys,
+            ts_base: std::cell::Cell::new(1_700_000_000_000),
             _dir: dir,
         }
     }
@@ -131,7 +137,7 @@ impl Fixture {
             "prev_events": prev,
             "auth_events": auth,
             "depth": depth,
-            "origin_server_ts": 1_700_000_000_000_u64 + depth,
+            "origin_server_ts": self.ts_base.get() + depth,
         });
         if let Some(key) = state_key {
             event["state_key"] = json!(key);
@@ -310,4 +316,65 @@ async fn an_event_citing_a_rejected_auth_event_is_rejected_and_the_dag_goes_on()
     assert_eq!(fx.receive(&room, good).await.expect("accepted"), good_id);
     assert!(fx.in_timeline(&room, &good_id));
     assert!(!fx.meta(&good_id).rejected);
+}
+
+/// Two topics set at once: Alice's here, Bob's on his server from before Alice's. Returns the
+/// two topic events (Alice's, Bob's) and the room.
+async fn concurrent_topics(fx: &Fixture) -> (OwnedRoomId, OwnedEventId, OwnedEventId) {
+    let (room, guard) = fx.room().await;
+    drop(guard);
+    let bob_join = fx.bob_joins(&room).await;
+    let guard = fx.rooms.lock(&room).await;
+    let alices = fx
+        .rooms
+        .send(
+            &guard,
+            user(ALICE),
+            PduTemplate::state(StateEventType::RoomTopic, "", json!({ "topic": "Alice's" })),
+            None,
+        )
+        .expect("Alice's topic");
+    drop(guard);
+    let auth = [
+        fx.state_id(&room, "m.room.create", ""),
+        fx.state_id(&room, "m.room.power_levels", ""),
+        bob_join.clone(),
+    ];
+    let (bobs, topic) = fx.signed_there(
+        &room,
+        "m.room.topic",
+        Some(""),
+        json!({ "topic": "Bob's" }),
+        std::slice::from_ref(&bob_join),
+        &auth,
+        11,
+    );
+    assert_eq!(fx.receive(&room, topic).await.expect("Bob's topic is accepted"), bobs);
+    let mut extremities = fx.extremities(&room);
+    extremities.sort();
+    let mut both = vec![alices.clone(), bobs.clone()];
+    both.sort();
+    assert_eq!(extremities, both, "the fork stays open until an event merges it");
+    (room, alices, bobs)
+}
+
+#[tokio::test]
+async fn a_fork_of_topics_resolves_to_the_later_one_on_the_same_mainline() {
+    let now = accord_core::time::now_millis();
+
+    // Bob's topic dated a day after Alice's: it wins, though it arrived last and is remote.
+    let fx = Fixture::new();
+    fx.ts_base.set(now + 24 * 3600 * 1000);
+    let (room, _, bobs) = concurrent_topics(&fx).await;
+    assert_eq!(fx.state_id(&room, "m.room.topic", ""), bobs);
+    assert!(fx.in_timeline(&room, &bobs));
+
+    // Dated in 2023, before Alice's: hers stays, though Bob's arrived last.
+    let fx = Fixture::new();
+    let (room, alices, bobs) = concurrent_topics(&fx).await;
+    assert_eq!(fx.state_id(&room, "m.room.topic", ""), alices);
+    assert!(
+        fx.in_timeline(&room, &bobs),
+        "the losing event is still in the timeline"
+    );
 }
