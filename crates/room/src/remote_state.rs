@@ -74,19 +74,14 @@ impl Rooms {
         let mut batch = WriteBatch::new();
         let shorts = self.store_outliers(&mut batch, room_id, &events)?;
         let mut entries = Vec::new();
-        let mut destinations = Vec::new();
+        let mut destinations = std::collections::BTreeSet::new();
         for event_id in &state_ids {
             let pdu = &events[event_id].pdu;
             // Memberships from the returned state, so this server knows who is in the room
             // (and which servers to send to).
             if let Some((user, membership)) = pdu.member_change() {
-                if matches!(membership.as_str(), "join" | "invite")
-                    && user.server_name() != self.identity.server_name
-                    && !destinations
-                        .iter()
-                        .any(|d: &ruma::OwnedServerName| d == user.server_name())
-                {
-                    destinations.push(user.server_name().to_owned());
+                if matches!(membership.as_str(), "join" | "invite") && user.server_name() != self.identity.server_name {
+                    destinations.insert(user.server_name().to_owned());
                 }
                 let record = accord_db::rooms::MembershipRecord {
                     membership,
@@ -117,7 +112,7 @@ impl Rooms {
             batch,
             short: Some(join_short),
             state_after: Some(state_after),
-            destinations: Some(destinations),
+            destinations: Some(destinations.into_iter().collect()),
         };
         let join_id = join.pdu.event_id.clone();
         self.commit_in(

@@ -8,7 +8,8 @@ use ruma::{
 use crate::{Error, Result, Services};
 
 impl Services {
-    fn federation_enabled(&self) -> Result<&accord_federation::Federation> {
+    /// Federation, or 404 when it is disabled (for the server-server endpoints).
+    pub(crate) fn federation_enabled(&self) -> Result<&accord_federation::Federation> {
         self.federation
             .as_ref()
             .ok_or_else(|| Error::not_found("Federation is disabled on this server"))

@@ -50,10 +50,7 @@ impl Services {
                 "At most {MAX_PDUS} PDUs and {MAX_EDUS} EDUs per transaction"
             )));
         }
-        let federation = self
-            .federation
-            .as_ref()
-            .ok_or_else(|| Error::not_found("Federation is disabled on this server"))?;
+        let federation = self.federation_enabled()?;
         if let Some(results) = federation.answered_transaction(&txn.origin, &txn.txn_id) {
             return Ok(results);
         }

@@ -72,6 +72,7 @@ async fn run(services: Services, federation: Federation, destination: OwnedServe
     });
     loop {
         if signals.revived.swap(false, Ordering::SeqCst) && backoff.take().is_some() {
+            forget_backoff(&services, &destination);
             tracing::info!(%destination, "destination is back; retrying now");
         }
         if let Some(current) = backoff {

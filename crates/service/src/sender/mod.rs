@@ -53,13 +53,20 @@ pub async fn run_sender(services: Services, mut stop: watch::Receiver<bool>) {
 }
 
 /// Ends the backoff of destinations that showed they are back (they reached us, or a config
-/// reload changed who we may talk to), in memory and on disk.
+/// reload changed who we may talk to). A running worker clears its own, in memory and on disk;
+/// for the others only a stored row is deleted, so a partner's every request costs a read,
+/// not a write.
 fn apply_revived(services: &Services, workers: &HashMap<OwnedServerName, DestinationWorker>, revived: &Revived) {
+    let db = services.db();
     let cleared = match revived {
-        Revived::All => services.db().clear_destination_backoffs(),
+        Revived::All => db.clear_destination_backoffs(),
         Revived::Servers(servers) => servers
             .iter()
-            .try_for_each(|server| services.db().delete_destination_backoff(server)),
+            .filter(|server| !workers.contains_key(*server))
+            .try_for_each(|server| match db.get_destination_backoff(server)? {
+                Some(_) => db.delete_destination_backoff(server),
+                None => Ok(()),
+            }),
     };
     if let Err(err) = cleared {
         tracing::warn!(%err, "cannot clear the stored federation backoff");
