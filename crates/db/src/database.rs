@@ -9,7 +9,7 @@ use crate::{
     Error, Result,
     edu_queue::EduCounter,
     migrations,
-    rooms::{BackfillFloor, ShortIdCounter, Stream},
+    rooms::{BackfillFloor, RoomBatch, RoomGuard, RoomLocks, ShortIdCounter, Stream},
 };
 
 /// Typed access to Accord's tables. Cheap to clone; all clones share one engine and the
@@ -22,6 +22,7 @@ pub struct Db {
     backfill_floor: Arc<BackfillFloor>,
     edu_counter: Arc<EduCounter>,
     intern_lock: Arc<parking_lot::Mutex<()>>,
+    room_locks: RoomLocks,
     /// Set once a write or fsync failed: the engine may hold writes that are visible but not
     /// durable, so nothing more is written (fail-stop, like RocksDB's own background error) and
     /// the stream positions of those writes are never released (see `release_count`).
@@ -44,6 +45,7 @@ impl Db {
             backfill_floor: Arc::new(BackfillFloor::default()),
             edu_counter: Arc::default(),
             intern_lock: Arc::default(),
+            room_locks: RoomLocks::default(),
             storage_failed: Arc::default(),
         };
         migrations::run(&db)?;
@@ -86,6 +88,22 @@ impl Db {
         }
         self.refuse_if_failed()?;
         self.engine.write(batch).map_err(|err| self.fail(err))
+    }
+
+    /// Waits for `room_id`'s lock: the proof every write to the room's tables needs.
+    pub async fn lock_room(&self, room_id: &ruma::RoomId) -> RoomGuard {
+        self.room_locks.lock(room_id).await
+    }
+
+    /// Commits a room's batch atomically and durably, still under its lock.
+    pub fn write_room(&self, batch: RoomBatch<'_>) -> Result<()> {
+        self.write(batch.into_inner())
+    }
+
+    /// Commits a room's batch atomically and visibly, still under its lock; durable once
+    /// [`Db::sync`] returns.
+    pub fn write_room_deferred(&self, batch: RoomBatch<'_>) -> Result<()> {
+        self.write_deferred(batch.into_inner())
     }
 
     /// Commits `batch` atomically and visibly; durable once [`Db::sync`] returns.

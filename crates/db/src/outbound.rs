@@ -11,15 +11,16 @@ use ruma::{EventId, OwnedEventId, OwnedServerName, ServerName};
 use crate::{Db, Error, Result, tables::DESTINATION_COUNT_EVENTID};
 
 impl Db {
-    /// Queues `event_id` for `destination` at stream position `count`.
+    /// Queues `event_id` for `destination` at stream position `count`, in the event's own
+    /// room batch (under the room's lock, so queue rows follow the room's order).
     pub fn queue_for_destination(
         &self,
-        batch: &mut WriteBatch,
+        batch: &mut crate::rooms::RoomBatch<'_>,
         destination: &ServerName,
         count: u64,
         event_id: &EventId,
     ) {
-        batch.put(
+        batch.table_rows().put(
             DESTINATION_COUNT_EVENTID,
             KeyBuilder::new().str(destination.as_str()).u64(count).build(),
             event_id.as_bytes(),

@@ -5,7 +5,7 @@
 use std::{collections::HashMap, sync::Arc};
 
 use parking_lot::Mutex;
-use ruma::{OwnedServerName, ServerName};
+use ruma::{OwnedServerName, ServerName, api::federation::transactions::edu::Edu};
 use serde_json::Value;
 use tokio::sync::Notify;
 
@@ -22,11 +22,18 @@ pub(crate) struct EduQueue {
 }
 
 impl Federation {
-    /// Queues an EDU (`{"edu_type", "content"}`) for `destination` and wakes the sender.
-    pub fn queue_edu(&self, destination: &ServerName, edu: Value) {
+    /// Queues an EDU for `destination` and wakes the sender.
+    pub fn queue_edu(&self, destination: &ServerName, edu: &Edu) {
         if !self.allows(destination) {
             return;
         }
+        let edu = match serde_json::to_value(edu) {
+            Ok(edu) => edu,
+            Err(err) => {
+                tracing::error!(%destination, %err, "an EDU failed to serialize; dropped");
+                return;
+            }
+        };
         let mut pending = self.edus.pending.lock();
         let queue = pending.entry(destination.to_owned()).or_default();
         if queue.len() >= MAX_PENDING_EDUS {

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use accord_db::{
-    Direction, WriteBatch,
+    Direction,
     rooms::{EventMeta, ShortEventId},
 };
 use ruma::{CanonicalJsonObject, EventId, OwnedEventId, RoomId, signatures::PublicKeyMap, state_res};
@@ -46,7 +46,7 @@ impl Rooms {
         events: Vec<CanonicalJsonObject>,
         keys: &PublicKeyMap,
     ) -> Result<usize> {
-        let _guard = self.lock(room_id).await;
+        let guard = self.lock(room_id).await;
         let rules = rules_for(&self.room_version(room_id)?)?;
         let Some((oldest_count, oldest)) = self
             .db
@@ -77,7 +77,7 @@ impl Rooms {
         };
 
         // The state the history shares: before the oldest event's own change.
-        let mut batch = WriteBatch::new();
+        let mut batch = guard.batch();
         let history_state = match &oldest_pdu.state_key {
             Some(key) => {
                 let short_key = self.db.intern_state_key(&oldest_pdu.kind.to_string(), key)?;
@@ -129,10 +129,10 @@ impl Rooms {
                     txn: None,
                 },
             );
-            self.db.put_backfilled(&mut batch, room_id, count, short);
+            self.db.put_backfilled(&mut batch, count, short);
             added += 1;
         }
-        self.db.write(batch)?;
+        self.db.write_room(batch)?;
         Ok(added)
     }
 }

@@ -13,9 +13,11 @@ use std::collections::HashMap;
 use ruma::{CanonicalJsonObject, OwnedEventId, RoomId, events::StateEventType, signatures::PublicKeyMap, state_res};
 
 use accord_core::Pdu;
+use accord_db::rooms::{RoomBatch, StreamTicket};
 
 use crate::{
-    Error, PendingWrites, Result, Rooms, persist::Durability, state::RoomState, unserved::Unserved, versions::rules_for,
+    Error, PendingWrites, Result, RoomGuard, Rooms, persist::Durability, state::RoomState, unserved::Unserved,
+    versions::rules_for,
 };
 
 impl Rooms {
@@ -51,6 +53,26 @@ impl Rooms {
             )));
         }
         let guard = self.lock(room_id).await;
+        // Signature checks, authorization and state resolution are CPU work: on the blocking
+        // pool, holding the room's lock, so the async workers keep serving other requests.
+        let (this, room, keys) = (self.clone(), room_id.to_owned(), keys.clone());
+        let (event_id, ticket) =
+            tokio::task::spawn_blocking(move || this.accept_under_lock(&guard, &room, object, &keys))
+                .await
+                .map_err(|err| Error::Internal(format!("event check task failed: {err}")))??;
+        pending.add(ticket);
+        Ok(event_id)
+    }
+
+    /// Checks and stores one remote event of the locked room; returns its id and the stream
+    /// position to release once durable (none when it was known, rejected or soft-failed).
+    fn accept_under_lock(
+        &self,
+        guard: &RoomGuard,
+        room_id: &RoomId,
+        object: CanonicalJsonObject,
+        keys: &PublicKeyMap,
+    ) -> Result<(OwnedEventId, Option<StreamTicket>)> {
         let current = self.current_state(room_id)?;
         let rules = rules_for(&current.version)?;
         state_res::check_pdu_format(&object, &rules.event_format).map_err(Error::InvalidEvent)?;
@@ -69,12 +91,14 @@ impl Rooms {
             if meta.rejected {
                 return Err(Error::Unauthorized(format!("{} was rejected before", pdu.event_id)));
             }
-            return Ok(pdu.event_id.clone());
+            return Ok((pdu.event_id.clone(), None));
         }
-        let before = self.state_before_remote(&rules, pdu)?;
+        // Everything this event writes, the resolved state before it included, in one batch.
+        let mut batch = guard.batch();
+        let before = self.state_before_remote(&mut batch, &rules, pdu)?;
         // Against its own auth events and the state before it: a failure rejects the event.
         if let Err(err) = self.check_at_its_place(&rules, pdu, &before) {
-            self.store_unserved(&guard, pdu, checked.json, &before, Unserved::Rejected)?;
+            self.store_unserved(batch, pdu, checked.json, &before, Unserved::Rejected)?;
             return Err(err);
         }
         // Against the current state: a failure soft-fails it (stored, never shown, not built on).
@@ -82,8 +106,8 @@ impl Rooms {
             && let Err(err) = self.authorize(&rules, pdu, &current)
         {
             tracing::info!(event = %pdu.event_id, %err, "soft-failed against the current state");
-            self.store_unserved(&guard, pdu, checked.json, &before, Unserved::SoftFailed)?;
-            return Ok(pdu.event_id.clone());
+            self.store_unserved(batch, pdu, checked.json, &before, Unserved::SoftFailed)?;
+            return Ok((pdu.event_id.clone(), None));
         }
         let event_id = pdu.event_id.clone();
         // The room's other forward extremities: when there are any, the current state becomes
@@ -95,9 +119,8 @@ impl Rooms {
             .filter(|e| !pdu.prev_events.contains(e) && *e != pdu.event_id)
             .collect();
         if others.is_empty() {
-            let ticket = self.append(&guard, pdu, checked.json, Some(&before), None, Durability::Deferred)?;
-            pending.add(ticket);
-            return Ok(event_id);
+            let ticket = self.append(batch, pdu, checked.json, Some(&before), None, Durability::Deferred)?;
+            return Ok((event_id, ticket));
         }
         let mut states = Vec::with_capacity(others.len() + 1);
         for other in &others {
@@ -113,9 +136,8 @@ impl Rooms {
         }
         states.push(after);
         let resolved = self.resolve_states(&rules, &states, Some(pdu))?;
-        let ticket = self.append_with_current(&guard, pdu, checked.json, &before, &resolved, Durability::Deferred)?;
-        pending.add(ticket);
-        Ok(event_id)
+        let ticket = self.append_with_current(batch, pdu, checked.json, &before, &resolved, Durability::Deferred)?;
+        Ok((event_id, ticket))
     }
 
     /// The authorization rules against the event's own auth events, then against the state
@@ -149,9 +171,15 @@ impl Rooms {
     }
 
     /// The state before a remote event: the state after its prev event, or the resolution of
-    /// the states after its prev events (stored as a snapshot). Prev events unknown here, or
-    /// known only as outliers without state, are `MissingPrevEvents`.
-    fn state_before_remote(&self, rules: &ruma::room_version_rules::RoomVersionRules, pdu: &Pdu) -> Result<RoomState> {
+    /// the states after its prev events (a snapshot queued in `batch`, the event's own).
+    /// Prev events unknown here, or known only as outliers without state, are
+    /// `MissingPrevEvents`.
+    fn state_before_remote(
+        &self,
+        batch: &mut RoomBatch<'_>,
+        rules: &ruma::room_version_rules::RoomVersionRules,
+        pdu: &Pdu,
+    ) -> Result<RoomState> {
         let mut missing = Vec::new();
         let mut states = Vec::with_capacity(pdu.prev_events.len());
         for prev in &pdu.prev_events {
@@ -175,13 +203,11 @@ impl Rooms {
         }
         let resolved = self.resolve_snapshots(rules, &states)?;
         let (added, removed) = crate::resolve::diff(&first.map, &resolved);
-        let mut batch = accord_db::WriteBatch::new();
-        let hash = self.db.put_state_diff(&mut batch, Some(first.hash), added, removed)?;
-        self.db.write(batch)?;
+        let hash = self.db.put_state_diff(batch, Some(first.hash), added, removed)?;
         Ok(RoomState {
             hash,
             version: first.version.clone(),
-            map: self.state_map(hash)?,
+            map: resolved.into(),
         })
     }
 }

@@ -13,7 +13,7 @@ mod durable;
 mod error;
 mod history;
 mod inbound;
-mod locks;
+mod membership_records;
 mod missing_state;
 mod persist;
 mod relay;
@@ -27,11 +27,12 @@ mod versions;
 use accord_core::ServerIdentity;
 use accord_db::Db;
 
+pub use accord_db::rooms::{RoomBatch, RoomGuard};
 pub use acl::acl_allows;
 pub use build::{PduTemplate, TxnInfo, event_id_of};
 pub use durable::PendingWrites;
 pub use error::{Error, Result};
-pub use locks::{RoomGuard, RoomLocks};
+pub use membership_records::Forget;
 pub use remote::JoinedRoomState;
 pub use state::RoomState;
 pub use versions::{SUPPORTED_ROOM_VERSIONS, rules_for};
@@ -41,7 +42,6 @@ pub use versions::{SUPPORTED_ROOM_VERSIONS, rules_for};
 pub struct Rooms {
     db: Db,
     identity: ServerIdentity,
-    locks: RoomLocks,
     state: state::StateCache,
     /// Bumped when events are queued for other servers; the sender waits on it.
     outbound_wake: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
@@ -53,7 +53,6 @@ impl Rooms {
         Self {
             db,
             identity,
-            locks: RoomLocks::default(),
             state: state::StateCache::default(),
             outbound_wake: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
         }
@@ -76,6 +75,6 @@ impl Rooms {
 
     /// Waits for the room's lock: the proof every write needs.
     pub async fn lock(&self, room_id: &ruma::RoomId) -> RoomGuard {
-        self.locks.lock(room_id).await
+        self.db.lock_room(room_id).await
     }
 }

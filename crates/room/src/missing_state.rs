@@ -6,13 +6,13 @@
 
 use std::collections::HashMap;
 
-use accord_db::{WriteBatch, rooms::ShortStateHash};
+use accord_core::Pdu;
+use accord_db::rooms::ShortStateHash;
 use ruma::{CanonicalJsonObject, OwnedEventId, RoomId, signatures::PublicKeyMap};
 
 use crate::{
     Error, Result, Rooms,
-    remote_state::{Checked, outlier_meta},
-    state::RoomState,
+    remote_state::{Checked, authorize_on, outlier_meta},
     versions::rules_for,
 };
 
@@ -31,7 +31,7 @@ impl Rooms {
     ) -> Result<OwnedEventId> {
         let version = self.room_version(room_id)?;
         let rules = rules_for(&version)?;
-        let _guard = self.lock(room_id).await;
+        let guard = self.lock(room_id).await;
         let mut events: HashMap<OwnedEventId, Checked> = HashMap::new();
         for json in fetched {
             let checked = self.check_remote(&rules, room_id, json, keys)?;
@@ -46,9 +46,12 @@ impl Rooms {
             return Ok(prev_id);
         }
 
-        let mut batch = WriteBatch::new();
-        let mut shorts = self.store_outliers(&mut batch, room_id, &events)?;
+        // One batch: the fetched events, the state before `prev` and `prev` itself, so a crash
+        // (or `prev` failing its checks) leaves nothing half stored.
+        let mut batch = guard.batch();
+        let shorts = self.store_outliers(&mut batch, &events)?;
         let mut entries = Vec::with_capacity(state_ids.len());
+        let mut state_pdus: HashMap<(String, String), Pdu> = HashMap::new();
         for event_id in state_ids {
             let (short, pdu) = match shorts.get(event_id) {
                 Some(short) => (*short, events[event_id].pdu.clone()),
@@ -70,21 +73,18 @@ impl Rooms {
             }
             if let Some(key) = &pdu.state_key {
                 entries.push((self.db.intern_state_key(&pdu.kind.to_string(), key)?, short));
+                state_pdus.insert((pdu.kind.to_string(), key.clone()), pdu);
             }
         }
+        // `prev` against that state, which exists only in this batch so far.
+        let state_refs: HashMap<(String, String), &Pdu> = state_pdus.iter().map(|(k, p)| (k.clone(), p)).collect();
+        authorize_on(&rules, &prev.pdu, &events, &state_refs, |id| {
+            self.pdu_by_id(id).ok().flatten()
+        })?;
         let before_hash: ShortStateHash = self.db.put_state_diff(&mut batch, None, entries, Vec::new())?;
-        self.db.write(batch)?;
-        let before = RoomState {
-            hash: before_hash,
-            version,
-            map: self.state_map(before_hash)?,
-        };
-        self.authorize(&rules, &prev.pdu, &before)?;
 
-        let mut batch = WriteBatch::new();
         let prev_events = HashMap::from([(prev_id.clone(), prev)]);
-        shorts = self.store_outliers(&mut batch, room_id, &prev_events)?;
-        let short = shorts[&prev_id];
+        let short = self.store_outliers(&mut batch, &prev_events)?[&prev_id];
         let after_hash = match &prev_events[&prev_id].pdu.state_key {
             Some(key) => {
                 let kind = prev_events[&prev_id].pdu.kind.to_string();
@@ -100,7 +100,7 @@ impl Rooms {
         };
         meta.state_after = Some(after_hash.0);
         self.db.put_event_meta(&mut batch, short, &meta);
-        self.db.write(batch)?;
+        self.db.write_room(batch)?;
         tracing::info!(room = %room_id, event = %prev_id, state = state_ids.len(), "stored a missing event with its state");
         Ok(prev_id)
     }

@@ -3,10 +3,7 @@
 //! batch committed while holding the room lock.
 
 use accord_core::Pdu;
-use accord_db::{
-    WriteBatch,
-    rooms::{EventMeta, MembershipRecord, RoomMeta, ShortEventId, ShortStateHash},
-};
+use accord_db::rooms::{EventMeta, MembershipRecord, RoomBatch, RoomMeta, ShortEventId, ShortStateHash};
 use ruma::{CanonicalJsonObject, RoomVersionId};
 
 use accord_db::rooms::StreamTicket;
@@ -24,9 +21,9 @@ pub(crate) enum Durability {
 }
 
 /// A batch already holding what an event builds on, for [`Rooms::commit_in`].
-pub(crate) struct JoinedBatch {
+pub(crate) struct JoinedBatch<'g> {
     /// The writes so far; the event's own are added, and all are committed together.
-    pub(crate) batch: WriteBatch,
+    pub(crate) batch: RoomBatch<'g>,
     /// The event's short id, when `state_after` names it.
     pub(crate) short: Option<ShortEventId>,
     /// The event's state after, already queued in `batch`.
@@ -35,9 +32,9 @@ pub(crate) struct JoinedBatch {
     pub(crate) destinations: Option<Vec<ruma::OwnedServerName>>,
 }
 
-impl JoinedBatch {
+impl<'g> JoinedBatch<'g> {
     /// A batch whose event builds only on what is already stored.
-    pub(crate) fn plain(batch: WriteBatch) -> Self {
+    pub(crate) fn plain(batch: RoomBatch<'g>) -> Self {
         Self {
             batch,
             short: None,
@@ -56,18 +53,16 @@ impl Rooms {
         object: CanonicalJsonObject,
         version: &RoomVersionId,
     ) -> Result<()> {
-        let mut batch = WriteBatch::new();
+        let mut batch = guard.batch();
         // Room meta must exist before `append` reads the version; the state hash is set below.
         self.db.put_room_meta(
             &mut batch,
-            guard.room_id(),
             &RoomMeta {
                 version: version.clone(),
                 current_state: 0,
             },
         );
         self.commit_in(
-            guard,
             pdu,
             object,
             None,
@@ -80,24 +75,23 @@ impl Rooms {
         .map(drop)
     }
 
-    /// Persists a local or accepted event on top of `before`.
+    /// Persists a local or accepted event on top of `before`, with whatever `batch` holds.
     pub(crate) fn append(
         &self,
-        guard: &RoomGuard,
+        batch: RoomBatch<'_>,
         pdu: &Pdu,
         object: CanonicalJsonObject,
         before: Option<&RoomState>,
         txn: Option<TxnInfo>,
         durability: Durability,
     ) -> Result<Option<StreamTicket>> {
-        let version = self.room_version(guard.room_id())?;
+        let version = self.room_version(batch.room_id())?;
         self.commit_in(
-            guard,
             pdu,
             object,
             before,
             txn,
-            JoinedBatch::plain(WriteBatch::new()),
+            JoinedBatch::plain(batch),
             &version,
             durability,
             None,
@@ -106,24 +100,23 @@ impl Rooms {
 
     /// Persists an accepted remote event on top of `before` when the room has other forward
     /// extremities: the room's current state becomes `current`, the resolution of the forks
-    /// (which may name the event itself).
+    /// (which may name the event itself). `batch` may hold what the event builds on.
     pub(crate) fn append_with_current(
         &self,
-        guard: &RoomGuard,
+        batch: RoomBatch<'_>,
         pdu: &Pdu,
         object: CanonicalJsonObject,
         before: &RoomState,
         current: &IdStateMap,
         durability: Durability,
     ) -> Result<Option<StreamTicket>> {
-        let version = self.room_version(guard.room_id())?;
+        let version = self.room_version(batch.room_id())?;
         self.commit_in(
-            guard,
             pdu,
             object,
             Some(before),
             None,
-            JoinedBatch::plain(WriteBatch::new()),
+            JoinedBatch::plain(batch),
             &version,
             durability,
             Some(current),
@@ -132,16 +125,16 @@ impl Rooms {
 
     /// Persists `pdu` into `joined.batch`, which may already hold what the event builds on
     /// (a remote join's state): then the caller gives the event's state after and the servers
-    /// to send it to, since neither can be read back before the batch is written.
+    /// to send it to, since neither can be read back before the batch is written. The batch
+    /// holds the room's lock until it is committed.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn commit_in(
         &self,
-        guard: &RoomGuard,
         pdu: &Pdu,
         object: CanonicalJsonObject,
         before: Option<&RoomState>,
         txn: Option<TxnInfo>,
-        joined: JoinedBatch,
+        joined: JoinedBatch<'_>,
         version: &RoomVersionId,
         durability: Durability,
         resolved_current: Option<&IdStateMap>,
@@ -152,7 +145,7 @@ impl Rooms {
             state_after: given_state_after,
             destinations: given_destinations,
         } = joined;
-        let room_id = guard.room_id();
+        let room_id = &batch.room_id().to_owned();
         let db = &self.db;
         let short = given_short.unwrap_or_else(|| ShortEventId(db.next_short_id()));
         let canonical = serde_json::to_vec(&object).map_err(|err| Error::InvalidEvent(err.to_string()))?;
@@ -189,13 +182,13 @@ impl Rooms {
                 txn: txn.as_ref().map(|t| (t.device_id.clone(), t.txn_id.clone())),
             },
         );
-        db.put_timeline(&mut batch, room_id, count, short);
-        db.replace_extremities(&mut batch, room_id, &pdu.prev_events, &pdu.event_id);
+        db.put_timeline(&mut batch, count, short);
+        db.replace_extremities(&mut batch, &pdu.prev_events, &pdu.event_id);
         let current_state = match resolved_current {
             None => state_after,
             Some(resolved) => {
                 let resolved = self.short_state_map(resolved, Some((&pdu.event_id, short)))?;
-                self.resolved_memberships(&mut batch, room_id, &resolved, pdu, short, count)?;
+                self.resolved_memberships(&mut batch, &resolved, pdu, short, count)?;
                 // A diff against `before`: the event's own snapshot is only in this batch.
                 let base = before.map(|b| b.map.clone()).unwrap_or_default();
                 let (added, removed) = crate::resolve::diff(&base, &resolved);
@@ -204,7 +197,6 @@ impl Rooms {
         };
         db.put_room_meta(
             &mut batch,
-            room_id,
             &RoomMeta {
                 version: version.clone(),
                 current_state: current_state.0,
@@ -217,7 +209,6 @@ impl Rooms {
             db.put_membership(
                 &mut batch,
                 &user,
-                room_id,
                 &MembershipRecord {
                     membership,
                     count,
@@ -229,7 +220,7 @@ impl Rooms {
             && let Some(target) = db.get_short_event_id(redacts)?
         {
             let mut meta = db.event_meta(target)?;
-            if meta.room_id == room_id && meta.redacted_by.is_none() {
+            if meta.room_id == *room_id && meta.redacted_by.is_none() {
                 meta.redacted_by = Some(pdu.event_id.clone());
                 db.put_event_meta(&mut batch, target, &meta);
             }
@@ -257,12 +248,12 @@ impl Rooms {
         // position. Storage refuses every later write (`Db::storage_failed`) until a restart.
         match durability {
             Durability::Synced => {
-                db.write(batch)?;
+                db.write_room(batch)?;
                 db.release_count(ticket);
                 Ok(None)
             }
             Durability::Deferred => {
-                db.write_deferred(batch)?;
+                db.write_room_deferred(batch)?;
                 Ok(Some(ticket))
             }
         }
@@ -272,14 +263,13 @@ impl Rooms {
     /// from the room's current state so far (the event itself is `short`, not stored yet).
     fn resolved_memberships(
         &self,
-        batch: &mut WriteBatch,
-        room_id: &ruma::RoomId,
+        batch: &mut RoomBatch<'_>,
         resolved: &accord_db::rooms::StateMap,
         pdu: &Pdu,
         short: ShortEventId,
         count: u64,
     ) -> Result<()> {
-        let old = self.current_state(room_id)?;
+        let old = self.current_state(batch.room_id())?;
         for (key, event) in resolved {
             if old.map.get(key) == Some(event) {
                 continue;
@@ -299,7 +289,6 @@ impl Rooms {
             self.db.put_membership(
                 batch,
                 &user,
-                room_id,
                 &MembershipRecord {
                     membership,
                     count,

@@ -4,7 +4,6 @@
 //! servers participating in the room"). Events from transactions are not relayed: their origin
 //! sends them to everyone itself.
 
-use accord_db::WriteBatch;
 use ruma::{EventId, RoomId, ServerName};
 
 use crate::{Error, Result, Rooms};
@@ -12,7 +11,13 @@ use crate::{Error, Result, Rooms};
 impl Rooms {
     /// Queues a stored event of `room_id` for every server with a member in the room but
     /// `origin` (and us), at the event's own stream position, so the queue keeps room order.
-    pub fn relay_to_other_servers(&self, room_id: &RoomId, event_id: &EventId, origin: &ServerName) -> Result<()> {
+    /// Takes the room's lock: queue rows are room rows.
+    pub async fn relay_to_other_servers(
+        &self,
+        room_id: &RoomId,
+        event_id: &EventId,
+        origin: &ServerName,
+    ) -> Result<()> {
         let db = &self.db;
         let short = db
             .get_short_event_id(event_id)?
@@ -28,11 +33,12 @@ impl Rooms {
         if destinations.is_empty() {
             return Ok(());
         }
-        let mut batch = WriteBatch::new();
+        let guard = self.lock(room_id).await;
+        let mut batch = guard.batch();
         for destination in &destinations {
             db.queue_for_destination(&mut batch, destination, count, event_id);
         }
-        db.write(batch)?;
+        db.write_room(batch)?;
         self.outbound_wake.send_replace(count);
         tracing::debug!(room = %room_id, %event_id, %origin, servers = destinations.len(), "relayed to the room's other servers");
         Ok(())

@@ -6,10 +6,7 @@
 use std::collections::HashMap;
 
 use accord_core::Pdu;
-use accord_db::{
-    WriteBatch,
-    rooms::{EventMeta, ShortEventId, ShortStateHash},
-};
+use accord_db::rooms::{EventMeta, RoomBatch, ShortEventId, ShortStateHash};
 use ruma::{
     CanonicalJsonObject, OwnedEventId, RoomId, RoomVersionId,
     canonical_json::redact,
@@ -71,8 +68,8 @@ impl Rooms {
 
         // One batch: the state, its events as outliers, the memberships and our join on top,
         // so a crash leaves the join wholly there or wholly absent.
-        let mut batch = WriteBatch::new();
-        let shorts = self.store_outliers(&mut batch, room_id, &events)?;
+        let mut batch = guard.batch();
+        let shorts = self.store_outliers(&mut batch, &events)?;
         let mut entries = Vec::new();
         let mut destinations = std::collections::BTreeSet::new();
         for event_id in &state_ids {
@@ -88,7 +85,7 @@ impl Rooms {
                     count: 0,
                     forgotten: false,
                 };
-                self.db.put_membership(&mut batch, &user, room_id, &record);
+                self.db.put_membership(&mut batch, &user, &record);
             }
             if let (Some(key), Some(short)) = (&pdu.state_key, shorts.get(event_id)) {
                 entries.push((self.db.intern_state_key(&pdu.kind.to_string(), key)?, *short));
@@ -106,8 +103,7 @@ impl Rooms {
         let state_after: ShortStateHash = self.db.put_state_diff(&mut batch, None, entries, Vec::new())?;
         // Rejoining: whatever this server had of the room before is superseded.
         let stale = self.db.extremities(room_id)?;
-        self.db
-            .replace_extremities(&mut batch, room_id, &stale, &join.pdu.event_id);
+        self.db.replace_extremities(&mut batch, &stale, &join.pdu.event_id);
         let joined = crate::persist::JoinedBatch {
             batch,
             short: Some(join_short),
@@ -116,7 +112,6 @@ impl Rooms {
         };
         let join_id = join.pdu.event_id.clone();
         self.commit_in(
-            &guard,
             &join.pdu,
             join.json,
             None,
@@ -211,8 +206,7 @@ impl Rooms {
     /// every event's short id, new or already known.
     pub(crate) fn store_outliers(
         &self,
-        batch: &mut WriteBatch,
-        room_id: &RoomId,
+        batch: &mut RoomBatch<'_>,
         events: &HashMap<OwnedEventId, Checked>,
     ) -> Result<HashMap<OwnedEventId, ShortEventId>> {
         let mut shorts = HashMap::new();
@@ -225,7 +219,8 @@ impl Rooms {
                     let canonical =
                         serde_json::to_vec(&checked.json).map_err(|err| Error::InvalidEvent(err.to_string()))?;
                     self.db.put_pdu_json(batch, short, canonical);
-                    self.db.put_event_meta(batch, short, &outlier_meta(event_id, room_id));
+                    let meta = outlier_meta(event_id, batch.room_id());
+                    self.db.put_event_meta(batch, short, &meta);
                     short
                 }
             };
@@ -251,7 +246,7 @@ pub(crate) fn outlier_meta(event_id: &ruma::EventId, room_id: &RoomId) -> EventM
 
 /// Both halves of the authorization rules for `pdu` against `state` (the state before it, not
 /// stored yet); auth events come from `events` or `stored`.
-fn authorize_on(
+pub(crate) fn authorize_on(
     rules: &RoomVersionRules,
     pdu: &Pdu,
     events: &HashMap<OwnedEventId, Checked>,

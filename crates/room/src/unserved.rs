@@ -7,13 +7,10 @@
 //! resolution may still pick it when later events reference it.
 
 use accord_core::Pdu;
-use accord_db::{
-    WriteBatch,
-    rooms::{EventMeta, ShortEventId},
-};
+use accord_db::rooms::{EventMeta, RoomBatch, ShortEventId};
 use ruma::CanonicalJsonObject;
 
-use crate::{Error, Result, RoomGuard, Rooms, state::RoomState};
+use crate::{Error, Result, Rooms, state::RoomState};
 
 /// Why an event is kept out of clients' sight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,10 +22,10 @@ pub(crate) enum Unserved {
 }
 
 impl Rooms {
-    /// Stores `pdu` as `why` says, in one synced batch.
+    /// Stores `pdu` as `why` says, with whatever `batch` holds, in one synced write.
     pub(crate) fn store_unserved(
         &self,
-        guard: &RoomGuard,
+        mut batch: RoomBatch<'_>,
         pdu: &Pdu,
         json: CanonicalJsonObject,
         before: &RoomState,
@@ -36,7 +33,7 @@ impl Rooms {
     ) -> Result<()> {
         let db = &self.db;
         let short = ShortEventId(db.next_short_id());
-        let mut batch = WriteBatch::new();
+        let room_id = batch.room_id().to_owned();
         db.put_short_event_id(&mut batch, &pdu.event_id, short);
         let canonical = serde_json::to_vec(&json).map_err(|err| Error::InvalidEvent(err.to_string()))?;
         db.put_pdu_json(&mut batch, short, canonical);
@@ -52,7 +49,7 @@ impl Rooms {
             short,
             &EventMeta {
                 event_id: pdu.event_id.clone(),
-                room_id: guard.room_id().to_owned(),
+                room_id: room_id.clone(),
                 count: None,
                 state_after: Some(state_after.0),
                 rejected: why == Unserved::Rejected,
@@ -61,8 +58,8 @@ impl Rooms {
                 txn: None,
             },
         );
-        db.write(batch)?;
-        tracing::info!(room = %guard.room_id(), event = %pdu.event_id, ?why, "stored an event clients won't see");
+        db.write_room(batch)?;
+        tracing::info!(room = %room_id, event = %pdu.event_id, ?why, "stored an event clients won't see");
         Ok(())
     }
 }

@@ -9,11 +9,14 @@
 use std::{collections::BTreeSet, time::Duration};
 
 use accord_db::{LocalDeviceChange, WriteBatch};
-use ruma::OwnedServerName;
-use serde_json::{Value, json};
+use ruma::{
+    OwnedServerName, UInt,
+    api::federation::transactions::edu::{DeviceListUpdateContent, Edu, SigningKeyUpdateContent},
+};
+use serde_json::Value;
 use tokio::sync::watch;
 
-use crate::{Result, Services};
+use crate::{Result, Services, edu_json, edus::raw_json};
 
 /// Changes handled per pass.
 const BATCH: usize = 100;
@@ -103,34 +106,29 @@ impl Services {
             if !build {
                 continue;
             }
-            let mut content = json!({
-                "user_id": user_id,
-                "device_id": device_id,
-                "stream_id": version,
-                "prev_id": if prev == 0 { json!([]) } else { json!([prev]) },
-            });
+            let mut content =
+                DeviceListUpdateContent::new(user_id.clone(), device_id.clone(), UInt::new_saturating(version));
+            if prev != 0 {
+                content.prev_id = vec![UInt::new_saturating(prev)];
+            }
             match db.get_device(user_id, device_id)? {
-                None => content["deleted"] = json!(true),
+                None => content.deleted = Some(true),
                 Some(_) => {
                     if let Some(keys) = db.get_device_keys(user_id, device_id)? {
-                        content["keys"] = keys;
+                        content.keys = Some(raw_json(&keys)?);
                     }
                 }
             }
-            edus.push(json!({ "edu_type": "m.device_list_update", "content": content }));
+            edus.push(edu_json(&Edu::DeviceListUpdate(content))?);
         }
         if change.signing_keys
             && build
             && let Some(keys) = db.get_cross_signing_keys(user_id)?
         {
-            let mut content = json!({ "user_id": user_id });
-            if let Some(master) = keys.master {
-                content["master_key"] = master;
-            }
-            if let Some(self_signing) = keys.self_signing {
-                content["self_signing_key"] = self_signing;
-            }
-            edus.push(json!({ "edu_type": "m.signing_key_update", "content": content }));
+            let mut content = SigningKeyUpdateContent::new(user_id.clone());
+            content.master_key = keys.master.as_ref().map(raw_json).transpose()?;
+            content.self_signing_key = keys.self_signing.as_ref().map(raw_json).transpose()?;
+            edus.push(edu_json(&Edu::SigningKeyUpdate(content))?);
         }
         db.put_device_list_version(batch, user_id, version);
         Ok(edus)

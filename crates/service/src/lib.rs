@@ -14,6 +14,7 @@ pub mod dehydrated_device;
 pub mod device_keys;
 pub mod device_list_announcer;
 pub mod devices;
+mod edus;
 mod error;
 pub mod filters;
 pub mod identity;
@@ -53,6 +54,7 @@ use std::sync::Arc;
 use accord_core::Config;
 use accord_db::Db;
 
+pub(crate) use edus::edu_json;
 pub use error::{Error, Result};
 pub use sessions::AuthedUser;
 

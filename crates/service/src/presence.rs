@@ -137,6 +137,22 @@ impl Services {
     }
 }
 
+/// A local user's presence as the `m.presence` EDU carries it.
+pub(crate) fn presence_update(
+    user_id: &UserId,
+    record: &PresenceRecord,
+) -> ruma::api::federation::transactions::edu::PresenceUpdate {
+    let ago = now_millis().saturating_sub(record.last_active_ts);
+    let mut update = ruma::api::federation::transactions::edu::PresenceUpdate::new(
+        user_id.to_owned(),
+        ruma::presence::PresenceState::from(record.presence.as_str()),
+        ruma::UInt::new_saturating(ago),
+    );
+    update.status_msg = record.status_msg.clone();
+    update.currently_active = record.presence == "online" && ago < CURRENTLY_ACTIVE_MS;
+    update
+}
+
 pub(crate) fn presence_content(record: Option<&PresenceRecord>) -> Value {
     let Some(record) = record else {
         return json!({ "presence": "offline" });

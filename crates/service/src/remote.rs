@@ -4,7 +4,10 @@
 
 use ruma::{
     OwnedRoomId, OwnedServerName, RoomAliasId, UserId,
-    api::federation::query::{get_profile_information::v1 as get_profile, get_room_information::v1 as get_room},
+    api::federation::{
+        query::{get_profile_information::v1 as get_profile, get_room_information::v1 as get_room},
+        transactions::edu::{Edu, TypingContent},
+    },
 };
 use serde_json::{Map, Value};
 
@@ -245,12 +248,13 @@ impl Services {
     ) -> Result<()> {
         self.rooms.set_typing(user, room_id, target, timeout)?;
         if let Some(federation) = &self.federation {
-            let edu = serde_json::json!({
-                "edu_type": "m.typing",
-                "content": { "room_id": room_id, "user_id": user.user_id, "typing": timeout.is_some() },
-            });
+            let edu = Edu::Typing(TypingContent::new(
+                room_id.to_owned(),
+                user.user_id.clone(),
+                timeout.is_some(),
+            ));
             for server in self.rooms.rooms().remote_servers(room_id, &["join"])? {
-                federation.queue_edu(&server, edu.clone());
+                federation.queue_edu(&server, &edu);
             }
         }
         Ok(())
@@ -258,42 +262,28 @@ impl Services {
 
     /// An `m.typing` EDU from `origin`: applied when the user belongs to `origin`, is joined to
     /// the room here, and the room's ACL admits `origin`. Anything else is ignored.
-    pub fn receive_typing_edu(&self, origin: &ruma::ServerName, content: &serde_json::Value) {
-        let room = content
-            .get("room_id")
-            .and_then(serde_json::Value::as_str)
-            .and_then(|r| ruma::RoomId::parse(r).ok());
-        let user = content
-            .get("user_id")
-            .and_then(serde_json::Value::as_str)
-            .and_then(|u| UserId::parse(u).ok());
-        let (Some(room_id), Some(user_id)) = (room, user) else {
-            return;
-        };
+    pub fn receive_typing_edu(&self, origin: &ruma::ServerName, content: &TypingContent) {
+        let (room_id, user_id) = (&content.room_id, &content.user_id);
         if user_id.server_name() != origin {
             return;
         }
         let joined = self
             .db()
-            .get_membership(&user_id, &room_id)
+            .get_membership(user_id, room_id)
             .ok()
             .flatten()
             .is_some_and(|m| m.membership == "join");
         let admitted = self
             .rooms
             .rooms()
-            .server_allowed_in_room(&room_id, origin)
+            .server_allowed_in_room(room_id, origin)
             .unwrap_or(false);
         if !joined || !admitted {
             return;
         }
-        let typing = content
-            .get("typing")
-            .and_then(serde_json::Value::as_bool)
-            .unwrap_or(false);
         // Servers send no timeout; 30 s is what Synapse and the spec's examples use.
-        let timeout = typing.then_some(std::time::Duration::from_secs(30));
-        if let Err(err) = self.rooms.apply_typing(&room_id, &user_id, timeout) {
+        let timeout = content.typing.then_some(std::time::Duration::from_secs(30));
+        if let Err(err) = self.rooms.apply_typing(room_id, user_id, timeout) {
             tracing::info!(%err, "typing EDU not applied");
         }
     }

@@ -5,7 +5,13 @@
 //! doesn't name the last one applied means one was missed, and the list is fetched again.
 
 use accord_db::{RemoteDevice, RemoteDeviceList, WriteBatch};
-use ruma::{OwnedDeviceId, ServerName, UserId, api::federation::device::get_devices::v1 as get_devices};
+use ruma::{
+    ServerName, UserId,
+    api::federation::{
+        device::get_devices::v1 as get_devices,
+        transactions::edu::{DeviceListUpdateContent, SigningKeyUpdateContent},
+    },
+};
 use serde_json::{Value, json};
 
 use crate::{Error, Result, Services};
@@ -87,17 +93,12 @@ impl Services {
     /// An `m.device_list_update` EDU: applied to the cache when it follows the last update
     /// applied, else the list is fetched again. Local clients see the user under
     /// `device_lists.changed` either way.
-    pub fn receive_device_list_update(&self, origin: &ServerName, content: &Value) {
-        let (Some(user_id), Some(stream_id)) = (self.tracked_user_of(origin, content), content["stream_id"].as_u64())
-        else {
+    pub fn receive_device_list_update(&self, origin: &ServerName, content: &DeviceListUpdateContent) {
+        let Some(user_id) = self.tracked_user_of(origin, &content.user_id) else {
             return;
         };
-        let prev_ids: Vec<u64> = content["prev_id"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_u64)
-            .collect();
+        let stream_id = u64::from(content.stream_id);
+        let prev_ids: Vec<u64> = content.prev_id.iter().map(|id| u64::from(*id)).collect();
         let outcome = (|| -> Result<()> {
             let db = self.db();
             if let Some(mut list) = db.get_remote_device_list(&user_id)? {
@@ -109,7 +110,7 @@ impl Services {
                     self.spawn_device_list_resync(user_id.clone());
                     return Ok(());
                 }
-                apply_device_update(&mut list, content)?;
+                apply_device_update(&mut list, content);
                 list.stream_id = stream_id;
                 let mut batch = WriteBatch::new();
                 db.put_remote_device_list(&mut batch, &user_id, &list);
@@ -124,18 +125,26 @@ impl Services {
     }
 
     /// An `m.signing_key_update` EDU: new cross-signing keys of one of the origin's users.
-    pub fn receive_signing_key_update(&self, origin: &ServerName, content: &Value) {
-        let Some(user_id) = self.tracked_user_of(origin, content) else {
+    pub fn receive_signing_key_update(&self, origin: &ServerName, content: &SigningKeyUpdateContent) {
+        let Some(user_id) = self.tracked_user_of(origin, &content.user_id) else {
             return;
         };
         let outcome = (|| -> Result<()> {
             let db = self.db();
             if let Some(mut list) = db.get_remote_device_list(&user_id)? {
-                if let Some(master) = content.get("master_key").filter(|k| k.is_object()) {
-                    list.master_key = Some(master.clone());
+                if let Some(master) = content
+                    .master_key
+                    .as_ref()
+                    .and_then(|k| k.deserialize_as::<Value>().ok())
+                {
+                    list.master_key = Some(master);
                 }
-                if let Some(self_signing) = content.get("self_signing_key").filter(|k| k.is_object()) {
-                    list.self_signing_key = Some(self_signing.clone());
+                if let Some(self_signing) = content
+                    .self_signing_key
+                    .as_ref()
+                    .and_then(|k| k.deserialize_as::<Value>().ok())
+                {
+                    list.self_signing_key = Some(self_signing);
                 }
                 let mut batch = WriteBatch::new();
                 db.put_remote_device_list(&mut batch, &user_id, &list);
@@ -151,9 +160,8 @@ impl Services {
 
     /// The EDU's `user_id`, if it is one of `origin`'s users whose devices this server follows
     /// (they share a room with a local user); updates about anyone else are ignored.
-    fn tracked_user_of(&self, origin: &ServerName, content: &Value) -> Option<ruma::OwnedUserId> {
-        let user_id = content["user_id"].as_str().and_then(|u| UserId::parse(u).ok())?;
-        (user_id.server_name() == origin && self.shares_room_with_local_user(&user_id)).then_some(user_id)
+    fn tracked_user_of(&self, origin: &ServerName, user_id: &UserId) -> Option<ruma::OwnedUserId> {
+        (user_id.server_name() == origin && self.shares_room_with_local_user(user_id)).then(|| user_id.to_owned())
     }
 
     /// Fetches a remote user's whole device list in the background.
@@ -211,24 +219,21 @@ impl Services {
 }
 
 /// Applies one `m.device_list_update` to a cached list.
-fn apply_device_update(list: &mut RemoteDeviceList, content: &Value) -> Result<()> {
-    let device_id = content["device_id"]
-        .as_str()
-        .map(OwnedDeviceId::from)
-        .ok_or_else(|| Error::bad_json("device_id missing"))?;
-    if content["deleted"].as_bool() == Some(true) {
-        list.devices.remove(&device_id);
-        return Ok(());
+fn apply_device_update(list: &mut RemoteDeviceList, content: &DeviceListUpdateContent) {
+    let device_id = &content.device_id;
+    if content.deleted == Some(true) {
+        list.devices.remove(device_id);
+        return;
     }
     let device = list.devices.entry(device_id.clone()).or_default();
-    if let Some(keys) = content.get("keys").filter(|k| k.is_object())
+    // Keys are kept as the origin signed them; ones naming another device or user are not.
+    if let Some(keys) = content.keys.as_ref().and_then(|k| k.deserialize_as::<Value>().ok())
         && keys["device_id"] == device_id.as_str()
-        && keys["user_id"] == content["user_id"]
+        && keys["user_id"] == content.user_id.as_str()
     {
-        device.keys = Some(keys.clone());
+        device.keys = Some(keys);
     }
-    if let Some(name) = content["device_display_name"].as_str() {
-        device.display_name = Some(name.to_owned());
+    if let Some(name) = &content.device_display_name {
+        device.display_name = Some(name.clone());
     }
-    Ok(())
 }

@@ -82,7 +82,8 @@ impl Services {
             stripped_state: stripped,
             servers: vec![server.to_owned()],
         };
-        self.set_remote_membership(&user.user_id, room_id, "knock", Some(&record))?;
+        self.set_remote_membership(&user.user_id, room_id, "knock", Some(&record))
+            .await?;
         tracing::info!(room = %room_id, via = %server, user = %user.user_id, "knocked on a remote room");
         Ok(())
     }

@@ -3,10 +3,7 @@
 //! rejecting an invite to a room this server is not in (`make_leave` / `send_leave` through the
 //! inviting server).
 
-use accord_db::{
-    WriteBatch,
-    rooms::{MembershipRecord, RemoteInvite},
-};
+use accord_db::{WriteBatch, rooms::RemoteInvite};
 use accord_room::PduTemplate;
 use ruma::{
     CanonicalJsonObject, CanonicalJsonValue, RoomId, RoomVersionId, ServerName, UserId,
@@ -211,7 +208,8 @@ impl Services {
                 stripped_state: stripped,
                 servers: vec![origin.to_owned()],
             };
-            self.set_remote_membership(&invitee, room_id, "invite", Some(&invite))?;
+            self.set_remote_membership(&invitee, room_id, "invite", Some(&invite))
+                .await?;
             tracing::info!(room = %room_id, user = %invitee, %origin, "invited to a remote room");
         }
         Ok(event)
@@ -245,7 +243,7 @@ impl Services {
             // user is not stuck with it.
             tracing::info!(room = %room_id, user = %user.user_id, "invite dropped locally");
         }
-        self.set_remote_membership(&user.user_id, room_id, "leave", None)
+        self.set_remote_membership(&user.user_id, room_id, "leave", None).await
     }
 
     /// The room's stripped state as full PDUs, sent with invites and answered to knocks (the
@@ -264,30 +262,19 @@ impl Services {
         Ok(stripped)
     }
 
-    /// Records a pending remote invite or knock (`membership` `invite` or `knock`, with the
-    /// room's stripped state), or its end without joining (`leave`, no record), at the next
-    /// stream position so `/sync` shows the change.
-    pub(crate) fn set_remote_membership(
+    /// Records a pending remote invite or knock, or its end without joining (see
+    /// [`accord_room::Rooms::record_remote_membership`]).
+    pub(crate) async fn set_remote_membership(
         &self,
         user_id: &UserId,
         room_id: &RoomId,
         membership: &str,
         invite: Option<&RemoteInvite>,
     ) -> Result<()> {
-        let db = self.db();
-        db.write_at_next_count(|batch, count| {
-            match invite {
-                Some(invite) => db.put_remote_invite(batch, user_id, room_id, invite),
-                None => db.delete_remote_invite(batch, user_id, room_id),
-            }
-            let record = MembershipRecord {
-                membership: membership.to_owned(),
-                count,
-                forgotten: false,
-            };
-            db.put_membership(batch, user_id, room_id, &record);
-            db.put_room_change(batch, room_id, count);
-        })?;
+        self.rooms
+            .rooms()
+            .record_remote_membership(user_id, room_id, membership, invite)
+            .await?;
         Ok(())
     }
 

@@ -5,12 +5,14 @@
 
 use accord_core::time::now_millis;
 use accord_db::PresenceRecord;
-use ruma::{ServerName, UserId};
-use serde_json::{Value, json};
+use ruma::{
+    ServerName, UserId,
+    api::federation::transactions::edu::{Edu, PresenceContent},
+};
 
 use crate::{
     Result, Services,
-    presence::{STATES, presence_content},
+    presence::{STATES, presence_update},
 };
 
 impl Services {
@@ -23,31 +25,28 @@ impl Services {
         if servers.is_empty() {
             return Ok(());
         }
-        let mut update = presence_content(Some(record));
-        update["user_id"] = json!(user_id);
-        let edu = json!({ "edu_type": "m.presence", "content": { "push": [update] } });
+        let edu = Edu::Presence(PresenceContent::new(vec![presence_update(user_id, record)]));
         for server in servers {
-            federation.queue_edu(&server, edu.clone());
+            federation.queue_edu(&server, &edu);
         }
         Ok(())
     }
 
     /// An `m.presence` EDU from `origin`. Updates for users of other servers, for users who
     /// share no room with a local user, and malformed ones are ignored.
-    pub fn receive_presence_edu(&self, origin: &ServerName, content: &Value) {
-        for update in content["push"].as_array().into_iter().flatten() {
-            let Some(user_id) = update["user_id"].as_str().and_then(|u| UserId::parse(u).ok()) else {
-                continue;
-            };
-            let Some(presence) = update["presence"].as_str().filter(|p| STATES.contains(p)) else {
-                continue;
-            };
-            if user_id.server_name() != origin || !self.shares_room_with_local_user(&user_id) {
+    pub fn receive_presence_edu(&self, origin: &ServerName, content: &PresenceContent) {
+        for update in &content.push {
+            let user_id = &update.user_id;
+            let presence = update.presence.as_str();
+            if !STATES.contains(&presence) {
                 continue;
             }
-            let ago = update["last_active_ago"].as_u64().unwrap_or(0);
-            let status_msg = update["status_msg"].as_str().map(str::to_owned);
-            if let Err(err) = self.write_presence(&user_id, presence, status_msg, now_millis().saturating_sub(ago)) {
+            if user_id.server_name() != origin || !self.shares_room_with_local_user(user_id) {
+                continue;
+            }
+            let ago = u64::from(update.last_active_ago);
+            let status_msg = update.status_msg.clone();
+            if let Err(err) = self.write_presence(user_id, presence, status_msg, now_millis().saturating_sub(ago)) {
                 tracing::warn!(%origin, user = %user_id, %err, "remote presence not stored");
             }
         }

@@ -3,8 +3,13 @@
 //! own users who are joined here, in rooms whose ACL admits the origin.
 
 use accord_core::time::now_millis;
-use ruma::{EventId, RoomId, ServerName, UserId};
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+use ruma::{
+    EventId, MilliSecondsSinceUnixEpoch, RoomId, ServerName,
+    api::federation::transactions::edu::{Edu, ReceiptContent, ReceiptData, ReceiptMap},
+    events::receipt::Receipt,
+};
 
 use crate::{AuthedUser, Result, Services, rooms::receipts::READ};
 
@@ -22,48 +27,38 @@ impl Services {
             return Ok(());
         }
         if let Some(federation) = &self.federation {
-            let edu = json!({
-                "edu_type": "m.receipt",
-                "content": { room_id.as_str(): { READ: { user.user_id.as_str(): {
-                    "event_ids": [event_id],
-                    "data": { "ts": now_millis() },
-                } } } },
-            });
+            let receipt = ReceiptData::new(
+                Receipt::new(MilliSecondsSinceUnixEpoch::now()),
+                vec![event_id.to_owned()],
+            );
+            let by_user = ReceiptMap::new(BTreeMap::from([(user.user_id.clone(), receipt)]));
+            let edu = Edu::Receipt(ReceiptContent::new(BTreeMap::from([(room_id.to_owned(), by_user)])));
             for server in self.rooms.rooms().remote_servers(room_id, &["join"])? {
-                federation.queue_edu(&server, edu.clone());
+                federation.queue_edu(&server, &edu);
             }
         }
         Ok(())
     }
 
     /// An `m.receipt` EDU from `origin`. Anything malformed or not `origin`'s is ignored.
-    pub fn receive_receipt_edu(&self, origin: &ServerName, content: &Value) {
-        let Some(rooms) = content.as_object() else { return };
-        for (room, by_type) in rooms {
-            let Ok(room_id) = RoomId::parse(room) else { continue };
+    pub fn receive_receipt_edu(&self, origin: &ServerName, content: &ReceiptContent) {
+        for (room_id, by_type) in &content.receipts {
             let admitted = self
                 .rooms
                 .rooms()
-                .server_allowed_in_room(&room_id, origin)
+                .server_allowed_in_room(room_id, origin)
                 .unwrap_or(false);
             if !admitted {
                 continue;
             }
-            let Some(users) = by_type.get(READ).and_then(Value::as_object) else {
-                continue;
-            };
-            for (user, receipt) in users {
-                let Ok(user_id) = UserId::parse(user) else { continue };
+            for (user_id, receipt) in &by_type.read {
                 if user_id.server_name() != origin {
                     continue;
                 }
-                let ts = receipt["data"]["ts"].as_u64().unwrap_or_else(now_millis);
+                let ts = receipt.data.ts.map_or_else(now_millis, |ts| u64::from(ts.get()));
                 // Spec: `event_ids` lists the event(s) read; the last known one counts.
-                for event_id in receipt["event_ids"].as_array().into_iter().flatten() {
-                    let Some(event_id) = event_id.as_str().and_then(|e| EventId::parse(e).ok()) else {
-                        continue;
-                    };
-                    if let Err(err) = self.rooms.apply_remote_receipt(&room_id, &user_id, &event_id, ts) {
+                for event_id in &receipt.event_ids {
+                    if let Err(err) = self.rooms.apply_remote_receipt(room_id, user_id, event_id, ts) {
                         tracing::debug!(%origin, %err, "remote receipt not applied");
                     }
                 }

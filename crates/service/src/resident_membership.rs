@@ -102,7 +102,7 @@ impl Services {
             .rooms()
             .accept_remote_join(origin, room_id, event_id, object, &keys)
             .await?;
-        self.relay_membership(room_id, event_id, origin);
+        self.relay_membership(room_id, event_id, origin).await;
         Ok(AcceptedJoin { state, countersigned })
     }
 
@@ -135,15 +135,20 @@ impl Services {
             )));
         }
         tracing::info!(room = %room_id, %origin, "remote user knocked");
-        self.relay_membership(room_id, event_id, origin);
+        self.relay_membership(room_id, event_id, origin).await;
         self.stripped_state_pdus(room_id)
     }
 
     /// Passes a membership event accepted through `send_join`, `send_leave` or `send_knock` on
     /// to the room's other servers (its origin gave it to us only). A failure is logged: the
     /// event is stored, and the others can still fetch it as a missing event.
-    pub fn relay_membership(&self, room_id: &RoomId, event_id: &EventId, origin: &ServerName) {
-        if let Err(err) = self.rooms.rooms().relay_to_other_servers(room_id, event_id, origin) {
+    pub async fn relay_membership(&self, room_id: &RoomId, event_id: &EventId, origin: &ServerName) {
+        if let Err(err) = self
+            .rooms
+            .rooms()
+            .relay_to_other_servers(room_id, event_id, origin)
+            .await
+        {
             tracing::warn!(room = %room_id, %event_id, %err, "cannot relay a membership event to the room's other servers");
         }
     }

@@ -8,18 +8,24 @@ use std::collections::BTreeMap;
 
 use accord_core::time::now_millis;
 use accord_db::{PartialDelivery, ToDeviceMessage};
-use ruma::{DeviceId, OwnedServerName, OwnedUserId, ServerName, UserId};
-use serde_json::{Map, Value, json};
+use ruma::{
+    DeviceId, OwnedServerName, OwnedTransactionId, OwnedUserId, ServerName, UserId,
+    api::federation::transactions::edu::{DirectDeviceContent, DirectDeviceMessages, Edu},
+    events::ToDeviceEventType,
+    to_device::DeviceIdOrAllDevices,
+};
+use serde_json::{Value, json};
 
-use crate::{AuthedUser, Error, Result, Services};
+use crate::{AuthedUser, Error, Result, Services, edu_json};
 
 /// Most to-device messages in one `/sync` response (the rest come in the next ones).
 const MAX_PER_SYNC: usize = 100;
 /// How long a remote message id is remembered to drop a retried transaction's duplicate.
 const REMOTE_ID_RETENTION_MS: u64 = 7 * 24 * 60 * 60 * 1000;
 
-/// Messages by recipient user, then device id or `*` for all of their devices.
-pub type ToDeviceMessages = BTreeMap<OwnedUserId, BTreeMap<String, Value>>;
+/// Messages by recipient user, then device id or `*` for all of their devices (the same
+/// shape in the client-server request and the server-server EDU).
+pub type ToDeviceMessages = DirectDeviceMessages;
 
 /// A queued message as clients receive it.
 pub(crate) fn to_device_event(message: &ToDeviceMessage) -> Value {
@@ -31,7 +37,7 @@ impl Services {
     pub fn send_to_device(
         &self,
         user: &AuthedUser,
-        event_type: &str,
+        event_type: &ToDeviceEventType,
         txn_id: &str,
         messages: ToDeviceMessages,
     ) -> Result<()> {
@@ -39,18 +45,21 @@ impl Services {
         if db.to_device_txn_seen(&user.user_id, &user.device_id, txn_id)? {
             return Ok(());
         }
-        let mut local: Vec<(OwnedUserId, String, Value)> = Vec::new();
-        let mut remote: BTreeMap<OwnedServerName, Map<String, Value>> = BTreeMap::new();
+        let mut local: Vec<(OwnedUserId, DeviceIdOrAllDevices, Value)> = Vec::new();
+        let mut remote: BTreeMap<OwnedServerName, ToDeviceMessages> = BTreeMap::new();
         for (recipient, by_device) in messages {
             if recipient.server_name() == self.config.server_name {
                 for (device, content) in by_device {
+                    let content = content
+                        .deserialize_as::<Value>()
+                        .map_err(|err| Error::bad_json(format!("Invalid message for {recipient}: {err}")))?;
                     local.push((recipient.clone(), device, content));
                 }
             } else {
                 remote
                     .entry(recipient.server_name().to_owned())
                     .or_default()
-                    .insert(recipient.to_string(), json!(by_device));
+                    .insert(recipient, by_device);
             }
         }
         if !remote.is_empty() && self.federation.is_none() {
@@ -72,31 +81,28 @@ impl Services {
             }
         }
         let sender = &user.user_id;
-        let message_id_base = format!("{}-{}", user.device_id, txn_id);
+        let message_id = OwnedTransactionId::from(format!("{}-{}", user.device_id, txn_id));
+        let mut remote_edus = Vec::with_capacity(remote.len());
+        for (server, messages) in remote {
+            let mut content = DirectDeviceContent::new(sender.clone(), event_type.clone(), message_id.clone());
+            content.messages = messages;
+            remote_edus.push((server, edu_json(&Edu::DirectToDevice(content))?));
+        }
         db.write_at_next_count(|batch, count| {
             for (recipient, device_id, content) in &local_targets {
                 let message = ToDeviceMessage {
                     sender: sender.clone(),
-                    kind: event_type.to_owned(),
+                    kind: event_type.to_string(),
                     content: content.clone(),
                 };
                 db.put_to_device(batch, recipient, device_id, count, &message);
             }
-            for (server, messages) in &remote {
-                let edu = json!({
-                    "edu_type": "m.direct_to_device",
-                    "content": {
-                        "sender": sender,
-                        "type": event_type,
-                        "message_id": message_id_base,
-                        "messages": messages,
-                    },
-                });
-                db.queue_durable_edu(batch, server, &edu);
+            for (server, edu) in &remote_edus {
+                db.queue_durable_edu(batch, server, edu);
             }
             db.put_to_device_txn(batch, sender, &user.device_id, txn_id);
         })?;
-        if !remote.is_empty()
+        if !remote_edus.is_empty()
             && let Some(federation) = &self.federation
         {
             federation.wake_sender();
@@ -106,43 +112,45 @@ impl Services {
 
     /// The devices a message addressed to `device` (an id, or `*`) of local `user_id` goes to,
     /// a dehydrated device included. Unknown devices get nothing.
-    fn target_devices(&self, user_id: &UserId, device: &str) -> Result<Vec<ruma::OwnedDeviceId>> {
+    fn target_devices(&self, user_id: &UserId, device: &DeviceIdOrAllDevices) -> Result<Vec<ruma::OwnedDeviceId>> {
         Ok(self
             .db()
             .devices(user_id)?
             .into_iter()
             .map(|(device_id, _)| device_id)
-            .filter(|device_id| device == "*" || device_id.as_str() == device)
+            .filter(|device_id| match device {
+                DeviceIdOrAllDevices::AllDevices => true,
+                DeviceIdOrAllDevices::DeviceId(wanted) => device_id == wanted,
+            })
             .collect())
     }
 
     /// An `m.direct_to_device` EDU from `origin`: queued for the local recipients, once per
     /// message id even if the transaction is retried.
-    pub fn receive_to_device_edu(&self, origin: &ServerName, content: &Value) -> Result<()> {
-        let Some(sender) = content["sender"].as_str().and_then(|s| UserId::parse(s).ok()) else {
-            return Ok(());
-        };
-        let (Some(kind), Some(message_id)) = (content["type"].as_str(), content["message_id"].as_str()) else {
-            return Ok(());
-        };
+    pub fn receive_to_device_edu(&self, origin: &ServerName, content: &DirectDeviceContent) -> Result<()> {
+        let (sender, kind, message_id) = (
+            &content.sender,
+            content.ev_type.to_string(),
+            content.message_id.as_str(),
+        );
         if sender.server_name() != origin {
             tracing::info!(%origin, %sender, "to-device EDU for another server's user dropped");
             return Ok(());
         }
         let db = self.db();
-        if db.remote_to_device_seen(&sender, message_id)? {
+        if db.remote_to_device_seen(sender, message_id)? {
             return Ok(());
         }
         let mut targets = Vec::new();
-        for (recipient, by_device) in content["messages"].as_object().into_iter().flatten() {
-            let Ok(recipient) = UserId::parse(recipient.as_str()) else {
-                continue;
-            };
+        for (recipient, by_device) in &content.messages {
             if recipient.server_name() != self.config.server_name {
                 continue;
             }
-            for (device, message) in by_device.as_object().into_iter().flatten() {
-                for device_id in self.target_devices(&recipient, device)? {
+            for (device, message) in by_device {
+                let Ok(message) = message.deserialize_as::<Value>() else {
+                    continue;
+                };
+                for device_id in self.target_devices(recipient, device)? {
                     targets.push((recipient.clone(), device_id, message.clone()));
                 }
             }
@@ -151,12 +159,12 @@ impl Services {
             for (recipient, device_id, message) in &targets {
                 let message = ToDeviceMessage {
                     sender: sender.clone(),
-                    kind: kind.to_owned(),
+                    kind: kind.clone(),
                     content: message.clone(),
                 };
                 db.put_to_device(batch, recipient, device_id, count, &message);
             }
-            db.put_remote_to_device_seen(batch, &sender, message_id, now_millis());
+            db.put_remote_to_device_seen(batch, sender, message_id, now_millis());
         })?;
         Ok(())
     }

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 
 use accord_room::PendingWrites;
 use ruma::{
-    CanonicalJsonObject, CanonicalJsonValue, OwnedEventId, OwnedRoomId, OwnedServerName, OwnedTransactionId, serde::Raw,
+    CanonicalJsonObject, CanonicalJsonValue, OwnedEventId, OwnedRoomId, OwnedServerName, OwnedTransactionId,
+    api::federation::transactions::edu::Edu, serde::Raw,
 };
 use serde_json::value::RawValue;
 
@@ -33,7 +34,7 @@ pub struct InboundTransaction<'a> {
     /// The PDUs, unparsed.
     pub pdus: &'a [Box<RawValue>],
     /// The EDUs, unparsed.
-    pub edus: &'a [Raw<ruma::api::federation::transactions::edu::Edu>],
+    pub edus: &'a [Raw<Edu>],
 }
 
 impl Services {
@@ -124,25 +125,25 @@ impl Services {
         by_room
     }
 
-    /// One EDU, dispatched on its type. Unknown types are ignored (spec). Only to-device
-    /// messages can fail the transaction: they are acknowledged once stored, and the origin
-    /// retries (duplicates are dropped by message id).
-    fn receive_edu(
-        &self,
-        origin: &OwnedServerName,
-        edu: &Raw<ruma::api::federation::transactions::edu::Edu>,
-    ) -> Result<()> {
-        let Ok(edu) = serde_json::from_str::<serde_json::Value>(edu.json().get()) else {
-            return Ok(());
+    /// One EDU, dispatched on its type (ruma's typed EDUs). Unknown types are ignored (spec),
+    /// and so is an EDU that doesn't match its type's schema. Only to-device messages can fail
+    /// the transaction: they are acknowledged once stored, and the origin retries (duplicates
+    /// are dropped by message id).
+    fn receive_edu(&self, origin: &OwnedServerName, edu: &Raw<Edu>) -> Result<()> {
+        let edu = match edu.deserialize() {
+            Ok(edu) => edu,
+            Err(err) => {
+                tracing::info!(%origin, %err, "malformed EDU ignored");
+                return Ok(());
+            }
         };
-        let content = &edu["content"];
-        match edu["edu_type"].as_str() {
-            Some("m.typing") => self.receive_typing_edu(origin, content),
-            Some("m.receipt") => self.receive_receipt_edu(origin, content),
-            Some("m.presence") => self.receive_presence_edu(origin, content),
-            Some("m.device_list_update") => self.receive_device_list_update(origin, content),
-            Some("m.signing_key_update") => self.receive_signing_key_update(origin, content),
-            Some("m.direct_to_device") => self.receive_to_device_edu(origin, content)?,
+        match edu {
+            Edu::Typing(content) => self.receive_typing_edu(origin, &content),
+            Edu::Receipt(content) => self.receive_receipt_edu(origin, &content),
+            Edu::Presence(content) => self.receive_presence_edu(origin, &content),
+            Edu::DeviceListUpdate(content) => self.receive_device_list_update(origin, &content),
+            Edu::SigningKeyUpdate(content) => self.receive_signing_key_update(origin, &content),
+            Edu::DirectToDevice(content) => self.receive_to_device_edu(origin, &content)?,
             _ => {}
         }
         Ok(())

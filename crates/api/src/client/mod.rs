@@ -61,7 +61,7 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
         .ruma_json_route(keys::upload_signing_keys_route)
         .ruma_json_route(keys::upload_signatures_route)
         // Send-to-device messaging
-        .ruma_json_route(to_device::send_event_to_device_route)
+        .ruma_route(to_device::send_event_to_device_route)
         // Server-side key backups
         .ruma_json_route(key_backup::create_version_route)
         .ruma_json_route(key_backup::get_latest_version_route)

@@ -164,6 +164,6 @@ pub async fn create_leave_event_route(
             body.event_id
         ))));
     }
-    services.relay_membership(&body.room_id, &event_id, &origin);
+    services.relay_membership(&body.room_id, &event_id, &origin).await;
     Ok(send_leave::Response::new())
 }

@@ -4,10 +4,10 @@
 //! pages into it with ordinary tokens. Backfilled events never enter the global stream that
 //! `/sync` follows: they are old news.
 
+use super::RoomBatch;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use accord_storage::{WriteBatch, codec::KeyBuilder};
-use ruma::RoomId;
+use accord_storage::codec::KeyBuilder;
 
 use super::ShortEventId;
 use crate::{
@@ -38,14 +38,14 @@ impl Db {
     /// Reserves a timeline position for a backfilled event, below every position handed out
     /// before; `None` once the range is used up (or in a database whose stream began below
     /// [`LIVE_STREAM_START`], where no position sorts before the live timeline).
-    pub fn reserve_backfill_count(&self, batch: &mut WriteBatch) -> Option<u64> {
+    pub fn reserve_backfill_count(&self, batch: &mut RoomBatch<'_>) -> Option<u64> {
         let floor = &self.backfill_floor().0;
         let mut current = floor.load(Ordering::SeqCst);
         loop {
             let next = current.checked_sub(1).filter(|n| *n > 0)?;
             match floor.compare_exchange(current, next, Ordering::SeqCst, Ordering::SeqCst) {
                 Ok(_) => {
-                    batch.put(GLOBAL, BACKFILL_FLOOR_KEY, next.to_be_bytes());
+                    batch.table_rows().put(GLOBAL, BACKFILL_FLOOR_KEY, next.to_be_bytes());
                     return Some(next);
                 }
                 Err(actual) => current = actual,
@@ -53,9 +53,11 @@ impl Db {
         }
     }
 
-    /// Queues placing a backfilled event in its room's timeline (not in the global stream).
-    pub fn put_backfilled(&self, batch: &mut WriteBatch, room_id: &RoomId, count: u64, short: ShortEventId) {
-        batch.put(
+    /// Queues placing a backfilled event in the batch's room's timeline (not in the global
+    /// stream).
+    pub fn put_backfilled(&self, batch: &mut RoomBatch<'_>, count: u64, short: ShortEventId) {
+        let room_id = batch.room_id().to_owned();
+        batch.table_rows().put(
             ROOMID_COUNT_SHORTEVENTID,
             KeyBuilder::new().str(room_id.as_str()).u64(count).build(),
             short.0.to_be_bytes(),

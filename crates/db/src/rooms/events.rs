@@ -1,7 +1,7 @@
 //! Stored PDUs (canonical JSON exactly as signed) and what Accord knows about each event and
 //! each room.
 
-use accord_storage::WriteBatch;
+use super::RoomBatch;
 use ruma::{CanonicalJsonObject, OwnedEventId, OwnedRoomId, RoomId, RoomVersionId};
 use serde::{Deserialize, Serialize};
 
@@ -65,8 +65,10 @@ impl Db {
     }
 
     /// Queues storing a PDU's canonical JSON (already serialized canonically).
-    pub fn put_pdu_json(&self, batch: &mut WriteBatch, short: ShortEventId, canonical: Vec<u8>) {
-        batch.put(SHORTEVENTID_PDU, short.0.to_be_bytes(), canonical);
+    pub fn put_pdu_json(&self, batch: &mut RoomBatch<'_>, short: ShortEventId, canonical: Vec<u8>) {
+        batch
+            .table_rows()
+            .put(SHORTEVENTID_PDU, short.0.to_be_bytes(), canonical);
     }
 
     /// What is known about a stored event.
@@ -76,8 +78,10 @@ impl Db {
     }
 
     /// Queues storing event meta.
-    pub fn put_event_meta(&self, batch: &mut WriteBatch, short: ShortEventId, meta: &EventMeta) {
-        batch.put(SHORTEVENTID_EVENTMETA, short.0.to_be_bytes(), encode(meta));
+    pub fn put_event_meta(&self, batch: &mut RoomBatch<'_>, short: ShortEventId, meta: &EventMeta) {
+        batch
+            .table_rows()
+            .put(SHORTEVENTID_EVENTMETA, short.0.to_be_bytes(), encode(meta));
     }
 
     /// A room's meta, if Accord knows the room.
@@ -85,8 +89,9 @@ impl Db {
         self.get_json(ROOMID_ROOMMETA, room_id.as_bytes())
     }
 
-    /// Queues storing a room's meta.
-    pub fn put_room_meta(&self, batch: &mut WriteBatch, room_id: &RoomId, meta: &RoomMeta) {
-        batch.put(ROOMID_ROOMMETA, room_id.as_bytes(), encode(meta));
+    /// Queues storing the batch's room's meta.
+    pub fn put_room_meta(&self, batch: &mut RoomBatch<'_>, meta: &RoomMeta) {
+        let key = batch.room_id().as_bytes().to_vec();
+        batch.table_rows().put(ROOMID_ROOMMETA, key, encode(meta));
     }
 }

@@ -1,9 +1,7 @@
 //! Memberships, indexed both ways: a user's rooms and a room's members.
 
-use accord_storage::{
-    WriteBatch,
-    codec::{KeyBuilder, KeyReader},
-};
+use super::RoomBatch;
+use accord_storage::codec::{KeyBuilder, KeyReader};
 use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
 use serde::{Deserialize, Serialize};
 
@@ -34,14 +32,10 @@ impl Db {
         )
     }
 
-    /// Queues recording a membership (both indexes).
-    pub fn put_membership(
-        &self,
-        batch: &mut WriteBatch,
-        user_id: &UserId,
-        room_id: &RoomId,
-        record: &MembershipRecord,
-    ) {
+    /// Queues recording a membership in the batch's room (both indexes).
+    pub fn put_membership(&self, batch: &mut RoomBatch<'_>, user_id: &UserId, record: &MembershipRecord) {
+        let room_id = batch.room_id().to_owned();
+        let batch = batch.table_rows();
         batch.put(
             USERID_ROOMID_MEMBERSHIP,
             KeyBuilder::new().str(user_id.as_str()).str(room_id.as_str()).build(),

@@ -1,12 +1,14 @@
 //! Rooms: events and their short ids, state snapshots, timeline and stream, extremities,
 //! memberships, transaction ids, aliases and the directory.
 //!
-//! The write methods here only queue into a `WriteBatch`; `accord-room` is the single writer
-//! per room and commits each event's batch while holding the room lock.
+//! The writers of a room's tables only queue into a [`RoomBatch`], which only the room's
+//! [`RoomGuard`] makes (see `locks`); `accord-room` is the single writer per room and commits
+//! each operation's batch while holding the room lock.
 
 mod aliases;
 mod backfill;
 mod events;
+mod locks;
 mod members;
 mod receipts;
 mod remote_invites;
@@ -19,6 +21,8 @@ pub use aliases::AliasRecord;
 pub(crate) use backfill::BackfillFloor;
 pub use backfill::LIVE_STREAM_START;
 pub use events::{EventMeta, RoomMeta};
+pub(crate) use locks::RoomLocks;
+pub use locks::{RoomBatch, RoomGuard};
 pub use members::MembershipRecord;
 pub use receipts::Receipt;
 pub use remote_invites::RemoteInvite;

@@ -1,6 +1,7 @@
 //! Short ids: u64 stand-ins for event ids and `(type, state_key)` pairs, so state snapshots
 //! and indexes stay small. One counter serves every kind of short id.
 
+use super::RoomBatch;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use accord_storage::{Direction, WriteBatch, codec::KeyBuilder};
@@ -72,8 +73,10 @@ impl Db {
     }
 
     /// Queues the event id <-> short id mapping of a new event.
-    pub fn put_short_event_id(&self, batch: &mut WriteBatch, event_id: &EventId, short: ShortEventId) {
-        batch.put(EVENTID_SHORTEVENTID, event_id.as_bytes(), short.0.to_be_bytes());
+    pub fn put_short_event_id(&self, batch: &mut RoomBatch<'_>, event_id: &EventId, short: ShortEventId) {
+        batch
+            .table_rows()
+            .put(EVENTID_SHORTEVENTID, event_id.as_bytes(), short.0.to_be_bytes());
     }
 
     /// The short id of `(event_type, state_key)`, if it was ever interned.

@@ -7,9 +7,7 @@
 
 use std::collections::HashMap;
 
-use accord_storage::WriteBatch;
-
-use super::{ShortEventId, ShortStateHash, ShortStateKey, short::decode_u64};
+use super::{RoomBatch, ShortEventId, ShortStateHash, ShortStateKey, short::decode_u64};
 use crate::{Db, Error, Result, tables::SHORTSTATEHASH_SNAPSHOT};
 
 /// Full room state: short state key -> short event id.
@@ -103,24 +101,30 @@ impl Db {
     }
 
     /// Queues a new snapshot equal to `parent` plus `added` minus `removed`, merging layers as
-    /// the module doc describes. Returns its id.
+    /// the module doc describes. `parent` may be queued in the same batch. Returns its id.
     pub fn put_state_diff(
         &self,
-        batch: &mut WriteBatch,
+        batch: &mut RoomBatch<'_>,
         parent: Option<ShortStateHash>,
         added: Vec<(ShortStateKey, ShortEventId)>,
         removed: Vec<ShortStateKey>,
     ) -> Result<ShortStateHash> {
         let mut diff = StateSnapshot { parent, added, removed };
         while let Some(parent_hash) = diff.parent {
-            let parent_layer = self.snapshot(parent_hash)?;
+            let parent_layer = match batch.queued_snapshot(parent_hash) {
+                Some(layer) => layer.clone(),
+                None => self.snapshot(parent_hash)?,
+            };
             if diff.len() < parent_layer.len() {
                 break;
             }
             diff = merge(parent_layer, diff);
         }
         let hash = ShortStateHash(self.next_short_id());
-        batch.put(SHORTSTATEHASH_SNAPSHOT, hash.0.to_be_bytes(), diff.encode());
+        batch
+            .table_rows()
+            .put(SHORTSTATEHASH_SNAPSHOT, hash.0.to_be_bytes(), diff.encode());
+        batch.note_snapshot(hash, diff);
         Ok(hash)
     }
 }
@@ -158,7 +162,16 @@ mod tests {
     use accord_storage_rocksdb::RocksEngine;
 
     use super::*;
-    use crate::tables;
+    use crate::{rooms::RoomGuard, tables};
+
+    /// The lock of a test room: writes to snapshots need one.
+    fn room_guard(db: &Db) -> RoomGuard {
+        let room = ruma::room_id!("!snapshots:test.local");
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(db.lock_room(room))
+    }
 
     #[test]
     fn layers_stay_logarithmic_and_reads_match_a_plain_map() {
@@ -168,6 +181,7 @@ mod tests {
         let mut expected = StateMap::new();
         let mut current = None;
         let mut total_entries = 0usize;
+        let guard = room_guard(&db);
         for i in 0..2000u64 {
             // Mostly new keys (members joining), sometimes a replaced one (power levels).
             let key = if i % 10 == 0 {
@@ -177,12 +191,12 @@ mod tests {
             };
             let event = ShortEventId(100_000 + i);
             expected.insert(key, event);
-            let mut batch = WriteBatch::new();
+            let mut batch = guard.batch();
             current = Some(
                 db.put_state_diff(&mut batch, current, vec![(key, event)], vec![])
                     .unwrap(),
             );
-            db.write(batch).unwrap();
+            db.write_room(batch).unwrap();
             let mut depth = 0;
             let mut next = current;
             while let Some(hash) = next {
@@ -205,7 +219,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let engine = RocksEngine::open(dir.path(), tables::ALL, tables::DROPPED).unwrap();
         let db = Db::open(Arc::new(engine)).unwrap();
-        let mut batch = WriteBatch::new();
+        let guard = room_guard(&db);
+        let mut batch = guard.batch();
         let root = db
             .put_state_diff(
                 &mut batch,
@@ -214,13 +229,13 @@ mod tests {
                 vec![],
             )
             .unwrap();
-        db.write(batch).unwrap();
-        let mut batch = WriteBatch::new();
+        db.write_room(batch).unwrap();
+        let mut batch = guard.batch();
         let next = db
             .put_state_diff(&mut batch, Some(root), vec![], vec![ShortStateKey(1)])
             .unwrap();
-        db.write(batch).unwrap();
-        let mut batch = WriteBatch::new();
+        // Built on `next` while it is only queued in the same batch (a resolved state before
+        // an event, then the event's own state after it).
         let last = db
             .put_state_diff(
                 &mut batch,
@@ -229,7 +244,7 @@ mod tests {
                 vec![],
             )
             .unwrap();
-        db.write(batch).unwrap();
+        db.write_room(batch).unwrap();
         let state = db.state_map(last).unwrap();
         assert_eq!(state.len(), 2);
         assert_eq!(state.get(&ShortStateKey(2)), Some(&ShortEventId(2)));

@@ -2,6 +2,7 @@
 //! of. Counts are handed out in memory and become visible only when every smaller count has
 //! committed, so a reader never skips an event that commits late.
 
+use super::{RoomBatch, RoomGuard};
 use crate::database::decode_id;
 use std::{
     collections::BTreeSet,
@@ -105,6 +106,21 @@ impl Db {
         Ok(count)
     }
 
+    /// Like [`Db::write_at_next_count`], for a change to a room's tables made under its lock.
+    pub fn write_room_at_next_count(
+        &self,
+        guard: &RoomGuard,
+        build: impl FnOnce(&mut RoomBatch<'_>, u64),
+    ) -> Result<u64> {
+        let ticket = self.reserve_count();
+        let count = ticket.0;
+        let mut batch = guard.batch();
+        build(&mut batch, count);
+        self.write_room(batch)?;
+        self.release_count(ticket);
+        Ok(count)
+    }
+
     /// The highest count below which everything has committed: what readers may see.
     pub fn visible_count(&self) -> u64 {
         let stream = self.stream();
@@ -115,8 +131,10 @@ impl Db {
         }
     }
 
-    /// Queues placing an event in its room's timeline and the global stream.
-    pub fn put_timeline(&self, batch: &mut WriteBatch, room_id: &RoomId, count: u64, short: ShortEventId) {
+    /// Queues placing an event in the batch's room's timeline and the global stream.
+    pub fn put_timeline(&self, batch: &mut RoomBatch<'_>, count: u64, short: ShortEventId) {
+        let room_id = batch.room_id().to_owned();
+        let batch = batch.table_rows();
         batch.put(
             ROOMID_COUNT_SHORTEVENTID,
             KeyBuilder::new().str(room_id.as_str()).u64(count).build(),
@@ -211,14 +229,15 @@ impl Db {
             .collect()
     }
 
-    /// Queues replacing `replaced` extremities by `event_id`.
+    /// Queues replacing `replaced` extremities of the batch's room by `event_id`.
     pub fn replace_extremities(
         &self,
-        batch: &mut WriteBatch,
-        room_id: &RoomId,
+        batch: &mut RoomBatch<'_>,
         replaced: &[ruma::OwnedEventId],
         event_id: &ruma::EventId,
     ) {
+        let room_id = batch.room_id().to_owned();
+        let batch = batch.table_rows();
         for old in replaced {
             batch.delete(
                 ROOMID_EVENTID_EXTREMITY,

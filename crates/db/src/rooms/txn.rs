@@ -1,7 +1,8 @@
 //! Client transaction ids: a replayed `PUT .../send/{type}/{txnId}` returns the first event.
 
+use super::RoomBatch;
 use crate::database::decode_id;
-use accord_storage::{WriteBatch, codec::KeyBuilder};
+use accord_storage::codec::KeyBuilder;
 use ruma::{DeviceId, EventId, OwnedEventId, UserId};
 
 use crate::{Db, Result, tables::USERID_DEVICEID_TXNID_EVENTID};
@@ -25,13 +26,13 @@ impl Db {
     /// Queues recording the event a transaction created (in the event's own batch).
     pub fn put_txn_event(
         &self,
-        batch: &mut WriteBatch,
+        batch: &mut RoomBatch<'_>,
         user_id: &UserId,
         device_id: &DeviceId,
         txn_id: &str,
         event_id: &EventId,
     ) {
-        batch.put(
+        batch.table_rows().put(
             USERID_DEVICEID_TXNID_EVENTID,
             key(user_id, device_id, txn_id),
             event_id.as_bytes(),

@@ -2,7 +2,7 @@
 //! The room version's authorization rules decide what is allowed; this layer resolves aliases,
 //! fills member content (display name, avatar) and keeps the forgotten flag.
 
-use accord_db::WriteBatch;
+use accord_room::Forget;
 use accord_room::PduTemplate;
 use ruma::{OwnedRoomId, RoomAliasId, RoomId, RoomOrAliasId, UserId, events::StateEventType};
 use serde_json::{Map, Value};
@@ -250,19 +250,10 @@ impl RoomService {
 
     /// Forgets a room the user has left: it disappears from their sync.
     pub async fn forget(&self, user: &AuthedUser, room_id: &RoomId) -> Result<()> {
-        // Under the room lock, so a concurrent membership change is not overwritten.
-        let _guard = self.rooms.lock(room_id).await;
-        let mut record = self
-            .membership(room_id, &user.user_id)?
-            .ok_or_else(|| Error::not_found(format!("You were never in {room_id}")))?;
-        if matches!(record.membership.as_str(), "join" | "invite" | "knock") {
-            return Err(Error::bad_state("Leave the room before forgetting it"));
+        match self.rooms.forget(&user.user_id, room_id).await? {
+            Forget::Forgotten => Ok(()),
+            Forget::NeverMember => Err(Error::not_found(format!("You were never in {room_id}"))),
+            Forget::StillMember => Err(Error::bad_state("Leave the room before forgetting it")),
         }
-        record.forgotten = true;
-        let mut batch = WriteBatch::new();
-        self.rooms
-            .db()
-            .put_membership(&mut batch, &user.user_id, room_id, &record);
-        Ok(self.rooms.db().write(batch)?)
     }
 }

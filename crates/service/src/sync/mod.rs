@@ -63,7 +63,11 @@ impl Services {
         loop {
             let until = *stream.borrow_and_update();
             let until = until.max(db.visible_count());
-            let response = self.sync_once(user, since, until, &request)?;
+            let response = if since.is_none() || request.full_state {
+                self.full_sync_off_workers(user, since, until, &request).await?
+            } else {
+                self.sync_once(user, since, until, &request)?
+            };
             let has_news = since.is_none() || request.full_state || response.1;
             if has_news || tokio::time::Instant::now() >= deadline {
                 return Ok(response.0);
@@ -74,6 +78,21 @@ impl Services {
                 return Ok(self.sync_once(user, since, until, &request)?.0);
             }
         }
+    }
+
+    /// [`Self::sync_once`] for a full sync, which reads the state and timeline of every room
+    /// of the user (thousands of reads for a large account): on the blocking pool, so the
+    /// async workers keep serving other requests. Incremental syncs stay inline (well under a
+    /// millisecond, and the long-poll loop runs them on every wake-up).
+    async fn full_sync_off_workers(
+        &self,
+        user: &AuthedUser,
+        since: Option<u64>,
+        until: u64,
+        request: &SyncRequest,
+    ) -> Result<(Value, bool)> {
+        let (this, user, request) = (self.clone(), user.clone(), request.clone());
+        tokio::task::spawn_blocking(move || this.sync_once(&user, since, until, &request)).await?
     }
 
     /// Builds the response for `(since, until]`; the flag says whether it carries anything.

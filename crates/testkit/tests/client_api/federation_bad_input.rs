@@ -101,6 +101,16 @@ async fn a_repeated_transaction_is_answered_again_not_applied_again() {
 
     let SharedRoom { a, b, alice, bob, room } = shared_room("again").await;
     let hello = b.send_text(&bob, &room, "hello").await;
+    // The forged event builds on `hello`; B never stores it, so B could not answer A's
+    // `/get_missing_events` for it: A must hold `hello` first.
+    wait_for_bodies(
+        &a,
+        &alice,
+        &room,
+        &["hello".to_owned()],
+        std::time::Duration::from_secs(10),
+    )
+    .await;
     let event = forge(&b, &stored_pdu(&b, &hello), "once");
     let event_id = id_of(&event);
 
