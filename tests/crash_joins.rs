@@ -127,7 +127,9 @@ fn check_database(db_path: &Path, room_id: &RoomId, user_id: &UserId) -> bool {
     config.database.path = db_path.to_owned();
     let db = accord_server::open_database(&config).expect("the database opens after kill -9");
     let membership = db.get_membership(user_id, room_id).expect("membership");
-    let joined = membership.as_ref().is_some_and(|m| m.membership == "join");
+    let joined = membership
+        .as_ref()
+        .is_some_and(|m| m.membership == ruma::events::room::member::MembershipState::Join);
     let Some(meta) = db.get_room_meta(room_id).expect("room meta") else {
         assert!(!joined, "joined without the room");
         assert!(

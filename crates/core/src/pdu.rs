@@ -4,7 +4,7 @@
 
 use ruma::{
     CanonicalJsonObject, MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, UInt, UserId,
-    events::TimelineEventType,
+    events::TimelineEventType, events::room::member::MembershipState,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value, value::RawValue};
@@ -127,16 +127,16 @@ impl Pdu {
     }
 
     /// `content.membership`, when there is one (member events).
-    pub fn membership(&self) -> Option<String> {
+    pub fn membership(&self) -> Option<MembershipState> {
         self.content_value()
             .get("membership")
             .and_then(|m| m.as_str())
-            .map(str::to_owned)
+            .map(MembershipState::from)
     }
 
     /// For a member event about a valid user id: that user and their membership (`leave` when
     /// the content names none, as the auth rules treat it).
-    pub fn member_change(&self) -> Option<(ruma::OwnedUserId, String)> {
+    pub fn member_change(&self) -> Option<(ruma::OwnedUserId, MembershipState)> {
         if self.kind != ruma::events::TimelineEventType::RoomMember {
             return None;
         }
@@ -144,7 +144,7 @@ impl Pdu {
             .state_key
             .as_deref()
             .and_then(|key| ruma::UserId::parse(key).ok())?;
-        Some((user, self.membership().unwrap_or_else(|| "leave".to_owned())))
+        Some((user, self.membership().unwrap_or(MembershipState::Leave)))
     }
 
     /// The event in the client-server format (room events), with `unsigned` as given.

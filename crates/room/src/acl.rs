@@ -3,6 +3,7 @@
 //! and room-scoped requests; the local server is exempt.
 
 use accord_core::glob::glob_matches;
+use ruma::events::room::member::MembershipState;
 use ruma::{RoomId, ServerName, events::StateEventType};
 use serde_json::Value;
 
@@ -44,12 +45,16 @@ pub fn acl_allows(content: &Value, server: &ServerName) -> bool {
 impl Rooms {
     /// Other servers with a member in the room whose membership is one of `memberships`
     /// (where events and EDUs go).
-    pub fn remote_servers(&self, room_id: &RoomId, memberships: &[&str]) -> Result<Vec<ruma::OwnedServerName>> {
+    pub fn remote_servers(
+        &self,
+        room_id: &RoomId,
+        memberships: &[MembershipState],
+    ) -> Result<Vec<ruma::OwnedServerName>> {
         let mut servers: Vec<ruma::OwnedServerName> = self
             .db
             .members_of_room(room_id)?
             .into_iter()
-            .filter(|(_, membership)| memberships.contains(&membership.as_str()))
+            .filter(|(_, membership)| memberships.contains(membership))
             .map(|(user, _)| user.server_name().to_owned())
             .filter(|server| *server != self.identity.server_name)
             .collect();

@@ -3,6 +3,7 @@
 //! with its auth chain, an event's auth chain, events between extremities, and backfill. Each
 //! answer is limited to servers allowed to see the room (ACL, membership, history visibility).
 
+use ruma::events::room::member::MembershipState;
 use std::collections::{BTreeSet, HashSet, VecDeque};
 
 use ruma::{
@@ -28,7 +29,11 @@ impl Rooms {
         if self.db.event_meta(short)?.room_id != room_id {
             return Ok(false);
         }
-        if self.remote_servers(room_id, &["join"])?.iter().any(|s| s == server) {
+        if self
+            .remote_servers(room_id, &[MembershipState::Join])?
+            .iter()
+            .any(|s| s == server)
+        {
             return Ok(true);
         }
         let Some(state) = self.state_after(short)? else {
@@ -43,11 +48,11 @@ impl Rooms {
                     .map(str::to_owned)
             })
             .unwrap_or_else(|| "shared".to_owned());
-        let admitted: &[&str] = match visibility.as_str() {
+        let admitted: &[MembershipState] = match visibility.as_str() {
             "world_readable" => return Ok(true),
-            "invited" => &["join", "invite"],
-            "joined" => &["join"],
-            _ => &["join", "invite", "leave"],
+            "invited" => &[MembershipState::Join, MembershipState::Invite],
+            "joined" => &[MembershipState::Join],
+            _ => &[MembershipState::Join, MembershipState::Invite, MembershipState::Leave],
         };
         for pdu in self.state_events(&state)? {
             if pdu.kind != ruma::events::TimelineEventType::RoomMember {
@@ -60,7 +65,7 @@ impl Rooms {
                 .map(|user| user.server_name() == server)
                 .unwrap_or(false);
             let membership = pdu.membership();
-            if member_server && membership.is_some_and(|m| admitted.contains(&m.as_str())) {
+            if member_server && membership.is_some_and(|m| admitted.contains(&m)) {
                 return Ok(true);
             }
         }

@@ -4,7 +4,7 @@
 //! room's lock like every other room write, and a concurrent join can't be overwritten.
 
 use accord_db::rooms::{MembershipRecord, RemoteInvite};
-use ruma::{RoomId, UserId};
+use ruma::{RoomId, UserId, events::room::member::MembershipState};
 
 use crate::{Result, Rooms};
 
@@ -27,7 +27,7 @@ impl Rooms {
         &self,
         user_id: &UserId,
         room_id: &RoomId,
-        membership: &str,
+        membership: MembershipState,
         invite: Option<&RemoteInvite>,
     ) -> Result<u64> {
         let guard = self.lock(room_id).await;
@@ -38,7 +38,7 @@ impl Rooms {
                 None => db.delete_remote_invite(batch.others(), user_id, room_id),
             }
             let record = MembershipRecord {
-                membership: membership.to_owned(),
+                membership: membership.clone(),
                 count,
                 forgotten: false,
             };
@@ -53,7 +53,10 @@ impl Rooms {
         let Some(mut record) = self.db.get_membership(user_id, room_id)? else {
             return Ok(Forget::NeverMember);
         };
-        if matches!(record.membership.as_str(), "join" | "invite" | "knock") {
+        if matches!(
+            record.membership,
+            MembershipState::Join | MembershipState::Invite | MembershipState::Knock
+        ) {
             return Ok(Forget::StillMember);
         }
         record.forgotten = true;

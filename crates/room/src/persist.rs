@@ -4,6 +4,7 @@
 
 use accord_core::Pdu;
 use accord_db::rooms::{EventMeta, MembershipRecord, RoomBatch, RoomMeta, ShortEventId, ShortStateHash};
+use ruma::events::room::member::MembershipState;
 use ruma::{CanonicalJsonObject, RoomVersionId};
 
 use accord_db::rooms::StreamTicket;
@@ -233,7 +234,7 @@ impl Rooms {
         if pdu.sender.server_name() == self.identity.server_name {
             let destinations = match given_destinations {
                 Some(destinations) => destinations,
-                None => self.remote_servers(room_id, &["join", "invite"])?,
+                None => self.remote_servers(room_id, &[MembershipState::Join, MembershipState::Invite])?,
             };
             for destination in &destinations {
                 db.queue_for_destination(&mut batch, destination, count, &pdu.event_id);

@@ -4,6 +4,7 @@
 //! servers participating in the room"). Events from transactions are not relayed: their origin
 //! sends them to everyone itself.
 
+use ruma::events::room::member::MembershipState;
 use ruma::{EventId, RoomId, ServerName};
 
 use crate::{Error, Result, Rooms};
@@ -26,7 +27,7 @@ impl Rooms {
             return Ok(()); // An outlier is not part of the room's timeline to relay.
         };
         let destinations: Vec<_> = self
-            .remote_servers(room_id, &["join", "invite"])?
+            .remote_servers(room_id, &[MembershipState::Join, MembershipState::Invite])?
             .into_iter()
             .filter(|server| server != origin)
             .collect();

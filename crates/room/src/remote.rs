@@ -3,6 +3,7 @@
 //! auth chain.
 
 use accord_core::Pdu;
+use ruma::events::room::member::MembershipState;
 use ruma::{
     CanonicalJsonObject, EventId, OwnedEventId, RoomId, RoomVersionId, ServerName, UserId,
     events::{StateEventType, TimelineEventType},
@@ -31,7 +32,7 @@ impl Rooms {
         room_id: &RoomId,
         user_id: &UserId,
     ) -> Result<(RoomVersionId, CanonicalJsonObject)> {
-        self.membership_template(room_id, user_id, "join", serde_json::Map::new())
+        self.membership_template(room_id, user_id, MembershipState::Join, serde_json::Map::new())
             .await
     }
 
@@ -42,7 +43,7 @@ impl Rooms {
         &self,
         room_id: &RoomId,
         user_id: &UserId,
-        membership: &str,
+        membership: MembershipState,
         extra: serde_json::Map<String, serde_json::Value>,
     ) -> Result<(RoomVersionId, CanonicalJsonObject)> {
         if !self.server_allowed_in_room(room_id, user_id.server_name())? {
@@ -56,7 +57,7 @@ impl Rooms {
         let rules = rules_for(&before.version)?;
         let (prev_events, depth) = self.prev_events_and_depth(room_id)?;
         let mut content = extra;
-        content.insert("membership".to_owned(), json!(membership));
+        content.insert("membership".to_owned(), json!(membership.as_str()));
         let template = PduTemplate::state(
             StateEventType::RoomMember,
             user_id.as_str(),
@@ -134,7 +135,7 @@ impl Rooms {
             Pdu::from_canonical(computed, room_id, &object).map_err(|err| Error::InvalidEvent(err.to_string()))?;
         let membership = pdu.membership();
         let is_own_join = pdu.kind == TimelineEventType::RoomMember
-            && membership.as_deref() == Some("join")
+            && membership == Some(MembershipState::Join)
             && pdu.state_key.as_deref() == Some(pdu.sender.as_str())
             && pdu.sender.server_name() == origin
             && pdu.room_id == room_id;

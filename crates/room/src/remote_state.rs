@@ -3,6 +3,7 @@
 //! and stored as outliers; the room's state becomes that state; our join follows it. The
 //! outlier checks are shared with learning the state at a missing event (`missing_state.rs`).
 
+use ruma::events::room::member::MembershipState;
 use std::collections::HashMap;
 
 use accord_core::Pdu;
@@ -77,7 +78,9 @@ impl Rooms {
             // Memberships from the returned state, so this server knows who is in the room
             // (and which servers to send to).
             if let Some((user, membership)) = pdu.member_change() {
-                if matches!(membership.as_str(), "join" | "invite") && user.server_name() != self.identity.server_name {
+                if matches!(membership, MembershipState::Join | MembershipState::Invite)
+                    && user.server_name() != self.identity.server_name
+                {
                     destinations.insert(user.server_name().to_owned());
                 }
                 let record = accord_db::rooms::MembershipRecord {

@@ -108,7 +108,11 @@ impl Rooms {
     }
 
     /// A user's membership in `state` (`None` when they never had one).
-    pub fn membership_in(&self, state: &RoomState, user_id: &UserId) -> Result<Option<String>> {
+    pub fn membership_in(
+        &self,
+        state: &RoomState,
+        user_id: &UserId,
+    ) -> Result<Option<ruma::events::room::member::MembershipState>> {
         let Some(pdu) = self.state_event(state, &StateEventType::RoomMember, user_id.as_str())? else {
             return Ok(None);
         };

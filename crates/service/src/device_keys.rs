@@ -2,6 +2,7 @@
 //! uploading identity, one-time and fallback keys, querying them, and claiming one-time keys
 //! (each handed out once; the fallback key when none is left).
 
+use ruma::events::room::member::MembershipState;
 use std::collections::{BTreeMap, BTreeSet};
 
 use accord_db::{FallbackKey, WriteBatch};
@@ -126,7 +127,7 @@ impl Services {
             if !we_changed && !rooms_changed.contains(&room_id) {
                 continue;
             }
-            let we_are_in = record.membership == "join";
+            let we_are_in = record.membership == MembershipState::Join;
             if !we_are_in && !we_changed {
                 continue;
             }
@@ -134,7 +135,7 @@ impl Services {
                 if member == user_id {
                     continue;
                 }
-                let joined = membership == "join";
+                let joined = membership == MembershipState::Join;
                 let they_changed = !we_changed
                     && db
                         .get_membership(&member, &room_id)?

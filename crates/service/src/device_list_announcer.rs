@@ -6,6 +6,7 @@
 //! queues its EDUs, so a crash neither loses nor repeats one. Once an hour it also forgets
 //! remote to-device message ids older than a week.
 
+use ruma::events::room::member::MembershipState;
 use std::{collections::BTreeSet, time::Duration};
 
 use accord_db::{LocalDeviceChange, WriteBatch};
@@ -138,7 +139,7 @@ impl Services {
     pub(crate) fn servers_sharing_rooms_with(&self, user_id: &ruma::UserId) -> Result<BTreeSet<OwnedServerName>> {
         let mut servers = BTreeSet::new();
         for room in self.rooms.joined_rooms(user_id)? {
-            servers.extend(self.rooms.rooms().remote_servers(&room, &["join"])?);
+            servers.extend(self.rooms.rooms().remote_servers(&room, &[MembershipState::Join])?);
         }
         Ok(servers)
     }

@@ -1,6 +1,7 @@
 //! Presence: set explicitly or by syncing clients, visible to users who share a room, delivered
 //! in `/sync` when it changes.
 
+use ruma::events::room::member::MembershipState;
 use std::collections::BTreeSet;
 
 use accord_core::time::now_millis;
@@ -100,7 +101,7 @@ impl Services {
         let mut users = BTreeSet::from([user_id.to_owned()]);
         for room in self.rooms.joined_rooms(user_id)? {
             for (member, membership) in self.db().members_of_room(&room)? {
-                if membership == "join" {
+                if membership == MembershipState::Join {
                     users.insert(member);
                 }
             }

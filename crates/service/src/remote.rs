@@ -2,6 +2,7 @@
 //! servers are asked over federation (respecting the closed-federation policy); local ones are
 //! answered here.
 
+use ruma::events::room::member::MembershipState;
 use ruma::{
     OwnedRoomId, OwnedServerName, RoomAliasId, UserId,
     api::federation::{
@@ -253,7 +254,7 @@ impl Services {
                 user.user_id.clone(),
                 timeout.is_some(),
             ));
-            for server in self.rooms.rooms().remote_servers(room_id, &["join"])? {
+            for server in self.rooms.rooms().remote_servers(room_id, &[MembershipState::Join])? {
                 federation.queue_edu(&server, &edu);
             }
         }
@@ -272,7 +273,7 @@ impl Services {
             .get_membership(user_id, room_id)
             .ok()
             .flatten()
-            .is_some_and(|m| m.membership == "join");
+            .is_some_and(|m| m.membership == MembershipState::Join);
         let admitted = self
             .rooms
             .rooms()

@@ -2,6 +2,7 @@
 //! history and the room began before this server joined, older events are fetched with
 //! `/backfill` from a server in the room (once per page) and the page is read again.
 
+use ruma::events::room::member::MembershipState;
 use ruma::{CanonicalJsonObject, RoomId, UInt, api::federation::backfill::get_backfill::v1 as backfill};
 
 use crate::{
@@ -44,7 +45,7 @@ impl Services {
             return Ok(0);
         };
         let rules = self.signing_rules(room_id);
-        for server in rooms.remote_servers(room_id, &["join"])? {
+        for server in rooms.remote_servers(room_id, &[MembershipState::Join])? {
             let request = backfill::Request::new(room_id.to_owned(), vec![from.clone()], UInt::from(BACKFILL_BATCH));
             let response = match federation.client().send(&server, request).await {
                 Ok(response) => response,

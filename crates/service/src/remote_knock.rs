@@ -4,6 +4,7 @@
 //! withdraws (`make_leave` / `send_leave` through the same server).
 
 use accord_db::rooms::RemoteInvite;
+use ruma::events::room::member::MembershipState;
 use ruma::{
     CanonicalJsonObject, OwnedRoomId, OwnedServerName, RoomId, RoomOrAliasId, RoomVersionId, ServerName,
     api::federation::membership::{create_knock_event::v1 as send_knock, prepare_knock_event::v1 as make_knock},
@@ -82,7 +83,7 @@ impl Services {
             stripped_state: stripped,
             servers: vec![server.to_owned()],
         };
-        self.set_remote_membership(&user.user_id, room_id, "knock", Some(&record))
+        self.set_remote_membership(&user.user_id, room_id, MembershipState::Knock, Some(&record))
             .await?;
         tracing::info!(room = %room_id, via = %server, user = %user.user_id, "knocked on a remote room");
         Ok(())

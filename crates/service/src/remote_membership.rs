@@ -5,6 +5,7 @@
 
 use accord_db::{WriteBatch, rooms::RemoteInvite};
 use accord_room::PduTemplate;
+use ruma::events::room::member::MembershipState;
 use ruma::{
     CanonicalJsonObject, CanonicalJsonValue, RoomId, RoomVersionId, ServerName, UserId,
     api::federation::membership::{
@@ -75,7 +76,7 @@ impl Services {
         let federation = self.federation_for(&format!("Inviting {target}"))?;
         let rooms = self.rooms.rooms();
         let state = rooms.current_state(room_id)?;
-        if rooms.membership_in(&state, target)?.as_deref() == Some("join") {
+        if rooms.membership_in(&state, target)? == Some(MembershipState::Join) {
             return Err(Error::forbidden(format!("{target} is already in the room")));
         }
         let mut content = Map::new();
@@ -208,7 +209,7 @@ impl Services {
                 stripped_state: stripped,
                 servers: vec![origin.to_owned()],
             };
-            self.set_remote_membership(&invitee, room_id, "invite", Some(&invite))
+            self.set_remote_membership(&invitee, room_id, MembershipState::Invite, Some(&invite))
                 .await?;
             tracing::info!(room = %room_id, user = %invitee, %origin, "invited to a remote room");
         }
@@ -243,7 +244,8 @@ impl Services {
             // user is not stuck with it.
             tracing::info!(room = %room_id, user = %user.user_id, "invite dropped locally");
         }
-        self.set_remote_membership(&user.user_id, room_id, "leave", None).await
+        self.set_remote_membership(&user.user_id, room_id, MembershipState::Leave, None)
+            .await
     }
 
     /// The room's stripped state as full PDUs, sent with invites and answered to knocks (the
@@ -268,7 +270,7 @@ impl Services {
         &self,
         user_id: &UserId,
         room_id: &RoomId,
-        membership: &str,
+        membership: MembershipState,
         invite: Option<&RemoteInvite>,
     ) -> Result<()> {
         self.rooms

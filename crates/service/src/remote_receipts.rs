@@ -3,6 +3,7 @@
 //! own users who are joined here, in rooms whose ACL admits the origin.
 
 use accord_core::time::now_millis;
+use ruma::events::room::member::MembershipState;
 use std::collections::BTreeMap;
 
 use ruma::{
@@ -33,7 +34,7 @@ impl Services {
             );
             let by_user = ReceiptMap::new(BTreeMap::from([(user.user_id.clone(), receipt)]));
             let edu = Edu::Receipt(ReceiptContent::new(BTreeMap::from([(room_id.to_owned(), by_user)])));
-            for server in self.rooms.rooms().remote_servers(room_id, &["join"])? {
+            for server in self.rooms.rooms().remote_servers(room_id, &[MembershipState::Join])? {
                 federation.queue_edu(&server, &edu);
             }
         }

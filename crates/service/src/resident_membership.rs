@@ -4,6 +4,7 @@
 //! before it is accepted and handed back.
 
 use accord_room::JoinedRoomState;
+use ruma::events::room::member::MembershipState;
 use ruma::{
     CanonicalJsonObject, CanonicalJsonValue, EventId, RoomId, RoomVersionId, ServerName, UserId,
     api::federation::membership::RawStrippedState,
@@ -29,7 +30,7 @@ impl Services {
         &self,
         room_id: &RoomId,
         user_id: &UserId,
-        membership: &str,
+        membership: MembershipState,
         ver: Option<&[RoomVersionId]>,
     ) -> Result<(RoomVersionId, CanonicalJsonObject)> {
         let rooms = self.rooms.rooms();
@@ -45,7 +46,7 @@ impl Services {
             ));
         }
         let mut extra = Map::new();
-        if membership == "join" {
+        if membership == MembershipState::Join {
             let current = rooms.current_state(room_id)?;
             if let Some(authoriser) = self.rooms.restricted_join_authoriser(&current, user_id)? {
                 extra.insert(

@@ -3,6 +3,7 @@
 //! (`invite` v2).
 
 use accord_service::{Error, Services};
+use ruma::events::room::member::MembershipState;
 use ruma::{
     CanonicalJsonObject,
     api::federation::membership::{
@@ -45,7 +46,7 @@ pub async fn prepare_join_event_route(
     own_user(&request.auth, &body.user_id, "joins")?;
     let ver = (!body.ver.is_empty()).then_some(body.ver.as_slice());
     let (version, template) = services
-        .remote_membership_template(&body.room_id, &body.user_id, "join", ver)
+        .remote_membership_template(&body.room_id, &body.user_id, MembershipState::Join, ver)
         .await?;
     let mut response = make_join::Response::new(raw(&template)?);
     response.room_version = Some(version);
@@ -78,7 +79,7 @@ pub async fn prepare_knock_event_route(
     let body = request.body;
     own_user(&request.auth, &body.user_id, "knocks")?;
     let (version, template) = services
-        .remote_membership_template(&body.room_id, &body.user_id, "knock", Some(&body.ver))
+        .remote_membership_template(&body.room_id, &body.user_id, MembershipState::Knock, Some(&body.ver))
         .await?;
     Ok(make_knock::Response::new(version, raw(&template)?))
 }
@@ -131,7 +132,7 @@ pub async fn prepare_leave_event_route(
     let body = request.body;
     own_user(&request.auth, &body.user_id, "leaves")?;
     let (version, template) = services
-        .remote_membership_template(&body.room_id, &body.user_id, "leave", None)
+        .remote_membership_template(&body.room_id, &body.user_id, MembershipState::Leave, None)
         .await?;
     Ok(make_leave::Response::new(Some(version), raw(&template)?))
 }

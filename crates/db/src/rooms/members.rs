@@ -2,7 +2,7 @@
 
 use super::RoomBatch;
 use accord_storage::codec::{KeyBuilder, KeyReader};
-use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
+use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId, events::room::member::MembershipState};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -14,8 +14,8 @@ use crate::{
 /// A user's membership in one room.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MembershipRecord {
-    /// `join`, `invite`, `leave`, `ban` or `knock`.
-    pub membership: String,
+    /// `join`, `invite`, `leave`, `ban` or `knock` (stored as the spec's string).
+    pub membership: MembershipState,
     /// The stream count at which it last changed.
     pub count: u64,
     /// Whether the user forgot the room (after leaving).
@@ -44,7 +44,7 @@ impl Db {
         batch.put(
             ROOMID_USERID_MEMBERSHIP,
             KeyBuilder::new().str(room_id.as_str()).str(user_id.as_str()).build(),
-            record.membership.as_bytes().to_vec(),
+            record.membership.as_str().as_bytes().to_vec(),
         );
     }
 
@@ -83,7 +83,7 @@ impl Db {
     }
 
     /// Every user with a membership in a room, with the membership.
-    pub fn members_of_room(&self, room_id: &RoomId) -> Result<Vec<(OwnedUserId, String)>> {
+    pub fn members_of_room(&self, room_id: &RoomId) -> Result<Vec<(OwnedUserId, MembershipState)>> {
         let prefix = KeyBuilder::new().str(room_id.as_str()).prefix();
         self.engine()
             .iter_prefix(ROOMID_USERID_MEMBERSHIP, &prefix, accord_storage::Direction::Forward)?
@@ -94,11 +94,11 @@ impl Db {
                     table: ROOMID_USERID_MEMBERSHIP,
                     reason: e.to_string(),
                 })?;
-                let membership: String = String::from_utf8(value).map_err(|e| Error::Corrupt {
+                let membership = std::str::from_utf8(&value).map_err(|e| Error::Corrupt {
                     table: ROOMID_USERID_MEMBERSHIP,
                     reason: e.to_string(),
                 })?;
-                Ok((user, membership))
+                Ok((user, MembershipState::from(membership)))
             })
             .collect()
     }

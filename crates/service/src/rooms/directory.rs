@@ -1,6 +1,7 @@
 //! Room aliases, canonical alias validation, directory visibility and `/publicRooms`.
 
 use accord_db::{WriteBatch, rooms::AliasRecord};
+use ruma::events::room::member::MembershipState;
 use ruma::{OwnedRoomAliasId, RoomAliasId, RoomId, events::StateEventType};
 use serde_json::{Value, json};
 
@@ -51,7 +52,7 @@ impl RoomService {
         let _guard = self.rooms.lock(&record.room_id).await;
         if record.creator != user.user_id {
             let state = self.rooms.current_state(&record.room_id)?;
-            let allowed = self.rooms.membership_in(&state, &user.user_id)?.as_deref() == Some("join")
+            let allowed = self.rooms.membership_in(&state, &user.user_id)? == Some(MembershipState::Join)
                 && self.can_send_state(&state, &user.user_id, "m.room.canonical_alias")?;
             if !allowed {
                 return Err(Error::forbidden(
@@ -176,7 +177,7 @@ impl RoomService {
             .db()
             .members_of_room(room_id)?
             .into_iter()
-            .filter(|(_, m)| m == "join")
+            .filter(|(_, m)| *m == MembershipState::Join)
             .count();
         let mut entry = json!({
             "room_id": room_id,

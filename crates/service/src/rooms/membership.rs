@@ -4,6 +4,7 @@
 
 use accord_room::Forget;
 use accord_room::PduTemplate;
+use ruma::events::room::member::MembershipState;
 use ruma::{OwnedRoomId, RoomAliasId, RoomId, RoomOrAliasId, UserId, events::StateEventType};
 use serde_json::{Map, Value};
 
@@ -38,13 +39,17 @@ impl RoomService {
     fn member_content(
         &self,
         user_id: &UserId,
-        membership: &str,
+        membership: &MembershipState,
         reason: Option<String>,
         extra: Map<String, Value>,
     ) -> Result<Value> {
         let mut content = extra;
-        content.insert("membership".to_owned(), Value::String(membership.to_owned()));
-        if matches!(membership, "join" | "invite" | "knock") && user_id.server_name() == self.config.server_name {
+        content.insert("membership".to_owned(), Value::String(membership.to_string()));
+        if matches!(
+            membership,
+            MembershipState::Join | MembershipState::Invite | MembershipState::Knock
+        ) && user_id.server_name() == self.config.server_name
+        {
             let profile = self.rooms.db().profile(user_id)?;
             for field in ["displayname", "avatar_url"] {
                 if let Some(value) = profile.get(field) {
@@ -63,11 +68,11 @@ impl RoomService {
         sender: &UserId,
         room_id: &RoomId,
         target: &UserId,
-        membership: &str,
+        membership: MembershipState,
         reason: Option<String>,
         extra: Map<String, Value>,
     ) -> Result<()> {
-        let content = self.member_content(target, membership, reason, extra)?;
+        let content = self.member_content(target, &membership, reason, extra)?;
         let guard = self.rooms.lock(room_id).await;
         self.rooms.room_version(room_id)?;
         let template = PduTemplate::state(StateEventType::RoomMember, target.as_str(), content);
@@ -79,7 +84,7 @@ impl RoomService {
     pub async fn join(&self, user: &AuthedUser, room: &RoomOrAliasId, reason: Option<String>) -> Result<OwnedRoomId> {
         let room_id = self.resolve_room(room)?;
         let current = self.rooms.current_state(&room_id)?;
-        if self.rooms.membership_in(&current, &user.user_id)?.as_deref() == Some("join") {
+        if self.rooms.membership_in(&current, &user.user_id)? == Some(MembershipState::Join) {
             return Ok(room_id);
         }
         let mut extra = Map::new();
@@ -89,8 +94,15 @@ impl RoomService {
                 Value::String(authoriser.to_string()),
             );
         }
-        self.set_membership(&user.user_id, &room_id, &user.user_id, "join", reason, extra)
-            .await?;
+        self.set_membership(
+            &user.user_id,
+            &room_id,
+            &user.user_id,
+            MembershipState::Join,
+            reason,
+            extra,
+        )
+        .await?;
         Ok(room_id)
     }
 
@@ -110,7 +122,7 @@ impl RoomService {
         if !matches!(content["join_rule"].as_str(), Some("restricted" | "knock_restricted")) {
             return Ok(None);
         }
-        if self.rooms.membership_in(state, user_id)?.as_deref() == Some("invite") {
+        if self.rooms.membership_in(state, user_id)? == Some(MembershipState::Invite) {
             return Ok(None);
         }
         let allowed_rooms: Vec<&RoomId> = content["allow"]
@@ -139,7 +151,7 @@ impl RoomService {
                 .get_membership(user_id, room)
                 .ok()
                 .flatten()
-                .is_some_and(|record| record.membership == "join")
+                .is_some_and(|record| record.membership == MembershipState::Join)
         });
         if !allowed {
             return Err(Error::forbidden(
@@ -148,7 +160,7 @@ impl RoomService {
         }
         let room_id = &rules.room_id;
         for (member, membership) in self.rooms.db().members_of_room(room_id)? {
-            if membership == "join"
+            if membership == MembershipState::Join
                 && member.server_name() == self.config.server_name
                 && self.has_power(state, &member, "invite", 0)?
             {
@@ -172,22 +184,29 @@ impl RoomService {
     ) -> Result<()> {
         self.rooms.room_version(room_id)?;
         let state = self.rooms.current_state(room_id)?;
-        if self.rooms.membership_in(&state, target)?.as_deref() == Some("join") {
+        if self.rooms.membership_in(&state, target)? == Some(MembershipState::Join) {
             return Err(Error::forbidden(format!("{target} is already in the room")));
         }
         let mut extra = Map::new();
         if is_direct {
             extra.insert("is_direct".to_owned(), Value::Bool(true));
         }
-        self.set_membership(&user.user_id, room_id, target, "invite", reason, extra)
+        self.set_membership(&user.user_id, room_id, target, MembershipState::Invite, reason, extra)
             .await
     }
 
     /// Leaves a room (or rejects an invite, or withdraws a knock).
     pub async fn leave(&self, user: &AuthedUser, room_id: &RoomId, reason: Option<String>) -> Result<()> {
         self.rooms.room_version(room_id)?;
-        self.set_membership(&user.user_id, room_id, &user.user_id, "leave", reason, Map::new())
-            .await
+        self.set_membership(
+            &user.user_id,
+            room_id,
+            &user.user_id,
+            MembershipState::Leave,
+            reason,
+            Map::new(),
+        )
+        .await
     }
 
     /// Kicks `target` (membership `leave` sent by someone else).
@@ -201,13 +220,20 @@ impl RoomService {
         self.rooms.room_version(room_id)?;
         let state = self.rooms.current_state(room_id)?;
         if !matches!(
-            self.rooms.membership_in(&state, target)?.as_deref(),
-            Some("join" | "invite" | "knock")
+            self.rooms.membership_in(&state, target)?,
+            Some(MembershipState::Join | MembershipState::Invite | MembershipState::Knock)
         ) {
             return Err(Error::forbidden(format!("{target} is not in the room")));
         }
-        self.set_membership(&user.user_id, room_id, target, "leave", reason, Map::new())
-            .await
+        self.set_membership(
+            &user.user_id,
+            room_id,
+            target,
+            MembershipState::Leave,
+            reason,
+            Map::new(),
+        )
+        .await
     }
 
     /// Bans `target`.
@@ -219,7 +245,7 @@ impl RoomService {
         reason: Option<String>,
     ) -> Result<()> {
         self.rooms.room_version(room_id)?;
-        self.set_membership(&user.user_id, room_id, target, "ban", reason, Map::new())
+        self.set_membership(&user.user_id, room_id, target, MembershipState::Ban, reason, Map::new())
             .await
     }
 
@@ -233,18 +259,32 @@ impl RoomService {
     ) -> Result<()> {
         self.rooms.room_version(room_id)?;
         let state = self.rooms.current_state(room_id)?;
-        if self.rooms.membership_in(&state, target)?.as_deref() != Some("ban") {
+        if self.rooms.membership_in(&state, target)? != Some(MembershipState::Ban) {
             return Err(Error::forbidden(format!("{target} is not banned")));
         }
-        self.set_membership(&user.user_id, room_id, target, "leave", reason, Map::new())
-            .await
+        self.set_membership(
+            &user.user_id,
+            room_id,
+            target,
+            MembershipState::Leave,
+            reason,
+            Map::new(),
+        )
+        .await
     }
 
     /// Knocks on a room (room versions 7+ with `join_rule: knock`).
     pub async fn knock(&self, user: &AuthedUser, room: &RoomOrAliasId, reason: Option<String>) -> Result<OwnedRoomId> {
         let room_id = self.resolve_room(room)?;
-        self.set_membership(&user.user_id, &room_id, &user.user_id, "knock", reason, Map::new())
-            .await?;
+        self.set_membership(
+            &user.user_id,
+            &room_id,
+            &user.user_id,
+            MembershipState::Knock,
+            reason,
+            Map::new(),
+        )
+        .await?;
         Ok(room_id)
     }
 

@@ -2,6 +2,7 @@
 
 use accord_db::Direction;
 use accord_room::RoomState;
+use ruma::events::room::member::MembershipState;
 use ruma::{EventId, OwnedRoomId, RoomId, UserId};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -140,7 +141,7 @@ impl RoomService {
             .db()
             .rooms_of_user(user_id)?
             .into_iter()
-            .filter(|(_, record)| record.membership == "join")
+            .filter(|(_, record)| record.membership == MembershipState::Join)
             .map(|(room, _)| room)
             .collect())
     }

@@ -3,6 +3,7 @@
 
 use accord_core::time::now_millis;
 use accord_db::{Direction, rooms::Receipt};
+use ruma::events::room::member::MembershipState;
 use ruma::{
     EventId, RoomId, UInt, UserId,
     push::{Action, PushConditionRoomCtx, Ruleset},
@@ -57,7 +58,7 @@ impl RoomService {
             .rooms
             .db()
             .get_membership(user_id, room_id)?
-            .is_some_and(|m| m.membership == "join");
+            .is_some_and(|m| m.membership == MembershipState::Join);
         if !joined {
             return Ok(false);
         }
@@ -206,7 +207,7 @@ impl RoomService {
         let members = db
             .members_of_room(room_id)?
             .into_iter()
-            .filter(|(_, m)| m == "join")
+            .filter(|(_, m)| *m == MembershipState::Join)
             .count();
         let display_name = db
             .profile(user_id)?

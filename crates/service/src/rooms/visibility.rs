@@ -2,6 +2,7 @@
 
 use accord_db::rooms::{MembershipRecord, ShortEventId};
 use accord_room::RoomState;
+use ruma::events::room::member::MembershipState;
 use ruma::{RoomId, UserId, events::StateEventType};
 use serde_json::Value;
 
@@ -17,7 +18,7 @@ impl RoomService {
     /// The current state, if the user is joined; 404 for unknown rooms, 403 otherwise.
     pub(crate) fn joined_state(&self, room_id: &RoomId, user_id: &UserId) -> Result<RoomState> {
         let state = self.rooms.current_state(room_id)?;
-        if self.rooms.membership_in(&state, user_id)?.as_deref() != Some("join") {
+        if self.rooms.membership_in(&state, user_id)? != Some(MembershipState::Join) {
             return Err(Error::forbidden(format!("You are not joined to {room_id}")));
         }
         Ok(state)
@@ -27,9 +28,9 @@ impl RoomService {
     /// kicked or banned); 403 if they never were in the room.
     pub(crate) fn readable_state(&self, room_id: &RoomId, user_id: &UserId) -> Result<RoomState> {
         let current = self.rooms.current_state(room_id)?;
-        match self.rooms.membership_in(&current, user_id)?.as_deref() {
-            Some("join") => Ok(current),
-            Some("leave" | "ban") => {
+        match self.rooms.membership_in(&current, user_id)? {
+            Some(MembershipState::Join) => Ok(current),
+            Some(MembershipState::Leave | MembershipState::Ban) => {
                 let record = self
                     .membership(room_id, user_id)?
                     .ok_or_else(|| Error::forbidden("Not a member"))?;
@@ -81,19 +82,21 @@ impl RoomService {
             return Ok(true);
         }
         let at_event = self.rooms.membership_in(&state, user_id)?;
-        if at_event.as_deref() == Some("join") {
+        if at_event == Some(MembershipState::Join) {
             return Ok(true);
         }
         match visibility.as_str() {
-            "invited" => Ok(at_event.as_deref() == Some("invite")),
+            "invited" => Ok(at_event == Some(MembershipState::Invite)),
             "shared" => {
                 let Some(record) = self.membership(&meta.room_id, user_id)? else {
                     return Ok(false);
                 };
-                Ok(match record.membership.as_str() {
-                    "join" => true,
+                Ok(match record.membership {
+                    MembershipState::Join => true,
                     // A member who left sees shared history up to their departure.
-                    "leave" | "ban" => meta.count.is_some_and(|count| count <= record.count) && at_event.is_some(),
+                    MembershipState::Leave | MembershipState::Ban => {
+                        meta.count.is_some_and(|count| count <= record.count) && at_event.is_some()
+                    }
                     _ => false,
                 })
             }

@@ -1,6 +1,7 @@
 //! The `rooms` section of `/sync`: joined rooms (timeline, state, summary, account data),
 //! invites and knocks (stripped state), and rooms left.
 
+use ruma::events::room::member::MembershipState;
 use std::collections::HashSet;
 
 use accord_db::{Direction, rooms::MembershipRecord};
@@ -69,8 +70,8 @@ impl RoomService {
             }
             let membership_changed = since.is_none_or(|since| record.count > since);
             let room_account_changed = account_changes.iter().any(|(room, _)| room.as_ref() == Some(&room_id));
-            match record.membership.as_str() {
-                "join"
+            match record.membership {
+                MembershipState::Join
                     if since.is_none()
                         || membership_changed
                         || full_state
@@ -84,15 +85,15 @@ impl RoomService {
                     let section = self.joined_room(&window, &room_id)?;
                     join.insert(room_id.to_string(), section);
                 }
-                "invite" if membership_changed => {
+                MembershipState::Invite if membership_changed => {
                     let state = self.stripped_state(&room_id, &user.user_id)?;
                     invite.insert(room_id.to_string(), json!({ "invite_state": { "events": state } }));
                 }
-                "knock" if membership_changed => {
+                MembershipState::Knock if membership_changed => {
                     let state = self.stripped_state(&room_id, &user.user_id)?;
                     knock.insert(room_id.to_string(), json!({ "knock_state": { "events": state } }));
                 }
-                "leave" | "ban"
+                MembershipState::Leave | MembershipState::Ban
                     if !record.forgotten
                         && (since.is_some() && membership_changed || since.is_none() && filter.room.include_leave) =>
                 {
@@ -229,8 +230,8 @@ impl RoomService {
     /// Heroes and member counts, for clients to name unnamed rooms.
     fn summary(&self, state: &RoomState, room_id: &RoomId, user_id: &ruma::UserId) -> Result<Value> {
         let members = self.rooms().db().members_of_room(room_id)?;
-        let joined = members.iter().filter(|(_, m)| m == "join").count();
-        let invited = members.iter().filter(|(_, m)| m == "invite").count();
+        let joined = members.iter().filter(|(_, m)| *m == MembershipState::Join).count();
+        let invited = members.iter().filter(|(_, m)| *m == MembershipState::Invite).count();
         let has_name = self
             .rooms()
             .state_event(state, &StateEventType::RoomName, "")?
@@ -243,7 +244,7 @@ impl RoomService {
         if !has_name {
             let mut heroes: Vec<&str> = members
                 .iter()
-                .filter(|(user, m)| user != user_id && (m == "join" || m == "invite"))
+                .filter(|(user, m)| user != user_id && (*m == MembershipState::Join || *m == MembershipState::Invite))
                 .map(|(user, _)| user.as_str())
                 .collect();
             heroes.sort_unstable();
