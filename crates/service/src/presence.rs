@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use accord_core::time::now_millis;
 use accord_db::PresenceRecord;
-use ruma::{OwnedUserId, UserId};
+use ruma::{OwnedUserId, UInt, UserId, events::presence::PresenceEventContent, presence::PresenceState};
 use serde_json::{Value, json};
 
 use crate::{AuthedUser, Error, Result, Services};
@@ -88,7 +88,7 @@ impl Services {
     }
 
     /// `GET /presence/{userId}/status`: for yourself and users you share a room with.
-    pub fn get_presence(&self, viewer: &UserId, target: &UserId) -> Result<Value> {
+    pub fn get_presence(&self, viewer: &UserId, target: &UserId) -> Result<PresenceEventContent> {
         if viewer != target && !self.shared_users(viewer)?.contains(target) {
             return Err(Error::forbidden(format!("You do not share a room with {target}")));
         }
@@ -143,29 +143,26 @@ pub(crate) fn presence_update(
     user_id: &UserId,
     record: &PresenceRecord,
 ) -> ruma::api::federation::transactions::edu::PresenceUpdate {
-    let ago = now_millis().saturating_sub(record.last_active_ts);
+    let content = presence_content(Some(record));
     let mut update = ruma::api::federation::transactions::edu::PresenceUpdate::new(
         user_id.to_owned(),
-        ruma::presence::PresenceState::from(record.presence.as_str()),
-        ruma::UInt::new_saturating(ago),
+        content.presence,
+        content.last_active_ago.unwrap_or_default(),
     );
-    update.status_msg = record.status_msg.clone();
-    update.currently_active = record.presence == "online" && ago < CURRENTLY_ACTIVE_MS;
+    update.status_msg = content.status_msg;
+    update.currently_active = content.currently_active.unwrap_or(false);
     update
 }
 
-pub(crate) fn presence_content(record: Option<&PresenceRecord>) -> Value {
+/// A user's presence as clients see it; `offline` when never set.
+pub(crate) fn presence_content(record: Option<&PresenceRecord>) -> PresenceEventContent {
     let Some(record) = record else {
-        return json!({ "presence": "offline" });
+        return PresenceEventContent::new(PresenceState::Offline);
     };
     let ago = now_millis().saturating_sub(record.last_active_ts);
-    let mut content = json!({
-        "presence": record.presence,
-        "last_active_ago": ago,
-        "currently_active": record.presence == "online" && ago < CURRENTLY_ACTIVE_MS,
-    });
-    if let Some(status) = &record.status_msg {
-        content["status_msg"] = json!(status);
-    }
+    let mut content = PresenceEventContent::new(PresenceState::from(record.presence.as_str()));
+    content.last_active_ago = Some(UInt::new_saturating(ago));
+    content.currently_active = Some(record.presence == "online" && ago < CURRENTLY_ACTIVE_MS);
+    content.status_msg = record.status_msg.clone();
     content
 }

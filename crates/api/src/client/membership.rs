@@ -153,6 +153,19 @@ pub async fn get_member_events_route(services: Services, request: Ruma<get_membe
 }
 
 /// # `GET /_matrix/client/v3/rooms/{roomId}/joined_members`
-pub async fn joined_members_route(services: Services, request: Ruma<joined_members::Request>) -> Result<Value> {
-    Ok(json!({ "joined": services.rooms.joined_members(&request.auth, &request.body.room_id)? }))
+pub async fn joined_members_route(
+    services: Services,
+    request: Ruma<joined_members::Request>,
+) -> Result<joined_members::Response> {
+    let members = services.rooms.joined_members(&request.auth, &request.body.room_id)?;
+    let joined = members
+        .into_iter()
+        .map(|(user, content)| {
+            let mut member = joined_members::RoomMember::new();
+            member.display_name = content.displayname;
+            member.avatar_url = content.avatar_url;
+            (user, member)
+        })
+        .collect();
+    Ok(joined_members::Response::new(joined))
 }

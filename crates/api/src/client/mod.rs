@@ -134,7 +134,7 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
         .ruma_route(membership::unban_user_route)
         .ruma_route(membership::joined_rooms_route)
         .ruma_json_route(membership::get_member_events_route)
-        .ruma_json_route(membership::joined_members_route)
+        .ruma_route(membership::joined_members_route)
         // Aliases and the room directory
         .ruma_route(directory::create_alias_route)
         .ruma_route(directory::get_alias_route)
@@ -146,7 +146,7 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
         .ruma_json_route(directory::get_public_rooms_filtered_route)
         // Presence
         .ruma_route(presence::set_presence_route)
-        .ruma_json_route(presence::get_presence_route)
+        .ruma_route(presence::get_presence_route)
         // Typing
         .ruma_route(typing::create_typing_event_route)
         // Receipts and read markers

@@ -1,10 +1,8 @@
 //! Presence.
 
-use accord_service::{Error, Services};
+use crate::{Result, Ruma};
+use accord_service::Services;
 use ruma::api::client::presence::{get_presence::v3 as get_presence, set_presence::v3 as set_presence};
-use serde_json::Value;
-
-use crate::{ApiError, Result, Ruma};
 
 /// # `PUT /_matrix/client/v3/presence/{userId}/status`
 pub async fn set_presence_route(
@@ -17,8 +15,16 @@ pub async fn set_presence_route(
 }
 
 /// # `GET /_matrix/client/v3/presence/{userId}/status`
-pub async fn get_presence_route(services: Services, request: Ruma<get_presence::Request>) -> Result<Value> {
-    services
-        .get_presence(&request.auth.user_id, &request.body.user_id)
-        .map_err(|err: Error| ApiError::from(err))
+pub async fn get_presence_route(
+    services: Services,
+    request: Ruma<get_presence::Request>,
+) -> Result<get_presence::Response> {
+    let content = services.get_presence(&request.auth.user_id, &request.body.user_id)?;
+    let mut response = get_presence::Response::new(content.presence);
+    response.status_msg = content.status_msg;
+    response.currently_active = content.currently_active;
+    response.last_active_ago = content
+        .last_active_ago
+        .map(|ms| std::time::Duration::from_millis(ms.into()));
+    Ok(response)
 }

@@ -2,10 +2,14 @@
 
 use accord_db::Direction;
 use accord_room::RoomState;
-use ruma::events::room::member::MembershipState;
-use ruma::{EventId, OwnedRoomId, RoomId, UserId};
+use std::collections::BTreeMap;
+
+use ruma::{
+    EventId, OwnedRoomId, OwnedUserId, RoomId, UserId,
+    events::room::member::{MembershipState, RoomMemberEventContent},
+};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::RoomService;
 use crate::{AuthedUser, Error, Result};
@@ -177,19 +181,30 @@ impl RoomService {
     }
 
     /// `GET /rooms/{roomId}/joined_members`.
-    pub fn joined_members(&self, user: &AuthedUser, room_id: &RoomId) -> Result<Map<String, Value>> {
+    pub fn joined_members(
+        &self,
+        user: &AuthedUser,
+        room_id: &RoomId,
+    ) -> Result<BTreeMap<OwnedUserId, RoomMemberEventContent>> {
         let state = self.joined_state(room_id, &user.user_id)?;
-        let mut joined = Map::new();
+        let mut joined = BTreeMap::new();
+        // Rendered as clients see them (a redacted member event has no profile left).
         for event in self.render_state(&state, user)? {
-            if event["type"] == "m.room.member" && event["content"]["membership"] == "join" {
-                let key = event["state_key"].as_str().unwrap_or_default().to_owned();
-                let mut profile = Map::new();
-                for (field, name) in [("displayname", "display_name"), ("avatar_url", "avatar_url")] {
-                    if let Some(value) = event["content"].get(field).filter(|v| !v.is_null()) {
-                        profile.insert(name.to_owned(), value.clone());
-                    }
-                }
-                joined.insert(key, Value::Object(profile));
+            if event["type"] != "m.room.member" {
+                continue;
+            }
+            let Some(member) = event["state_key"]
+                .as_str()
+                .and_then(|key| OwnedUserId::try_from(key).ok())
+            else {
+                continue;
+            };
+            // Content that doesn't parse (no valid membership) is no join.
+            let Ok(content) = serde_json::from_value::<RoomMemberEventContent>(event["content"].clone()) else {
+                continue;
+            };
+            if content.membership == MembershipState::Join {
+                joined.insert(member, content);
             }
         }
         Ok(joined)
