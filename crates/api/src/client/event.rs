@@ -7,13 +7,17 @@ use ruma::api::client::{
 };
 use serde_json::Value;
 
-use crate::{Result, Ruma, client::message::event_filter};
+use crate::{Result, Ruma, client::message::event_filter, raw::raw};
 
 /// # `GET /_matrix/client/v3/rooms/{roomId}/event/{eventId}`
-pub async fn get_room_event_route(services: Services, request: Ruma<get_room_event::Request>) -> Result<Value> {
-    Ok(services
+pub async fn get_room_event_route(
+    services: Services,
+    request: Ruma<get_room_event::Request>,
+) -> Result<get_room_event::Response> {
+    let event = services
         .rooms
-        .event(&request.auth, &request.body.room_id, &request.body.event_id)?)
+        .event(&request.auth, &request.body.room_id, &request.body.event_id)?;
+    Ok(get_room_event::Response::new(raw(&event)?))
 }
 
 /// # `GET /_matrix/client/v3/rooms/{roomId}/context/{eventId}`

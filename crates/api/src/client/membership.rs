@@ -17,9 +17,8 @@ use ruma::api::client::{
         unban_user::v3 as unban_user,
     },
 };
-use serde_json::{Value, json};
 
-use crate::{ApiError, Result, Ruma};
+use crate::{ApiError, Result, Ruma, raw::raws};
 
 /// # `POST /_matrix/client/v3/rooms/{roomId}/join`
 pub async fn join_room_by_id_route(
@@ -140,7 +139,10 @@ pub async fn joined_rooms_route(
 }
 
 /// # `GET /_matrix/client/v3/rooms/{roomId}/members`
-pub async fn get_member_events_route(services: Services, request: Ruma<get_member_events::Request>) -> Result<Value> {
+pub async fn get_member_events_route(
+    services: Services,
+    request: Ruma<get_member_events::Request>,
+) -> Result<get_member_events::Response> {
     let body = request.body;
     let chunk = services.rooms.members(
         &request.auth,
@@ -149,7 +151,7 @@ pub async fn get_member_events_route(services: Services, request: Ruma<get_membe
         body.membership.as_ref().map(|m| m.as_str()),
         body.not_membership.as_ref().map(|m| m.as_str()),
     )?;
-    Ok(json!({ "chunk": chunk }))
+    Ok(get_member_events::Response::new(raws(&chunk)?))
 }
 
 /// # `GET /_matrix/client/v3/rooms/{roomId}/joined_members`

@@ -8,9 +8,9 @@ use ruma::api::{
     Direction,
     client::message::{get_message_events::v3 as get_message_events, send_message_event::v3 as send_message_event},
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::{ApiError, Result, Ruma};
+use crate::{ApiError, Result, Ruma, raw::raws};
 
 /// # `PUT /_matrix/client/v3/rooms/{roomId}/send/{eventType}/{txnId}`
 pub async fn send_message_event_route(
@@ -40,7 +40,10 @@ pub(crate) fn event_filter<T: serde::Serialize>(filter: &T) -> Result<EventFilte
 }
 
 /// # `GET /_matrix/client/v3/rooms/{roomId}/messages`
-pub async fn get_message_events_route(services: Services, request: Ruma<get_message_events::Request>) -> Result<Value> {
+pub async fn get_message_events_route(
+    services: Services,
+    request: Ruma<get_message_events::Request>,
+) -> Result<get_message_events::Response> {
     let body = request.body;
     let filter = event_filter(&body.filter)?;
     let limit = usize::try_from(u64::from(body.limit)).unwrap_or(usize::MAX);
@@ -53,12 +56,10 @@ pub async fn get_message_events_route(services: Services, request: Ruma<get_mess
     let page = services
         .messages_anywhere(&request.auth, &body.room_id, pagination, &filter)
         .await?;
-    let mut response = json!({ "start": page.start, "chunk": page.chunk });
-    if let Some(end) = page.end {
-        response["end"] = json!(end);
-    }
-    if !page.state.is_empty() {
-        response["state"] = json!(page.state);
-    }
+    let mut response = get_message_events::Response::new();
+    response.start = page.start;
+    response.end = page.end;
+    response.chunk = raws(&page.chunk)?;
+    response.state = raws(&page.state)?;
     Ok(response)
 }

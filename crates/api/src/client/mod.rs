@@ -115,11 +115,11 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
         // Rooms: creation, events, state
         .ruma_route(room::create_room_route)
         .ruma_route(message::send_message_event_route)
-        .ruma_json_route(message::get_message_events_route)
+        .ruma_route(message::get_message_events_route)
         .ruma_route(state::send_state_event_route)
-        .ruma_json_route(state::get_state_events_route)
-        .ruma_json_route(state::get_state_event_for_key_route)
-        .ruma_json_route(event::get_room_event_route)
+        .ruma_route(state::get_state_events_route)
+        .ruma_route(state::get_state_event_for_key_route)
+        .ruma_route(event::get_room_event_route)
         .ruma_json_route(event::get_context_route)
         .ruma_route(event::redact_event_route)
         // Membership
@@ -133,7 +133,7 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
         .ruma_route(membership::ban_user_route)
         .ruma_route(membership::unban_user_route)
         .ruma_route(membership::joined_rooms_route)
-        .ruma_json_route(membership::get_member_events_route)
+        .ruma_route(membership::get_member_events_route)
         .ruma_route(membership::joined_members_route)
         // Aliases and the room directory
         .ruma_route(directory::create_alias_route)

@@ -6,9 +6,13 @@ use ruma::api::client::state::{
     get_state_events::v3 as get_state_events,
     send_state_event::v3 as send_state_event,
 };
-use serde_json::{Value, json};
+use ruma::events::{AnyStateEvent, AnyStateEventContent};
+use serde_json::Value;
 
-use crate::{ApiError, Result, Ruma};
+use crate::{
+    ApiError, Result, Ruma,
+    raw::{raw, raws},
+};
 
 /// # `PUT /_matrix/client/v3/rooms/{roomId}/state/{eventType}/{stateKey}`
 pub async fn send_state_event_route(
@@ -32,15 +36,19 @@ pub async fn send_state_event_route(
 }
 
 /// # `GET /_matrix/client/v3/rooms/{roomId}/state`
-pub async fn get_state_events_route(services: Services, request: Ruma<get_state_events::Request>) -> Result<Value> {
-    Ok(json!(services.rooms.state(&request.auth, &request.body.room_id)?))
+pub async fn get_state_events_route(
+    services: Services,
+    request: Ruma<get_state_events::Request>,
+) -> Result<get_state_events::Response> {
+    let events = services.rooms.state(&request.auth, &request.body.room_id)?;
+    Ok(get_state_events::Response::new(raws(&events)?))
 }
 
 /// # `GET /_matrix/client/v3/rooms/{roomId}/state/{eventType}/{stateKey}`
 pub async fn get_state_event_for_key_route(
     services: Services,
     request: Ruma<get_state_event_for_key::Request>,
-) -> Result<Value> {
+) -> Result<get_state_event_for_key::Response> {
     let body = request.body;
     let event = services.rooms.state_event(
         &request.auth,
@@ -49,7 +57,7 @@ pub async fn get_state_event_for_key_route(
         &body.state_key,
     )?;
     Ok(match body.format {
-        StateEventFormat::Event => event,
-        _ => event["content"].clone(),
+        StateEventFormat::Event => get_state_event_for_key::Response::from(raw::<AnyStateEvent>(&event)?),
+        _ => get_state_event_for_key::Response::from(raw::<AnyStateEventContent>(&event["content"])?),
     })
 }
