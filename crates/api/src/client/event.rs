@@ -5,9 +5,12 @@ use ruma::api::client::{
     context::get_context::v3 as get_context, redact::redact_event::v3 as redact_event,
     room::get_room_event::v3 as get_room_event,
 };
-use serde_json::Value;
 
-use crate::{Result, Ruma, client::message::event_filter, raw::raw};
+use crate::{
+    Result, Ruma,
+    client::message::event_filter,
+    raw::{raw, raws},
+};
 
 /// # `GET /_matrix/client/v3/rooms/{roomId}/event/{eventId}`
 pub async fn get_room_event_route(
@@ -21,13 +24,24 @@ pub async fn get_room_event_route(
 }
 
 /// # `GET /_matrix/client/v3/rooms/{roomId}/context/{eventId}`
-pub async fn get_context_route(services: Services, request: Ruma<get_context::Request>) -> Result<Value> {
+pub async fn get_context_route(
+    services: Services,
+    request: Ruma<get_context::Request>,
+) -> Result<get_context::Response> {
     let body = request.body;
     let filter = event_filter(&body.filter)?;
     let limit = usize::try_from(u64::from(body.limit)).unwrap_or(usize::MAX);
-    Ok(services
+    let page = services
         .rooms
-        .context(&request.auth, &body.room_id, &body.event_id, limit, &filter)?)
+        .context(&request.auth, &body.room_id, &body.event_id, limit, &filter)?;
+    let mut response = get_context::Response::new();
+    response.event = Some(raw(&page.event)?);
+    response.events_before = raws(&page.events_before)?;
+    response.events_after = raws(&page.events_after)?;
+    response.start = Some(page.start);
+    response.end = Some(page.end);
+    response.state = raws(&page.state)?;
+    Ok(response)
 }
 
 /// # `PUT /_matrix/client/v3/rooms/{roomId}/redact/{eventId}/{txnId}`

@@ -120,7 +120,7 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
         .ruma_route(state::get_state_events_route)
         .ruma_route(state::get_state_event_for_key_route)
         .ruma_route(event::get_room_event_route)
-        .ruma_json_route(event::get_context_route)
+        .ruma_route(event::get_context_route)
         .ruma_route(event::redact_event_route)
         // Membership
         .ruma_route(membership::join_room_by_id_route)

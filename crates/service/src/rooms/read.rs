@@ -9,7 +9,7 @@ use ruma::{
     events::room::member::{MembershipState, RoomMemberEventContent},
 };
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::RoomService;
 use crate::{AuthedUser, Error, Result};
@@ -71,6 +71,23 @@ pub struct MessagesPage {
     /// The events, in pagination order.
     pub chunk: Vec<Value>,
     /// Member events of the senders, when lazy loading was asked for.
+    pub state: Vec<Value>,
+}
+
+/// The events around one event (`/context`), rendered for the caller.
+#[derive(Debug, Clone)]
+pub struct ContextPage {
+    /// The event asked about.
+    pub event: Value,
+    /// Events before it, newest first.
+    pub events_before: Vec<Value>,
+    /// Events after it, oldest first.
+    pub events_after: Vec<Value>,
+    /// Token to paginate backwards from `events_before`.
+    pub start: String,
+    /// Token to paginate forwards from `events_after`.
+    pub end: String,
+    /// The room state at the event.
     pub state: Vec<Value>,
 }
 
@@ -318,7 +335,7 @@ impl RoomService {
         event_id: &EventId,
         limit: usize,
         filter: &EventFilter,
-    ) -> Result<Value> {
+    ) -> Result<ContextPage> {
         let event = self.event(user, room_id, event_id)?;
         let short = self
             .rooms
@@ -353,13 +370,17 @@ impl RoomService {
             None => Vec::new(),
         };
         let take = |page: &super::read::MessagesPage, n: usize| page.chunk.iter().take(n).cloned().collect::<Vec<_>>();
-        Ok(json!({
-            "event": event,
-            "events_before": if limit == 0 { Vec::new() } else { take(&before, half) },
-            "events_after": if limit == 0 { Vec::new() } else { take(&after, limit - half) },
-            "start": before.end.unwrap_or_else(|| "0".to_owned()),
-            "end": after.end.unwrap_or(after.start),
-            "state": state,
-        }))
+        Ok(ContextPage {
+            event,
+            events_before: if limit == 0 { Vec::new() } else { take(&before, half) },
+            events_after: if limit == 0 {
+                Vec::new()
+            } else {
+                take(&after, limit - half)
+            },
+            start: before.end.unwrap_or_else(|| "0".to_owned()),
+            end: after.end.unwrap_or(after.start),
+            state,
+        })
     }
 }
