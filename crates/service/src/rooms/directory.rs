@@ -53,7 +53,7 @@ impl RoomService {
         if record.creator != user.user_id {
             let state = self.rooms.current_state(&record.room_id)?;
             let allowed = self.rooms.membership_in(&state, &user.user_id)? == Some(MembershipState::Join)
-                && self.can_send_state(&state, &user.user_id, "m.room.canonical_alias")?;
+                && self.can_send_state(&state, &user.user_id, StateEventType::RoomCanonicalAlias)?;
             if !allowed {
                 return Err(Error::forbidden(
                     "Only the alias's creator or a room moderator can delete it",
@@ -108,7 +108,7 @@ impl RoomService {
     pub async fn set_visibility(&self, user: &AuthedUser, room_id: &RoomId, public: bool) -> Result<()> {
         let _guard = self.rooms.lock(room_id).await;
         let state = self.joined_state(room_id, &user.user_id)?;
-        if !self.can_send_state(&state, &user.user_id, "m.room.canonical_alias")? {
+        if !self.can_send_state(&state, &user.user_id, StateEventType::RoomCanonicalAlias)? {
             return Err(Error::forbidden(
                 "You need moderator power to change the room's directory visibility",
             ));

@@ -162,7 +162,11 @@ impl RoomService {
         for (member, membership) in self.rooms.db().members_of_room(room_id)? {
             if membership == MembershipState::Join
                 && member.server_name() == self.config.server_name
-                && self.has_power(state, &member, "invite", 0)?
+                && self.has_power(
+                    state,
+                    &member,
+                    ruma::events::room::power_levels::PowerLevelAction::Invite,
+                )?
             {
                 return Ok(Some(member));
             }

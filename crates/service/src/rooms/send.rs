@@ -3,7 +3,13 @@
 use accord_room::{PduTemplate, TxnInfo};
 use ruma::{
     EventId, OwnedEventId, RoomId,
-    events::{StateEventType, TimelineEventType},
+    events::{
+        StateEventType, TimelineEventType,
+        room::{
+            create::RoomCreateEventContent,
+            power_levels::{PowerLevelAction, RoomPowerLevels, RoomPowerLevelsEventContent, RoomPowerLevelsSource},
+        },
+    },
 };
 use serde_json::Value;
 
@@ -94,7 +100,7 @@ impl RoomService {
         let state = self.joined_state(room_id, &user.user_id)?;
         let target = self.rooms.pdu_by_id(event_id)?.filter(|pdu| pdu.room_id == room_id);
         let target = target.ok_or_else(|| Error::not_found(format!("Event {event_id} not found in {room_id}")))?;
-        if target.sender != user.user_id && !self.has_power(&state, &user.user_id, "redact", 50)? {
+        if target.sender != user.user_id && !self.has_power(&state, &user.user_id, PowerLevelAction::RedactOther)? {
             return Err(Error::forbidden(
                 "You need the redact power level to redact other users' events",
             ));
@@ -119,57 +125,40 @@ impl RoomService {
             .await?)
     }
 
-    fn power_levels(&self, state: &accord_room::RoomState) -> Result<Option<Value>> {
-        Ok(self
-            .rooms
-            .state_event(state, &StateEventType::RoomPowerLevels, "")?
-            .map(|pdu| pdu.content_value()))
-    }
-
-    /// A user's power level: unlimited for v12 room creators; without a power levels event,
-    /// 100 for the creator and 0 for others; else `users[user]` or `users_default`.
-    pub(crate) fn user_power(&self, state: &accord_room::RoomState, user_id: &ruma::UserId) -> Result<i64> {
-        let create = self.rooms.state_event(state, &StateEventType::RoomCreate, "")?;
-        let is_creator = create.as_ref().is_some_and(|c| {
-            c.sender == user_id
-                || c.content_value()["additional_creators"]
-                    .as_array()
-                    .is_some_and(|extra| extra.iter().any(|u| u.as_str() == Some(user_id.as_str())))
-        });
-        if is_creator
-            && accord_room::rules_for(&state.version)?
-                .authorization
-                .explicitly_privilege_room_creators
-        {
-            return Ok(i64::MAX);
+    /// The room's power levels as ruma models them: the spec's defaults without an
+    /// `m.room.power_levels` event (creators at 100), and creators (`additional_creators`
+    /// included) privileged above everyone from room version 12.
+    pub(crate) fn room_power_levels(&self, state: &accord_room::RoomState) -> Result<RoomPowerLevels> {
+        let rules = accord_room::rules_for(&state.version)?;
+        let mut creators = Vec::new();
+        if let Some(create) = self.rooms.state_event(state, &StateEventType::RoomCreate, "")? {
+            creators.push(create.sender.clone());
+            if rules.authorization.additional_room_creators
+                && let Ok(content) = serde_json::from_value::<RoomCreateEventContent>(create.content_value())
+            {
+                creators.extend(content.additional_creators);
+            }
         }
-        let Some(levels) = self.power_levels(state)? else {
-            return Ok(if create.is_some_and(|c| c.sender == user_id) {
-                100
-            } else {
-                0
-            });
+        let source = match self.rooms.state_event(state, &StateEventType::RoomPowerLevels, "")? {
+            None => RoomPowerLevelsSource::None,
+            // It passed the auth rules, which check its levels are integers; should it still not
+            // parse, nobody gets power from a misreading.
+            Some(pdu) => RoomPowerLevelsSource::Original(
+                serde_json::from_value::<RoomPowerLevelsEventContent>(pdu.content_value())
+                    .map_err(|err| Error::bad_state(format!("The room's power levels can't be read: {err}")))?,
+            ),
         };
-        Ok(levels["users"]
-            .get(user_id.as_str())
-            .and_then(as_level)
-            .or_else(|| as_level(&levels["users_default"]))
-            .unwrap_or(0))
+        Ok(RoomPowerLevels::new(source, &rules.authorization, creators))
     }
 
-    /// Whether the user's power reaches `levels[action]` (`redact`, `kick`, ...), or `default`.
+    /// Whether the user's power reaches what `action` needs.
     pub(crate) fn has_power(
         &self,
         state: &accord_room::RoomState,
         user_id: &ruma::UserId,
-        action: &str,
-        default: i64,
+        action: PowerLevelAction,
     ) -> Result<bool> {
-        let needed = self
-            .power_levels(state)?
-            .and_then(|l| l.get(action).and_then(as_level))
-            .unwrap_or(default);
-        Ok(self.user_power(state, user_id)? >= needed)
+        Ok(self.room_power_levels(state)?.user_can_do(user_id, action))
     }
 
     /// Whether the user may send state events of `event_type`.
@@ -177,25 +166,8 @@ impl RoomService {
         &self,
         state: &accord_room::RoomState,
         user_id: &ruma::UserId,
-        event_type: &str,
+        event_type: StateEventType,
     ) -> Result<bool> {
-        let levels = self.power_levels(state)?;
-        let needed = levels
-            .as_ref()
-            .and_then(|l| {
-                l["events"]
-                    .get(event_type)
-                    .and_then(as_level)
-                    .or_else(|| l.get("state_default").and_then(as_level))
-            })
-            .unwrap_or(50);
-        Ok(self.user_power(state, user_id)? >= needed)
+        Ok(self.room_power_levels(state)?.user_can_send_state(user_id, event_type))
     }
-}
-
-/// Power levels are integers, or numeric strings in rooms before version 10.
-fn as_level(value: &Value) -> Option<i64> {
-    value
-        .as_i64()
-        .or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()))
 }

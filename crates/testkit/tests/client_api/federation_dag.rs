@@ -250,7 +250,9 @@ async fn a_gap_longer_than_get_missing_events_is_crossed_with_the_state_at_the_m
         .into_iter()
         .map(|(count, _)| count)
         .collect();
-    assert!(queued.len() >= 60, "A queued the messages for B: {}", queued.len());
+    // A retry of B while it is down may already have trimmed the queue to the newest 50
+    // (catch-up, see `federation_sender.rs`); either way all of it is dropped below.
+    assert!(queued.len() >= 50, "A queued the messages for B: {}", queued.len());
     db.dequeue(&b_name, &queued).expect("dequeue");
     b.restart().await;
     a.running().reload(&a.config);
