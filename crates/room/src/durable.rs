@@ -33,13 +33,13 @@ impl Rooms {
         if tickets.is_empty() {
             return Ok(());
         }
-        // The fsync and the release run in a task of their own, so a caller that goes away
-        // (a client hanging up, the request timeout) can't strand the positions unreleased.
+        // The fsync and the release run together on the blocking pool, where a task runs to
+        // its end even when its awaiter goes away (a client hanging up, the request timeout),
+        // so the positions can't be stranded unreleased.
         let db = self.db.clone();
-        let finish = tokio::spawn(async move {
-            let syncing = db.clone();
-            let synced = tokio::task::spawn_blocking(move || syncing.sync()).await;
-            if matches!(synced, Ok(Ok(()))) {
+        let finish = tokio::task::spawn_blocking(move || {
+            let synced = db.sync();
+            if synced.is_ok() {
                 for ticket in tickets {
                     db.release_count(ticket);
                 }
@@ -47,9 +47,9 @@ impl Rooms {
             synced
         });
         match finish.await {
-            Ok(Ok(Ok(()))) => Ok(()),
-            Ok(Ok(Err(err))) => Err(err.into()),
-            Ok(Err(err)) | Err(err) => Err(Error::Internal(format!("sync task failed: {err}"))),
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => Err(err.into()),
+            Err(err) => Err(Error::Internal(format!("sync task failed: {err}"))),
         }
     }
 }

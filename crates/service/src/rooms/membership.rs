@@ -229,15 +229,19 @@ impl RoomService {
         ) {
             return Err(Error::forbidden(format!("{target} is not in the room")));
         }
-        self.set_membership(
-            &user.user_id,
-            room_id,
-            target,
-            MembershipState::Leave,
-            reason,
-            Map::new(),
-        )
-        .await
+        self.set_leave(&user.user_id, room_id, target, reason).await
+    }
+
+    /// Sets `target`'s membership to `leave` as `sender` (a kick, or lifting a ban).
+    async fn set_leave(
+        &self,
+        sender: &UserId,
+        room_id: &RoomId,
+        target: &UserId,
+        reason: Option<String>,
+    ) -> Result<()> {
+        self.set_membership(sender, room_id, target, MembershipState::Leave, reason, Map::new())
+            .await
     }
 
     /// Bans `target`.
@@ -266,15 +270,7 @@ impl RoomService {
         if self.rooms.membership_in(&state, target)? != Some(MembershipState::Ban) {
             return Err(Error::forbidden(format!("{target} is not banned")));
         }
-        self.set_membership(
-            &user.user_id,
-            room_id,
-            target,
-            MembershipState::Leave,
-            reason,
-            Map::new(),
-        )
-        .await
+        self.set_leave(&user.user_id, room_id, target, reason).await
     }
 
     /// Knocks on a room (room versions 7+ with `join_rule: knock`).
