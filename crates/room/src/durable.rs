@@ -33,23 +33,62 @@ impl Rooms {
         if tickets.is_empty() {
             return Ok(());
         }
-        // The fsync and the release run together on the blocking pool, where a task runs to
-        // its end even when its awaiter goes away (a client hanging up, the request timeout),
-        // so the positions can't be stranded unreleased.
+        // The fsync runs on the blocking pool; the release follows here, on this worker, so
+        // whoever waits on the stream is woken from the worker that will answer (no extra
+        // cross-thread hand-off per send). Should this future be dropped mid-fsync (a client
+        // hanging up, the request timeout), the guard hands the release to a task of its own,
+        // so the positions can't be stranded.
         let db = self.db.clone();
-        let finish = tokio::task::spawn_blocking(move || {
-            let synced = db.sync();
-            if synced.is_ok() {
+        let syncing = db.clone();
+        let mut release = ReleaseAfterSync {
+            fsync: Some(tokio::task::spawn_blocking(move || syncing.sync())),
+            tickets,
+            db,
+        };
+        let synced = match release.fsync.as_mut() {
+            Some(fsync) => fsync.await,
+            None => return Err(Error::Internal("sync task missing".to_owned())),
+        };
+        release.fsync = None;
+        match synced {
+            Ok(Ok(())) => {
+                release.release_now();
+                Ok(())
+            }
+            Ok(Err(err)) => Err(err.into()),
+            Err(err) => Err(Error::Internal(format!("sync task failed: {err}"))),
+        }
+    }
+}
+
+/// Positions to release once their fsync succeeded. Dropped while the fsync still runs, it
+/// leaves the wait and the release to a task of its own.
+struct ReleaseAfterSync {
+    fsync: Option<tokio::task::JoinHandle<accord_db::Result<()>>>,
+    tickets: Vec<StreamTicket>,
+    db: accord_db::Db,
+}
+
+impl ReleaseAfterSync {
+    fn release_now(&mut self) {
+        for ticket in std::mem::take(&mut self.tickets) {
+            self.db.release_count(ticket);
+        }
+    }
+}
+
+impl Drop for ReleaseAfterSync {
+    fn drop(&mut self) {
+        let Some(fsync) = self.fsync.take() else {
+            return;
+        };
+        let (tickets, db) = (std::mem::take(&mut self.tickets), self.db.clone());
+        tokio::spawn(async move {
+            if matches!(fsync.await, Ok(Ok(()))) {
                 for ticket in tickets {
                     db.release_count(ticket);
                 }
             }
-            synced
         });
-        match finish.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(err)) => Err(err.into()),
-            Err(err) => Err(Error::Internal(format!("sync task failed: {err}"))),
-        }
     }
 }
