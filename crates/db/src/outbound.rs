@@ -20,7 +20,7 @@ impl Db {
         count: u64,
         event_id: &EventId,
     ) {
-        batch.table_rows().put(
+        batch.rows().put(
             DESTINATION_COUNT_EVENTID,
             KeyBuilder::new().str(destination.as_str()).u64(count).build(),
             event_id.as_bytes(),

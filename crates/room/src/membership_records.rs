@@ -34,8 +34,8 @@ impl Rooms {
         let db = &self.db;
         Ok(db.write_room_at_next_count(&guard, |batch, count| {
             match invite {
-                Some(invite) => db.put_remote_invite(batch.others(), user_id, room_id, invite),
-                None => db.delete_remote_invite(batch.others(), user_id, room_id),
+                Some(invite) => db.put_remote_invite(batch.rows(), user_id, room_id, invite),
+                None => db.delete_remote_invite(batch.rows(), user_id, room_id),
             }
             let record = MembershipRecord {
                 membership: membership.clone(),
@@ -43,7 +43,7 @@ impl Rooms {
                 forgotten: false,
             };
             db.put_membership(batch, user_id, &record);
-            db.put_room_change(batch.others(), room_id, count);
+            db.put_room_change(batch.rows(), room_id, count);
         })?)
     }
 

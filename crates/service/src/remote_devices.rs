@@ -132,18 +132,10 @@ impl Services {
         let outcome = (|| -> Result<()> {
             let db = self.db();
             if let Some(mut list) = db.get_remote_device_list(&user_id)? {
-                if let Some(master) = content
-                    .master_key
-                    .as_ref()
-                    .and_then(|k| k.deserialize_as::<Value>().ok())
-                {
+                if let Some(master) = content.master_key.as_ref().and_then(raw_to_value) {
                     list.master_key = Some(master);
                 }
-                if let Some(self_signing) = content
-                    .self_signing_key
-                    .as_ref()
-                    .and_then(|k| k.deserialize_as::<Value>().ok())
-                {
+                if let Some(self_signing) = content.self_signing_key.as_ref().and_then(raw_to_value) {
                     list.self_signing_key = Some(self_signing);
                 }
                 let mut batch = WriteBatch::new();
@@ -227,7 +219,7 @@ fn apply_device_update(list: &mut RemoteDeviceList, content: &DeviceListUpdateCo
     }
     let device = list.devices.entry(device_id.clone()).or_default();
     // Keys are kept as the origin signed them; ones naming another device or user are not.
-    if let Some(keys) = content.keys.as_ref().and_then(|k| k.deserialize_as::<Value>().ok())
+    if let Some(keys) = content.keys.as_ref().and_then(raw_to_value)
         && keys["device_id"] == device_id.as_str()
         && keys["user_id"] == content.user_id.as_str()
     {

@@ -45,7 +45,7 @@ impl Db {
             let next = current.checked_sub(1).filter(|n| *n > 0)?;
             match floor.compare_exchange(current, next, Ordering::SeqCst, Ordering::SeqCst) {
                 Ok(_) => {
-                    batch.table_rows().put(GLOBAL, BACKFILL_FLOOR_KEY, next.to_be_bytes());
+                    batch.rows().put(GLOBAL, BACKFILL_FLOOR_KEY, next.to_be_bytes());
                     return Some(next);
                 }
                 Err(actual) => current = actual,
@@ -57,7 +57,7 @@ impl Db {
     /// stream).
     pub fn put_backfilled(&self, batch: &mut RoomBatch<'_>, count: u64, short: ShortEventId) {
         let room_id = batch.room_id().to_owned();
-        batch.table_rows().put(
+        batch.rows().put(
             ROOMID_COUNT_SHORTEVENTID,
             KeyBuilder::new().str(room_id.as_str()).u64(count).build(),
             short.0.to_be_bytes(),

@@ -66,9 +66,7 @@ impl Db {
 
     /// Queues storing a PDU's canonical JSON (already serialized canonically).
     pub fn put_pdu_json(&self, batch: &mut RoomBatch<'_>, short: ShortEventId, canonical: Vec<u8>) {
-        batch
-            .table_rows()
-            .put(SHORTEVENTID_PDU, short.0.to_be_bytes(), canonical);
+        batch.rows().put(SHORTEVENTID_PDU, short.0.to_be_bytes(), canonical);
     }
 
     /// What is known about a stored event.
@@ -80,7 +78,7 @@ impl Db {
     /// Queues storing event meta.
     pub fn put_event_meta(&self, batch: &mut RoomBatch<'_>, short: ShortEventId, meta: &EventMeta) {
         batch
-            .table_rows()
+            .rows()
             .put(SHORTEVENTID_EVENTMETA, short.0.to_be_bytes(), encode(meta));
     }
 
@@ -92,6 +90,6 @@ impl Db {
     /// Queues storing the batch's room's meta.
     pub fn put_room_meta(&self, batch: &mut RoomBatch<'_>, meta: &RoomMeta) {
         let key = batch.room_id().as_bytes().to_vec();
-        batch.table_rows().put(ROOMID_ROOMMETA, key, encode(meta));
+        batch.rows().put(ROOMID_ROOMMETA, key, encode(meta));
     }
 }

@@ -60,18 +60,10 @@ impl RoomBatch<'_> {
         self.guard.room_id()
     }
 
-    /// The underlying batch, for rows outside the room's tables that must commit atomically
-    /// with it (a remote invite's stripped state, a user's stream mark).
-    pub fn others(&mut self) -> &mut WriteBatch {
-        &mut self.batch
-    }
-
-    /// Whether nothing was queued.
-    pub fn is_empty(&self) -> bool {
-        self.batch.is_empty()
-    }
-
-    pub(crate) fn table_rows(&mut self) -> &mut WriteBatch {
+    /// The underlying batch: the room-table writers in this crate fill it, and callers
+    /// outside add rows of other tables that must commit atomically with it (a remote
+    /// invite's stripped state, a user's stream mark).
+    pub fn rows(&mut self) -> &mut WriteBatch {
         &mut self.batch
     }
 

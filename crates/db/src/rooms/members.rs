@@ -35,7 +35,7 @@ impl Db {
     /// Queues recording a membership in the batch's room (both indexes).
     pub fn put_membership(&self, batch: &mut RoomBatch<'_>, user_id: &UserId, record: &MembershipRecord) {
         let room_id = batch.room_id().to_owned();
-        let batch = batch.table_rows();
+        let batch = batch.rows();
         batch.put(
             USERID_ROOMID_MEMBERSHIP,
             KeyBuilder::new().str(user_id.as_str()).str(room_id.as_str()).build(),

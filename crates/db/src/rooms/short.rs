@@ -75,7 +75,7 @@ impl Db {
     /// Queues the event id <-> short id mapping of a new event.
     pub fn put_short_event_id(&self, batch: &mut RoomBatch<'_>, event_id: &EventId, short: ShortEventId) {
         batch
-            .table_rows()
+            .rows()
             .put(EVENTID_SHORTEVENTID, event_id.as_bytes(), short.0.to_be_bytes());
     }
 

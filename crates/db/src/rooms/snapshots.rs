@@ -122,7 +122,7 @@ impl Db {
         }
         let hash = ShortStateHash(self.next_short_id());
         batch
-            .table_rows()
+            .rows()
             .put(SHORTSTATEHASH_SNAPSHOT, hash.0.to_be_bytes(), diff.encode());
         batch.note_snapshot(hash, diff);
         Ok(hash)

@@ -134,7 +134,7 @@ impl Db {
     /// Queues placing an event in the batch's room's timeline and the global stream.
     pub fn put_timeline(&self, batch: &mut RoomBatch<'_>, count: u64, short: ShortEventId) {
         let room_id = batch.room_id().to_owned();
-        let batch = batch.table_rows();
+        let batch = batch.rows();
         batch.put(
             ROOMID_COUNT_SHORTEVENTID,
             KeyBuilder::new().str(room_id.as_str()).u64(count).build(),
@@ -237,7 +237,7 @@ impl Db {
         event_id: &ruma::EventId,
     ) {
         let room_id = batch.room_id().to_owned();
-        let batch = batch.table_rows();
+        let batch = batch.rows();
         for old in replaced {
             batch.delete(
                 ROOMID_EVENTID_EXTREMITY,

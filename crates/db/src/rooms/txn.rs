@@ -32,7 +32,7 @@ impl Db {
         txn_id: &str,
         event_id: &EventId,
     ) {
-        batch.table_rows().put(
+        batch.rows().put(
             USERID_DEVICEID_TXNID_EVENTID,
             key(user_id, device_id, txn_id),
             event_id.as_bytes(),
