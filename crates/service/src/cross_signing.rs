@@ -5,12 +5,21 @@
 use std::collections::BTreeMap;
 
 use accord_db::{CrossSigningKeys, LocalDeviceChange, WriteBatch};
-use ruma::{OwnedUserId, UserId, api::error::ErrorKind};
+use ruma::{
+    OwnedUserId, UserId,
+    api::{
+        client::keys::upload_signatures::v3::{Failure, SignedKeys},
+        error::ErrorKind,
+    },
+    encryption::CrossSigningKey,
+    serde::Raw,
+};
 use serde_json::{Map, Value, json};
 
 use crate::{
     AuthedUser, Error, Result, Services,
     key_signatures::{check_signature, cross_signing_public_key, merge_signatures, signed_part},
+    raw::{json_of, raw_json},
     uiaa::UiaaCompleted,
 };
 
@@ -18,23 +27,46 @@ use crate::{
 #[derive(Debug, Default, Clone)]
 pub struct SigningKeysUpload {
     /// The master key.
-    pub master: Option<Value>,
+    pub master: Option<Raw<CrossSigningKey>>,
     /// The self-signing key, signed by the master key.
-    pub self_signing: Option<Value>,
+    pub self_signing: Option<Raw<CrossSigningKey>>,
     /// The user-signing key, signed by the master key.
-    pub user_signing: Option<Value>,
+    pub user_signing: Option<Raw<CrossSigningKey>>,
 }
+
+/// [`SigningKeysUpload`] as the JSON that is checked, compared and stored.
+struct SigningKeysJson {
+    master: Option<Value>,
+    self_signing: Option<Value>,
+    user_signing: Option<Value>,
+}
+
+impl SigningKeysUpload {
+    fn to_json(&self) -> Result<SigningKeysJson> {
+        Ok(SigningKeysJson {
+            master: self.master.as_ref().map(json_of).transpose()?,
+            self_signing: self.self_signing.as_ref().map(json_of).transpose()?,
+            user_signing: self.user_signing.as_ref().map(json_of).transpose()?,
+        })
+    }
+}
+
+/// Cross-signing keys by user, as `/keys/query` answers them.
+pub type CrossSigningKeysByUser = BTreeMap<OwnedUserId, Raw<CrossSigningKey>>;
 
 /// Cross-signing keys as `/keys/query` answers them, by user.
 #[derive(Debug, Default)]
 pub struct CrossSigningAnswer {
     /// Master keys.
-    pub master_keys: Map<String, Value>,
+    pub master_keys: CrossSigningKeysByUser,
     /// Self-signing keys.
-    pub self_signing_keys: Map<String, Value>,
+    pub self_signing_keys: CrossSigningKeysByUser,
     /// User-signing keys (the asker's own only).
-    pub user_signing_keys: Map<String, Value>,
+    pub user_signing_keys: CrossSigningKeysByUser,
 }
+
+/// Signature failures by user and key id, as `/keys/signatures/upload` reports them.
+pub type SignatureFailures = BTreeMap<OwnedUserId, BTreeMap<String, Failure>>;
 
 fn invalid_signature(message: impl Into<String>) -> Error {
     Error::with_errcode("M_INVALID_SIGNATURE", message)
@@ -58,18 +90,21 @@ fn check_key(user_id: &UserId, key: &Value, usage: &str) -> Result<String> {
     Ok(public)
 }
 
-/// One entry of `failures`: the error's code and message.
-fn failure_of(err: &Error) -> Value {
+/// One entry of `failures`: the error's code and message. (ruma's `Failure` has private
+/// fields and no constructor; it is built the way it travels, from its JSON.)
+fn failure_of(err: &Error) -> Result<Failure> {
     let errcode = err
         .kind()
         .map_or_else(|| "M_UNKNOWN".to_owned(), |kind| kind.errcode().to_string());
-    json!({ "errcode": errcode, "error": err.to_string() })
+    serde_json::from_value(json!({ "errcode": errcode, "error": err.to_string() }))
+        .map_err(|err| Error::Internal(format!("a signature failure failed to serialize: {err}")))
 }
 
 impl Services {
     /// Whether an upload must go through user-interactive authentication (spec, v1.11): only
     /// when the user already has a master key and the upload is not exactly the stored keys.
     pub fn signing_keys_upload_needs_auth(&self, user_id: &UserId, upload: &SigningKeysUpload) -> Result<bool> {
+        let upload = upload.to_json()?;
         let Some(existing) = self.db().get_cross_signing_keys(user_id)? else {
             return Ok(false);
         };
@@ -90,6 +125,7 @@ impl Services {
         upload: SigningKeysUpload,
         uiaa: Option<UiaaCompleted>,
     ) -> Result<()> {
+        let upload = upload.to_json()?;
         let user_id = &user.user_id;
         let db = self.db();
         let mut keys = db.get_cross_signing_keys(user_id)?.unwrap_or_default();
@@ -155,25 +191,25 @@ impl Services {
     pub async fn upload_key_signatures(
         &self,
         user: &AuthedUser,
-        signed: BTreeMap<OwnedUserId, BTreeMap<String, Value>>,
-    ) -> Result<Value> {
-        let mut failures: Map<String, Value> = Map::new();
+        signed: BTreeMap<OwnedUserId, SignedKeys>,
+    ) -> Result<SignatureFailures> {
+        let mut failures = SignatureFailures::new();
         for (target, objects) in signed {
-            for (key_id, object) in objects {
-                let outcome = if target == user.user_id {
-                    self.add_own_signature(user, &key_id, &object)
-                } else {
-                    self.add_user_signature(user, &target, &key_id, &object).await
+            for (key_id, object) in objects.iter() {
+                let outcome = match serde_json::from_str::<Value>(object.get()) {
+                    Err(err) => Err(Error::bad_json(format!("{key_id} is not a JSON object: {err}"))),
+                    Ok(object) if target == user.user_id => self.add_own_signature(user, key_id, &object),
+                    Ok(object) => self.add_user_signature(user, &target, key_id, &object).await,
                 };
                 if let Err(err) = outcome {
-                    let entry = failures
-                        .entry(target.to_string())
-                        .or_insert_with(|| Value::Object(Map::new()));
-                    entry[&key_id] = failure_of(&err);
+                    failures
+                        .entry(target.clone())
+                        .or_default()
+                        .insert(key_id.to_owned(), failure_of(&err)?);
                 }
             }
         }
-        Ok(json!({ "failures": failures }))
+        Ok(failures)
     }
 
     /// A signature on one of the caller's devices (by their self-signing key) or on their
@@ -294,7 +330,7 @@ impl Services {
         }
         let wanted = BTreeMap::from([(user_id.to_owned(), Vec::new())]);
         let answer = self.query_keys_anywhere(user_id, &wanted, None).await?;
-        Ok(answer["master_keys"].get(user_id.as_str()).cloned())
+        answer.master_keys.get(user_id).map(json_of).transpose()
     }
 
     /// Cross-signing keys of local users for `asker`: master and self-signing keys of all,
@@ -312,15 +348,15 @@ impl Services {
             };
             if let Some(master) = keys.master {
                 let master = self.with_signatures_of(asker, user_id, master)?;
-                answer.master_keys.insert(user_id.to_string(), master);
+                answer.master_keys.insert(user_id.clone(), raw_json(&master)?);
             }
             if let Some(self_signing) = keys.self_signing {
-                answer.self_signing_keys.insert(user_id.to_string(), self_signing);
+                answer.self_signing_keys.insert(user_id.clone(), raw_json(&self_signing)?);
             }
             if asker == Some(user_id.as_ref())
                 && let Some(user_signing) = keys.user_signing
             {
-                answer.user_signing_keys.insert(user_id.to_string(), user_signing);
+                answer.user_signing_keys.insert(user_id.clone(), raw_json(&user_signing)?);
             }
         }
         Ok(())

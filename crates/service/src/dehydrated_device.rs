@@ -5,10 +5,19 @@
 
 use accord_core::time::now_millis;
 use accord_db::{DehydratedDevice, DeviceRecord, WriteBatch};
-use ruma::{DeviceId, OwnedDeviceId, UserId};
-use serde_json::{Value, json};
+use ruma::{
+    DeviceId, OwnedDeviceId, UserId,
+    api::client::dehydrated_device::{
+        DehydratedDeviceData, get_dehydrated_device::unstable as get_device, get_events::unstable as get_events,
+    },
+    serde::Raw,
+};
 
-use crate::{AuthedUser, Error, Result, Services, device_keys::KeyUpload};
+use crate::{
+    AuthedUser, Error, Result, Services,
+    device_keys::KeyUpload,
+    raw::{json_of, raw_json},
+};
 
 /// Most to-device messages per `/events` page.
 const EVENTS_PER_PAGE: usize = 100;
@@ -21,7 +30,7 @@ pub struct DehydratedDeviceUpload {
     /// Its display name.
     pub display_name: Option<String>,
     /// The client's pickle of the device.
-    pub device_data: Value,
+    pub device_data: Raw<DehydratedDeviceData>,
     /// Its identity, one-time and fallback keys.
     pub keys: KeyUpload,
 }
@@ -55,7 +64,7 @@ impl Services {
         db.put_device(&mut batch, user_id, &device_id, &record);
         let parked = DehydratedDevice {
             device_id: device_id.clone(),
-            device_data: upload.device_data,
+            device_data: json_of(&upload.device_data)?,
         };
         db.put_dehydrated_device(&mut batch, user_id, Some(&parked));
         db.write(batch)?;
@@ -78,12 +87,12 @@ impl Services {
     }
 
     /// `GET /dehydrated_device`.
-    pub fn get_dehydrated_device(&self, user_id: &UserId) -> Result<Value> {
+    pub fn get_dehydrated_device(&self, user_id: &UserId) -> Result<get_device::Response> {
         let device = self
             .db()
             .get_dehydrated_device(user_id)?
             .ok_or_else(|| Error::not_found("You have no dehydrated device"))?;
-        Ok(json!({ "device_id": device.device_id, "device_data": device.device_data }))
+        Ok(get_device::Response::new(device.device_id, raw_json(&device.device_data)?))
     }
 
     /// `DELETE /dehydrated_device`.
@@ -107,7 +116,7 @@ impl Services {
         user_id: &UserId,
         device_id: &DeviceId,
         next_batch: Option<&str>,
-    ) -> Result<Value> {
+    ) -> Result<get_events::Response> {
         let db = self.db();
         let ours = db.get_dehydrated_device(user_id)?.map(|d| d.device_id);
         if ours.as_deref() != Some(device_id) {
@@ -126,14 +135,12 @@ impl Services {
         }
         let messages = db.to_device_messages(user_id, device_id, db.visible_count(), EVENTS_PER_PAGE)?;
         let next = messages.last().map(|(count, _)| *count).or(acknowledged);
-        let events: Vec<Value> = messages
+        let events = messages
             .into_iter()
-            .map(|(_, message)| crate::to_device::to_device_event(&message))
-            .collect();
-        let mut answer = json!({ "events": events });
-        if let Some(next) = next {
-            answer["next_batch"] = json!(next.to_string());
-        }
+            .map(|(_, message)| raw_json(&crate::to_device::to_device_event(&message)))
+            .collect::<Result<_>>()?;
+        let mut answer = get_events::Response::new(events);
+        answer.next_batch = next.map(|next| next.to_string());
         Ok(answer)
     }
 }

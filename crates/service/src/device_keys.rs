@@ -6,21 +6,38 @@ use ruma::events::room::member::MembershipState;
 use std::collections::{BTreeMap, BTreeSet};
 
 use accord_db::{FallbackKey, WriteBatch};
-use ruma::{DeviceId, OwnedDeviceId, OwnedUserId, UserId};
-use serde_json::{Map, Value, json};
+use ruma::{
+    DeviceId, OneTimeKeyAlgorithm, OneTimeKeyId, OwnedDeviceId, OwnedOneTimeKeyId, OwnedUserId, UInt, UserId,
+    encryption::{DeviceKeys, OneTimeKey},
+    serde::Raw,
+};
+use serde_json::{Value, json};
 
-use crate::{AuthedUser, Error, Result, Services, key_signatures::check_signature};
+use crate::{
+    AuthedUser, Error, Result, Services,
+    key_signatures::check_signature,
+    raw::{json_of, raw_json},
+};
 
 /// Keys uploaded by a device (`POST /keys/upload`).
 #[derive(Debug, Default)]
 pub struct KeyUpload {
     /// The device's signed identity keys.
-    pub device_keys: Option<Value>,
+    pub device_keys: Option<Raw<DeviceKeys>>,
     /// One-time keys by `algorithm:key_id`.
-    pub one_time_keys: BTreeMap<String, Value>,
+    pub one_time_keys: BTreeMap<OwnedOneTimeKeyId, Raw<OneTimeKey>>,
     /// Fallback keys by `algorithm:key_id` (one per algorithm).
-    pub fallback_keys: BTreeMap<String, Value>,
+    pub fallback_keys: BTreeMap<OwnedOneTimeKeyId, Raw<OneTimeKey>>,
 }
+
+/// Device identity keys by user and device, as `/keys/query` answers them.
+pub type DeviceKeysByUser = BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, Raw<DeviceKeys>>>;
+
+/// Claimed keys by user, device and key id, as `/keys/claim` answers them.
+pub type ClaimedKeys = BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, BTreeMap<OwnedOneTimeKeyId, Raw<OneTimeKey>>>>;
+
+/// One-time key counts by algorithm, as `/keys/upload` and `/sync` report them.
+pub type KeyCounts = BTreeMap<OneTimeKeyAlgorithm, UInt>;
 
 fn algorithm_of(key_id: &str) -> Result<&str> {
     match key_id.split_once(':') {
@@ -55,35 +72,37 @@ fn check_device_keys(user: &AuthedUser, keys: &Value) -> Result<()> {
 
 impl Services {
     /// `POST /keys/upload`: stores the caller's keys; returns its one-time key counts.
-    pub fn upload_keys(&self, user: &AuthedUser, upload: KeyUpload) -> Result<BTreeMap<String, u64>> {
+    pub fn upload_keys(&self, user: &AuthedUser, upload: KeyUpload) -> Result<KeyCounts> {
         let db = self.db();
         let (user_id, device_id) = (&user.user_id, &user.device_id);
         let mut batch = WriteBatch::new();
         let mut keys_changed = false;
         if let Some(keys) = &upload.device_keys {
-            check_device_keys(user, keys)?;
-            keys_changed = db.get_device_keys(user_id, device_id)?.as_ref() != Some(keys);
-            db.put_device_keys(&mut batch, user_id, device_id, keys);
+            let keys = json_of(keys)?;
+            check_device_keys(user, &keys)?;
+            keys_changed = db.get_device_keys(user_id, device_id)?.as_ref() != Some(&keys);
+            db.put_device_keys(&mut batch, user_id, device_id, &keys);
         }
         for (key_id, key) in &upload.one_time_keys {
+            let (key_id, key) = (key_id.as_str(), json_of(key)?);
             algorithm_of(key_id)?;
             match db.get_one_time_key(user_id, device_id, key_id)? {
-                Some(existing) if existing != *key => {
+                Some(existing) if existing != key => {
                     return Err(Error::invalid_param(format!(
                         "One-time key {key_id} already exists with other content"
                     )));
                 }
                 Some(_) => {}
-                None => db.put_one_time_key(&mut batch, user_id, device_id, key_id, key),
+                None => db.put_one_time_key(&mut batch, user_id, device_id, key_id, &key),
             }
         }
         for (key_id, key) in &upload.fallback_keys {
             let fallback = FallbackKey {
-                key_id: key_id.clone(),
-                key: key.clone(),
+                key_id: key_id.to_string(),
+                key: json_of(key)?,
                 used: false,
             };
-            db.put_fallback_key(&mut batch, user_id, device_id, algorithm_of(key_id)?, &fallback);
+            db.put_fallback_key(&mut batch, user_id, device_id, algorithm_of(key_id.as_str())?, &fallback);
         }
         db.write(batch)?;
         if keys_changed {
@@ -152,25 +171,36 @@ impl Services {
         Ok((changed.into_iter().collect(), left.into_iter().collect()))
     }
 
-    /// Unclaimed one-time keys of a device, per algorithm.
-    pub fn one_time_key_counts(&self, user_id: &UserId, device_id: &DeviceId) -> Result<BTreeMap<String, u64>> {
-        let mut counts = BTreeMap::new();
+    /// Unclaimed one-time keys of a device, per algorithm. `signed_curve25519` is always
+    /// there, 0 when none is left: the spec lets a server omit a zero count, but Element's
+    /// crypto tops up its keys only when it sees the count, so Synapse always sends it, and so
+    /// do we.
+    pub fn one_time_key_counts(&self, user_id: &UserId, device_id: &DeviceId) -> Result<KeyCounts> {
+        let mut counts: BTreeMap<OneTimeKeyAlgorithm, u64> =
+            BTreeMap::from([(OneTimeKeyAlgorithm::SignedCurve25519, 0)]);
         for key_id in self.db().one_time_key_ids(user_id, device_id)? {
             if let Ok(algorithm) = algorithm_of(&key_id) {
-                *counts.entry(algorithm.to_owned()).or_insert(0) += 1;
+                *counts.entry(algorithm.into()).or_insert(0) += 1;
             }
         }
-        Ok(counts)
+        Ok(counts
+            .into_iter()
+            .map(|(algorithm, count)| (algorithm, UInt::try_from(count).unwrap_or(UInt::MAX)))
+            .collect())
     }
 
     /// Algorithms for which a device has a fallback key not handed out yet.
-    pub fn unused_fallback_key_types(&self, user_id: &UserId, device_id: &DeviceId) -> Result<Vec<String>> {
+    pub fn unused_fallback_key_types(
+        &self,
+        user_id: &UserId,
+        device_id: &DeviceId,
+    ) -> Result<Vec<OneTimeKeyAlgorithm>> {
         Ok(self
             .db()
             .fallback_keys(user_id, device_id)?
             .into_iter()
             .filter(|(_, key)| !key.used)
-            .map(|(algorithm, _)| algorithm)
+            .map(|(algorithm, _)| algorithm.into())
             .collect())
     }
 
@@ -180,14 +210,14 @@ impl Services {
         &self,
         wanted: &BTreeMap<OwnedUserId, Vec<OwnedDeviceId>>,
         with_names: bool,
-    ) -> Result<Map<String, Value>> {
+    ) -> Result<DeviceKeysByUser> {
         let db = self.db();
-        let mut answer = Map::new();
+        let mut answer = DeviceKeysByUser::new();
         for (user_id, devices) in wanted {
             if user_id.server_name() != self.config.server_name {
                 continue;
             }
-            let mut by_device = Map::new();
+            let mut by_device = BTreeMap::new();
             for (device_id, record) in db.devices(user_id)? {
                 if !devices.is_empty() && !devices.contains(&device_id) {
                     continue;
@@ -198,9 +228,9 @@ impl Services {
                 if with_names && let Some(name) = &record.display_name {
                     keys["unsigned"] = json!({ "device_display_name": name });
                 }
-                by_device.insert(device_id.to_string(), keys);
+                by_device.insert(device_id, raw_json(&keys)?);
             }
-            answer.insert(user_id.to_string(), Value::Object(by_device));
+            answer.insert(user_id.clone(), by_device);
         }
         Ok(answer)
     }
@@ -209,10 +239,10 @@ impl Services {
     /// the fallback key (marked used) when none is left. Devices without keys are left out.
     pub fn claim_local_keys(
         &self,
-        wanted: &BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, String>>,
-    ) -> Result<Map<String, Value>> {
+        wanted: &BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, OneTimeKeyAlgorithm>>,
+    ) -> Result<ClaimedKeys> {
         let db = self.db();
-        let mut answer = Map::new();
+        let mut answer = ClaimedKeys::new();
         // One claim at a time, so two claimers never get the same key.
         let _claiming = self.key_claims.lock();
         let mut batch = WriteBatch::new();
@@ -220,8 +250,9 @@ impl Services {
             if user_id.server_name() != self.config.server_name {
                 continue;
             }
-            let mut by_device = Map::new();
+            let mut by_device = BTreeMap::new();
             for (device_id, algorithm) in devices {
+                let algorithm = algorithm.as_str();
                 let claimed = match db.first_one_time_key(user_id, device_id, algorithm)? {
                     Some((key_id, key)) => {
                         db.delete_one_time_key(&mut batch, user_id, device_id, &key_id);
@@ -244,11 +275,13 @@ impl Services {
                     },
                 };
                 if let Some((key_id, key)) = claimed {
-                    by_device.insert(device_id.to_string(), json!({ key_id: key }));
+                    let key_id = OneTimeKeyId::parse(&key_id)
+                        .map_err(|err| Error::Internal(format!("stored key id {key_id} is invalid: {err}")))?;
+                    by_device.insert(device_id.clone(), BTreeMap::from([(key_id, raw_json(&key)?)]));
                 }
             }
             if !by_device.is_empty() {
-                answer.insert(user_id.to_string(), Value::Object(by_device));
+                answer.insert(user_id.clone(), by_device);
             }
         }
         db.write(batch)?;

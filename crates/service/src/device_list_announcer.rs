@@ -17,7 +17,7 @@ use ruma::{
 use serde_json::Value;
 use tokio::sync::watch;
 
-use crate::{Result, Services, edu_json, edus::raw_json};
+use crate::{Result, Services, edu_json, raw::raw_json};
 
 /// Changes handled per pass.
 const BATCH: usize = 100;

@@ -10,10 +10,3 @@ use crate::{Error, Result};
 pub(crate) fn edu_json(edu: &Edu) -> Result<Value> {
     serde_json::to_value(edu).map_err(|err| Error::Internal(format!("an EDU failed to serialize: {err}")))
 }
-
-/// JSON (a device's keys, a cross-signing key, as stored) as the typed EDU field carrying it.
-pub(crate) fn raw_json<T>(value: &Value) -> Result<ruma::serde::Raw<T>> {
-    serde_json::value::to_raw_value(value)
-        .map(ruma::serde::Raw::from_json)
-        .map_err(|err| Error::Internal(format!("stored keys failed to serialize: {err}")))
-}

@@ -5,16 +5,48 @@
 use std::collections::BTreeMap;
 
 use accord_db::{BackupVersion, WriteBatch};
-use ruma::{OwnedRoomId, RoomId, UserId, api::error::ErrorKind};
-use serde_json::{Map, Value, json};
+use ruma::{
+    OwnedRoomId, RoomId, UInt, UserId,
+    api::{
+        client::backup::{BackupAlgorithm, KeyBackupData},
+        error::ErrorKind,
+    },
+    serde::Raw,
+};
+use serde_json::{Value, json};
 
-use crate::{Error, Result, Services};
+use crate::{
+    Error, Result, Services,
+    raw::{json_of, raw_json},
+};
 
 /// The one backup algorithm the spec defines.
 const MEGOLM_BACKUP_V1: &str = "m.megolm_backup.v1.curve25519-aes-sha2";
 
-/// Keys to store: room -> session -> key data.
-pub type BackupKeys = BTreeMap<OwnedRoomId, BTreeMap<String, Value>>;
+/// Keys of a backup: room -> session -> key data.
+pub type BackupKeys = BTreeMap<OwnedRoomId, BTreeMap<String, Raw<KeyBackupData>>>;
+
+/// A backup version as clients see it.
+#[derive(Debug, Clone)]
+pub struct BackupVersionInfo {
+    /// `algorithm` and `auth_data`, as the client gave them.
+    pub algorithm: Raw<BackupAlgorithm>,
+    /// How many keys the version holds.
+    pub count: UInt,
+    /// Changes whenever the keys change.
+    pub etag: String,
+    /// The version's number, as a string.
+    pub version: String,
+}
+
+/// A version's key count and etag after a change to its keys.
+#[derive(Debug, Clone)]
+pub struct BackupCounts {
+    /// Changes whenever the keys change.
+    pub etag: String,
+    /// How many keys the version holds.
+    pub count: UInt,
+}
 
 /// Which keys of a backup a request is about.
 #[derive(Debug, Clone, Copy)]
@@ -81,20 +113,31 @@ fn check_key_data(key: &Value) -> Result<()> {
     }
 }
 
-fn version_info(version: u64, info: &BackupVersion) -> Value {
-    json!({
-        "algorithm": info.algorithm,
-        "auth_data": info.auth_data,
-        "count": info.count,
-        "etag": info.etag.to_string(),
-        "version": version.to_string(),
+fn version_info(version: u64, info: &BackupVersion) -> Result<BackupVersionInfo> {
+    Ok(BackupVersionInfo {
+        algorithm: raw_json(&json!({ "algorithm": info.algorithm, "auth_data": info.auth_data }))?,
+        count: uint(info.count),
+        etag: info.etag.to_string(),
+        version: version.to_string(),
     })
+}
+
+fn counts(info: &BackupVersion) -> BackupCounts {
+    BackupCounts {
+        etag: info.etag.to_string(),
+        count: uint(info.count),
+    }
+}
+
+/// A key count as the spec's integer (counts never come near 2^53).
+fn uint(count: u64) -> UInt {
+    UInt::try_from(count).unwrap_or(UInt::MAX)
 }
 
 impl Services {
     /// `POST /room_keys/version`: a new backup version, which becomes the current one.
-    pub fn create_backup_version(&self, user_id: &UserId, algorithm: &Value) -> Result<String> {
-        let (algorithm, auth_data) = check_backup_algorithm(algorithm)?;
+    pub fn create_backup_version(&self, user_id: &UserId, algorithm: &Raw<BackupAlgorithm>) -> Result<String> {
+        let (algorithm, auth_data) = check_backup_algorithm(&json_of(algorithm)?)?;
         let db = self.db();
         let _serialised = self.backup_writes.lock();
         let version = db.last_backup_version_number(user_id)? + 1;
@@ -112,25 +155,29 @@ impl Services {
     }
 
     /// `GET /room_keys/version[/{version}]`: the given version, or the current one.
-    pub fn backup_version_info(&self, user_id: &UserId, version: Option<&str>) -> Result<Value> {
+    pub fn backup_version_info(&self, user_id: &UserId, version: Option<&str>) -> Result<BackupVersionInfo> {
         let db = self.db();
         match version {
-            None => db
-                .current_backup_version(user_id)?
-                .map(|(version, info)| version_info(version, &info))
-                .ok_or_else(|| Error::not_found("No backup exists")),
+            None => {
+                let (version, info) = db
+                    .current_backup_version(user_id)?
+                    .ok_or_else(|| Error::not_found("No backup exists"))?;
+                version_info(version, &info)
+            }
             Some(text) => {
                 let number = parse_version(text).ok_or_else(|| unknown_version(text))?;
-                db.get_backup_version(user_id, number)?
+                let info = db
+                    .get_backup_version(user_id, number)?
                     .filter(|info| !info.deleted)
-                    .map(|info| version_info(number, &info))
-                    .ok_or_else(|| unknown_version(text))
+                    .ok_or_else(|| unknown_version(text))?;
+                version_info(number, &info)
             }
         }
     }
 
     /// `PUT /room_keys/version/{version}`: only `auth_data` may change.
-    pub fn update_backup_version(&self, user_id: &UserId, version: &str, body: &Value) -> Result<()> {
+    pub fn update_backup_version(&self, user_id: &UserId, version: &str, body: &Raw<BackupAlgorithm>) -> Result<()> {
+        let body = &json_of(body)?;
         if let Some(in_body) = body.get("version")
             && in_body.as_str() != Some(version)
         {
@@ -170,10 +217,15 @@ impl Services {
     }
 
     /// `PUT /room_keys/keys[/{roomId}[/{sessionId}]]`: stores keys in the current version,
-    /// each only if better than the stored one. Returns `{etag, count}`.
-    pub fn put_backup_keys(&self, user_id: &UserId, version: &str, keys: &BackupKeys) -> Result<Value> {
-        for sessions in keys.values() {
-            sessions.values().try_for_each(check_key_data)?;
+    /// each only if better than the stored one.
+    pub fn put_backup_keys(&self, user_id: &UserId, version: &str, keys: &BackupKeys) -> Result<BackupCounts> {
+        let mut values = BTreeMap::new();
+        for (room_id, sessions) in keys {
+            for (session_id, key) in sessions {
+                let key = json_of(key)?;
+                check_key_data(&key)?;
+                values.insert((room_id, session_id), key);
+            }
         }
         let db = self.db();
         let _serialised = self.backup_writes.lock();
@@ -190,20 +242,18 @@ impl Services {
         }
         let mut batch = WriteBatch::new();
         let mut changed = false;
-        for (room_id, sessions) in keys {
-            for (session_id, key) in sessions {
-                let stored = db.backup_keys(user_id, number, Some(room_id), Some(session_id))?;
-                let replace = match stored.first() {
-                    Some((_, _, old)) => is_better(key, old),
-                    None => {
-                        info.count += 1;
-                        true
-                    }
-                };
-                if replace {
-                    db.put_backup_key(&mut batch, user_id, number, room_id, session_id, key);
-                    changed = true;
+        for ((room_id, session_id), key) in &values {
+            let stored = db.backup_keys(user_id, number, Some(room_id), Some(session_id))?;
+            let replace = match stored.first() {
+                Some((_, _, old)) => is_better(key, old),
+                None => {
+                    info.count += 1;
+                    true
                 }
+            };
+            if replace {
+                db.put_backup_key(&mut batch, user_id, number, room_id, session_id, key);
+                changed = true;
             }
         }
         if changed {
@@ -211,41 +261,40 @@ impl Services {
             db.put_backup_version(&mut batch, user_id, number, &info);
         }
         db.write(batch)?;
-        Ok(json!({ "etag": info.etag.to_string(), "count": info.count }))
+        Ok(counts(&info))
     }
 
-    /// `GET /room_keys/keys[/{roomId}[/{sessionId}]]`: all keys as `{rooms: {..}}`, a room's
-    /// as `{sessions: {..}}`, or one session's key data (404 when absent).
-    pub fn get_backup_keys(&self, user_id: &UserId, version: &str, which: KeySelection<'_>) -> Result<Value> {
+    /// `GET /room_keys/keys[/{roomId}]`: the keys of every room, or of one.
+    pub fn backup_keys(&self, user_id: &UserId, version: &str, room_id: Option<&RoomId>) -> Result<BackupKeys> {
+        let (number, _) = self.live_version(user_id, version)?;
+        let mut keys = BackupKeys::new();
+        for (room, session, data) in self.db().backup_keys(user_id, number, room_id, None)? {
+            keys.entry(room).or_default().insert(session, raw_json(&data)?);
+        }
+        Ok(keys)
+    }
+
+    /// `GET /room_keys/keys/{roomId}/{sessionId}`: one session's key data (404 when absent).
+    pub fn backup_session_key(
+        &self,
+        user_id: &UserId,
+        version: &str,
+        room_id: &RoomId,
+        session_id: &str,
+    ) -> Result<Raw<KeyBackupData>> {
         let (number, _) = self.live_version(user_id, version)?;
         let keys = self
             .db()
-            .backup_keys(user_id, number, which.room_id, which.session_id)?;
-        match (which.room_id, which.session_id) {
-            (Some(_), Some(session_id)) => keys
-                .into_iter()
-                .next()
-                .map(|(_, _, data)| data)
-                .ok_or_else(|| Error::not_found(format!("No key for session {session_id} in backup {version}"))),
-            (Some(_), None) => {
-                let sessions: Map<String, Value> = keys.into_iter().map(|(_, session, data)| (session, data)).collect();
-                Ok(json!({ "sessions": sessions }))
-            }
-            _ => {
-                let mut rooms = Map::new();
-                for (room, session, data) in keys {
-                    let entry = rooms
-                        .entry(room.to_string())
-                        .or_insert_with(|| json!({ "sessions": {} }));
-                    entry["sessions"][session] = data;
-                }
-                Ok(json!({ "rooms": rooms }))
-            }
-        }
+            .backup_keys(user_id, number, Some(room_id), Some(session_id))?;
+        let (_, _, data) = keys
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::not_found(format!("No key for session {session_id} in backup {version}")))?;
+        raw_json(&data)
     }
 
-    /// `DELETE /room_keys/keys[/{roomId}[/{sessionId}]]`. Returns `{etag, count}`.
-    pub fn delete_backup_keys(&self, user_id: &UserId, version: &str, which: KeySelection<'_>) -> Result<Value> {
+    /// `DELETE /room_keys/keys[/{roomId}[/{sessionId}]]`.
+    pub fn delete_backup_keys(&self, user_id: &UserId, version: &str, which: KeySelection<'_>) -> Result<BackupCounts> {
         let db = self.db();
         let _serialised = self.backup_writes.lock();
         let (number, mut info) = self.live_version(user_id, version)?;
@@ -257,7 +306,7 @@ impl Services {
             db.put_backup_version(&mut batch, user_id, number, &info);
         }
         db.write(batch)?;
-        Ok(json!({ "etag": info.etag.to_string(), "count": info.count }))
+        Ok(counts(&info))
     }
 
     /// A version that exists and isn't deleted, or 404.

@@ -27,6 +27,7 @@ mod passwords;
 pub mod presence;
 pub mod profiles;
 pub mod push_rules;
+mod raw;
 mod remote;
 mod remote_devices;
 mod remote_directory;

@@ -6,15 +6,15 @@
 
 use accord_db::{RemoteDevice, RemoteDeviceList, WriteBatch};
 use ruma::{
-    ServerName, UserId,
+    ServerName, UInt, UserId,
     api::federation::{
         device::get_devices::v1 as get_devices,
         transactions::edu::{DeviceListUpdateContent, SigningKeyUpdateContent},
     },
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::{Error, Result, Services};
+use crate::{Error, Result, Services, raw::raw_json};
 
 fn raw_to_value<T>(raw: &ruma::serde::Raw<T>) -> Option<Value> {
     serde_json::from_str(raw.json().get()).ok()
@@ -23,29 +23,21 @@ fn raw_to_value<T>(raw: &ruma::serde::Raw<T>) -> Option<Value> {
 impl Services {
     /// `GET /_matrix/federation/v1/user/devices/{userId}` for a local user. Device names stay
     /// private to the user's own server, as in `/user/keys/query`.
-    pub fn local_user_devices(&self, user_id: &UserId) -> Result<Value> {
+    pub fn local_user_devices(&self, user_id: &UserId) -> Result<get_devices::Response> {
         if user_id.server_name() != self.config.server_name {
             return Err(Error::not_found(format!("{user_id} is not a user of this server")));
         }
         let db = self.db();
-        let mut devices = Vec::new();
+        let stream_id = UInt::try_from(db.device_list_version(user_id)?).unwrap_or(UInt::MAX);
+        let mut answer = get_devices::Response::new(user_id.to_owned(), stream_id);
         for (device_id, _) in db.devices(user_id)? {
             if let Some(keys) = db.get_device_keys(user_id, &device_id)? {
-                devices.push(json!({ "device_id": device_id, "keys": keys }));
+                answer.devices.push(get_devices::UserDevice::new(device_id, raw_json(&keys)?));
             }
         }
-        let mut answer = json!({
-            "user_id": user_id,
-            "stream_id": db.device_list_version(user_id)?,
-            "devices": devices,
-        });
         if let Some(keys) = db.get_cross_signing_keys(user_id)? {
-            if let Some(master) = keys.master {
-                answer["master_key"] = master;
-            }
-            if let Some(self_signing) = keys.self_signing {
-                answer["self_signing_key"] = self_signing;
-            }
+            answer.master_key = keys.master.as_ref().map(raw_json).transpose()?;
+            answer.self_signing_key = keys.self_signing.as_ref().map(raw_json).transpose()?;
         }
         Ok(answer)
     }

@@ -2,9 +2,7 @@
 //! federation and passed on as the client API's answer.
 
 use ruma::{ServerName, UInt, api::federation::directory::get_public_rooms_filtered::v1 as public_rooms};
-use serde_json::Value;
-
-use crate::{Result, Services};
+use crate::{Result, Services, rooms::PublicRoomsPage};
 
 impl Services {
     /// Published rooms of `server` (this server's when `None` or ours).
@@ -14,7 +12,7 @@ impl Services {
         limit: Option<usize>,
         since: Option<&str>,
         search: Option<&str>,
-    ) -> Result<Value> {
+    ) -> Result<PublicRoomsPage> {
         let Some(server) = server.filter(|server| *server != self.config.server_name) else {
             return self.rooms.public_rooms(limit, since, search);
         };
@@ -28,16 +26,11 @@ impl Services {
             .send(server, request)
             .await
             .map_err(|err| crate::remote::remote_error(&format!("The room directory of {server}"), err))?;
-        let mut answer = serde_json::json!({ "chunk": response.chunk });
-        if let Some(next) = response.next_batch {
-            answer["next_batch"] = Value::String(next);
-        }
-        if let Some(prev) = response.prev_batch {
-            answer["prev_batch"] = Value::String(prev);
-        }
-        if let Some(total) = response.total_room_count_estimate {
-            answer["total_room_count_estimate"] = serde_json::json!(total);
-        }
-        Ok(answer)
+        Ok(PublicRoomsPage {
+            chunk: response.chunk,
+            next_batch: response.next_batch,
+            prev_batch: response.prev_batch,
+            total_room_count_estimate: response.total_room_count_estimate,
+        })
     }
 }

@@ -5,12 +5,20 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use ruma::{
-    OwnedDeviceId, OwnedServerName, OwnedUserId, UserId,
-    api::federation::keys::{claim_keys::v1 as claim_keys, get_keys::v1 as get_keys},
+    OneTimeKeyAlgorithm, OwnedDeviceId, OwnedServerName, OwnedUserId, UserId,
+    api::{
+        client::keys::{claim_keys::v3 as client_claim_keys, get_keys::v3 as client_get_keys},
+        federation::keys::{claim_keys::v1 as claim_keys, get_keys::v1 as get_keys},
+    },
 };
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use crate::{Result, Services, cross_signing::CrossSigningAnswer};
+use crate::{
+    Result, Services,
+    cross_signing::CrossSigningAnswer,
+    device_keys::DeviceKeysByUser,
+    raw::{json_of, raw_json},
+};
 
 /// How long remote servers get when the client gives no timeout.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -46,21 +54,10 @@ fn failure(message: impl std::fmt::Display) -> Value {
 type ServerAnswer<R> = (OwnedServerName, std::result::Result<R, Value>);
 
 /// Per-user requests, as the client API gives them: user -> device -> algorithm.
-pub type KeyClaims = BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, String>>;
+pub type KeyClaims = BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, OneTimeKeyAlgorithm>>;
 
-/// `claims` with each algorithm as a string.
-pub fn claims_from<A: ToString>(claims: BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, A>>) -> KeyClaims {
-    claims
-        .into_iter()
-        .map(|(user, devices)| {
-            let devices = devices
-                .into_iter()
-                .map(|(device, algorithm)| (device, algorithm.to_string()))
-                .collect();
-            (user, devices)
-        })
-        .collect()
-}
+/// Failures by server name, as `/keys/query` and `/keys/claim` report them.
+type Failures = BTreeMap<String, Value>;
 
 impl Services {
     /// Sends one request per server (built by `request` from that server's users), all at
@@ -102,7 +99,7 @@ impl Services {
         asker: &UserId,
         wanted: &BTreeMap<OwnedUserId, Vec<OwnedDeviceId>>,
         timeout: Option<Duration>,
-    ) -> Result<Value> {
+    ) -> Result<client_get_keys::Response> {
         let (local, remote) = by_server(&self.config.server_name, wanted);
         let mut device_keys = self.local_device_keys(&local, true)?;
         let mut cross = CrossSigningAnswer::default();
@@ -127,7 +124,7 @@ impl Services {
                 federation.client().send(&server, get_keys::Request::new(users)).await
             })
             .await;
-        let mut failures = Map::new();
+        let mut failures = Failures::new();
         for (server, answer) in answers {
             match answer {
                 Ok(response) => self.merge_key_answer(asker, &server, response, &mut device_keys, &mut cross)?,
@@ -144,13 +141,13 @@ impl Services {
                 self.spawn_device_list_resync(user_id);
             }
         }
-        Ok(json!({
-            "device_keys": device_keys,
-            "master_keys": cross.master_keys,
-            "self_signing_keys": cross.self_signing_keys,
-            "user_signing_keys": cross.user_signing_keys,
-            "failures": failures,
-        }))
+        let mut response = client_get_keys::Response::new();
+        response.device_keys = device_keys;
+        response.master_keys = cross.master_keys;
+        response.self_signing_keys = cross.self_signing_keys;
+        response.user_signing_keys = cross.user_signing_keys;
+        response.failures = failures;
+        Ok(response)
     }
 
     /// Adds a remote user's cached keys to a `/keys/query` answer.
@@ -160,10 +157,10 @@ impl Services {
         user_id: &UserId,
         devices: &[OwnedDeviceId],
         list: accord_db::RemoteDeviceList,
-        device_keys: &mut Map<String, Value>,
+        device_keys: &mut DeviceKeysByUser,
         cross: &mut CrossSigningAnswer,
     ) -> Result<()> {
-        let mut by_device = Map::new();
+        let mut by_device = BTreeMap::new();
         for (device_id, device) in list.devices {
             if !devices.is_empty() && !devices.contains(&device_id) {
                 continue;
@@ -172,16 +169,16 @@ impl Services {
                 if let Some(name) = device.display_name {
                     keys["unsigned"] = json!({ "device_display_name": name });
                 }
-                by_device.insert(device_id.to_string(), keys);
+                by_device.insert(device_id, raw_json(&keys)?);
             }
         }
-        device_keys.insert(user_id.to_string(), Value::Object(by_device));
+        device_keys.insert(user_id.to_owned(), by_device);
         if let Some(master) = list.master_key {
             let master = self.with_signatures_of(Some(asker), user_id, master)?;
-            cross.master_keys.insert(user_id.to_string(), master);
+            cross.master_keys.insert(user_id.to_owned(), raw_json(&master)?);
         }
         if let Some(self_signing) = list.self_signing_key {
-            cross.self_signing_keys.insert(user_id.to_string(), self_signing);
+            cross.self_signing_keys.insert(user_id.to_owned(), raw_json(&self_signing)?);
         }
         Ok(())
     }
@@ -192,74 +189,64 @@ impl Services {
         asker: &UserId,
         server: &ruma::ServerName,
         response: get_keys::Response,
-        device_keys: &mut Map<String, Value>,
+        device_keys: &mut DeviceKeysByUser,
         cross: &mut CrossSigningAnswer,
     ) -> Result<()> {
         let own = |user_id: &UserId| user_id.server_name() == server;
-        for (user_id, devices) in response.device_keys.into_iter().filter(|(u, _)| own(u)) {
-            device_keys.insert(user_id.to_string(), json!(devices));
-        }
+        device_keys.extend(response.device_keys.into_iter().filter(|(u, _)| own(u)));
         for (user_id, master) in response.master_keys.into_iter().filter(|(u, _)| own(u)) {
-            let Ok(master) = serde_json::from_str::<Value>(master.json().get()) else {
+            let Ok(master) = json_of(&master) else {
                 continue;
             };
             let master = self.with_signatures_of(Some(asker), &user_id, master)?;
-            cross.master_keys.insert(user_id.to_string(), master);
+            cross.master_keys.insert(user_id, raw_json(&master)?);
         }
-        for (user_id, key) in response.self_signing_keys.into_iter().filter(|(u, _)| own(u)) {
-            cross.self_signing_keys.insert(user_id.to_string(), json!(key));
-        }
+        cross
+            .self_signing_keys
+            .extend(response.self_signing_keys.into_iter().filter(|(u, _)| own(u)));
         Ok(())
     }
 
     /// `POST /keys/claim`: one key per listed device, local and remote.
-    pub async fn claim_keys_anywhere(&self, wanted: &KeyClaims, timeout: Option<Duration>) -> Result<Value> {
+    pub async fn claim_keys_anywhere(
+        &self,
+        wanted: &KeyClaims,
+        timeout: Option<Duration>,
+    ) -> Result<client_claim_keys::Response> {
         let (local, remote) = by_server(&self.config.server_name, wanted);
         let mut one_time_keys = self.claim_local_keys(&local)?;
         let answers = self
             .ask_each_server(
                 remote,
                 timeout,
-                |federation, server, users: BTreeMap<_, BTreeMap<_, String>>| async move {
-                    let claims = users
-                        .into_iter()
-                        .map(|(user, devices)| {
-                            let devices = devices
-                                .into_iter()
-                                .map(|(device, algorithm)| (device, algorithm.as_str().into()))
-                                .collect();
-                            (user, devices)
-                        })
-                        .collect();
+                |federation, server, users: KeyClaims| async move {
                     let response = federation
                         .client()
-                        .send(&server, claim_keys::Request::new(claims))
+                        .send(&server, claim_keys::Request::new(users))
                         .await?;
                     Ok(response.one_time_keys)
                 },
             )
             .await;
         let failures = merge(answers, &mut one_time_keys, "key claim");
-        Ok(json!({ "one_time_keys": one_time_keys, "failures": failures }))
+        let mut response = client_claim_keys::Response::new(one_time_keys);
+        response.failures = failures;
+        Ok(response)
     }
 }
 
 /// Adds each server's answer for its own users to `into`; returns the failures by server.
-fn merge<D: serde::Serialize>(
+fn merge<D>(
     answers: Vec<ServerAnswer<BTreeMap<OwnedUserId, D>>>,
-    into: &mut Map<String, Value>,
+    into: &mut BTreeMap<OwnedUserId, D>,
     what: &str,
-) -> Map<String, Value> {
-    let mut failures = Map::new();
+) -> Failures {
+    let mut failures = Failures::new();
     for (server, answer) in answers {
         match answer {
             Ok(users) => {
-                for (user_id, devices) in users {
-                    // Only the server's own users.
-                    if user_id.server_name() == server {
-                        into.insert(user_id.to_string(), json!(devices));
-                    }
-                }
+                // Only the server's own users.
+                into.extend(users.into_iter().filter(|(user_id, _)| user_id.server_name() == server));
             }
             Err(reason) => {
                 tracing::info!(%server, %reason, "remote {what} failed");

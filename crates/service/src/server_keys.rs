@@ -2,7 +2,12 @@
 //! inbound request's `X-Matrix` signature, so the HTTP layer never handles federation types.
 
 use ruma::{
-    CanonicalJsonObject, OwnedServerName, ServerName, api::error::ErrorKind, api::federation::authentication::XMatrix,
+    CanonicalJsonObject, OwnedServerName, ServerName,
+    api::{
+        error::ErrorKind,
+        federation::{authentication::XMatrix, discovery::ServerSigningKeys},
+    },
+    serde::Raw,
 };
 
 use crate::{Error, Result, Services};
@@ -16,15 +21,22 @@ impl Services {
     }
 
     /// `/_matrix/key/v2/server`: this server's keys, self-signed.
-    pub fn own_server_keys(&self) -> Result<CanonicalJsonObject> {
-        self.federation_enabled()?
+    pub fn own_server_keys(&self) -> Result<Raw<ServerSigningKeys>> {
+        let keys = self
+            .federation_enabled()?
             .own_keys()
-            .map_err(|err| Error::Internal(err.to_string()))
+            .map_err(|err| Error::Internal(err.to_string()))?;
+        signed_keys(&keys)
     }
 
     /// `/_matrix/key/v2/query`: `server`'s keys countersigned by us, when they can be had.
-    pub async fn notarised_keys(&self, server: &ServerName) -> Result<Option<CanonicalJsonObject>> {
-        Ok(self.federation_enabled()?.notarised_keys(server).await)
+    pub async fn notarised_keys(&self, server: &ServerName) -> Result<Option<Raw<ServerSigningKeys>>> {
+        self.federation_enabled()?
+            .notarised_keys(server)
+            .await
+            .as_ref()
+            .map(signed_keys)
+            .transpose()
     }
 
     /// The server that signed `request`, once its `X-Matrix` signature verified: 401
@@ -47,4 +59,12 @@ impl Services {
                 other => Error::new(ErrorKind::Unauthorized, other.to_string()),
             })
     }
+}
+
+/// Signed keys as they travel: the signed JSON itself, never re-encoded through a type (that
+/// would drop fields the signatures cover).
+fn signed_keys(keys: &CanonicalJsonObject) -> Result<Raw<ServerSigningKeys>> {
+    serde_json::value::to_raw_value(keys)
+        .map(Raw::from_json)
+        .map_err(|err| Error::Internal(format!("signed keys failed to serialize: {err}")))
 }

@@ -9,8 +9,6 @@ use ruma::api::client::{
     },
     room::{Visibility, aliases::v3 as aliases},
 };
-use serde_json::Value;
-
 use crate::{Result, Ruma};
 
 /// # `PUT /_matrix/client/v3/directory/room/{roomAlias}`
@@ -77,27 +75,41 @@ pub async fn set_room_visibility_route(
 }
 
 /// # `GET /_matrix/client/v3/publicRooms`
-pub async fn get_public_rooms_route(services: Services, request: Ruma<get_public_rooms::Request>) -> Result<Value> {
+pub async fn get_public_rooms_route(
+    services: Services,
+    request: Ruma<get_public_rooms::Request>,
+) -> Result<get_public_rooms::Response> {
     let body = request.body;
     let limit = body.limit.map(|l| usize::try_from(u64::from(l)).unwrap_or(usize::MAX));
-    Ok(services
+    let page = services
         .public_rooms_anywhere(body.server.as_deref(), limit, body.since.as_deref(), None)
-        .await?)
+        .await?;
+    let mut response = get_public_rooms::Response::new(page.chunk);
+    response.next_batch = page.next_batch;
+    response.prev_batch = page.prev_batch;
+    response.total_room_count_estimate = page.total_room_count_estimate;
+    Ok(response)
 }
 
 /// # `POST /_matrix/client/v3/publicRooms`
 pub async fn get_public_rooms_filtered_route(
     services: Services,
     request: Ruma<get_public_rooms_filtered::Request>,
-) -> Result<Value> {
+) -> Result<get_public_rooms_filtered::Response> {
     let body = request.body;
     let limit = body.limit.map(|l| usize::try_from(u64::from(l)).unwrap_or(usize::MAX));
-    Ok(services
+    let page = services
         .public_rooms_anywhere(
             body.server.as_deref(),
             limit,
             body.since.as_deref(),
             body.filter.generic_search_term.as_deref(),
         )
-        .await?)
+        .await?;
+    let mut response = get_public_rooms_filtered::Response::new();
+    response.chunk = page.chunk;
+    response.next_batch = page.next_batch;
+    response.prev_batch = page.prev_batch;
+    response.total_room_count_estimate = page.total_room_count_estimate;
+    Ok(response)
 }

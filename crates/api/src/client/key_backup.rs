@@ -2,10 +2,10 @@
 
 use accord_service::{
     Services,
-    key_backup::{BackupKeys, KeySelection},
+    key_backup::{BackupCounts, BackupKeys, BackupVersionInfo, KeySelection},
 };
 use ruma::api::client::backup::{
-    add_backup_keys::v3 as add_keys, add_backup_keys_for_room::v3 as add_room_keys,
+    RoomKeyBackup, add_backup_keys::v3 as add_keys, add_backup_keys_for_room::v3 as add_room_keys,
     add_backup_keys_for_session::v3 as add_session_key, create_backup_version::v3 as create_version,
     delete_backup_keys::v3 as delete_keys, delete_backup_keys_for_room::v3 as delete_room_keys,
     delete_backup_keys_for_session::v3 as delete_session_key, delete_backup_version::v3 as delete_version,
@@ -13,9 +13,7 @@ use ruma::api::client::backup::{
     get_backup_keys_for_session::v3 as get_session_key, get_latest_backup_info::v3 as get_latest_version,
     update_backup_version::v3 as update_version,
 };
-use serde_json::{Value, json};
 
-use super::json::{from_value, to_value};
 use crate::{Result, Ruma};
 
 const ALL: KeySelection<'static> = KeySelection {
@@ -24,107 +22,154 @@ const ALL: KeySelection<'static> = KeySelection {
 };
 
 /// # `POST /_matrix/client/v3/room_keys/version`
-pub async fn create_version_route(services: Services, request: Ruma<create_version::Request>) -> Result<Value> {
-    let algorithm = to_value(&request.body.algorithm)?;
-    let version = services.create_backup_version(&request.auth.user_id, &algorithm)?;
-    Ok(json!({ "version": version }))
+pub async fn create_version_route(
+    services: Services,
+    request: Ruma<create_version::Request>,
+) -> Result<create_version::Response> {
+    let version = services.create_backup_version(&request.auth.user_id, &request.body.algorithm)?;
+    Ok(create_version::Response::new(version))
 }
 
 /// # `GET /_matrix/client/v3/room_keys/version`
-pub async fn get_latest_version_route(services: Services, request: Ruma<get_latest_version::Request>) -> Result<Value> {
-    Ok(services.backup_version_info(&request.auth.user_id, None)?)
+pub async fn get_latest_version_route(
+    services: Services,
+    request: Ruma<get_latest_version::Request>,
+) -> Result<get_latest_version::Response> {
+    let BackupVersionInfo {
+        algorithm,
+        count,
+        etag,
+        version,
+    } = services.backup_version_info(&request.auth.user_id, None)?;
+    Ok(get_latest_version::Response::new(algorithm, count, etag, version))
 }
 
 /// # `GET /_matrix/client/v3/room_keys/version/{version}`
-pub async fn get_version_route(services: Services, request: Ruma<get_version::Request>) -> Result<Value> {
-    Ok(services.backup_version_info(&request.auth.user_id, Some(&request.body.version))?)
+pub async fn get_version_route(services: Services, request: Ruma<get_version::Request>) -> Result<get_version::Response> {
+    let BackupVersionInfo {
+        algorithm,
+        count,
+        etag,
+        version,
+    } = services.backup_version_info(&request.auth.user_id, Some(&request.body.version))?;
+    Ok(get_version::Response::new(algorithm, count, etag, version))
 }
 
 /// # `PUT /_matrix/client/v3/room_keys/version/{version}`
-pub async fn update_version_route(services: Services, request: Ruma<update_version::Request>) -> Result<Value> {
+pub async fn update_version_route(
+    services: Services,
+    request: Ruma<update_version::Request>,
+) -> Result<update_version::Response> {
     let body = request.body;
-    let algorithm = to_value(&body.algorithm)?;
-    services.update_backup_version(&request.auth.user_id, &body.version, &algorithm)?;
-    Ok(json!({}))
+    services.update_backup_version(&request.auth.user_id, &body.version, &body.algorithm)?;
+    Ok(update_version::Response::new())
 }
 
 /// # `DELETE /_matrix/client/v3/room_keys/version/{version}`
-pub async fn delete_version_route(services: Services, request: Ruma<delete_version::Request>) -> Result<Value> {
+pub async fn delete_version_route(
+    services: Services,
+    request: Ruma<delete_version::Request>,
+) -> Result<delete_version::Response> {
     services.delete_backup_version(&request.auth.user_id, &request.body.version)?;
-    Ok(json!({}))
+    Ok(delete_version::Response::new())
 }
 
 /// # `PUT /_matrix/client/v3/room_keys/keys`
-pub async fn add_keys_route(services: Services, request: Ruma<add_keys::Request>) -> Result<Value> {
+pub async fn add_keys_route(services: Services, request: Ruma<add_keys::Request>) -> Result<add_keys::Response> {
     let body = request.body;
-    let mut keys = BackupKeys::new();
-    for (room_id, backup) in &body.rooms {
-        keys.insert(room_id.clone(), from_value(to_value(&backup.sessions)?)?);
-    }
-    Ok(services.put_backup_keys(&request.auth.user_id, &body.version, &keys)?)
+    let keys: BackupKeys = body
+        .rooms
+        .into_iter()
+        .map(|(room_id, backup)| (room_id, backup.sessions))
+        .collect();
+    let BackupCounts { etag, count } = services.put_backup_keys(&request.auth.user_id, &body.version, &keys)?;
+    Ok(add_keys::Response::new(etag, count))
 }
 
 /// # `PUT /_matrix/client/v3/room_keys/keys/{roomId}`
-pub async fn add_room_keys_route(services: Services, request: Ruma<add_room_keys::Request>) -> Result<Value> {
+pub async fn add_room_keys_route(
+    services: Services,
+    request: Ruma<add_room_keys::Request>,
+) -> Result<add_room_keys::Response> {
     let body = request.body;
-    let keys = BackupKeys::from([(body.room_id.clone(), from_value(to_value(&body.sessions)?)?)]);
-    Ok(services.put_backup_keys(&request.auth.user_id, &body.version, &keys)?)
+    let keys = BackupKeys::from([(body.room_id, body.sessions)]);
+    let BackupCounts { etag, count } = services.put_backup_keys(&request.auth.user_id, &body.version, &keys)?;
+    Ok(add_room_keys::Response::new(etag, count))
 }
 
 /// # `PUT /_matrix/client/v3/room_keys/keys/{roomId}/{sessionId}`
-pub async fn add_session_key_route(services: Services, request: Ruma<add_session_key::Request>) -> Result<Value> {
+pub async fn add_session_key_route(
+    services: Services,
+    request: Ruma<add_session_key::Request>,
+) -> Result<add_session_key::Response> {
     let body = request.body;
-    let session = [(body.session_id.clone(), to_value(&body.session_data)?)].into();
-    let keys = BackupKeys::from([(body.room_id.clone(), session)]);
-    Ok(services.put_backup_keys(&request.auth.user_id, &body.version, &keys)?)
+    let session = [(body.session_id, body.session_data)].into();
+    let keys = BackupKeys::from([(body.room_id, session)]);
+    let BackupCounts { etag, count } = services.put_backup_keys(&request.auth.user_id, &body.version, &keys)?;
+    Ok(add_session_key::Response::new(etag, count))
 }
 
 /// # `GET /_matrix/client/v3/room_keys/keys`
-pub async fn get_keys_route(services: Services, request: Ruma<get_keys::Request>) -> Result<Value> {
-    Ok(services.get_backup_keys(&request.auth.user_id, &request.body.version, ALL)?)
+pub async fn get_keys_route(services: Services, request: Ruma<get_keys::Request>) -> Result<get_keys::Response> {
+    let keys = services.backup_keys(&request.auth.user_id, &request.body.version, None)?;
+    let rooms = keys
+        .into_iter()
+        .map(|(room_id, sessions)| (room_id, RoomKeyBackup::new(sessions)))
+        .collect();
+    Ok(get_keys::Response::new(rooms))
 }
 
 /// # `GET /_matrix/client/v3/room_keys/keys/{roomId}`
-pub async fn get_room_keys_route(services: Services, request: Ruma<get_room_keys::Request>) -> Result<Value> {
+pub async fn get_room_keys_route(
+    services: Services,
+    request: Ruma<get_room_keys::Request>,
+) -> Result<get_room_keys::Response> {
     let body = &request.body;
-    let which = KeySelection {
-        room_id: Some(&body.room_id),
-        session_id: None,
-    };
-    Ok(services.get_backup_keys(&request.auth.user_id, &body.version, which)?)
+    let mut keys = services.backup_keys(&request.auth.user_id, &body.version, Some(&body.room_id))?;
+    let sessions = keys.remove(&body.room_id).unwrap_or_default();
+    Ok(get_room_keys::Response::new(sessions))
 }
 
 /// # `GET /_matrix/client/v3/room_keys/keys/{roomId}/{sessionId}`
-pub async fn get_session_key_route(services: Services, request: Ruma<get_session_key::Request>) -> Result<Value> {
+pub async fn get_session_key_route(
+    services: Services,
+    request: Ruma<get_session_key::Request>,
+) -> Result<get_session_key::Response> {
     let body = &request.body;
-    let which = KeySelection {
-        room_id: Some(&body.room_id),
-        session_id: Some(&body.session_id),
-    };
-    Ok(services.get_backup_keys(&request.auth.user_id, &body.version, which)?)
+    let key = services.backup_session_key(&request.auth.user_id, &body.version, &body.room_id, &body.session_id)?;
+    Ok(get_session_key::Response::new(key))
 }
 
 /// # `DELETE /_matrix/client/v3/room_keys/keys`
-pub async fn delete_keys_route(services: Services, request: Ruma<delete_keys::Request>) -> Result<Value> {
-    Ok(services.delete_backup_keys(&request.auth.user_id, &request.body.version, ALL)?)
+pub async fn delete_keys_route(services: Services, request: Ruma<delete_keys::Request>) -> Result<delete_keys::Response> {
+    let BackupCounts { etag, count } = services.delete_backup_keys(&request.auth.user_id, &request.body.version, ALL)?;
+    Ok(delete_keys::Response::new(etag, count))
 }
 
 /// # `DELETE /_matrix/client/v3/room_keys/keys/{roomId}`
-pub async fn delete_room_keys_route(services: Services, request: Ruma<delete_room_keys::Request>) -> Result<Value> {
+pub async fn delete_room_keys_route(
+    services: Services,
+    request: Ruma<delete_room_keys::Request>,
+) -> Result<delete_room_keys::Response> {
     let body = &request.body;
     let which = KeySelection {
         room_id: Some(&body.room_id),
         session_id: None,
     };
-    Ok(services.delete_backup_keys(&request.auth.user_id, &body.version, which)?)
+    let BackupCounts { etag, count } = services.delete_backup_keys(&request.auth.user_id, &body.version, which)?;
+    Ok(delete_room_keys::Response::new(etag, count))
 }
 
 /// # `DELETE /_matrix/client/v3/room_keys/keys/{roomId}/{sessionId}`
-pub async fn delete_session_key_route(services: Services, request: Ruma<delete_session_key::Request>) -> Result<Value> {
+pub async fn delete_session_key_route(
+    services: Services,
+    request: Ruma<delete_session_key::Request>,
+) -> Result<delete_session_key::Response> {
     let body = &request.body;
     let which = KeySelection {
         room_id: Some(&body.room_id),
         session_id: Some(&body.session_id),
     };
-    Ok(services.delete_backup_keys(&request.auth.user_id, &body.version, which)?)
+    let BackupCounts { etag, count } = services.delete_backup_keys(&request.auth.user_id, &body.version, which)?;
+    Ok(delete_session_key::Response::new(etag, count))
 }

@@ -7,8 +7,6 @@ use ruma::api::federation::{
     openid::get_openid_userinfo::v1 as get_openid_userinfo,
     query::{get_profile_information::v1 as get_profile_information, get_room_information::v1 as get_room_information},
 };
-use serde_json::Value;
-
 use crate::{ApiError, Result, Ruma};
 
 /// # `GET /_matrix/federation/v1/query/profile`
@@ -49,22 +47,37 @@ pub async fn get_room_information_route(
 }
 
 /// # `GET /_matrix/federation/v1/publicRooms`
-pub async fn get_public_rooms_route(services: Services, request: Ruma<get_public_rooms::Request>) -> Result<Value> {
+pub async fn get_public_rooms_route(
+    services: Services,
+    request: Ruma<get_public_rooms::Request>,
+) -> Result<get_public_rooms::Response> {
     let body = request.body;
     let limit = body.limit.map(|l| usize::try_from(u64::from(l)).unwrap_or(usize::MAX));
-    Ok(services.rooms.public_rooms(limit, body.since.as_deref(), None)?)
+    let page = services.rooms.public_rooms(limit, body.since.as_deref(), None)?;
+    let mut response = get_public_rooms::Response::new();
+    response.chunk = page.chunk;
+    response.next_batch = page.next_batch;
+    response.prev_batch = page.prev_batch;
+    response.total_room_count_estimate = page.total_room_count_estimate;
+    Ok(response)
 }
 
 /// # `POST /_matrix/federation/v1/publicRooms`
 pub async fn get_public_rooms_filtered_route(
     services: Services,
     request: Ruma<get_public_rooms_filtered::Request>,
-) -> Result<Value> {
+) -> Result<get_public_rooms_filtered::Response> {
     let body = request.body;
     let limit = body.limit.map(|l| usize::try_from(u64::from(l)).unwrap_or(usize::MAX));
-    Ok(services
+    let page = services
         .rooms
-        .public_rooms(limit, body.since.as_deref(), body.filter.generic_search_term.as_deref())?)
+        .public_rooms(limit, body.since.as_deref(), body.filter.generic_search_term.as_deref())?;
+    let mut response = get_public_rooms_filtered::Response::new();
+    response.chunk = page.chunk;
+    response.next_batch = page.next_batch;
+    response.prev_batch = page.prev_batch;
+    response.total_room_count_estimate = page.total_room_count_estimate;
+    Ok(response)
 }
 
 /// # `GET /_matrix/federation/v1/openid/userinfo`

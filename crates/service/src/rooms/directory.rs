@@ -2,14 +2,32 @@
 
 use accord_db::{WriteBatch, rooms::AliasRecord};
 use ruma::events::room::member::MembershipState;
-use ruma::{OwnedRoomAliasId, RoomAliasId, RoomId, events::StateEventType};
-use serde_json::{Value, json};
+use ruma::{
+    OwnedMxcUri, OwnedRoomAliasId, RoomAliasId, RoomId, UInt,
+    directory::{PublicRoomsChunk, PublicRoomsChunkInit},
+    events::StateEventType,
+    room::{JoinRuleKind, RoomType},
+};
+use serde_json::Value;
 
 use super::RoomService;
 use crate::{AuthedUser, Error, Result};
 
 /// Largest `/publicRooms` page.
 const MAX_PUBLIC_ROOMS_PAGE: usize = 500;
+
+/// One page of a public room directory, this server's or another's.
+#[derive(Debug, Default)]
+pub struct PublicRoomsPage {
+    /// The rooms.
+    pub chunk: Vec<PublicRoomsChunk>,
+    /// Token of the next page.
+    pub next_batch: Option<String>,
+    /// Token of the previous page.
+    pub prev_batch: Option<String>,
+    /// How many rooms the directory holds.
+    pub total_room_count_estimate: Option<UInt>,
+}
 
 impl RoomService {
     fn local_alias<'a>(&self, alias: &'a RoomAliasId) -> Result<&'a RoomAliasId> {
@@ -120,28 +138,28 @@ impl RoomService {
 
     /// `/publicRooms`: published rooms, biggest first, filtered by a search term, paginated by
     /// offset tokens.
-    pub fn public_rooms(&self, limit: Option<usize>, since: Option<&str>, search: Option<&str>) -> Result<Value> {
+    pub fn public_rooms(&self, limit: Option<usize>, since: Option<&str>, search: Option<&str>) -> Result<PublicRoomsPage> {
+        let term = search.map(str::to_lowercase).filter(|term| !term.is_empty());
         let mut chunk = Vec::new();
         for room_id in self.rooms.db().published_rooms()? {
             let entry = self.public_room_entry(&room_id)?;
-            if let Some(term) = search.map(str::to_lowercase).filter(|t| !t.is_empty()) {
-                let haystack = ["name", "topic", "canonical_alias"]
-                    .iter()
-                    .filter_map(|k| entry.get(*k).and_then(Value::as_str))
+            if let Some(term) = &term {
+                let haystack = [entry.name.as_deref(), entry.topic.as_deref(), entry.canonical_alias.as_ref().map(|a| a.as_str())]
+                    .into_iter()
+                    .flatten()
                     .collect::<Vec<_>>()
                     .join(" ")
                     .to_lowercase();
-                if !haystack.contains(&term) {
+                if !haystack.contains(term.as_str()) {
                     continue;
                 }
             }
             chunk.push(entry);
         }
         chunk.sort_by(|a, b| {
-            b["num_joined_members"]
-                .as_u64()
-                .cmp(&a["num_joined_members"].as_u64())
-                .then_with(|| a["room_id"].as_str().cmp(&b["room_id"].as_str()))
+            b.num_joined_members
+                .cmp(&a.num_joined_members)
+                .then_with(|| a.room_id.cmp(&b.room_id))
         });
         let total = chunk.len();
         let offset: usize = match since {
@@ -152,18 +170,15 @@ impl RoomService {
             None => 0,
         };
         let limit = limit.unwrap_or(MAX_PUBLIC_ROOMS_PAGE).clamp(1, MAX_PUBLIC_ROOMS_PAGE);
-        let page: Vec<Value> = chunk.into_iter().skip(offset).take(limit).collect();
-        let mut response = json!({ "chunk": page, "total_room_count_estimate": total });
-        if offset + limit < total {
-            response["next_batch"] = json!(format!("n{}", offset + limit));
-        }
-        if offset > 0 {
-            response["prev_batch"] = json!(format!("n{}", offset.saturating_sub(limit)));
-        }
-        Ok(response)
+        Ok(PublicRoomsPage {
+            chunk: chunk.into_iter().skip(offset).take(limit).collect(),
+            next_batch: (offset + limit < total).then(|| format!("n{}", offset + limit)),
+            prev_batch: (offset > 0).then(|| format!("n{}", offset.saturating_sub(limit))),
+            total_room_count_estimate: UInt::try_from(total).ok(),
+        })
     }
 
-    fn public_room_entry(&self, room_id: &RoomId) -> Result<Value> {
+    fn public_room_entry(&self, room_id: &RoomId) -> Result<PublicRoomsChunk> {
         let state = self.rooms.current_state(room_id)?;
         let content = |kind: StateEventType| -> Result<Value> {
             Ok(self
@@ -172,6 +187,9 @@ impl RoomService {
                 .map(|p| p.content_value())
                 .unwrap_or(Value::Null))
         };
+        let text = |kind: StateEventType, field: &str| -> Result<Option<String>> {
+            Ok(content(kind)?.get(field).and_then(Value::as_str).map(str::to_owned))
+        };
         let joined = self
             .rooms
             .db()
@@ -179,24 +197,20 @@ impl RoomService {
             .into_iter()
             .filter(|(_, m)| *m == MembershipState::Join)
             .count();
-        let mut entry = json!({
-            "room_id": room_id,
-            "num_joined_members": joined,
-            "world_readable": content(StateEventType::RoomHistoryVisibility)?["history_visibility"] == "world_readable",
-            "guest_can_join": content(StateEventType::RoomGuestAccess)?["guest_access"] == "can_join",
-            "join_rule": content(StateEventType::RoomJoinRules)?["join_rule"].as_str().unwrap_or("invite"),
+        let mut entry = PublicRoomsChunk::from(PublicRoomsChunkInit {
+            num_joined_members: UInt::try_from(joined).unwrap_or(UInt::MAX),
+            room_id: room_id.to_owned(),
+            world_readable: content(StateEventType::RoomHistoryVisibility)?["history_visibility"] == "world_readable",
+            guest_can_join: content(StateEventType::RoomGuestAccess)?["guest_access"] == "can_join",
         });
-        for (kind, field, key) in [
-            (StateEventType::RoomName, "name", "name"),
-            (StateEventType::RoomTopic, "topic", "topic"),
-            (StateEventType::RoomCanonicalAlias, "alias", "canonical_alias"),
-            (StateEventType::RoomAvatar, "url", "avatar_url"),
-            (StateEventType::RoomCreate, "type", "room_type"),
-        ] {
-            if let Some(value) = content(kind)?.get(field).filter(|v| v.is_string()) {
-                entry[key] = value.clone();
-            }
-        }
+        entry.join_rule = text(StateEventType::RoomJoinRules, "join_rule")?
+            .map_or(JoinRuleKind::Invite, |rule| JoinRuleKind::from(rule.as_str()));
+        entry.name = text(StateEventType::RoomName, "name")?;
+        entry.topic = text(StateEventType::RoomTopic, "topic")?;
+        entry.canonical_alias = text(StateEventType::RoomCanonicalAlias, "alias")?
+            .and_then(|alias| OwnedRoomAliasId::try_from(alias).ok());
+        entry.avatar_url = text(StateEventType::RoomAvatar, "url")?.map(OwnedMxcUri::from);
+        entry.room_type = text(StateEventType::RoomCreate, "type")?.map(|kind| RoomType::from(kind.as_str()));
         Ok(entry)
     }
 }

@@ -21,6 +21,7 @@ use crate::Error;
 
 pub use accord_room::{PendingWrites, Rooms, SUPPORTED_ROOM_VERSIONS, event_id_of};
 pub use create::CreateRoom;
+pub use directory::PublicRoomsPage;
 pub use read::{ContextPage, EventFilter, MessagesPage, Pagination, parse_token};
 
 /// Room operations for clients. Cheap to clone.

@@ -160,7 +160,8 @@ async fn signing_keys_and_signatures_are_checked_stored_and_shown_to_the_right_u
         )
         .await
         .ok();
-    assert_eq!(answer["failures"], json!({}), "{answer}");
+    // `failures` may be left out when empty (spec: optional).
+    assert!(answer["failures"].as_object().is_none_or(|f| f.is_empty()), "{answer}");
     let forged_master = signed(
         &cross_key(&alice.user_id, "master", &keys.master, None),
         &alice.user_id,
@@ -221,7 +222,8 @@ async fn signing_keys_and_signatures_are_checked_stored_and_shown_to_the_right_u
         )
         .await
         .ok();
-    assert_eq!(answer["failures"], json!({}), "{answer}");
+    // `failures` may be left out when empty (spec: optional).
+    assert!(answer["failures"].as_object().is_none_or(|f| f.is_empty()), "{answer}");
     let bob_key_id = format!("ed25519:{}", bob_keys.user_signing.public);
     let by_bob = query(&server, &bob, &[&alice.user_id]).await;
     assert!(by_bob["master_keys"][&alice.user_id]["signatures"][&bob.user_id][&bob_key_id].is_string());
@@ -358,7 +360,8 @@ async fn signing_keys_and_new_devices_reach_the_other_server() {
         devices.contains_key(&shared.alice.device_id) && devices.contains_key(&phone.device_id),
         "{cached}"
     );
-    assert_eq!(cached["failures"], json!({}), "{cached}");
+    // `failures` may be left out when empty (spec: optional).
+    assert!(cached["failures"].as_object().is_none_or(|f| f.is_empty()), "{cached}");
     assert_eq!(
         cached["master_keys"][&shared.alice.user_id]["keys"], keys.body["master_key"]["keys"],
         "{cached}"

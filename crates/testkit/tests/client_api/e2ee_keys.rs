@@ -137,7 +137,8 @@ async fn uploaded_keys_are_checked_queried_and_claimed_once() {
     assert_eq!(claimed[2], "signed_curve25519:fb");
     assert_eq!(claimed[3], "signed_curve25519:fb");
     let sync = server.sync(&alice, None, 0, None).await;
-    assert_eq!(sync["device_one_time_keys_count"], json!({}));
+    // A zero count for signed_curve25519 is sent, as Synapse does (Element's crypto needs it).
+    assert_eq!(sync["device_one_time_keys_count"], json!({ "signed_curve25519": 0 }));
     assert_eq!(sync["device_unused_fallback_key_types"], json!([]));
 
     // A device without keys: an empty result, not an error.
@@ -219,7 +220,8 @@ async fn keys_of_users_on_another_server_are_queried_and_claimed_through_it() {
         device["unsigned"]["device_display_name"].is_null(),
         "no names over federation: {device}"
     );
-    assert_eq!(queried["failures"], json!({}));
+    // `failures` may be left out when empty (spec: optional).
+    assert!(queried["failures"].as_object().is_none_or(|f| f.is_empty()), "{queried}");
 
     let claim = json!({ "one_time_keys": { bob.user_id.clone(): { bob.device_id.clone(): "signed_curve25519" } } });
     let claimed = a
