@@ -62,18 +62,6 @@ pub(crate) trait RumaRouter: Sized {
         self.route_with::<Req, _, _, _>(handler, into_http)
     }
 
-    /// A handler answering with JSON the service assembles itself (`/sync`, `/messages`,
-    /// state, context), where ruma's typed responses would only be a detour.
-    fn ruma_json_route<Req, H, Fut>(self, handler: H) -> Self
-    where
-        Req: IncomingRequest + Send + 'static,
-        Req::Authentication: ClientAuth,
-        H: Fn(Services, Ruma<Req>) -> Fut + Clone + Send + Sync + 'static,
-        Fut: Future<Output = Result<serde_json::Value>> + Send + 'static,
-    {
-        self.route_with::<Req, _, _, _>(handler, |body| axum::Json(body).into_response())
-    }
-
     /// Registers `handler` for `Req`'s paths, rendering success with `render`.
     fn route_with<Req, H, Fut, Out>(self, handler: H, render: fn(Out) -> Response) -> Self
     where

@@ -351,12 +351,16 @@ impl Services {
                 answer.master_keys.insert(user_id.clone(), raw_json(&master)?);
             }
             if let Some(self_signing) = keys.self_signing {
-                answer.self_signing_keys.insert(user_id.clone(), raw_json(&self_signing)?);
+                answer
+                    .self_signing_keys
+                    .insert(user_id.clone(), raw_json(&self_signing)?);
             }
             if asker == Some(user_id.as_ref())
                 && let Some(user_signing) = keys.user_signing
             {
-                answer.user_signing_keys.insert(user_id.clone(), raw_json(&user_signing)?);
+                answer
+                    .user_signing_keys
+                    .insert(user_id.clone(), raw_json(&user_signing)?);
             }
         }
         Ok(())

@@ -92,7 +92,10 @@ impl Services {
             .db()
             .get_dehydrated_device(user_id)?
             .ok_or_else(|| Error::not_found("You have no dehydrated device"))?;
-        Ok(get_device::Response::new(device.device_id, raw_json(&device.device_data)?))
+        Ok(get_device::Response::new(
+            device.device_id,
+            raw_json(&device.device_data)?,
+        ))
     }
 
     /// `DELETE /dehydrated_device`.

@@ -102,7 +102,13 @@ impl Services {
                 key: json_of(key)?,
                 used: false,
             };
-            db.put_fallback_key(&mut batch, user_id, device_id, algorithm_of(key_id.as_str())?, &fallback);
+            db.put_fallback_key(
+                &mut batch,
+                user_id,
+                device_id,
+                algorithm_of(key_id.as_str())?,
+                &fallback,
+            );
         }
         db.write(batch)?;
         if keys_changed {

@@ -32,7 +32,9 @@ impl Services {
         let mut answer = get_devices::Response::new(user_id.to_owned(), stream_id);
         for (device_id, _) in db.devices(user_id)? {
             if let Some(keys) = db.get_device_keys(user_id, &device_id)? {
-                answer.devices.push(get_devices::UserDevice::new(device_id, raw_json(&keys)?));
+                answer
+                    .devices
+                    .push(get_devices::UserDevice::new(device_id, raw_json(&keys)?));
             }
         }
         if let Some(keys) = db.get_cross_signing_keys(user_id)? {

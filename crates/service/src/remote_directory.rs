@@ -1,8 +1,8 @@
 //! The public room directory of another server (`/publicRooms?server=...`), asked over
 //! federation and passed on as the client API's answer.
 
-use ruma::{ServerName, UInt, api::federation::directory::get_public_rooms_filtered::v1 as public_rooms};
 use crate::{Result, Services, rooms::PublicRoomsPage};
+use ruma::{ServerName, UInt, api::federation::directory::get_public_rooms_filtered::v1 as public_rooms};
 
 impl Services {
     /// Published rooms of `server` (this server's when `None` or ours).

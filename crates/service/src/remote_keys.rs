@@ -178,7 +178,9 @@ impl Services {
             cross.master_keys.insert(user_id.to_owned(), raw_json(&master)?);
         }
         if let Some(self_signing) = list.self_signing_key {
-            cross.self_signing_keys.insert(user_id.to_owned(), raw_json(&self_signing)?);
+            cross
+                .self_signing_keys
+                .insert(user_id.to_owned(), raw_json(&self_signing)?);
         }
         Ok(())
     }
@@ -216,17 +218,13 @@ impl Services {
         let (local, remote) = by_server(&self.config.server_name, wanted);
         let mut one_time_keys = self.claim_local_keys(&local)?;
         let answers = self
-            .ask_each_server(
-                remote,
-                timeout,
-                |federation, server, users: KeyClaims| async move {
-                    let response = federation
-                        .client()
-                        .send(&server, claim_keys::Request::new(users))
-                        .await?;
-                    Ok(response.one_time_keys)
-                },
-            )
+            .ask_each_server(remote, timeout, |federation, server, users: KeyClaims| async move {
+                let response = federation
+                    .client()
+                    .send(&server, claim_keys::Request::new(users))
+                    .await?;
+                Ok(response.one_time_keys)
+            })
             .await;
         let failures = merge(answers, &mut one_time_keys, "key claim");
         let mut response = client_claim_keys::Response::new(one_time_keys);

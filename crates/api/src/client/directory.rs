@@ -1,5 +1,6 @@
 //! Room aliases, directory visibility and the public room list.
 
+use crate::{Result, Ruma};
 use accord_service::Services;
 use ruma::api::client::{
     alias::{create_alias::v3 as create_alias, delete_alias::v3 as delete_alias, get_alias::v3 as get_alias},
@@ -9,7 +10,6 @@ use ruma::api::client::{
     },
     room::{Visibility, aliases::v3 as aliases},
 };
-use crate::{Result, Ruma};
 
 /// # `PUT /_matrix/client/v3/directory/room/{roomAlias}`
 pub async fn create_alias_route(

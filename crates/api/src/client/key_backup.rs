@@ -45,7 +45,10 @@ pub async fn get_latest_version_route(
 }
 
 /// # `GET /_matrix/client/v3/room_keys/version/{version}`
-pub async fn get_version_route(services: Services, request: Ruma<get_version::Request>) -> Result<get_version::Response> {
+pub async fn get_version_route(
+    services: Services,
+    request: Ruma<get_version::Request>,
+) -> Result<get_version::Response> {
     let BackupVersionInfo {
         algorithm,
         count,
@@ -141,8 +144,12 @@ pub async fn get_session_key_route(
 }
 
 /// # `DELETE /_matrix/client/v3/room_keys/keys`
-pub async fn delete_keys_route(services: Services, request: Ruma<delete_keys::Request>) -> Result<delete_keys::Response> {
-    let BackupCounts { etag, count } = services.delete_backup_keys(&request.auth.user_id, &request.body.version, ALL)?;
+pub async fn delete_keys_route(
+    services: Services,
+    request: Ruma<delete_keys::Request>,
+) -> Result<delete_keys::Response> {
+    let BackupCounts { etag, count } =
+        services.delete_backup_keys(&request.auth.user_id, &request.body.version, ALL)?;
     Ok(delete_keys::Response::new(etag, count))
 }
 

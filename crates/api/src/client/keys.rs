@@ -11,7 +11,10 @@ use ruma::api::client::keys::{
 use crate::{Result, Ruma};
 
 /// # `POST /_matrix/client/v3/keys/upload`
-pub async fn upload_keys_route(services: Services, request: Ruma<upload_keys::Request>) -> Result<upload_keys::Response> {
+pub async fn upload_keys_route(
+    services: Services,
+    request: Ruma<upload_keys::Request>,
+) -> Result<upload_keys::Response> {
     let body = request.body;
     let upload = KeyUpload {
         device_keys: body.device_keys,

@@ -21,6 +21,7 @@ pub mod room;
 pub mod session;
 pub mod state;
 pub mod sync;
+mod sync_body;
 pub mod tag;
 pub mod to_device;
 pub mod typing;
@@ -152,5 +153,8 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
         .ruma_route(receipt::create_receipt_route)
         .ruma_route(receipt::set_read_marker_route)
         // Sync
-        .ruma_json_route(sync::sync_events_route)
+        .route_with::<ruma::api::client::sync::sync_events::v3::Request, _, _, _>(
+            sync::sync_events_route,
+            sync_body::render,
+        )
 }

@@ -2,17 +2,18 @@
 
 use std::time::Duration;
 
+use crate::{ApiError, Result, Ruma};
 use accord_service::{Services, sync::SyncRequest};
 use ruma::api::client::{
     filter::FilterDefinition,
     sync::sync_events::v3::{self as sync_events, Filter},
 };
-use serde_json::Value;
-
-use crate::{ApiError, Result, Ruma};
 
 /// # `GET /_matrix/client/v3/sync`
-pub async fn sync_events_route(services: Services, request: Ruma<sync_events::Request>) -> Result<Value> {
+pub async fn sync_events_route(
+    services: Services,
+    request: Ruma<sync_events::Request>,
+) -> Result<sync_events::Response> {
     let body = request.body;
     let user = request.auth;
     let filter_text = match &body.filter {

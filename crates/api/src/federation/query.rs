@@ -1,13 +1,13 @@
 //! Federation queries answered from local data: profiles, aliases, the public room directory
 //! and OpenID token owners.
 
+use crate::{ApiError, Result, Ruma};
 use accord_service::{Error, Services};
 use ruma::api::federation::{
     directory::{get_public_rooms::v1 as get_public_rooms, get_public_rooms_filtered::v1 as get_public_rooms_filtered},
     openid::get_openid_userinfo::v1 as get_openid_userinfo,
     query::{get_profile_information::v1 as get_profile_information, get_room_information::v1 as get_room_information},
 };
-use crate::{ApiError, Result, Ruma};
 
 /// # `GET /_matrix/federation/v1/query/profile`
 pub async fn get_profile_information_route(

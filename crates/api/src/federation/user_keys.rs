@@ -32,6 +32,9 @@ pub async fn claim_keys_route(services: Services, request: Ruma<claim_keys::Requ
 }
 
 /// # `GET /_matrix/federation/v1/user/devices/{userId}`
-pub async fn get_devices_route(services: Services, request: Ruma<get_devices::Request>) -> Result<get_devices::Response> {
+pub async fn get_devices_route(
+    services: Services,
+    request: Ruma<get_devices::Request>,
+) -> Result<get_devices::Response> {
     Ok(services.local_user_devices(&request.body.user_id)?)
 }

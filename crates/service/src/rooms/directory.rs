@@ -138,18 +138,27 @@ impl RoomService {
 
     /// `/publicRooms`: published rooms, biggest first, filtered by a search term, paginated by
     /// offset tokens.
-    pub fn public_rooms(&self, limit: Option<usize>, since: Option<&str>, search: Option<&str>) -> Result<PublicRoomsPage> {
+    pub fn public_rooms(
+        &self,
+        limit: Option<usize>,
+        since: Option<&str>,
+        search: Option<&str>,
+    ) -> Result<PublicRoomsPage> {
         let term = search.map(str::to_lowercase).filter(|term| !term.is_empty());
         let mut chunk = Vec::new();
         for room_id in self.rooms.db().published_rooms()? {
             let entry = self.public_room_entry(&room_id)?;
             if let Some(term) = &term {
-                let haystack = [entry.name.as_deref(), entry.topic.as_deref(), entry.canonical_alias.as_ref().map(|a| a.as_str())]
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<_>>()
-                    .join(" ")
-                    .to_lowercase();
+                let haystack = [
+                    entry.name.as_deref(),
+                    entry.topic.as_deref(),
+                    entry.canonical_alias.as_ref().map(|a| a.as_str()),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_lowercase();
                 if !haystack.contains(term.as_str()) {
                     continue;
                 }
@@ -207,8 +216,8 @@ impl RoomService {
             .map_or(JoinRuleKind::Invite, |rule| JoinRuleKind::from(rule.as_str()));
         entry.name = text(StateEventType::RoomName, "name")?;
         entry.topic = text(StateEventType::RoomTopic, "topic")?;
-        entry.canonical_alias = text(StateEventType::RoomCanonicalAlias, "alias")?
-            .and_then(|alias| OwnedRoomAliasId::try_from(alias).ok());
+        entry.canonical_alias =
+            text(StateEventType::RoomCanonicalAlias, "alias")?.and_then(|alias| OwnedRoomAliasId::try_from(alias).ok());
         entry.avatar_url = text(StateEventType::RoomAvatar, "url")?.map(OwnedMxcUri::from);
         entry.room_type = text(StateEventType::RoomCreate, "type")?.map(|kind| RoomType::from(kind.as_str()));
         Ok(entry)

@@ -35,7 +35,9 @@ impl RoomService {
             .ok_or_else(|| Error::not_found(format!("Room alias {alias} not found")))
     }
 
-    /// Member event content for `user_id` with `membership`, carrying their profile.
+    /// Member event content for `user_id` with `membership`, carrying their profile. Built as
+    /// JSON, not `RoomMemberEventContent`: the spec lets clients add their own keys to a
+    /// member event, and ruma's type would drop them.
     fn member_content(
         &self,
         user_id: &UserId,

@@ -10,13 +10,16 @@ mod room;
 
 use std::time::Duration;
 
-use ruma::UserId;
-use serde_json::{Map, Value, json};
+use ruma::{
+    UserId,
+    api::client::sync::sync_events::{DeviceLists, v3::Response},
+};
+use serde_json::json;
 
 pub use filter::SyncFilter;
 pub(crate) use room::STRIPPED_STATE_TYPES;
 
-use crate::{AuthedUser, Error, Result, Services, rooms::read::parse_token};
+use crate::{AuthedUser, Error, Result, Services, raw::raw_jsons, rooms::read::parse_token};
 
 /// Longest a `/sync` waits, whatever the client asks.
 const MAX_TIMEOUT: Duration = Duration::from_secs(120);
@@ -51,7 +54,7 @@ impl Services {
     }
 
     /// Runs one `/sync`.
-    pub async fn sync(&self, user: &AuthedUser, request: SyncRequest) -> Result<Value> {
+    pub async fn sync(&self, user: &AuthedUser, request: SyncRequest) -> Result<Response> {
         let since = request.since.as_deref().map(parse_token).transpose()?;
         self.presence_from_sync(&user.user_id, &request.set_presence)?;
         if let Some(since) = since {
@@ -90,7 +93,7 @@ impl Services {
         since: Option<u64>,
         until: u64,
         request: &SyncRequest,
-    ) -> Result<(Value, bool)> {
+    ) -> Result<(Response, bool)> {
         let (this, user, request) = (self.clone(), user.clone(), request.clone());
         tokio::task::spawn_blocking(move || this.sync_once(&user, since, until, &request)).await?
     }
@@ -102,7 +105,7 @@ impl Services {
         since: Option<u64>,
         until: u64,
         request: &SyncRequest,
-    ) -> Result<(Value, bool)> {
+    ) -> Result<(Response, bool)> {
         let ruleset = self.push_rules.ruleset(&user.user_id)?;
         let rooms = self.rooms.sync_rooms(&room::SyncWindow {
             user,
@@ -136,31 +139,27 @@ impl Services {
         }
         account_data.retain(|event| request.filter.account_data.events.allows(event));
         let has_news = !account_data.is_empty() || rooms.1;
-        let mut body = Map::new();
-        body.insert("next_batch".to_owned(), Value::String(until.to_string()));
-        body.insert("rooms".to_owned(), rooms.0);
-        body.insert("account_data".to_owned(), json!({ "events": account_data }));
+        let mut body = Response::new(until.to_string());
+        body.rooms = rooms.0;
+        body.account_data.events = raw_jsons(&account_data)?;
         let shared = self.shared_users(&user.user_id)?;
         let presence = self.presence_events(&shared, since, until)?;
         let has_news = has_news || !presence.is_empty();
-        body.insert("presence".to_owned(), json!({ "events": presence }));
+        body.presence.events = raw_jsons(&presence)?;
         let to_device = self.to_device_for_sync(&user.user_id, &user.device_id, until)?;
         let has_news = has_news || !to_device.is_empty();
-        body.insert("to_device".to_owned(), json!({ "events": to_device }));
+        body.to_device.events = raw_jsons(&to_device)?;
         let (changed, left) = match since {
             Some(since) => self.device_lists_between(&user.user_id, &shared, since, until)?,
             None => (Vec::new(), Vec::new()),
         };
         let has_news = has_news || !changed.is_empty() || !left.is_empty();
-        body.insert("device_lists".to_owned(), json!({ "changed": changed, "left": left }));
-        body.insert(
-            "device_one_time_keys_count".to_owned(),
-            json!(self.one_time_key_counts(&user.user_id, &user.device_id)?),
-        );
-        body.insert(
-            "device_unused_fallback_key_types".to_owned(),
-            json!(self.unused_fallback_key_types(&user.user_id, &user.device_id)?),
-        );
-        Ok((Value::Object(body), has_news))
+        let mut device_lists = DeviceLists::new();
+        device_lists.changed = changed;
+        device_lists.left = left;
+        body.device_lists = device_lists;
+        body.device_one_time_keys_count = self.one_time_key_counts(&user.user_id, &user.device_id)?;
+        body.device_unused_fallback_key_types = Some(self.unused_fallback_key_types(&user.user_id, &user.device_id)?);
+        Ok((body, has_news))
     }
 }

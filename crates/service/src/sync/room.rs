@@ -1,16 +1,22 @@
 //! The `rooms` section of `/sync`: joined rooms (timeline, state, summary, account data),
 //! invites and knocks (stripped state), and rooms left.
 
-use ruma::events::room::member::MembershipState;
 use std::collections::HashSet;
 
 use accord_db::{Direction, rooms::MembershipRecord};
 use accord_room::RoomState;
-use ruma::{OwnedRoomId, RoomId, events::StateEventType};
-use serde_json::{Map, Value, json};
+use ruma::{
+    OwnedRoomId, OwnedUserId, RoomId, UInt,
+    api::client::sync::sync_events::v3::{
+        InviteState, InvitedRoom, JoinedRoom, KnockState, KnockedRoom, LeftRoom, RoomSummary, Rooms, State,
+        StateEvents, Timeline,
+    },
+    events::{StateEventType, room::member::MembershipState},
+};
+use serde_json::{Value, json};
 
 use super::SyncFilter;
-use crate::{AuthedUser, Result, rooms::RoomService};
+use crate::{AuthedUser, Result, raw::raw_jsons, rooms::RoomService};
 
 /// State shown to invitees and knockers (spec: "stripped state").
 pub(crate) const STRIPPED_STATE_TYPES: &[&str] = &[
@@ -45,7 +51,7 @@ const MAX_HEROES: usize = 5;
 
 impl RoomService {
     /// Builds `rooms` for `(since, until]`; the flag says whether anything is in it.
-    pub(crate) fn sync_rooms(&self, window: &SyncWindow<'_>) -> Result<(Value, bool)> {
+    pub(crate) fn sync_rooms(&self, window: &SyncWindow<'_>) -> Result<(Rooms, bool)> {
         let SyncWindow {
             user,
             since,
@@ -63,7 +69,7 @@ impl RoomService {
             Some(since) => db.account_data_changes(&user.user_id, since, until)?,
             None => Vec::new(),
         };
-        let (mut join, mut invite, mut leave, mut knock) = (Map::new(), Map::new(), Map::new(), Map::new());
+        let mut rooms = Rooms::new();
         for (room_id, record) in db.rooms_of_user(&user.user_id)? {
             if !filter.room_allowed(room_id.as_str()) || record.count > until {
                 continue;
@@ -83,36 +89,35 @@ impl RoomService {
                         ..*window
                     };
                     let section = self.joined_room(&window, &room_id)?;
-                    join.insert(room_id.to_string(), section);
+                    rooms.join.insert(room_id, section);
                 }
                 MembershipState::Invite if membership_changed => {
-                    let state = self.stripped_state(&room_id, &user.user_id)?;
-                    invite.insert(room_id.to_string(), json!({ "invite_state": { "events": state } }));
+                    let state = raw_jsons(&self.stripped_state(&room_id, &user.user_id)?)?;
+                    rooms
+                        .invite
+                        .insert(room_id, InvitedRoom::from(InviteState::from(state)));
                 }
                 MembershipState::Knock if membership_changed => {
-                    let state = self.stripped_state(&room_id, &user.user_id)?;
-                    knock.insert(room_id.to_string(), json!({ "knock_state": { "events": state } }));
+                    let state = raw_jsons(&self.stripped_state(&room_id, &user.user_id)?)?;
+                    let mut knock_state = KnockState::new();
+                    knock_state.events = state;
+                    rooms.knock.insert(room_id, KnockedRoom::from(knock_state));
                 }
                 MembershipState::Leave | MembershipState::Ban
                     if !record.forgotten
                         && (since.is_some() && membership_changed || since.is_none() && filter.room.include_leave) =>
                 {
-                    leave.insert(
-                        room_id.to_string(),
-                        self.left_room(user, &room_id, &record, since, filter)?,
-                    );
+                    let section = self.left_room(user, &room_id, &record, since, filter)?;
+                    rooms.leave.insert(room_id, section);
                 }
                 _ => {}
             }
         }
-        let has_news = !(join.is_empty() && invite.is_empty() && leave.is_empty() && knock.is_empty());
-        Ok((
-            json!({ "join": join, "invite": invite, "leave": leave, "knock": knock }),
-            has_news,
-        ))
+        let has_news = !rooms.is_empty();
+        Ok((rooms, has_news))
     }
 
-    fn joined_room(&self, window: &SyncWindow<'_>, room_id: &RoomId) -> Result<Value> {
+    fn joined_room(&self, window: &SyncWindow<'_>, room_id: &RoomId) -> Result<JoinedRoom> {
         let SyncWindow {
             user,
             since,
@@ -217,18 +222,19 @@ impl RoomService {
             .collect();
         ephemeral.extend(self.typing_event(room_id, since, until));
         let (notifications, highlights) = self.unread_counts(&user.user_id, room_id, ruleset, until)?;
-        Ok(json!({
-            "timeline": { "events": events, "limited": limited, "prev_batch": prev_batch.to_string() },
-            "state": { "events": state },
-            "ephemeral": { "events": ephemeral },
-            "account_data": { "events": account_data },
-            "summary": self.summary(&current, room_id, &user.user_id)?,
-            "unread_notifications": { "highlight_count": highlights, "notification_count": notifications },
-        }))
+        let mut room = JoinedRoom::new();
+        room.timeline = timeline(&events, limited, prev_batch)?;
+        room.state = State::Before(StateEvents::with_events(raw_jsons(&state)?));
+        room.ephemeral.events = raw_jsons(&ephemeral)?;
+        room.account_data.events = raw_jsons(&account_data)?;
+        room.summary = self.summary(&current, room_id, &user.user_id)?;
+        room.unread_notifications.highlight_count = Some(uint(highlights));
+        room.unread_notifications.notification_count = Some(uint(notifications));
+        Ok(room)
     }
 
     /// Heroes and member counts, for clients to name unnamed rooms.
-    fn summary(&self, state: &RoomState, room_id: &RoomId, user_id: &ruma::UserId) -> Result<Value> {
+    fn summary(&self, state: &RoomState, room_id: &RoomId, user_id: &ruma::UserId) -> Result<RoomSummary> {
         let members = self.rooms().db().members_of_room(room_id)?;
         let joined = members.iter().filter(|(_, m)| *m == MembershipState::Join).count();
         let invited = members.iter().filter(|(_, m)| *m == MembershipState::Invite).count();
@@ -240,16 +246,18 @@ impl RoomService {
                 .rooms()
                 .state_event(state, &StateEventType::RoomCanonicalAlias, "")?
                 .is_some();
-        let mut summary = json!({ "m.joined_member_count": joined, "m.invited_member_count": invited });
+        let mut summary = RoomSummary::new();
+        summary.joined_member_count = Some(uint(joined as u64));
+        summary.invited_member_count = Some(uint(invited as u64));
         if !has_name {
-            let mut heroes: Vec<&str> = members
-                .iter()
+            let mut heroes: Vec<OwnedUserId> = members
+                .into_iter()
                 .filter(|(user, m)| user != user_id && (*m == MembershipState::Join || *m == MembershipState::Invite))
-                .map(|(user, _)| user.as_str())
+                .map(|(user, _)| user)
                 .collect();
             heroes.sort_unstable();
             heroes.truncate(MAX_HEROES);
-            summary["m.heroes"] = json!(heroes);
+            summary.heroes = heroes;
         }
         Ok(summary)
     }
@@ -284,7 +292,7 @@ impl RoomService {
         record: &MembershipRecord,
         since: Option<u64>,
         filter: &SyncFilter,
-    ) -> Result<Value> {
+    ) -> Result<LeftRoom> {
         let db = self.rooms().db();
         let limit = filter.timeline_limit();
         let page = db.timeline(
@@ -303,10 +311,22 @@ impl RoomService {
                 events.push(event);
             }
         }
-        Ok(json!({
-            "timeline": { "events": events, "limited": limited, "prev_batch": record.count.saturating_sub(1).to_string() },
-            "state": { "events": [] },
-            "account_data": { "events": [] },
-        }))
+        let mut room = LeftRoom::new();
+        room.timeline = timeline(&events, limited, record.count.saturating_sub(1))?;
+        Ok(room)
     }
+}
+
+/// A room's timeline section.
+fn timeline(events: &[Value], limited: bool, prev_batch: u64) -> Result<Timeline> {
+    let mut timeline = Timeline::new();
+    timeline.events = raw_jsons(events)?;
+    timeline.limited = limited;
+    timeline.prev_batch = Some(prev_batch.to_string());
+    Ok(timeline)
+}
+
+/// A count as the spec's integer (counts never come near 2^53).
+fn uint(count: u64) -> UInt {
+    UInt::try_from(count).unwrap_or(UInt::MAX)
 }

@@ -46,7 +46,7 @@ async fn initial_then_incremental_sync() {
 
     let nothing = server.sync(&alice, Some(&since), 0, None).await;
     assert!(
-        nothing["rooms"]["join"].as_object().is_some_and(|j| j.is_empty()),
+        nothing["rooms"]["join"].as_object().is_none_or(|j| j.is_empty()),
         "{nothing}"
     );
     assert_eq!(nothing["next_batch"], json!(since));
@@ -100,7 +100,10 @@ async fn long_poll_wakes_promptly_when_an_event_arrives() {
     let started = Instant::now();
     let empty = server.sync(&alice, Some(since), 500, None).await;
     assert!(started.elapsed() >= Duration::from_millis(450));
-    assert!(empty["rooms"]["join"].as_object().is_some_and(|j| j.is_empty()));
+    assert!(
+        empty["rooms"]["join"].as_object().is_none_or(|j| j.is_empty()),
+        "{empty}"
+    );
 }
 
 #[tokio::test]
@@ -325,7 +328,8 @@ async fn concurrent_senders_and_syncers_see_every_event_once_in_order_across_res
                         let filter = json!({ "room": { "timeline": { "limit": 500 } } });
                         let response = server.sync(&watcher, Some(&token), 5_000, Some(filter)).await;
                         for (room, section) in response["rooms"]["join"].as_object().cloned().unwrap_or_default() {
-                            assert_eq!(section["timeline"]["limited"], false, "timeline must not skip events");
+                            // `limited: false` may be left out (ruma omits it).
+                            assert_ne!(section["timeline"]["limited"], true, "timeline must not skip events");
                             for event in section["timeline"]["events"].as_array().cloned().unwrap_or_default() {
                                 if let Some(body) = event["content"]["body"].as_str() {
                                     got.push((
