@@ -131,6 +131,57 @@ fn environment_overrides_the_file() {
     assert_one_line_error(&output, "`federation.enabled`");
 }
 
+/// Admins write environment overrides unquoted (Docker, systemd): a room version or a secret
+/// that looks like a number is still taken as text.
+#[test]
+fn environment_overrides_take_numbers_as_text() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("accord.toml");
+    std::fs::write(&file, format!("[database]\npath = {:?}\n", dir.path().join("db"))).expect("write");
+    let output = accord()
+        .arg("check-config")
+        .arg(&file)
+        .env("ACCORD_ROOMS__DEFAULT_ROOM_VERSION", "10")
+        .env("ACCORD_REGISTRATION__SHARED_SECRET", "12345")
+        .output()
+        .expect("run");
+    assert!(output.status.success(), "{output:?}");
+    let output = accord()
+        .arg("check-config")
+        .arg(&file)
+        .env("ACCORD_ROOMS__DEFAULT_ROOM_VERSION", "99")
+        .output()
+        .expect("run");
+    assert_one_line_error(&output, "`rooms.default_room_version`");
+}
+
+/// Logs written to a pipe or file carry no terminal colour codes.
+#[test]
+fn logs_to_a_pipe_have_no_colour_codes() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = ServerProcess::config_in(dir.path());
+    let mut child = accord()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start accord");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut text).ok();
+        text
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    child.kill().expect("kill");
+    child.wait().expect("reap");
+    let logs = reader.join().expect("reader");
+    assert!(logs.contains("INFO"), "some info lines expected: {logs}");
+    assert!(!logs.contains('\u{1b}'), "colour codes in piped logs: {logs}");
+}
+
 /// A server process on a temp database and a free loopback port, killed on drop.
 struct ServerProcess {
     child: Child,

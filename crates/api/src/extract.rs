@@ -166,8 +166,15 @@ where
             // Clients omit the body of POSTs without required fields; treat it as `{}` as Synapse does.
             Bytes::from_static(b"{}")
         } else {
-            if !raw.is_empty() && serde_json::from_slice::<serde::de::IgnoredAny>(&raw).is_err() {
-                return Err(ApiError::new(ErrorKind::NotJson, "Request body is not valid JSON"));
+            // serde_json skips the strings of keys it ignores without checking their UTF-8, so
+            // the encoding is checked on its own (spec: request bodies are UTF-8 JSON).
+            let valid = std::str::from_utf8(&raw)
+                .is_ok_and(|text| text.is_empty() || serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok());
+            if !valid {
+                return Err(ApiError::new(
+                    ErrorKind::NotJson,
+                    "Request body is not valid UTF-8 JSON",
+                ));
             }
             raw
         };

@@ -5,6 +5,7 @@
 //! those defaults. Loading fails with one line naming the key and the problem.
 
 mod load;
+mod text;
 mod validate;
 
 use std::{net::SocketAddr, path::PathBuf};
@@ -102,8 +103,10 @@ pub struct RegistrationConfig {
     /// `closed`, `open` or `token`.
     pub mode: RegistrationMode,
     /// Enables Synapse-compatible `/_synapse/admin/v1/register` with this HMAC secret.
+    #[serde(default, deserialize_with = "text::optional")]
     pub shared_secret: Option<String>,
     /// Registration tokens accepted in `token` mode.
+    #[serde(deserialize_with = "text::list")]
     pub tokens: Vec<String>,
 }
 
@@ -130,6 +133,7 @@ pub struct WellKnownConfig {
 #[serde(deny_unknown_fields)]
 pub struct RoomsConfig {
     /// The room version of new rooms whose creator does not ask for one.
+    #[serde(deserialize_with = "text::room_version")]
     pub default_room_version: ruma::RoomVersionId,
 }
 

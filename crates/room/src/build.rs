@@ -58,6 +58,9 @@ impl PduTemplate {
 pub struct TxnInfo {
     /// The sending device.
     pub device_id: OwnedDeviceId,
+    /// The endpoint the id is scoped to, without the id: `{roomId}/send/{eventType}` or
+    /// `{roomId}/redact/{eventId}`.
+    pub endpoint: String,
     /// The client's transaction id.
     pub txn_id: String,
 }
@@ -293,7 +296,10 @@ impl Rooms {
             object,
             &rules.redaction,
         )
-        .map_err(|err| Error::Signing(err.to_string()))
+        .map_err(|err| match err {
+            ruma::signatures::JsonError::PduTooLarge => Error::TooLarge,
+            other => Error::Signing(other.to_string()),
+        })
     }
 
     /// Event references in the room version's format: plain ids, or `[id, {"sha256": hash}]`

@@ -25,6 +25,9 @@ pub enum Error {
     /// Storage failed.
     #[error(transparent)]
     Db(#[from] accord_db::Error),
+    /// The event would be larger than the spec's 65536 bytes.
+    #[error("the event would be larger than the spec's limit of 65536 bytes")]
+    TooLarge,
     /// Signing or hashing failed (a bug or an impossible event).
     #[error("signing failed: {0}")]
     Signing(String),

@@ -3,7 +3,7 @@
 //! batch committed while holding the room lock.
 
 use accord_core::Pdu;
-use accord_db::rooms::{EventMeta, MembershipRecord, RoomBatch, RoomMeta, ShortEventId, ShortStateHash};
+use accord_db::rooms::{EventMeta, RoomBatch, RoomMeta, ShortEventId, ShortStateHash};
 use ruma::events::room::member::MembershipState;
 use ruma::{CanonicalJsonObject, RoomVersionId};
 
@@ -207,15 +207,7 @@ impl Rooms {
         if resolved_current.is_none()
             && let Some((user, membership)) = pdu.member_change()
         {
-            db.put_membership(
-                &mut batch,
-                &user,
-                &MembershipRecord {
-                    membership,
-                    count,
-                    forgotten: false,
-                },
-            );
+            db.put_membership_change(&mut batch, &user, membership, count)?;
         }
         if let Some(redacts) = &pdu.redacts
             && let Some(target) = db.get_short_event_id(redacts)?
@@ -227,7 +219,14 @@ impl Rooms {
             }
         }
         if let Some(txn) = txn {
-            db.put_txn_event(&mut batch, &pdu.sender, &txn.device_id, &txn.txn_id, &pdu.event_id);
+            db.put_txn_event(
+                &mut batch,
+                &pdu.sender,
+                &txn.device_id,
+                &txn.endpoint,
+                &txn.txn_id,
+                &pdu.event_id,
+            );
         }
         // Our own events go to every other server with a member in the room, durably queued
         // in this same batch.
@@ -287,15 +286,7 @@ impl Rooms {
             let Some((user, membership)) = member.as_ref().and_then(Pdu::member_change) else {
                 continue;
             };
-            self.db.put_membership(
-                batch,
-                &user,
-                &MembershipRecord {
-                    membership,
-                    count,
-                    forgotten: false,
-                },
-            );
+            self.db.put_membership_change(batch, &user, membership, count)?;
         }
         Ok(())
     }

@@ -297,8 +297,15 @@ pub fn user_id_from_identifier(identifier: &UserIdentifier, server_name: &Server
         return None;
     };
     let text = matrix.user.as_str();
-    let user_id = if text.starts_with('@') {
-        UserId::parse(text).ok()?
+    let user_id = if let Some(rest) = text.strip_prefix('@') {
+        // A local user id in any case names the lower-case account (user ids are lower case;
+        // Synapse looks them up ignoring case, and clients send them as the user typed them).
+        match rest.split_once(':') {
+            Some((localpart, server)) if server == server_name.as_str() => {
+                UserId::parse(format!("@{}:{server}", localpart.to_lowercase())).ok()?
+            }
+            _ => UserId::parse(text).ok()?,
+        }
     } else {
         UserId::parse(format!("@{}:{server_name}", text.to_lowercase())).ok()?
     };

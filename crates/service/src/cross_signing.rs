@@ -108,11 +108,13 @@ impl Services {
         let Some(existing) = self.db().get_cross_signing_keys(user_id)? else {
             return Ok(false);
         };
-        let Some(master) = &existing.master else {
+        if existing.master.is_none() {
             return Ok(false);
-        };
+        }
         let same = |new: &Option<Value>, old: &Option<Value>| new.is_none() || new == old;
-        Ok(upload.master.as_ref() != Some(master)
+        // A key left out of the upload is unchanged (an upload of only a self-signing key
+        // re-sent after its UIA completed needs no second UIA; MSC3967's test).
+        Ok(!same(&upload.master, &existing.master)
             || !same(&upload.self_signing, &existing.self_signing)
             || !same(&upload.user_signing, &existing.user_signing))
     }

@@ -65,20 +65,18 @@ fn unknown_version(version: &str) -> Error {
     Error::not_found(format!("Unknown backup version {version}"))
 }
 
+/// The algorithm's name and `auth_data`. Algorithms other than the spec's are stored as given:
+/// the server only keeps the backup, clients interpret it (Synapse does the same, and
+/// Complement's TestE2EKeyBackupReplaceRoomKeyRules uses one).
 fn check_backup_algorithm(algorithm: &Value) -> Result<(String, Value)> {
     let name = algorithm["algorithm"]
         .as_str()
         .ok_or_else(|| Error::bad_json("`algorithm` is required"))?;
-    if name != MEGOLM_BACKUP_V1 {
-        return Err(Error::invalid_param(format!(
-            "Unsupported backup algorithm {name}; this server supports {MEGOLM_BACKUP_V1}"
-        )));
-    }
     let auth_data = algorithm
         .get("auth_data")
         .filter(|data| data.is_object())
         .ok_or_else(|| Error::bad_json("`auth_data` must be an object"))?;
-    if !auth_data["public_key"].is_string() {
+    if name == MEGOLM_BACKUP_V1 && !auth_data["public_key"].is_string() {
         return Err(Error::bad_json("auth_data.public_key must be a string"));
     }
     Ok((name.to_owned(), auth_data.clone()))

@@ -109,29 +109,33 @@ impl Services {
         Ok(users)
     }
 
-    /// `m.presence` events for `/sync`: initially everyone visible with a presence, then those
-    /// whose presence changed in `(since, until]`.
+    /// `m.presence` events for `/sync`: initially everyone visible with a presence; then those
+    /// whose presence changed in `(since, until]`, and the users in `newly_shared` (who just
+    /// started sharing a room) with their current presence, `offline` when they never set one.
     /// `visible` is `shared_users(user_id)`.
     pub(crate) fn presence_events(
         &self,
         visible: &BTreeSet<OwnedUserId>,
+        newly_shared: &BTreeSet<OwnedUserId>,
         since: Option<u64>,
         until: u64,
     ) -> Result<Vec<Value>> {
-        let candidates: Vec<OwnedUserId> = match since {
-            None => visible.iter().cloned().collect(),
+        let candidates: BTreeSet<OwnedUserId> = match since {
+            None => visible.clone(),
             Some(since) => self
                 .db()
                 .presence_changes(since, until)?
                 .into_iter()
                 .filter(|u| visible.contains(u))
+                .chain(newly_shared.iter().cloned())
                 .collect(),
         };
         let mut events = Vec::new();
         for user in candidates {
-            if let Some(record) = self.db().get_presence(&user)?.filter(|r| r.count <= until) {
-                events
-                    .push(json!({ "type": "m.presence", "sender": user, "content": presence_content(Some(&record)) }));
+            let record = self.db().get_presence(&user)?.filter(|r| r.count <= until);
+            if record.is_some() || newly_shared.contains(&user) {
+                let content = presence_content(record.as_ref());
+                events.push(json!({ "type": "m.presence", "sender": user, "content": content }));
             }
         }
         Ok(events)

@@ -90,7 +90,7 @@ impl Services {
         let template = PduTemplate::state(StateEventType::RoomMember, target.as_str(), Value::Object(content));
         let (version, event, event_id) = rooms.prepare(room_id, &user.user_id, template).await?;
 
-        let invite_state = self.stripped_state_pdus(room_id)?;
+        let invite_state = self.stripped_state_pdus(room_id, Some(&user.user_id))?;
         let request = send_invite::Request::new(
             room_id.to_owned(),
             event_id.clone(),
@@ -250,12 +250,22 @@ impl Services {
 
     /// The room's stripped state as full PDUs, sent with invites and answered to knocks (the
     /// receiving server can check them).
-    pub(crate) fn stripped_state_pdus(&self, room_id: &RoomId) -> Result<Vec<RawStrippedState>> {
+    /// With an invite, the inviter's member event is among them, so the invitee's client can
+    /// show who invited them (Synapse sends it too).
+    pub(crate) fn stripped_state_pdus(
+        &self,
+        room_id: &RoomId,
+        inviter: Option<&UserId>,
+    ) -> Result<Vec<RawStrippedState>> {
         let rooms = self.rooms.rooms();
         let state = rooms.current_state(room_id)?;
         let mut stripped = Vec::new();
-        for kind in crate::sync::STRIPPED_STATE_TYPES {
-            if let Some(short) = rooms.state_event_id(&state, kind, "")?
+        let keys = crate::sync::STRIPPED_STATE_TYPES
+            .iter()
+            .map(|kind| (*kind, ""))
+            .chain(inviter.map(|user| ("m.room.member", user.as_str())));
+        for (kind, state_key) in keys {
+            if let Some(short) = rooms.state_event_id(&state, kind, state_key)?
                 && let Some(json) = rooms.federation_event(&rooms.db().event_id_of(short)?)?
             {
                 stripped.push(RawStrippedState::Pdu(to_raw(&json)?));

@@ -137,7 +137,7 @@ impl Services {
         }
         tracing::info!(room = %room_id, %origin, "remote user knocked");
         self.relay_membership(room_id, event_id, origin).await;
-        self.stripped_state_pdus(room_id)
+        self.stripped_state_pdus(room_id, None)
     }
 
     /// Passes a membership event accepted through `send_join`, `send_leave` or `send_knock` on

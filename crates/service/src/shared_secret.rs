@@ -97,7 +97,9 @@ impl SharedSecretRegistration {
         self.accounts
             .create(
                 NewAccount {
-                    username: Some(request.username),
+                    // The MAC covers the name as sent; the account gets it lower-cased, as
+                    // Synapse does (tools like synapse-admin send names as typed).
+                    username: Some(request.username.to_lowercase()),
                     password: Some(request.password),
                     admin: request.admin,
                     displayname: request.displayname,

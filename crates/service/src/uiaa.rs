@@ -194,10 +194,11 @@ impl Uiaa {
         };
         let claimed = user_id_from_identifier(identifier, &self.config.server_name);
         if claimed.as_deref() != Some(expected) {
-            return Ok(Err(StandardErrorBody::new(
-                ErrorKind::Forbidden,
-                "The password stage must name the authenticated user".to_owned(),
-            )));
+            // Another user's credentials can never complete this session: a hard 403, not a
+            // stage to retry (Synapse answers so; Complement's TestDeviceManagement checks it).
+            return Err(Error::forbidden(
+                "The password stage must name the user the request is authenticated as",
+            ));
         }
         let stored = self.db.get_account(expected)?.and_then(|account| account.password_hash);
         let Some(stored) = stored else {

@@ -8,7 +8,7 @@ use ruma::api::client::discovery::{
     get_supported_versions,
 };
 
-use crate::{Result, Ruma};
+use crate::{ApiError, Result, Ruma};
 
 /// Spec versions whose semantics Accord follows for every endpoint it serves.
 ///
@@ -46,4 +46,25 @@ pub async fn get_capabilities_route(
     capabilities.change_password.enabled = true;
     capabilities.thirdparty_id_changes.enabled = false;
     Ok(get_capabilities::Response::new(capabilities))
+}
+
+/// Writes the capabilities with `m.change_password` always listed. ruma leaves a capability
+/// out when it has its default value (change_password is enabled by default), which the spec
+/// allows; but Synapse lists it and Complement's TestServerCapabilities requires it.
+pub(crate) fn render_capabilities(response: get_capabilities::Response) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let enabled = response.capabilities.change_password.enabled;
+    match serde_json::to_value(&response.capabilities) {
+        Ok(mut capabilities) => {
+            if let Some(map) = capabilities.as_object_mut() {
+                map.entry("m.change_password")
+                    .or_insert_with(|| serde_json::json!({ "enabled": enabled }));
+            }
+            axum::Json(serde_json::json!({ "capabilities": capabilities })).into_response()
+        }
+        Err(err) => ApiError::from(accord_service::Error::Internal(format!(
+            "capabilities failed to serialize: {err}"
+        )))
+        .into_response(),
+    }
 }

@@ -171,3 +171,22 @@ pub async fn joined_members_route(
         .collect();
     Ok(joined_members::Response::new(joined))
 }
+
+/// Writes `/joined_members` with `display_name` and `avatar_url` on every member, `null` when
+/// unset. ruma leaves unset ones out, which the spec allows; Synapse writes both and
+/// Complement's TestRoomState requires the keys.
+pub(crate) fn render_joined_members(response: joined_members::Response) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let joined: serde_json::Map<String, serde_json::Value> = response
+        .joined
+        .into_iter()
+        .map(|(user, member)| {
+            let fields = serde_json::json!({
+                "display_name": member.display_name,
+                "avatar_url": member.avatar_url,
+            });
+            (user.to_string(), fields)
+        })
+        .collect();
+    axum::Json(serde_json::json!({ "joined": joined })).into_response()
+}

@@ -37,7 +37,10 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
     router
         // Server discovery and capabilities
         .ruma_route(discovery::get_supported_versions_route)
-        .ruma_route(discovery::get_capabilities_route)
+        .route_with::<ruma::api::client::discovery::get_capabilities::v3::Request, _, _, _>(
+            discovery::get_capabilities_route,
+            discovery::render_capabilities,
+        )
         // Account registration and management
         .ruma_route(register::get_username_availability_route)
         .ruma_route(register::register_route)
@@ -134,7 +137,10 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
         .ruma_route(membership::unban_user_route)
         .ruma_route(membership::joined_rooms_route)
         .ruma_route(membership::get_member_events_route)
-        .ruma_route(membership::joined_members_route)
+        .route_with::<ruma::api::client::membership::joined_members::v3::Request, _, _, _>(
+            membership::joined_members_route,
+            membership::render_joined_members,
+        )
         // Aliases and the room directory
         .ruma_route(directory::create_alias_route)
         .ruma_route(directory::get_alias_route)

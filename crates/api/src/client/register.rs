@@ -28,7 +28,10 @@ pub async fn register_route(
     services: Services,
     request: Ruma<register::v3::Request>,
 ) -> Result<register::v3::Response> {
-    let body = request.body;
+    let mut body = request.body;
+    // Synapse lower-cases the requested name and clients (and Complement's TestRegistration)
+    // rely on it; the spec only says user ids are lower case.
+    body.username = body.username.map(|name| name.to_lowercase());
     if body.kind == RegistrationKind::Guest {
         return Err(ApiError::new(
             ErrorKind::GuestAccessForbidden,

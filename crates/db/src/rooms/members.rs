@@ -48,6 +48,33 @@ impl Db {
         );
     }
 
+    /// Queues recording that `user_id`'s membership became `membership` at `count`, unless it
+    /// already is that: a join after a join (a profile change) is no membership change, and the
+    /// record keeps the position of the real change, which `/sync` (newly joined rooms) and
+    /// device lists (who started sharing a room) compare their windows against.
+    pub fn put_membership_change(
+        &self,
+        batch: &mut RoomBatch<'_>,
+        user_id: &UserId,
+        membership: MembershipState,
+        count: u64,
+    ) -> Result<()> {
+        let room_id = batch.room_id().to_owned();
+        if self
+            .get_membership(user_id, &room_id)?
+            .is_some_and(|record| record.membership == membership)
+        {
+            return Ok(());
+        }
+        let record = MembershipRecord {
+            membership,
+            count,
+            forgotten: false,
+        };
+        self.put_membership(batch, user_id, &record);
+        Ok(())
+    }
+
     /// Every room a user has a membership in, with it.
     pub fn rooms_of_user(&self, user_id: &UserId) -> Result<Vec<(OwnedRoomId, MembershipRecord)>> {
         let prefix = KeyBuilder::new().str(user_id.as_str()).prefix();

@@ -142,7 +142,12 @@ impl RoomService {
             send(&guard, StateEventType::RoomName, "", json!({ "name": name }))?;
         }
         if let Some(topic) = &request.topic {
-            send(&guard, StateEventType::RoomTopic, "", json!({ "topic": topic }))?;
+            // The plain `topic` and its rich form (spec v1.15, `m.topic`) side by side.
+            let content = json!({
+                "topic": topic,
+                "m.topic": { "m.text": [{ "body": topic, "mimetype": "text/plain" }] },
+            });
+            send(&guard, StateEventType::RoomTopic, "", content)?;
         }
         for invitee in &request.invite {
             if invitee.server_name() != self.config.server_name && self.config.federation.enabled {

@@ -67,7 +67,7 @@ impl RoomService {
             .db()
             .get_alias(alias)?
             .ok_or_else(|| Error::not_found(format!("Room alias {alias} not found")))?;
-        let _guard = self.rooms.lock(&record.room_id).await;
+        let guard = self.rooms.lock(&record.room_id).await;
         if record.creator != user.user_id {
             let state = self.rooms.current_state(&record.room_id)?;
             let allowed = self.rooms.membership_in(&state, &user.user_id)? == Some(MembershipState::Join)
@@ -80,7 +80,58 @@ impl RoomService {
         }
         let mut batch = WriteBatch::new();
         self.rooms.db().delete_alias(&mut batch, alias, &record.room_id);
-        Ok(self.rooms.db().write(batch)?)
+        self.rooms.db().write(batch)?;
+        self.drop_from_canonical_alias(guard, user, &record.room_id, alias)
+            .await
+    }
+
+    /// Takes a deleted alias out of the room's `m.room.canonical_alias`, sent as the user who
+    /// deleted it. The spec only says a server may do so; Synapse does it, and clients (and
+    /// Complement's TestRoomDeleteAlias) expect the change. A user without the power to send
+    /// it still deleted the alias: the refusal is logged, not returned.
+    async fn drop_from_canonical_alias(
+        &self,
+        guard: accord_room::RoomGuard,
+        user: &AuthedUser,
+        room_id: &RoomId,
+        alias: &RoomAliasId,
+    ) -> Result<()> {
+        let state = self.rooms.current_state(room_id)?;
+        let Some(pdu) = self
+            .rooms
+            .state_event(&state, &StateEventType::RoomCanonicalAlias, "")?
+        else {
+            return Ok(());
+        };
+        let mut content = pdu.content_value();
+        let Some(map) = content.as_object_mut() else {
+            return Ok(());
+        };
+        let mut changed = false;
+        if map.get("alias").and_then(Value::as_str) == Some(alias.as_str()) {
+            map.remove("alias");
+            changed = true;
+        }
+        if let Some(Value::Array(alt)) = map.get_mut("alt_aliases") {
+            let before = alt.len();
+            alt.retain(|other| other.as_str() != Some(alias.as_str()));
+            changed |= alt.len() != before;
+            if alt.is_empty() {
+                map.remove("alt_aliases");
+            }
+        }
+        if !changed {
+            return Ok(());
+        }
+        let template = accord_room::PduTemplate::state(StateEventType::RoomCanonicalAlias, "", content);
+        match self.rooms.send_and_release(guard, &user.user_id, template, None).await {
+            Ok(_) => Ok(()),
+            Err(accord_room::Error::Unauthorized(reason)) => {
+                tracing::info!(%room_id, %alias, %reason, "deleted alias left in the canonical alias event");
+                Ok(())
+            }
+            Err(err) => Err(err.into()),
+        }
     }
 
     /// `GET /rooms/{roomId}/aliases`.
@@ -102,7 +153,10 @@ impl RoomService {
         );
         for alias in aliases {
             let bad = |why: &str| Error::new(ruma::api::error::ErrorKind::BadAlias, format!("{alias}: {why}"));
-            let parsed = RoomAliasId::parse(alias).map_err(|_| bad("not a valid alias"))?;
+            // Spec: M_INVALID_PARAM for an alias that isn't one, M_BAD_ALIAS for one that
+            // doesn't point here.
+            let parsed = RoomAliasId::parse(alias)
+                .map_err(|_| Error::invalid_param(format!("{alias} is not a valid room alias")))?;
             if parsed.server_name() == self.config.server_name
                 && self
                     .rooms

@@ -82,6 +82,46 @@ impl RoomService {
         Ok(())
     }
 
+    /// After a profile change: a new join event in every room the user is joined to, with
+    /// the new display name and avatar (spec: "Events on Change of Profile Information").
+    /// Other keys of their member content stay. A room where the event can't be sent is
+    /// logged and skipped: the profile itself has changed.
+    pub async fn announce_profile(&self, user_id: &UserId) -> Result<()> {
+        let rooms = self.rooms.db().rooms_of_user(user_id)?;
+        for (room_id, record) in rooms {
+            if record.membership != MembershipState::Join {
+                continue;
+            }
+            let current = self.rooms.current_state(&room_id)?;
+            let mut extra = self
+                .rooms
+                .state_event(&current, &StateEventType::RoomMember, user_id.as_str())?
+                .and_then(|pdu| pdu.content_value().as_object().cloned())
+                .unwrap_or_default();
+            let before = Value::Object(extra.clone());
+            for key in [
+                "membership",
+                "displayname",
+                "avatar_url",
+                "reason",
+                "join_authorised_via_users_server",
+            ] {
+                extra.remove(key);
+            }
+            let content = self.member_content(user_id, &MembershipState::Join, None, extra.clone())?;
+            if content == before {
+                continue;
+            }
+            if let Err(err) = self
+                .set_membership(user_id, &room_id, user_id, MembershipState::Join, None, extra)
+                .await
+            {
+                tracing::warn!(%room_id, %user_id, error = %err, "profile change not announced in a room");
+            }
+        }
+        Ok(())
+    }
+
     /// Joins a local room (by id or alias); joining again is a no-op that still succeeds.
     pub async fn join(&self, user: &AuthedUser, room: &RoomOrAliasId, reason: Option<String>) -> Result<OwnedRoomId> {
         let room_id = self.resolve_room(room)?;
@@ -295,7 +335,11 @@ impl RoomService {
         match self.rooms.forget(&user.user_id, room_id).await? {
             Forget::Forgotten => Ok(()),
             Forget::NeverMember => Err(Error::not_found(format!("You were never in {room_id}"))),
-            Forget::StillMember => Err(Error::bad_state("Leave the room before forgetting it")),
+            // 400 M_UNKNOWN, the spec's example for this case (and what Synapse answers).
+            Forget::StillMember => Err(Error::new(
+                ruma::api::error::ErrorKind::Unknown,
+                "Leave the room before forgetting it",
+            )),
         }
     }
 }

@@ -37,6 +37,8 @@ pub struct RoomService {
     unread: Arc<
         parking_lot::Mutex<std::collections::HashMap<(ruma::OwnedUserId, ruma::OwnedRoomId), receipts::UnreadCounts>>,
     >,
+    /// Member events each device was sent by lazy-loading syncs.
+    pub(crate) lazy_members: Arc<crate::sync::LazyMembers>,
 }
 
 impl RoomService {
@@ -47,6 +49,7 @@ impl RoomService {
             typing: Arc::default(),
             stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
             unread: Arc::default(),
+            lazy_members: Arc::default(),
         }
     }
 
@@ -76,6 +79,7 @@ impl From<accord_room::Error> for Error {
                 format!("Room version {version} is not supported by this server"),
             ),
             RoomError::Db(err) => Error::Db(err),
+            err @ RoomError::TooLarge => Error::new(ErrorKind::TooLarge, err.to_string()),
             RoomError::Signing(reason) | RoomError::Internal(reason) => Error::Internal(reason),
         }
     }

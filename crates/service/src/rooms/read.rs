@@ -35,6 +35,9 @@ pub struct EventFilter {
     /// Include the member events of the senders in `state`.
     #[serde(default)]
     pub lazy_load_members: bool,
+    /// With lazy loading, send member events even when the client already has them.
+    #[serde(default)]
+    pub include_redundant_members: bool,
 }
 
 fn type_matches(pattern: &str, kind: &str) -> bool {

@@ -6,6 +6,7 @@ use accord_db::rooms::ShortEventId;
 use ruma::{
     RoomVersionId,
     canonical_json::{RedactedBecause, redact},
+    events::room::member::MembershipState,
 };
 use serde_json::{Map, Value};
 
@@ -42,7 +43,37 @@ impl RoomService {
         {
             unsigned.insert("prev_content".to_owned(), prev);
         }
+        if let Some(viewer) = viewer {
+            let membership = self.membership_at(short, meta.count, &pdu, viewer)?;
+            unsigned.insert("membership".to_owned(), Value::String(membership.to_string()));
+        }
         Ok(Some(pdu.to_client_event(unsigned)))
+    }
+
+    /// The viewer's membership in the room at an event, the event itself included (spec
+    /// v1.11, `unsigned.membership`; `leave` when they never were in it). For an event at or
+    /// after their latest membership change that is their current membership (one read);
+    /// only older events need the room's state at that point.
+    fn membership_at(
+        &self,
+        short: ShortEventId,
+        count: Option<u64>,
+        pdu: &Pdu,
+        viewer: &AuthedUser,
+    ) -> Result<MembershipState> {
+        let record = self.rooms.db().get_membership(&viewer.user_id, &pdu.room_id)?;
+        if let (Some(record), Some(count)) = (&record, count)
+            && count >= record.count
+        {
+            return Ok(record.membership.clone());
+        }
+        let Some(state) = self.rooms.state_after(short)? else {
+            return Ok(MembershipState::Leave);
+        };
+        Ok(self
+            .rooms
+            .membership_in(&state, &viewer.user_id)?
+            .unwrap_or(MembershipState::Leave))
     }
 
     /// The content of the state event this one replaced, for `unsigned.prev_content`.

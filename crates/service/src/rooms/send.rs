@@ -29,7 +29,13 @@ impl RoomService {
         txn_id: &str,
         content: Value,
     ) -> Result<OwnedEventId> {
-        if let Some(event_id) = self.rooms.db().get_txn_event(&user.user_id, &user.device_id, txn_id)? {
+        let endpoint = format!("{room_id}/send/{kind}");
+        let earlier = || {
+            self.rooms
+                .db()
+                .get_txn_event(&user.user_id, &user.device_id, &endpoint, txn_id)
+        };
+        if let Some(event_id) = earlier()? {
             return Ok(event_id);
         }
         if !content.is_object() {
@@ -37,13 +43,14 @@ impl RoomService {
         }
         let guard = self.rooms.lock(room_id).await;
         // Re-check under the lock: a concurrent retry of the same transaction may have won.
-        if let Some(event_id) = self.rooms.db().get_txn_event(&user.user_id, &user.device_id, txn_id)? {
+        if let Some(event_id) = earlier()? {
             return Ok(event_id);
         }
         self.rooms.room_version(room_id)?;
         let template = PduTemplate::message(TimelineEventType::from(kind), content);
         let txn = TxnInfo {
             device_id: user.device_id.clone(),
+            endpoint,
             txn_id: txn_id.to_owned(),
         };
         Ok(self
@@ -74,7 +81,18 @@ impl RoomService {
         }
         let guard = self.rooms.lock(room_id).await;
         self.rooms.room_version(room_id)?;
-        let template = PduTemplate::state(StateEventType::from(kind), state_key, content);
+        let kind = StateEventType::from(kind);
+        // The same state from the same sender again is no new event: the current one's id is
+        // the answer. The spec is silent; Synapse does this, clients that re-send state on
+        // reconnect rely on it, and Complement's TestRoomCreationReportsEventsToMyself checks it.
+        let current = self.rooms.current_state(room_id)?;
+        if let Some(existing) = self.rooms.state_event(&current, &kind, state_key)?
+            && existing.sender == user.user_id
+            && existing.content_value() == content
+        {
+            return Ok(existing.event_id);
+        }
+        let template = PduTemplate::state(kind, state_key, content);
         Ok(self
             .rooms
             .send_and_release(guard, &user.user_id, template, None)
@@ -93,7 +111,12 @@ impl RoomService {
         txn_id: &str,
         reason: Option<String>,
     ) -> Result<OwnedEventId> {
-        if let Some(existing) = self.rooms.db().get_txn_event(&user.user_id, &user.device_id, txn_id)? {
+        let endpoint = format!("{room_id}/redact/{event_id}");
+        if let Some(existing) = self
+            .rooms
+            .db()
+            .get_txn_event(&user.user_id, &user.device_id, &endpoint, txn_id)?
+        {
             return Ok(existing);
         }
         let guard = self.rooms.lock(room_id).await;
@@ -117,6 +140,7 @@ impl RoomService {
         };
         let txn = TxnInfo {
             device_id: user.device_id.clone(),
+            endpoint,
             txn_id: txn_id.to_owned(),
         };
         Ok(self

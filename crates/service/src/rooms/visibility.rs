@@ -3,7 +3,10 @@
 use accord_db::rooms::{MembershipRecord, ShortEventId};
 use accord_room::RoomState;
 use ruma::events::room::member::MembershipState;
-use ruma::{RoomId, UserId, events::StateEventType};
+use ruma::{
+    RoomId, UserId,
+    events::{StateEventType, TimelineEventType},
+};
 use serde_json::Value;
 
 use super::RoomService;
@@ -27,6 +30,13 @@ impl RoomService {
     /// The state a user may read: current if joined, else as it was when they left (or were
     /// kicked or banned); 403 if they never were in the room.
     pub(crate) fn readable_state(&self, room_id: &RoomId, user_id: &UserId) -> Result<RoomState> {
+        // 403 before anything else for a room the user was never in (or forgot), whether it
+        // exists or not: the answer must not tell outsiders which rooms exist (Synapse answers
+        // so too; Complement's TestFetchMessagesFromNonExistentRoom and TestRoomForget).
+        let not_member = || Error::forbidden(format!("You are not a member of {room_id}"));
+        if self.membership(room_id, user_id)?.is_none_or(|record| record.forgotten) {
+            return Err(not_member());
+        }
         let current = self.rooms.current_state(room_id)?;
         match self.rooms.membership_in(&current, user_id)? {
             Some(MembershipState::Join) => Ok(current),
@@ -85,8 +95,29 @@ impl RoomService {
         if at_event == Some(MembershipState::Join) {
             return Ok(true);
         }
-        match visibility.as_str() {
-            "invited" => Ok(at_event == Some(MembershipState::Invite)),
+        if self.by_visibility(&meta, &visibility, at_event.as_ref(), user_id)? {
+            return Ok(true);
+        }
+        // A user's own membership events stay visible to them whatever the history setting:
+        // the spec lets the membership before *or* after the event decide, and Synapse shows
+        // a user their own leave, kick, ban and rejected or rescinded invite (Complement's
+        // TestLeaveEventVisibility, TestLeaveEventInviteRejection).
+        Ok(self.rooms.pdu(short)?.is_some_and(|pdu| {
+            pdu.kind == TimelineEventType::RoomMember && pdu.state_key.as_deref() == Some(user_id.as_str())
+        }))
+    }
+
+    /// Whether the history visibility lets `user_id`, with `at_event` membership when the
+    /// event was sent, see it.
+    fn by_visibility(
+        &self,
+        meta: &accord_db::rooms::EventMeta,
+        visibility: &str,
+        at_event: Option<&MembershipState>,
+        user_id: &UserId,
+    ) -> Result<bool> {
+        match visibility {
+            "invited" => Ok(at_event == Some(&MembershipState::Invite)),
             "shared" => {
                 let Some(record) = self.membership(&meta.room_id, user_id)? else {
                     return Ok(false);

@@ -1,12 +1,12 @@
 //! The `rooms` section of `/sync`: joined rooms (timeline, state, summary, account data),
 //! invites and knocks (stripped state), and rooms left.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 use accord_db::{Direction, rooms::MembershipRecord};
 use accord_room::RoomState;
 use ruma::{
-    OwnedRoomId, OwnedUserId, RoomId, UInt,
+    EventId, OwnedRoomId, OwnedUserId, RoomId, UInt, UserId,
     api::client::sync::sync_events::v3::{
         InviteState, InvitedRoom, JoinedRoom, KnockState, KnockedRoom, LeftRoom, RoomSummary, Rooms, State,
         StateEvents, Timeline,
@@ -40,6 +40,8 @@ pub(crate) struct SyncWindow<'a> {
     pub until: u64,
     /// Send full state even if incremental.
     pub full_state: bool,
+    /// The user joined the room in this window (incremental syncs only).
+    pub newly_joined: bool,
     /// The filter.
     pub filter: &'a SyncFilter,
     /// The user's push rules, for unread counts.
@@ -69,6 +71,10 @@ impl RoomService {
             Some(since) => db.account_data_changes(&user.user_id, since, until)?,
             None => Vec::new(),
         };
+        if since.is_none() {
+            self.lazy_members.reset(&user.user_id, &user.device_id);
+        }
+        let ignored = self.ignored_users(&user.user_id)?;
         let mut rooms = Rooms::new();
         for (room_id, record) in db.rooms_of_user(&user.user_id)? {
             if !filter.room_allowed(room_id.as_str()) || record.count > until {
@@ -86,13 +92,19 @@ impl RoomService {
                 {
                     let window = SyncWindow {
                         full_state: full_state || membership_changed,
+                        newly_joined: since.is_some() && membership_changed,
                         ..*window
                     };
                     let section = self.joined_room(&window, &room_id)?;
                     rooms.join.insert(room_id, section);
                 }
                 MembershipState::Invite if membership_changed => {
-                    let state = raw_jsons(&self.stripped_state(&room_id, &user.user_id)?)?;
+                    let state = self.stripped_state(&room_id, &user.user_id)?;
+                    // Spec: "Servers must not send room invites from ignored users to clients."
+                    if inviter_of(&state, &user.user_id).is_some_and(|inviter| ignored.contains(inviter)) {
+                        continue;
+                    }
+                    let state = raw_jsons(&state)?;
                     rooms
                         .invite
                         .insert(room_id, InvitedRoom::from(InviteState::from(state)));
@@ -103,9 +115,11 @@ impl RoomService {
                     knock_state.events = state;
                     rooms.knock.insert(room_id, KnockedRoom::from(knock_state));
                 }
+                // A room forgotten since the leave still shows the leave to a sync from before
+                // it (Synapse; Complement's TestRoomForget); only initial syncs drop it.
                 MembershipState::Leave | MembershipState::Ban
-                    if !record.forgotten
-                        && (since.is_some() && membership_changed || since.is_none() && filter.room.include_leave) =>
+                    if since.is_some() && membership_changed
+                        || since.is_none() && filter.room.include_leave && !record.forgotten =>
                 {
                     let section = self.left_room(user, &room_id, &record, since, filter)?;
                     rooms.leave.insert(room_id, section);
@@ -122,78 +136,21 @@ impl RoomService {
             user,
             since,
             until,
-            full_state,
             filter,
             ruleset,
+            ..
         } = *window;
         let db = self.rooms().db();
-        let limit = filter.timeline_limit();
-        let timeline_filter = &filter.room.timeline.events;
-        // Newest first, until `limit` visible events passing the filter are found.
-        let mut events = Vec::new();
-        let mut counts = Vec::new();
-        let mut limited = false;
-        let mut position = until.saturating_add(1);
-        'pages: loop {
-            let page = db.timeline(room_id, position, since, Direction::Backward, limit * 2)?;
-            if page.is_empty() {
-                break;
-            }
-            for (count, short) in page {
-                position = count;
-                if !self.can_see(&user.user_id, short)? {
-                    continue;
-                }
-                if let Some(event) = self.render(short, Some(user))?
-                    && timeline_filter.allows(&event)
-                {
-                    if events.len() == limit {
-                        limited = true;
-                        break 'pages;
-                    }
-                    events.push(event);
-                    counts.push(count);
-                }
-            }
-        }
-        events.reverse();
-        counts.reverse();
-        let first_count = counts.first().copied();
-        let prev_batch = first_count.map_or(until, |c| c.saturating_sub(1));
-
+        // A room joined in this window: its timeline as for an initial sync, and marked
+        // limited, since the client has none of its history (Synapse does this; Complement's
+        // TestSync checks it).
+        let scan_since = if window.newly_joined { None } else { since };
+        let mut slice = self.timeline_slice(user, room_id, until, scan_since, filter)?;
+        slice.limited |= window.newly_joined;
+        let prev_batch = slice.counts.first().map_or(until, |c| c.saturating_sub(1));
         let current = self.rooms().current_state(room_id)?;
-        let in_timeline: HashSet<&str> = events.iter().filter_map(|e| e["event_id"].as_str()).collect();
-        let lazy = filter.room.state.events.lazy_load_members;
-        let senders: HashSet<&str> = events.iter().filter_map(|e| e["sender"].as_str()).collect();
-        let mut state = Vec::new();
-        if full_state || since.is_none() || limited {
-            for short in current.map.values() {
-                let meta = db.event_meta(*short)?;
-                if in_timeline.contains(meta.event_id.as_str()) {
-                    continue;
-                }
-                // Incremental and limited: only what changed in the gap before the timeline.
-                if !(full_state || since.is_none())
-                    && let (Some(since), Some(count)) = (since, meta.count)
-                    && count <= since
-                {
-                    continue;
-                }
-                let Some(event) = self.render(*short, Some(user))? else {
-                    continue;
-                };
-                if lazy && event["type"] == "m.room.member" {
-                    let key = event["state_key"].as_str().unwrap_or_default();
-                    if key != user.user_id.as_str() && !senders.contains(key) {
-                        continue;
-                    }
-                }
-                if filter.room.state.events.allows(&event) {
-                    state.push(event);
-                }
-            }
-        }
-
+        let summary = self.summary(&current, room_id, &user.user_id)?;
+        let state = self.state_section(window, room_id, &current, &slice, &summary.heroes)?;
         let mut account_data = Vec::new();
         let room_data: Vec<(String, Value)> = match since {
             None => db.account_data_in(&user.user_id, Some(room_id))?,
@@ -223,14 +180,186 @@ impl RoomService {
         ephemeral.extend(self.typing_event(room_id, since, until));
         let (notifications, highlights) = self.unread_counts(&user.user_id, room_id, ruleset, until)?;
         let mut room = JoinedRoom::new();
-        room.timeline = timeline(&events, limited, prev_batch)?;
+        room.timeline = timeline(&slice.events, slice.limited, prev_batch)?;
         room.state = State::Before(StateEvents::with_events(raw_jsons(&state)?));
         room.ephemeral.events = raw_jsons(&ephemeral)?;
         room.account_data.events = raw_jsons(&account_data)?;
-        room.summary = self.summary(&current, room_id, &user.user_id)?;
+        room.summary = summary;
         room.unread_notifications.highlight_count = Some(uint(highlights));
         room.unread_notifications.notification_count = Some(uint(notifications));
         Ok(room)
+    }
+
+    /// The newest `limit` events at or below `upto` (and above `since`) that the user may see
+    /// and the timeline filter passes, oldest first.
+    fn timeline_slice(
+        &self,
+        user: &AuthedUser,
+        room_id: &RoomId,
+        upto: u64,
+        since: Option<u64>,
+        filter: &SyncFilter,
+    ) -> Result<TimelineSlice> {
+        let db = self.rooms().db();
+        let limit = filter.timeline_limit();
+        let timeline_filter = &filter.room.timeline.events;
+        let mut slice = TimelineSlice::default();
+        let mut position = upto.saturating_add(1);
+        'pages: loop {
+            let page = db.timeline(room_id, position, since, Direction::Backward, limit * 2)?;
+            if page.is_empty() {
+                break;
+            }
+            for (count, short) in page {
+                position = count;
+                if !self.can_see(&user.user_id, short)? {
+                    continue;
+                }
+                if let Some(event) = self.render(short, Some(user))?
+                    && timeline_filter.allows(&event)
+                {
+                    if slice.events.len() == limit {
+                        slice.limited = true;
+                        break 'pages;
+                    }
+                    slice.events.push(event);
+                    slice.counts.push(count);
+                }
+            }
+        }
+        slice.events.reverse();
+        slice.counts.reverse();
+        Ok(slice)
+    }
+
+    /// A joined room's `state`: on initial, full-state and gappy syncs the state the client
+    /// lacks before the timeline; with lazy loading, the member events of the timeline's
+    /// senders (and of the heroes, on initial and full-state syncs), in every kind of sync,
+    /// each sent to a device once.
+    fn state_section(
+        &self,
+        window: &SyncWindow<'_>,
+        room_id: &RoomId,
+        current: &RoomState,
+        slice: &TimelineSlice,
+        heroes: &[OwnedUserId],
+    ) -> Result<Vec<Value>> {
+        let SyncWindow {
+            user,
+            since,
+            full_state,
+            filter,
+            ..
+        } = *window;
+        let db = self.rooms().db();
+        let state_filter = &filter.room.state.events;
+        let lazy = state_filter.lazy_load_members;
+        let in_timeline: HashSet<&str> = slice.events.iter().filter_map(|e| e["event_id"].as_str()).collect();
+        let whole = full_state || since.is_none();
+        let mut state = Vec::new();
+        if whole || slice.limited {
+            for short in current.map.values() {
+                let meta = db.event_meta(*short)?;
+                if in_timeline.contains(meta.event_id.as_str()) {
+                    continue;
+                }
+                // Incremental and limited: only what changed in the gap before the timeline.
+                if !whole
+                    && let (Some(since), Some(count)) = (since, meta.count)
+                    && count <= since
+                {
+                    continue;
+                }
+                let Some(event) = self.render(*short, Some(user))? else {
+                    continue;
+                };
+                // Lazy loading: member events come from the pass below.
+                if lazy && event["type"] == "m.room.member" {
+                    continue;
+                }
+                if state_filter.allows(&event) {
+                    state.push(event);
+                }
+            }
+        }
+        if lazy {
+            let mut wanted: BTreeSet<String> = slice
+                .events
+                .iter()
+                .filter_map(|e| e["sender"].as_str().map(str::to_owned))
+                .collect();
+            if whole {
+                wanted.insert(user.user_id.to_string());
+                wanted.extend(heroes.iter().map(ToString::to_string));
+            }
+            state.extend(self.lazy_member_events(window, room_id, current, slice, wanted)?);
+        }
+        Ok(state)
+    }
+
+    /// The member events of `wanted` users for a lazy-loading sync, as of the current state
+    /// (Synapse takes them at the timeline's start; the current one differs only when a
+    /// sender changed their name within this very timeline, which then carries the change),
+    /// minus those already in the timeline and, unless the filter asks for redundant members,
+    /// those the device already has.
+    fn lazy_member_events(
+        &self,
+        window: &SyncWindow<'_>,
+        room_id: &RoomId,
+        current: &RoomState,
+        slice: &TimelineSlice,
+        mut wanted: BTreeSet<String>,
+    ) -> Result<Vec<Value>> {
+        let SyncWindow {
+            user,
+            since,
+            until,
+            filter,
+            ..
+        } = *window;
+        let device = (user.user_id.as_ref(), user.device_id.as_ref());
+        let redundant = filter.room.state.events.include_redundant_members;
+        for event in &slice.events {
+            if event["type"] == "m.room.member"
+                && let (Some(member), Some(event_id)) = (event["state_key"].as_str(), event["event_id"].as_str())
+            {
+                wanted.remove(member);
+                if let (Ok(member), Ok(event_id)) = (UserId::parse(member), EventId::parse(event_id)) {
+                    self.lazy_members.record(device, room_id, &member, &event_id, until);
+                }
+            }
+        }
+        let mut events = Vec::new();
+        for member in wanted {
+            let Ok(member) = UserId::parse(member.as_str()) else {
+                continue;
+            };
+            let Some(pdu) = self
+                .rooms()
+                .state_event(current, &StateEventType::RoomMember, member.as_str())?
+            else {
+                continue;
+            };
+            if !redundant
+                && let Some(since) = since
+                && self
+                    .lazy_members
+                    .delivered(device, room_id, &member, &pdu.event_id, since)
+            {
+                continue;
+            }
+            let Some(short) = self.rooms().db().get_short_event_id(&pdu.event_id)? else {
+                continue;
+            };
+            let Some(event) = self.render(short, Some(user))? else {
+                continue;
+            };
+            if filter.room.state.events.allows(&event) {
+                self.lazy_members.record(device, room_id, &member, &pdu.event_id, until);
+                events.push(event);
+            }
+        }
+        Ok(events)
     }
 
     /// Heroes and member counts, for clients to name unnamed rooms.
@@ -262,7 +391,8 @@ impl RoomService {
         Ok(summary)
     }
 
-    /// Stripped state of a room, plus the user's own membership event.
+    /// Stripped state of a room, plus the user's own membership event and the member event
+    /// of whoever invited them (Synapse sends it so the client can show "X invited you").
     fn stripped_state(&self, room_id: &RoomId, user_id: &ruma::UserId) -> Result<Vec<Value>> {
         if let Some(invite) = self.rooms().db().remote_invite(user_id, room_id)? {
             return Ok(invite.stripped_state);
@@ -275,16 +405,37 @@ impl RoomService {
                 events.push(strip(pdu));
             }
         }
-        if let Some(pdu) = self
+        if let Some(own) = self
             .rooms()
             .state_event(&state, &StateEventType::RoomMember, user_id.as_str())?
         {
-            events.push(strip(pdu));
+            if own.sender != user_id
+                && let Some(inviter) =
+                    self.rooms()
+                        .state_event(&state, &StateEventType::RoomMember, own.sender.as_str())?
+            {
+                events.push(strip(inviter));
+            }
+            events.push(strip(own));
         }
         Ok(events)
     }
 
-    /// A room the user left: the timeline up to their departure.
+    /// The users `user_id` ignores (`m.ignored_user_list` account data).
+    fn ignored_users(&self, user_id: &ruma::UserId) -> Result<HashSet<String>> {
+        let list = self
+            .rooms()
+            .db()
+            .get_account_data(user_id, None, "m.ignored_user_list")?;
+        Ok(list
+            .as_ref()
+            .and_then(|list| list["ignored_users"].as_object())
+            .map(|users| users.keys().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    /// A room the user left: the timeline up to their departure, filtered as a joined
+    /// room's is.
     fn left_room(
         &self,
         user: &AuthedUser,
@@ -293,28 +444,31 @@ impl RoomService {
         since: Option<u64>,
         filter: &SyncFilter,
     ) -> Result<LeftRoom> {
-        let db = self.rooms().db();
-        let limit = filter.timeline_limit();
-        let page = db.timeline(
-            room_id,
-            record.count.saturating_add(1),
-            since,
-            Direction::Backward,
-            limit + 1,
-        )?;
-        let limited = page.len() > limit;
-        let mut events = Vec::new();
-        for (_, short) in page.into_iter().take(limit).rev() {
-            if self.can_see(&user.user_id, short)?
-                && let Some(event) = self.render(short, Some(user))?
-            {
-                events.push(event);
-            }
-        }
+        let slice = self.timeline_slice(user, room_id, record.count, since, filter)?;
+        let prev_batch = slice.counts.first().map_or(record.count, |c| c.saturating_sub(1));
         let mut room = LeftRoom::new();
-        room.timeline = timeline(&events, limited, record.count.saturating_sub(1))?;
+        room.timeline = timeline(&slice.events, slice.limited, prev_batch)?;
         Ok(room)
     }
+}
+
+/// Timeline events of one room for one sync, oldest first.
+#[derive(Default)]
+struct TimelineSlice {
+    /// The events as the user sees them.
+    events: Vec<Value>,
+    /// Their stream positions.
+    counts: Vec<u64>,
+    /// Whether older events were left out.
+    limited: bool,
+}
+
+/// Who sent `user_id`'s invite, from the invite's stripped state.
+fn inviter_of<'a>(state: &'a [Value], user_id: &ruma::UserId) -> Option<&'a str> {
+    state
+        .iter()
+        .find(|event| event["type"] == "m.room.member" && event["state_key"] == user_id.as_str())
+        .and_then(|event| event["sender"].as_str())
 }
 
 /// A room's timeline section.

@@ -88,9 +88,10 @@ async fn password_stage_must_name_the_caller() {
             json!({ "new_password": "x", "auth": auth }),
         )
         .await;
+    // Another user's credentials can't complete this session: 403, not a stage to retry.
     assert_eq!(
         (reply.status, &reply.body["errcode"]),
-        (401, &json!("M_FORBIDDEN")),
+        (403, &json!("M_FORBIDDEN")),
         "{}",
         reply.body
     );

@@ -146,6 +146,9 @@ async fn signing_keys_and_signatures_are_checked_stored_and_shown_to_the_right_u
         "session": session,
     });
     server.post(SIGNING_UPLOAD, Some(&alice.token), with_auth).await.ok();
+    // The stored self-signing key alone again changes nothing: no second UIA (MSC3967's test).
+    let same_self = json!({ "self_signing_key": replacement.body["self_signing_key"] });
+    server.post(SIGNING_UPLOAD, Some(&alice.token), same_self).await.ok();
     keys = replacement;
 
     // Alice signs her device with her self-signing key; a signature by another key fails for

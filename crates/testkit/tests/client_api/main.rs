@@ -3,6 +3,9 @@
 
 mod account;
 mod account_data;
+mod conformance_accounts;
+mod conformance_rooms;
+mod conformance_sync;
 mod cross_signing;
 mod devices;
 mod discovery;
