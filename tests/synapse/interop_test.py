@@ -9,8 +9,8 @@ edits (m.replace) and redactions both ways, an invite of a user on the other ser
 /sync rooms.invite, then joined), a leave, a ban (and a refused rejoin), /messages on both
 sides listing the same events in the same order; then, in a second room the other server is not
 in yet, an invite that is rejected and one that is accepted; history from before the join
-(backfill); and messages sent from both sides at once (forks), after which both sides must
-still agree.
+(backfill); messages sent from both sides at once (forks), after which both sides must
+still agree; and 300 messages of history paged back 200 at a time.
 
 Normally started by tests/synapse/run.sh, which starts both servers; by hand:
 
@@ -585,6 +585,32 @@ class Scenario:
             raise StepFail(f"{self.remote.label} has {self.msg_pre} as {short(event)}")
         return f"{self.msg_pre} visible on {self.remote.label}"
 
+    def long_history(self):
+        """300 messages on home in a room remote joins afterwards: remote pages /messages back
+        200 at a time (as Complement's TestMessagesOverFederation does) and gets all 300, in
+        order, fetched from home with /backfill across several rounds and pages."""
+        count = 300
+        resp = self.h_a.ok("POST", f"{CLIENT}/createRoom", {
+            "room_version": self.version, "preset": "public_chat",
+            "name": f"interop long history {self.name}"})
+        room_id = resp["room_id"]
+        tag = secrets.token_hex(3)
+        bodies = [f"long history {tag} {i}" for i in range(count)]
+        for body in bodies:
+            self.h_a.send(room_id, {"msgtype": "m.text", "body": body})
+        status, resp = self.r_b.join(room_id, via=self.home.server_name)
+        if status != 200:
+            raise StepFail(f"{self.remote.label} join: HTTP {status} {short(resp)}")
+        events = self.r_b.messages(room_id, limit=200)
+        got = [e.get("content", {}).get("body") for e in events
+               if e.get("type") == "m.room.message"
+               and str(e.get("content", {}).get("body", "")).startswith(f"long history {tag}")]
+        if got != bodies:
+            missing = count - len(set(got) & set(bodies))
+            raise StepFail(f"{self.remote.label} paged back {len(got)} of {count} messages "
+                           f"({missing} missing; in order: {got == sorted(got, key=bodies.index)})")
+        return f"{count} messages paged back on {self.remote.label}, in order"
+
     def concurrent_messages(self):
         """Both sides send at once, so the room DAG forks; all messages must arrive on both
         sides and /messages must then agree again."""
@@ -640,6 +666,7 @@ class Scenario:
         self.run_step("invite_join_new_server", ["create_room"], self.invite_join_new_server)
         self.run_step("pre_join_history", ["join_by_id"], self.pre_join_history)
         self.run_step("concurrent_messages", ["join_by_id"], self.concurrent_messages)
+        self.run_step("long_history", ["setup"], self.long_history)
 
 
 def main():

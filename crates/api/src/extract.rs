@@ -132,6 +132,8 @@ where
     pub body: T,
     /// The caller, as the endpoint's authentication scheme defines it.
     pub auth: <T::Authentication as ClientAuth>::Output,
+    /// The query string as sent, for parameters ruma's type doesn't know (unstable names).
+    pub query: Option<String>,
 }
 
 impl<T> FromRequest<Services> for Ruma<T>
@@ -179,10 +181,11 @@ where
             raw
         };
 
+        let query = parts.uri.query().map(str::to_owned);
         let request = http::Request::from_parts(parts, body.as_ref());
         let path_refs: Vec<&str> = path_args.iter().map(String::as_str).collect();
         let body = T::try_from_http_request(request, &path_refs).map_err(parse_error)?;
-        Ok(Self { body, auth })
+        Ok(Self { body, auth, query })
     }
 }
 

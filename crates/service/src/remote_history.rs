@@ -1,6 +1,7 @@
 //! History that lives on other servers: when a backward `/messages` page runs out of local
 //! history and the room began before this server joined, older events are fetched with
-//! `/backfill` from a server in the room (once per page) and the page is read again.
+//! `/backfill` from a server in the room, round after round until the page is full, and the
+//! page is read again.
 
 use ruma::events::room::member::MembershipState;
 use ruma::{CanonicalJsonObject, RoomId, UInt, api::federation::backfill::get_backfill::v1 as backfill};
@@ -13,8 +14,15 @@ use crate::{
 /// Events asked for per `/backfill` request.
 const BACKFILL_BATCH: u32 = 100;
 
+/// Most `/backfill` rounds for one `/messages` page (a page holds up to 1000 events).
+const MAX_BACKFILL_ROUNDS: usize = 10;
+
 impl Services {
-    /// `GET /rooms/{roomId}/messages`, backfilling from other servers when local history ends.
+    /// `GET /rooms/{roomId}/messages`, backfilling from other servers when local history ends:
+    /// round after round until the page is full or the room's history is complete, so a page
+    /// larger than one `/backfill` answer is filled. While history remains on other servers
+    /// the page keeps an `end`, so the client asks again (without it, clients stop: Complement's
+    /// TestMessagesOverFederation pages through 300 events 200 at a time).
     pub async fn messages_anywhere(
         &self,
         user: &AuthedUser,
@@ -22,18 +30,31 @@ impl Services {
         page: Pagination<'_>,
         filter: &EventFilter,
     ) -> Result<MessagesPage> {
-        let first = self.rooms.messages(user, room_id, page, filter)?;
-        if !page.backward || first.end.is_some() || self.federation.is_none() {
-            return Ok(first);
+        let mut answer = self.rooms.messages(user, room_id, page, filter)?;
+        if !page.backward || answer.end.is_some() || self.federation.is_none() {
+            return Ok(answer);
         }
-        match self.backfill_room(room_id).await {
-            Ok(0) => Ok(first),
-            Ok(_) => self.rooms.messages(user, room_id, page, filter),
-            Err(err) => {
-                tracing::info!(room = %room_id, %err, "backfill failed");
-                Ok(first)
+        let mut fetched = false;
+        for _ in 0..MAX_BACKFILL_ROUNDS {
+            match self.backfill_room(room_id).await {
+                Ok(0) => break,
+                Ok(_) => {
+                    fetched = true;
+                    answer = self.rooms.messages(user, room_id, page, filter)?;
+                    if answer.end.is_some() {
+                        return Ok(answer);
+                    }
+                }
+                Err(err) => {
+                    tracing::info!(room = %room_id, %err, "backfill failed");
+                    break;
+                }
             }
         }
+        if fetched && self.rooms.rooms().backfill_point(room_id)?.is_some() {
+            answer.end = Some(answer.stopped_at.clone());
+        }
+        Ok(answer)
     }
 
     /// Fetches history before the room's oldest local event from a server in the room; returns

@@ -17,16 +17,17 @@ use ruma::{
             RoomAccountData, RoomSummary, Rooms, State, Timeline, ToDevice,
         },
     },
-    events::AnySyncTimelineEvent,
+    events::{AnySyncStateEvent, AnySyncTimelineEvent},
     serde::Raw,
 };
 use serde::Serialize;
 
+use super::sync::StateAfterName;
 use crate::ApiError;
 
-/// The HTTP answer to a `/sync`.
-pub(crate) fn render(sync: Sync) -> Response {
-    match serde_json::to_vec(&SyncBody::of(&sync)) {
+/// The HTTP answer to a `/sync`, with `state_after` under the name the client asked with.
+pub(crate) fn render((sync, name): (Sync, StateAfterName)) -> Response {
+    match serde_json::to_vec(&SyncBody::of(&sync, name)) {
         Ok(body) => ([(http::header::CONTENT_TYPE, "application/json")], body).into_response(),
         Err(err) => ApiError::from(accord_service::Error::Internal(format!(
             "the sync response failed to serialize: {err}"
@@ -55,10 +56,10 @@ struct SyncBody<'a> {
 }
 
 impl<'a> SyncBody<'a> {
-    fn of(sync: &'a Sync) -> Self {
+    fn of(sync: &'a Sync, name: StateAfterName) -> Self {
         Self {
             next_batch: &sync.next_batch,
-            rooms: RoomsBody::of(&sync.rooms),
+            rooms: RoomsBody::of(&sync.rooms, name),
             presence: &sync.presence,
             account_data: &sync.account_data,
             to_device: &sync.to_device,
@@ -82,7 +83,7 @@ struct RoomsBody<'a> {
 }
 
 impl<'a> RoomsBody<'a> {
-    fn of(rooms: &'a Rooms) -> Self {
+    fn of(rooms: &'a Rooms, name: StateAfterName) -> Self {
         Self {
             leave: rooms
                 .leave
@@ -92,7 +93,7 @@ impl<'a> RoomsBody<'a> {
             join: rooms
                 .join
                 .iter()
-                .map(|(id, room)| (id, JoinedRoomBody::of(room)))
+                .map(|(id, room)| (id, JoinedRoomBody::of(room, name)))
                 .collect(),
             invite: &rooms.invite,
             knock: &rooms.knock,
@@ -114,8 +115,8 @@ struct JoinedRoomBody<'a> {
     unread_thread_notifications: &'a BTreeMap<OwnedEventId, UnreadNotificationsCount>,
     #[serde(skip_serializing_if = "Option::is_none")]
     timeline: Option<TimelineBody<'a>>,
-    #[serde(flatten, skip_serializing_if = "is_before_and_empty")]
-    state: &'a State,
+    #[serde(flatten)]
+    state: StateBody<'a>,
     #[serde(skip_serializing_if = "RoomAccountData::is_empty")]
     account_data: &'a RoomAccountData,
     #[serde(skip_serializing_if = "Ephemeral::is_empty")]
@@ -123,13 +124,13 @@ struct JoinedRoomBody<'a> {
 }
 
 impl<'a> JoinedRoomBody<'a> {
-    fn of(room: &'a JoinedRoom) -> Self {
+    fn of(room: &'a JoinedRoom, name: StateAfterName) -> Self {
         Self {
             summary: &room.summary,
             unread_notifications: &room.unread_notifications,
             unread_thread_notifications: &room.unread_thread_notifications,
             timeline: TimelineBody::of(&room.timeline),
-            state: &room.state,
+            state: StateBody::of(&room.state, name),
             account_data: &room.account_data,
             ephemeral: &room.ephemeral,
         }
@@ -176,7 +177,47 @@ impl<'a> TimelineBody<'a> {
     }
 }
 
-/// Empty `state` is left out; `state_after` (MSC4222) is always written once asked for.
+/// A room's state section under its name: `state` (left out when empty), or `state_after`
+/// (always written once asked for, MSC4222) under the name the client used.
+#[derive(Serialize, Default)]
+struct StateBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state: Option<EventsBody<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state_after: Option<EventsBody<'a>>,
+    #[serde(rename = "org.matrix.msc4222.state_after", skip_serializing_if = "Option::is_none")]
+    unstable_state_after: Option<EventsBody<'a>>,
+}
+
+impl<'a> StateBody<'a> {
+    fn of(state: &'a State, name: StateAfterName) -> Self {
+        match state {
+            State::Before(before) if before.is_empty() => Self::default(),
+            State::Before(before) => Self {
+                state: Some(EventsBody { events: &before.events }),
+                ..Self::default()
+            },
+            State::After(after) if name == StateAfterName::Unstable => Self {
+                unstable_state_after: Some(EventsBody { events: &after.events }),
+                ..Self::default()
+            },
+            State::After(after) => Self {
+                state_after: Some(EventsBody { events: &after.events }),
+                ..Self::default()
+            },
+            // ruma's enum is open to forms a later version adds; Accord builds only these two.
+            _ => Self::default(),
+        }
+    }
+}
+
+/// `{"events": [...]}`, the list always written.
+#[derive(Serialize)]
+struct EventsBody<'a> {
+    events: &'a [Raw<AnySyncStateEvent>],
+}
+
+/// Empty `state` is left out (a left room's `state_after` too: Accord sends left rooms no state).
 fn is_before_and_empty(state: &&State) -> bool {
     matches!(state, State::Before(events) if events.is_empty())
 }

@@ -71,6 +71,9 @@ pub struct MessagesPage {
     pub start: String,
     /// The token to continue from, absent when there is nothing more.
     pub end: Option<String>,
+    /// Where the page stopped, `end` or not: where to go on from once more history arrives
+    /// (backfilled from another server).
+    pub stopped_at: String,
     /// The events, in pagination order.
     pub chunk: Vec<Value>,
     /// Member events of the senders, when lazy loading was asked for.
@@ -308,6 +311,7 @@ impl RoomService {
         Ok(MessagesPage {
             start,
             end,
+            stopped_at: position.to_string(),
             chunk,
             state,
         })

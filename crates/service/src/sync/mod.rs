@@ -42,6 +42,8 @@ pub struct SyncRequest {
     pub set_presence: String,
     /// The filter.
     pub filter: SyncFilter,
+    /// `use_state_after` (MSC4222, spec v1.16): `state_after` instead of `state`.
+    pub use_state_after: bool,
 }
 
 impl Services {
@@ -118,6 +120,7 @@ impl Services {
             until,
             full_state: request.full_state,
             newly_joined: false,
+            state_after: request.use_state_after,
             filter: &request.filter,
             ruleset: &ruleset,
         })?;

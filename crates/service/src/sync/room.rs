@@ -42,6 +42,8 @@ pub(crate) struct SyncWindow<'a> {
     pub full_state: bool,
     /// The user joined the room in this window (incremental syncs only).
     pub newly_joined: bool,
+    /// `state_after` (MSC4222): the state up to the end of the timeline, not its start.
+    pub state_after: bool,
     /// The filter.
     pub filter: &'a SyncFilter,
     /// The user's push rules, for unread counts.
@@ -181,7 +183,12 @@ impl RoomService {
         let (notifications, highlights) = self.unread_counts(&user.user_id, room_id, ruleset, until)?;
         let mut room = JoinedRoom::new();
         room.timeline = timeline(&slice.events, slice.limited, prev_batch)?;
-        room.state = State::Before(StateEvents::with_events(raw_jsons(&state)?));
+        let state = StateEvents::with_events(raw_jsons(&state)?);
+        room.state = if window.state_after {
+            State::After(state)
+        } else {
+            State::Before(state)
+        };
         room.ephemeral.events = raw_jsons(&ephemeral)?;
         room.account_data.events = raw_jsons(&account_data)?;
         room.summary = summary;
@@ -235,7 +242,9 @@ impl RoomService {
     /// A joined room's `state`: on initial, full-state and gappy syncs the state the client
     /// lacks before the timeline; with lazy loading, the member events of the timeline's
     /// senders (and of the heroes, on initial and full-state syncs), in every kind of sync,
-    /// each sent to a device once.
+    /// each sent to a device once. With `state_after` (MSC4222) the state up to the timeline's
+    /// end instead: every change since `since`, timeline events included, in every kind of
+    /// sync, and the senders' member events even when the timeline carries them.
     fn state_section(
         &self,
         window: &SyncWindow<'_>,
@@ -248,6 +257,7 @@ impl RoomService {
             user,
             since,
             full_state,
+            state_after,
             filter,
             ..
         } = *window;
@@ -257,13 +267,13 @@ impl RoomService {
         let in_timeline: HashSet<&str> = slice.events.iter().filter_map(|e| e["event_id"].as_str()).collect();
         let whole = full_state || since.is_none();
         let mut state = Vec::new();
-        if whole || slice.limited {
+        if whole || slice.limited || state_after {
             for short in current.map.values() {
                 let meta = db.event_meta(*short)?;
-                if in_timeline.contains(meta.event_id.as_str()) {
+                if !state_after && in_timeline.contains(meta.event_id.as_str()) {
                     continue;
                 }
-                // Incremental and limited: only what changed in the gap before the timeline.
+                // Incremental: only what changed since the last sync.
                 if !whole
                     && let (Some(since), Some(count)) = (since, meta.count)
                     && count <= since
@@ -323,7 +333,10 @@ impl RoomService {
             if event["type"] == "m.room.member"
                 && let (Some(member), Some(event_id)) = (event["state_key"].as_str(), event["event_id"].as_str())
             {
-                wanted.remove(member);
+                // `state_after` lists them even when the timeline carries them.
+                if !window.state_after {
+                    wanted.remove(member);
+                }
                 if let (Ok(member), Ok(event_id)) = (UserId::parse(member), EventId::parse(event_id)) {
                     self.lazy_members.record(device, room_id, &member, &event_id, until);
                 }

@@ -251,3 +251,46 @@ async fn invites_from_ignored_users_are_hidden_and_others_name_the_inviter() {
     );
     assert_eq!(members_of(&stripped, &alice).len(), 1, "{sync}");
 }
+
+/// msc4222 TestSync: with `use_state_after` (stable or, as matrix-js-sdk sends it, unstable),
+/// the room's state comes as `state_after` under the same name, up to the timeline's end:
+/// with lazy loading, the member event of every timeline sender, even one the timeline holds.
+#[tokio::test]
+async fn state_after_is_answered_under_the_name_asked_for() {
+    let server = TestServer::start().await;
+    let alice = server.register("alice", "pw-alice-1").await;
+    let bob = server.register("bob", "pw-bob-1").await;
+    let room = server.create_room(&alice, json!({ "preset": "public_chat" })).await;
+    server.join(&bob, &room).await.ok();
+    server.send_text(&bob, &room, "hi").await;
+    let filter = json!({ "room": { "timeline": { "limit": 20 }, "state": { "lazy_load_members": true } } });
+    let filter = accord_testkit::urlencode(&filter.to_string());
+    for (param, key) in [
+        ("use_state_after", "state_after"),
+        ("org.matrix.msc4222.use_state_after", "org.matrix.msc4222.state_after"),
+    ] {
+        let sync = server
+            .get(
+                &format!("/_matrix/client/v3/sync?filter={filter}&{param}=true"),
+                Some(&alice.token),
+            )
+            .await
+            .ok();
+        let section = &sync["rooms"]["join"][&room];
+        assert!(section.get("state").is_none(), "{section}");
+        let state = events(section, key);
+        assert!(section[key]["events"].is_array(), "{section}");
+        let timeline = events(section, "timeline");
+        let senders: std::collections::BTreeSet<&str> = timeline.iter().filter_map(|e| e["sender"].as_str()).collect();
+        assert!(senders.contains(bob.user_id.as_str()) && senders.contains(alice.user_id.as_str()));
+        for sender in senders {
+            assert!(
+                state
+                    .iter()
+                    .any(|e| e["type"] == "m.room.member" && e["state_key"] == sender),
+                "{sender}'s member event in {key}: {section}"
+            );
+        }
+        assert!(state.iter().any(|e| e["type"] == "m.room.create"), "{section}");
+    }
+}

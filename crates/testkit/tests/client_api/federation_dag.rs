@@ -188,19 +188,21 @@ async fn history_from_before_the_join_is_backfilled() {
     let room = a
         .create_room(&alice, json!({ "preset": "public_chat", "room_alias_name": "history" }))
         .await;
-    let sent: Vec<String> = (0..30).map(|i| format!("history {i}")).collect();
+    // More than one /backfill answer (100) and more than one page (200): Complement's
+    // TestMessagesOverFederation pages 300 events back 200 at a time.
+    let sent: Vec<String> = (0..300).map(|i| format!("history {i}")).collect();
     for body in &sent {
         a.send_text(&alice, &room, body).await;
     }
     b.join(&bob, &format!("#history:{}", origin(&a))).await.ok();
 
-    // B had none of it; /messages going back fetches it from A, in order, same events.
-    let path = format!("/_matrix/client/v3/rooms/{room}/messages?dir=b&limit=200");
-    let messages = |page: &Value| -> Vec<(String, String)> {
-        let mut found: Vec<(String, String)> = page["chunk"]
-            .as_array()
-            .into_iter()
-            .flatten()
+    // B had none of it; paging /messages back fetches it from A, in order, same events, and
+    // the room's creation too: history is complete back to the start.
+    let on_b = page_back(&b, &bob, &room).await;
+    let on_a = page_back(&a, &alice, &room).await;
+    let messages = |events: &[Value]| -> Vec<(String, String)> {
+        events
+            .iter()
             .filter(|e| e["type"] == "m.room.message")
             .map(|e| {
                 (
@@ -208,24 +210,35 @@ async fn history_from_before_the_join_is_backfilled() {
                     e["content"]["body"].as_str().unwrap_or_default().to_owned(),
                 )
             })
-            .collect();
-        found.reverse();
-        found
+            .collect()
     };
-    let on_b = messages(&b.get(&path, Some(&bob.token)).await.ok());
-    let on_a = messages(&a.get(&path, Some(&alice.token)).await.ok());
-    assert_eq!(on_b.iter().map(|(_, body)| body.clone()).collect::<Vec<_>>(), sent);
-    assert_eq!(on_b, on_a, "the same events, in the same order");
-    // The room's creation is there too: history is complete back to the start.
-    let all = b.get(&path, Some(&bob.token)).await.ok();
-    assert!(
-        all["chunk"]
-            .as_array()
-            .expect("chunk")
-            .iter()
-            .any(|e| e["type"] == "m.room.create"),
-        "{all}"
-    );
+    let (msgs_b, msgs_a) = (messages(&on_b), messages(&on_a));
+    assert_eq!(msgs_b.iter().map(|(_, body)| body.clone()).collect::<Vec<_>>(), sent);
+    assert_eq!(msgs_b, msgs_a, "the same events, in the same order");
+    assert_eq!(on_b.first().map(|e| e["type"].clone()), Some(json!("m.room.create")));
+}
+
+/// Every event of `room` as `user` sees it, oldest first, paging `/messages` back 200 at a time
+/// until no `end` is given.
+async fn page_back(server: &TestServer, user: &TestUser, room: &str) -> Vec<Value> {
+    let mut events = Vec::new();
+    let mut from: Option<String> = None;
+    for _ in 0..20 {
+        let mut path = format!("/_matrix/client/v3/rooms/{room}/messages?dir=b&limit=200");
+        if let Some(from) = &from {
+            path.push_str(&format!("&from={from}"));
+        }
+        let page = server.get(&path, Some(&user.token)).await.ok();
+        let chunk = page["chunk"].as_array().cloned().unwrap_or_default();
+        let done = chunk.is_empty();
+        events.extend(chunk);
+        from = page["end"].as_str().map(str::to_owned);
+        if done || from.is_none() {
+            break;
+        }
+    }
+    events.reverse();
+    events
 }
 
 #[tokio::test]
