@@ -134,6 +134,8 @@ where
     pub auth: <T::Authentication as ClientAuth>::Output,
     /// The query string as sent, for parameters ruma's type doesn't know (unstable names).
     pub query: Option<String>,
+    /// The body as sent, for keys ruma's type doesn't keep (a member event's extra content).
+    pub raw_body: Bytes,
 }
 
 impl<T> FromRequest<Services> for Ruma<T>
@@ -182,10 +184,16 @@ where
         };
 
         let query = parts.uri.query().map(str::to_owned);
+        let raw_body = body.clone();
         let request = http::Request::from_parts(parts, body.as_ref());
         let path_refs: Vec<&str> = path_args.iter().map(String::as_str).collect();
         let body = T::try_from_http_request(request, &path_refs).map_err(parse_error)?;
-        Ok(Self { body, auth, query })
+        Ok(Self {
+            body,
+            auth,
+            query,
+            raw_body,
+        })
     }
 }
 

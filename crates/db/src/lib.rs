@@ -36,7 +36,7 @@ pub use accounts::UserAccount;
 pub use cross_signing::CrossSigningKeys;
 pub use database::Db;
 pub use dehydrated::DehydratedDevice;
-pub use device_keys::FallbackKey;
+pub use device_keys::{FallbackKey, OneTimeKeyRow};
 pub use device_lists::LocalDeviceChange;
 pub use devices::{DeviceRecord, LastSeen};
 pub use error::{Error, Result};

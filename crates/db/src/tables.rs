@@ -37,6 +37,11 @@ catalog! {
     USERID_DEVICEID_DEVICEKEYS = "userid_deviceid_devicekeys";
     /// `user_id 0xFF device_id 0xFF algorithm:key_id` -> JSON one-time key, deleted when claimed.
     USERID_DEVICEID_ONETIMEKEY = "userid_deviceid_onetimekey";
+    /// `user_id 0xFF device_id 0xFF algorithm 0xFF position (u64) 0xFF algorithm:key_id` ->
+    /// nothing: the order a device uploaded its one-time keys in, so they are claimed oldest
+    /// first (spec v1.13). Keys uploaded before this table existed have no row; they are
+    /// claimed once the ordered ones are gone, by key id.
+    USERID_DEVICEID_ALGORITHM_ONETIMEKEYORDER = "userid_deviceid_algorithm_onetimekeyorder";
     /// `user_id 0xFF device_id 0xFF algorithm` -> JSON `FallbackKey` (key id, key, used).
     USERID_DEVICEID_FALLBACKKEY = "userid_deviceid_fallbackkey";
     /// `user_id 0xFF room_id-or-empty 0xFF event_type` -> JSON content of account data.

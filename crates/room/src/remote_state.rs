@@ -48,7 +48,10 @@ impl Rooms {
     }
 
     /// Stores the room's state and auth chain from a resident server, then our signed join on
-    /// top of it. `keys` must hold the keys of every server that signed these events.
+    /// top of it. `keys` must hold the keys of every server that signed these events. The join
+    /// is queued for the room's other servers, not for `joined_through`: it has the join from
+    /// `send_join` and passes it on itself.
+    #[allow(clippy::too_many_arguments)]
     pub async fn join_remote_room(
         &self,
         room_id: &RoomId,
@@ -57,6 +60,7 @@ impl Rooms {
         state: Vec<CanonicalJsonObject>,
         auth_chain: Vec<CanonicalJsonObject>,
         keys: &PublicKeyMap,
+        joined_through: &ruma::ServerName,
     ) -> Result<OwnedEventId> {
         let rules = rules_for(version)?;
         let guard = self.lock(room_id).await;
@@ -80,6 +84,7 @@ impl Rooms {
             if let Some((user, membership)) = pdu.member_change() {
                 if matches!(membership, MembershipState::Join | MembershipState::Invite)
                     && user.server_name() != self.identity.server_name
+                    && user.server_name() != joined_through
                 {
                     destinations.insert(user.server_name().to_owned());
                 }

@@ -13,6 +13,11 @@ const SERVER_MANAGED: &[&str] = &["m.fully_read", "m.push_rules"];
 /// The room account data event holding a room's tags.
 const TAG_EVENT: &str = "m.tag";
 
+/// Whether stored content marks a deleted event (MSC3391: deletion is the empty object).
+pub(crate) fn is_deleted(content: &Value) -> bool {
+    content.as_object().is_some_and(Map::is_empty)
+}
+
 /// Account data reads and writes.
 #[derive(Clone, Debug)]
 pub struct AccountData {
@@ -32,12 +37,21 @@ impl AccountData {
         Self { db }
     }
 
-    /// One account data event's content; `M_NOT_FOUND` when unset.
+    /// One account data event's content; `M_NOT_FOUND` when unset or deleted (an empty
+    /// object is a deletion, MSC3391).
     pub fn get(&self, caller: &UserId, target: &UserId, room_id: Option<&RoomId>, kind: &str) -> Result<Value> {
         only_own(caller, target)?;
         self.db
             .get_account_data(target, room_id, kind)?
+            .filter(|content| !is_deleted(content))
             .ok_or_else(|| Error::not_found(format!("No account data of type {kind}")))
+    }
+
+    /// Deletes one account data event (MSC3391): stored as the empty object at a new stream
+    /// position, so incremental syncs tell the user's other devices (`content: {}`), while
+    /// reads answer 404 and initial syncs leave it out. Server-managed types are refused.
+    pub fn delete(&self, caller: &UserId, target: &UserId, room_id: Option<&RoomId>, kind: &str) -> Result<()> {
+        self.set(caller, target, room_id, kind, Value::Object(Map::new()))
     }
 
     /// Sets one account data event. Server-managed types are refused (the api layer answers 405).

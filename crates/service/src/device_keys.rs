@@ -98,6 +98,7 @@ impl Services {
             keys_changed = db.get_device_keys(user_id, device_id)?.as_ref() != Some(&keys);
             db.put_device_keys(&mut batch, user_id, device_id, &keys);
         }
+        let mut new_keys = Vec::new();
         for (key_id, key) in &upload.one_time_keys {
             let (key_id, key) = (key_id.as_str(), json_of(key)?);
             algorithm_of(key_id)?;
@@ -108,9 +109,12 @@ impl Services {
                     )));
                 }
                 Some(_) => {}
-                None => db.put_one_time_key(&mut batch, user_id, device_id, key_id, &key),
+                None => new_keys.push((key_id.to_owned(), key)),
             }
         }
+        // One upload at a time per server, so each gets its own places in the claim order.
+        let _ordering = self.key_claims.lock();
+        db.put_one_time_keys(&mut batch, user_id, device_id, &new_keys)?;
         for (key_id, key) in &upload.fallback_keys {
             let fallback = FallbackKey {
                 key_id: key_id.to_string(),
@@ -172,6 +176,12 @@ impl Services {
             let we_are_in = record.membership == MembershipState::Join;
             if !we_are_in && !we_changed {
                 continue;
+            }
+            // Joining a room lists the user's own devices as changed too (Synapse does, and
+            // Complement's TestDeviceListsUpdateOverFederation expects it): their other
+            // devices learn that new room-mates may now need their keys.
+            if we_changed && we_are_in {
+                changed.insert(user_id.to_owned());
             }
             for (member, membership) in db.members_of_room(&room_id)? {
                 if member == user_id {
@@ -282,9 +292,9 @@ impl Services {
             for (device_id, algorithm) in devices {
                 let algorithm = algorithm.as_str();
                 let claimed = match db.first_one_time_key(user_id, device_id, algorithm)? {
-                    Some((key_id, key)) => {
-                        db.delete_one_time_key(&mut batch, user_id, device_id, &key_id);
-                        Some((key_id, key))
+                    Some(row) => {
+                        db.delete_one_time_key(&mut batch, user_id, device_id, &row);
+                        Some((row.key_id, row.key))
                     }
                     None => match db
                         .fallback_keys(user_id, device_id)?

@@ -15,8 +15,14 @@ impl Services {
         rules: &RoomVersionRules,
         user_id: &UserId,
         reason: Option<String>,
+        extra: serde_json::Map<String, serde_json::Value>,
     ) -> Result<OwnedEventId> {
         if let Some(CanonicalJsonValue::Object(content)) = event.get_mut("content") {
+            for (key, value) in extra {
+                let value = CanonicalJsonValue::try_from(value)
+                    .map_err(|err| crate::Error::bad_json(format!("member content key {key}: {err}")))?;
+                content.entry(key).or_insert(value);
+            }
             let with_profile = matches!(
                 content.get("membership"),
                 Some(CanonicalJsonValue::String(m)) if m == "join" || m == "knock"

@@ -103,6 +103,7 @@ impl Services {
         room: &ruma::RoomOrAliasId,
         via: &[OwnedServerName],
         reason: Option<String>,
+        extra: serde_json::Map<String, serde_json::Value>,
     ) -> Result<OwnedRoomId> {
         let (room_id, servers) = self.room_and_servers(&user.user_id, room, via).await?;
         // A room this server knows but has no joined user in is stale here: join through a
@@ -111,7 +112,7 @@ impl Services {
         if resident {
             return self
                 .rooms
-                .join(user, <&ruma::RoomOrAliasId>::from(&*room_id), reason)
+                .join(user, <&ruma::RoomOrAliasId>::from(&*room_id), reason, extra)
                 .await;
         }
         let federation = self.federation_for(&format!("Room {room_id}"))?;
@@ -120,7 +121,7 @@ impl Services {
         ));
         for server in servers {
             match self
-                .join_through(federation, user, &room_id, &server, reason.clone())
+                .join_through(federation, user, &room_id, &server, reason.clone(), extra.clone())
                 .await
             {
                 Ok(()) => {
@@ -169,6 +170,7 @@ impl Services {
         room_id: &ruma::RoomId,
         server: &ruma::ServerName,
         reason: Option<String>,
+        extra: serde_json::Map<String, serde_json::Value>,
     ) -> Result<()> {
         use ruma::{
             CanonicalJsonObject,
@@ -187,7 +189,7 @@ impl Services {
         let rules = accord_room::rules_for(&version)?;
         let mut join: CanonicalJsonObject = serde_json::from_str(template.event.get())
             .map_err(|err| Error::bad_json(format!("{server} sent an unreadable join template: {err}")))?;
-        let event_id = self.sign_membership(&mut join, &rules, &user.user_id, reason)?;
+        let event_id = self.sign_membership(&mut join, &rules, &user.user_id, reason, extra)?;
         let pdu = serde_json::value::to_raw_value(&join).map_err(|err| Error::Internal(err.to_string()))?;
         let response = federation
             .client()
@@ -230,7 +232,7 @@ impl Services {
             .map_err(|err| remote_error(&what, err))?;
         self.rooms
             .rooms()
-            .join_remote_room(room_id, &version, join, state, auth_chain, &keys)
+            .join_remote_room(room_id, &version, join, state, auth_chain, &keys, server)
             .await?;
         tracing::info!(room = %room_id, via = %server, user = %user.user_id, "joined a remote room");
         Ok(())

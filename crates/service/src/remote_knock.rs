@@ -64,7 +64,7 @@ impl Services {
         let rules = accord_room::rules_for(&version)?;
         let mut knock: CanonicalJsonObject = serde_json::from_str(template.event.get())
             .map_err(|err| Error::bad_json(format!("{server} sent an unreadable knock template: {err}")))?;
-        let event_id = self.sign_membership(&mut knock, &rules, &user.user_id, reason)?;
+        let event_id = self.sign_membership(&mut knock, &rules, &user.user_id, reason, Default::default())?;
         let pdu = serde_json::value::to_raw_value(&knock).map_err(|err| Error::Internal(err.to_string()))?;
         let response = federation
             .client()

@@ -23,14 +23,24 @@ fn to_raw(value: &impl serde::Serialize) -> Result<Box<serde_json::value::RawVal
     serde_json::value::to_raw_value(value).map_err(|err| Error::Internal(err.to_string()))
 }
 
-/// The stripped form clients see of a state event (full PDU or already stripped).
+/// The stripped form clients see of a state event (full PDU or already stripped). The create
+/// event keeps its id, room and timestamp (MSC4311: clients of room version 12, whose room id
+/// is the create event's hash, check it; Synapse sends it so).
 pub(crate) fn strip(event: &Value) -> Value {
-    json!({
+    let mut stripped = json!({
         "type": event["type"],
         "state_key": event["state_key"],
         "content": event["content"],
         "sender": event["sender"],
-    })
+    });
+    if event["type"] == "m.room.create" {
+        for key in ["origin_server_ts", "event_id", "room_id"] {
+            if let Some(value) = event.get(key).filter(|value| !value.is_null()) {
+                stripped[key] = value.clone();
+            }
+        }
+    }
+    stripped
 }
 
 impl Services {
@@ -310,7 +320,7 @@ impl Services {
         let rules = accord_room::rules_for(&version)?;
         let mut leave: CanonicalJsonObject = serde_json::from_str(template.event.get())
             .map_err(|err| Error::bad_json(format!("{server} sent an unreadable leave template: {err}")))?;
-        let event_id = self.sign_membership(&mut leave, &rules, &user.user_id, reason)?;
+        let event_id = self.sign_membership(&mut leave, &rules, &user.user_id, reason, Default::default())?;
         federation
             .client()
             .send(

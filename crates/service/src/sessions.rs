@@ -50,6 +50,10 @@ fn unknown_token(soft_logout: bool, message: &str) -> Error {
     Error::new(ErrorKind::UnknownToken(data), message)
 }
 
+/// Account data type prefix of a device's own notification settings (MSC3890), followed by
+/// the device id.
+const LOCAL_NOTIFICATION_SETTINGS: &str = "org.matrix.msc3890.local_notification_settings.";
+
 impl Sessions {
     pub(crate) fn new(config: Arc<Config>, db: Db) -> Self {
         Self { config, db }
@@ -166,6 +170,9 @@ impl Sessions {
         self.db.delete_device(batch, user_id, device_id);
         self.db.delete_device_e2ee_keys(batch, user_id, device_id)?;
         self.db.delete_device_to_device(batch, user_id, device_id)?;
+        // The device's own notification settings go with it (MSC3890, as Synapse does).
+        let settings = format!("{LOCAL_NOTIFICATION_SETTINGS}{device_id}");
+        self.db.delete_account_data(batch, user_id, None, &settings);
         Ok(true)
     }
 

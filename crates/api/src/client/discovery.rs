@@ -27,7 +27,11 @@ pub async fn get_supported_versions_route(
     let mut response =
         get_supported_versions::Response::new(SUPPORTED_VERSIONS.iter().map(|v| (*v).to_owned()).collect());
     // Element offers device dehydration only when the server announces MSC3814.
-    response.unstable_features = BTreeMap::from([("org.matrix.msc3814".to_owned(), true)]);
+    // Account data deletion (MSC3391), as Synapse announces it.
+    response.unstable_features = BTreeMap::from([
+        ("org.matrix.msc3814".to_owned(), true),
+        ("org.matrix.msc3391".to_owned(), true),
+    ]);
     Ok(response)
 }
 

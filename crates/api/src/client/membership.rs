@@ -31,8 +31,9 @@ pub async fn join_room_by_id_route(
         .as_str()
         .try_into()
         .map_err(|_| ApiError::from(Error::invalid_param("Invalid room id")))?;
+    let extra = member_extras(&request.raw_body);
     let room_id = services
-        .join_anywhere(&request.auth, room, &[], request.body.reason)
+        .join_anywhere(&request.auth, room, &[], request.body.reason, extra)
         .await?;
     Ok(join_room_by_id::Response::new(room_id))
 }
@@ -42,9 +43,10 @@ pub async fn join_room_by_id_or_alias_route(
     services: Services,
     request: Ruma<join_room_by_id_or_alias::Request>,
 ) -> Result<join_room_by_id_or_alias::Response> {
+    let extra = member_extras(&request.raw_body);
     let body = request.body;
     let room_id = services
-        .join_anywhere(&request.auth, &body.room_id_or_alias, &body.via, body.reason)
+        .join_anywhere(&request.auth, &body.room_id_or_alias, &body.via, body.reason, extra)
         .await?;
     Ok(join_room_by_id_or_alias::Response::new(room_id))
 }
@@ -189,4 +191,21 @@ pub(crate) fn render_joined_members(response: joined_members::Response) -> axum:
         })
         .collect();
     axum::Json(serde_json::json!({ "joined": joined })).into_response()
+}
+
+/// Keys a client added to a join's body, kept in the member event's content: the spec lets
+/// clients add their own keys to member content, Synapse keeps them, and Complement's
+/// TestRoomMembers checks one. Keys with a meaning of their own in a join are not taken.
+fn member_extras(body: &[u8]) -> serde_json::Map<String, serde_json::Value> {
+    const RESERVED: &[&str] = &[
+        "membership",
+        "reason",
+        "third_party_signed",
+        "join_authorised_via_users_server",
+        "displayname",
+        "avatar_url",
+    ];
+    let mut extra: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body).unwrap_or_default();
+    extra.retain(|key, _| !RESERVED.contains(&key.as_str()));
+    extra
 }

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod account_data;
+mod account_data_delete;
 pub mod dehydrated_device;
 pub mod device;
 pub mod directory;
@@ -100,6 +101,8 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
         .ruma_route(account_data::set_global_account_data_route)
         .ruma_route(account_data::get_room_account_data_route)
         .ruma_route(account_data::set_room_account_data_route)
+        .ruma_route(account_data_delete::delete_global_route)
+        .ruma_route(account_data_delete::delete_room_route)
         .ruma_route(tag::get_tags_route)
         .ruma_route(tag::create_tag_route)
         .ruma_route(tag::delete_tag_route)

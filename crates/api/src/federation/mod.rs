@@ -4,6 +4,7 @@
 mod history;
 mod keys;
 mod membership;
+pub mod membership_v1;
 mod query;
 mod transactions;
 mod user_keys;
@@ -33,6 +34,8 @@ pub fn router(services: Services) -> Router {
         .ruma_route(membership::create_invite_route)
         .ruma_route(membership::prepare_leave_event_route)
         .ruma_route(membership::create_leave_event_route)
+        .ruma_route(membership_v1::send_join_v1_route)
+        .ruma_route(membership_v1::send_leave_v1_route)
         .ruma_route(transactions::send_transaction_message_route)
         .ruma_route(user_keys::get_keys_route)
         .ruma_route(user_keys::claim_keys_route)

@@ -2,7 +2,7 @@
 //! initial state, name, topic, invites, alias and directory visibility, in the spec's order.
 
 use accord_room::{PduTemplate, RoomGuard, rules_for};
-use ruma::{OwnedRoomAliasId, OwnedRoomId, OwnedUserId, RoomAliasId, RoomVersionId, events::StateEventType};
+use ruma::{OwnedRoomAliasId, OwnedRoomId, OwnedUserId, RoomAliasId, RoomVersionId, UserId, events::StateEventType};
 use serde_json::{Map, Value, json};
 
 use super::RoomService;
@@ -56,10 +56,31 @@ impl RoomService {
             None => None,
         };
 
+        let creators_privileged = rules.authorization.explicitly_privilege_room_creators;
         let mut create_content = request.creation_content.clone().unwrap_or_default();
         create_content.insert("room_version".to_owned(), Value::String(version.to_string()));
         if !rules.authorization.use_room_create_sender {
             create_content.insert("creator".to_owned(), Value::String(user.user_id.to_string()));
+        }
+        let mut creators = vec![user.user_id.clone()];
+        if creators_privileged {
+            let additional = additional_creators(&create_content, &request, &preset)?;
+            creators.extend(additional.iter().cloned());
+            if !additional.is_empty() {
+                let listed = additional.iter().map(|user| Value::String(user.to_string())).collect();
+                create_content.insert("additional_creators".to_owned(), Value::Array(listed));
+            }
+            if let Some(listed) = request
+                .power_level_content_override
+                .as_ref()
+                .and_then(|levels| levels.get("users"))
+                .and_then(Value::as_object)
+                && let Some(creator) = creators.iter().find(|creator| listed.contains_key(creator.as_str()))
+            {
+                return Err(Error::bad_json(format!(
+                    "{creator} is a creator of the room: creators have no power level (room version {version})"
+                )));
+            }
         }
         let (room_id, guard) = self
             .rooms
@@ -73,23 +94,27 @@ impl RoomService {
         let member = self.creator_member_content(&user.user_id)?;
         send(&guard, StateEventType::RoomMember, user.user_id.as_str(), member)?;
 
-        let creators_privileged = rules.authorization.explicitly_privilege_room_creators;
         let mut users = Map::new();
         if !creators_privileged {
             users.insert(user.user_id.to_string(), json!(100));
         }
-        if preset == "trusted_private_chat" {
+        // Invitees of a trusted private chat are its admins; from room version 12 they are
+        // its additional creators instead (above).
+        if preset == "trusted_private_chat" && !creators_privileged {
             for invitee in &request.invite {
                 users.insert(invitee.to_string(), json!(100));
             }
         }
+        // Upgrading a room is a creator's act from room version 12, so the tombstone needs a
+        // level above every admin's: 150 (the spec's example, and Synapse's value).
+        let tombstone_level = if creators_privileged { 150 } else { 100 };
         let invite_level = if preset == "public_chat" { 50 } else { 0 };
         let mut power_levels = json!({
             "users": users,
             "users_default": 0,
             "events": {
                 "m.room.name": 50, "m.room.power_levels": 100, "m.room.history_visibility": 100,
-                "m.room.canonical_alias": 50, "m.room.avatar": 50, "m.room.tombstone": 100,
+                "m.room.canonical_alias": 50, "m.room.avatar": 50, "m.room.tombstone": tombstone_level,
                 "m.room.server_acl": 100, "m.room.encryption": 100,
             },
             "events_default": 0, "state_default": 50, "ban": 50, "kick": 50, "redact": 50,
@@ -216,4 +241,39 @@ impl RoomService {
         }
         Ok(alias)
     }
+}
+
+/// The room's additional creators (room version 12, MSC4289): those listed in
+/// `creation_content.additional_creators`, which must be a list of user ids (400 otherwise),
+/// and, for a trusted private chat, the invitees, without duplicates.
+fn additional_creators(
+    create_content: &Map<String, Value>,
+    request: &CreateRoom,
+    preset: &str,
+) -> Result<Vec<OwnedUserId>> {
+    let mut creators: Vec<OwnedUserId> = Vec::new();
+    if let Some(listed) = create_content.get("additional_creators") {
+        let Some(listed) = listed.as_array() else {
+            return Err(Error::bad_json(
+                "creation_content.additional_creators must be a list of user ids",
+            ));
+        };
+        for entry in listed {
+            let user = entry
+                .as_str()
+                .and_then(|text| UserId::parse(text).ok())
+                .ok_or_else(|| Error::bad_json(format!("additional_creators: {entry} is not a user id")))?;
+            if !creators.contains(&user) {
+                creators.push(user);
+            }
+        }
+    }
+    if preset == "trusted_private_chat" {
+        for invitee in &request.invite {
+            if !creators.contains(invitee) {
+                creators.push(invitee.clone());
+            }
+        }
+    }
+    Ok(creators)
 }

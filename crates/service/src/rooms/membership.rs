@@ -123,13 +123,19 @@ impl RoomService {
     }
 
     /// Joins a local room (by id or alias); joining again is a no-op that still succeeds.
-    pub async fn join(&self, user: &AuthedUser, room: &RoomOrAliasId, reason: Option<String>) -> Result<OwnedRoomId> {
+    /// `extra` holds keys the client added to the member content (the spec allows them).
+    pub async fn join(
+        &self,
+        user: &AuthedUser,
+        room: &RoomOrAliasId,
+        reason: Option<String>,
+        mut extra: Map<String, Value>,
+    ) -> Result<OwnedRoomId> {
         let room_id = self.resolve_room(room)?;
         let current = self.rooms.current_state(&room_id)?;
         if self.rooms.membership_in(&current, &user.user_id)? == Some(MembershipState::Join) {
             return Ok(room_id);
         }
-        let mut extra = Map::new();
         if let Some(authoriser) = self.restricted_join_authoriser(&current, &user.user_id)? {
             extra.insert(
                 "join_authorised_via_users_server".to_owned(),

@@ -39,9 +39,11 @@ impl RoomService {
             unsigned.insert("redacted_because".to_owned(), redaction.to_client_event(Map::new()));
         }
         if pdu.is_state()
-            && let Some(prev) = self.prev_content(&pdu)?
+            && let Some(previous) = self.replaced_state(&pdu)?
         {
-            unsigned.insert("prev_content".to_owned(), prev);
+            unsigned.insert("prev_content".to_owned(), previous.content_value());
+            // Not in the spec; Synapse adds it and clients show "X changed Y's name" from it.
+            unsigned.insert("prev_sender".to_owned(), Value::String(previous.sender.to_string()));
         }
         if let Some(viewer) = viewer {
             let membership = self.membership_at(short, meta.count, &pdu, viewer)?;
@@ -76,21 +78,31 @@ impl RoomService {
             .unwrap_or(MembershipState::Leave))
     }
 
-    /// The content of the state event this one replaced, for `unsigned.prev_content`.
-    fn prev_content(&self, pdu: &Pdu) -> Result<Option<Value>> {
-        let (Some(state_key), Some(prev)) = (&pdu.state_key, pdu.prev_events.first()) else {
+    /// The state event this one replaced, for `unsigned.prev_content`: the same type and key in
+    /// the state after its first prev event; failing that (its prev events are outliers, as
+    /// after a join over federation), among its auth events, which hold the previous member
+    /// event of a membership change.
+    fn replaced_state(&self, pdu: &Pdu) -> Result<Option<Pdu>> {
+        let Some(state_key) = &pdu.state_key else {
             return Ok(None);
         };
-        let Some(prev_short) = self.rooms.db().get_short_event_id(prev)? else {
-            return Ok(None);
-        };
-        let Some(state) = self.rooms.state_after(prev_short)? else {
-            return Ok(None);
-        };
-        Ok(self
-            .rooms
-            .state_event(&state, &pdu.kind.to_string().into(), state_key)?
-            .map(|previous| previous.content_value()))
+        let kind = pdu.kind.to_string();
+        if let Some(prev) = pdu.prev_events.first()
+            && let Some(prev_short) = self.rooms.db().get_short_event_id(prev)?
+            && let Some(state) = self.rooms.state_after(prev_short)?
+            && let Some(previous) = self.rooms.state_event(&state, &kind.clone().into(), state_key)?
+        {
+            return Ok(Some(previous));
+        }
+        for auth in &pdu.auth_events {
+            if let Some(event) = self.rooms.pdu_by_id(auth)?
+                && event.kind.to_string() == kind
+                && event.state_key.as_deref() == Some(state_key.as_str())
+            {
+                return Ok(Some(event));
+            }
+        }
+        Ok(None)
     }
 
     fn redacted(&self, pdu: &Pdu, redaction: &Pdu) -> Result<Pdu> {

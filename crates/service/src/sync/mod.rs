@@ -128,7 +128,10 @@ impl Services {
         match since {
             None => {
                 for (kind, content) in self.db().account_data_in(&user.user_id, None)? {
-                    account_data.push(json!({ "type": kind, "content": content }));
+                    // Deleted events (MSC3391) are news only to incremental syncs.
+                    if !crate::account_data::is_deleted(&content) {
+                        account_data.push(json!({ "type": kind, "content": content }));
+                    }
                 }
             }
             Some(since) => {

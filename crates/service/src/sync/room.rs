@@ -13,7 +13,7 @@ use ruma::{
     },
     events::{StateEventType, room::member::MembershipState},
 };
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::SyncFilter;
 use crate::{AuthedUser, Result, raw::raw_jsons, rooms::RoomService};
@@ -155,7 +155,11 @@ impl RoomService {
         let state = self.state_section(window, room_id, &current, &slice, &summary.heroes)?;
         let mut account_data = Vec::new();
         let room_data: Vec<(String, Value)> = match since {
-            None => db.account_data_in(&user.user_id, Some(room_id))?,
+            None => db
+                .account_data_in(&user.user_id, Some(room_id))?
+                .into_iter()
+                .filter(|(_, content)| !crate::account_data::is_deleted(content))
+                .collect(),
             Some(since) => {
                 let mut changed = Vec::new();
                 for (room, kind) in db.account_data_changes(&user.user_id, since, until)? {
@@ -412,7 +416,7 @@ impl RoomService {
         }
         let state = self.rooms().current_state(room_id)?;
         let mut events = Vec::new();
-        let strip = |pdu: accord_core::Pdu| json!({ "type": pdu.kind.to_string(), "state_key": pdu.state_key, "content": pdu.content_value(), "sender": pdu.sender });
+        let strip = |pdu: accord_core::Pdu| crate::remote_membership::strip(&pdu.to_client_event(Map::new()));
         for kind in STRIPPED_STATE_TYPES {
             if let Some(pdu) = self.rooms().state_event(&state, &StateEventType::from(*kind), "")? {
                 events.push(strip(pdu));

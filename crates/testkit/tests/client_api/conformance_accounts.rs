@@ -182,3 +182,125 @@ async fn profile_changes_reach_the_users_rooms() {
     assert_eq!(last["content"]["avatar_url"], "LemurLover");
     assert_eq!(last["content"]["displayname"], "Lemur");
 }
+
+/// msc3391 TestRemovingAccountData: deleting account data (by DELETE, or by setting `{}`),
+/// globally and per room: an incremental sync tells the deletion (`content: {}`), reads answer
+/// 404 and an initial sync leaves it out.
+#[tokio::test]
+async fn account_data_can_be_deleted() {
+    let server = TestServer::start().await;
+    let alice = server.register("alice", "pw-alice-1").await;
+    let room = server.create_room(&alice, json!({})).await;
+    let user = &alice.user_id;
+    let unstable = "/_matrix/client/unstable/org.matrix.msc3391";
+    let scopes = [
+        (
+            format!("/_matrix/client/v3/user/{user}/account_data/org.example.test"),
+            format!("{unstable}/user/{user}/account_data/org.example.test"),
+            None,
+        ),
+        (
+            format!("/_matrix/client/v3/user/{user}/rooms/{room}/account_data/org.example.test"),
+            format!("{unstable}/user/{user}/rooms/{room}/account_data/org.example.test"),
+            Some(room.clone()),
+        ),
+    ];
+    for (path, delete_path, in_room) in &scopes {
+        for by_delete in [true, false] {
+            server
+                .put(path, Some(&alice.token), json!({ "test_data": 1 }))
+                .await
+                .ok();
+            let since = server.sync(&alice, None, 0, None).await["next_batch"]
+                .as_str()
+                .expect("token")
+                .to_owned();
+            if by_delete {
+                server.delete(delete_path, Some(&alice.token), None).await.ok();
+            } else {
+                server.put(path, Some(&alice.token), json!({})).await.ok();
+            }
+            server
+                .get(path, Some(&alice.token))
+                .await
+                .assert_error(404, "M_NOT_FOUND");
+            let section = |sync: &serde_json::Value| match in_room {
+                Some(room) => sync["rooms"]["join"][room]["account_data"]["events"].clone(),
+                None => sync["account_data"]["events"].clone(),
+            };
+            let of_type = |events: serde_json::Value| -> Vec<serde_json::Value> {
+                events
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|e| e["type"] == "org.example.test")
+                    .collect()
+            };
+            let incremental = of_type(section(&server.sync(&alice, Some(&since), 0, None).await));
+            assert_eq!(incremental.len(), 1, "{incremental:?}");
+            assert_eq!(incremental[0]["content"], json!({}));
+            let initial = of_type(section(&server.sync(&alice, None, 0, None).await));
+            assert!(initial.is_empty(), "{initial:?}");
+        }
+    }
+}
+
+/// msc3890: logging a device out deletes its local notification settings.
+#[tokio::test]
+async fn a_devices_notification_settings_go_with_it() {
+    let server = TestServer::start().await;
+    let alice = server.register("alice", "pw-alice-1").await;
+    let second = server.login("alice", "pw-alice-1").await.ok();
+    let device = second["device_id"].as_str().expect("device");
+    let token = second["access_token"].as_str().expect("token");
+    let path = format!(
+        "/_matrix/client/v3/user/{}/account_data/org.matrix.msc3890.local_notification_settings.{device}",
+        alice.user_id
+    );
+    server
+        .put(&path, Some(&alice.token), json!({ "is_silenced": true }))
+        .await
+        .ok();
+    server.get(&path, Some(&alice.token)).await.ok();
+    server
+        .post("/_matrix/client/v3/logout", Some(token), json!({}))
+        .await
+        .ok();
+    server
+        .get(&path, Some(&alice.token))
+        .await
+        .assert_error(404, "M_NOT_FOUND");
+}
+
+/// TestKeyClaimOrdering (spec v1.13): one-time keys are claimed in the order they were
+/// uploaded, not by key id.
+#[tokio::test]
+async fn one_time_keys_are_claimed_oldest_first() {
+    let server = TestServer::start().await;
+    let alice = server.register("alice", "pw-alice-1").await;
+    let bob = server.register("bob", "pw-bob-1").await;
+    for id in ["1", "0"] {
+        let key_id = format!("signed_curve25519:{id}");
+        server
+            .post(
+                "/_matrix/client/v3/keys/upload",
+                Some(&alice.token),
+                json!({ "one_time_keys": { key_id: { "key": format!("key-{id}"), "signatures": {} } } }),
+            )
+            .await
+            .ok();
+    }
+    for expected in ["signed_curve25519:1", "signed_curve25519:0"] {
+        let claimed = server
+            .post(
+                "/_matrix/client/v3/keys/claim",
+                Some(&bob.token),
+                json!({ "one_time_keys": { alice.user_id.clone(): { alice.device_id.clone(): "signed_curve25519" } } }),
+            )
+            .await
+            .ok();
+        let keys = &claimed["one_time_keys"][&alice.user_id][&alice.device_id];
+        assert!(keys.get(expected).is_some(), "{expected} expected: {claimed}");
+    }
+}

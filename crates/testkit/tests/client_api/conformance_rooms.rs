@@ -268,3 +268,147 @@ async fn deleting_the_canonical_alias_updates_the_room() {
         "{sync}"
     );
 }
+
+/// TestRoomMembers: keys a client adds to a join's body stay in its member event.
+#[tokio::test]
+async fn a_joins_extra_keys_stay_in_the_member_event() {
+    let server = TestServer::start().await;
+    let alice = server.register("alice", "pw-alice-1").await;
+    let bob = server.register("bob", "pw-bob-1").await;
+    let room = server.create_room(&alice, json!({ "preset": "public_chat" })).await;
+    server
+        .post(
+            &format!("/_matrix/client/v3/join/{room}"),
+            Some(&bob.token),
+            json!({ "foo": "bar", "membership": "leave" }),
+        )
+        .await
+        .ok();
+    let member = state(&server, &bob, &room, &format!("m.room.member/{}", bob.user_id)).await;
+    assert_eq!(member["membership"], "join");
+    assert_eq!(member["foo"], "bar");
+}
+
+/// TestMSC4289PrivilegedRoomCreators and friends (room version 12): creators hold no power
+/// level (400 for power levels naming one), the tombstone needs 150, additional creators are
+/// validated, and a trusted private chat's invitees become creators; the create event can't
+/// be sent again (400, TestMSC4291..._CannotSendCreateEvent).
+#[tokio::test]
+async fn room_version_12_creators() {
+    let server = TestServer::start().await;
+    let alice = server.register("alice", "pw-alice-1").await;
+    let bob = server.register("bob", "pw-bob-1").await;
+    let create = |body: Value| {
+        let server = &server;
+        let token = alice.token.clone();
+        async move { server.post("/_matrix/client/v3/createRoom", Some(&token), body).await }
+    };
+    let room = create(json!({ "room_version": "12", "preset": "public_chat" }))
+        .await
+        .ok()["room_id"]
+        .as_str()
+        .expect("room")
+        .to_owned();
+    let levels = state(&server, &alice, &room, "m.room.power_levels").await;
+    assert_eq!(levels["users"], json!({}), "{levels}");
+    assert_eq!(levels["events"]["m.room.tombstone"], 150, "{levels}");
+    server
+        .put(
+            &format!("/_matrix/client/v3/rooms/{room}/state/m.room.power_levels/"),
+            Some(&alice.token),
+            json!({ "users": { alice.user_id.clone(): 100 } }),
+        )
+        .await
+        .assert_error(400, "M_BAD_JSON");
+    server
+        .put(
+            &format!("/_matrix/client/v3/rooms/{room}/state/m.room.create/"),
+            Some(&alice.token),
+            json!({ "room_version": "12", "entropy": 100 }),
+        )
+        .await
+        .assert_error(400, "M_BAD_JSON");
+
+    create(
+        json!({ "room_version": "12", "power_level_content_override": { "users": { alice.user_id.clone(): 100 } } }),
+    )
+    .await
+    .assert_error(400, "M_BAD_JSON");
+    for bad in [
+        json!("not-an-array"),
+        json!(["@foo:example.com", 42]),
+        json!(["@foo:example.com", "not-a-user-id"]),
+    ] {
+        create(json!({ "room_version": "12", "creation_content": { "additional_creators": bad } }))
+            .await
+            .assert_error(400, "M_BAD_JSON");
+    }
+    create(json!({ "room_version": "12", "creation_content": { "additional_creators": ["@foo:example.com", "@bar:baz.code"] } }))
+        .await
+        .ok();
+
+    let trusted = create(json!({
+        "room_version": "12", "preset": "trusted_private_chat", "is_direct": true,
+        "invite": [bob.user_id], "creation_content": { "additional_creators": ["@charlie:example.com"] },
+    }))
+    .await
+    .ok()["room_id"]
+        .as_str()
+        .expect("room")
+        .to_owned();
+    let content = state(&server, &alice, &trusted, "m.room.create").await;
+    let mut creators: Vec<&str> = content["additional_creators"]
+        .as_array()
+        .expect("additional_creators")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    creators.sort_unstable();
+    let mut expected = vec![bob.user_id.as_str(), "@charlie:example.com"];
+    expected.sort_unstable();
+    assert_eq!(creators, expected);
+}
+
+/// TestRestrictedRoomsLocalJoin: a join after a join carrying a `join_authorised_via_users_server`
+/// that isn't a user id is a profile change like any other, not a malformed event.
+#[tokio::test]
+async fn a_rejoin_ignores_the_join_authoriser_field() {
+    let server = TestServer::start().await;
+    let alice = server.register("alice", "pw-alice-1").await;
+    let room = server.create_room(&alice, json!({ "room_version": "10" })).await;
+    server
+        .put(
+            &format!("/_matrix/client/v3/rooms/{room}/state/m.room.member/{}", alice.user_id),
+            Some(&alice.token),
+            json!({ "membership": "join", "displayname": "Bobby", "join_authorised_via_users_server": "unused" }),
+        )
+        .await
+        .ok();
+    let member = state(&server, &alice, &room, &format!("m.room.member/{}", alice.user_id)).await;
+    assert_eq!(member["displayname"], "Bobby");
+}
+
+/// TestMSC4311FullCreateEventOnStrippedState: the create event in an invite's stripped state
+/// keeps its timestamp and id.
+#[tokio::test]
+async fn an_invites_create_event_is_whole() {
+    let server = TestServer::start().await;
+    let alice = server.register("alice", "pw-alice-1").await;
+    let bob = server.register("bob", "pw-bob-1").await;
+    let room = server
+        .create_room(
+            &alice,
+            json!({ "room_version": "12", "preset": "public_chat", "invite": [bob.user_id] }),
+        )
+        .await;
+    let sync = server.sync(&bob, None, 0, None).await;
+    let create = sync["rooms"]["invite"][&room]["invite_state"]["events"]
+        .as_array()
+        .expect("invite_state")
+        .iter()
+        .find(|e| e["type"] == "m.room.create")
+        .cloned()
+        .expect("create event");
+    assert!(create["origin_server_ts"].is_u64(), "{create}");
+    assert!(create["event_id"].is_string(), "{create}");
+}

@@ -294,3 +294,26 @@ async fn state_after_is_answered_under_the_name_asked_for() {
         assert!(state.iter().any(|e| e["type"] == "m.room.create"), "{section}");
     }
 }
+
+/// TestDeviceListsUpdateOverFederation: after joining a room, the joiner's sync lists every
+/// member's devices as changed, their own included.
+#[tokio::test]
+async fn a_joiner_sees_every_members_devices_changed_its_own_included() {
+    let server = TestServer::start().await;
+    let alice = server.register("alice", "pw-alice-1").await;
+    let bob = server.register("bob", "pw-bob-1").await;
+    let room = server.create_room(&alice, json!({ "preset": "public_chat" })).await;
+    let since = token(&server.sync(&bob, None, 0, None).await);
+    server.join(&bob, &room).await.ok();
+    let sync = server.sync(&bob, Some(&since), 0, None).await;
+    let mut changed: Vec<&str> = sync["device_lists"]["changed"]
+        .as_array()
+        .expect("changed")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    changed.sort_unstable();
+    let mut expected = [alice.user_id.as_str(), bob.user_id.as_str()];
+    expected.sort_unstable();
+    assert_eq!(changed, expected, "{sync}");
+}

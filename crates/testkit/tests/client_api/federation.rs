@@ -445,7 +445,26 @@ async fn remote_join(
     user: &str,
     tamper: bool,
 ) -> Result<ruma::api::federation::membership::create_join_event::v2::Response, accord_federation::Error> {
-    use ruma::api::federation::membership::{create_join_event::v2 as send_join, prepare_join_event::v1 as make_join};
+    use ruma::api::federation::membership::create_join_event::v2 as send_join;
+    let (room_id, event_id, pdu) = signed_join(b, a_name, room, user, tamper, None).await?;
+    let federation = b.running().services.federation.as_ref().expect("federation");
+    federation
+        .client()
+        .send(a_name, send_join::Request::new(room_id, event_id, pdu))
+        .await
+}
+
+/// Acting as server B: A's join template for `user`, signed by B (its content tampered with
+/// after signing, or its membership changed before, when asked), with its event id.
+async fn signed_join(
+    b: &TestServer,
+    a_name: &OwnedServerName,
+    room: &str,
+    user: &str,
+    tamper: bool,
+    membership: Option<&str>,
+) -> Result<(ruma::OwnedRoomId, ruma::OwnedEventId, Box<serde_json::value::RawValue>), accord_federation::Error> {
+    use ruma::api::federation::membership::prepare_join_event::v1 as make_join;
     let federation = b.running().services.federation.as_ref().expect("federation");
     let room_id = ruma::OwnedRoomId::try_from(room).expect("room id");
     let user_id = UserId::parse(user).expect("user id");
@@ -456,6 +475,14 @@ async fn remote_join(
     let version = template.room_version.expect("room version");
     let rules = version.rules().expect("rules");
     let mut object: ruma::CanonicalJsonObject = serde_json::from_str(template.event.get()).expect("template json");
+    if let Some(membership) = membership
+        && let Some(ruma::CanonicalJsonValue::Object(content)) = object.get_mut("content")
+    {
+        content.insert(
+            "membership".to_owned(),
+            ruma::CanonicalJsonValue::String(membership.to_owned()),
+        );
+    }
     let identity = b.running().services.rooms.rooms().identity().clone();
     ruma::signatures::hash_and_sign_event(
         identity.server_name.as_str(),
@@ -480,10 +507,51 @@ async fn remote_join(
     ))
     .expect("event id");
     let pdu = serde_json::value::to_raw_value(&object).expect("raw");
-    federation
-        .client()
-        .send(a_name, send_join::Request::new(room_id, event_id, pdu))
+    Ok((room_id, event_id, pdu))
+}
+
+/// TestCannotSendNonJoinViaSendJoinV1 / ...LeaveViaSendLeaveV1: the v1 forms (gone from the
+/// spec, still sent by older servers) take only what their name says, 400 otherwise; a real
+/// join through v1 is answered `[200, {state, auth_chain, ...}]`.
+#[tokio::test]
+async fn v1_send_join_and_send_leave_take_only_their_own_event() {
+    use accord_api::federation::membership_v1::{send_join_v1, send_leave_v1};
+    let ca = TestCa::new();
+    let a = TestServer::start_federating(&ca, |_| {}).await;
+    let b = TestServer::start_federating(&ca, |_| {}).await;
+    let alice = a.register("alice", "pw-alice-1").await;
+    let room = a.create_room(&alice, json!({ "preset": "public_chat" })).await;
+    let bob = format!("@bob:{}", origin(&b));
+    let federation = b.running().services.federation.as_ref().expect("federation");
+
+    let (room_id, event_id, pdu) = signed_join(&b, &origin(&a), &room, &bob, false, Some("knock"))
         .await
+        .expect("make_join");
+    let refused = federation
+        .client()
+        .send(&origin(&a), send_join_v1::Request::new(room_id, event_id, pdu))
+        .await;
+    assert!(format!("{refused:?}").contains("400"), "{refused:?}");
+    let (room_id, event_id, pdu) = signed_join(&b, &origin(&a), &room, &bob, false, None)
+        .await
+        .expect("make_join");
+    let refused = federation
+        .client()
+        .send(
+            &origin(&a),
+            send_leave_v1::Request::new(room_id.clone(), event_id.clone(), pdu.clone()),
+        )
+        .await;
+    assert!(format!("{refused:?}").contains("400"), "{refused:?}");
+
+    let joined = federation
+        .client()
+        .send(&origin(&a), send_join_v1::Request::new(room_id, event_id, pdu))
+        .await
+        .expect("a join through v1");
+    let body: Value = serde_json::from_str(joined.body.get()).expect("json");
+    assert_eq!(body[0], 200, "{body}");
+    assert!(body[1]["state"].as_array().is_some_and(|s| !s.is_empty()), "{body}");
 }
 
 #[tokio::test]

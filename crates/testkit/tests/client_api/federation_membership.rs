@@ -94,6 +94,23 @@ async fn invites_leaves_kicks_and_bans_across_servers() {
     );
     b.join(&bob, &room).await.ok();
     wait_membership(&a, &alice, &room, &bob_id, "join").await;
+    // Bob's join replaced his invite: `prev_content` says so even though B holds the room's
+    // earlier events only as outliers from send_join (TestFederationRoomsInvite).
+    let own_join = |s: &Value| -> Option<Value> {
+        s["rooms"]["join"][&room]["timeline"]["events"]
+            .as_array()?
+            .iter()
+            .find(|e| {
+                e["type"] == "m.room.member"
+                    && e["state_key"] == bob_id.as_str()
+                    && e["content"]["membership"] == "join"
+            })
+            .cloned()
+    };
+    let sync = sync_until(&b, &bob, |s| own_join(s).is_some()).await;
+    let join = own_join(&sync).expect("bob's join");
+    assert_eq!(join["unsigned"]["prev_content"]["membership"], "invite", "{join}");
+    assert_eq!(join["unsigned"]["prev_sender"], alice.user_id.as_str(), "{join}");
     a.send_text(&alice, &room, "welcome bob").await;
     let sync = sync_until(&b, &bob, |s| s.to_string().contains("welcome bob")).await;
     assert!(sync.to_string().contains("welcome bob"), "{sync}");
