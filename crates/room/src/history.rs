@@ -10,6 +10,8 @@ use ruma::{
     CanonicalJsonObject, EventId, OwnedEventId, RoomId, ServerName, canonical_json::redact, events::StateEventType,
 };
 
+use accord_db::rooms::ShortEventId;
+
 use crate::{Error, Result, Rooms, state::RoomState, versions::rules_for};
 
 /// Most events one `/backfill` or `/get_missing_events` answer carries.
@@ -36,6 +38,14 @@ impl Rooms {
         {
             return Ok(true);
         }
+        self.history_visible_to_server(server, short)
+    }
+
+    /// Whether the room's history visibility at the event lets `server` see it: always for
+    /// `world_readable` and `shared` history (Synapse's rule for servers, which Complement's
+    /// TestInboundCanReturnMissingEvents follows), for `invited` history when one of its users
+    /// was invited or joined at the event, for `joined` history when one was joined.
+    pub fn history_visible_to_server(&self, server: &ServerName, short: ShortEventId) -> Result<bool> {
         let Some(state) = self.state_after(short)? else {
             return Ok(false);
         };
@@ -49,10 +59,9 @@ impl Rooms {
             })
             .unwrap_or_else(|| "shared".to_owned());
         let admitted: &[MembershipState] = match visibility.as_str() {
-            "world_readable" => return Ok(true),
             "invited" => &[MembershipState::Join, MembershipState::Invite],
             "joined" => &[MembershipState::Join],
-            _ => &[MembershipState::Join, MembershipState::Invite, MembershipState::Leave],
+            _ => return Ok(true),
         };
         for pdu in self.state_events(&state)? {
             if pdu.kind != ruma::events::TimelineEventType::RoomMember {

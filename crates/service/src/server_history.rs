@@ -93,9 +93,9 @@ impl Services {
             query.limit,
             query.min_depth,
         )?;
-        let mut visible = visible_only(rooms, origin, query.room_id, ids)?;
-        visible.reverse();
-        events_json(rooms, &visible)
+        let mut ids = ids;
+        ids.reverse();
+        events_as_server_sees(rooms, origin, query.room_id, &ids)
     }
 
     /// `/backfill`: `from` and the visible events before them, at most `limit`.
@@ -111,8 +111,7 @@ impl Services {
             check_visible(rooms, origin, room_id, event_id)?;
         }
         let ids = rooms.backfill_events(room_id, from, limit)?;
-        let visible = visible_only(rooms, origin, room_id, ids)?;
-        events_json(rooms, &visible)
+        events_as_server_sees(rooms, origin, room_id, &ids)
     }
 }
 
@@ -131,20 +130,34 @@ fn check_visible(rooms: &Rooms, origin: &ServerName, room_id: &RoomId, event_id:
     }
 }
 
-/// The events of `ids` that `origin` may see, in the same order.
-fn visible_only(
+/// The events of `ids` as `origin` may see them, in the same order: whole where the history
+/// visibility at each lets it, redacted where not. A redacted event keeps the room's graph
+/// whole for the asking server while hiding what it may not read (spec: "Retrieving events",
+/// servers may return redacted events; Synapse answers /get_missing_events and /backfill so).
+fn events_as_server_sees(
     rooms: &Rooms,
     origin: &ServerName,
     room_id: &RoomId,
-    ids: Vec<OwnedEventId>,
-) -> Result<Vec<OwnedEventId>> {
-    let mut visible = Vec::with_capacity(ids.len());
+    ids: &[OwnedEventId],
+) -> Result<Vec<Box<RawValue>>> {
+    let rules = accord_room::rules_for(&rooms.room_version(room_id)?)?;
+    let mut out = Vec::with_capacity(ids.len());
     for id in ids {
-        if rooms.server_may_see(origin, room_id, &id)? {
-            visible.push(id);
-        }
+        let Some(short) = rooms.db().get_short_event_id(id)? else {
+            continue;
+        };
+        let Some(json) = rooms.federation_event(id)? else {
+            continue;
+        };
+        let json = if rooms.history_visible_to_server(origin, short)? {
+            json
+        } else {
+            ruma::canonical_json::redact(json, &rules.redaction, None)
+                .map_err(|err| Error::Internal(format!("event {id} failed to redact: {err}")))?
+        };
+        out.push(raw(&json)?);
     }
-    Ok(visible)
+    Ok(out)
 }
 
 /// The events as other servers get them, skipping any no longer stored.

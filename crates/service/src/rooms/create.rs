@@ -145,8 +145,13 @@ impl RoomService {
                 StateEventType::RoomHistoryVisibility,
                 json!({ "history_visibility": "shared" }),
             ),
-            (StateEventType::RoomGuestAccess, json!({ "guest_access": guest_access })),
         ];
+        // No `m.room.guest_access` event means `forbidden`, so a public chat gets none: one
+        // event less, and the room's events as Synapse creates them (Complement's
+        // TestInboundCanReturnMissingEvents checks their exact order).
+        if guest_access != "forbidden" {
+            preset_state.push((StateEventType::RoomGuestAccess, json!({ "guest_access": guest_access })));
+        }
         // initial_state overrides the preset's events of the same type and key.
         preset_state.retain(|(kind, _)| {
             !request

@@ -3,7 +3,10 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-use accord_db::{Direction, rooms::MembershipRecord};
+use accord_db::{
+    Direction,
+    rooms::{MembershipRecord, ShortEventId},
+};
 use accord_room::RoomState;
 use ruma::{
     EventId, OwnedRoomId, OwnedUserId, RoomId, UInt, UserId,
@@ -149,7 +152,7 @@ impl RoomService {
         let scan_since = if window.newly_joined { None } else { since };
         let mut slice = self.timeline_slice(user, room_id, until, scan_since, filter)?;
         slice.limited |= window.newly_joined;
-        let prev_batch = slice.counts.first().map_or(until, |c| c.saturating_sub(1));
+        let prev_batch = slice.counts.iter().min().map_or(until, |c| c.saturating_sub(1));
         let current = self.rooms().current_state(room_id)?;
         let summary = self.summary(&current, room_id, &user.user_id)?;
         let state = self.state_section(window, room_id, &current, &slice, &summary.heroes)?;
@@ -202,7 +205,11 @@ impl RoomService {
     }
 
     /// The newest `limit` events at or below `upto` (and above `since`) that the user may see
-    /// and the timeline filter passes, oldest first.
+    /// and the timeline filter passes, oldest first. Without `since` (an initial sync, or a
+    /// room joined in this window) "newest" is by the room's graph, not by arrival: among twice
+    /// `limit` recent events, those of greatest depth. An event that arrived late from another
+    /// server on an old branch is then not taken for the room's latest (Synapse picks
+    /// timelines so; Complement's TestSyncOmitsStateChangeOnFilteredEvents relies on it).
     fn timeline_slice(
         &self,
         user: &AuthedUser,
@@ -213,8 +220,13 @@ impl RoomService {
     ) -> Result<TimelineSlice> {
         let db = self.rooms().db();
         let limit = filter.timeline_limit();
+        let by_depth = since.is_none();
+        let wanted = if by_depth { limit * 2 } else { limit };
         let timeline_filter = &filter.room.timeline.events;
-        let mut slice = TimelineSlice::default();
+        // Candidates as (depth, count, event): filtered on the stored event's type and sender
+        // (all a filter looks at), rendered only once chosen.
+        let mut found: Vec<(u64, u64, ShortEventId)> = Vec::new();
+        let mut more = false;
         let mut position = upto.saturating_add(1);
         'pages: loop {
             let page = db.timeline(room_id, position, since, Direction::Backward, limit * 2)?;
@@ -226,20 +238,41 @@ impl RoomService {
                 if !self.can_see(&user.user_id, short)? {
                     continue;
                 }
-                if let Some(event) = self.render(short, Some(user))?
-                    && timeline_filter.allows(&event)
-                {
-                    if slice.events.len() == limit {
-                        slice.limited = true;
-                        break 'pages;
-                    }
-                    slice.events.push(event);
-                    slice.counts.push(count);
+                let Some(pdu) = self.rooms().pdu(short)? else {
+                    continue;
+                };
+                let probe = json!({ "type": pdu.kind.to_string(), "sender": pdu.sender });
+                if !timeline_filter.allows(&probe) {
+                    continue;
                 }
+                if found.len() == wanted {
+                    more = true;
+                    break 'pages;
+                }
+                found.push((u64::from(pdu.depth), count, short));
             }
         }
-        slice.events.reverse();
-        slice.counts.reverse();
+        if by_depth {
+            // The deepest `limit`.
+            found.sort_by_key(|b| std::cmp::Reverse((b.0, b.1)));
+            if found.len() > limit {
+                found.truncate(limit);
+                more = true;
+            }
+        }
+        // Oldest first: by depth where picked by depth (a late branch keeps its place in the
+        // graph), else by arrival.
+        found.reverse();
+        let mut slice = TimelineSlice {
+            limited: more,
+            ..TimelineSlice::default()
+        };
+        for (_, count, short) in found {
+            if let Some(event) = self.render(short, Some(user))? {
+                slice.counts.push(count);
+                slice.events.push(event);
+            }
+        }
         Ok(slice)
     }
 
@@ -462,7 +495,7 @@ impl RoomService {
         filter: &SyncFilter,
     ) -> Result<LeftRoom> {
         let slice = self.timeline_slice(user, room_id, record.count, since, filter)?;
-        let prev_batch = slice.counts.first().map_or(record.count, |c| c.saturating_sub(1));
+        let prev_batch = slice.counts.iter().min().map_or(record.count, |c| c.saturating_sub(1));
         let mut room = LeftRoom::new();
         room.timeline = timeline(&slice.events, slice.limited, prev_batch)?;
         Ok(room)

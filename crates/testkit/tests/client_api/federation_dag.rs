@@ -7,7 +7,9 @@ use std::{collections::BTreeMap, time::Duration};
 use accord_testkit::{TestServer, TestUser, ca::TestCa};
 use serde_json::{Value, json};
 
-use crate::federation_support::{SharedRoom, origin, shared_room, stored_pdu, transact, wait_for_bodies};
+use crate::federation_support::{
+    SharedRoom, forge_with, id_of, origin, shared_room, stored_pdu, transact, wait_for_bodies,
+};
 
 /// The room's current state as `(type, state_key) -> event_id`.
 async fn state_ids(server: &TestServer, user: &TestUser, room: &str) -> BTreeMap<(String, String), String> {
@@ -293,4 +295,109 @@ async fn a_gap_longer_than_get_missing_events_is_crossed_with_the_state_at_the_m
     )
     .await;
     assert!(on_a.contains(&"bob after the gap".to_owned()), "{on_a:?}");
+}
+
+/// TestInboundCanReturnMissingEvents: `/get_missing_events` follows the history visibility at
+/// each event: events a server may not see (`joined` history from before its users joined)
+/// come back redacted, not dropped and not whole; `shared` history comes back whole.
+#[tokio::test]
+async fn missing_events_follow_the_history_visibility_at_each_event() {
+    use ruma::api::federation::event::get_missing_events::v1 as get_missing_events;
+    let ca = TestCa::new();
+    let a = TestServer::start_federating(&ca, |_| {}).await;
+    let b = TestServer::start_federating(&ca, |_| {}).await;
+    let alice = a.register("alice", "pw-alice-1").await;
+    let bob = b.register("bob", "pw-bob-1").await;
+    for (visibility, whole) in [("joined", false), ("shared", true)] {
+        let room = a.create_room(&alice, json!({ "preset": "public_chat" })).await;
+        a.put(
+            &format!("/_matrix/client/v3/rooms/{room}/state/m.room.history_visibility/"),
+            Some(&alice.token),
+            json!({ "history_visibility": visibility }),
+        )
+        .await
+        .ok();
+        a.send_text(&alice, &room, "before bob").await;
+        b.join(&bob, &room).await.ok();
+        let room_id = ruma::OwnedRoomId::try_from(room.as_str()).expect("room id");
+        let latest = a
+            .running()
+            .services
+            .rooms
+            .rooms()
+            .db()
+            .extremities(&room_id)
+            .expect("extremities");
+        let federation = b.running().services.federation.as_ref().expect("federation");
+        let first = a
+            .get(
+                &format!("/_matrix/client/v3/rooms/{room}/messages?dir=f&limit=1"),
+                Some(&alice.token),
+            )
+            .await
+            .ok();
+        let create_id =
+            ruma::OwnedEventId::try_from(first["chunk"][0]["event_id"].as_str().expect("create")).expect("id");
+        let mut request = get_missing_events::Request::new(room_id, vec![create_id], latest);
+        request.limit = ruma::UInt::from(50u32);
+        let answer = federation.client().send(&origin(&a), request).await.expect("answer");
+        let events: Vec<Value> = answer
+            .events
+            .iter()
+            .map(|raw| serde_json::from_str(raw.get()).expect("json"))
+            .collect();
+        let message = events
+            .iter()
+            .find(|e| e["type"] == "m.room.message")
+            .unwrap_or_else(|| panic!("{visibility}: the message is there, whole or redacted: {events:?}"));
+        assert_eq!(message["content"]["body"].is_string(), whole, "{visibility}: {message}");
+    }
+}
+
+/// TestSyncOmitsStateChangeOnFilteredEvents: a state event that arrives late on an old branch
+/// is not the initial sync's latest event (timelines are picked by depth), so it shows in
+/// `state` even when a filter leaves the newest event out.
+#[tokio::test]
+async fn a_late_branch_state_event_is_in_the_initial_syncs_state() {
+    use ruma::CanonicalJsonValue as V;
+    let SharedRoom { a, b, alice, bob, room } = shared_room("latebranch").await;
+    a.put(
+        &format!("/_matrix/client/v3/rooms/{room}/state/m.room.power_levels/"),
+        Some(&alice.token),
+        json!({ "users": { alice.user_id.clone(): 100, bob.user_id.clone(): 100 } }),
+    )
+    .await
+    .ok();
+    let base_id = b.send_text(&bob, &room, "base").await;
+    wait_for_bodies(&a, &alice, &room, &["base".to_owned()], Duration::from_secs(10)).await;
+    let base = stored_pdu(&a, &base_id);
+    let late = forge_with(&b, &base, "", |event| {
+        event.insert("type".to_owned(), V::String("m.room.name".to_owned()));
+        event.insert("state_key".to_owned(), V::String(String::new()));
+        let content = [("name".to_owned(), V::String("I am the room name, S2".to_owned()))];
+        event.insert("content".to_owned(), V::Object(content.into_iter().collect()));
+    });
+    a.send_text(&alice, &room, "E3").await;
+    a.send_text(&alice, &room, "E4").await;
+    let results = transact(&b, &a, vec![late.clone()]).await.expect("transaction");
+    assert!(results.values().all(Result::is_ok), "{results:?}");
+    a.put(
+        &format!("/_matrix/client/v3/rooms/{room}/send/please_filter_me/e5"),
+        Some(&alice.token),
+        json!({ "body": "E5" }),
+    )
+    .await
+    .ok();
+
+    let filter = json!({ "room": { "timeline": { "not_types": ["please_filter_me"], "limit": 1 } } });
+    let sync = a.sync(&alice, None, 0, Some(filter)).await;
+    let section = &sync["rooms"]["join"][&room];
+    let late_id = id_of(&late).to_string();
+    let in_state = section["state"]["events"]
+        .as_array()
+        .expect("state")
+        .iter()
+        .any(|e| e["event_id"] == late_id.as_str());
+    assert!(in_state, "the late name event in state: {section}");
+    assert_eq!(section["timeline"]["events"][0]["content"]["body"], "E4", "{section}");
 }
