@@ -27,7 +27,29 @@ pub fn router(services: Services) -> Router {
         .route("/.well-known/matrix/client", get(client::well_known::client_route))
         .route("/.well-known/matrix/server", get(client::well_known::server_route))
         .route("/health", get(|| async { "OK" }));
+    let router = OTHER_LISTENER_PATHS.iter().fold(router, |router, (path, method)| {
+        router.route(path, on(*method, not_on_this_listener))
+    });
     with_fallbacks(router).with_state(services)
+}
+
+/// Endpoints of the other APIs that the client listener doesn't serve (federation and keys
+/// have their own listener; media comes later), registered with the method they take: a
+/// request with the right method gets 404, one with a wrong method 405, as on a server that
+/// serves them on this port (Synapse; Complement's TestUnknownEndpoints asks for the 405s).
+const OTHER_LISTENER_PATHS: &[(&str, MethodFilter)] = &[
+    ("/_matrix/federation/v1/version", MethodFilter::GET),
+    ("/_matrix/key/v2/server", MethodFilter::GET),
+    ("/_matrix/key/v2/query", MethodFilter::POST),
+    ("/_matrix/media/v3/upload", MethodFilter::POST),
+];
+
+async fn not_on_this_listener() -> Response {
+    error_response(
+        StatusCode::NOT_FOUND,
+        ErrorKind::Unrecognized,
+        "This endpoint is not served on this listener",
+    )
 }
 
 /// Answers unknown paths with 404 and wrong methods with 405, both `M_UNRECOGNIZED`.

@@ -1,6 +1,7 @@
 //! `accord-bench`: starts an `accord` binary on loopback with a fresh database and measures
 //! message send throughput (1 and 16 concurrent senders), send latency (p50/p99), incremental
-//! `/sync` latency, long-poll wake-up latency, and the server's RSS with 1,000 rooms.
+//! `/sync` latency, long-poll wake-up latency, the server's CPU time per send, and its RSS
+//! with 1,000 rooms.
 //!
 //! Usage: `accord-bench [PATH_TO_ACCORD] [MESSAGES]` (defaults: `target/release/accord`, 2000).
 //! Prints a Markdown table for docs/benchmarks.md.
@@ -50,9 +51,15 @@ async fn main() -> Result<(), String> {
     }
 
     // Sequential sends from one user.
+    let ticks_before = server.cpu_ticks()?;
     let single = client.send_many(&users[..1], &room, messages).await?;
+    let single_cpu = server.cpu_ticks()? - ticks_before;
     // 16 concurrent senders, `messages` in total.
+    let ticks_before = server.cpu_ticks()?;
     let concurrent = client.send_many(&users, &room, messages).await?;
+    let concurrent_cpu = server.cpu_ticks()? - ticks_before;
+    // Server CPU per send in microseconds (a tick is 10 ms).
+    let per_send = |ticks: u64| ticks as f64 * 10_000.0 / messages as f64;
 
     // Incremental /sync latency: one new message, then a sync from the previous token.
     let mut since = client.sync(&users[1], None, 0).await?;
@@ -105,6 +112,11 @@ async fn main() -> Result<(), String> {
         "| send latency, 16 senders, p50 / p99 | {} / {} |",
         concurrent.latencies.p50(),
         concurrent.latencies.p99()
+    );
+    println!(
+        "| server CPU per send, 1 sender / 16 senders | {:.0} µs / {:.0} µs |",
+        per_send(single_cpu),
+        per_send(concurrent_cpu)
     );
     println!(
         "| incremental /sync (one new event), p50 / p99 | {} / {} |",

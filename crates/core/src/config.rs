@@ -82,6 +82,11 @@ pub struct FederationConfig {
     pub denied_servers: Vec<String>,
     /// Notaries asked for a server's signing keys when the server itself can't be reached.
     pub trusted_key_servers: Vec<ruma::OwnedServerName>,
+    /// Whether other servers see the display names of local users' devices (key queries,
+    /// device lists). Off by default, as on Synapse: names like "Alice's work laptop" say more
+    /// than a partner needs.
+    #[serde(default)]
+    pub share_device_names: bool,
 }
 
 /// How new accounts may be created through `/register`.
@@ -179,6 +184,7 @@ impl Default for Config {
                 allowed_servers: Vec::new(),
                 denied_servers: Vec::new(),
                 trusted_key_servers: Vec::new(),
+                share_device_names: false,
             },
             registration: RegistrationConfig {
                 mode: RegistrationMode::Closed,

@@ -114,9 +114,12 @@ impl Services {
             }
             match db.get_device(user_id, device_id)? {
                 None => content.deleted = Some(true),
-                Some(_) => {
+                Some(record) => {
                     if let Some(keys) = db.get_device_keys(user_id, device_id)? {
                         content.keys = Some(raw_json(&keys)?);
+                    }
+                    if self.config.federation.share_device_names {
+                        content.device_display_name = record.display_name;
                     }
                 }
             }

@@ -21,8 +21,8 @@ fn raw_to_value<T>(raw: &ruma::serde::Raw<T>) -> Option<Value> {
 }
 
 impl Services {
-    /// `GET /_matrix/federation/v1/user/devices/{userId}` for a local user. Device names stay
-    /// private to the user's own server, as in `/user/keys/query`.
+    /// `GET /_matrix/federation/v1/user/devices/{userId}` for a local user. Device names only
+    /// with `federation.share_device_names`, as in `/user/keys/query`.
     pub fn local_user_devices(&self, user_id: &UserId) -> Result<get_devices::Response> {
         if user_id.server_name() != self.config.server_name {
             return Err(Error::not_found(format!("{user_id} is not a user of this server")));
@@ -30,11 +30,13 @@ impl Services {
         let db = self.db();
         let stream_id = UInt::try_from(db.device_list_version(user_id)?).unwrap_or(UInt::MAX);
         let mut answer = get_devices::Response::new(user_id.to_owned(), stream_id);
-        for (device_id, _) in db.devices(user_id)? {
+        for (device_id, record) in db.devices(user_id)? {
             if let Some(keys) = db.get_device_keys(user_id, &device_id)? {
-                answer
-                    .devices
-                    .push(get_devices::UserDevice::new(device_id, raw_json(&keys)?));
+                let mut device = get_devices::UserDevice::new(device_id, raw_json(&keys)?);
+                if self.config.federation.share_device_names {
+                    device.device_display_name = record.display_name;
+                }
+                answer.devices.push(device);
             }
         }
         if let Some(keys) = db.get_cross_signing_keys(user_id)? {

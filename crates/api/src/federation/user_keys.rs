@@ -1,5 +1,5 @@
-//! Device keys of local users for other servers: `/user/keys/query` (no device display names),
-//! `/user/keys/claim` and `/user/devices`.
+//! Device keys of local users for other servers: `/user/keys/query` (device display names only
+//! with `federation.share_device_names`), `/user/keys/claim` and `/user/devices`.
 
 use accord_service::{Services, cross_signing::CrossSigningAnswer};
 use ruma::api::federation::{
@@ -12,7 +12,7 @@ use crate::{Result, Ruma};
 /// # `POST /_matrix/federation/v1/user/keys/query`
 pub async fn get_keys_route(services: Services, request: Ruma<get_keys::Request>) -> Result<get_keys::Response> {
     let wanted = &request.body.device_keys;
-    let device_keys = services.local_device_keys(wanted, false)?;
+    let device_keys = services.local_device_keys(wanted, services.config.federation.share_device_names)?;
     let mut cross = CrossSigningAnswer::default();
     let local = wanted
         .keys()

@@ -379,3 +379,36 @@ async fn joins_and_leaves_show_in_device_lists() {
         "{quiet}"
     );
 }
+
+/// TestFederationKeyUploadQuery, with `federation.share_device_names` on (as Complement runs
+/// Synapse): a remote key query shows the device's display name, also after a rename.
+#[tokio::test]
+async fn device_names_reach_other_servers_when_shared() {
+    let ca = TestCa::new();
+    let a = TestServer::start_federating(&ca, |_| {}).await;
+    let b = TestServer::start_federating(&ca, |config| config.federation.share_device_names = true).await;
+    let alice = a.register("alice", "pw-alice-1").await;
+    let bob = b.register("bob", "pw-bob-1").await;
+    let (keys, _) = device_keys(&bob, &bob.device_id, None);
+    upload(&b, &bob, json!({ "device_keys": keys })).await.ok();
+    b.put(
+        &format!("/_matrix/client/v3/devices/{}", bob.device_id),
+        Some(&bob.token),
+        json!({ "display_name": "My new displayname" }),
+    )
+    .await
+    .ok();
+    let queried = a
+        .post(
+            "/_matrix/client/v3/keys/query",
+            Some(&alice.token),
+            json!({ "device_keys": { bob.user_id.clone(): [] } }),
+        )
+        .await
+        .ok();
+    let device = &queried["device_keys"][&bob.user_id][&bob.device_id];
+    assert_eq!(
+        device["unsigned"]["device_display_name"], "My new displayname",
+        "{queried}"
+    );
+}

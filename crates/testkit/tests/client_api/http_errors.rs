@@ -23,6 +23,38 @@ async fn wrong_method_is_405_unrecognized() {
         .assert_error(405, "M_UNRECOGNIZED");
 }
 
+/// TestUnknownEndpoints: on the client listener, unknown paths of every API are 404 and known
+/// ones with a wrong method 405, federation, key and media paths included.
+#[tokio::test]
+async fn unknown_paths_of_every_api_are_404_and_wrong_methods_405() {
+    let server = TestServer::start().await;
+    for path in [
+        "/_matrix/unknown",
+        "/_matrix/client/unknown",
+        "/_matrix/client/v1/unknown",
+        "/_matrix/client/v3/room/unknown",
+        "/_matrix/federation/unknown",
+        "/_matrix/federation/v1/unknown",
+        "/_matrix/key/unknown",
+        "/_matrix/key/v2/unknown",
+        "/_matrix/media/unknown",
+        "/_matrix/media/v3/unknown",
+    ] {
+        server.get(path, None).await.assert_error(404, "M_UNRECOGNIZED");
+    }
+    for (method, path) in [
+        (Method::PUT, "/_matrix/client/v3/login"),
+        (Method::PUT, "/_matrix/federation/v1/version"),
+        (Method::PUT, "/_matrix/key/v2/query"),
+        (Method::PATCH, "/_matrix/media/v3/upload"),
+    ] {
+        server
+            .request(method, path, None, None)
+            .await
+            .assert_error(405, "M_UNRECOGNIZED");
+    }
+}
+
 #[tokio::test]
 async fn malformed_json_is_not_json_and_wrong_shape_is_bad_json() {
     let server = TestServer::start().await;
