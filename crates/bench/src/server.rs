@@ -69,8 +69,8 @@ impl Server {
     }
 
     /// CPU time the server has used (user + system), from /proc, in clock ticks (1/100 s on
-    /// Linux). Unlike wall time it doesn't count time the machine gave to other tenants, so on
-    /// a noisy machine it compares two builds' cost more steadily than throughput does.
+    /// Linux): the cost of the work itself, without the time the machine gave to other tenants
+    /// (contention with them still inflates it: caches, frequency).
     pub fn cpu_ticks(&self) -> Result<u64, String> {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).map_err(|e| e.to_string())?;
         // Fields after the `(comm)`, which may hold spaces: utime and stime are the 12th and
