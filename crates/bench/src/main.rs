@@ -52,8 +52,10 @@ async fn main() -> Result<(), String> {
 
     // Sequential sends from one user.
     let ticks_before = server.cpu_ticks()?;
+    let switches_before = server.context_switches()?;
     let single = client.send_many(&users[..1], &room, messages).await?;
     let single_cpu = server.cpu_ticks()? - ticks_before;
+    let single_switches = server.context_switches()?.saturating_sub(switches_before);
     // 16 concurrent senders, `messages` in total.
     let ticks_before = server.cpu_ticks()?;
     let concurrent = client.send_many(&users, &room, messages).await?;
@@ -117,6 +119,10 @@ async fn main() -> Result<(), String> {
         "| server CPU per send, 1 sender / 16 senders | {:.0} µs / {:.0} µs |",
         per_send(single_cpu),
         per_send(concurrent_cpu)
+    );
+    println!(
+        "| server context switches per send, 1 sender | {:.1} |",
+        single_switches as f64 / messages as f64
     );
     println!(
         "| incremental /sync (one new event), p50 / p99 | {} / {} |",

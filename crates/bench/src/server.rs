@@ -89,6 +89,28 @@ impl Server {
         Ok(field(11)? + field(12)?)
     }
 
+    /// Context switches of all the server's threads so far (voluntary and not), from /proc: a
+    /// thread hand-off per request shows here however noisy the machine is.
+    pub fn context_switches(&self) -> Result<u64, String> {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.pid())).map_err(|e| e.to_string())?;
+        let mut total = 0;
+        for task in tasks {
+            let path = task.map_err(|e| e.to_string())?.path().join("status");
+            // A thread that ended between listing and reading is simply not counted.
+            let Ok(status) = std::fs::read_to_string(path) else {
+                continue;
+            };
+            total += status
+                .lines()
+                .filter(|line| {
+                    line.starts_with("voluntary_ctxt_switches:") || line.starts_with("nonvoluntary_ctxt_switches:")
+                })
+                .filter_map(|line| line.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum::<u64>();
+        }
+        Ok(total)
+    }
+
     /// Kills the server.
     pub fn stop(mut self) {
         let _ = self.child.kill();

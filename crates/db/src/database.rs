@@ -23,6 +23,10 @@ pub struct Db {
     edu_counter: Arc<EduCounter>,
     intern_lock: Arc<parking_lot::Mutex<()>>,
     room_locks: RoomLocks,
+    /// Each room's forward extremities as committed, read on every send. Kept in memory: the
+    /// rows are replaced on every event, and a prefix scan over them walks every deletion still
+    /// in the memtable (a third of a send's CPU in a busy room before this cache).
+    extremities: Arc<parking_lot::Mutex<std::collections::HashMap<ruma::OwnedRoomId, Vec<ruma::OwnedEventId>>>>,
     /// Set once a write or fsync failed: the engine may hold writes that are visible but not
     /// durable, so nothing more is written (fail-stop, like RocksDB's own background error) and
     /// the stream positions of those writes are never released (see `release_count`).
@@ -46,6 +50,7 @@ impl Db {
             edu_counter: Arc::default(),
             intern_lock: Arc::default(),
             room_locks: RoomLocks::default(),
+            extremities: Arc::default(),
             storage_failed: Arc::default(),
         };
         migrations::run(&db)?;
@@ -97,13 +102,39 @@ impl Db {
 
     /// Commits a room's batch atomically and durably, still under its lock.
     pub fn write_room(&self, batch: RoomBatch<'_>) -> Result<()> {
-        self.write(batch.into_inner())
+        let (rows, extremities) = batch.into_parts();
+        self.write(rows)?;
+        self.note_committed_extremities(extremities);
+        Ok(())
     }
 
     /// Commits a room's batch atomically and visibly, still under its lock; durable once
     /// [`Db::sync`] returns.
     pub fn write_room_deferred(&self, batch: RoomBatch<'_>) -> Result<()> {
-        self.write_deferred(batch.into_inner())
+        let (rows, extremities) = batch.into_parts();
+        self.write_deferred(rows)?;
+        self.note_committed_extremities(extremities);
+        Ok(())
+    }
+
+    /// The extremities a committed batch left its room with, into the cache.
+    fn note_committed_extremities(&self, extremities: Option<(ruma::OwnedRoomId, Vec<ruma::OwnedEventId>)>) {
+        if let Some((room_id, list)) = extremities {
+            self.extremities.lock().insert(room_id, list);
+        }
+    }
+
+    /// The cached extremities of a room, if read or written since the start.
+    pub(crate) fn cached_extremities(&self, room_id: &ruma::RoomId) -> Option<Vec<ruma::OwnedEventId>> {
+        self.extremities.lock().get(room_id).cloned()
+    }
+
+    /// Remembers a room's extremities as read from the database.
+    pub(crate) fn cache_extremities(&self, room_id: &ruma::RoomId, list: &[ruma::OwnedEventId]) {
+        self.extremities
+            .lock()
+            .entry(room_id.to_owned())
+            .or_insert_with(|| list.to_vec());
     }
 
     /// Commits `batch` atomically and visibly; durable once [`Db::sync`] returns.

@@ -184,7 +184,7 @@ impl Rooms {
             },
         );
         db.put_timeline(&mut batch, count, short);
-        db.replace_extremities(&mut batch, &pdu.prev_events, &pdu.event_id);
+        db.replace_extremities(&mut batch, &pdu.prev_events, &pdu.event_id)?;
         let current_state = match resolved_current {
             None => state_after,
             Some(resolved) => {

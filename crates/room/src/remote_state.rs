@@ -111,7 +111,7 @@ impl Rooms {
         let state_after: ShortStateHash = self.db.put_state_diff(&mut batch, None, entries, Vec::new())?;
         // Rejoining: whatever this server had of the room before is superseded.
         let stale = self.db.extremities(room_id)?;
-        self.db.replace_extremities(&mut batch, &stale, &join.pdu.event_id);
+        self.db.replace_extremities(&mut batch, &stale, &join.pdu.event_id)?;
         let joined = crate::persist::JoinedBatch {
             batch,
             short: Some(join_short),

@@ -8,7 +8,7 @@ use std::{collections::HashMap, sync::Arc};
 
 use accord_storage::WriteBatch;
 use parking_lot::Mutex;
-use ruma::{OwnedRoomId, RoomId};
+use ruma::{OwnedEventId, OwnedRoomId, RoomId};
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
 use super::{ShortStateHash, StateSnapshot};
@@ -39,6 +39,7 @@ impl RoomGuard {
             guard: self,
             batch: WriteBatch::new(),
             snapshots: HashMap::new(),
+            extremities: None,
         }
     }
 }
@@ -52,6 +53,9 @@ pub struct RoomBatch<'g> {
     /// State snapshots queued in this batch, so a later diff in the same batch can build on
     /// one (the resolved state before an event, then the state after it).
     snapshots: HashMap<ShortStateHash, StateSnapshot>,
+    /// The room's forward extremities once this batch commits, if it changes them (the
+    /// database's cache of them is updated from it on commit).
+    extremities: Option<Vec<OwnedEventId>>,
 }
 
 impl RoomBatch<'_> {
@@ -75,8 +79,18 @@ impl RoomBatch<'_> {
         self.snapshots.insert(hash, layer);
     }
 
-    pub(crate) fn into_inner(self) -> WriteBatch {
-        self.batch
+    pub(crate) fn queued_extremities(&self) -> Option<&Vec<OwnedEventId>> {
+        self.extremities.as_ref()
+    }
+
+    pub(crate) fn note_extremities(&mut self, extremities: Vec<OwnedEventId>) {
+        self.extremities = Some(extremities);
+    }
+
+    /// The rows to write, and the extremities they leave the room with (if they change them).
+    pub(crate) fn into_parts(self) -> (WriteBatch, Option<(OwnedRoomId, Vec<OwnedEventId>)>) {
+        let room_id = self.guard.room_id().to_owned();
+        (self.batch, self.extremities.map(|list| (room_id, list)))
     }
 }
 

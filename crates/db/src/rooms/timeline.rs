@@ -222,11 +222,17 @@ impl Db {
 
     /// The room's forward extremities (events with no children yet).
     pub fn extremities(&self, room_id: &RoomId) -> Result<Vec<ruma::OwnedEventId>> {
+        if let Some(list) = self.cached_extremities(room_id) {
+            return Ok(list);
+        }
         let prefix = KeyBuilder::new().str(room_id.as_str()).prefix();
-        self.scan_keys(ROOMID_EVENTID_EXTREMITY, &prefix)?
+        let list = self
+            .scan_keys(ROOMID_EVENTID_EXTREMITY, &prefix)?
             .into_iter()
             .map(|key| decode_id(ROOMID_EVENTID_EXTREMITY, &key[prefix.len()..]))
-            .collect()
+            .collect::<Result<Vec<ruma::OwnedEventId>>>()?;
+        self.cache_extremities(room_id, &list);
+        Ok(list)
     }
 
     /// Queues replacing `replaced` extremities of the batch's room by `event_id`.
@@ -235,19 +241,29 @@ impl Db {
         batch: &mut RoomBatch<'_>,
         replaced: &[ruma::OwnedEventId],
         event_id: &ruma::EventId,
-    ) {
+    ) -> Result<()> {
         let room_id = batch.room_id().to_owned();
-        let batch = batch.rows();
+        let mut list = match batch.queued_extremities() {
+            Some(list) => list.clone(),
+            None => self.extremities(&room_id)?,
+        };
+        list.retain(|id| !replaced.contains(id));
+        if !list.iter().any(|id| id == event_id) {
+            list.push(event_id.to_owned());
+        }
+        let rows = batch.rows();
         for old in replaced {
-            batch.delete(
+            rows.delete(
                 ROOMID_EVENTID_EXTREMITY,
                 KeyBuilder::new().str(room_id.as_str()).str(old.as_str()).build(),
             );
         }
-        batch.put(
+        rows.put(
             ROOMID_EVENTID_EXTREMITY,
             KeyBuilder::new().str(room_id.as_str()).str(event_id.as_str()).build(),
             Vec::new(),
         );
+        batch.note_extremities(list);
+        Ok(())
     }
 }
