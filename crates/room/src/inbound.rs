@@ -75,7 +75,7 @@ impl Rooms {
     ) -> Result<(OwnedEventId, Option<StreamTicket>)> {
         let current = self.current_state(room_id)?;
         let rules = rules_for(&current.version)?;
-        state_res::check_pdu_format(&object, &rules.event_format).map_err(Error::InvalidEvent)?;
+        crate::pdu_format::check_received_pdu_format(&object, &rules.event_format).map_err(Error::InvalidEvent)?;
         let checked = self.check_remote(&rules, room_id, object, keys)?;
         let pdu = &checked.pdu;
         // Servers relay others' events (gaps, backfill); the sender's own server signed it

@@ -121,7 +121,7 @@ impl Rooms {
         let guard = self.lock(room_id).await;
         let before = self.current_state(room_id)?;
         let rules = rules_for(&before.version)?;
-        state_res::check_pdu_format(&object, &rules.event_format).map_err(Error::InvalidEvent)?;
+        crate::pdu_format::check_received_pdu_format(&object, &rules.event_format).map_err(Error::InvalidEvent)?;
         let computed = crate::build::event_id_of(&object, &rules)?;
         if computed != event_id {
             return Err(Error::InvalidEvent(format!("event id is {computed}, not {event_id}")));

@@ -2,6 +2,7 @@
 //! servers are asked over federation (respecting the closed-federation policy); local ones are
 //! answered here.
 
+use ruma::api::error::ErrorKind;
 use ruma::events::room::member::MembershipState;
 use ruma::{
     OwnedRoomId, OwnedServerName, RoomAliasId, UserId,
@@ -31,11 +32,34 @@ pub(crate) fn remote_error(what: &str, err: accord_federation::Error) -> Error {
                 .unwrap_or(body);
             Error::forbidden(format!("{server} refused: {reason}"))
         }
+        // A resident that can't vouch for a restricted join says why; the client may try
+        // another server, so the reason is passed on rather than turned into 404.
+        accord_federation::Error::Remote {
+            status: 400,
+            server,
+            body,
+        } if join_refusal(&body).is_some() => {
+            let (kind, reason) = join_refusal(&body).unwrap_or((ErrorKind::Forbidden, body));
+            Error::new(kind, format!("{server} refused: {reason}"))
+        }
         other => {
             tracing::info!(%other, "federation query failed");
             Error::not_found(format!("{what} could not be fetched from its server: {other}"))
         }
     }
+}
+
+/// The errcode and message of a resident's refusal to grant a restricted join, when `body` is
+/// one.
+fn join_refusal(body: &str) -> Option<(ErrorKind, String)> {
+    let value = serde_json::from_str::<Value>(body).ok()?;
+    let kind = match value["errcode"].as_str()? {
+        "M_UNABLE_TO_AUTHORISE_JOIN" => ErrorKind::UnableToAuthorizeJoin,
+        "M_UNABLE_TO_GRANT_JOIN" => ErrorKind::UnableToGrantJoin,
+        "M_FORBIDDEN" => ErrorKind::Forbidden,
+        _ => return None,
+    };
+    Some((kind, value["error"].as_str().unwrap_or_default().to_owned()))
 }
 
 impl Services {
@@ -110,10 +134,22 @@ impl Services {
         // resident server, like a new room.
         let resident = self.federation.is_none() || self.is_resident(&room_id)?;
         if resident {
-            return self
+            let local = self
                 .rooms
-                .join(user, <&ruma::RoomOrAliasId>::from(&*room_id), reason, extra)
+                .join(
+                    user,
+                    <&ruma::RoomOrAliasId>::from(&*room_id),
+                    reason.clone(),
+                    extra.clone(),
+                )
                 .await;
+            return match local {
+                Err(err) if err.kind() == Some(&ErrorKind::UnableToGrantJoin) => {
+                    self.join_resident_room_through_others(user, &room_id, reason, extra, err)
+                        .await
+                }
+                other => other,
+            };
         }
         let federation = self.federation_for(&format!("Room {room_id}"))?;
         let mut last_error = Error::not_found(format!(
@@ -138,8 +174,8 @@ impl Services {
     }
 
     /// The room a room id or alias names, and the servers to reach it through: `via`, the
-    /// alias's servers, those of a pending remote invite or knock, and the room id's server;
-    /// this server left out.
+    /// alias's servers, those of a pending remote invite or knock, or else the room id's
+    /// server; this server left out.
     pub(crate) async fn room_and_servers(
         &self,
         user_id: &UserId,
@@ -154,13 +190,58 @@ impl Services {
             }
         };
         servers.extend(self.invite_servers(user_id, &room_id)?);
-        if let Some(server) = room_id.server_name() {
+        servers.retain(|server| server != &self.config.server_name);
+        // The room id's server only as a last resort: it may have left the room, and a client
+        // that names servers means those (Synapse tries no others; Complement's
+        // TestRestrictedRoomsRemoteJoinFailOver expects a join through a server that can't
+        // vouch to fail).
+        if servers.is_empty()
+            && let Some(server) = room_id.server_name()
+            && server != self.config.server_name
+        {
             servers.push(server.to_owned());
         }
-        servers.retain(|server| server != &self.config.server_name);
         let mut seen = std::collections::BTreeSet::new();
         servers.retain(|server| seen.insert(server.clone()));
         Ok((room_id, servers))
+    }
+
+    /// A restricted room this server is in, where no local member may vouch for the user's
+    /// join (none has the power to invite): another resident server that has such a member
+    /// authorises it through make_join/send_join, and the signed join is then taken in here as
+    /// any event from that server (Synapse does the same; TestRestrictedRoomsRemoteJoinLocalUser).
+    async fn join_resident_room_through_others(
+        &self,
+        user: &crate::AuthedUser,
+        room_id: &ruma::RoomId,
+        reason: Option<String>,
+        extra: serde_json::Map<String, serde_json::Value>,
+        local_error: Error,
+    ) -> Result<OwnedRoomId> {
+        let Some(federation) = self.federation.as_ref() else {
+            return Err(local_error);
+        };
+        let servers = self.rooms.rooms().remote_servers(room_id, &[MembershipState::Join])?;
+        let mut last_error = local_error;
+        for server in servers {
+            let joined = async {
+                let (_, join, _) = self
+                    .send_join_through(federation, user, room_id, &server, reason.clone(), extra.clone())
+                    .await?;
+                self.receive_pdu(&server, room_id, join).await
+            };
+            match joined.await {
+                Ok(_) => {
+                    tracing::info!(room = %room_id, via = %server, user = %user.user_id, "joined a restricted room authorised by another server");
+                    return Ok(room_id.to_owned());
+                }
+                Err(err) => {
+                    tracing::info!(%server, room = %room_id, %err, "restricted join through another server failed");
+                    last_error = err;
+                }
+            }
+        }
+        Err(last_error)
     }
 
     async fn join_through(
@@ -172,6 +253,59 @@ impl Services {
         reason: Option<String>,
         extra: serde_json::Map<String, serde_json::Value>,
     ) -> Result<()> {
+        use ruma::CanonicalJsonObject;
+
+        let what = format!("Room {room_id}");
+        let (version, join, response) = self
+            .send_join_through(federation, user, room_id, server, reason, extra)
+            .await?;
+        let rules = accord_room::rules_for(&version)?;
+        let parse = |raw: &serde_json::value::RawValue| -> Result<CanonicalJsonObject> {
+            serde_json::from_str(raw.get())
+                .map_err(|err| Error::bad_json(format!("{server} sent an unreadable event: {err}")))
+        };
+        let state: Vec<CanonicalJsonObject> = response
+            .room_state
+            .state
+            .iter()
+            .map(|raw| parse(raw))
+            .collect::<Result<_>>()?;
+        let auth_chain: Vec<CanonicalJsonObject> = response
+            .room_state
+            .auth_chain
+            .iter()
+            .map(|raw| parse(raw))
+            .collect::<Result<_>>()?;
+        let keys = federation
+            .signing_keys_of_all(
+                &state.iter().chain(&auth_chain).chain([&join]).collect::<Vec<_>>(),
+                &rules,
+            )
+            .await
+            .map_err(|err| remote_error(&what, err))?;
+        self.rooms
+            .rooms()
+            .join_remote_room(room_id, &version, join, state, auth_chain, &keys, server)
+            .await?;
+        tracing::info!(room = %room_id, via = %server, user = %user.user_id, "joined a remote room");
+        Ok(())
+    }
+
+    /// make_join and send_join with `server`: the room's version, our join as the room holds
+    /// it (countersigned by the resident that authorised a restricted join), and the answer.
+    async fn send_join_through(
+        &self,
+        federation: &accord_federation::Federation,
+        user: &crate::AuthedUser,
+        room_id: &ruma::RoomId,
+        server: &ruma::ServerName,
+        reason: Option<String>,
+        extra: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(
+        ruma::RoomVersionId,
+        ruma::CanonicalJsonObject,
+        ruma::api::federation::membership::create_join_event::v2::Response,
+    )> {
         use ruma::{
             CanonicalJsonObject,
             api::federation::membership::{create_join_event::v2 as send_join, prepare_join_event::v1 as make_join},
@@ -211,31 +345,7 @@ impl Services {
             }
             join = signed;
         }
-        let state: Vec<CanonicalJsonObject> = response
-            .room_state
-            .state
-            .iter()
-            .map(|raw| parse(raw))
-            .collect::<Result<_>>()?;
-        let auth_chain: Vec<CanonicalJsonObject> = response
-            .room_state
-            .auth_chain
-            .iter()
-            .map(|raw| parse(raw))
-            .collect::<Result<_>>()?;
-        let keys = federation
-            .signing_keys_of_all(
-                &state.iter().chain(&auth_chain).chain([&join]).collect::<Vec<_>>(),
-                &rules,
-            )
-            .await
-            .map_err(|err| remote_error(&what, err))?;
-        self.rooms
-            .rooms()
-            .join_remote_room(room_id, &version, join, state, auth_chain, &keys, server)
-            .await?;
-        tracing::info!(room = %room_id, via = %server, user = %user.user_id, "joined a remote room");
-        Ok(())
+        Ok((version, join, response))
     }
 }
 

@@ -165,7 +165,7 @@ impl Services {
                 format!("Room version {version} is not supported by this server"),
             )
         })?;
-        ruma::state_res::check_pdu_format(&event, &rules.event_format).map_err(Error::bad_json)?;
+        accord_room::check_received_pdu_format(&event, &rules.event_format).map_err(Error::bad_json)?;
         let value = serde_json::to_value(&event).map_err(|err| Error::Internal(err.to_string()))?;
         let invitee = value["state_key"]
             .as_str()

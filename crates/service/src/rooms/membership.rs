@@ -181,26 +181,42 @@ impl RoomService {
             .filter_map(|condition| condition["room_id"].as_str())
             .filter_map(|room| <&RoomId>::try_from(room).ok())
             .collect();
-        // A remote user's memberships are known only in rooms this server is in.
+        if allowed_rooms.is_empty() {
+            // Nothing to be a member of (no `allow`, or none this server understands): only
+            // an invite lets anyone in. Synapse answers 403 too (TestKnockingInMSC3787Room).
+            return Err(Error::forbidden(
+                "The room's join rules name no room that grants access; ask for an invite",
+            ));
+        }
+        // Memberships are current only in rooms a local user is joined to: a room this server
+        // left still holds who was in it when it left (TestRestrictedRoomsRemoteJoinFailOver).
+        // A local user's own membership records are always current.
         let is_local = user_id.server_name() == self.config.server_name;
-        if !is_local
-            && !allowed_rooms
-                .iter()
-                .any(|room| self.rooms.exists(room).unwrap_or(false))
-        {
+        let resident = |room: &&RoomId| {
+            self.rooms.exists(room).unwrap_or(false)
+                && self
+                    .rooms
+                    .db()
+                    .has_joined_member_of(room, &self.config.server_name)
+                    .unwrap_or(false)
+        };
+        if !is_local && !allowed_rooms.iter().any(resident) {
             return Err(Error::new(
                 ruma::api::error::ErrorKind::UnableToAuthorizeJoin,
                 "This server is in none of the rooms that grant access to this one; try another server",
             ));
         }
-        let allowed = allowed_rooms.iter().any(|room| {
-            self.rooms
-                .db()
-                .get_membership(user_id, room)
-                .ok()
-                .flatten()
-                .is_some_and(|record| record.membership == MembershipState::Join)
-        });
+        let allowed = allowed_rooms
+            .iter()
+            .filter(|room| is_local || resident(room))
+            .any(|room| {
+                self.rooms
+                    .db()
+                    .get_membership(user_id, room)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|record| record.membership == MembershipState::Join)
+            });
         if !allowed {
             return Err(Error::forbidden(
                 "You are not a member of any room that grants access to this one",
