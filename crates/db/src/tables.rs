@@ -116,6 +116,9 @@ catalog! {
     /// `user_id 0xFF room_id` -> JSON `RemoteInvite`: an invite of a local user to a room this
     /// server is not in (stripped state to show, servers to join or reject through).
     USERID_ROOMID_REMOTEINVITE = "userid_roomid_remoteinvite";
+    /// `user_id 0xFF room_id` -> JSON client event: the user's leave of a room this server is
+    /// not in (a rejected remote invite or a withdrawn remote knock), shown in `/sync`.
+    USERID_ROOMID_OUTOFBANDLEAVE = "userid_roomid_outofbandleave";
     /// `room_id 0xFF event_id` -> empty: the room's forward extremities.
     ROOMID_EVENTID_EXTREMITY = "roomid_eventid_extremity";
     /// `room_id 0xFF count` (u64) -> u64 short event id: the room's timeline in stream order.

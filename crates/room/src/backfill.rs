@@ -127,6 +127,7 @@ impl Rooms {
                     soft_failed: false,
                     redacted_by: None,
                     txn: None,
+                    gap_before: false,
                 },
             );
             self.db.put_backfilled(&mut batch, count, short);

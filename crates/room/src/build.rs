@@ -116,7 +116,14 @@ impl Rooms {
         let (prev_events, depth) = self.prev_events_and_depth(&room_id)?;
         let (object, pdu) = self.build(&room_id, &before, &rules, sender, template, prev_events, depth)?;
         self.authorize(&rules, &pdu, &before)?;
-        let ticket = self.append(guard.batch(), &pdu, object, Some(&before), txn, durability)?;
+        let ticket = self.append(
+            crate::persist::JoinedBatch::plain(guard.batch()),
+            &pdu,
+            object,
+            Some(&before),
+            txn,
+            durability,
+        )?;
         Ok((pdu.event_id, ticket))
     }
 

@@ -16,7 +16,10 @@ use accord_core::Pdu;
 use accord_db::rooms::{RoomBatch, StreamTicket};
 
 use crate::{
-    Error, PendingWrites, Result, RoomGuard, Rooms, persist::Durability, state::RoomState, unserved::Unserved,
+    Error, PendingWrites, Result, RoomGuard, Rooms,
+    persist::{Durability, JoinedBatch},
+    state::RoomState,
+    unserved::Unserved,
     versions::rules_for,
 };
 
@@ -110,6 +113,7 @@ impl Rooms {
             return Ok((pdu.event_id.clone(), None));
         }
         let event_id = pdu.event_id.clone();
+        let joined = JoinedBatch::plain(batch).after_gap(self.follows_a_gap(pdu)?);
         // The room's other forward extremities: when there are any, the current state becomes
         // the resolution of their states and the state after this event.
         let others: Vec<OwnedEventId> = self
@@ -119,7 +123,7 @@ impl Rooms {
             .filter(|e| !pdu.prev_events.contains(e) && *e != pdu.event_id)
             .collect();
         if others.is_empty() {
-            let ticket = self.append(batch, pdu, checked.json, Some(&before), None, Durability::Deferred)?;
+            let ticket = self.append(joined, pdu, checked.json, Some(&before), None, Durability::Deferred)?;
             return Ok((event_id, ticket));
         }
         let mut states = Vec::with_capacity(others.len() + 1);
@@ -136,8 +140,24 @@ impl Rooms {
         }
         states.push(after);
         let resolved = self.resolve_states(&rules, &states, Some(pdu))?;
-        let ticket = self.append_with_current(batch, pdu, checked.json, &before, &resolved, Durability::Deferred)?;
+        let ticket = self.append_with_current(joined, pdu, checked.json, &before, &resolved, Durability::Deferred)?;
         Ok((event_id, ticket))
+    }
+
+    /// Whether a prev event of `pdu` is known only as an outlier (stored with the state at it,
+    /// fetched because the events before it could not be): the timeline skips from whatever
+    /// precedes it to `pdu`. Rejected and soft-failed prev events are off the timeline by
+    /// choice, not a hole in what this server knows.
+    fn follows_a_gap(&self, pdu: &Pdu) -> Result<bool> {
+        for prev in &pdu.prev_events {
+            if let Some(short) = self.db.get_short_event_id(prev)? {
+                let meta = self.db.event_meta(short)?;
+                if meta.count.is_none() && !meta.rejected && !meta.soft_failed {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
     }
 
     /// The authorization rules against the event's own auth events, then against the state

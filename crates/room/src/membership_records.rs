@@ -21,14 +21,16 @@ pub enum Forget {
 
 impl Rooms {
     /// Records a pending remote invite or knock (`membership` `invite` or `knock`, with the
-    /// room's stripped state), or its end without joining (`leave`, no record), at the next
-    /// stream position so `/sync` shows the change. Returns the position.
+    /// room's stripped state), or its end without joining (`leave`, no record, and the leave
+    /// event to show when there is one), at the next stream position so `/sync` shows the
+    /// change. Returns the position.
     pub async fn record_remote_membership(
         &self,
         user_id: &UserId,
         room_id: &RoomId,
         membership: MembershipState,
         invite: Option<&RemoteInvite>,
+        leave_event: Option<&serde_json::Value>,
     ) -> Result<u64> {
         let guard = self.lock(room_id).await;
         let db = &self.db;
@@ -37,6 +39,7 @@ impl Rooms {
                 Some(invite) => db.put_remote_invite(batch.rows(), user_id, room_id, invite),
                 None => db.delete_remote_invite(batch.rows(), user_id, room_id),
             }
+            db.set_out_of_band_leave(batch.rows(), user_id, room_id, leave_event);
             let record = MembershipRecord {
                 membership: membership.clone(),
                 count,

@@ -12,7 +12,7 @@ use ruma::{CanonicalJsonObject, OwnedEventId, RoomId, signatures::PublicKeyMap};
 
 use crate::{
     Error, Result, Rooms,
-    remote_state::{Checked, authorize_on, outlier_meta},
+    remote_state::{authorize_on, outlier_meta},
     versions::rules_for,
 };
 
@@ -32,12 +32,8 @@ impl Rooms {
         let version = self.room_version(room_id)?;
         let rules = rules_for(&version)?;
         let guard = self.lock(room_id).await;
-        let mut events: HashMap<OwnedEventId, Checked> = HashMap::new();
-        for json in fetched {
-            let checked = self.check_remote(&rules, room_id, json, keys)?;
-            events.insert(checked.pdu.event_id.clone(), checked);
-        }
-        self.check_outlier_auth(&rules, room_id, &events)?;
+        let mut events = self.check_each_remote(&rules, room_id, fetched, keys);
+        self.keep_authorised_outliers(&rules, room_id, &mut events);
         let prev = self.check_remote(&rules, room_id, prev, keys)?;
         let prev_id = prev.pdu.event_id.clone();
         if let Some(short) = self.db.get_short_event_id(&prev_id)?
@@ -55,16 +51,15 @@ impl Rooms {
         for event_id in state_ids {
             let (short, pdu) = match shorts.get(event_id) {
                 Some(short) => (*short, events[event_id].pdu.clone()),
-                None => {
-                    let short = self
-                        .db
-                        .get_short_event_id(event_id)?
-                        .ok_or_else(|| Error::InvalidEvent(format!("state event {event_id} was not fetched")))?;
-                    let pdu = self
-                        .pdu_by_id(event_id)?
-                        .ok_or_else(|| Error::InvalidEvent(format!("state event {event_id} is unreadable")))?;
-                    (short, pdu)
-                }
+                None => match (self.db.get_short_event_id(event_id)?, self.pdu_by_id(event_id)?) {
+                    (Some(short), Some(pdu)) => (short, pdu),
+                    // Not fetched, unverifiable or unauthorised (left out above): the state
+                    // goes on without it, and `prev` is checked against what remains.
+                    _ => {
+                        tracing::info!(room = %room_id, event = %event_id, "a state event is left out of the state at a missing event");
+                        continue;
+                    }
+                },
             };
             if pdu.room_id != room_id {
                 return Err(Error::InvalidEvent(format!(

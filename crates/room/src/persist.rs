@@ -31,6 +31,8 @@ pub(crate) struct JoinedBatch<'g> {
     pub(crate) state_after: Option<ShortStateHash>,
     /// The other servers to queue the event for.
     pub(crate) destinations: Option<Vec<ruma::OwnedServerName>>,
+    /// The timeline has a hole just before the event ([`EventMeta::gap_before`]).
+    pub(crate) gap_before: bool,
 }
 
 impl<'g> JoinedBatch<'g> {
@@ -41,7 +43,14 @@ impl<'g> JoinedBatch<'g> {
             short: None,
             state_after: None,
             destinations: None,
+            gap_before: false,
         }
+    }
+
+    /// Marks the event as following a hole in the timeline.
+    pub(crate) fn after_gap(mut self, gap_before: bool) -> Self {
+        self.gap_before = gap_before;
+        self
     }
 }
 
@@ -79,24 +88,15 @@ impl Rooms {
     /// Persists a local or accepted event on top of `before`, with whatever `batch` holds.
     pub(crate) fn append(
         &self,
-        batch: RoomBatch<'_>,
+        joined: JoinedBatch<'_>,
         pdu: &Pdu,
         object: CanonicalJsonObject,
         before: Option<&RoomState>,
         txn: Option<TxnInfo>,
         durability: Durability,
     ) -> Result<Option<StreamTicket>> {
-        let version = self.room_version(batch.room_id())?;
-        self.commit_in(
-            pdu,
-            object,
-            before,
-            txn,
-            JoinedBatch::plain(batch),
-            &version,
-            durability,
-            None,
-        )
+        let version = self.room_version(joined.batch.room_id())?;
+        self.commit_in(pdu, object, before, txn, joined, &version, durability, None)
     }
 
     /// Persists an accepted remote event on top of `before` when the room has other forward
@@ -104,20 +104,20 @@ impl Rooms {
     /// (which may name the event itself). `batch` may hold what the event builds on.
     pub(crate) fn append_with_current(
         &self,
-        batch: RoomBatch<'_>,
+        joined: JoinedBatch<'_>,
         pdu: &Pdu,
         object: CanonicalJsonObject,
         before: &RoomState,
         current: &IdStateMap,
         durability: Durability,
     ) -> Result<Option<StreamTicket>> {
-        let version = self.room_version(batch.room_id())?;
+        let version = self.room_version(joined.batch.room_id())?;
         self.commit_in(
             pdu,
             object,
             Some(before),
             None,
-            JoinedBatch::plain(batch),
+            joined,
             &version,
             durability,
             Some(current),
@@ -145,6 +145,7 @@ impl Rooms {
             short: given_short,
             state_after: given_state_after,
             destinations: given_destinations,
+            gap_before,
         } = joined;
         let room_id = &batch.room_id().to_owned();
         let db = &self.db;
@@ -181,6 +182,7 @@ impl Rooms {
                 soft_failed: false,
                 redacted_by: None,
                 txn: txn.as_ref().map(|t| (t.device_id.clone(), t.txn_id.clone())),
+                gap_before,
             },
         );
         db.put_timeline(&mut batch, count, short);

@@ -159,7 +159,14 @@ impl Rooms {
                 auth_chain.push(json);
             }
         }
-        self.append(guard.batch(), &pdu, object, Some(&before), None, Durability::Synced)?;
+        self.append(
+            crate::persist::JoinedBatch::plain(guard.batch()),
+            &pdu,
+            object,
+            Some(&before),
+            None,
+            Durability::Synced,
+        )?;
         tracing::info!(room = %room_id, user = %pdu.sender, %origin, "remote user joined");
         Ok(JoinedRoomState { state, auth_chain })
     }

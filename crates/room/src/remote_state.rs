@@ -117,6 +117,9 @@ impl Rooms {
             short: Some(join_short),
             state_after: Some(state_after),
             destinations: Some(destinations.into_iter().collect()),
+            // A rejoin: what this server holds of the room ends where it left, and the room
+            // went on without it until this join.
+            gap_before: !stale.is_empty(),
         };
         let join_id = join.pdu.event_id.clone();
         self.commit_in(
@@ -145,18 +148,19 @@ impl Rooms {
         auth_chain: Vec<CanonicalJsonObject>,
         keys: &PublicKeyMap,
     ) -> Result<(HashMap<OwnedEventId, Checked>, Vec<OwnedEventId>, Checked)> {
-        let mut events: HashMap<OwnedEventId, Checked> = HashMap::new();
+        let mut events = self.check_each_remote(rules, room_id, auth_chain, keys);
         let mut state_ids = Vec::new();
-        for json in auth_chain {
-            let checked = self.check_remote(rules, room_id, json, keys)?;
-            events.insert(checked.pdu.event_id.clone(), checked);
-        }
         for json in state {
-            let checked = self.check_remote(rules, room_id, json, keys)?;
-            state_ids.push(checked.pdu.event_id.clone());
-            events.insert(checked.pdu.event_id.clone(), checked);
+            match self.check_remote(rules, room_id, json, keys) {
+                Ok(checked) => {
+                    state_ids.push(checked.pdu.event_id.clone());
+                    events.insert(checked.pdu.event_id.clone(), checked);
+                }
+                Err(err) => tracing::info!(room = %room_id, %err, "a state event of the join answer is left out"),
+            }
         }
-        self.check_outlier_auth(rules, room_id, &events)?;
+        self.keep_authorised_outliers(rules, room_id, &mut events);
+        state_ids.retain(|id| events.contains_key(id));
         let join = self.check_remote(rules, room_id, join, keys)?;
         let state_events: HashMap<(String, String), &Pdu> = state_ids
             .iter()
@@ -169,14 +173,80 @@ impl Rooms {
         Ok((events, state_ids, join))
     }
 
-    /// Every event must pass the authorization rules against its own auth events (plus, from
-    /// room version 12, the create event, which auth events no longer list); auth events come
-    /// from `events` or, when stored here already, from the database.
-    pub(crate) fn check_outlier_auth(
+    /// Checks each of `jsons` ([`Rooms::check_remote`]), leaving out (and logging) those that
+    /// fail: another server's answer may carry events whose signatures can't be verified, and
+    /// the rest is still usable (Complement's TestJoinFederatedRoomWithUnverifiableEvents;
+    /// Synapse drops such events too).
+    pub(crate) fn check_each_remote(
+        &self,
+        rules: &RoomVersionRules,
+        room_id: &RoomId,
+        jsons: Vec<CanonicalJsonObject>,
+        keys: &PublicKeyMap,
+    ) -> HashMap<OwnedEventId, Checked> {
+        let mut events = HashMap::with_capacity(jsons.len());
+        for json in jsons {
+            match self.check_remote(rules, room_id, json, keys) {
+                Ok(checked) => {
+                    events.insert(checked.pdu.event_id.clone(), checked);
+                }
+                Err(err) => tracing::info!(room = %room_id, %err, "a fetched event is left out"),
+            }
+        }
+        events
+    }
+
+    /// Keeps in `events` only those that pass the authorization rules against their own auth
+    /// events, and whose auth events are all kept (or stored here): an event failing them, or
+    /// built on one that was left out (unverifiable, unfetchable), is left out with everything
+    /// built on it. Whatever the room needs from the rest is then checked by its user (a join
+    /// against the state, an event against the state before it), which fails if too much went.
+    /// Returns the ids left out.
+    pub(crate) fn keep_authorised_outliers(
+        &self,
+        rules: &RoomVersionRules,
+        room_id: &RoomId,
+        events: &mut HashMap<OwnedEventId, Checked>,
+    ) -> Vec<OwnedEventId> {
+        let mut dropped: Vec<OwnedEventId> = events
+            .values()
+            .filter_map(|checked| match self.check_outlier(rules, room_id, events, checked) {
+                Ok(()) => None,
+                Err(err) => {
+                    tracing::info!(room = %room_id, %err, "an event fails its auth events and is left out");
+                    Some(checked.pdu.event_id.clone())
+                }
+            })
+            .collect();
+        // Whatever cites a left-out event as an auth event goes too, transitively.
+        let mut queue = dropped.clone();
+        for id in &dropped {
+            events.remove(id);
+        }
+        while let Some(gone) = queue.pop() {
+            let dependents: Vec<OwnedEventId> = events
+                .values()
+                .filter(|checked| checked.pdu.auth_events.contains(&gone))
+                .map(|checked| checked.pdu.event_id.clone())
+                .collect();
+            for id in dependents {
+                events.remove(&id);
+                queue.push(id.clone());
+                dropped.push(id);
+            }
+        }
+        dropped
+    }
+
+    /// The authorization rules for one event against its own auth events (plus, from room
+    /// version 12, the create event, which auth events no longer list); auth events come from
+    /// `events` or, when stored here already, from the database.
+    fn check_outlier(
         &self,
         rules: &RoomVersionRules,
         room_id: &RoomId,
         events: &HashMap<OwnedEventId, Checked>,
+        checked: &Checked,
     ) -> Result<()> {
         let create_id = rules
             .authorization
@@ -189,25 +259,20 @@ impl Rooms {
                 .map(|c| c.pdu.clone())
                 .or_else(|| self.pdu_by_id(id).ok().flatten())
         };
-        for checked in events.values() {
-            let pdu = &checked.pdu;
-            state_res::check_state_independent_auth_rules(&rules.authorization, pdu, |id: &ruma::EventId| lookup(id))
-                .map_err(|reason| Error::Unauthorized(format!("{} ({}): {reason}", pdu.event_id, pdu.kind)))?;
-            let auth_state: HashMap<(String, String), Pdu> = pdu
-                .auth_events
-                .iter()
-                .chain(create_id.as_ref())
-                .filter_map(|id| lookup(id))
-                .filter_map(|p| p.state_key.clone().map(|k| ((p.kind.to_string(), k), p)))
-                .collect();
-            state_res::check_state_dependent_auth_rules(
-                &rules.authorization,
-                pdu,
-                |kind: &StateEventType, key: &str| auth_state.get(&(kind.to_string(), key.to_owned())).cloned(),
-            )
+        let pdu = &checked.pdu;
+        state_res::check_state_independent_auth_rules(&rules.authorization, pdu, |id: &ruma::EventId| lookup(id))
             .map_err(|reason| Error::Unauthorized(format!("{} ({}): {reason}", pdu.event_id, pdu.kind)))?;
-        }
-        Ok(())
+        let auth_state: HashMap<(String, String), Pdu> = pdu
+            .auth_events
+            .iter()
+            .chain(create_id.as_ref())
+            .filter_map(|id| lookup(id))
+            .filter_map(|p| p.state_key.clone().map(|k| ((p.kind.to_string(), k), p)))
+            .collect();
+        state_res::check_state_dependent_auth_rules(&rules.authorization, pdu, |kind: &StateEventType, key: &str| {
+            auth_state.get(&(kind.to_string(), key.to_owned())).cloned()
+        })
+        .map_err(|reason| Error::Unauthorized(format!("{} ({}): {reason}", pdu.event_id, pdu.kind)))
     }
 
     /// Queues storing `events` as outliers (stored, not in the timeline, no state); returns
@@ -249,6 +314,7 @@ pub(crate) fn outlier_meta(event_id: &ruma::EventId, room_id: &RoomId) -> EventM
         soft_failed: false,
         redacted_by: None,
         txn: None,
+        gap_before: false,
     }
 }
 

@@ -56,6 +56,7 @@ impl Rooms {
                 soft_failed: why == Unserved::SoftFailed,
                 redacted_by: None,
                 txn: None,
+                gap_before: false,
             },
         );
         db.write_room(batch)?;

@@ -378,3 +378,93 @@ async fn a_fork_of_topics_resolves_to_the_later_one_on_the_same_mainline() {
         "the losing event is still in the timeline"
     );
 }
+
+/// The state at a missing event as another server gives it, with holes (Complement's
+/// TestCorruptedAuthChain and TestJoinFederatedRoomWithUnverifiableEvents): an event of the
+/// auth chain it can't give, and a state event whose signature doesn't verify. Both are left
+/// out, with everything built on them; the rest of the state is used, and the missing event
+/// is stored on it.
+#[tokio::test]
+async fn the_state_at_a_missing_event_is_used_without_what_cannot_be_had_or_verified() {
+    let fx = Fixture::new();
+    let (room, guard) = fx.room().await;
+    drop(guard);
+    let bob_join = fx.bob_joins(&room).await;
+    let create = fx.state_id(&room, "m.room.create", "");
+    let power = fx.state_id(&room, "m.room.power_levels", "");
+    let rules = fx.state_id(&room, "m.room.join_rules", "");
+    let alice = fx.state_id(&room, "m.room.member", ALICE);
+
+    // Bob's server: a profile change of Bob's that it will never give, a topic citing it as
+    // Bob's membership, a name without signatures, and then Bob's message.
+    let (hole, _never_given) = fx.signed_there(
+        &room,
+        "m.room.member",
+        Some(BOB),
+        json!({ "membership": "join", "displayname": "Bobby" }),
+        std::slice::from_ref(&bob_join),
+        &[create.clone(), power.clone(), bob_join.clone()],
+        11,
+    );
+    let (topic_id, topic) = fx.signed_there(
+        &room,
+        "m.room.topic",
+        Some(""),
+        json!({ "topic": "built on a hole" }),
+        std::slice::from_ref(&hole),
+        &[create.clone(), power.clone(), hole.clone()],
+        12,
+    );
+    let (name_id, mut name) = fx.signed_there(
+        &room,
+        "m.room.name",
+        Some(""),
+        json!({ "name": "unverifiable" }),
+        std::slice::from_ref(&topic_id),
+        &[create.clone(), power.clone(), bob_join.clone()],
+        13,
+    );
+    name.remove("signatures");
+    let (message_id, message) = fx.signed_there(
+        &room,
+        "m.room.message",
+        None,
+        json!({ "msgtype": "m.text", "body": "after the holes" }),
+        std::slice::from_ref(&name_id),
+        &[create.clone(), power.clone(), bob_join.clone()],
+        14,
+    );
+    let state_ids = [create, alice, power, rules, bob_join, topic_id.clone(), name_id.clone()];
+    let stored = fx
+        .rooms
+        .store_with_state(&room, message, &state_ids, vec![topic, name], &fx.keys)
+        .await
+        .expect("the rest of the state is used");
+    assert_eq!(stored, message_id);
+    let short = fx
+        .rooms
+        .db()
+        .get_short_event_id(&message_id)
+        .expect("read")
+        .expect("stored");
+    let state = fx
+        .rooms
+        .state_after(short)
+        .expect("read")
+        .expect("stored with its state");
+    for kind in ["m.room.topic", "m.room.name"] {
+        assert!(
+            fx.rooms.state_event_id(&state, kind, "").expect("read").is_none(),
+            "{kind} was left out"
+        );
+    }
+    assert!(
+        fx.rooms
+            .state_event_id(&state, "m.room.member", BOB)
+            .expect("read")
+            .is_some()
+    );
+    for left_out in [&topic_id, &name_id] {
+        assert!(fx.rooms.db().get_short_event_id(left_out).expect("read").is_none());
+    }
+}

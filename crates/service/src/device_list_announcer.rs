@@ -89,6 +89,54 @@ impl Services {
         Ok(changes.len() == BATCH)
     }
 
+    /// After a local user joined `room_id`: the servers in it that shared no other room with
+    /// her learn her devices now, each at its current version, so their users can encrypt to
+    /// her without waiting for her next device change (spec: "the server should send
+    /// m.device_list_update EDUs ... when a user joins a room with a server it did not share a
+    /// room with"; Complement's TestDeviceListsUpdateOverFederationOnRoomJoin).
+    pub(crate) fn announce_devices_to_new_servers(&self, user_id: &ruma::UserId, room_id: &ruma::RoomId) -> Result<()> {
+        let Some(federation) = &self.federation else {
+            return Ok(());
+        };
+        let mut already = BTreeSet::new();
+        for room in self.rooms.joined_rooms(user_id)? {
+            if room != room_id {
+                already.extend(self.rooms.rooms().remote_servers(&room, &[MembershipState::Join])?);
+            }
+        }
+        let new_servers: Vec<OwnedServerName> = self
+            .rooms
+            .rooms()
+            .remote_servers(room_id, &[MembershipState::Join])?
+            .into_iter()
+            .filter(|server| !already.contains(server) && federation.allows(server))
+            .collect();
+        if new_servers.is_empty() {
+            return Ok(());
+        }
+        let db = self.db();
+        let version = db.device_list_version(user_id)?;
+        let mut batch = WriteBatch::new();
+        for (device_id, record) in db.devices(user_id)? {
+            let mut content =
+                DeviceListUpdateContent::new(user_id.to_owned(), device_id.clone(), UInt::new_saturating(version));
+            if let Some(keys) = db.get_device_keys(user_id, &device_id)? {
+                content.keys = Some(raw_json(&keys)?);
+            }
+            if self.config.federation.share_device_names {
+                content.device_display_name = record.display_name;
+            }
+            let edu = edu_json(&Edu::DeviceListUpdate(content))?;
+            for server in &new_servers {
+                db.queue_durable_edu(&mut batch, server, &edu);
+            }
+        }
+        db.write(batch)?;
+        federation.wake_sender();
+        tracing::debug!(user = %user_id, room = %room_id, servers = new_servers.len(), "devices announced to servers met on a join");
+        Ok(())
+    }
+
     /// The EDUs announcing one change; advances the user's device list version in `batch`
     /// (always, so `/user/devices` reports a fresh `stream_id` even when no one is told).
     fn device_change_edus(

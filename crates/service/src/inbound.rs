@@ -70,7 +70,7 @@ impl Services {
     /// Learns the state at `prev` from `origin` (`/state_ids`, then `/event` for each event
     /// not stored here, at most [`MAX_STATE_FETCH`]) and stores `prev` with it.
     async fn fetch_state_at(&self, origin: &ServerName, room_id: &RoomId, prev: &EventId) -> Result<()> {
-        use futures::{StreamExt, TryStreamExt};
+        use futures::StreamExt;
 
         let federation = self.federation_for("Missing state")?;
         let rooms = self.rooms.rooms();
@@ -103,10 +103,18 @@ impl Services {
             serde_json::from_str::<CanonicalJsonObject>(response.pdu.get())
                 .map_err(|err| Error::bad_json(format!("{origin} sent an unreadable event {event_id}: {err}")))
         };
+        // An event the server can't give is left out, and with it whatever is built on it (the
+        // room writer drops those); the rest of the state is still usable (Synapse does the
+        // same; Complement's TestCorruptedAuthChain serves an auth chain with a hole).
         let fetched: Vec<CanonicalJsonObject> = futures::stream::iter(unknown.into_iter().map(fetch))
             .buffer_unordered(FETCH_CONCURRENCY)
-            .try_collect()
-            .await?;
+            .filter_map(|result| async move {
+                result
+                    .inspect_err(|err| tracing::info!(%err, "an event of the state at a missing event is left out"))
+                    .ok()
+            })
+            .collect()
+            .await;
         let prev_json = fetch(prev.to_owned()).await?;
         let rules = self.signing_rules(room_id);
         let keys = federation

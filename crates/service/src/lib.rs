@@ -19,6 +19,7 @@ mod error;
 pub mod filters;
 pub mod identity;
 mod inbound;
+mod invite_permission;
 pub mod key_backup;
 mod key_signatures;
 mod membership_events;

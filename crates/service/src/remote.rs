@@ -121,7 +121,23 @@ impl Services {
     /// Joins a room by id or alias: locally when this server knows the room, otherwise through
     /// a resident server (`via`, the alias's servers, or the room id's server): `make_join`,
     /// sign, `send_join`, then the returned state is checked and stored.
+    /// Servers met for the first time through the room learn the user's devices.
     pub async fn join_anywhere(
+        &self,
+        user: &crate::AuthedUser,
+        room: &ruma::RoomOrAliasId,
+        via: &[OwnedServerName],
+        reason: Option<String>,
+        extra: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<OwnedRoomId> {
+        let room_id = self.join_local_or_remote(user, room, via, reason, extra).await?;
+        if let Err(err) = self.announce_devices_to_new_servers(&user.user_id, &room_id) {
+            tracing::warn!(%err, room = %room_id, "devices not announced to the room's new servers");
+        }
+        Ok(room_id)
+    }
+
+    async fn join_local_or_remote(
         &self,
         user: &crate::AuthedUser,
         room: &ruma::RoomOrAliasId,

@@ -112,11 +112,15 @@ impl Services {
             .client()
             .send(target.server_name(), request)
             .await
-            .map_err(|err| {
-                Error::forbidden(format!(
+            .map_err(|err| match err {
+                // The invitee's server refused for them: say why, as it said it.
+                accord_federation::Error::Remote {
+                    status: 403, ref body, ..
+                } if body.contains("M_INVITE_BLOCKED") => crate::invite_permission::blocked(target),
+                err => Error::forbidden(format!(
                     "{} refused or did not answer the invite: {err}",
                     target.server_name()
-                ))
+                )),
             })?;
         let signed: CanonicalJsonObject = serde_json::from_str(response.event.get())
             .map_err(|err| Error::bad_json(format!("The countersigned invite is unreadable: {err}")))?;
@@ -187,6 +191,11 @@ impl Services {
         if invitee.server_name() != self.config.server_name || self.db().get_account(&invitee)?.is_none() {
             return Err(Error::not_found(format!("{invitee} is not a user of this server")));
         }
+        if crate::invite_permission::invite_rule(self.db(), &invitee, &sender)?
+            == crate::invite_permission::InviteRule::Block
+        {
+            return Err(crate::invite_permission::blocked(&invitee));
+        }
         let rooms = self.rooms.rooms();
         if rooms.exists(room_id)? && !rooms.server_allowed_in_room(room_id, origin)? {
             return Err(Error::forbidden(format!("{origin} is denied by the room's server ACL")));
@@ -236,26 +245,35 @@ impl Services {
         reason: Option<String>,
     ) -> Result<()> {
         let federation = self.federation_for("Rejecting the invite")?;
-        let mut rejected = false;
+        let mut leave = None;
         for server in &invite.servers {
             match self
                 .leave_through(federation, user, room_id, server, reason.clone())
                 .await
             {
-                Ok(()) => {
-                    rejected = true;
+                Ok(event) => {
+                    leave = Some(event);
                     break;
                 }
                 Err(err) => tracing::info!(%server, room = %room_id, %err, "rejecting an invite failed"),
             }
         }
-        if !rejected {
-            // The inviting server is gone or refuses: the invite is dropped here anyway, so the
-            // user is not stuck with it.
-            tracing::info!(room = %room_id, user = %user.user_id, "invite dropped locally");
-        }
-        self.set_remote_membership(&user.user_id, room_id, MembershipState::Leave, None)
-            .await
+        // The user's clients see the leave in the room's `leave` section, as for any room
+        // (Complement's TestFederationRoomsInvite). When the inviting server is gone or
+        // refuses, the invite is dropped here anyway, so the user is not stuck with it, and a
+        // leave made up here stands for the one no server accepted (Synapse does the same).
+        let leave = match leave {
+            Some(leave) => leave,
+            None => {
+                tracing::info!(room = %room_id, user = %user.user_id, "invite dropped locally");
+                out_of_band_leave(&user.user_id, room_id, reason)
+            }
+        };
+        self.rooms
+            .rooms()
+            .record_remote_membership(&user.user_id, room_id, MembershipState::Leave, None, Some(&leave))
+            .await?;
+        Ok(())
     }
 
     /// The room's stripped state as full PDUs, sent with invites and answered to knocks (the
@@ -295,7 +313,7 @@ impl Services {
     ) -> Result<()> {
         self.rooms
             .rooms()
-            .record_remote_membership(user_id, room_id, membership, invite)
+            .record_remote_membership(user_id, room_id, membership, invite, None)
             .await?;
         Ok(())
     }
@@ -307,7 +325,7 @@ impl Services {
         room_id: &RoomId,
         server: &ServerName,
         reason: Option<String>,
-    ) -> Result<()> {
+    ) -> Result<Value> {
         let template = federation
             .client()
             .send(
@@ -325,11 +343,13 @@ impl Services {
             .client()
             .send(
                 server,
-                send_leave::Request::new(room_id.to_owned(), event_id, to_raw(&leave)?),
+                send_leave::Request::new(room_id.to_owned(), event_id.clone(), to_raw(&leave)?),
             )
             .await
             .map_err(|err| Error::forbidden(format!("{server} refused send_leave: {err}")))?;
-        Ok(())
+        let pdu = accord_core::Pdu::from_canonical(event_id, room_id, &leave)
+            .map_err(|err| Error::Internal(format!("our own leave does not parse: {err}")))?;
+        Ok(pdu.to_client_event(Map::new()))
     }
 
     /// Leaves a room, or rejects an invite to a room on another server.
@@ -357,4 +377,25 @@ impl Services {
         self.db().delete_remote_invite(&mut batch, user_id, room_id);
         Ok(self.db().write(batch)?)
     }
+}
+
+/// A leave of a room no server could be told of, for the user's own clients only: it is
+/// signed by no one and never sent anywhere, so its id is made up (in the event id format).
+fn out_of_band_leave(user_id: &UserId, room_id: &RoomId, reason: Option<String>) -> Value {
+    let mut content = Map::new();
+    content.insert("membership".to_owned(), json!("leave"));
+    if let Some(reason) = reason {
+        content.insert("reason".to_owned(), json!(reason));
+    }
+    let id = crate::tokens::random_alphanumeric(43);
+    json!({
+        "type": "m.room.member",
+        "state_key": user_id,
+        "sender": user_id,
+        "room_id": room_id,
+        "event_id": format!("${id}"),
+        "origin_server_ts": ruma::MilliSecondsSinceUnixEpoch::now(),
+        "content": content,
+        "unsigned": {},
+    })
 }

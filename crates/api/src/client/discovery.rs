@@ -28,9 +28,11 @@ pub async fn get_supported_versions_route(
         get_supported_versions::Response::new(SUPPORTED_VERSIONS.iter().map(|v| (*v).to_owned()).collect());
     // Element offers device dehydration only when the server announces MSC3814.
     // Account data deletion (MSC3391), as Synapse announces it.
+    // Invite filtering by user and server lists (MSC4155): clients show its settings only then.
     response.unstable_features = BTreeMap::from([
         ("org.matrix.msc3814".to_owned(), true),
         ("org.matrix.msc3391".to_owned(), true),
+        ("org.matrix.msc4155".to_owned(), true),
     ]);
     Ok(response)
 }

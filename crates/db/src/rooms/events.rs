@@ -38,6 +38,13 @@ pub struct EventMeta {
     /// match their local echo by `unsigned.transaction_id`).
     #[serde(default)]
     pub txn: Option<(ruma::OwnedDeviceId, String)>,
+    /// A prev event of this one was not in the timeline when it arrived (known only from the
+    /// state fetched at it, after `/get_missing_events` could not reach it): the timeline has
+    /// a hole just before this event. /sync stops there and says `limited`, so clients don't
+    /// show the events on either side as adjacent (Synapse marks such gaps too; Complement's
+    /// TestSyncTimelineGap).
+    #[serde(default)]
+    pub gap_before: bool,
 }
 
 impl EventMeta {

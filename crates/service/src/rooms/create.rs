@@ -185,6 +185,12 @@ impl RoomService {
                 // (`Services::create_room_anywhere`): the invite needs its signature.
                 continue;
             }
+            // The room is still created; only this invite is left out (spec: invite
+            // permission).
+            if let Err(err) = self.check_invite_permitted(invitee, &user.user_id) {
+                tracing::info!(%invitee, %err, "createRoom invite refused");
+                continue;
+            }
             let mut content = json!({ "membership": "invite" });
             if request.is_direct {
                 content["is_direct"] = json!(true);

@@ -255,12 +255,25 @@ impl RoomService {
         if self.rooms.membership_in(&state, target)? == Some(MembershipState::Join) {
             return Err(Error::forbidden(format!("{target} is already in the room")));
         }
+        self.check_invite_permitted(target, &user.user_id)?;
         let mut extra = Map::new();
         if is_direct {
             extra.insert("is_direct".to_owned(), Value::Bool(true));
         }
         self.set_membership(&user.user_id, room_id, target, MembershipState::Invite, reason, extra)
             .await
+    }
+
+    /// Refuses an invite of a local user who blocks invites from `inviter`
+    /// ([`crate::invite_permission`]).
+    pub(crate) fn check_invite_permitted(&self, target: &UserId, inviter: &UserId) -> Result<()> {
+        if target.server_name() == self.config.server_name
+            && crate::invite_permission::invite_rule(self.rooms.db(), target, inviter)?
+                == crate::invite_permission::InviteRule::Block
+        {
+            return Err(crate::invite_permission::blocked(target));
+        }
+        Ok(())
     }
 
     /// Leaves a room (or rejects an invite, or withdraws a knock).

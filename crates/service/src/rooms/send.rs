@@ -92,6 +92,12 @@ impl RoomService {
         if kind == StateEventType::RoomPowerLevels {
             self.check_power_levels_name_no_creator(&current, &content)?;
         }
+        if kind == StateEventType::RoomMember
+            && content["membership"] == "invite"
+            && let Ok(target) = ruma::UserId::parse(state_key)
+        {
+            self.check_invite_permitted(&target, &user.user_id)?;
+        }
         let mut content = content;
         if kind == StateEventType::RoomMember
             && content["membership"] == "join"

@@ -105,8 +105,11 @@ impl RoomService {
                 }
                 MembershipState::Invite if membership_changed => {
                     let state = self.stripped_state(&room_id, &user.user_id)?;
-                    // Spec: "Servers must not send room invites from ignored users to clients."
-                    if inviter_of(&state, &user.user_id).is_some_and(|inviter| ignored.contains(inviter)) {
+                    // Spec: "Servers must not send room invites from ignored users to clients",
+                    // nor blocked ones (invite permission); MSC4155's ignored ones neither.
+                    if let Some(inviter) = inviter_of(&state, &user.user_id)
+                        && (ignored.contains(inviter) || !self.invite_shown(&user.user_id, inviter)?)
+                    {
                         continue;
                     }
                     let state = raw_jsons(&state)?;
@@ -210,6 +213,7 @@ impl RoomService {
     /// `limit` recent events, those of greatest depth. An event that arrived late from another
     /// server on an old branch is then not taken for the room's latest (Synapse picks
     /// timelines so; Complement's TestSyncOmitsStateChangeOnFilteredEvents relies on it).
+    /// The scan stops after an event that follows a hole in the timeline.
     fn timeline_slice(
         &self,
         user: &AuthedUser,
@@ -250,6 +254,13 @@ impl RoomService {
                     break 'pages;
                 }
                 found.push((u64::from(pdu.depth), count, short));
+                // A hole in the timeline before this event: what precedes it here is not what
+                // precedes it in the room, so the timeline ends here, limited (Synapse;
+                // Complement's TestSyncTimelineGap).
+                if db.event_meta(short)?.gap_before {
+                    more = true;
+                    break 'pages;
+                }
             }
         }
         if by_depth {
@@ -471,6 +482,18 @@ impl RoomService {
         Ok(events)
     }
 
+    /// Whether an invite from `inviter` reaches `user_id`'s clients
+    /// ([`crate::invite_permission`]).
+    fn invite_shown(&self, user_id: &ruma::UserId, inviter: &str) -> Result<bool> {
+        let Ok(inviter) = ruma::UserId::parse(inviter) else {
+            return Ok(true);
+        };
+        Ok(
+            crate::invite_permission::invite_rule(self.rooms().db(), user_id, &inviter)?
+                == crate::invite_permission::InviteRule::Allow,
+        )
+    }
+
     /// The users `user_id` ignores (`m.ignored_user_list` account data).
     fn ignored_users(&self, user_id: &ruma::UserId) -> Result<HashSet<String>> {
         let list = self
@@ -494,7 +517,16 @@ impl RoomService {
         since: Option<u64>,
         filter: &SyncFilter,
     ) -> Result<LeftRoom> {
-        let slice = self.timeline_slice(user, room_id, record.count, since, filter)?;
+        let mut slice = self.timeline_slice(user, room_id, record.count, since, filter)?;
+        // A room this server is not in (a rejected remote invite): its one event here is the
+        // user's leave.
+        if slice.events.is_empty()
+            && let Some(leave) = self.rooms().db().out_of_band_leave(&user.user_id, room_id)?
+            && filter.room.timeline.events.allows(&leave)
+        {
+            slice.events.push(leave);
+            slice.counts.push(record.count);
+        }
         let prev_batch = slice.counts.iter().min().map_or(record.count, |c| c.saturating_sub(1));
         let mut room = LeftRoom::new();
         room.timeline = timeline(&slice.events, slice.limited, prev_batch)?;

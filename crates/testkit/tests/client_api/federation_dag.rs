@@ -252,6 +252,20 @@ async fn a_gap_longer_than_get_missing_events_is_crossed_with_the_state_at_the_m
         bob,
         room,
     } = crate::federation_support::shared_room("longgap").await;
+    // Bob's view before the gap: a sync position, then a message of his.
+    let since = b.sync(&bob, None, 0, None).await["next_batch"]
+        .as_str()
+        .expect("next_batch")
+        .to_owned();
+    b.send_text(&bob, &room, "bob before the gap").await;
+    crate::federation_support::wait_for_bodies(
+        &a,
+        &alice,
+        &room,
+        &["bob before the gap".to_owned()],
+        std::time::Duration::from_secs(30),
+    )
+    .await;
     // B misses 60 messages for good: it is down, and A's queue for B is emptied.
     b.stop().await;
     for i in 0..60 {
@@ -284,6 +298,21 @@ async fn a_gap_longer_than_get_missing_events_is_crossed_with_the_state_at_the_m
     )
     .await;
     assert!(seen.contains(&"after the long gap".to_owned()), "{seen:?}");
+    // Bob's next sync ends its timeline at the hole (TestSyncTimelineGap): limited, with the
+    // events after it and none from before it, though all fit in the limit.
+    let filter = serde_json::json!({ "room": { "timeline": { "limit": 100 } } });
+    let sync = b.sync(&bob, Some(&since), 0, Some(filter)).await;
+    let timeline = &sync["rooms"]["join"][&room]["timeline"];
+    let bodies: Vec<&str> = timeline["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["content"]["body"].as_str())
+        .collect();
+    assert_eq!(timeline["limited"], true, "{bodies:?} {sync}");
+    assert_eq!(bodies.last(), Some(&"after the long gap"), "{bodies:?}");
+    assert!(bodies.contains(&"never delivered 59"), "{bodies:?}");
+    assert!(!bodies.contains(&"bob before the gap"), "{bodies:?}");
     // And the room goes on both ways.
     b.send_text(&bob, &room, "bob after the gap").await;
     let on_a = crate::federation_support::wait_for_bodies(

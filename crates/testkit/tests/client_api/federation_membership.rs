@@ -299,3 +299,86 @@ async fn joins_through_the_resident_server_are_relayed_and_create_room_invites_o
     b.restart().await;
     wait_membership(&b, &bob, &room, &carol_id, "join").await;
 }
+
+/// The user's leave member event in `room`'s `leave` section of `sync`, if there.
+fn own_leave(sync: &Value, room: &str, user_id: &str) -> Option<Value> {
+    sync["rooms"]["leave"][room]["timeline"]["events"]
+        .as_array()?
+        .iter()
+        .find(|e| e["type"] == "m.room.member" && e["state_key"] == user_id && e["content"]["membership"] == "leave")
+        .cloned()
+}
+
+/// TestFederationRoomsInvite ("reject invite", "reject for empty room"): rejecting an invite to
+/// a room this server is not in shows the rejection in the room's `leave` section, as for any
+/// room, both to an incremental sync and to an initial one asking for left rooms; when the
+/// inviting server can't be reached, a leave made up here stands for it.
+#[tokio::test]
+async fn a_rejected_remote_invite_shows_its_leave_in_sync() {
+    let ca = TestCa::new();
+    let mut a = TestServer::start_federating(&ca, |_| {}).await;
+    let b = TestServer::start_federating(&ca, |_| {}).await;
+    let alice = a.register("alice", "pw-alice-1").await;
+    let bob = b.register("bob", "pw-bob-1").await;
+    let include_leave = json!({ "room": { "include_leave": true } });
+    let room = a
+        .create_room(&alice, json!({ "preset": "private_chat", "invite": [bob.user_id] }))
+        .await;
+    let invited = sync_until(&b, &bob, |s| s["rooms"]["invite"][&room].is_object()).await;
+    let since = invited["next_batch"].as_str().expect("next_batch").to_owned();
+    let left = b
+        .post(
+            &format!("/_matrix/client/v3/rooms/{room}/leave"),
+            Some(&bob.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(left.status, 200, "{:?}", left.body);
+    wait_membership(&a, &alice, &room, &bob.user_id, "leave").await;
+    let sync = b.sync(&bob, Some(&since), 0, Some(include_leave.clone())).await;
+    let leave = own_leave(&sync, &room, &bob.user_id).expect("bob's leave in the incremental sync");
+    // It is the event A accepted.
+    let on_a = a
+        .get(
+            &format!("/_matrix/client/v3/rooms/{room}/state/m.room.member/{}", bob.user_id),
+            Some(&alice.token),
+        )
+        .await;
+    assert_eq!(on_a.status, 200);
+    let state = a
+        .get(&format!("/_matrix/client/v3/rooms/{room}/state"), Some(&alice.token))
+        .await
+        .ok();
+    let accepted = state
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["type"] == "m.room.member" && e["state_key"] == bob.user_id.as_str())
+        .expect("bob's member event on A");
+    assert_eq!(leave["event_id"], accepted["event_id"], "{leave}");
+    assert!(sync["rooms"]["invite"].get(&room).is_none(), "{sync}");
+    let initial = b.sync(&bob, None, 0, Some(include_leave.clone())).await;
+    assert!(own_leave(&initial, &room, &bob.user_id).is_some(), "{initial}");
+
+    // A is gone: the invite is still dropped, with a leave of B's own making.
+    let second = a
+        .create_room(&alice, json!({ "preset": "private_chat", "invite": [bob.user_id] }))
+        .await;
+    let invited = sync_until(&b, &bob, |s| s["rooms"]["invite"][&second].is_object()).await;
+    let since = invited["next_batch"].as_str().expect("next_batch").to_owned();
+    a.stop().await;
+    let left = b
+        .post(
+            &format!("/_matrix/client/v3/rooms/{second}/leave"),
+            Some(&bob.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(left.status, 200, "{:?}", left.body);
+    let sync = b.sync(&bob, Some(&since), 0, Some(include_leave)).await;
+    let leave = own_leave(&sync, &second, &bob.user_id).expect("a leave made up on B");
+    assert!(
+        leave["event_id"].as_str().is_some_and(|id| id.starts_with('$')),
+        "{leave}"
+    );
+}

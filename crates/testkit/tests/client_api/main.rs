@@ -22,6 +22,7 @@ mod federation_restricted;
 mod federation_sender;
 mod federation_support;
 mod http_errors;
+mod invite_permission;
 mod key_backup;
 mod login;
 mod pdu_integrity;
