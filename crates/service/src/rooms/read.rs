@@ -183,10 +183,12 @@ impl RoomService {
         not_membership: Option<&str>,
     ) -> Result<Vec<Value>> {
         let readable = self.readable_state(room_id, &user.user_id)?;
+        // The state after the room's last event at or before `at`; a point before the room's
+        // first event has no state (404, as Synapse answers), never the current one.
         let state = match at {
             Some(token) => self
                 .state_at_position(room_id, parse_token(token)?)?
-                .unwrap_or(readable),
+                .ok_or_else(|| Error::not_found(format!("The room has no event at or before {token}")))?,
             None => readable,
         };
         let mut members = Vec::new();

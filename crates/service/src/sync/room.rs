@@ -155,7 +155,16 @@ impl RoomService {
         let scan_since = if window.newly_joined { None } else { since };
         let mut slice = self.timeline_slice(user, room_id, until, scan_since, filter)?;
         slice.limited |= window.newly_joined;
-        let prev_batch = slice.counts.iter().min().map_or(until, |c| c.saturating_sub(1));
+        // Limited: just before the first event, where the client's history is cut. Not
+        // limited, the timeline holds everything since `since` (the whole room, on an initial
+        // sync): the sync's own position, as Synapse gives it, so `/members?at=prev_batch`
+        // names the state the client has (Complement's TestGetRoomMembersAtPoint; the spec
+        // lets prev_batch be left out there).
+        let prev_batch = if slice.limited {
+            slice.counts.iter().min().map_or(until, |c| c.saturating_sub(1))
+        } else {
+            since.unwrap_or(until)
+        };
         let current = self.rooms().current_state(room_id)?;
         let summary = self.summary(&current, room_id, &user.user_id)?;
         let state = self.state_section(window, room_id, &current, &slice, &summary.heroes)?;

@@ -412,3 +412,60 @@ async fn an_invites_create_event_is_whole() {
     assert!(create["origin_server_ts"].is_u64(), "{create}");
     assert!(create["event_id"].is_string(), "{create}");
 }
+
+/// TestGetRoomMembersAtPoint: `prev_batch` of a whole (not limited) timeline is the sync's own
+/// position, as Synapse gives it, so `/members?at=prev_batch` lists who was in the room then,
+/// not who is in it now; a point before the room's first event has no members (404), and is
+/// never answered with the current ones.
+#[tokio::test]
+async fn members_at_a_sync_point_are_those_of_that_point() {
+    let server = TestServer::start().await;
+    let alice = server.register("alice", "pw-alice-1").await;
+    let bob = server.register("bob", "pw-bob-1").await;
+    let room = server.create_room(&alice, json!({ "preset": "public_chat" })).await;
+    server.send_text(&alice, &room, "Hello world!").await;
+    let sync = server.sync(&alice, None, 0, None).await;
+    let timeline = &sync["rooms"]["join"][&room]["timeline"];
+    assert_eq!(timeline["limited"], false, "{timeline}");
+    let at = timeline["prev_batch"].as_str().expect("prev_batch").to_owned();
+    server.join(&bob, &room).await.ok();
+    server.send_text(&bob, &room, "Hello back").await;
+
+    let members = |at: String| {
+        let server = &server;
+        let token = alice.token.clone();
+        let room = room.clone();
+        async move {
+            server
+                .get(
+                    &format!("/_matrix/client/v3/rooms/{room}/members?at={at}"),
+                    Some(&token),
+                )
+                .await
+        }
+    };
+    let then = members(at.clone()).await;
+    assert_eq!(then.status, 200, "{:?}", then.body);
+    let who: Vec<&str> = then.body["chunk"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["state_key"].as_str())
+        .collect();
+    assert_eq!(who, vec![alice.user_id.as_str()], "{:?}", then.body);
+    members("0".to_owned()).await.assert_error(404, "M_NOT_FOUND");
+    // Paging back from such a prev_batch still reaches the room's start.
+    let page = server
+        .get(
+            &format!("/_matrix/client/v3/rooms/{room}/messages?dir=b&from={at}&limit=50"),
+            Some(&alice.token),
+        )
+        .await
+        .ok();
+    let chunk = page["chunk"].as_array().cloned().unwrap_or_default();
+    assert_eq!(
+        chunk.last().map(|e| e["type"].clone()),
+        Some(json!("m.room.create")),
+        "{page}"
+    );
+}
