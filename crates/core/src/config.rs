@@ -35,6 +35,8 @@ pub struct Config {
     pub well_known: WellKnownConfig,
     /// Room defaults.
     pub rooms: RoomsConfig,
+    /// What /sync tells of other users' presence.
+    pub presence: PresenceConfig,
     /// Log output.
     pub logging: LoggingConfig,
 }
@@ -142,6 +144,16 @@ pub struct RoomsConfig {
     pub default_room_version: ruma::RoomVersionId,
 }
 
+/// `[presence]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresenceConfig {
+    /// Whether an initial sync lists room-mates who never set a presence (as `offline`). Off by
+    /// default, as on Synapse (`include_offline_users_on_sync`): in large rooms they are most
+    /// members and clients show them offline anyway.
+    pub include_offline_users_on_sync: bool,
+}
+
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -198,6 +210,7 @@ impl Default for Config {
             rooms: RoomsConfig {
                 default_room_version: ruma::RoomVersionId::V11,
             },
+            presence: PresenceConfig::default(),
             logging: LoggingConfig {
                 filter: "info".to_owned(),
                 format: LogFormat::Text,

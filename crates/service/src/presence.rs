@@ -112,7 +112,8 @@ impl Services {
     /// `m.presence` events for `/sync`: initially everyone visible with a presence; then those
     /// whose presence changed in `(since, until]`, and the users in `newly_shared` (who just
     /// started sharing a room) with their current presence, `offline` when they never set one.
-    /// `visible` is `shared_users(user_id)`.
+    /// With `presence.include_offline_users_on_sync`, an initial sync lists everyone visible,
+    /// `offline` when they never set one. `visible` is `shared_users(user_id)`.
     pub(crate) fn presence_events(
         &self,
         visible: &BTreeSet<OwnedUserId>,
@@ -130,10 +131,11 @@ impl Services {
                 .chain(newly_shared.iter().cloned())
                 .collect(),
         };
+        let include_offline = since.is_none() && self.config.presence.include_offline_users_on_sync;
         let mut events = Vec::new();
         for user in candidates {
             let record = self.db().get_presence(&user)?.filter(|r| r.count <= until);
-            if record.is_some() || newly_shared.contains(&user) {
+            if record.is_some() || newly_shared.contains(&user) || include_offline {
                 let content = presence_content(record.as_ref());
                 events.push(json!({ "type": "m.presence", "sender": user, "content": content }));
             }

@@ -317,3 +317,32 @@ async fn a_joiner_sees_every_members_devices_changed_its_own_included() {
     expected.sort_unstable();
     assert_eq!(changed, expected, "{sync}");
 }
+
+/// TestMembersLocal ("presence in initial sync"): a room-mate who never synced is listed as
+/// `offline` in an initial sync when `presence.include_offline_users_on_sync` is on, and left
+/// out by default (Synapse 1.163 with its default config leaves them out too; checked against
+/// a real one).
+#[tokio::test]
+async fn room_mates_who_never_synced_are_listed_offline_when_configured() {
+    for include in [false, true] {
+        let server = TestServer::start_with(|config| config.presence.include_offline_users_on_sync = include).await;
+        let alice = server.register("alice", "pw-alice-1").await;
+        let bob = server.register("bob", "pw-bob-1").await;
+        let room = server.create_room(&alice, json!({ "preset": "public_chat" })).await;
+        server.join(&bob, &room).await.ok();
+        let sync = server.sync(&alice, None, 0, None).await;
+        let bobs: Vec<Value> = sync["presence"]["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["sender"] == bob.user_id.as_str())
+            .cloned()
+            .collect();
+        if include {
+            assert_eq!(bobs.len(), 1, "{sync}");
+            assert_eq!(bobs[0]["content"]["presence"], "offline", "{sync}");
+        } else {
+            assert!(bobs.is_empty(), "{sync}");
+        }
+    }
+}
