@@ -111,7 +111,19 @@ impl Federation {
         rules: &ruma::room_version_rules::RoomVersionRules,
     ) -> Result<ruma::signatures::PublicKeyMap> {
         let mut keys = ruma::signatures::PublicKeyMap::new();
+        // Servers that could not be reached for their keys are not asked again for the next
+        // event they signed (hundreds of a join's events may be one server's).
+        let mut unreachable = std::collections::BTreeSet::new();
         for event in events {
+            let signed_by_unreachable = match event.get("signatures") {
+                Some(ruma::CanonicalJsonValue::Object(signatures)) => {
+                    signatures.keys().any(|server| unreachable.contains(server))
+                }
+                _ => false,
+            };
+            if signed_by_unreachable {
+                continue;
+            }
             match self.event_signing_keys(event, rules).await {
                 Ok(found) => {
                     for (server, set) in found {
@@ -121,7 +133,12 @@ impl Federation {
                 // That event then fails verification and is left out by the room writer; the
                 // others still count (a join answer with one event signed by an unknown key
                 // must still be joinable: Complement's TestJoinFederatedRoomWithUnverifiableEvents).
-                Err(err) => tracing::info!(%err, "signing keys of one event unavailable"),
+                Err(err) => {
+                    tracing::info!(%err, "signing keys of one event unavailable");
+                    if let Error::Resolve { server, .. } | Error::Transport { server, .. } = err {
+                        unreachable.insert(server);
+                    }
+                }
             }
         }
         Ok(keys)

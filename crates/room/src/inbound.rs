@@ -98,7 +98,7 @@ impl Rooms {
         }
         // Everything this event writes, the resolved state before it included, in one batch.
         let mut batch = guard.batch();
-        let before = self.state_before_remote(&mut batch, &rules, pdu)?;
+        let (before, after_gap) = self.state_before_remote(&mut batch, &rules, pdu)?;
         // Against its own auth events and the state before it: a failure rejects the event.
         if let Err(err) = self.check_at_its_place(&rules, pdu, &before) {
             self.store_unserved(batch, pdu, checked.json, &before, Unserved::Rejected)?;
@@ -113,7 +113,7 @@ impl Rooms {
             return Ok((pdu.event_id.clone(), None));
         }
         let event_id = pdu.event_id.clone();
-        let joined = JoinedBatch::plain(batch).after_gap(self.follows_a_gap(pdu)?);
+        let joined = JoinedBatch::plain(batch).after_gap(after_gap);
         // The room's other forward extremities: when there are any, the current state becomes
         // the resolution of their states and the state after this event.
         let others: Vec<OwnedEventId> = self
@@ -142,22 +142,6 @@ impl Rooms {
         let resolved = self.resolve_states(&rules, &states, Some(pdu))?;
         let ticket = self.append_with_current(joined, pdu, checked.json, &before, &resolved, Durability::Deferred)?;
         Ok((event_id, ticket))
-    }
-
-    /// Whether a prev event of `pdu` is known only as an outlier (stored with the state at it,
-    /// fetched because the events before it could not be): the timeline skips from whatever
-    /// precedes it to `pdu`. Rejected and soft-failed prev events are off the timeline by
-    /// choice, not a hole in what this server knows.
-    fn follows_a_gap(&self, pdu: &Pdu) -> Result<bool> {
-        for prev in &pdu.prev_events {
-            if let Some(short) = self.db.get_short_event_id(prev)? {
-                let meta = self.db.event_meta(short)?;
-                if meta.count.is_none() && !meta.rejected && !meta.soft_failed {
-                    return Ok(true);
-                }
-            }
-        }
-        Ok(false)
     }
 
     /// The authorization rules against the event's own auth events, then against the state
@@ -193,22 +177,32 @@ impl Rooms {
     /// The state before a remote event: the state after its prev event, or the resolution of
     /// the states after its prev events (a snapshot queued in `batch`, the event's own).
     /// Prev events unknown here, or known only as outliers without state, are
-    /// `MissingPrevEvents`.
+    /// `MissingPrevEvents`. The flag says whether a prev event is an outlier with state
+    /// (stored with the state fetched at it, because the events before it could not be): the
+    /// timeline then skips from whatever precedes it to this event. Rejected and soft-failed
+    /// prev events are off the timeline by choice, not a hole in what this server knows.
     fn state_before_remote(
         &self,
         batch: &mut RoomBatch<'_>,
         rules: &ruma::room_version_rules::RoomVersionRules,
         pdu: &Pdu,
-    ) -> Result<RoomState> {
+    ) -> Result<(RoomState, bool)> {
         let mut missing = Vec::new();
         let mut states = Vec::with_capacity(pdu.prev_events.len());
+        let mut after_gap = false;
         for prev in &pdu.prev_events {
-            let state = match self.db.get_short_event_id(prev)? {
-                Some(short) => self.state_after(short)?,
-                None => None,
+            let meta = match self.db.get_short_event_id(prev)? {
+                Some(short) => self.db.event_meta(short)?,
+                None => {
+                    missing.push(prev.clone());
+                    continue;
+                }
             };
-            match state {
-                Some(state) => states.push(state),
+            match self.state_after_meta(&meta)? {
+                Some(state) => {
+                    after_gap |= meta.count.is_none() && !meta.rejected && !meta.soft_failed;
+                    states.push(state);
+                }
                 None => missing.push(prev.clone()),
             }
         }
@@ -219,15 +213,16 @@ impl Rooms {
             return Err(Error::InvalidEvent("an event without prev events".to_owned()));
         };
         if states.iter().all(|s| s.hash == first.hash) {
-            return Ok(first.clone());
+            return Ok((first.clone(), after_gap));
         }
         let resolved = self.resolve_snapshots(rules, &states)?;
         let (added, removed) = crate::resolve::diff(&first.map, &resolved);
         let hash = self.db.put_state_diff(batch, Some(first.hash), added, removed)?;
-        Ok(RoomState {
+        let state = RoomState {
             hash,
             version: first.version.clone(),
             map: resolved.into(),
-        })
+        };
+        Ok((state, after_gap))
     }
 }

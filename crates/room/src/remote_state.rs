@@ -149,16 +149,9 @@ impl Rooms {
         keys: &PublicKeyMap,
     ) -> Result<(HashMap<OwnedEventId, Checked>, Vec<OwnedEventId>, Checked)> {
         let mut events = self.check_each_remote(rules, room_id, auth_chain, keys);
-        let mut state_ids = Vec::new();
-        for json in state {
-            match self.check_remote(rules, room_id, json, keys) {
-                Ok(checked) => {
-                    state_ids.push(checked.pdu.event_id.clone());
-                    events.insert(checked.pdu.event_id.clone(), checked);
-                }
-                Err(err) => tracing::info!(room = %room_id, %err, "a state event of the join answer is left out"),
-            }
-        }
+        let state = self.check_each_remote(rules, room_id, state, keys);
+        let mut state_ids: Vec<OwnedEventId> = state.keys().cloned().collect();
+        events.extend(state);
         self.keep_authorised_outliers(rules, room_id, &mut events);
         state_ids.retain(|id| events.contains_key(id));
         let join = self.check_remote(rules, room_id, join, keys)?;
@@ -201,28 +194,36 @@ impl Rooms {
     /// built on one that was left out (unverifiable, unfetchable), is left out with everything
     /// built on it. Whatever the room needs from the rest is then checked by its user (a join
     /// against the state, an event against the state before it), which fails if too much went.
-    /// Returns the ids left out.
     pub(crate) fn keep_authorised_outliers(
         &self,
         rules: &RoomVersionRules,
         room_id: &RoomId,
         events: &mut HashMap<OwnedEventId, Checked>,
-    ) -> Vec<OwnedEventId> {
-        let mut dropped: Vec<OwnedEventId> = events
+    ) {
+        // From room version 12 the create event's id is the room id, and auth events no
+        // longer list it.
+        let create_id = rules
+            .authorization
+            .room_create_event_id_as_room_id
+            .then(|| OwnedEventId::try_from(format!("${}", room_id.as_str().trim_start_matches('!'))).ok())
+            .flatten();
+        let dropped: Vec<OwnedEventId> = events
             .values()
-            .filter_map(|checked| match self.check_outlier(rules, room_id, events, checked) {
-                Ok(()) => None,
-                Err(err) => {
-                    tracing::info!(room = %room_id, %err, "an event fails its auth events and is left out");
-                    Some(checked.pdu.event_id.clone())
-                }
-            })
+            .filter_map(
+                |checked| match self.check_outlier(rules, create_id.as_ref(), events, checked) {
+                    Ok(()) => None,
+                    Err(err) => {
+                        tracing::info!(room = %room_id, %err, "an event fails its auth events and is left out");
+                        Some(checked.pdu.event_id.clone())
+                    }
+                },
+            )
             .collect();
         // Whatever cites a left-out event as an auth event goes too, transitively.
-        let mut queue = dropped.clone();
         for id in &dropped {
             events.remove(id);
         }
+        let mut queue = dropped;
         while let Some(gone) = queue.pop() {
             let dependents: Vec<OwnedEventId> = events
                 .values()
@@ -231,28 +232,21 @@ impl Rooms {
                 .collect();
             for id in dependents {
                 events.remove(&id);
-                queue.push(id.clone());
-                dropped.push(id);
+                queue.push(id);
             }
         }
-        dropped
     }
 
-    /// The authorization rules for one event against its own auth events (plus, from room
-    /// version 12, the create event, which auth events no longer list); auth events come from
-    /// `events` or, when stored here already, from the database.
+    /// The authorization rules for one event against its own auth events (plus `create_id`,
+    /// the create event in room version 12); auth events come from `events` or, when stored
+    /// here already, from the database.
     fn check_outlier(
         &self,
         rules: &RoomVersionRules,
-        room_id: &RoomId,
+        create_id: Option<&OwnedEventId>,
         events: &HashMap<OwnedEventId, Checked>,
         checked: &Checked,
     ) -> Result<()> {
-        let create_id = rules
-            .authorization
-            .room_create_event_id_as_room_id
-            .then(|| OwnedEventId::try_from(format!("${}", room_id.as_str().trim_start_matches('!'))).ok())
-            .flatten();
         let lookup = |id: &ruma::EventId| -> Option<Pdu> {
             events
                 .get(id)
@@ -265,7 +259,7 @@ impl Rooms {
         let auth_state: HashMap<(String, String), Pdu> = pdu
             .auth_events
             .iter()
-            .chain(create_id.as_ref())
+            .chain(create_id)
             .filter_map(|id| lookup(id))
             .filter_map(|p| p.state_key.clone().map(|k| ((p.kind.to_string(), k), p)))
             .collect();

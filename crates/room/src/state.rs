@@ -63,6 +63,12 @@ impl Rooms {
         Ok(self.db.get_room_meta(room_id)?.is_some())
     }
 
+    /// Whether a local user is joined to `room_id`, so this server follows the room live (a
+    /// room it left still holds what it knew then).
+    pub fn is_resident(&self, room_id: &RoomId) -> Result<bool> {
+        Ok(self.exists(room_id)? && self.db.has_joined_member_of(room_id, &self.identity.server_name)?)
+    }
+
     /// The room's current state.
     pub fn current_state(&self, room_id: &RoomId) -> Result<RoomState> {
         let meta = self
@@ -79,7 +85,11 @@ impl Rooms {
 
     /// The room's state after a stored event.
     pub fn state_after(&self, event: ShortEventId) -> Result<Option<RoomState>> {
-        let meta = self.db.event_meta(event)?;
+        self.state_after_meta(&self.db.event_meta(event)?)
+    }
+
+    /// The room's state after the event `meta` describes (`None` for an outlier without one).
+    pub fn state_after_meta(&self, meta: &accord_db::rooms::EventMeta) -> Result<Option<RoomState>> {
         let Some(hash) = meta.state_after() else {
             return Ok(None);
         };

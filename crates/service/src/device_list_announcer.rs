@@ -98,12 +98,7 @@ impl Services {
         let Some(federation) = &self.federation else {
             return Ok(());
         };
-        let mut already = BTreeSet::new();
-        for room in self.rooms.joined_rooms(user_id)? {
-            if room != room_id {
-                already.extend(self.rooms.rooms().remote_servers(&room, &[MembershipState::Join])?);
-            }
-        }
+        let already = self.servers_sharing_rooms_except(user_id, Some(room_id))?;
         let new_servers: Vec<OwnedServerName> = self
             .rooms
             .rooms()
@@ -118,15 +113,7 @@ impl Services {
         let version = db.device_list_version(user_id)?;
         let mut batch = WriteBatch::new();
         for (device_id, record) in db.devices(user_id)? {
-            let mut content =
-                DeviceListUpdateContent::new(user_id.to_owned(), device_id.clone(), UInt::new_saturating(version));
-            if let Some(keys) = db.get_device_keys(user_id, &device_id)? {
-                content.keys = Some(raw_json(&keys)?);
-            }
-            if self.config.federation.share_device_names {
-                content.device_display_name = record.display_name;
-            }
-            let edu = edu_json(&Edu::DeviceListUpdate(content))?;
+            let edu = self.device_list_update(user_id, &device_id, Some(record), version, None)?;
             for server in &new_servers {
                 db.queue_durable_edu(&mut batch, server, &edu);
             }
@@ -155,23 +142,8 @@ impl Services {
             if !build {
                 continue;
             }
-            let mut content =
-                DeviceListUpdateContent::new(user_id.clone(), device_id.clone(), UInt::new_saturating(version));
-            if prev != 0 {
-                content.prev_id = vec![UInt::new_saturating(prev)];
-            }
-            match db.get_device(user_id, device_id)? {
-                None => content.deleted = Some(true),
-                Some(record) => {
-                    if let Some(keys) = db.get_device_keys(user_id, device_id)? {
-                        content.keys = Some(raw_json(&keys)?);
-                    }
-                    if self.config.federation.share_device_names {
-                        content.device_display_name = record.display_name;
-                    }
-                }
-            }
-            edus.push(edu_json(&Edu::DeviceListUpdate(content))?);
+            let record = db.get_device(user_id, device_id)?;
+            edus.push(self.device_list_update(user_id, device_id, record, version, (prev != 0).then_some(prev))?);
         }
         if change.signing_keys
             && build
@@ -186,11 +158,49 @@ impl Services {
         Ok(edus)
     }
 
+    /// One `m.device_list_update` EDU: the device at `version` (after `prev`), with its keys
+    /// (and its name, when names are shared), or marked deleted when it has no record.
+    fn device_list_update(
+        &self,
+        user_id: &ruma::UserId,
+        device_id: &ruma::DeviceId,
+        record: Option<accord_db::DeviceRecord>,
+        version: u64,
+        prev: Option<u64>,
+    ) -> Result<Value> {
+        let mut content =
+            DeviceListUpdateContent::new(user_id.to_owned(), device_id.to_owned(), UInt::new_saturating(version));
+        content.prev_id = prev.map(UInt::new_saturating).into_iter().collect();
+        match record {
+            None => content.deleted = Some(true),
+            Some(record) => {
+                if let Some(keys) = self.db().get_device_keys(user_id, device_id)? {
+                    content.keys = Some(raw_json(&keys)?);
+                }
+                if self.config.federation.share_device_names {
+                    content.device_display_name = record.display_name;
+                }
+            }
+        }
+        edu_json(&Edu::DeviceListUpdate(content))
+    }
+
     /// Other servers with a member in a room `user_id` is joined to.
     pub(crate) fn servers_sharing_rooms_with(&self, user_id: &ruma::UserId) -> Result<BTreeSet<OwnedServerName>> {
+        self.servers_sharing_rooms_except(user_id, None)
+    }
+
+    /// Like [`Self::servers_sharing_rooms_with`], leaving out the room `except`.
+    fn servers_sharing_rooms_except(
+        &self,
+        user_id: &ruma::UserId,
+        except: Option<&ruma::RoomId>,
+    ) -> Result<BTreeSet<OwnedServerName>> {
         let mut servers = BTreeSet::new();
         for room in self.rooms.joined_rooms(user_id)? {
-            servers.extend(self.rooms.rooms().remote_servers(&room, &[MembershipState::Join])?);
+            if Some(room.as_ref()) != except {
+                servers.extend(self.rooms.rooms().remote_servers(&room, &[MembershipState::Join])?);
+            }
         }
         Ok(servers)
     }

@@ -4,6 +4,9 @@
 //! - `org.matrix.msc4155.invite_permission_config` (MSC4155, what Synapse and Complement's
 //!   TestInviteFiltering use) lists users and servers, as globs, to allow, ignore or block.
 //!
+//! - `m.ignored_user_list`: invites from ignored users are never shown (spec: "Servers must
+//!   not send room invites from ignored users to clients").
+//!
 //! A blocked invite is refused with 403 `M_INVITE_BLOCKED` wherever it is made (client invite,
 //! a member state event, createRoom's `invite` list, federation `/invite`); an ignored one is
 //! made but never shown in /sync. Invites already stored are hidden from /sync by either rule.
@@ -41,10 +44,17 @@ pub(crate) fn invite_rule(db: &Db, invitee: &UserId, inviter: &UserId) -> Result
     {
         return Ok(InviteRule::Block);
     }
-    Ok(match db.get_account_data(invitee, None, MSC4155_TYPE)? {
+    let rule = match db.get_account_data(invitee, None, MSC4155_TYPE)? {
         Some(config) => msc4155_rule(&config, inviter),
         None => InviteRule::Allow,
-    })
+    };
+    if rule == InviteRule::Allow
+        && let Some(list) = db.get_account_data(invitee, None, "m.ignored_user_list")?
+        && list["ignored_users"].get(inviter.as_str()).is_some()
+    {
+        return Ok(InviteRule::Ignore);
+    }
+    Ok(rule)
 }
 
 /// The error for a blocked invite.

@@ -17,6 +17,17 @@ use crate::{Error, Result, Services};
 
 /// Turns a federation failure into what the client should be told.
 pub(crate) fn remote_error(what: &str, err: accord_federation::Error) -> Error {
+    // A resident that can't vouch for a restricted join says why; the client may try another
+    // server, so the reason is passed on rather than turned into 404.
+    if let accord_federation::Error::Remote {
+        status: 400,
+        server,
+        body,
+    } = &err
+        && let Some((kind, reason)) = join_refusal(body)
+    {
+        return Error::new(kind, format!("{server} refused: {reason}"));
+    }
     match err {
         accord_federation::Error::Forbidden(message) => Error::forbidden(message),
         accord_federation::Error::Remote { status: 404, .. } => Error::not_found(format!("{what} not found")),
@@ -31,16 +42,6 @@ pub(crate) fn remote_error(what: &str, err: accord_federation::Error) -> Error {
                 .and_then(|v| v["error"].as_str().map(str::to_owned))
                 .unwrap_or(body);
             Error::forbidden(format!("{server} refused: {reason}"))
-        }
-        // A resident that can't vouch for a restricted join says why; the client may try
-        // another server, so the reason is passed on rather than turned into 404.
-        accord_federation::Error::Remote {
-            status: 400,
-            server,
-            body,
-        } if join_refusal(&body).is_some() => {
-            let (kind, reason) = join_refusal(&body).unwrap_or((ErrorKind::Forbidden, body));
-            Error::new(kind, format!("{server} refused: {reason}"))
         }
         other => {
             tracing::info!(%other, "federation query failed");
@@ -115,7 +116,7 @@ impl Services {
 impl Services {
     /// Whether a local user is joined to `room_id`, so this server follows the room live.
     pub(crate) fn is_resident(&self, room_id: &ruma::RoomId) -> Result<bool> {
-        Ok(self.rooms.rooms().exists(room_id)? && self.db().has_joined_member_of(room_id, &self.config.server_name)?)
+        Ok(self.rooms.rooms().is_resident(room_id)?)
     }
 
     /// Joins a room by id or alias: locally when this server knows the room, otherwise through

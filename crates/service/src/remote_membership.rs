@@ -191,11 +191,7 @@ impl Services {
         if invitee.server_name() != self.config.server_name || self.db().get_account(&invitee)?.is_none() {
             return Err(Error::not_found(format!("{invitee} is not a user of this server")));
         }
-        if crate::invite_permission::invite_rule(self.db(), &invitee, &sender)?
-            == crate::invite_permission::InviteRule::Block
-        {
-            return Err(crate::invite_permission::blocked(&invitee));
-        }
+        self.rooms.check_invite_permitted(&invitee, &sender)?;
         let rooms = self.rooms.rooms();
         if rooms.exists(room_id)? && !rooms.server_allowed_in_room(room_id, origin)? {
             return Err(Error::forbidden(format!("{origin} is denied by the room's server ACL")));

@@ -192,14 +192,7 @@ impl RoomService {
         // left still holds who was in it when it left (TestRestrictedRoomsRemoteJoinFailOver).
         // A local user's own membership records are always current.
         let is_local = user_id.server_name() == self.config.server_name;
-        let resident = |room: &&RoomId| {
-            self.rooms.exists(room).unwrap_or(false)
-                && self
-                    .rooms
-                    .db()
-                    .has_joined_member_of(room, &self.config.server_name)
-                    .unwrap_or(false)
-        };
+        let resident = |room: &&RoomId| self.rooms.is_resident(room).unwrap_or(false);
         if !is_local && !allowed_rooms.iter().any(resident) {
             return Err(Error::new(
                 ruma::api::error::ErrorKind::UnableToAuthorizeJoin,

@@ -92,24 +92,23 @@ impl RoomService {
         if kind == StateEventType::RoomPowerLevels {
             self.check_power_levels_name_no_creator(&current, &content)?;
         }
-        if kind == StateEventType::RoomMember
-            && content["membership"] == "invite"
-            && let Ok(target) = ruma::UserId::parse(state_key)
-        {
-            self.check_invite_permitted(&target, &user.user_id)?;
-        }
         let mut content = content;
         if kind == StateEventType::RoomMember
-            && content["membership"] == "join"
             && let Ok(target) = ruma::UserId::parse(state_key)
-            && self.rooms.membership_in(&current, &target)? == Some(MembershipState::Join)
-            && let Some(fields) = content.as_object_mut()
         {
-            // Only a join into a restricted room is authorised through a resident user; on a
-            // join after a join (a profile change) the auth rules ignore the field, and one that
-            // isn't a user id would make the event unbuildable (Complement's restricted room
-            // tests send `"unused"` there).
-            fields.remove("join_authorised_via_users_server");
+            match content["membership"].as_str() {
+                Some("invite") => self.check_invite_permitted(&target, &user.user_id)?,
+                // Only a join into a restricted room is authorised through a resident user; on
+                // a join after a join (a profile change) the auth rules ignore the field, and
+                // one that isn't a user id would make the event unbuildable (Complement's
+                // restricted room tests send `"unused"` there).
+                Some("join") if self.rooms.membership_in(&current, &target)? == Some(MembershipState::Join) => {
+                    if let Some(fields) = content.as_object_mut() {
+                        fields.remove("join_authorised_via_users_server");
+                    }
+                }
+                _ => {}
+            }
         }
         if let Some(existing) = self.rooms.state_event(&current, &kind, state_key)?
             && existing.sender == user.user_id

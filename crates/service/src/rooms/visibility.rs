@@ -78,13 +78,22 @@ impl RoomService {
 
     /// Whether `user_id` may see a stored event (spec: "History visibility").
     pub(crate) fn can_see(&self, user_id: &UserId, short: ShortEventId) -> Result<bool> {
-        let meta = self.rooms.db().event_meta(short)?;
+        self.can_see_with(user_id, short, &self.rooms.db().event_meta(short)?)
+    }
+
+    /// [`Self::can_see`] for a caller that has read the event's meta already.
+    pub(crate) fn can_see_with(
+        &self,
+        user_id: &UserId,
+        short: ShortEventId,
+        meta: &accord_db::rooms::EventMeta,
+    ) -> Result<bool> {
         // Rejected and soft-failed events are never served to clients (spec: server-server
         // API, "Soft failure"); they have no timeline position either.
         if meta.rejected || meta.soft_failed {
             return Ok(false);
         }
-        let Some(state) = self.rooms.state_after(short)? else {
+        let Some(state) = self.rooms.state_after_meta(meta)? else {
             return Ok(false);
         };
         let visibility = self.history_visibility(&state)?;
@@ -95,7 +104,7 @@ impl RoomService {
         if at_event == Some(MembershipState::Join) {
             return Ok(true);
         }
-        if self.by_visibility(&meta, &visibility, at_event.as_ref(), user_id)? {
+        if self.by_visibility(meta, &visibility, at_event.as_ref(), user_id)? {
             return Ok(true);
         }
         // A user's own membership events stay visible to them whatever the history setting:

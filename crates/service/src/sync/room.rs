@@ -79,7 +79,6 @@ impl RoomService {
         if since.is_none() {
             self.lazy_members.reset(&user.user_id, &user.device_id);
         }
-        let ignored = self.ignored_users(&user.user_id)?;
         let mut rooms = Rooms::new();
         for (room_id, record) in db.rooms_of_user(&user.user_id)? {
             if !filter.room_allowed(room_id.as_str()) || record.count > until {
@@ -105,10 +104,10 @@ impl RoomService {
                 }
                 MembershipState::Invite if membership_changed => {
                     let state = self.stripped_state(&room_id, &user.user_id)?;
-                    // Spec: "Servers must not send room invites from ignored users to clients",
-                    // nor blocked ones (invite permission); MSC4155's ignored ones neither.
+                    // Not from ignored users, nor blocked or ignored ones of the invite
+                    // permission settings.
                     if let Some(inviter) = inviter_of(&state, &user.user_id)
-                        && (ignored.contains(inviter) || !self.invite_shown(&user.user_id, inviter)?)
+                        && !self.invite_shown(&user.user_id, inviter)?
                     {
                         continue;
                     }
@@ -248,7 +247,8 @@ impl RoomService {
             }
             for (count, short) in page {
                 position = count;
-                if !self.can_see(&user.user_id, short)? {
+                let meta = db.event_meta(short)?;
+                if !self.can_see_with(&user.user_id, short, &meta)? {
                     continue;
                 }
                 let Some(pdu) = self.rooms().pdu(short)? else {
@@ -266,7 +266,7 @@ impl RoomService {
                 // A hole in the timeline before this event: what precedes it here is not what
                 // precedes it in the room, so the timeline ends here, limited (Synapse;
                 // Complement's TestSyncTimelineGap).
-                if db.event_meta(short)?.gap_before {
+                if meta.gap_before {
                     more = true;
                     break 'pages;
                 }
@@ -501,19 +501,6 @@ impl RoomService {
             crate::invite_permission::invite_rule(self.rooms().db(), user_id, &inviter)?
                 == crate::invite_permission::InviteRule::Allow,
         )
-    }
-
-    /// The users `user_id` ignores (`m.ignored_user_list` account data).
-    fn ignored_users(&self, user_id: &ruma::UserId) -> Result<HashSet<String>> {
-        let list = self
-            .rooms()
-            .db()
-            .get_account_data(user_id, None, "m.ignored_user_list")?;
-        Ok(list
-            .as_ref()
-            .and_then(|list| list["ignored_users"].as_object())
-            .map(|users| users.keys().cloned().collect())
-            .unwrap_or_default())
     }
 
     /// A room the user left: the timeline up to their departure, filtered as a joined
