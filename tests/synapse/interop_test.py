@@ -10,7 +10,8 @@ edits (m.replace) and redactions both ways, an invite of a user on the other ser
 sides listing the same events in the same order; then, in a second room the other server is not
 in yet, an invite that is rejected and one that is accepted; history from before the join
 (backfill); messages sent from both sides at once (forks), after which both sides must
-still agree; and 300 messages of history paged back 200 at a time.
+still agree; 300 messages of history paged back 200 at a time; and 20 messages missed
+between a leave and a re-join, paged back in place.
 
 Normally started by tests/synapse/run.sh, which starts both servers; by hand:
 
@@ -611,6 +612,55 @@ class Scenario:
                            f"({missing} missing; in order: {got == sorted(got, key=bodies.index)})")
         return f"{count} messages paged back on {self.remote.label}, in order"
 
+    def rejoin_history(self):
+        """Remote joins, leaves, misses 20 messages and joins again (as Complement's
+        TestMessagesOverFederation "after re-joining room" does): paging /messages back 10 at
+        a time on remote shows all 20, in order, between the leave and the re-join; remote
+        fetches them from home with /backfill to fill the hole in its timeline."""
+        resp = self.h_a.ok("POST", f"{CLIENT}/createRoom", {
+            "room_version": self.version, "preset": "public_chat",
+            "name": f"interop rejoin {self.name}"})
+        room_id = resp["room_id"]
+        tag = secrets.token_hex(3)
+        bodies = [f"while away {tag} {i}" for i in range(20)]
+
+        def wait_seen_by_home(membership):
+            def probe():
+                seen = self.h_a.membership(room_id, self.r_b.user_id)
+                return seen == membership, f"membership {seen!r}"
+            wait_for(f"{self.home.label} to show {self.r_b.user_id} as {membership!r}", probe,
+                     self.timeout)
+
+        for attempt in ("join", "rejoin"):
+            status, resp = self.r_b.join(room_id, via=self.home.server_name)
+            if status != 200:
+                raise StepFail(f"{self.remote.label} {attempt}: HTTP {status} {short(resp)}")
+            wait_seen_by_home("join")
+            if attempt == "rejoin":
+                break
+            self.r_b.ok("POST", f"{CLIENT}/rooms/{q(room_id)}/leave", {})
+            wait_seen_by_home("leave")
+            for body in bodies:
+                self.h_a.send(room_id, {"msgtype": "m.text", "body": body})
+        events = self.r_b.messages(room_id, limit=10)
+        got = [e.get("content", {}).get("body") for e in events if e.get("type") == "m.room.message"]
+        if got != bodies:
+            raise StepFail(f"{self.remote.label} paged back {len(got)} of 20 missed messages: "
+                           f"{short(got, 200)}")
+        me = self.r_b.user_id
+
+        def positions(wanted):
+            return [i for i, e in enumerate(events) if wanted(e)]
+        missed = positions(lambda e: e.get("content", {}).get("body") in bodies)
+        leaves = positions(lambda e: e.get("type") == "m.room.member" and e.get("state_key") == me
+                           and e["content"].get("membership") == "leave")
+        joins = positions(lambda e: e.get("type") == "m.room.member" and e.get("state_key") == me
+                          and e["content"].get("membership") == "join")
+        if not (leaves and len(joins) == 2 and leaves[0] < missed[0] and missed[-1] < joins[1]):
+            raise StepFail(f"{self.remote.label} shows the missed messages out of place: "
+                           f"joins {joins}, leaves {leaves}, missed {missed[0]}..{missed[-1]}")
+        return f"20 missed messages paged back in place on {self.remote.label}"
+
     def concurrent_messages(self):
         """Both sides send at once, so the room DAG forks; all messages must arrive on both
         sides and /messages must then agree again."""
@@ -667,6 +717,7 @@ class Scenario:
         self.run_step("pre_join_history", ["join_by_id"], self.pre_join_history)
         self.run_step("concurrent_messages", ["join_by_id"], self.concurrent_messages)
         self.run_step("long_history", ["setup"], self.long_history)
+        self.run_step("rejoin_history", ["setup"], self.rejoin_history)
 
 
 def main():

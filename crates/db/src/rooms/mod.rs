@@ -29,5 +29,6 @@ pub use remote_invites::RemoteInvite;
 pub use short::{ShortEventId, ShortStateHash, ShortStateKey};
 pub(crate) use short::{ShortIdCounter, decode_u64 as decode_count};
 pub use snapshots::{StateMap, StateSnapshot};
+pub use timeline::STREAM_STEP;
 pub(crate) use timeline::Stream;
 pub use timeline::StreamTicket;

@@ -1,6 +1,11 @@
 //! The global stream: every timeline event gets a count, the position `/sync` tokens are made
 //! of. Counts are handed out in memory and become visible only when every smaller count has
 //! committed, so a reader never skips an event that commits late.
+//!
+//! Counts are [`STREAM_STEP`] apart. The positions between two counts belong to no stream
+//! change: they are where history found later goes in a room's timeline, when this server
+//! learns of events that came between two it already has (a gap filled by `/backfill`, see
+//! `backfill.rs`), so `/messages` shows them in place with ordinary tokens.
 
 use super::{RoomBatch, RoomGuard};
 use crate::database::decode_id;
@@ -24,6 +29,11 @@ use crate::{
         ROOMID_EVENTID_EXTREMITY,
     },
 };
+
+/// The distance between two consecutive stream counts: room for this many minus one events
+/// found later in any gap of a room's timeline. At 2^16, a database starting at
+/// [`super::LIVE_STREAM_START`] (2^40) has 2^48 stream counts before a `u64` runs out.
+pub const STREAM_STEP: u64 = 1 << 16;
 
 /// Allocation and visibility of stream counts, and the signal waiters watch.
 #[derive(Debug)]
@@ -75,7 +85,7 @@ impl Db {
     pub fn reserve_count(&self) -> StreamTicket {
         let stream = self.stream();
         let mut in_flight = stream.in_flight.lock();
-        let count = stream.last.fetch_add(1, Ordering::SeqCst) + 1;
+        let count = stream.last.fetch_add(STREAM_STEP, Ordering::SeqCst) + STREAM_STEP;
         in_flight.insert(count);
         StreamTicket(count)
     }

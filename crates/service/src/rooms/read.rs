@@ -1,6 +1,6 @@
 //! Reading rooms: single events, state, members, joined rooms, `/context` and `/messages`.
 
-use accord_db::Direction;
+use accord_db::{Direction, rooms::ShortEventId};
 use accord_room::RoomState;
 use std::collections::BTreeMap;
 
@@ -78,6 +78,9 @@ pub struct MessagesPage {
     pub chunk: Vec<Value>,
     /// Member events of the senders, when lazy loading was asked for.
     pub state: Vec<Value>,
+    /// A backward page asked to stop at holes in the timeline stopped at this event, the one
+    /// just above a hole: history to fetch from other servers before going on.
+    pub gap_at: Option<ShortEventId>,
 }
 
 /// The events around one event (`/context`), rendered for the caller.
@@ -256,6 +259,20 @@ impl RoomService {
         page: Pagination<'_>,
         filter: &EventFilter,
     ) -> Result<MessagesPage> {
+        self.messages_page(user, room_id, page, filter, false)
+    }
+
+    /// [`Self::messages`]; with `stop_at_gaps`, a backward page ends at the first event that
+    /// follows a hole in the timeline ([`MessagesPage::gap_at`]), so the hole can be filled
+    /// before the page reads on past it.
+    pub fn messages_page(
+        &self,
+        user: &AuthedUser,
+        room_id: &RoomId,
+        page: Pagination<'_>,
+        filter: &EventFilter,
+        stop_at_gaps: bool,
+    ) -> Result<MessagesPage> {
         let Pagination {
             from,
             to,
@@ -274,7 +291,8 @@ impl RoomService {
         let to = to.map(parse_token).transpose()?;
         let mut chunk = Vec::new();
         let mut exhausted = false;
-        while chunk.len() < limit && !exhausted {
+        let mut gap_at = None;
+        while chunk.len() < limit && !exhausted && gap_at.is_none() {
             let page = if backward {
                 self.rooms
                     .db()
@@ -288,23 +306,27 @@ impl RoomService {
             exhausted = page.len() < limit;
             for (count, short) in page {
                 position = if backward { count.saturating_sub(1) } else { count };
-                if !self.can_see(&user.user_id, short)? {
-                    continue;
-                }
-                if let Some(event) = self.render(short, Some(user))?
+                let meta = self.rooms.db().event_meta(short)?;
+                if self.can_see_with(&user.user_id, short, &meta)?
+                    && let Some(event) = self.render(short, Some(user))?
                     && filter.allows(&event)
                 {
                     chunk.push(event);
-                    if chunk.len() >= limit {
-                        break;
-                    }
+                }
+                if backward && stop_at_gaps && meta.gap_before {
+                    gap_at = Some(short);
+                    break;
+                }
+                if chunk.len() >= limit {
+                    break;
                 }
             }
             if position == 0 {
                 exhausted = true;
             }
         }
-        let end = (!exhausted || chunk.len() >= limit).then(|| position.to_string());
+        // Past a hole there is history still to fetch: the page goes on from there.
+        let end = (!exhausted || chunk.len() >= limit || gap_at.is_some()).then(|| position.to_string());
         let state = if filter.lazy_load_members {
             self.sender_members(user, room_id, &chunk)?
         } else {
@@ -316,6 +338,7 @@ impl RoomService {
             stopped_at: position.to_string(),
             chunk,
             state,
+            gap_at,
         })
     }
 

@@ -220,13 +220,106 @@ async fn history_from_before_the_join_is_backfilled() {
     assert_eq!(on_b.first().map(|e| e["type"].clone()), Some(json!("m.room.create")));
 }
 
+/// TestMessagesOverFederation, "after re-joining room": B's user joins, leaves, and joins
+/// again after A's user sent 20 messages B never received. Paging `/messages` back 10 at a time
+/// crosses that hole in B's timeline: the messages are fetched and shown in order, between
+/// the leave and the re-join.
+#[tokio::test]
+async fn history_missed_between_leave_and_rejoin_is_filled_in_place() {
+    let ca = TestCa::new();
+    let a = TestServer::start_federating(&ca, |_| {}).await;
+    let b = TestServer::start_federating(&ca, |_| {}).await;
+    let alice = a.register("alice", "pw-alice-1").await;
+    let bob = b.register("bob", "pw-bob-1").await;
+    let bob_id = bob.user_id.clone();
+    let room = a
+        .create_room(&alice, json!({ "preset": "public_chat", "room_alias_name": "rejoin" }))
+        .await;
+    let alias = format!("#rejoin:{}", origin(&a));
+    b.join(&bob, &alias).await.ok();
+    crate::federation_membership::wait_membership(&a, &alice, &room, &bob_id, "join").await;
+    b.post(
+        &format!("/_matrix/client/v3/rooms/{room}/leave"),
+        Some(&bob.token),
+        json!({}),
+    )
+    .await
+    .ok();
+    crate::federation_membership::wait_membership(&a, &alice, &room, &bob_id, "leave").await;
+    let missed: Vec<String> = (0..20).map(|i| format!("while bob was away {i}")).collect();
+    for body in &missed {
+        a.send_text(&alice, &room, body).await;
+    }
+    b.join(&bob, &alias).await.ok();
+    a.send_text(&alice, &room, "after the rejoin").await;
+    wait_for_bodies(
+        &b,
+        &bob,
+        &room,
+        &["after the rejoin".to_owned()],
+        Duration::from_secs(30),
+    )
+    .await;
+
+    let on_b = page_back_by(&b, &bob, &room, 10).await;
+    let bodies: Vec<&str> = on_b.iter().filter_map(|e| e["content"]["body"].as_str()).collect();
+    let expected: Vec<&str> = missed.iter().map(String::as_str).chain(["after the rejoin"]).collect();
+    assert_eq!(bodies, expected, "every message, in order");
+    // In place: after Bob's leave, before his re-join.
+    let position = |wanted: &dyn Fn(&Value) -> bool| on_b.iter().position(wanted);
+    let is_bob = |e: &Value, membership: &str| {
+        e["type"] == "m.room.member" && e["state_key"] == bob_id.as_str() && e["content"]["membership"] == membership
+    };
+    let leave = position(&|e| is_bob(e, "leave")).expect("bob's leave");
+    let joins: Vec<usize> = on_b
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| is_bob(e, "join"))
+        .map(|(i, _)| i)
+        .collect();
+    let first_missed = position(&|e| e["content"]["body"] == missed[0].as_str()).expect("first missed");
+    let last_missed = position(&|e| e["content"]["body"] == missed[19].as_str()).expect("last missed");
+    assert_eq!(joins.len(), 2, "both joins: {joins:?}");
+    assert!(
+        joins[0] < leave && leave < first_missed && last_missed < joins[1],
+        "{joins:?} {leave} {first_missed} {last_missed}"
+    );
+    // The same events A has, in A's order.
+    let ids = |events: &[Value]| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e["type"] == "m.room.message")
+            .filter_map(|e| e["event_id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    assert_eq!(ids(&on_b), ids(&page_back(&a, &alice, &room).await));
+    // The filled history stays out of /sync: an incremental sync after the paging has no
+    // new timeline for the room.
+    let since = b.sync(&bob, None, 0, None).await["next_batch"]
+        .as_str()
+        .expect("next_batch")
+        .to_owned();
+    let again = b.sync(&bob, Some(&since), 0, None).await;
+    assert!(
+        again["rooms"]["join"][&room]["timeline"]["events"]
+            .as_array()
+            .is_none_or(|e| e.is_empty()),
+        "{again}"
+    );
+}
+
 /// Every event of `room` as `user` sees it, oldest first, paging `/messages` back 200 at a time
 /// until no `end` is given.
 async fn page_back(server: &TestServer, user: &TestUser, room: &str) -> Vec<Value> {
+    page_back_by(server, user, room, 200).await
+}
+
+/// [`page_back`] with pages of `limit` events.
+async fn page_back_by(server: &TestServer, user: &TestUser, room: &str, limit: usize) -> Vec<Value> {
     let mut events = Vec::new();
     let mut from: Option<String> = None;
-    for _ in 0..20 {
-        let mut path = format!("/_matrix/client/v3/rooms/{room}/messages?dir=b&limit=200");
+    for _ in 0..100 {
+        let mut path = format!("/_matrix/client/v3/rooms/{room}/messages?dir=b&limit={limit}");
         if let Some(from) = &from {
             path.push_str(&format!("&from={from}"));
         }
@@ -313,6 +406,14 @@ async fn a_gap_longer_than_get_missing_events_is_crossed_with_the_state_at_the_m
     assert_eq!(bodies.last(), Some(&"after the long gap"), "{bodies:?}");
     assert!(bodies.contains(&"never delivered 59"), "{bodies:?}");
     assert!(!bodies.contains(&"bob before the gap"), "{bodies:?}");
+    // Paging back crosses the hole: the 10 messages /get_missing_events did not reach are
+    // fetched with /backfill and shown in place, all 60 in order after Bob's message.
+    let history = page_back(&b, &bob, &room).await;
+    let paged: Vec<&str> = history.iter().filter_map(|e| e["content"]["body"].as_str()).collect();
+    let mut expected = vec!["bob before the gap".to_owned()];
+    expected.extend((0..60).map(|i| format!("never delivered {i}")));
+    expected.push("after the long gap".to_owned());
+    assert_eq!(paged, expected, "the whole history, in order");
     // And the room goes on both ways.
     b.send_text(&bob, &room, "bob after the gap").await;
     let on_a = crate::federation_support::wait_for_bodies(
