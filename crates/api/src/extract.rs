@@ -59,6 +59,14 @@ fn required(services: &Services, request: &http::Request<&[u8]>) -> Result<Authe
     Ok(user)
 }
 
+/// The user a streamed request (a media upload or download, which the [`Ruma`] extractor would
+/// buffer) authenticates as: 401 without a valid access token. Checked before anything else
+/// of the request, as Complement expects of the media endpoints.
+pub(crate) fn authenticate_parts(services: &Services, parts: &http::request::Parts) -> Result<AuthedUser> {
+    let request = http::Request::from_parts(parts.clone(), &[][..]);
+    required(services, &request)
+}
+
 fn optional(services: &Services, request: &http::Request<&[u8]>) -> Result<Option<AuthedUser>> {
     match bearer_token(request)? {
         Some(token) => Ok(Some(services.sessions.authenticate(&token)?)),

@@ -9,6 +9,7 @@ pub mod client;
 mod error;
 mod extract;
 pub mod federation;
+mod media;
 mod raw;
 mod router;
 mod synapse_admin;

@@ -19,7 +19,7 @@ use crate::{ApiError, ClientAuth, Result, Ruma, client, error_response, synapse_
 /// Builds the client-server router over `services`.
 pub fn router(services: Services) -> Router {
     let router = Router::new();
-    let router = client::routes(router)
+    let router = crate::media::routes(client::routes(router))
         .route(
             "/_synapse/admin/v1/register",
             get(synapse_admin::get_nonce_route).post(synapse_admin::register_route),
@@ -34,14 +34,13 @@ pub fn router(services: Services) -> Router {
 }
 
 /// Endpoints of the other APIs that the client listener doesn't serve (federation and keys
-/// have their own listener; media comes later), registered with the method they take: a
+/// have their own listener), registered with the method they take: a
 /// request with the right method gets 404, one with a wrong method 405, as on a server that
 /// serves them on this port (Synapse; Complement's TestUnknownEndpoints asks for the 405s).
 const OTHER_LISTENER_PATHS: &[(&str, MethodFilter)] = &[
     ("/_matrix/federation/v1/version", MethodFilter::GET),
     ("/_matrix/key/v2/server", MethodFilter::GET),
     ("/_matrix/key/v2/query", MethodFilter::POST),
-    ("/_matrix/media/v3/upload", MethodFilter::POST),
 ];
 
 async fn not_on_this_listener() -> Response {

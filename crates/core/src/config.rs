@@ -37,6 +37,8 @@ pub struct Config {
     pub rooms: RoomsConfig,
     /// What /sync tells of other users' presence.
     pub presence: PresenceConfig,
+    /// Uploads, downloads, thumbnails and remote media.
+    pub media: MediaConfig,
     /// Log output.
     pub logging: LoggingConfig,
 }
@@ -154,6 +156,95 @@ pub struct PresenceConfig {
     pub include_offline_users_on_sync: bool,
 }
 
+/// `[media]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaConfig {
+    /// Directory of uploaded files, thumbnails and cached remote files; unset: beside the
+    /// database, `<database.path>-media`.
+    pub path: Option<PathBuf>,
+    /// Largest upload (and largest remote file fetched), bytes; larger get 413 `M_TOO_LARGE`.
+    pub max_upload_size: u64,
+    /// Images with more pixels than this are never decoded for thumbnails (decompression bombs).
+    pub max_image_pixels: u64,
+    /// The thumbnail sizes served: a request gets the smallest at least as large.
+    pub thumbnail_sizes: Vec<ThumbnailSizeConfig>,
+    /// Media stored while this is on is served only on the authenticated endpoints
+    /// (`/_matrix/client/v1/media/*`, spec v1.11's freeze); the legacy `/_matrix/media/v3/*`
+    /// downloads then serve only media stored before. On by default, as on Synapse.
+    pub enable_authenticated_media: bool,
+    /// An id made by `POST /_matrix/media/v1/create` is forgotten if no file arrives within
+    /// this many seconds.
+    pub unused_expiration_secs: u64,
+    /// Most ids a user may hold from `/create` without a file yet; more get 429.
+    pub max_pending_uploads: u32,
+    /// Most bytes of uploads a user may hold; 0 for no limit.
+    pub user_quota_bytes: u64,
+}
+
+/// One thumbnail size of `[[media.thumbnail_sizes]]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThumbnailSizeConfig {
+    /// Box width, pixels.
+    pub width: u32,
+    /// Box height, pixels.
+    pub height: u32,
+    /// `scale` (fit inside) or `crop` (fill exactly).
+    pub method: ThumbnailMethod,
+}
+
+/// How a thumbnail fits its box.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ThumbnailMethod {
+    /// Fit inside, keeping the aspect ratio.
+    Scale,
+    /// Fill exactly, cutting the overflow.
+    Crop,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        let size = |width, height, method| ThumbnailSizeConfig { width, height, method };
+        Self {
+            path: None,
+            max_upload_size: 50 * 1024 * 1024,
+            max_image_pixels: 32_000_000,
+            // Synapse's default list, so clients asking for its sizes get exactly them.
+            thumbnail_sizes: vec![
+                size(32, 32, ThumbnailMethod::Crop),
+                size(96, 96, ThumbnailMethod::Crop),
+                size(320, 240, ThumbnailMethod::Scale),
+                size(640, 480, ThumbnailMethod::Scale),
+                size(800, 600, ThumbnailMethod::Scale),
+            ],
+            enable_authenticated_media: true,
+            unused_expiration_secs: 24 * 60 * 60,
+            max_pending_uploads: 5,
+            user_quota_bytes: 0,
+        }
+    }
+}
+
+impl Config {
+    /// The media directory: `media.path`, or `<database.path>-media` beside the database.
+    pub fn media_path(&self) -> PathBuf {
+        match &self.media.path {
+            Some(path) => path.clone(),
+            None => match self.database.path.file_name() {
+                Some(name) => {
+                    let mut name = name.to_os_string();
+                    name.push("-media");
+                    self.database.path.with_file_name(name)
+                }
+                // A database path like `.` or `/`: a `media` directory inside it.
+                None => self.database.path.join("media"),
+            },
+        }
+    }
+}
+
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -211,6 +302,7 @@ impl Default for Config {
                 default_room_version: ruma::RoomVersionId::V11,
             },
             presence: PresenceConfig::default(),
+            media: MediaConfig::default(),
             logging: LoggingConfig {
                 filter: "info".to_owned(),
                 format: LogFormat::Text,

@@ -236,6 +236,14 @@ impl Db {
         Ok(out)
     }
 
+    /// `(key, value)` pairs under `prefix`, undecoded, in key order.
+    pub(crate) fn scan_raw(&self, table: &'static str, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.engine
+            .iter_prefix(table, prefix, Direction::Forward)?
+            .map(|item| Ok(item?))
+            .collect()
+    }
+
     /// Keys under `prefix`, in key order.
     pub(crate) fn scan_keys(&self, table: &'static str, prefix: &[u8]) -> Result<Vec<Vec<u8>>> {
         self.engine

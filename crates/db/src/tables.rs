@@ -147,6 +147,19 @@ catalog! {
     ROOMID_ALIAS = "roomid_alias";
     /// `room_id` -> empty: rooms published in the room directory.
     ROOMID_PUBLISHED = "roomid_published";
+    /// `server_name 0xFF media_id` -> JSON `MediaRecord`: a local upload (or a reserved id of
+    /// an asynchronous upload) or a cached remote file: its content hash, type, name, owner.
+    SERVERMEDIAID_MEDIA = "servermediaid_media";
+    /// `server_name 0xFF media_id 0xFF width 0xFF height 0xFF method` -> JSON `ThumbnailRecord`:
+    /// a thumbnail made (or fetched) once, by the size it was made for.
+    SERVERMEDIAID_THUMBNAIL = "servermediaid_thumbnail";
+    /// `user_id 0xFF created_ms 0xFF media_id` -> u64 size (big-endian): a user's uploads, for
+    /// quotas, pending-upload limits and deleting a user's media.
+    USERID_MEDIA = "userid_media";
+    /// `sha256 (hex) 0xFF server_name 0xFF media_id 0xFF what` -> empty: what refers to a stored
+    /// file (`what` is `file` or a thumbnail's `width 0xFF height 0xFF method`), so a file is
+    /// deleted with its last reference.
+    SHA256_MEDIAREF = "sha256_mediaref";
 }
 
 /// Tables that existed in earlier schema versions; dropped at start.

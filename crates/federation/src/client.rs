@@ -109,13 +109,7 @@ impl FederationClient {
         for<'a> <R::PathBuilder as PathBuilder>::Input<'a>: Default,
     {
         let server = destination.to_string();
-        // Closed federation: refuse before any lookup or connection.
-        if !self.policy.read().allows(destination) {
-            tracing::warn!(destination = %server, "refused outbound federation request: server not allowed");
-            return Err(Error::Forbidden(format!(
-                "federation with {server} is not allowed (federation.allowed_servers / denied_servers)"
-            )));
-        }
+        self.check_allowed(destination)?;
         let target = self.resolver.resolve(destination).await?;
         let input =
             <R::Authentication as OutboundAuth>::input(&self.identity.server_name, destination, &self.identity.key);
@@ -126,28 +120,7 @@ impl FederationClient {
                 reason: format!("cannot build request: {err}"),
             })?;
         let (parts, body) = http_request.into_parts();
-        let client = self.client_for(&target).await?;
-        let mut outbound = client
-            .request(parts.method, parts.uri.to_string())
-            .headers(parts.headers)
-            .body(body);
-        outbound = outbound.header(http::header::HOST, target.host_header.clone());
-        let response = outbound.send().await.map_err(|err| Error::Transport {
-            server: server.clone(),
-            reason: error_chain(&err),
-        })?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.bytes().await.map_err(|err| Error::Transport {
-            server: server.clone(),
-            reason: error_chain(&err),
-        })?;
-        if bytes.len() > MAX_RESPONSE_BYTES {
-            return Err(Error::BadResponse {
-                server,
-                reason: "response too large".to_owned(),
-            });
-        }
+        let (status, headers, bytes) = self.exchange(destination, &target, parts, body).await?;
         let mut builder = http::Response::builder().status(status);
         for (name, value) in &headers {
             builder = builder.header(name, value);
@@ -167,6 +140,83 @@ impl FederationClient {
                 reason: other.to_string(),
             },
         })
+    }
+
+    /// An unsigned `GET` of `path_and_query` on `destination` (the legacy media download,
+    /// which older servers serve without authentication), under the same allow-list, resolver
+    /// and TLS as every federation request; the raw answer, whatever its status.
+    pub async fn get_unsigned(
+        &self,
+        destination: &ServerName,
+        path_and_query: &str,
+    ) -> Result<(http::StatusCode, http::HeaderMap, bytes::Bytes)> {
+        let server = destination.to_string();
+        self.check_allowed(destination)?;
+        let target = self.resolver.resolve(destination).await?;
+        let request = http::Request::get(format!("{}{path_and_query}", target.base_url))
+            .body(Vec::new())
+            .map_err(|err| Error::BadResponse {
+                server: server.clone(),
+                reason: format!("cannot build request: {err}"),
+            })?;
+        let (parts, body) = request.into_parts();
+        self.exchange(destination, &target, parts, body).await
+    }
+
+    /// Closed federation: a server off the allow-list is refused before any lookup or
+    /// connection.
+    fn check_allowed(&self, destination: &ServerName) -> Result<()> {
+        if self.policy.read().allows(destination) {
+            return Ok(());
+        }
+        tracing::warn!(%destination, "refused outbound federation request: server not allowed");
+        Err(Error::Forbidden(format!(
+            "federation with {destination} is not allowed (federation.allowed_servers / denied_servers)"
+        )))
+    }
+
+    /// Sends one built request to its resolved target and reads the answer (bounded by
+    /// [`MAX_RESPONSE_BYTES`]).
+    async fn exchange(
+        &self,
+        destination: &ServerName,
+        target: &Destination,
+        parts: http::request::Parts,
+        body: Vec<u8>,
+    ) -> Result<(http::StatusCode, http::HeaderMap, bytes::Bytes)> {
+        let server = destination.to_string();
+        let client = self.client_for(target).await?;
+        let mut outbound = client
+            .request(parts.method, parts.uri.to_string())
+            .headers(parts.headers)
+            .body(body);
+        outbound = outbound.header(http::header::HOST, target.host_header.clone());
+        let response = outbound.send().await.map_err(|err| Error::Transport {
+            server: server.clone(),
+            reason: error_chain(&err),
+        })?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        if response
+            .content_length()
+            .is_some_and(|length| length > MAX_RESPONSE_BYTES as u64)
+        {
+            return Err(Error::BadResponse {
+                server,
+                reason: "response too large".to_owned(),
+            });
+        }
+        let bytes = response.bytes().await.map_err(|err| Error::Transport {
+            server: server.clone(),
+            reason: error_chain(&err),
+        })?;
+        if bytes.len() > MAX_RESPONSE_BYTES {
+            return Err(Error::BadResponse {
+                server,
+                reason: "response too large".to_owned(),
+            });
+        }
+        Ok((status, headers, bytes))
     }
 
     async fn client_for(&self, target: &Destination) -> Result<reqwest::Client> {

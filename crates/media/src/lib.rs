@@ -16,6 +16,6 @@ mod thumbnail;
 
 pub use error::{Error, Result};
 pub use ids::{is_valid_media_id, new_media_id};
-pub use serving::{SECURITY_HEADERS, content_disposition, is_inline_safe};
+pub use serving::{SECURITY_HEADERS, content_disposition, disposition, is_inline_safe};
 pub use store::{BlobStore, BodyStream, ContentHash, LocalFiles, ReadStream, StoredBlob, write_bytes};
 pub use thumbnail::{Method, Thumbnail, ThumbnailSize, choose_size, make_thumbnail};

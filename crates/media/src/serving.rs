@@ -59,14 +59,17 @@ pub fn is_inline_safe(content_type: &str) -> bool {
 /// with the filename (`filename=` quoted as needed for ASCII, RFC 8187 `filename*=` for the
 /// rest, as ruma writes it).
 pub fn content_disposition(content_type: &str, filename: Option<&str>) -> String {
+    disposition(content_type, filename).to_string()
+}
+
+/// [`content_disposition`] as ruma's header type (for a federation multipart answer).
+pub fn disposition(content_type: &str, filename: Option<&str>) -> ContentDisposition {
     let kind = if is_inline_safe(content_type) {
         ContentDispositionType::Inline
     } else {
         ContentDispositionType::Attachment
     };
-    ContentDisposition::new(kind)
-        .with_filename(filename.filter(|name| !name.is_empty()).map(str::to_owned))
-        .to_string()
+    ContentDisposition::new(kind).with_filename(filename.filter(|name| !name.is_empty()).map(str::to_owned))
 }
 
 #[cfg(test)]
@@ -84,7 +87,10 @@ mod tests {
 
     #[test]
     fn filenames_are_quoted_or_encoded() {
-        assert_eq!(content_disposition("image/png", Some("cat.png")), "inline; filename=cat.png");
+        assert_eq!(
+            content_disposition("image/png", Some("cat.png")),
+            "inline; filename=cat.png"
+        );
         assert_eq!(
             content_disposition("text/html", Some("a b;c.html")),
             "attachment; filename=\"a b;c.html\""

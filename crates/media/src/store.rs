@@ -92,17 +92,17 @@ pub struct LocalFiles {
 
 impl LocalFiles {
     /// Opens (creating) the store at `root` and removes temporary files a crash left behind.
-    pub async fn open(root: &Path) -> Result<Self> {
+    /// Synchronous: it runs once, at start.
+    pub fn open(root: &Path) -> Result<Self> {
         let store = Self {
             blobs: root.join("blobs"),
             tmp: root.join("tmp"),
         };
-        tokio::fs::create_dir_all(&store.blobs).await?;
-        tokio::fs::create_dir_all(&store.tmp).await?;
-        let mut leftovers = tokio::fs::read_dir(&store.tmp).await?;
+        std::fs::create_dir_all(&store.blobs)?;
+        std::fs::create_dir_all(&store.tmp)?;
         let mut removed = 0;
-        while let Some(entry) = leftovers.next_entry().await? {
-            tokio::fs::remove_file(entry.path()).await?;
+        for entry in std::fs::read_dir(&store.tmp)? {
+            std::fs::remove_file(entry?.path())?;
             removed += 1;
         }
         if removed > 0 {
@@ -161,7 +161,10 @@ impl BlobStore for LocalFiles {
             }
         };
         let target = self.path_of(&blob.hash);
-        let dir = target.parent().map(Path::to_path_buf).unwrap_or_else(|| self.blobs.clone());
+        let dir = target
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.blobs.clone());
         tokio::fs::create_dir_all(&dir).await?;
         if tokio::fs::try_exists(&target).await? {
             // The same bytes are stored already.
@@ -214,12 +217,20 @@ mod tests {
     #[tokio::test]
     async fn identical_bytes_are_stored_once_and_read_back() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = LocalFiles::open(dir.path()).await.expect("open");
+        let store = LocalFiles::open(dir.path()).expect("open");
         let a = store
-            .write(chunks(vec![Ok(Bytes::from_static(b"hello ")), Ok(Bytes::from_static(b"world"))]), 100)
+            .write(
+                chunks(vec![
+                    Ok(Bytes::from_static(b"hello ")),
+                    Ok(Bytes::from_static(b"world")),
+                ]),
+                100,
+            )
             .await
             .expect("write");
-        let b = write_bytes(&store, Bytes::from_static(b"hello world")).await.expect("write");
+        let b = write_bytes(&store, Bytes::from_static(b"hello world"))
+            .await
+            .expect("write");
         assert_eq!(a, b);
         assert_eq!(a.size, 11);
         let (mut reader, size) = store.open(&a.hash).await.expect("open").expect("present");
@@ -233,7 +244,7 @@ mod tests {
     #[tokio::test]
     async fn failed_writes_leave_nothing() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = LocalFiles::open(dir.path()).await.expect("open");
+        let store = LocalFiles::open(dir.path()).expect("open");
         let too_large = store.write(chunks(vec![Ok(Bytes::from(vec![0u8; 11]))]), 10).await;
         assert!(matches!(too_large, Err(Error::TooLarge { limit: 10 })));
         let broken = store
@@ -244,7 +255,10 @@ mod tests {
             .await;
         assert!(matches!(broken, Err(Error::Body(_))));
         let mut left = tokio::fs::read_dir(dir.path().join("tmp")).await.expect("tmp");
-        assert!(left.next_entry().await.expect("entry").is_none(), "no temporary file left");
+        assert!(
+            left.next_entry().await.expect("entry").is_none(),
+            "no temporary file left"
+        );
         let mut blobs = tokio::fs::read_dir(dir.path().join("blobs")).await.expect("blobs");
         assert!(blobs.next_entry().await.expect("entry").is_none(), "no blob stored");
     }

@@ -59,7 +59,11 @@ pub struct Thumbnail {
 /// the other method when none of this one is configured. `None` when nothing is configured.
 pub fn choose_size(width: u32, height: u32, method: Method, configured: &[ThumbnailSize]) -> Option<ThumbnailSize> {
     let same: Vec<&ThumbnailSize> = configured.iter().filter(|s| s.method == method).collect();
-    let candidates = if same.is_empty() { configured.iter().collect() } else { same };
+    let candidates = if same.is_empty() {
+        configured.iter().collect()
+    } else {
+        same
+    };
     let area = |s: &ThumbnailSize| u64::from(s.width) * u64::from(s.height);
     candidates
         .iter()
@@ -76,7 +80,9 @@ pub fn make_thumbnail(source: &[u8], size: ThumbnailSize, max_pixels: u64) -> Re
     let reader = ImageReader::new(Cursor::new(source))
         .with_guessed_format()
         .map_err(|err| not_image(&err))?;
-    let format = reader.format().ok_or_else(|| Error::NotAnImage("unknown image format".to_owned()))?;
+    let format = reader
+        .format()
+        .ok_or_else(|| Error::NotAnImage("unknown image format".to_owned()))?;
     let (width, height) = ImageReader::with_format(Cursor::new(source), format)
         .into_dimensions()
         .map_err(|err| not_image(&err))?;
@@ -150,10 +156,26 @@ mod tests {
     }
 
     const SIZES: &[ThumbnailSize] = &[
-        ThumbnailSize { width: 32, height: 32, method: Method::Crop },
-        ThumbnailSize { width: 96, height: 96, method: Method::Crop },
-        ThumbnailSize { width: 320, height: 240, method: Method::Scale },
-        ThumbnailSize { width: 640, height: 480, method: Method::Scale },
+        ThumbnailSize {
+            width: 32,
+            height: 32,
+            method: Method::Crop,
+        },
+        ThumbnailSize {
+            width: 96,
+            height: 96,
+            method: Method::Crop,
+        },
+        ThumbnailSize {
+            width: 320,
+            height: 240,
+            method: Method::Scale,
+        },
+        ThumbnailSize {
+            width: 640,
+            height: 480,
+            method: Method::Scale,
+        },
     ];
 
     #[test]
@@ -169,7 +191,10 @@ mod tests {
     fn scale_fits_crop_fills_and_nothing_upscales() {
         let source = png(400, 200);
         let scaled = make_thumbnail(&source, SIZES[2], 1 << 20).expect("scale");
-        assert_eq!((scaled.width, scaled.height, scaled.content_type), (320, 160, "image/png"));
+        assert_eq!(
+            (scaled.width, scaled.height, scaled.content_type),
+            (320, 160, "image/png")
+        );
         let cropped = make_thumbnail(&source, SIZES[1], 1 << 20).expect("crop");
         assert_eq!((cropped.width, cropped.height), (96, 96));
         let small = make_thumbnail(&png(10, 20), SIZES[3], 1 << 20).expect("small");
@@ -183,7 +208,17 @@ mod tests {
     #[test]
     fn too_many_pixels_are_refused_before_decoding() {
         let err = make_thumbnail(&png(100, 100), SIZES[0], 9_999).expect_err("refused");
-        assert!(matches!(err, Error::TooManyPixels { width: 100, height: 100, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                Error::TooManyPixels {
+                    width: 100,
+                    height: 100,
+                    ..
+                }
+            ),
+            "{err}"
+        );
         let err = make_thumbnail(b"not an image at all", SIZES[0], 1 << 20).expect_err("refused");
         assert!(matches!(err, Error::NotAnImage(_)), "{err}");
     }

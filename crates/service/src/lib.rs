@@ -22,6 +22,7 @@ mod inbound;
 mod invite_permission;
 pub mod key_backup;
 mod key_signatures;
+pub mod media;
 mod membership_events;
 pub mod openid;
 mod passwords;
@@ -87,6 +88,8 @@ pub struct Services {
     pub rooms: rooms::RoomService,
     /// Server-server plumbing, when `federation.enabled`.
     pub federation: Option<accord_federation::Federation>,
+    /// The content repository: uploads, downloads, thumbnails, remote media.
+    pub media: media::Media,
     /// Held while one-time keys are claimed, so no key is handed out twice.
     key_claims: Arc<parking_lot::Mutex<()>>,
     /// Held while a key backup changes, so concurrent uploads keep `count` and `etag` right.
@@ -105,12 +108,14 @@ impl Services {
         } else {
             None
         };
+        let media = media::Media::new(config.clone(), db.clone(), federation.clone())?;
         let rooms = rooms::RoomService::new(config.clone(), accord_room::Rooms::new(db.clone(), identity));
         let sessions = sessions::Sessions::new(config.clone(), db.clone());
         let uiaa = uiaa::Uiaa::new(config.clone(), db.clone());
         let accounts = accounts::Accounts::new(config.clone(), db.clone(), sessions.clone());
         Ok(Self {
             federation,
+            media,
             rooms,
             devices: devices::Devices::new(db.clone(), sessions.clone()),
             profiles: profiles::Profiles::new(config.clone(), db.clone()),

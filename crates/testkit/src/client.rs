@@ -16,6 +16,29 @@ pub struct Reply {
     pub headers: http::HeaderMap,
 }
 
+/// A response as bytes (a downloaded file).
+#[derive(Debug, Clone)]
+pub struct RawReply {
+    /// HTTP status.
+    pub status: u16,
+    /// Response headers.
+    pub headers: http::HeaderMap,
+    /// The body.
+    pub bytes: Vec<u8>,
+}
+
+impl RawReply {
+    /// A header's value as text (empty when absent).
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default()
+    }
+
+    /// The body as JSON (`Null` when it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.bytes).unwrap_or(Value::Null)
+    }
+}
+
 impl Reply {
     /// The `errcode`, if the body has one.
     pub fn errcode(&self) -> Option<&str> {
@@ -81,6 +104,33 @@ impl TestServer {
         let bytes = response.bytes().await.expect("response body");
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         Reply { status, body, headers }
+    }
+
+    /// Sends raw bytes with their own `Content-Type` (a media upload) and returns the raw
+    /// answer, body bytes included.
+    pub async fn request_raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> RawReply {
+        let mut request = self.http.request(method, format!("{}{path}", self.base_url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        let response = request.send().await.expect("request reaches the server");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("response body").to_vec();
+        RawReply { status, headers, bytes }
     }
 
     /// `GET path`.

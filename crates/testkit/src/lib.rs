@@ -9,7 +9,7 @@ mod faulty_engine;
 mod rooms;
 mod server;
 
-pub use client::{Reply, TestUser, shared_secret_mac as client_mac};
+pub use client::{RawReply, Reply, TestUser, shared_secret_mac as client_mac};
 pub use faulty_engine::{FaultSwitch, FaultyEngine};
 pub use rooms::urlencode;
 pub use server::TestServer;

@@ -1,8 +1,9 @@
 //! Server-server API handlers: version, keys and the notary, queries, joins, transactions,
-//! and reading history. Everything else is refused the Matrix way.
+//! reading history, and this server's media. Everything else is refused the Matrix way.
 
 mod history;
 mod keys;
+mod media;
 mod membership;
 pub mod membership_v1;
 mod query;
@@ -45,6 +46,10 @@ pub fn router(services: Services) -> Router {
         .ruma_route(history::get_room_state_route)
         .ruma_route(history::get_event_authorization_route)
         .ruma_route(history::get_missing_events_route)
-        .ruma_route(history::get_backfill_route);
+        .ruma_route(history::get_backfill_route)
+        .ruma_route(media::get_content_route)
+        .ruma_route(media::get_content_thumbnail_route);
+    // The legacy download, which servers that predate federation media ask here.
+    let router = crate::media::legacy_routes(router);
     with_fallbacks(router).with_state(services)
 }

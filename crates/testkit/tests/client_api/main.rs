@@ -25,6 +25,8 @@ mod http_errors;
 mod invite_permission;
 mod key_backup;
 mod login;
+mod media;
+mod media_support;
 mod pdu_integrity;
 mod persistence;
 mod profile;

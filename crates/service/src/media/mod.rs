@@ -1,0 +1,138 @@
+//! The content repository (spec: client-server API "Content repository", server-server API
+//! "Content repository"): uploads (at once, or to an id reserved first), downloads of local
+//! and remote files, thumbnails made on first request and kept, and the files this server
+//! serves to others. Bytes live in an [`accord_media::BlobStore`], named by content hash;
+//! what each `mxc://` id names lives in the database, written only once its file is durable.
+
+mod download;
+mod remote;
+mod thumbnails;
+mod upload;
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use accord_core::Config;
+use accord_db::Db;
+use accord_media::{BlobStore, LocalFiles, ReadStream};
+use parking_lot::Mutex;
+use ruma::{OwnedServerName, api::error::ErrorKind};
+
+use crate::{Error, Result};
+
+pub use download::{MediaFile, Via};
+pub use upload::UploadMeta;
+
+/// Longest a download may wait for an asynchronous upload to arrive (the spec's `timeout_ms`
+/// default is 20 s; clients may ask for more, up to this).
+const MAX_WAIT: Duration = Duration::from_secs(120);
+
+/// The content repository.
+#[derive(Clone, Debug)]
+pub struct Media {
+    config: Arc<Config>,
+    db: Db,
+    store: Arc<dyn BlobStore>,
+    federation: Option<accord_federation::Federation>,
+    /// Bumped whenever an asynchronous upload completes: downloads waiting for one wake.
+    uploaded: tokio::sync::watch::Sender<u64>,
+    /// One lock per remote file or thumbnail being made, so concurrent requests for the same
+    /// file fetch (or decode) it once; the others wait and find it stored.
+    in_progress: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    /// Serializes the checks and writes of uploads to reserved ids (one file per id).
+    reservations: Arc<Mutex<()>>,
+    /// Bounds thumbnail decoding to the machine's cores.
+    decoding: Arc<tokio::sync::Semaphore>,
+}
+
+impl Media {
+    /// Opens the media store (`media.path`, or beside the database).
+    pub fn new(config: Arc<Config>, db: Db, federation: Option<accord_federation::Federation>) -> Result<Self> {
+        let path = config.media_path();
+        let store = LocalFiles::open(&path).map_err(|err| {
+            Error::Internal(format!(
+                "cannot open the media directory {}: {err}; check media.path and its permissions",
+                path.display()
+            ))
+        })?;
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        Ok(Self {
+            config,
+            db,
+            store: Arc::new(store),
+            federation,
+            uploaded: tokio::sync::watch::Sender::new(0),
+            in_progress: Arc::default(),
+            reservations: Arc::default(),
+            decoding: Arc::new(tokio::sync::Semaphore::new(cores)),
+        })
+    }
+
+    /// The largest upload accepted, bytes (`m.upload.size` of `/media/config`).
+    pub fn max_upload_size(&self) -> u64 {
+        self.config.media.max_upload_size
+    }
+
+    /// Runs `work` holding the lock of `key`, so one caller at a time does it.
+    async fn one_at_a_time<T>(&self, key: String, work: impl Future<Output = Result<T>>) -> Result<T> {
+        let lock = self.in_progress.lock().entry(key.clone()).or_default().clone();
+        let result = {
+            let _held = lock.lock().await;
+            work.await
+        };
+        // The last one out removes the entry (the map holds one reference, this call another).
+        let mut map = self.in_progress.lock();
+        if map.get(&key).is_some_and(|held| Arc::strong_count(held) <= 2) {
+            map.remove(&key);
+        }
+        result
+    }
+
+    /// Opens a stored file by its hex hash; a record whose file is gone is reported and 404.
+    async fn open_blob(&self, sha256: &str) -> Result<(ReadStream, u64)> {
+        let hash = accord_media::ContentHash::from_hex(sha256)
+            .ok_or_else(|| Error::Internal(format!("stored media hash {sha256:?} is not a sha256")))?;
+        match self.store.open(&hash).await.map_err(media_error)? {
+            Some(found) => Ok(found),
+            None => {
+                tracing::error!(sha256, "media file missing from the media directory");
+                Err(Error::not_found("The file is missing on this server"))
+            }
+        }
+    }
+}
+
+/// The client-facing error of a media failure.
+fn media_error(err: accord_media::Error) -> Error {
+    match err {
+        accord_media::Error::TooLarge { limit } => Error::new(
+            ErrorKind::TooLarge,
+            format!("The file is larger than this server's limit of {limit} bytes"),
+        ),
+        accord_media::Error::Body(reason) => Error::bad_json(format!("The upload could not be read: {reason}")),
+        // The spec's answers for thumbnails: 400 `M_UNKNOWN` for what can't be thumbnailed,
+        // 413 `M_TOO_LARGE` for an image too large to.
+        accord_media::Error::NotAnImage(reason) => Error::new(
+            ErrorKind::Unknown,
+            format!("No thumbnail can be made of this file: {reason}"),
+        ),
+        err @ accord_media::Error::TooManyPixels { .. } => Error::new(
+            ErrorKind::TooLarge,
+            format!("No thumbnail is made of this image: {err}"),
+        ),
+        accord_media::Error::Storage(err) => Error::Internal(format!("media storage failed: {err}")),
+    }
+}
+
+/// `mxc://server/id` parts, validated: ids outside the safe alphabet are 404, never looked up.
+fn checked_id(media_id: &str) -> Result<()> {
+    if accord_media::is_valid_media_id(media_id) {
+        Ok(())
+    } else {
+        Err(Error::not_found("No media with this id"))
+    }
+}
+
+/// The key of one remote file or thumbnail in [`Media::in_progress`].
+fn progress_key(server: &OwnedServerName, media_id: &str, what: &str) -> String {
+    format!("{server}/{media_id}/{what}")
+}
