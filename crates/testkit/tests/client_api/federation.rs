@@ -147,7 +147,7 @@ async fn denied_servers_are_refused_with_403_before_any_key_fetch() {
 
 /// With `allowed_servers`, nothing leaves for other servers: a listener standing in for a
 /// third server sees no connection at all, whatever asks (raw query, client join, invite, alias
-/// and profile lookups, the notary, a room event). After a reload that opens federation, it does.
+/// and profile lookups, media, the notary, a room event). After a reload that opens federation, it does.
 #[tokio::test]
 async fn allow_list_blocks_outbound_requests_until_reloaded() {
     use std::sync::{
@@ -245,6 +245,15 @@ async fn allow_list_blocks_outbound_requests_until_reloaded() {
         )
         .await;
     assert!(profile.status >= 400, "{:?}", profile.body);
+    // Its media, by every download path (the legacy ones with the freeze on fetch nothing).
+    for path in [
+        format!("/_matrix/client/v1/media/download/{outsider_name}/abcdef"),
+        format!("/_matrix/client/v1/media/thumbnail/{outsider_name}/abcdef?width=32&height=32"),
+        format!("/_matrix/media/v3/download/{outsider_name}/abcdef"),
+    ] {
+        let media = a.get(&path, Some(&alice.token)).await;
+        assert!(media.status >= 400, "{path}: {:?}", media.body);
+    }
     assert!(federation.notarised_keys(&outsider_name).await.is_none());
     a.send_text(&alice, &room, "nobody outside hears this").await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;

@@ -26,6 +26,7 @@ mod invite_permission;
 mod key_backup;
 mod login;
 mod media;
+mod media_bad_input;
 mod media_support;
 mod pdu_integrity;
 mod persistence;
