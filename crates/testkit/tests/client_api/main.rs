@@ -27,6 +27,7 @@ mod key_backup;
 mod login;
 mod media;
 mod media_bad_input;
+mod media_federation;
 mod media_support;
 mod pdu_integrity;
 mod persistence;
