@@ -11,7 +11,8 @@ sides listing the same events in the same order; then, in a second room the othe
 in yet, an invite that is rejected and one that is accepted; history from before the join
 (backfill); messages sent from both sides at once (forks), after which both sides must
 still agree; 300 messages of history paged back 200 at a time; and 20 messages missed
-between a leave and a re-join, paged back in place.
+between a leave and a re-join, paged back in place; and an uploaded image downloaded and
+thumbnailed on the other server through authenticated federation media.
 
 Normally started by tests/synapse/run.sh, which starts both servers; by hand:
 
@@ -26,12 +27,14 @@ anything failed.
 import argparse
 import json
 import secrets
+import struct
 import sys
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import zlib
 
 CLIENT = "/_matrix/client/v3"
 
@@ -112,6 +115,23 @@ class User:
             raise StepFail(f"{self.server.label} {method} {path} as {self.user_id}: "
                            f"HTTP {status} {short(resp)}")
         return resp
+
+    def raw(self, method, path, data=None, content_type=None, query=None, timeout=60):
+        """A request with a raw body; returns (status, headers, body bytes)."""
+        url = self.server.url + path
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        req = urllib.request.Request(url, data=data, method=method)
+        if content_type:
+            req.add_header("Content-Type", content_type)
+        req.add_header("Authorization", "Bearer " + self.token)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return resp.status, resp.headers, resp.read()
+        except urllib.error.HTTPError as err:
+            return err.code, err.headers, err.read()
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
+            return 0, {}, str(err).encode()
 
     def next_txn(self):
         self.txn += 1
@@ -207,6 +227,33 @@ def wait_for(what, probe, timeout):
         if time.monotonic() >= deadline:
             raise StepFail(f"timed out after {timeout:.0f} s waiting for {what}; last seen: {seen}")
         time.sleep(0.25)
+
+
+def test_png(width, height):
+    """A small RGB gradient PNG, made with the standard library."""
+    raw = b""
+    for y in range(height):
+        raw += b"\x00" + b"".join(bytes((x * 255 // width, y * 255 // height, 128))
+                                    for x in range(width))
+
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def disposition_filename(value):
+    """The file name of a Content-Disposition header (RFC 8187 `filename*` or `filename`)."""
+    for part in (value or "").split(";"):
+        key, _, val = part.strip().partition("=")
+        if key.lower() == "filename*" and val.lower().startswith("utf-8''"):
+            return urllib.parse.unquote(val[7:])
+    for part in (value or "").split(";"):
+        key, _, val = part.strip().partition("=")
+        if key.lower() == "filename":
+            return val.strip('"')
+    return None
 
 
 def redacts_of(event):
@@ -661,6 +708,40 @@ class Scenario:
                            f"joins {joins}, leaves {leaves}, missed {missed[0]}..{missed[-1]}")
         return f"20 missed messages paged back in place on {self.remote.label}"
 
+    def media(self):
+        """A PNG named with an emoji, uploaded on home, downloaded on remote through
+        authenticated federation media (same bytes, type and name) and thumbnailed there."""
+        png = test_png(64, 48)
+        status, _, body = self.h_a.raw("POST", "/_matrix/media/v3/upload", png, "image/png",
+                                       {"filename": "\U0001F414"})
+        if status != 200:
+            raise StepFail(f"{self.home.label} upload: HTTP {status} {short(body.decode(errors='replace'))}")
+        mxc = json.loads(body)["content_uri"]
+        path = mxc[len("mxc://"):]
+        status, headers, got = self.r_b.raw("GET", f"/_matrix/client/v1/media/download/{path}")
+        if status != 200 or got != png:
+            raise StepFail(f"{self.remote.label} download of {mxc}: HTTP {status}, "
+                           f"{len(got)} bytes (want {len(png)})")
+        if headers.get("Content-Type") != "image/png":
+            raise StepFail(f"{self.remote.label} serves {mxc} as {headers.get('Content-Type')}")
+        name = disposition_filename(headers.get("Content-Disposition"))
+        if name != "\U0001F414":
+            raise StepFail(f"{self.remote.label} names {mxc} {name!r}: "
+                           f"{headers.get('Content-Disposition')}")
+        status, headers, thumb = self.r_b.raw(
+            "GET", f"/_matrix/client/v1/media/thumbnail/{path}",
+            query={"width": "32", "height": "32", "method": "crop"})
+        if status != 200:
+            raise StepFail(f"{self.remote.label} thumbnail of {mxc}: HTTP {status} {short(thumb.decode(errors='replace'))}")
+        if thumb[:8] == b"\x89PNG\r\n\x1a\n":
+            size = struct.unpack(">II", thumb[16:24])
+            if size != (32, 32):
+                raise StepFail(f"{self.remote.label} thumbnail is {size}, want (32, 32)")
+        elif thumb[:2] != b"\xff\xd8":
+            raise StepFail(f"{self.remote.label} thumbnail is neither PNG nor JPEG "
+                           f"({headers.get('Content-Type')})")
+        return f"{mxc} downloaded and thumbnailed on {self.remote.label}"
+
     def concurrent_messages(self):
         """Both sides send at once, so the room DAG forks; all messages must arrive on both
         sides and /messages must then agree again."""
@@ -718,6 +799,7 @@ class Scenario:
         self.run_step("concurrent_messages", ["join_by_id"], self.concurrent_messages)
         self.run_step("long_history", ["setup"], self.long_history)
         self.run_step("rejoin_history", ["setup"], self.rejoin_history)
+        self.run_step("media", ["setup"], self.media)
 
 
 def main():
