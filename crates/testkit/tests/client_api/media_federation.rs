@@ -7,7 +7,9 @@ use accord_testkit::{TestServer, ca::TestCa};
 use image::ImageFormat;
 use ruma::{
     UInt,
-    api::federation::authenticated_media::{FileOrLocation, get_content::v1 as download, get_content_thumbnail::v1 as thumbnail},
+    api::federation::authenticated_media::{
+        FileOrLocation, get_content::v1 as download, get_content_thumbnail::v1 as thumbnail,
+    },
 };
 
 use crate::{
@@ -33,20 +35,31 @@ async fn a_partners_files_and_thumbnails_come_through_federation() {
         assert_eq!(got.status, 200, "{}", String::from_utf8_lossy(&got.bytes));
         assert_eq!(got.bytes, png);
         assert_eq!(got.header("content-type"), "image/png");
-        assert_eq!(got.header("content-disposition"), "inline; filename*=utf-8''%F0%9F%90%94");
+        assert_eq!(
+            got.header("content-disposition"),
+            "inline; filename*=utf-8''%F0%9F%90%94"
+        );
     }
     // Cached on A: one record of B's file, one file in A's store.
     let blobs = crate::media_support::files_under(&a.config.media_path().join("blobs"));
     assert_eq!(blobs.len(), 1, "{blobs:?}");
     // An odd type survives the trip too (Complement's TestContentMediaV1 uses `img/png`).
     let odd = upload(&b, &bob, b"not really".to_vec(), "img/png", None).await;
-    let got = fetch(&a, &format!("/_matrix/client/v1/media/download/{}", media_path(&odd)), Some(&alice.token)).await;
+    let got = fetch(
+        &a,
+        &format!("/_matrix/client/v1/media/download/{}", media_path(&odd)),
+        Some(&alice.token),
+    )
+    .await;
     assert_eq!((got.status, got.header("content-type")), (200, "img/png"));
 
     // A thumbnail of B's image, made on A from the fetched original.
     let thumb = fetch(
         &a,
-        &format!("/_matrix/client/v1/media/thumbnail/{}?width=32&height=32&method=crop", media_path(&mxc)),
+        &format!(
+            "/_matrix/client/v1/media/thumbnail/{}?width=32&height=32&method=crop",
+            media_path(&mxc)
+        ),
         Some(&alice.token),
     )
     .await;
@@ -58,7 +71,10 @@ async fn a_partners_files_and_thumbnails_come_through_federation() {
     // bytes B's own client gets for the same request.
     let on_b = fetch(
         &b,
-        &format!("/_matrix/client/v1/media/thumbnail/{}?width=32&height=32&method=scale", media_path(&mxc)),
+        &format!(
+            "/_matrix/client/v1/media/thumbnail/{}?width=32&height=32&method=scale",
+            media_path(&mxc)
+        ),
         Some(&bob.token),
     )
     .await;
@@ -66,8 +82,14 @@ async fn a_partners_files_and_thumbnails_come_through_federation() {
     let federation = a.running().services.federation.as_ref().expect("federation");
     let mut request = thumbnail::Request::new(media_id.clone(), UInt::from(32u32), UInt::from(32u32));
     request.method = Some(ruma::media::Method::Scale);
-    let answer = federation.client().send(&origin(&b), request).await.expect("federation thumbnail");
-    let FileOrLocation::File(content) = answer.content else { panic!("a file, not a redirect") };
+    let answer = federation
+        .client()
+        .send(&origin(&b), request)
+        .await
+        .expect("federation thumbnail");
+    let FileOrLocation::File(content) = answer.content else {
+        panic!("a file, not a redirect")
+    };
     assert_eq!(content.content_type.as_deref(), Some("image/png"));
     assert_eq!(content.file, on_b.bytes);
     // And the original by the federation download, with its name.
@@ -76,16 +98,27 @@ async fn a_partners_files_and_thumbnails_come_through_federation() {
         .send(&origin(&b), download::Request::new(media_id))
         .await
         .expect("federation download");
-    let FileOrLocation::File(content) = answer.content else { panic!("a file") };
+    let FileOrLocation::File(content) = answer.content else {
+        panic!("a file")
+    };
     assert_eq!(content.file, png);
-    assert_eq!(content.content_disposition.and_then(|d| d.filename).as_deref(), Some("🐔"));
+    assert_eq!(
+        content.content_disposition.and_then(|d| d.filename).as_deref(),
+        Some("🐔")
+    );
     // A's own files are not B's to serve: B answers 404 for an id of A's.
     let mine = upload(&a, &alice, b"a's".to_vec(), "text/plain", None).await;
     let refused = federation
         .client()
-        .send(&origin(&b), download::Request::new(mine.rsplit('/').next().expect("id").to_owned()))
+        .send(
+            &origin(&b),
+            download::Request::new(mine.rsplit('/').next().expect("id").to_owned()),
+        )
         .await;
-    assert!(matches!(refused, Err(accord_federation::Error::Remote { status: 404, .. })), "{refused:?}");
+    assert!(
+        matches!(refused, Err(accord_federation::Error::Remote { status: 404, .. })),
+        "{refused:?}"
+    );
 }
 
 #[tokio::test]
