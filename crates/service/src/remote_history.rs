@@ -60,7 +60,7 @@ impl Services {
             // Without progress the page reads on past the hole: better than no history.
             answer = rooms.messages_page(user, room_id, page, filter, stop_at_gaps)?;
         }
-        if answer.end.is_some() {
+        if answer.more_here {
             return Ok(answer);
         }
         let mut fetched = false;
@@ -71,7 +71,7 @@ impl Services {
                 Ok(_) => {
                     fetched = true;
                     answer = rooms.messages(user, room_id, page, filter)?;
-                    if answer.end.is_some() {
+                    if answer.more_here {
                         return Ok(answer);
                     }
                 }

@@ -12,11 +12,13 @@ use crate::{ApiError, Result, Ruma};
 
 /// Spec versions whose semantics Accord follows for every endpoint it serves.
 ///
-/// Stops before v1.11, which made authenticated media the default: clients that see v1.11
-/// fetch media only through `/_matrix/client/v1/media`, which Accord does not serve yet.
-/// Raise this as sections land.
+/// v1.11 is authenticated media (`/_matrix/client/v1/media/*`, served since issue 13), the
+/// first cross-signing upload without UIA and `unsigned.membership`. `preview_url` answers
+/// `M_UNRECOGNIZED` while URL previews are off, as on Synapse. Stops before v1.12 until its
+/// changes (MSC3882's login tokens, MSC4170's profile lookups among them) are checked one by
+/// one. Raise this as sections land.
 pub const SUPPORTED_VERSIONS: &[&str] = &[
-    "r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9", "v1.10",
+    "r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9", "v1.10", "v1.11",
 ];
 
 /// # `GET /_matrix/client/versions`

@@ -38,6 +38,10 @@ pub struct EventFilter {
     /// With lazy loading, send member events even when the client already has them.
     #[serde(default)]
     pub include_redundant_members: bool,
+    /// `true`: only events whose content has a `url` (files, images); `false`: only those
+    /// without.
+    #[serde(default)]
+    pub contains_url: Option<bool>,
 }
 
 fn type_matches(pattern: &str, kind: &str) -> bool {
@@ -61,6 +65,9 @@ impl EventFilter {
                 .as_ref()
                 .is_none_or(|senders| senders.iter().any(|s| s == sender))
             && !self.not_senders.iter().any(|s| s == sender)
+            && self
+                .contains_url
+                .is_none_or(|wanted| event["content"]["url"].is_string() == wanted)
     }
 }
 
@@ -81,6 +88,8 @@ pub struct MessagesPage {
     /// A backward page asked to stop at holes in the timeline stopped at this event, the one
     /// just above a hole: history to fetch from other servers before going on.
     pub gap_at: Option<ShortEventId>,
+    /// This server has more events past the page (it did not reach the end of what it holds).
+    pub more_here: bool,
 }
 
 /// The events around one event (`/context`), rendered for the caller.
@@ -326,7 +335,11 @@ impl RoomService {
             }
         }
         // Past a hole there is history still to fetch: the page goes on from there.
-        let end = (!exhausted || chunk.len() >= limit || gap_at.is_some()).then(|| position.to_string());
+        let more_here = !exhausted || chunk.len() >= limit || gap_at.is_some();
+        // The spec omits `end` once nothing more is available; Synapse gives it whenever the
+        // page has events (it learns the end only from an empty page), and clients and
+        // Complement (TestRoomImageRoundtrip) expect it so: the next page is then empty.
+        let end = (more_here || !chunk.is_empty()).then(|| position.to_string());
         let state = if filter.lazy_load_members {
             self.sender_members(user, room_id, &chunk)?
         } else {
@@ -339,6 +352,7 @@ impl RoomService {
             chunk,
             state,
             gap_at,
+            more_here,
         })
     }
 

@@ -383,3 +383,62 @@ async fn asynchronous_uploads_follow_the_spec() {
         .await;
     sixth.assert_error(429, "M_LIMIT_EXCEEDED");
 }
+
+/// TestRoomImageRoundtrip: an uploaded image sent as `m.file` is found by `/messages` with a
+/// `contains_url` filter, alone, with `start` and `end` tokens (Synapse gives `end` whenever
+/// the page has events).
+#[tokio::test]
+async fn messages_with_a_url_are_found_by_contains_url() {
+    let server = TestServer::start().await;
+    let alice = server.register("alice", "pw-alice-1").await;
+    let mxc = upload(
+        &server,
+        &alice,
+        image_bytes(16, 16, ImageFormat::Png),
+        "image/png",
+        None,
+    )
+    .await;
+    let room = server.create_room(&alice, serde_json::json!({})).await;
+    server.send_text(&alice, &room, "just words").await;
+    let sent = server
+        .put(
+            &format!("/_matrix/client/v3/rooms/{room}/send/m.room.message/file1"),
+            Some(&alice.token),
+            serde_json::json!({ "msgtype": "m.file", "body": "test.png", "url": mxc }),
+        )
+        .await
+        .ok();
+    for (wanted, expect_file) in [(true, true), (false, false)] {
+        let filter = urlencode(&serde_json::json!({ "contains_url": wanted }).to_string());
+        let page = server
+            .get(
+                &format!("/_matrix/client/v3/rooms/{room}/messages?dir=b&filter={filter}"),
+                Some(&alice.token),
+            )
+            .await
+            .ok();
+        assert!(page["start"].is_string() && page["end"].is_string(), "{page}");
+        let chunk = page["chunk"].as_array().expect("chunk");
+        let has_file = chunk.iter().any(|e| e["event_id"] == sent["event_id"]);
+        assert_eq!(has_file, expect_file, "{page}");
+        if wanted {
+            assert_eq!(chunk.len(), 1, "{page}");
+        } else {
+            assert!(chunk.iter().all(|e| e["content"]["url"].is_null()), "{page}");
+        }
+        // The page after it is empty and has no `end`.
+        let next = server
+            .get(
+                &format!(
+                    "/_matrix/client/v3/rooms/{room}/messages?dir=b&filter={filter}&from={}",
+                    page["end"].as_str().unwrap_or_default()
+                ),
+                Some(&alice.token),
+            )
+            .await
+            .ok();
+        assert_eq!(next["chunk"].as_array().map(Vec::len), Some(0), "{next}");
+        assert!(next.get("end").is_none(), "{next}");
+    }
+}
