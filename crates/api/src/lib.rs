@@ -5,6 +5,7 @@
 //! Invariants: handlers only check request shape and call `accord-service`; the mapping from
 //! error kind to HTTP status lives only in [`error`]; no storage or engine types here.
 
+mod admin;
 pub mod client;
 mod error;
 mod extract;

@@ -254,6 +254,25 @@ impl Db {
     }
 }
 
+impl Db {
+    /// Every media record, with its server and id (an admin purge: a full scan).
+    pub fn all_media(&self) -> Result<Vec<(ruma::OwnedServerName, String, MediaRecord)>> {
+        let corrupt = |reason: String| Error::Corrupt {
+            table: SERVERMEDIAID_MEDIA,
+            reason,
+        };
+        let mut out = Vec::new();
+        for (key, record) in self.scan_json::<MediaRecord>(SERVERMEDIAID_MEDIA, &[])? {
+            let mut reader = KeyReader::new(&key);
+            let server = reader.str().map_err(|e| corrupt(e.to_string()))?;
+            let media_id = reader.str().map_err(|e| corrupt(e.to_string()))?.to_owned();
+            let server = ruma::OwnedServerName::try_from(server).map_err(|e| corrupt(e.to_string()))?;
+            out.push((server, media_id, record));
+        }
+        Ok(out)
+    }
+}
+
 fn decode_thumbnail_key(key: &[u8]) -> Result<(u32, u32, String)> {
     let corrupt = |reason: String| Error::Corrupt {
         table: SERVERMEDIAID_THUMBNAIL,

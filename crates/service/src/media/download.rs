@@ -112,7 +112,7 @@ impl Media {
             let record = self
                 .db
                 .get_media(server, media_id)?
-                .filter(|r| r.sha256.is_some() || !r.unused_expires_ms.is_some_and(|at| at <= now_millis()))
+                .filter(|r| r.sha256.is_some() || r.unused_expires_ms.is_none_or(|at| at > now_millis()))
                 .ok_or_else(|| Error::not_found("No media with this id"))?;
             if record.sha256.is_some() {
                 return Ok(record);

@@ -4,6 +4,7 @@
 //! serves to others. Bytes live in an [`accord_media::BlobStore`], named by content hash;
 //! what each `mxc://` id names lives in the database, written only once its file is durable.
 
+mod admin;
 mod download;
 mod remote;
 mod thumbnails;
@@ -40,6 +41,10 @@ pub struct Media {
     in_progress: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
     /// Serializes the checks and writes of uploads to reserved ids (one file per id).
     reservations: Arc<Mutex<()>>,
+    /// Held shared from writing a file until its record commits, and exclusively while a file
+    /// found unreferenced is deleted: a file can't gain a reference (an identical upload)
+    /// between that check and its deletion.
+    files: Arc<tokio::sync::RwLock<()>>,
     /// Bounds thumbnail decoding to the machine's cores.
     decoding: Arc<tokio::sync::Semaphore>,
 }
@@ -63,6 +68,7 @@ impl Media {
             uploaded: tokio::sync::watch::Sender::new(0),
             in_progress: Arc::default(),
             reservations: Arc::default(),
+            files: Arc::default(),
             decoding: Arc::new(tokio::sync::Semaphore::new(cores)),
         })
     }

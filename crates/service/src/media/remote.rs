@@ -58,6 +58,7 @@ impl Media {
             if fetched.bytes.len() as u64 > limit {
                 return Err(media_error(accord_media::Error::TooLarge { limit }));
             }
+            let _writing = self.files.read().await;
             let blob = accord_media::write_bytes(self.store.as_ref(), fetched.bytes)
                 .await
                 .map_err(media_error)?;

@@ -107,6 +107,7 @@ impl Media {
             .await
             .map_err(|err| Error::Internal(format!("thumbnailing failed: {err}")))?
             .map_err(media_error)?;
+        let _writing = self.files.read().await;
         let blob = accord_media::write_bytes(self.store.as_ref(), thumbnail.bytes.into())
             .await
             .map_err(media_error)?;

@@ -26,6 +26,7 @@ impl Media {
     /// `POST /_matrix/media/v3/upload`: stores the file under a new id.
     pub async fn upload(&self, user: &AuthedUser, meta: UploadMeta, body: BodyStream) -> Result<OwnedMxcUri> {
         let limit = self.upload_limit(&user.user_id, meta.declared_length)?;
+        let _writing = self.files.read().await;
         let blob = self.store.write(body, limit).await.map_err(media_error)?;
         let media_id = accord_media::new_media_id();
         let record = MediaRecord {
@@ -92,12 +93,14 @@ impl Media {
     ) -> Result<()> {
         let reserved = self.reserved_for(user, server, media_id)?;
         let limit = self.upload_limit(&user.user_id, meta.declared_length)?;
+        let writing = self.files.read().await;
         let blob = self.store.write(body, limit).await.map_err(media_error)?;
         {
-            let _serial = self.reservations.lock();
+            let serial = self.reservations.lock();
             // Checked again: another upload to the same id may have finished meanwhile.
             if let Err(err) = self.reserved_for(user, server, media_id) {
-                drop(_serial);
+                drop(serial);
+                drop(writing);
                 self.forget_blob_if_unused(&blob.hash.to_hex()).await;
                 return Err(err);
             }
@@ -128,7 +131,7 @@ impl Media {
         let record = self
             .db
             .get_media(server, media_id)?
-            .filter(|record| !record.unused_expires_ms.is_some_and(|at| at <= now_millis()))
+            .filter(|record| record.unused_expires_ms.is_none_or(|at| at > now_millis()))
             .ok_or_else(|| Error::not_found("No reserved media id of this name (it may have expired)"))?;
         if record.uploader.as_ref() != Some(&user.user_id) {
             return Err(Error::forbidden("This media id was reserved by another user"));

@@ -26,6 +26,7 @@ mod invite_permission;
 mod key_backup;
 mod login;
 mod media;
+mod media_admin;
 mod media_bad_input;
 mod media_federation;
 mod media_support;

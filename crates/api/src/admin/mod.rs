@@ -1,0 +1,48 @@
+//! Admin endpoints in the shape of Synapse's admin API (`/_synapse/admin/...`), so the tools
+//! admins already use work. Each checks that the caller is a server admin, then calls the same
+//! service methods as the client API.
+
+mod media;
+
+use accord_service::{AuthedUser, Services};
+use axum::{
+    Router,
+    routing::{delete, post},
+};
+use ruma::api::error::ErrorKind;
+
+use crate::{ApiError, Result, extract::authenticate_parts};
+
+/// Registers the admin routes.
+pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
+    router
+        .route(
+            "/_synapse/admin/v1/media/{server_name}/{media_id}",
+            delete(media::delete_media_route),
+        )
+        .route(
+            "/_synapse/admin/v1/users/{user_id}/media",
+            delete(media::delete_user_media_route),
+        )
+        .route(
+            "/_synapse/admin/v1/media/quarantine/{server_name}/{media_id}",
+            post(media::quarantine_route),
+        )
+        .route(
+            "/_synapse/admin/v1/media/unquarantine/{server_name}/{media_id}",
+            post(media::unquarantine_route),
+        )
+        .route(
+            "/_synapse/admin/v1/purge_media_cache",
+            post(media::purge_media_cache_route),
+        )
+}
+
+/// The caller, if a server admin: 401 without a valid token, 403 `M_FORBIDDEN` otherwise.
+fn admin(services: &Services, parts: &http::request::Parts) -> Result<AuthedUser> {
+    let user = authenticate_parts(services, parts)?;
+    if !services.accounts.is_admin(&user.user_id)? {
+        return Err(ApiError::new(ErrorKind::Forbidden, "You are not a server admin"));
+    }
+    Ok(user)
+}
