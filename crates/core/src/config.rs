@@ -180,6 +180,9 @@ pub struct MediaConfig {
     pub max_pending_uploads: u32,
     /// Most bytes of uploads a user may hold; 0 for no limit.
     pub user_quota_bytes: u64,
+    /// Most uploads (and `/create` ids) per user and minute, in bursts up to as many; 0 for
+    /// no limit.
+    pub max_uploads_per_minute: u32,
 }
 
 /// One thumbnail size of `[[media.thumbnail_sizes]]`.
@@ -223,6 +226,8 @@ impl Default for MediaConfig {
             unused_expiration_secs: 24 * 60 * 60,
             max_pending_uploads: 5,
             user_quota_bytes: 0,
+            // Synapse's `rc_media_create` allows 10 a second; this is as many a minute, in bursts.
+            max_uploads_per_minute: 600,
         }
     }
 }

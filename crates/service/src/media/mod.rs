@@ -9,6 +9,7 @@ mod download;
 mod remote;
 mod thumbnails;
 mod upload;
+mod upload_rate;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -45,6 +46,8 @@ pub struct Media {
     /// found unreferenced is deleted: a file can't gain a reference (an identical upload)
     /// between that check and its deletion.
     files: Arc<tokio::sync::RwLock<()>>,
+    /// Each user's upload allowance.
+    upload_rate: Arc<upload_rate::UploadRate>,
     /// Bounds thumbnail decoding to the machine's cores.
     decoding: Arc<tokio::sync::Semaphore>,
 }
@@ -69,6 +72,7 @@ impl Media {
             in_progress: Arc::default(),
             reservations: Arc::default(),
             files: Arc::default(),
+            upload_rate: Arc::default(),
             decoding: Arc::new(tokio::sync::Semaphore::new(cores)),
         })
     }
