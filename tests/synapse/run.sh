@@ -136,7 +136,8 @@ status=0
 if [[ -n "${INTEROP_COMMAND:-}" ]]; then
     # Another program (the federation benchmark) instead of the tests, told where everything is.
     bash "$synapse_sh" leaf "$tmp/bench-tls" federation "$tmp/ca/ca.crt" "$tmp/ca/ca.key"
-    INTEROP_ACCORD_URL="$accord_url" INTEROP_ACCORD_SERVER="$accord_server" \
+    INTEROP_ACCORD_URL="$accord_url" INTEROP_ACCORD_SERVER="$accord_server" INTEROP_ACCORD_PID="$accord_pid" \
+        INTEROP_SYNAPSE_PID="$(cat "$synapse_dir/synapse.pid" 2>/dev/null || true)" \
         INTEROP_SYNAPSE_URL="http://127.0.0.1:$syn_client" INTEROP_SYNAPSE_SERVER="127.0.0.1:$syn_fed" \
         INTEROP_CA_CERT="$tmp/ca/ca.crt" INTEROP_BENCH_CERT="$tmp/bench-tls/federation.crt" \
         INTEROP_BENCH_KEY="$tmp/bench-tls/federation.key" \
