@@ -183,6 +183,18 @@ pub struct MediaConfig {
     /// Most uploads (and `/create` ids) per user and minute, in bursts up to as many; 0 for
     /// no limit.
     pub max_uploads_per_minute: u32,
+    /// URL previews (`/preview_url`): pages users link to are fetched from the web. Off by
+    /// default (an air-gapped server has no web to fetch, and fetching is a way in).
+    pub url_preview_enabled: bool,
+    /// Addresses previews never reach (CIDR ranges): loopback, private, link-local and other
+    /// special ranges by default.
+    pub url_preview_ip_range_denylist: Vec<String>,
+    /// Addresses previews may reach even inside a denied range.
+    pub url_preview_ip_range_allowlist: Vec<String>,
+    /// Largest page or image fetched for a preview, bytes.
+    pub url_preview_max_bytes: u64,
+    /// Time limit of each fetch for a preview, seconds.
+    pub url_preview_timeout_secs: u64,
 }
 
 /// One thumbnail size of `[[media.thumbnail_sizes]]`.
@@ -228,6 +240,37 @@ impl Default for MediaConfig {
             user_quota_bytes: 0,
             // Synapse's `rc_media_create` allows 10 a second; this is as many a minute, in bursts.
             max_uploads_per_minute: 600,
+            url_preview_enabled: false,
+            url_preview_ip_range_denylist: [
+                "127.0.0.0/8",
+                "10.0.0.0/8",
+                "172.16.0.0/12",
+                "192.168.0.0/16",
+                "100.64.0.0/10",
+                "192.0.0.0/24",
+                "169.254.0.0/16",
+                "192.88.99.0/24",
+                "198.18.0.0/15",
+                "192.0.2.0/24",
+                "198.51.100.0/24",
+                "203.0.113.0/24",
+                "224.0.0.0/4",
+                "240.0.0.0/4",
+                "0.0.0.0/8",
+                "::1/128",
+                "::/128",
+                "fe80::/10",
+                "fc00::/7",
+                "2001:db8::/32",
+                "ff00::/8",
+                "fec0::/10",
+                "64:ff9b::/96",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            url_preview_ip_range_allowlist: Vec::new(),
+            url_preview_max_bytes: 10 * 1024 * 1024,
+            url_preview_timeout_secs: 10,
         }
     }
 }

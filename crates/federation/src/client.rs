@@ -236,7 +236,7 @@ impl FederationClient {
 }
 
 /// The error and its causes on one line (reqwest hides the TLS reason in the source chain).
-fn error_chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {

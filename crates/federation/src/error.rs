@@ -27,4 +27,10 @@ pub enum Error {
     /// TLS configuration (CA file) is unusable.
     #[error("TLS: {0}")]
     Tls(String),
+    /// A URL preview may not fetch this (a blocked address, scheme, size or redirect).
+    #[error("{0}")]
+    Blocked(String),
+    /// A configuration value is unusable.
+    #[error("{0}")]
+    Config(String),
 }

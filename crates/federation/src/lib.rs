@@ -1,8 +1,9 @@
 //! Accord's server-server plumbing: server name resolution (spec: "Resolving server names"),
 //! outbound requests signed with `X-Matrix` over TLS, the cache of other servers' signing keys,
-//! and verification of inbound `X-Matrix` requests.
+//! verification of inbound `X-Matrix` requests, and the guarded fetcher of URL previews.
 //!
-//! Invariant: the only crate that makes outbound HTTP requests to other servers. No web
+//! Invariant: the only crate that makes outbound HTTP requests (to other servers, and to the
+//! web for URL previews). No web
 //! framework here.
 
 mod client;
@@ -16,6 +17,7 @@ mod resolver;
 mod tls;
 mod transactions;
 mod verify;
+mod web;
 
 use std::sync::Arc;
 
@@ -27,6 +29,7 @@ pub use liveness::Revived;
 pub use policy::ServerPolicy;
 pub use resolver::{Destination, Resolver};
 pub use transactions::TransactionResults;
+pub use web::{AddressGuard, WebFetcher, WebPage};
 
 /// Federation services. Cheap to clone.
 #[derive(Clone, Debug)]

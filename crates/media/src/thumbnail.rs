@@ -123,6 +123,15 @@ pub fn make_thumbnail(source: &[u8], size: ThumbnailSize, max_pixels: u64) -> Re
     })
 }
 
+/// An image's width and height, from its header alone (nothing decoded).
+pub fn image_dimensions(source: &[u8]) -> Option<(u32, u32)> {
+    ImageReader::new(Cursor::new(source))
+        .with_guessed_format()
+        .ok()?
+        .into_dimensions()
+        .ok()
+}
+
 /// Resizes `image` into `size` without upscaling.
 fn fit(image: &DynamicImage, size: ThumbnailSize) -> DynamicImage {
     let (w, h) = (image.width(), image.height());

@@ -6,6 +6,7 @@
 
 mod config;
 mod download;
+mod preview;
 mod respond;
 mod upload;
 
@@ -22,7 +23,9 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
     let router = router
         .ruma_route(upload::create_mxc_uri_route)
         .ruma_route(config::get_media_config_route)
-        .ruma_route(config::get_legacy_media_config_route);
+        .ruma_route(config::get_legacy_media_config_route)
+        .ruma_route(preview::get_media_preview_route)
+        .ruma_route(preview::get_legacy_media_preview_route);
     let router = ["r0", "v3"].iter().fold(router, |router, version| {
         router
             .route(

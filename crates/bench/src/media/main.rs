@@ -50,7 +50,8 @@ struct Figures {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> Result<(), String> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let pid = |name: &str| -> Result<u32, String> { env(name)?.trim().parse().map_err(|_| format!("{name} is not a pid")) };
+    let pid =
+        |name: &str| -> Result<u32, String> { env(name)?.trim().parse().map_err(|_| format!("{name} is not a pid")) };
     let targets = [
         Target {
             label: "Accord",
@@ -73,7 +74,13 @@ async fn main() -> Result<(), String> {
         all.push(measure(&http, target).await?);
     }
     let (accord, synapse) = (&all[0], &all[1]);
-    let ratio = |a: f64, s: f64| if s > 0.0 { format!("{:.1}x", a / s) } else { "-".to_owned() };
+    let ratio = |a: f64, s: f64| {
+        if s > 0.0 {
+            format!("{:.1}x", a / s)
+        } else {
+            "-".to_owned()
+        }
+    };
     println!("| Measure | Accord | Synapse | Accord / Synapse |");
     println!("|---|---|---|---|");
     println!(
@@ -128,7 +135,13 @@ async fn measure(http: &reqwest::Client, target: &Target) -> Result<Figures, Str
         let mxc = upload(http, &target.url, &token, bytes, "application/octet-stream").await?;
         uploads.push(started.elapsed());
         let started = Instant::now();
-        let got = get(http, &target.url, &token, &format!("/_matrix/client/v1/media/download/{mxc}")).await?;
+        let got = get(
+            http,
+            &target.url,
+            &token,
+            &format!("/_matrix/client/v1/media/download/{mxc}"),
+        )
+        .await?;
         downloads.push(started.elapsed());
         if got.len() != size {
             return Err(format!("{}: downloaded {} bytes of {size}", target.label, got.len()));
@@ -179,7 +192,14 @@ async fn measure(http: &reqwest::Client, target: &Target) -> Result<Figures, Str
     for i in 0..20u64 {
         let (http, url, token) = (http.clone(), target.url.clone(), token.clone());
         tasks.push(tokio::spawn(async move {
-            upload(&http, &url, &token, noise(50 * 1024 * 1024, 100 + i), "application/octet-stream").await
+            upload(
+                &http,
+                &url,
+                &token,
+                noise(50 * 1024 * 1024, 100 + i),
+                "application/octet-stream",
+            )
+            .await
         }));
     }
     for task in tasks {
@@ -208,7 +228,11 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
 /// A 1024x768 PNG, different for each `seed`.
 fn png(seed: u64) -> Vec<u8> {
     let image = image::RgbImage::from_fn(1024, 768, |x, y| {
-        image::Rgb([(x as u64 + seed) as u8, (y as u64 * 3 + seed) as u8, ((x ^ y) as u64 + seed) as u8])
+        image::Rgb([
+            (x as u64 + seed) as u8,
+            (y as u64 * 3 + seed) as u8,
+            ((x ^ y) as u64 + seed) as u8,
+        ])
     });
     let mut bytes = Vec::new();
     let _ = image::DynamicImage::ImageRgb8(image).write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Png);
@@ -249,7 +273,13 @@ async fn register(http: &reqwest::Client, url: &str, name: &str) -> Result<Strin
 }
 
 /// Uploads and returns `server/media_id`.
-async fn upload(http: &reqwest::Client, url: &str, token: &str, bytes: Vec<u8>, content_type: &str) -> Result<String, String> {
+async fn upload(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    bytes: Vec<u8>,
+    content_type: &str,
+) -> Result<String, String> {
     let reply = http
         .post(format!("{url}/_matrix/media/v3/upload"))
         .bearer_auth(token)

@@ -6,6 +6,7 @@
 
 mod admin;
 mod download;
+mod preview;
 mod remote;
 mod thumbnails;
 mod upload;
@@ -48,6 +49,10 @@ pub struct Media {
     files: Arc<tokio::sync::RwLock<()>>,
     /// Each user's upload allowance.
     upload_rate: Arc<upload_rate::UploadRate>,
+    /// The guarded web fetcher, when URL previews are on.
+    web: Option<accord_federation::WebFetcher>,
+    /// Recent URL previews.
+    previews: Arc<preview::PreviewCache>,
     /// Bounds thumbnail decoding to the machine's cores.
     decoding: Arc<tokio::sync::Semaphore>,
 }
@@ -63,6 +68,24 @@ impl Media {
             ))
         })?;
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let web = if config.media.url_preview_enabled {
+            let media = &config.media;
+            let guard = accord_federation::AddressGuard::new(
+                &media.url_preview_ip_range_denylist,
+                &media.url_preview_ip_range_allowlist,
+            )
+            .map_err(|err| Error::Internal(format!("media.url_preview_ip_range_*: {err}")))?;
+            let fetcher = accord_federation::WebFetcher::new(
+                guard,
+                config.federation.tls_ca_file.as_deref(),
+                Duration::from_secs(media.url_preview_timeout_secs.max(1)),
+                usize::try_from(media.url_preview_max_bytes).unwrap_or(usize::MAX),
+            )
+            .map_err(|err| Error::Internal(format!("URL previews can't start: {err}")))?;
+            Some(fetcher)
+        } else {
+            None
+        };
         Ok(Self {
             config,
             db,
@@ -73,6 +96,8 @@ impl Media {
             reservations: Arc::default(),
             files: Arc::default(),
             upload_rate: Arc::default(),
+            web,
+            previews: Arc::default(),
             decoding: Arc::new(tokio::sync::Semaphore::new(cores)),
         })
     }

@@ -29,6 +29,7 @@ mod media;
 mod media_admin;
 mod media_bad_input;
 mod media_federation;
+mod media_preview;
 mod media_support;
 mod pdu_integrity;
 mod persistence;

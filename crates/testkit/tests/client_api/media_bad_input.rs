@@ -253,13 +253,25 @@ async fn quotas_and_upload_rates_are_enforced() {
     upload(&server, &alice, vec![1u8; 60_000], "application/octet-stream", None).await;
     // 60 kB used of 100 kB: 50 kB more does not fit.
     let over = upload_raw(&server, &alice, vec![2u8; 50_000], "application/octet-stream", None).await;
-    assert_eq!((over.status, over.json()["errcode"].as_str()), (413, Some("M_TOO_LARGE")));
+    assert_eq!(
+        (over.status, over.json()["errcode"].as_str()),
+        (413, Some("M_TOO_LARGE"))
+    );
     upload(&server, &alice, vec![3u8; 30_000], "application/octet-stream", None).await;
     // Four uploads a minute (the refused one counted): the next is 429 with a wait.
     upload(&server, &alice, vec![4u8; 10], "application/octet-stream", None).await;
     let limited = upload_raw(&server, &alice, vec![5u8; 10], "application/octet-stream", None).await;
-    assert_eq!((limited.status, limited.json()["errcode"].as_str()), (429, Some("M_LIMIT_EXCEEDED")));
-    assert!(limited.json()["retry_after_ms"].as_u64().is_some_and(|ms| ms > 0 && ms <= 15_000), "{}", limited.json());
+    assert_eq!(
+        (limited.status, limited.json()["errcode"].as_str()),
+        (429, Some("M_LIMIT_EXCEEDED"))
+    );
+    assert!(
+        limited.json()["retry_after_ms"]
+            .as_u64()
+            .is_some_and(|ms| ms > 0 && ms <= 15_000),
+        "{}",
+        limited.json()
+    );
     // Another user has an allowance of their own.
     let bob = server.register("bob", "pw-bob-1").await;
     upload(&server, &bob, vec![6u8; 10], "application/octet-stream", None).await;
