@@ -122,6 +122,35 @@ impl Media {
         result
     }
 
+    /// A new record of a stored file (or, without one, of a reserved id), made now and under
+    /// the current authenticated-media setting.
+    fn new_record(
+        &self,
+        blob: Option<accord_media::StoredBlob>,
+        content_type: Option<String>,
+        filename: Option<String>,
+        uploader: Option<ruma::OwnedUserId>,
+    ) -> accord_db::MediaRecord {
+        accord_db::MediaRecord {
+            sha256: blob.map(|blob| blob.hash.to_hex()),
+            size: blob.map_or(0, |blob| blob.size),
+            content_type,
+            filename,
+            uploader,
+            created_ms: accord_core::time::now_millis(),
+            unused_expires_ms: None,
+            authenticated_only: self.config.media.enable_authenticated_media,
+            quarantined: false,
+        }
+    }
+
+    /// Commits a media id's record.
+    fn put_record(&self, server: &ruma::ServerName, media_id: &str, record: &accord_db::MediaRecord) -> Result<()> {
+        let mut batch = accord_db::WriteBatch::new();
+        self.db.put_media(&mut batch, server, media_id, record);
+        Ok(self.db.write(batch)?)
+    }
+
     /// Opens a stored file by its hex hash; a record whose file is gone is reported and 404.
     async fn open_blob(&self, sha256: &str) -> Result<(ReadStream, u64)> {
         let hash = accord_media::ContentHash::from_hex(sha256)

@@ -10,8 +10,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use accord_core::time::now_millis;
-use accord_db::{MediaRecord, WriteBatch};
 use accord_federation::{WebFetcher, WebPage};
 use parking_lot::Mutex;
 use ruma::api::error::ErrorKind;
@@ -96,21 +94,8 @@ impl Media {
             .await
             .map_err(media_error)?;
         let media_id = accord_media::new_media_id();
-        let record = MediaRecord {
-            sha256: Some(blob.hash.to_hex()),
-            size,
-            content_type: content_type.clone(),
-            filename: None,
-            uploader: None,
-            created_ms: now_millis(),
-            unused_expires_ms: None,
-            authenticated_only: self.config.media.enable_authenticated_media,
-            quarantined: false,
-        };
-        let mut batch = WriteBatch::new();
-        self.db
-            .put_media(&mut batch, &self.config.server_name, &media_id, &record);
-        self.db.write(batch)?;
+        let record = self.new_record(Some(blob), content_type.clone(), None, None);
+        self.put_record(&self.config.server_name, &media_id, &record)?;
         preview.insert(
             "og:image".to_owned(),
             json!(format!("mxc://{}/{media_id}", self.config.server_name)),

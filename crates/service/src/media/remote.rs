@@ -11,8 +11,7 @@
 
 use std::time::Duration;
 
-use accord_core::time::now_millis;
-use accord_db::{MediaRecord, WriteBatch};
+use accord_db::MediaRecord;
 use bytes::Bytes;
 use ruma::{
     ServerName,
@@ -62,20 +61,8 @@ impl Media {
             let blob = accord_media::write_bytes(self.store.as_ref(), fetched.bytes)
                 .await
                 .map_err(media_error)?;
-            let record = MediaRecord {
-                sha256: Some(blob.hash.to_hex()),
-                size: blob.size,
-                content_type: fetched.content_type,
-                filename: fetched.filename,
-                uploader: None,
-                created_ms: now_millis(),
-                unused_expires_ms: None,
-                authenticated_only: self.config.media.enable_authenticated_media,
-                quarantined: false,
-            };
-            let mut batch = WriteBatch::new();
-            self.db.put_media(&mut batch, server, media_id, &record);
-            self.db.write(batch)?;
+            let record = self.new_record(Some(blob), fetched.content_type, fetched.filename, None);
+            self.put_record(server, media_id, &record)?;
             tracing::info!(%server, %media_id, size = blob.size, "remote media cached");
             Ok(record)
         })

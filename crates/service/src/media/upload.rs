@@ -4,7 +4,7 @@
 //! record written only after the file is durable.
 
 use accord_core::time::now_millis;
-use accord_db::{MediaRecord, WriteBatch};
+use accord_db::MediaRecord;
 use accord_media::BodyStream;
 use ruma::{OwnedMxcUri, ServerName, UserId, api::error::ErrorKind};
 
@@ -31,21 +31,8 @@ impl Media {
         let _writing = self.files.read().await;
         let blob = self.store.write(body, limit).await.map_err(media_error)?;
         let media_id = accord_media::new_media_id();
-        let record = MediaRecord {
-            sha256: Some(blob.hash.to_hex()),
-            size: blob.size,
-            content_type: meta.content_type,
-            filename: meta.filename,
-            uploader: Some(user.user_id.clone()),
-            created_ms: now_millis(),
-            unused_expires_ms: None,
-            authenticated_only: self.config.media.enable_authenticated_media,
-            quarantined: false,
-        };
-        let mut batch = WriteBatch::new();
-        self.db
-            .put_media(&mut batch, &self.config.server_name, &media_id, &record);
-        self.db.write(batch)?;
+        let record = self.new_record(Some(blob), meta.content_type, meta.filename, Some(user.user_id.clone()));
+        self.put_record(&self.config.server_name, &media_id, &record)?;
         tracing::info!(user = %user.user_id, %media_id, size = blob.size, "media uploaded");
         Ok(self.mxc(&media_id))
     }
@@ -69,20 +56,11 @@ impl Media {
         let expires = now.saturating_add(self.config.media.unused_expiration_secs.saturating_mul(1000));
         let media_id = accord_media::new_media_id();
         let record = MediaRecord {
-            sha256: None,
-            size: 0,
-            content_type: None,
-            filename: None,
-            uploader: Some(user.user_id.clone()),
             created_ms: now,
             unused_expires_ms: Some(expires),
-            authenticated_only: self.config.media.enable_authenticated_media,
-            quarantined: false,
+            ..self.new_record(None, None, None, Some(user.user_id.clone()))
         };
-        let mut batch = WriteBatch::new();
-        self.db
-            .put_media(&mut batch, &self.config.server_name, &media_id, &record);
-        self.db.write(batch)?;
+        self.put_record(&self.config.server_name, &media_id, &record)?;
         Ok((self.mxc(&media_id), expires))
     }
 
@@ -116,9 +94,7 @@ impl Media {
                 unused_expires_ms: None,
                 ..reserved
             };
-            let mut batch = WriteBatch::new();
-            self.db.put_media(&mut batch, server, media_id, &record);
-            self.db.write(batch)?;
+            self.put_record(server, media_id, &record)?;
         }
         self.uploaded.send_modify(|n| *n = n.wrapping_add(1));
         tracing::info!(user = %user.user_id, %media_id, size = blob.size, "reserved media uploaded");
