@@ -202,9 +202,11 @@ impl Db {
 
     /// Whether anything still refers to the file with this hash.
     pub fn media_file_referenced(&self, sha256: &str) -> Result<bool> {
-        Ok(!self
-            .scan_keys(SHA256_MEDIAREF, &KeyBuilder::new().str(sha256).prefix())?
-            .is_empty())
+        let prefix = KeyBuilder::new().str(sha256).prefix();
+        let mut refs = self
+            .engine()
+            .iter_prefix(SHA256_MEDIAREF, &prefix, accord_storage::Direction::Forward)?;
+        Ok(refs.next().transpose()?.is_some())
     }
 
     /// A user's media ids with their sizes, oldest first.

@@ -9,10 +9,10 @@ use axum::{
     extract::{Path, Request, State},
     response::{IntoResponse, Response},
 };
-use ruma::{OwnedServerName, api::error::ErrorKind};
+use ruma::api::error::ErrorKind;
 use serde::Deserialize;
 
-use super::respond::{file_response, query};
+use super::respond::{file_response, media_server, query};
 use crate::{ApiError, Result, extract::authenticate_parts};
 
 /// The spec's default wait for a reserved id's upload.
@@ -61,11 +61,6 @@ fn default_timeout() -> u64 {
     DEFAULT_TIMEOUT_MS
 }
 
-fn server(name: &str) -> Result<OwnedServerName> {
-    OwnedServerName::try_from(name)
-        .map_err(|_| ApiError::from(accord_service::Error::not_found("No media with this id")))
-}
-
 /// # `GET /_matrix/client/v1/media/download/{serverName}/{mediaId}[/{fileName}]`
 pub(crate) async fn download_route(
     State(services): State<Services>,
@@ -99,7 +94,7 @@ pub(crate) async fn legacy_download_route(
 }
 
 async fn download(services: &Services, path: &MediaPath, via: Via, timeout_ms: u64) -> Result<Response> {
-    let server = server(&path.server_name)?;
+    let server = media_server(&path.server_name)?;
     let file = services
         .media
         .download(&server, &path.media_id, via, Duration::from_millis(timeout_ms))
@@ -164,7 +159,7 @@ async fn thumbnail(
     } else {
         Via::Legacy { allow_remote }
     };
-    let server = server(&path.server_name)?;
+    let server = media_server(&path.server_name)?;
     let file = services
         .media
         .thumbnail(

@@ -20,6 +20,12 @@ pub(super) fn query<T: DeserializeOwned + Default>(parts: &http::request::Parts)
     }
 }
 
+/// The server name of a media path; one that is no server name names no media (404).
+pub(super) fn media_server(name: &str) -> Result<ruma::OwnedServerName> {
+    ruma::OwnedServerName::try_from(name)
+        .map_err(|_| ApiError::from(accord_service::Error::not_found("No media with this id")))
+}
+
 /// A ruma response as the HTTP answer.
 pub(super) fn json<R: OutgoingResponse>(response: R) -> Response {
     match response.try_into_http_response::<BytesMut>() {

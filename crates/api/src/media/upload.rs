@@ -9,12 +9,12 @@ use axum::{
 };
 use futures::TryStreamExt;
 use ruma::{
-    MilliSecondsSinceUnixEpoch, OwnedServerName, UInt,
+    MilliSecondsSinceUnixEpoch, UInt,
     api::client::media::{create_content::v3 as create_content, create_mxc_uri::v1 as create_mxc},
 };
 use serde::Deserialize;
 
-use super::respond::{json, query};
+use super::respond::{json, media_server, query};
 use crate::{ApiError, Result, Ruma, extract::authenticate_parts};
 
 /// The query of an upload.
@@ -71,8 +71,7 @@ pub(crate) async fn create_content_async_route(
     let (parts, body) = request.into_parts();
     let result = async {
         let user = authenticate_parts(&services, &parts)?;
-        let server = OwnedServerName::try_from(server_name)
-            .map_err(|_| ApiError::from(accord_service::Error::not_found("No media with this id")))?;
+        let server = media_server(&server_name)?;
         let (meta, stream) = upload_parts(&parts, body)?;
         services
             .media

@@ -15,8 +15,12 @@
 //! Prints a Markdown table for docs/benchmarks.md.
 
 mod forge;
+#[path = "../register.rs"]
+mod register;
 
 use std::time::{Duration, Instant};
+
+use register::register;
 
 use accord_testkit::TestServer;
 use ruma::{OwnedServerName, api::federation::transactions::send_transaction_message::v1 as send_transaction};
@@ -124,30 +128,6 @@ async fn start_sender() -> Result<TestServer, String> {
         c.federation.tls_ca_file = Some(ca.into());
     })
     .await)
-}
-
-/// Registers a user on a target through its client API; returns (user id, token).
-async fn register(http: &reqwest::Client, url: &str, name: &str) -> Result<(String, String), String> {
-    let mut body = json!({ "username": name, "password": "bench-password-1", "auth": { "type": "m.login.dummy" } });
-    for _ in 0..2 {
-        let reply: Value = http
-            .post(format!("{url}/_matrix/client/v3/register"))
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
-        if let (Some(user), Some(token)) = (reply["user_id"].as_str(), reply["access_token"].as_str()) {
-            return Ok((user.to_owned(), token.to_owned()));
-        }
-        match reply["session"].as_str() {
-            Some(session) => body["auth"]["session"] = json!(session),
-            None => return Err(format!("register {name} at {url}: {reply}")),
-        }
-    }
-    Err(format!("register {name} at {url}: no token"))
 }
 
 async fn client_call(

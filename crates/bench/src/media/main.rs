@@ -23,7 +23,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde_json::{Value, json};
+#[path = "../register.rs"]
+mod register;
+
+use register::register;
+use serde_json::Value;
 
 /// A server under test.
 struct Target {
@@ -122,7 +126,7 @@ async fn main() -> Result<(), String> {
 }
 
 async fn measure(http: &reqwest::Client, target: &Target) -> Result<Figures, String> {
-    let token = register(http, &target.url, &format!("mediabench{}", std::process::id())).await?;
+    let (_, token) = register(http, &target.url, &format!("mediabench{}", std::process::id())).await?;
     let mut figures = Figures::default();
 
     // 10 MiB, ten uploads of distinct bytes and ten downloads.
@@ -247,29 +251,6 @@ fn rss_kib(pid: u32) -> Result<u64, String> {
         .find_map(|line| line.strip_prefix("VmRSS:"))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
         .ok_or_else(|| format!("no VmRSS for pid {pid}"))
-}
-
-async fn register(http: &reqwest::Client, url: &str, name: &str) -> Result<String, String> {
-    let mut body = json!({ "username": name, "password": "bench-password-1", "auth": { "type": "m.login.dummy" } });
-    for _ in 0..2 {
-        let reply: Value = http
-            .post(format!("{url}/_matrix/client/v3/register"))
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
-        if let Some(token) = reply["access_token"].as_str() {
-            return Ok(token.to_owned());
-        }
-        match reply["session"].as_str() {
-            Some(session) => body["auth"]["session"] = json!(session),
-            None => return Err(format!("register {name} at {url}: {reply}")),
-        }
-    }
-    Err(format!("register {name} at {url}: no token"))
 }
 
 /// Uploads and returns `server/media_id`.

@@ -53,6 +53,8 @@ pub struct Media {
     web: Option<accord_federation::WebFetcher>,
     /// Recent URL previews.
     previews: Arc<preview::PreviewCache>,
+    /// `media.thumbnail_sizes`, in the terms of `accord-media`.
+    thumbnail_sizes: Arc<[accord_media::ThumbnailSize]>,
     /// Bounds thumbnail decoding to the machine's cores.
     decoding: Arc<tokio::sync::Semaphore>,
 }
@@ -87,6 +89,7 @@ impl Media {
             None
         };
         Ok(Self {
+            thumbnail_sizes: thumbnail_sizes(&config),
             config,
             db,
             store: Arc::new(store),
@@ -163,6 +166,24 @@ impl Media {
             }
         }
     }
+}
+
+/// The configured thumbnail sizes as `accord-media` takes them.
+fn thumbnail_sizes(config: &Config) -> Arc<[accord_media::ThumbnailSize]> {
+    use accord_core::config::ThumbnailMethod;
+    config
+        .media
+        .thumbnail_sizes
+        .iter()
+        .map(|size| accord_media::ThumbnailSize {
+            width: size.width,
+            height: size.height,
+            method: match size.method {
+                ThumbnailMethod::Scale => accord_media::Method::Scale,
+                ThumbnailMethod::Crop => accord_media::Method::Crop,
+            },
+        })
+        .collect()
 }
 
 /// The client-facing error of a media failure.

@@ -26,21 +26,7 @@ impl Media {
         if width == 0 || height == 0 {
             return Err(Error::new(ErrorKind::Unknown, "width and height must be positive"));
         }
-        let configured: Vec<ThumbnailSize> = self
-            .config
-            .media
-            .thumbnail_sizes
-            .iter()
-            .map(|size| ThumbnailSize {
-                width: size.width,
-                height: size.height,
-                method: match size.method {
-                    accord_core::config::ThumbnailMethod::Scale => Method::Scale,
-                    accord_core::config::ThumbnailMethod::Crop => Method::Crop,
-                },
-            })
-            .collect();
-        let size = choose_size(width, height, method, &configured)
+        let size = choose_size(width, height, method, &self.thumbnail_sizes)
             .ok_or_else(|| Error::not_found("This server makes no thumbnails (media.thumbnail_sizes is empty)"))?;
         let record = self.record_for(server, media_id, via, wait).await?;
         let stored = match self.stored_thumbnail(server, media_id, size)? {
