@@ -163,6 +163,11 @@ pub struct MediaConfig {
     /// Directory of uploaded files, thumbnails and cached remote files; unset: beside the
     /// database, `<database.path>-media`.
     pub path: Option<PathBuf>,
+    /// Where files are stored: `local` (the directory `path`) or `s3` (the bucket of
+    /// `[media.s3]`).
+    pub backend: MediaBackend,
+    /// The bucket, when `backend = "s3"`.
+    pub s3: Option<S3Config>,
     /// Largest upload (and largest remote file fetched), bytes; larger get 413 `M_TOO_LARGE`.
     pub max_upload_size: u64,
     /// Images with more pixels than this are never decoded for thumbnails (decompression bombs).
@@ -197,6 +202,60 @@ pub struct MediaConfig {
     pub url_preview_timeout_secs: u64,
 }
 
+/// Where media files are stored (`media.backend`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaBackend {
+    /// Files in the directory `media.path`.
+    #[default]
+    Local,
+    /// Objects in an S3-compatible bucket (`[media.s3]`).
+    S3,
+}
+
+/// `[media.s3]`: an S3-compatible bucket for media files.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    /// Base URL of the service (MinIO, Ceph RGW, Garage, ...); unset for AWS itself.
+    pub endpoint: Option<String>,
+    /// The bucket; it must exist.
+    pub bucket: String,
+    /// The region requests are signed for.
+    #[serde(default = "default_s3_region")]
+    pub region: String,
+    /// Access key id.
+    pub access_key_id: String,
+    /// Secret access key, in the file itself (or `secret_access_key_file`).
+    pub secret_access_key: Option<String>,
+    /// A file holding the secret access key (trailing whitespace ignored).
+    pub secret_access_key_file: Option<PathBuf>,
+    /// Key prefix inside the bucket, so several servers can share one.
+    #[serde(default)]
+    pub prefix: String,
+    /// PEM certificates trusted for the endpoint beside the system's (a private CA).
+    pub ca_file: Option<PathBuf>,
+}
+
+fn default_s3_region() -> String {
+    "us-east-1".to_owned()
+}
+
+impl std::fmt::Debug for S3Config {
+    /// Everything but the secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key_file", &self.secret_access_key_file)
+            .field("prefix", &self.prefix)
+            .field("ca_file", &self.ca_file)
+            .finish_non_exhaustive()
+    }
+}
+
 /// One thumbnail size of `[[media.thumbnail_sizes]]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -224,6 +283,8 @@ impl Default for MediaConfig {
         let size = |width, height, method| ThumbnailSizeConfig { width, height, method };
         Self {
             path: None,
+            backend: MediaBackend::Local,
+            s3: None,
             max_upload_size: 50 * 1024 * 1024,
             max_image_pixels: 32_000_000,
             // Synapse's default list, so clients asking for its sizes get exactly them.

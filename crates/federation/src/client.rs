@@ -109,17 +109,7 @@ impl FederationClient {
         for<'a> <R::PathBuilder as PathBuilder>::Input<'a>: Default,
     {
         let server = destination.to_string();
-        self.check_allowed(destination)?;
-        let target = self.resolver.resolve(destination).await?;
-        let input =
-            <R::Authentication as OutboundAuth>::input(&self.identity.server_name, destination, &self.identity.key);
-        let http_request = request
-            .try_into_http_request::<Vec<u8>>(&target.base_url, input, Default::default())
-            .map_err(|err| Error::BadResponse {
-                server: server.clone(),
-                reason: format!("cannot build request: {err}"),
-            })?;
-        let (parts, body) = http_request.into_parts();
+        let (target, parts, body) = self.prepare(destination, request).await?;
         let (status, headers, bytes) = self.exchange(destination, &target, parts, body).await?;
         let mut builder = http::Response::builder().status(status);
         for (name, value) in &headers {
@@ -142,25 +132,64 @@ impl FederationClient {
         })
     }
 
+    /// Like [`FederationClient::send`], but the answer's body is handed over as it arrives
+    /// and not parsed: for media files, which are never held whole in memory (the caller
+    /// bounds what it reads).
+    pub async fn send_streamed<R>(&self, destination: &ServerName, request: R) -> Result<StreamedResponse>
+    where
+        R: OutgoingRequest,
+        R::Authentication: OutboundAuth,
+        for<'a> <R::PathBuilder as PathBuilder>::Input<'a>: Default,
+    {
+        let (target, parts, body) = self.prepare(destination, request).await?;
+        let response = self.start(destination, &target, parts, body).await?;
+        Ok(StreamedResponse::new(response))
+    }
+
+    /// The allow-list checked, the destination resolved and `request` built (and signed).
+    async fn prepare<R>(
+        &self,
+        destination: &ServerName,
+        request: R,
+    ) -> Result<(Destination, http::request::Parts, Vec<u8>)>
+    where
+        R: OutgoingRequest,
+        R::Authentication: OutboundAuth,
+        for<'a> <R::PathBuilder as PathBuilder>::Input<'a>: Default,
+    {
+        self.check_allowed(destination)?;
+        let target = self.resolver.resolve(destination).await?;
+        let input =
+            <R::Authentication as OutboundAuth>::input(&self.identity.server_name, destination, &self.identity.key);
+        let http_request = request
+            .try_into_http_request::<Vec<u8>>(&target.base_url, input, Default::default())
+            .map_err(|err| Error::BadResponse {
+                server: destination.to_string(),
+                reason: format!("cannot build request: {err}"),
+            })?;
+        let (parts, body) = http_request.into_parts();
+        Ok((target, parts, body))
+    }
+
     /// An unsigned `GET` of `path_and_query` on `destination` (the legacy media download,
     /// which older servers serve without authentication), under the same allow-list, resolver
-    /// and TLS as every federation request; the raw answer, whatever its status.
-    pub async fn get_unsigned(
+    /// and TLS as every federation request; the answer whatever its status, its body streamed.
+    pub async fn get_unsigned_streamed(
         &self,
         destination: &ServerName,
         path_and_query: &str,
-    ) -> Result<(http::StatusCode, http::HeaderMap, bytes::Bytes)> {
-        let server = destination.to_string();
+    ) -> Result<StreamedResponse> {
         self.check_allowed(destination)?;
         let target = self.resolver.resolve(destination).await?;
         let request = http::Request::get(format!("{}{path_and_query}", target.base_url))
             .body(Vec::new())
             .map_err(|err| Error::BadResponse {
-                server: server.clone(),
+                server: destination.to_string(),
                 reason: format!("cannot build request: {err}"),
             })?;
         let (parts, body) = request.into_parts();
-        self.exchange(destination, &target, parts, body).await
+        let response = self.start(destination, &target, parts, body).await?;
+        Ok(StreamedResponse::new(response))
     }
 
     /// Closed federation: a server off the allow-list is refused before any lookup or
@@ -175,6 +204,26 @@ impl FederationClient {
         )))
     }
 
+    /// Sends one built request to its resolved target; the answer's head has arrived.
+    async fn start(
+        &self,
+        destination: &ServerName,
+        target: &Destination,
+        parts: http::request::Parts,
+        body: Vec<u8>,
+    ) -> Result<reqwest::Response> {
+        let client = self.client_for(target).await?;
+        let mut outbound = client
+            .request(parts.method, parts.uri.to_string())
+            .headers(parts.headers)
+            .body(body);
+        outbound = outbound.header(http::header::HOST, target.host_header.clone());
+        outbound.send().await.map_err(|err| Error::Transport {
+            server: destination.to_string(),
+            reason: error_chain(&err),
+        })
+    }
+
     /// Sends one built request to its resolved target and reads the answer (bounded by
     /// [`MAX_RESPONSE_BYTES`]).
     async fn exchange(
@@ -185,16 +234,7 @@ impl FederationClient {
         body: Vec<u8>,
     ) -> Result<(http::StatusCode, http::HeaderMap, bytes::Bytes)> {
         let server = destination.to_string();
-        let client = self.client_for(target).await?;
-        let mut outbound = client
-            .request(parts.method, parts.uri.to_string())
-            .headers(parts.headers)
-            .body(body);
-        outbound = outbound.header(http::header::HOST, target.host_header.clone());
-        let response = outbound.send().await.map_err(|err| Error::Transport {
-            server: server.clone(),
-            reason: error_chain(&err),
-        })?;
+        let response = self.start(destination, target, parts, body).await?;
         let status = response.status();
         let headers = response.headers().clone();
         if response
@@ -245,4 +285,46 @@ pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// A federation answer whose body is read as it arrives ([`FederationClient::send_streamed`]).
+pub struct StreamedResponse {
+    /// Its status.
+    pub status: http::StatusCode,
+    /// Its headers.
+    pub headers: http::HeaderMap,
+    /// Its body, chunk by chunk; a transfer cut short ends with an error.
+    pub body: std::pin::Pin<Box<dyn futures::Stream<Item = std::io::Result<bytes::Bytes>> + Send>>,
+}
+
+impl StreamedResponse {
+    fn new(response: reqwest::Response) -> Self {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = futures::stream::try_unfold(response, |mut response| async move {
+            match response.chunk().await {
+                Ok(Some(chunk)) => Ok(Some((chunk, response))),
+                Ok(None) => Ok(None),
+                Err(err) => Err(std::io::Error::other(error_chain(&err))),
+            }
+        });
+        Self {
+            status,
+            headers,
+            body: Box::pin(body),
+        }
+    }
+
+    /// The start of a failed answer's body (at most 500 characters), for its error.
+    pub async fn error_text(mut self) -> String {
+        use futures::StreamExt;
+        let mut bytes = Vec::new();
+        while bytes.len() < 2048 {
+            match self.body.next().await {
+                Some(Ok(chunk)) => bytes.extend_from_slice(&chunk),
+                _ => break,
+            }
+        }
+        String::from_utf8_lossy(&bytes).chars().take(500).collect()
+    }
 }

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use accord_core::{Config, ServerIdentity};
 
-pub use client::FederationClient;
+pub use client::{FederationClient, StreamedResponse};
 pub use error::{Error, Result};
 pub use liveness::Revived;
 pub use policy::ServerPolicy;

@@ -56,10 +56,16 @@ pub struct StoredBlob {
     pub size: u64,
 }
 
-/// A place for media bytes. [`LocalFiles`] keeps them in a directory; an S3-compatible
-/// backend would implement the same four operations.
+/// A place for media bytes: [`LocalFiles`] keeps them in a directory, `accord-media-s3`'s
+/// `S3Store` in a bucket.
 #[async_trait::async_trait]
 pub trait BlobStore: Send + Sync + fmt::Debug {
+    /// Run once at start, before any other call: reaches the storage (so a misconfiguration
+    /// stops the server at once) and removes what a crash left unfinished.
+    async fn prepare(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Streams `body` into the store, refusing more than `limit` bytes; the blob is visible
     /// only once complete and durable. On any failure nothing is kept.
     async fn write(&self, body: BodyStream, limit: u64) -> Result<StoredBlob>;

@@ -63,6 +63,7 @@ impl RunningServer {
         let config = Arc::new(config);
         let db = Db::open(engine)?;
         let services = Services::new(config.clone(), db)?;
+        services.media.prepare().await?;
         let (shutdown, shutdown_rx) = watch::channel(false);
 
         let client_tls = match (&config.client_api.tls_cert, &config.client_api.tls_key) {

@@ -1,8 +1,9 @@
 //! Media for other servers (spec: server-server API "Content repository"):
 //! `GET /_matrix/federation/v1/media/download/{mediaId}` and `.../thumbnail/{mediaId}`, this
-//! server's own files only, answered as ruma's `multipart/mixed` (an empty metadata part, then
-//! the file). ruma's answer type holds the file in memory, so these read it whole; the size is
-//! bounded by `media.max_upload_size`.
+//! server's own files only, answered as `multipart/mixed` (an empty metadata part, then the
+//! file). The answer is streamed from the store as it is sent (`accord_media::multipart_body`):
+//! ruma's response type for these endpoints holds the whole file in memory, so only the
+//! request side (path, query, the signature check) goes through ruma.
 
 use std::time::Duration;
 
@@ -11,21 +12,17 @@ use accord_service::{
     Services,
     media::{MediaFile, Via},
 };
+use axum::response::Response;
+use http::{HeaderValue, StatusCode, header};
 use ruma::{
-    api::federation::authenticated_media::{
-        Content, ContentMetadata, FileOrLocation, get_content::v1 as download, get_content_thumbnail::v1 as thumbnail,
-    },
+    api::federation::authenticated_media::{get_content::v1 as download, get_content_thumbnail::v1 as thumbnail},
     media::Method as RumaMethod,
 };
-use tokio::io::AsyncReadExt;
 
-use crate::{ApiError, Result, Ruma};
+use crate::{Result, Ruma};
 
 /// # `GET /_matrix/federation/v1/media/download/{mediaId}`
-pub(crate) async fn get_content_route(
-    services: Services,
-    request: Ruma<download::Request>,
-) -> Result<download::Response> {
+pub(crate) async fn get_content_route(services: Services, request: Ruma<download::Request>) -> Result<Response> {
     let server = services.config.server_name.clone();
     let file = services
         .media
@@ -36,14 +33,14 @@ pub(crate) async fn get_content_route(
             request.body.timeout_ms,
         )
         .await?;
-    Ok(download::Response::new(ContentMetadata::new(), whole(file).await?))
+    Ok(multipart_response(file))
 }
 
 /// # `GET /_matrix/federation/v1/media/thumbnail/{mediaId}`
 pub(crate) async fn get_content_thumbnail_route(
     services: Services,
     request: Ruma<thumbnail::Request>,
-) -> Result<thumbnail::Response> {
+) -> Result<Response> {
     let server = services.config.server_name.clone();
     let body = &request.body;
     let method = match body.method {
@@ -61,21 +58,21 @@ pub(crate) async fn get_content_thumbnail_route(
             body.timeout_ms.min(Duration::from_secs(120)),
         )
         .await?;
-    Ok(thumbnail::Response::new(ContentMetadata::new(), whole(file).await?))
+    Ok(multipart_response(file))
 }
 
-/// The file read whole, with its type and disposition, for a multipart answer.
-async fn whole(mut file: MediaFile) -> Result<FileOrLocation> {
-    let mut bytes = Vec::with_capacity(usize::try_from(file.size).unwrap_or_default());
-    file.reader.read_to_end(&mut bytes).await.map_err(|err| {
-        ApiError::from(accord_service::Error::Internal(format!(
-            "reading a media file failed: {err}"
-        )))
-    })?;
-    let disposition = accord_media::disposition(&file.content_type, file.filename.as_deref());
-    Ok(FileOrLocation::File(Content::new(
-        bytes,
-        file.content_type,
-        disposition,
-    )))
+/// The file as a streamed `multipart/mixed` answer with its length.
+fn multipart_response(file: MediaFile) -> Response {
+    let boundary = accord_media::new_boundary();
+    let disposition = accord_media::content_disposition(&file.content_type, file.filename.as_deref());
+    let (body, length) =
+        accord_media::multipart_body(&boundary, &file.content_type, &disposition, file.reader, file.size);
+    let mut response = Response::new(axum::body::Body::from_stream(body));
+    *response.status_mut() = StatusCode::OK;
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&accord_media::multipart_content_type(&boundary)) {
+        headers.insert(header::CONTENT_TYPE, value);
+    }
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    response
 }

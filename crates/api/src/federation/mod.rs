@@ -47,8 +47,15 @@ pub fn router(services: Services) -> Router {
         .ruma_route(history::get_event_authorization_route)
         .ruma_route(history::get_missing_events_route)
         .ruma_route(history::get_backfill_route)
-        .ruma_route(media::get_content_route)
-        .ruma_route(media::get_content_thumbnail_route);
+        // Media answers are streamed, not ruma's buffered multipart type.
+        .route_with::<ruma::api::federation::authenticated_media::get_content::v1::Request, _, _, _>(
+            media::get_content_route,
+            std::convert::identity,
+        )
+        .route_with::<ruma::api::federation::authenticated_media::get_content_thumbnail::v1::Request, _, _, _>(
+            media::get_content_thumbnail_route,
+            std::convert::identity,
+        );
     // The legacy download, which servers that predate federation media ask here.
     let router = crate::media::legacy_routes(router);
     with_fallbacks(router).with_state(services)

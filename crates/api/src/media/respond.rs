@@ -43,7 +43,10 @@ pub(super) fn json<R: OutgoingResponse>(response: R) -> Response {
 /// (`filename` replaces the stored name when given) and the spec's security headers.
 pub(super) fn file_response(file: MediaFile, filename: Option<&str>) -> Response {
     let disposition = accord_media::content_disposition(&file.content_type, filename.or(file.filename.as_deref()));
-    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file.reader));
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+        file.reader,
+        accord_media::READ_CHUNK,
+    ));
     let mut response = Response::new(body);
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();

@@ -62,6 +62,7 @@ impl Config {
                 ),
             ));
         }
+        check_media_backend(self)?;
         if let Some(client) = &self.well_known.client
             && !(client.starts_with("https://") || client.starts_with("http://"))
         {
@@ -72,6 +73,51 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// `media.backend = "s3"` needs a usable `[media.s3]`: a bucket, one source of the secret,
+/// an http(s) endpoint, readable files.
+fn check_media_backend(config: &Config) -> Result<(), ConfigError> {
+    let Some(s3) = &config.media.s3 else {
+        if config.media.backend == super::MediaBackend::S3 {
+            return Err(ConfigError::key(
+                "media.s3",
+                "required when media.backend = \"s3\": add a [media.s3] table with bucket, access_key_id and secret_access_key_file (see docs/media.md)",
+            ));
+        }
+        return Ok(());
+    };
+    if s3.bucket.trim().is_empty() {
+        return Err(ConfigError::key("media.s3.bucket", "must not be empty"));
+    }
+    match (&s3.secret_access_key, &s3.secret_access_key_file) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::key(
+                "media.s3.secret_access_key",
+                "set either secret_access_key or secret_access_key_file, not both",
+            ));
+        }
+        (None, None) => {
+            return Err(ConfigError::key(
+                "media.s3.secret_access_key_file",
+                "required (or secret_access_key): the bucket's secret access key",
+            ));
+        }
+        (None, Some(file)) => check_readable("media.s3.secret_access_key_file", file)?,
+        (Some(_), None) => {}
+    }
+    if let Some(endpoint) = &s3.endpoint
+        && !(endpoint.starts_with("https://") || endpoint.starts_with("http://"))
+    {
+        return Err(ConfigError::key(
+            "media.s3.endpoint",
+            "must be an http:// or https:// URL",
+        ));
+    }
+    if let Some(ca) = &s3.ca_file {
+        check_readable("media.s3.ca_file", ca)?;
+    }
+    Ok(())
 }
 
 /// The spec's alphabet for registration tokens (`[A-Za-z0-9._~-]{1,64}`).
@@ -148,6 +194,37 @@ mod tests {
         assert_eq!(config.registration.mode, RegistrationMode::Closed);
         assert!(!config.federation.enabled);
         assert_eq!(Config::default().database.path, PathBuf::from("./accord-data"));
+    }
+
+    #[test]
+    fn an_s3_backend_needs_a_bucket_table_and_one_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = Config::from_toml_str(&with_db(dir.path(), "[media]\nbackend = \"s3\"")).unwrap_err();
+        assert_eq!(missing.key.as_deref(), Some("media.s3"), "{missing}");
+        let table = "[media]\nbackend = \"s3\"\n[media.s3]\nbucket = \"b\"\naccess_key_id = \"k\"\n";
+        let no_secret = Config::from_toml_str(&with_db(dir.path(), table)).unwrap_err();
+        assert_eq!(
+            no_secret.key.as_deref(),
+            Some("media.s3.secret_access_key_file"),
+            "{no_secret}"
+        );
+        let both = format!("{table}secret_access_key = \"s\"\nsecret_access_key_file = \"/x\"\n");
+        let both = Config::from_toml_str(&with_db(dir.path(), &both)).unwrap_err();
+        assert_eq!(both.key.as_deref(), Some("media.s3.secret_access_key"), "{both}");
+        let unreadable = format!("{table}secret_access_key_file = \"/nonexistent/secret\"\n");
+        let unreadable = Config::from_toml_str(&with_db(dir.path(), &unreadable)).unwrap_err();
+        assert!(
+            unreadable.message.contains("cannot read /nonexistent/secret"),
+            "{unreadable}"
+        );
+        let bad_endpoint = format!("{table}secret_access_key = \"s\"\nendpoint = \"minio:9000\"\n");
+        let bad_endpoint = Config::from_toml_str(&with_db(dir.path(), &bad_endpoint)).unwrap_err();
+        assert_eq!(bad_endpoint.key.as_deref(), Some("media.s3.endpoint"), "{bad_endpoint}");
+        let good = format!("{table}secret_access_key = \"s\"\nendpoint = \"http://127.0.0.1:9000\"\n");
+        let config = Config::from_toml_str(&with_db(dir.path(), &good)).unwrap();
+        let s3 = config.media.s3.unwrap();
+        assert_eq!((s3.region.as_str(), s3.prefix.as_str()), ("us-east-1", ""));
+        assert!(!format!("{s3:?}").contains("\"s\""), "the secret stays out of logs");
     }
 
     #[test]

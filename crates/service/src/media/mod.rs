@@ -14,9 +14,10 @@ mod upload_rate;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use accord_core::Config;
+use accord_core::{Config, config::MediaBackend};
 use accord_db::Db;
 use accord_media::{BlobStore, LocalFiles, ReadStream};
+use accord_media_s3::{S3Settings, S3Store};
 use parking_lot::Mutex;
 use ruma::{OwnedServerName, api::error::ErrorKind};
 
@@ -62,13 +63,7 @@ pub struct Media {
 impl Media {
     /// Opens the media store (`media.path`, or beside the database).
     pub fn new(config: Arc<Config>, db: Db, federation: Option<accord_federation::Federation>) -> Result<Self> {
-        let path = config.media_path();
-        let store = LocalFiles::open(&path).map_err(|err| {
-            Error::Internal(format!(
-                "cannot open the media directory {}: {err}; check media.path and its permissions",
-                path.display()
-            ))
-        })?;
+        let store = open_store(&config)?;
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
         let web = if config.media.url_preview_enabled {
             let media = &config.media;
@@ -92,7 +87,7 @@ impl Media {
             thumbnail_sizes: thumbnail_sizes(&config),
             config,
             db,
-            store: Arc::new(store),
+            store,
             federation,
             uploaded: tokio::sync::watch::Sender::new(0),
             in_progress: Arc::default(),
@@ -102,6 +97,17 @@ impl Media {
             web,
             previews: Arc::default(),
             decoding: Arc::new(tokio::sync::Semaphore::new(cores)),
+        })
+    }
+
+    /// Makes the store ready at start: a bucket is reached (a wrong endpoint, bucket or key
+    /// stops the server with the reason) and what a crash left unfinished is removed.
+    pub async fn prepare(&self) -> Result<()> {
+        self.store.prepare().await.map_err(|err| {
+            Error::Internal(format!(
+                "the media store {:?} is not usable: {err}; check [media.s3] (endpoint, bucket, keys)",
+                self.store
+            ))
         })
     }
 
@@ -220,4 +226,56 @@ fn checked_id(media_id: &str) -> Result<()> {
 /// The key of one remote file or thumbnail in [`Media::in_progress`].
 fn progress_key(server: &OwnedServerName, media_id: &str, what: &str) -> String {
     format!("{server}/{media_id}/{what}")
+}
+
+/// The configured store: the directory `media.path`, or the bucket of `[media.s3]`.
+fn open_store(config: &Config) -> Result<Arc<dyn BlobStore>> {
+    match (config.media.backend, &config.media.s3) {
+        (MediaBackend::Local, _) => {
+            let path = config.media_path();
+            let store = LocalFiles::open(&path).map_err(|err| {
+                Error::Internal(format!(
+                    "cannot open the media directory {}: {err}; check media.path and its permissions",
+                    path.display()
+                ))
+            })?;
+            Ok(Arc::new(store))
+        }
+        (MediaBackend::S3, None) => Err(Error::Internal(
+            "media.backend = \"s3\" needs a [media.s3] table (see docs/media.md)".to_owned(),
+        )),
+        (MediaBackend::S3, Some(s3)) => {
+            let read = |key: &str, path: &std::path::Path| {
+                std::fs::read(path)
+                    .map_err(|err| Error::Internal(format!("{key}: cannot read {}: {err}", path.display())))
+            };
+            let secret_access_key = match (&s3.secret_access_key, &s3.secret_access_key_file) {
+                (Some(secret), _) => secret.clone(),
+                (None, Some(file)) => String::from_utf8_lossy(&read("media.s3.secret_access_key_file", file)?)
+                    .trim()
+                    .to_owned(),
+                (None, None) => {
+                    return Err(Error::Internal(
+                        "media.s3.secret_access_key_file (or secret_access_key) is required".to_owned(),
+                    ));
+                }
+            };
+            let ca_pem = match &s3.ca_file {
+                Some(file) => Some(read("media.s3.ca_file", file)?),
+                None => None,
+            };
+            let settings = S3Settings {
+                endpoint: s3.endpoint.clone(),
+                bucket: s3.bucket.clone(),
+                region: s3.region.clone(),
+                access_key_id: s3.access_key_id.clone(),
+                secret_access_key,
+                prefix: s3.prefix.clone(),
+                ca_pem,
+            };
+            let store = S3Store::new(&settings).map_err(|err| Error::Internal(format!("media.s3: {err}")))?;
+            tracing::info!(store = ?store, "media files are stored in an S3 bucket");
+            Ok(Arc::new(store))
+        }
+    }
 }

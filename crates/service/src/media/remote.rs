@@ -1,7 +1,7 @@
 //! Other servers' files: fetched once from the server the `mxc://` URI names, through the
 //! federation client (so the allow-list holds, and nothing is requested of a server off it),
-//! stored like an upload and served from here afterwards. Concurrent requests for the same file
-//! wait for the one fetch.
+//! streamed into the store as they arrive (never held whole in memory) and served from here
+//! afterwards. Concurrent requests for the same file wait for the one fetch.
 //!
 //! Order of attempts: the spec asks for the authenticated federation endpoint first and the
 //! legacy `/_matrix/media/v3/download` (with `allow_remote=false`) only where a server lacks
@@ -12,19 +12,20 @@
 use std::time::Duration;
 
 use accord_db::MediaRecord;
-use bytes::Bytes;
+use accord_federation::StreamedResponse;
+use accord_media::{BodyStream, RemotePart};
 use ruma::{
-    ServerName,
-    api::federation::authenticated_media::{FileOrLocation, get_content::v1 as federation_download},
+    ServerName, api::federation::authenticated_media::get_content::v1 as federation_download,
     http_headers::ContentDisposition,
 };
 
 use super::{Media, download::Via, media_error, progress_key};
 use crate::{Error, Result, remote::remote_error};
 
-/// A remote file as fetched.
+/// A remote file as it arrives.
 pub(super) struct Fetched {
-    pub(super) bytes: Bytes,
+    pub(super) body: BodyStream,
+    pub(super) length: Option<u64>,
     pub(super) content_type: Option<String>,
     pub(super) filename: Option<String>,
 }
@@ -54,13 +55,20 @@ impl Media {
             }
             let fetched = self.fetch_remote(server, media_id, via, wait).await?;
             let limit = self.config.media.max_upload_size;
-            if fetched.bytes.len() as u64 > limit {
+            if fetched.length.is_some_and(|length| length > limit) {
                 return Err(media_error(accord_media::Error::TooLarge { limit }));
             }
             let _writing = self.files.read().await;
-            let blob = accord_media::write_bytes(self.store.as_ref(), fetched.bytes)
-                .await
-                .map_err(media_error)?;
+            let blob = self.store.write(fetched.body, limit).await.map_err(|err| match err {
+                accord_media::Error::Body(reason) => remote_error(
+                    "Remote media",
+                    accord_federation::Error::Transport {
+                        server: server.to_string(),
+                        reason,
+                    },
+                ),
+                other => media_error(other),
+            })?;
             let record = self.new_record(Some(blob), fetched.content_type, fetched.filename, None);
             self.put_record(server, media_id, &record)?;
             tracing::info!(%server, %media_id, size = blob.size, "remote media cached");
@@ -69,7 +77,7 @@ impl Media {
         .await
     }
 
-    /// Fetches a remote file, by the endpoint order this module's doc explains.
+    /// Starts fetching a remote file, by the endpoint order this module's doc explains.
     async fn fetch_remote(&self, server: &ServerName, media_id: &str, via: Via, wait: Duration) -> Result<Fetched> {
         if matches!(via, Via::Legacy { .. }) {
             match self.fetch_legacy(server, media_id, wait).await {
@@ -88,7 +96,8 @@ impl Media {
         }
     }
 
-    /// `GET /_matrix/federation/v1/media/download/{mediaId}`, signed.
+    /// `GET /_matrix/federation/v1/media/download/{mediaId}`, signed; the multipart answer's
+    /// file part streamed.
     async fn fetch_federation(
         &self,
         server: &ServerName,
@@ -98,22 +107,50 @@ impl Media {
         let federation = self.federation()?;
         let mut request = federation_download::Request::new(media_id.to_owned());
         request.timeout_ms = wait;
-        let response = match federation.client().send(server, request).await {
-            Ok(response) => response,
-            Err(accord_federation::Error::Remote { status, body, .. })
-                if matches!(status, 400 | 404 | 405 | 501) && !body.contains("M_NOT_FOUND") =>
-            {
+        let response = federation
+            .client()
+            .send_streamed(server, request)
+            .await
+            .map_err(|err| FetchError::Failed(remote_error("Remote media", err)))?;
+        if !response.status.is_success() {
+            let status = response.status.as_u16();
+            let body = response.error_text().await;
+            if matches!(status, 400 | 404 | 405 | 501) && !body.contains("M_NOT_FOUND") {
                 return Err(FetchError::Unsupported(format!("HTTP {status}")));
             }
-            Err(err) => return Err(FetchError::Failed(remote_error("Remote media", err))),
+            return Err(FetchError::Failed(remote_error(
+                "Remote media",
+                accord_federation::Error::Remote {
+                    server: server.to_string(),
+                    status,
+                    body,
+                },
+            )));
+        }
+        let malformed = |reason: String| {
+            FetchError::Failed(remote_error(
+                "Remote media",
+                accord_federation::Error::BadResponse {
+                    server: server.to_string(),
+                    reason,
+                },
+            ))
         };
-        match response.content {
-            FileOrLocation::File(content) => Ok(Fetched {
-                bytes: Bytes::from(content.file),
-                content_type: content.content_type,
-                filename: content.content_disposition.and_then(|d| d.filename),
+        let content_type = header(&response, http::header::CONTENT_TYPE).unwrap_or_default();
+        let boundary = accord_media::boundary_of(&content_type)
+            .ok_or_else(|| malformed(format!("expected multipart/mixed, got {content_type:?}")))?;
+        match accord_media::read_multipart(response.body, &boundary).await {
+            Ok(RemotePart::File {
+                content_type,
+                content_disposition,
+                body,
+            }) => Ok(Fetched {
+                body,
+                length: None,
+                content_type,
+                filename: content_disposition.and_then(|value| filename_of(&value)),
             }),
-            FileOrLocation::Location(url) => {
+            Ok(RemotePart::Location(url)) => {
                 // Following it would let a remote server point this one at any address
                 // (an internal one included); not done until an allow-list for it exists.
                 tracing::warn!(%server, %media_id, %url, "remote media answered with a redirect; not followed");
@@ -121,9 +158,7 @@ impl Media {
                     "The remote server redirects this media elsewhere, which this server does not follow",
                 )))
             }
-            _ => Err(FetchError::Failed(Error::not_found(
-                "The remote server answered with a kind of media response this server does not know",
-            ))),
+            Err(err) => Err(malformed(err.to_string())),
         }
     }
 
@@ -134,28 +169,27 @@ impl Media {
             "/_matrix/media/v3/download/{server}/{media_id}?allow_remote=false&timeout_ms={}",
             wait.as_millis()
         );
-        let (status, headers, bytes) = federation
+        let response = federation
             .client()
-            .get_unsigned(server, &path)
+            .get_unsigned_streamed(server, &path)
             .await
             .map_err(|err| remote_error("Remote media", err))?;
-        if !status.is_success() {
+        if !response.status.is_success() {
+            let status = response.status.as_u16();
             return Err(remote_error(
                 "Remote media",
                 accord_federation::Error::Remote {
                     server: server.to_string(),
-                    status: status.as_u16(),
-                    body: String::from_utf8_lossy(&bytes).chars().take(500).collect(),
+                    status,
+                    body: response.error_text().await,
                 },
             ));
         }
-        let header = |name: http::HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
         Ok(Fetched {
-            bytes,
-            content_type: header(http::header::CONTENT_TYPE),
-            filename: header(http::header::CONTENT_DISPOSITION)
-                .and_then(|value| ContentDisposition::try_from(value.as_bytes()).ok())
-                .and_then(|d| d.filename),
+            length: header(&response, http::header::CONTENT_LENGTH).and_then(|value| value.parse().ok()),
+            content_type: header(&response, http::header::CONTENT_TYPE),
+            filename: header(&response, http::header::CONTENT_DISPOSITION).and_then(|value| filename_of(&value)),
+            body: response.body,
         })
     }
 
@@ -164,6 +198,22 @@ impl Media {
             .as_ref()
             .ok_or_else(|| Error::not_found("The media is on another server and federation is disabled"))
     }
+}
+
+/// A header of an answer, as text.
+fn header(response: &StreamedResponse, name: http::HeaderName) -> Option<String> {
+    response
+        .headers
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// The file name of a `Content-Disposition` value.
+fn filename_of(value: &str) -> Option<String> {
+    ContentDisposition::try_from(value.as_bytes())
+        .ok()
+        .and_then(|d| d.filename)
 }
 
 /// Why the federation endpoint gave no file.

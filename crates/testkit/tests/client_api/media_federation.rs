@@ -144,3 +144,42 @@ async fn a_legacy_request_falls_back_to_federation_media() {
     .await;
     assert_eq!(local_only.status, 404);
 }
+
+#[tokio::test]
+async fn a_large_partner_file_streams_through_and_one_over_the_limit_is_not_kept() {
+    let ca = TestCa::new();
+    // A accepts at most 16 MiB; B up to its default 50 MiB.
+    let a = TestServer::start_federating(&ca, |config| config.media.max_upload_size = 16 * 1024 * 1024).await;
+    let b = TestServer::start_federating(&ca, |_| {}).await;
+    let alice = a.register("alice", "pw-alice-1").await;
+    let bob = b.register("bob", "pw-bob-1").await;
+    // Bytes that contain what looks like a multipart delimiter, many times over.
+    let pattern = b"\r\n--accord-\r\n--".repeat(1024);
+    let file: Vec<u8> = pattern.iter().copied().cycle().take(12 * 1024 * 1024 + 7).collect();
+    let mxc = upload(&b, &bob, file.clone(), "application/octet-stream", Some("data.bin")).await;
+    let got = fetch(
+        &a,
+        &format!("/_matrix/client/v1/media/download/{}", media_path(&mxc)),
+        Some(&alice.token),
+    )
+    .await;
+    assert_eq!(got.status, 200, "{}", String::from_utf8_lossy(&got.bytes));
+    assert!(got.bytes == file, "the 12 MiB file came through intact");
+    assert_eq!(got.header("content-disposition"), "attachment; filename=data.bin");
+
+    // 20 MiB on B is more than A keeps: refused, and nothing stored on A.
+    let blobs_before = crate::media_support::files_under(&a.config.media_path().join("blobs"));
+    let large = upload(&b, &bob, vec![7u8; 20 * 1024 * 1024], "application/octet-stream", None).await;
+    let refused = fetch(
+        &a,
+        &format!("/_matrix/client/v1/media/download/{}", media_path(&large)),
+        Some(&alice.token),
+    )
+    .await;
+    assert_eq!(refused.status, 413, "{}", String::from_utf8_lossy(&refused.bytes));
+    assert!(String::from_utf8_lossy(&refused.bytes).contains("M_TOO_LARGE"));
+    let blobs_after = crate::media_support::files_under(&a.config.media_path().join("blobs"));
+    assert_eq!(blobs_before, blobs_after, "nothing of the refused file kept");
+    let tmp = crate::media_support::files_under(&a.config.media_path().join("tmp"));
+    assert!(tmp.is_empty(), "{tmp:?}");
+}
