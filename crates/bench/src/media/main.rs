@@ -112,15 +112,14 @@ async fn main() -> Result<(), String> {
         ratio(accord.cached_thumbnails_s, synapse.cached_thumbnails_s)
     );
     println!(
-        "| RSS before / peak during 20 concurrent 50 MiB uploads | {} / {} MiB | {} / {} MiB | {} |",
+        "| RSS before / peak during 20 concurrent 50 MiB uploads | {} / {} MiB (+{}) | {} / {} MiB (+{}) | {} |",
         accord.rss_before_mib,
         accord.rss_peak_mib,
+        accord.rss_peak_mib.saturating_sub(accord.rss_before_mib),
         synapse.rss_before_mib,
         synapse.rss_peak_mib,
-        ratio(
-            synapse.rss_peak_mib.saturating_sub(synapse.rss_before_mib) as f64,
-            accord.rss_peak_mib.saturating_sub(accord.rss_before_mib).max(1) as f64
-        ) + " less growth"
+        synapse.rss_peak_mib.saturating_sub(synapse.rss_before_mib),
+        ratio(synapse.rss_peak_mib as f64, accord.rss_peak_mib.max(1) as f64) + " less at peak"
     );
     Ok(())
 }
