@@ -11,15 +11,18 @@ use tracing::info;
 use crate::{Db, Error, Result, tables};
 
 /// The layout this binary reads and writes.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 const VERSION_KEY: &[u8] = b"schema_version";
 
 /// One forward step: from `from` to `from + 1`, queued into the batch that also stamps the version.
 type Step = fn(&Db, &mut WriteBatch) -> Result<()>;
 
-/// `STEPS[i]` migrates version `i + 1` to `i + 2`. Empty until the first layout change.
-const STEPS: &[Step] = &[];
+/// `STEPS[i]` migrates version `i + 1` to `i + 2`.
+const STEPS: &[Step] = &[
+    // 1 -> 2: the relations index (`parent_count_child`, thread activity) for stored events.
+    crate::rooms::index_existing_relations,
+];
 
 /// Brings the database to [`SCHEMA_VERSION`], or refuses one written by a newer Accord.
 pub(crate) fn run(db: &Db) -> Result<()> {

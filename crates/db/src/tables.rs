@@ -123,6 +123,16 @@ catalog! {
     ROOMID_EVENTID_EXTREMITY = "roomid_eventid_extremity";
     /// `room_id 0xFF count` (u64) -> u64 short event id: the room's timeline in stream order.
     ROOMID_COUNT_SHORTEVENTID = "roomid_count_shorteventid";
+    /// `parent event_id 0xFF count` (u64) `0xFF child short id` (u64) -> JSON
+    /// `RelationRecord` (rel_type, type, sender): events relating to an event (`m.relates_to`),
+    /// in timeline order.
+    PARENT_COUNT_CHILD = "parent_count_child";
+    /// `room_id 0xFF count of the latest reply` (u64) `0xFF root event_id` -> empty: the room's
+    /// threads by latest activity.
+    ROOMID_THREADACTIVITY = "roomid_threadactivity";
+    /// `root event_id` -> u64 count of the thread's latest reply (its key in
+    /// `roomid_threadactivity`).
+    THREADROOT_LATEST = "threadroot_latest";
     /// `count` (u64) -> `room_id`: the global stream, for "which rooms changed since".
     COUNT_ROOMID = "count_roomid";
     /// `user_id 0xFF room_id` -> JSON `Membership` (state and the count it changed at).

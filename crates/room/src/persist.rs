@@ -186,6 +186,7 @@ impl Rooms {
             },
         );
         db.put_timeline(&mut batch, count, short);
+        self.index_relation(&mut batch, pdu, count, short)?;
         db.replace_extremities(&mut batch, &pdu.prev_events, &pdu.event_id)?;
         let current_state = match resolved_current {
             None => state_after,
@@ -218,6 +219,9 @@ impl Rooms {
             if meta.room_id == *room_id && meta.redacted_by.is_none() {
                 meta.redacted_by = Some(pdu.event_id.clone());
                 db.put_event_meta(&mut batch, target, &meta);
+                if let Some(target_count) = meta.count {
+                    self.unindex_relation(&mut batch, target, target_count)?;
+                }
             }
         }
         if let Some(txn) = txn {

@@ -18,6 +18,7 @@ pub mod profile;
 pub mod push;
 pub mod receipt;
 pub mod register;
+pub mod relations;
 pub mod room;
 pub mod session;
 pub mod state;
@@ -122,6 +123,10 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
         .ruma_route(room::create_room_route)
         .ruma_route(message::send_message_event_route)
         .ruma_route(message::get_message_events_route)
+        .ruma_route(relations::get_relating_events_route)
+        .ruma_route(relations::get_relating_events_with_rel_type_route)
+        .ruma_route(relations::get_relating_events_with_rel_type_and_event_type_route)
+        .ruma_route(relations::get_threads_route)
         .ruma_route(state::send_state_event_route)
         .ruma_route(state::get_state_events_route)
         .ruma_route(state::get_state_event_for_key_route)

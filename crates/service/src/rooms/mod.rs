@@ -7,6 +7,7 @@ mod directory;
 mod membership;
 pub(crate) mod read;
 pub mod receipts;
+mod relations;
 mod render;
 mod send;
 mod typing;
@@ -23,6 +24,7 @@ pub use accord_room::{PendingWrites, Rooms, SUPPORTED_ROOM_VERSIONS, event_id_of
 pub use create::CreateRoom;
 pub use directory::PublicRoomsPage;
 pub use read::{ContextPage, EventFilter, MessagesPage, Pagination, parse_token};
+pub use relations::{RelationsPage, RelationsQuery, ThreadsPage};
 
 /// Room operations for clients. Cheap to clone.
 #[derive(Clone, Debug)]

@@ -14,8 +14,20 @@ use super::RoomService;
 use crate::{AuthedUser, Error, Result};
 
 impl RoomService {
-    /// The client form of a stored event, as `viewer` should see it.
+    /// The client form of a stored event, as `viewer` should see it, with the aggregations of
+    /// its children bundled.
     pub(crate) fn render(&self, short: ShortEventId, viewer: Option<&AuthedUser>) -> Result<Option<Value>> {
+        self.render_bundled(short, viewer, true)
+    }
+
+    /// [`Self::render`]; `with_thread` false leaves out the `m.thread` aggregation (an event
+    /// bundled inside another's, which is never a thread root itself).
+    pub(crate) fn render_bundled(
+        &self,
+        short: ShortEventId,
+        viewer: Option<&AuthedUser>,
+        with_thread: bool,
+    ) -> Result<Option<Value>> {
         let db = self.rooms.db();
         let meta = db.event_meta(short)?;
         let Some(mut pdu) = self.rooms.pdu(short)? else {
@@ -37,6 +49,16 @@ impl RoomService {
         {
             pdu = self.redacted(&pdu, &redaction)?;
             unsigned.insert("redacted_because".to_owned(), redaction.to_client_event(Map::new()));
+        } else if !pdu.is_state()
+            && let Some(bundle) = self.aggregations(
+                &pdu.event_id,
+                pdu.sender.as_str(),
+                &pdu.kind.to_string(),
+                viewer,
+                with_thread,
+            )?
+        {
+            unsigned.insert("m.relations".to_owned(), bundle);
         }
         if pdu.is_state()
             && let Some(previous) = self.replaced_state(&pdu)?

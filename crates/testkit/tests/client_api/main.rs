@@ -36,6 +36,7 @@ mod persistence;
 mod profile;
 mod push_rules;
 mod register;
+mod relations;
 mod rooms;
 mod storage_faults;
 mod sync;

@@ -1,0 +1,139 @@
+//! Relations and threads (spec: "Relationships", "Threading"): `/relations` with its three
+//! paths and `/threads`; the pages come from `RoomService::relations` and `::threads`.
+
+use accord_service::{
+    Services,
+    rooms::{RelationsPage, RelationsQuery},
+};
+use ruma::api::{
+    Direction,
+    client::{
+        relations::{
+            get_relating_events::v1 as relating, get_relating_events_with_rel_type::v1 as relating_with_rel_type,
+            get_relating_events_with_rel_type_and_event_type::v1 as relating_with_type,
+        },
+        threads::get_threads::v1 as threads,
+    },
+};
+
+use crate::{Result, Ruma, raw::raws};
+
+fn limit(limit: Option<ruma::UInt>) -> Option<usize> {
+    limit.map(|n| usize::try_from(u64::from(n)).unwrap_or(usize::MAX))
+}
+
+/// The page in the shape all three `/relations` answers share.
+struct Page {
+    chunk: Vec<ruma::serde::Raw<ruma::events::AnyMessageLikeEvent>>,
+    next_batch: Option<String>,
+    prev_batch: Option<String>,
+    recursion_depth: Option<ruma::UInt>,
+}
+
+fn page(page: RelationsPage) -> Result<Page> {
+    Ok(Page {
+        chunk: raws(&page.chunk)?,
+        next_batch: page.next_batch,
+        prev_batch: page.prev_batch,
+        recursion_depth: page.recursion_depth.map(ruma::UInt::new_saturating),
+    })
+}
+
+/// # `GET /_matrix/client/v1/rooms/{roomId}/relations/{eventId}`
+pub async fn get_relating_events_route(
+    services: Services,
+    request: Ruma<relating::Request>,
+) -> Result<relating::Response> {
+    let body = &request.body;
+    let query = RelationsQuery {
+        from: body.from.as_deref(),
+        to: body.to.as_deref(),
+        backward: body.dir == Direction::Backward,
+        limit: limit(body.limit),
+        recurse: body.recurse,
+        ..RelationsQuery::default()
+    };
+    let found = page(
+        services
+            .rooms
+            .relations(&request.auth, &body.room_id, &body.event_id, &query)?,
+    )?;
+    let mut response = relating::Response::new(found.chunk);
+    response.next_batch = found.next_batch;
+    response.prev_batch = found.prev_batch;
+    response.recursion_depth = found.recursion_depth;
+    Ok(response)
+}
+
+/// # `GET /_matrix/client/v1/rooms/{roomId}/relations/{eventId}/{relType}`
+pub async fn get_relating_events_with_rel_type_route(
+    services: Services,
+    request: Ruma<relating_with_rel_type::Request>,
+) -> Result<relating_with_rel_type::Response> {
+    let body = &request.body;
+    let rel_type = body.rel_type.to_string();
+    let query = RelationsQuery {
+        rel_type: Some(&rel_type),
+        from: body.from.as_deref(),
+        to: body.to.as_deref(),
+        backward: body.dir == Direction::Backward,
+        limit: limit(body.limit),
+        recurse: body.recurse,
+        ..RelationsQuery::default()
+    };
+    let found = page(
+        services
+            .rooms
+            .relations(&request.auth, &body.room_id, &body.event_id, &query)?,
+    )?;
+    let mut response = relating_with_rel_type::Response::new(found.chunk);
+    response.next_batch = found.next_batch;
+    response.prev_batch = found.prev_batch;
+    response.recursion_depth = found.recursion_depth;
+    Ok(response)
+}
+
+/// # `GET /_matrix/client/v1/rooms/{roomId}/relations/{eventId}/{relType}/{eventType}`
+pub async fn get_relating_events_with_rel_type_and_event_type_route(
+    services: Services,
+    request: Ruma<relating_with_type::Request>,
+) -> Result<relating_with_type::Response> {
+    let body = &request.body;
+    let rel_type = body.rel_type.to_string();
+    let event_type = body.event_type.to_string();
+    let query = RelationsQuery {
+        rel_type: Some(&rel_type),
+        event_type: Some(&event_type),
+        from: body.from.as_deref(),
+        to: body.to.as_deref(),
+        backward: body.dir == Direction::Backward,
+        limit: limit(body.limit),
+        recurse: body.recurse,
+    };
+    let found = page(
+        services
+            .rooms
+            .relations(&request.auth, &body.room_id, &body.event_id, &query)?,
+    )?;
+    let mut response = relating_with_type::Response::new(found.chunk);
+    response.next_batch = found.next_batch;
+    response.prev_batch = found.prev_batch;
+    response.recursion_depth = found.recursion_depth;
+    Ok(response)
+}
+
+/// # `GET /_matrix/client/v1/rooms/{roomId}/threads`
+pub async fn get_threads_route(services: Services, request: Ruma<threads::Request>) -> Result<threads::Response> {
+    let body = &request.body;
+    let participated = body.include == threads::IncludeThreads::Participated;
+    let found = services.rooms.threads(
+        &request.auth,
+        &body.room_id,
+        participated,
+        body.from.as_deref(),
+        limit(body.limit),
+    )?;
+    let mut response = threads::Response::new(raws(&found.chunk)?);
+    response.next_batch = found.next_batch;
+    Ok(response)
+}
