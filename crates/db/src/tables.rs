@@ -123,9 +123,9 @@ catalog! {
     ROOMID_EVENTID_EXTREMITY = "roomid_eventid_extremity";
     /// `room_id 0xFF count` (u64) -> u64 short event id: the room's timeline in stream order.
     ROOMID_COUNT_SHORTEVENTID = "roomid_count_shorteventid";
-    /// `parent event_id 0xFF count` (u64) `0xFF child short id` (u64) -> JSON
+    /// `room_id 0xFF parent event_id 0xFF count` (u64) `0xFF child short id` (u64) -> JSON
     /// `RelationRecord` (rel_type, type, sender): events relating to an event (`m.relates_to`),
-    /// in timeline order.
+    /// in timeline order, under the child's room (a child in another room relates to nothing).
     PARENT_COUNT_CHILD = "parent_count_child";
     /// `room_id 0xFF count of the latest reply` (u64) `0xFF root event_id` -> empty: the room's
     /// threads by latest activity.

@@ -59,7 +59,8 @@ fn corrupt(table: &'static str) -> impl Fn(accord_storage::codec::CodecError) ->
 impl Db {
     /// Queues recording that `child` (at timeline position `count`) relates to `parent`; a
     /// thread reply also moves its thread to `count` in the room's thread order when it is the
-    /// newest reply. Parents are named by event id: a child may arrive before its parent.
+    /// newest reply. Parents are named by event id (a child may arrive before its parent),
+    /// under the child's room: a child in another room is never found as the parent's.
     pub fn put_relation(
         &self,
         batch: &mut RoomBatch<'_>,
@@ -73,7 +74,12 @@ impl Db {
         let value = encode(record);
         batch.rows().put(
             PARENT_COUNT_CHILD,
-            KeyBuilder::new().str(parent.as_str()).u64(count).u64(child.0).build(),
+            KeyBuilder::new()
+                .str(room_id.as_str())
+                .str(parent.as_str())
+                .u64(count)
+                .u64(child.0)
+                .build(),
             value,
         );
         if is_thread {
@@ -85,9 +91,15 @@ impl Db {
     /// Queues removing a relation (its child was redacted). A thread keeps its place in the
     /// thread order (Synapse does the same: the root still had that activity).
     pub fn delete_relation(&self, batch: &mut RoomBatch<'_>, parent: &EventId, count: u64, child: ShortEventId) {
+        let room_id = batch.room_id().to_owned();
         batch.rows().delete(
             PARENT_COUNT_CHILD,
-            KeyBuilder::new().str(parent.as_str()).u64(count).u64(child.0).build(),
+            KeyBuilder::new()
+                .str(room_id.as_str())
+                .str(parent.as_str())
+                .u64(count)
+                .u64(child.0)
+                .build(),
         );
     }
 
@@ -131,19 +143,26 @@ impl Db {
     /// (which sees the record only, so filtering by type costs no event load).
     pub fn relations(
         &self,
+        room_id: &RoomId,
         parent: &EventId,
         from: Option<u64>,
         direction: Direction,
         limit: usize,
         keep: impl Fn(&RelationRecord) -> bool,
     ) -> Result<Vec<Relation>> {
-        let parent = parent.as_str();
-        let prefix = KeyBuilder::new().str(parent).prefix();
+        let (room, parent) = (room_id.as_str(), parent.as_str());
+        let prefix = KeyBuilder::new().str(room).str(parent).prefix();
         let start = match (direction, from) {
-            (Direction::Forward, Some(from)) => KeyBuilder::new().str(parent).u64(from.saturating_add(1)).build(),
+            (Direction::Forward, Some(from)) => KeyBuilder::new()
+                .str(room)
+                .str(parent)
+                .u64(from.saturating_add(1))
+                .build(),
             (Direction::Forward, None) => prefix.clone(),
-            (Direction::Backward, Some(from)) => KeyBuilder::new().str(parent).u64(from).u64(u64::MAX).build(),
-            (Direction::Backward, None) => KeyBuilder::new().str(parent).u64(u64::MAX).build(),
+            (Direction::Backward, Some(from)) => {
+                KeyBuilder::new().str(room).str(parent).u64(from).u64(u64::MAX).build()
+            }
+            (Direction::Backward, None) => KeyBuilder::new().str(room).str(parent).u64(u64::MAX).build(),
         };
         let mut out = Vec::new();
         for item in self.engine().iter_from(PARENT_COUNT_CHILD, Some(&start), direction)? {
@@ -152,6 +171,7 @@ impl Db {
                 break;
             }
             let mut reader = KeyReader::new(&key);
+            reader.str().map_err(corrupt(PARENT_COUNT_CHILD))?;
             reader.str().map_err(corrupt(PARENT_COUNT_CHILD))?;
             let count = reader.u64().map_err(corrupt(PARENT_COUNT_CHILD))?;
             let child = ShortEventId(reader.u64().map_err(corrupt(PARENT_COUNT_CHILD))?);
@@ -267,7 +287,12 @@ pub(crate) fn index_existing(db: &Db, batch: &mut accord_storage::WriteBatch) ->
         }
         batch.put(
             PARENT_COUNT_CHILD,
-            KeyBuilder::new().str(parent.as_str()).u64(count).u64(child.0).build(),
+            KeyBuilder::new()
+                .str(&room_id)
+                .str(parent.as_str())
+                .u64(count)
+                .u64(child.0)
+                .build(),
             encode(&record),
         );
         indexed += 1;
@@ -370,7 +395,10 @@ mod tests {
         db.write(migration).unwrap();
 
         let root = owned_event_id!("$root:example.org");
-        let children = db.relations(&root, None, Direction::Forward, 10, |_| true).unwrap();
+        let room = owned_room_id!("!room:example.org");
+        let children = db
+            .relations(&room, &root, None, Direction::Forward, 10, |_| true)
+            .unwrap();
         let found: Vec<(u64, u64)> = children.iter().map(|r| (r.count, r.child.0)).collect();
         assert_eq!(
             found,
@@ -379,9 +407,7 @@ mod tests {
         );
         assert_eq!(children[0].record.rel_type, "m.thread");
         assert_eq!(children[0].record.sender, "@alice:example.org");
-        let threads = db
-            .threads::<Error>(&owned_room_id!("!room:example.org"), None, 10, |_| Ok(true))
-            .unwrap();
+        let threads = db.threads::<Error>(&room, None, 10, |_| Ok(true)).unwrap();
         assert_eq!(threads, vec![ThreadActivity { latest: 300, root }]);
     }
 }

@@ -105,12 +105,12 @@ impl RoomService {
                 && !(parent_redacted && relation.record.rel_type == "m.replace")
         };
         let candidates = if query.recurse {
-            self.descendants(parent_id, from, direction)?
+            self.descendants(room_id, parent_id, from, direction)?
                 .into_iter()
                 .filter(|relation| keep(relation))
                 .collect()
         } else {
-            db.relations(parent_id, from, direction, MAX_RECURSIVE, |record| {
+            db.relations(room_id, parent_id, from, direction, MAX_RECURSIVE, |record| {
                 wanted(&record.rel_type, &record.kind) && !(parent_redacted && record.rel_type == "m.replace")
             })?
         };
@@ -156,7 +156,13 @@ impl RoomService {
 
     /// Every event relating to `root` directly or through up to [`RECURSION_DEPTH`] levels,
     /// past `from` in `direction`, in that order.
-    fn descendants(&self, root: &EventId, from: Option<u64>, direction: Direction) -> Result<Vec<Relation>> {
+    fn descendants(
+        &self,
+        room_id: &RoomId,
+        root: &EventId,
+        from: Option<u64>,
+        direction: Direction,
+    ) -> Result<Vec<Relation>> {
         let db = self.rooms.db();
         let mut found: Vec<Relation> = Vec::new();
         let mut level = vec![root.to_owned()];
@@ -164,7 +170,7 @@ impl RoomService {
         for _ in 0..RECURSION_DEPTH {
             let mut next = Vec::new();
             for parent in &level {
-                for relation in db.relations(parent, None, Direction::Forward, MAX_RECURSIVE, |_| true)? {
+                for relation in db.relations(room_id, parent, None, Direction::Forward, MAX_RECURSIVE, |_| true)? {
                     if found.len() >= MAX_RECURSIVE || !seen.insert(relation.child) {
                         continue;
                     }
@@ -211,7 +217,7 @@ impl RoomService {
             if meta.room_id != room_id || !self.can_see_with(&user.user_id, short, &meta)? {
                 return Ok(false);
             }
-            if participated_only && !self.participated(short, &thread.root, user_id)? {
+            if participated_only && !self.participated(room_id, short, &thread.root, user_id)? {
                 return Ok(false);
             }
             roots.push(short);
@@ -234,16 +240,16 @@ impl RoomService {
     }
 
     /// Whether `user_id` sent the thread root or a reply in its thread.
-    fn participated(&self, root: ShortEventId, root_id: &EventId, user_id: &str) -> Result<bool> {
+    fn participated(&self, room_id: &RoomId, root: ShortEventId, root_id: &EventId, user_id: &str) -> Result<bool> {
         if self.rooms.pdu(root)?.is_some_and(|pdu| pdu.sender.as_str() == user_id) {
             return Ok(true);
         }
-        let replies = self
-            .rooms
-            .db()
-            .relations(root_id, None, Direction::Forward, MAX_AGGREGATED, |record| {
-                record.rel_type == "m.thread" && record.sender == user_id
-            })?;
+        let replies =
+            self.rooms
+                .db()
+                .relations(room_id, root_id, None, Direction::Forward, MAX_AGGREGATED, |record| {
+                    record.rel_type == "m.thread" && record.sender == user_id
+                })?;
         Ok(!replies.is_empty())
     }
 
@@ -253,6 +259,7 @@ impl RoomService {
     /// there is nothing to bundle. Annotations are never bundled (as Synapse, since MSC2677).
     pub(crate) fn aggregations(
         &self,
+        room_id: &RoomId,
         event_id: &EventId,
         sender: &str,
         kind: &str,
@@ -260,7 +267,7 @@ impl RoomService {
         with_thread: bool,
     ) -> Result<Option<Value>> {
         let db = self.rooms.db();
-        let children = db.relations(event_id, None, Direction::Forward, MAX_AGGREGATED, |record| {
+        let children = db.relations(room_id, event_id, None, Direction::Forward, MAX_AGGREGATED, |record| {
             matches!(record.rel_type.as_str(), "m.thread" | "m.replace" | "m.reference")
         })?;
         if children.is_empty() {

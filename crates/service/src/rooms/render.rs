@@ -51,6 +51,7 @@ impl RoomService {
             unsigned.insert("redacted_because".to_owned(), redaction.to_client_event(Map::new()));
         } else if !pdu.is_state()
             && let Some(bundle) = self.aggregations(
+                &pdu.room_id,
                 &pdu.event_id,
                 pdu.sender.as_str(),
                 &pdu.kind.to_string(),

@@ -409,3 +409,57 @@ async fn recursion_unknown_parents_and_outsiders() {
         (400, json!("M_INVALID_PARAM"))
     );
 }
+
+#[tokio::test]
+async fn relations_from_another_room_or_malformed_ones_relate_to_nothing() {
+    let server = TestServer::start().await;
+    let alice = server.register("alice", "pw-alice-1").await;
+    let room = server.create_room(&alice, json!({ "preset": "public_chat" })).await;
+    let other = server.create_room(&alice, json!({ "preset": "public_chat" })).await;
+    let root = server.send_text(&alice, &room, "root").await;
+    // From the other room: a thread reply, an edit and a reference naming the root.
+    for rel_type in ["m.thread", "m.replace", "m.reference"] {
+        send(
+            &server,
+            &alice,
+            &other,
+            "m.room.message",
+            json!({ "msgtype": "m.text", "body": "elsewhere", "m.new_content": { "msgtype": "m.text", "body": "hijacked" },
+                    "m.relates_to": { "rel_type": rel_type, "event_id": root } }),
+        )
+        .await;
+    }
+    // Malformed relations in the same room: accepted as events, related to nothing.
+    for relates_to in [
+        json!("not an object"),
+        json!({ "rel_type": "m.thread" }),
+        json!({ "rel_type": 7, "event_id": root }),
+        json!({ "rel_type": "m.thread", "event_id": "not an event id" }),
+    ] {
+        send(
+            &server,
+            &alice,
+            &room,
+            "m.room.message",
+            json!({ "msgtype": "m.text", "body": "odd", "m.relates_to": relates_to }),
+        )
+        .await;
+    }
+    let page = get(
+        &server,
+        &alice,
+        &format!("/_matrix/client/v1/rooms/{room}/relations/{root}"),
+    )
+    .await;
+    assert_eq!(ids(&page), Vec::<String>::new());
+    let event = get(
+        &server,
+        &alice,
+        &format!("/_matrix/client/v3/rooms/{room}/event/{root}"),
+    )
+    .await;
+    assert!(event["unsigned"].get("m.relations").is_none(), "{event}");
+    assert_eq!(event["content"]["body"], json!("root"));
+    let threads = get(&server, &alice, &format!("/_matrix/client/v1/rooms/{room}/threads")).await;
+    assert_eq!(ids(&threads), Vec::<String>::new());
+}
