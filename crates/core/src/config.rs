@@ -39,6 +39,8 @@ pub struct Config {
     pub presence: PresenceConfig,
     /// Uploads, downloads, thumbnails and remote media.
     pub media: MediaConfig,
+    /// Who `/user_directory/search` finds.
+    pub user_directory: UserDirectoryConfig,
     /// Log output.
     pub logging: LoggingConfig,
 }
@@ -154,6 +156,15 @@ pub struct PresenceConfig {
     /// default, as on Synapse (`include_offline_users_on_sync`): in large rooms they are most
     /// members and clients show them offline anyway.
     pub include_offline_users_on_sync: bool,
+}
+
+/// `[user_directory]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserDirectoryConfig {
+    /// Every local account is found, not only the users sharing a room with the searcher
+    /// and the members of published rooms. Off by default, as on Synapse.
+    pub search_all_users: bool,
 }
 
 /// `[media]`
@@ -412,6 +423,7 @@ impl Default for Config {
             },
             presence: PresenceConfig::default(),
             media: MediaConfig::default(),
+            user_directory: UserDirectoryConfig::default(),
             logging: LoggingConfig {
                 filter: "info".to_owned(),
                 format: LogFormat::Text,

@@ -42,6 +42,15 @@ impl Db {
         Ok(self.scan_keys(USERID_ACCOUNT, b"")?.len())
     }
 
+    /// Every account's user id (deactivated ones included), in byte order.
+    pub fn account_user_ids(&self) -> Result<Vec<ruma::OwnedUserId>> {
+        Ok(self
+            .scan_keys(USERID_ACCOUNT, b"")?
+            .into_iter()
+            .filter_map(|key| ruma::OwnedUserId::try_from(String::from_utf8(key).ok()?).ok())
+            .collect())
+    }
+
     /// The profile fields of `user_id` (empty when none were set).
     pub fn profile(&self, user_id: &UserId) -> Result<Map<String, Value>> {
         Ok(self.get_json(USERID_PROFILE, user_id.as_bytes())?.unwrap_or_default())

@@ -51,6 +51,7 @@ pub mod to_device;
 mod tokens;
 pub mod transactions;
 pub mod uiaa;
+pub mod user_directory;
 
 use std::sync::Arc;
 

@@ -27,6 +27,7 @@ mod sync_body;
 pub mod tag;
 pub mod to_device;
 pub mod typing;
+pub mod user_directory;
 pub mod well_known;
 
 use accord_service::Services;
@@ -127,6 +128,7 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
         .ruma_route(relations::get_relating_events_with_rel_type_route)
         .ruma_route(relations::get_relating_events_with_rel_type_and_event_type_route)
         .ruma_route(relations::get_threads_route)
+        .ruma_route(user_directory::search_users_route)
         .ruma_route(state::send_state_event_route)
         .ruma_route(state::get_state_events_route)
         .ruma_route(state::get_state_event_for_key_route)

@@ -42,3 +42,4 @@ mod storage_faults;
 mod sync;
 mod tls;
 mod to_device;
+mod user_directory;
