@@ -21,6 +21,7 @@ pub mod register;
 pub mod relations;
 pub mod room;
 pub mod session;
+pub mod space;
 pub mod state;
 pub mod sync;
 mod sync_body;
@@ -129,6 +130,7 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
         .ruma_route(relations::get_relating_events_with_rel_type_and_event_type_route)
         .ruma_route(relations::get_threads_route)
         .ruma_route(user_directory::search_users_route)
+        .ruma_route(space::get_hierarchy_route)
         .ruma_route(state::send_state_event_route)
         .ruma_route(state::get_state_events_route)
         .ruma_route(state::get_state_event_for_key_route)

@@ -241,7 +241,8 @@ impl RoomService {
         })
     }
 
-    fn public_room_entry(&self, room_id: &RoomId) -> Result<PublicRoomsChunk> {
+    /// A room's public summary (the directory's entry, and a space hierarchy's).
+    pub(crate) fn public_room_entry(&self, room_id: &RoomId) -> Result<PublicRoomsChunk> {
         let state = self.rooms.current_state(room_id)?;
         let content = |kind: StateEventType| -> Result<Value> {
             Ok(self

@@ -4,6 +4,7 @@
 
 mod create;
 mod directory;
+mod hierarchy;
 mod membership;
 pub(crate) mod read;
 pub mod receipts;
@@ -23,6 +24,7 @@ use crate::Error;
 pub use accord_room::{PendingWrites, Rooms, SUPPORTED_ROOM_VERSIONS, event_id_of};
 pub use create::CreateRoom;
 pub use directory::PublicRoomsPage;
+pub use hierarchy::{HierarchyPage, HierarchyQuery, HierarchyRoom};
 pub use read::{ContextPage, EventFilter, MessagesPage, Pagination, parse_token};
 pub use relations::{RelationsPage, RelationsQuery, ThreadsPage};
 

@@ -38,6 +38,7 @@ mod push_rules;
 mod register;
 mod relations;
 mod rooms;
+mod spaces;
 mod storage_faults;
 mod sync;
 mod tls;

@@ -1,0 +1,38 @@
+//! `GET /_matrix/client/v1/rooms/{roomId}/hierarchy` (spec: "Spaces"); the walk is
+//! `RoomService::hierarchy`'s.
+
+use accord_service::{Services, rooms::HierarchyQuery};
+use ruma::{
+    api::client::space::{SpaceHierarchyRoomsChunk, get_hierarchy::v1 as get_hierarchy},
+    room::RoomSummary,
+};
+
+use crate::{Result, Ruma, raw::raws};
+
+fn number(value: Option<ruma::UInt>) -> Option<usize> {
+    value.map(|n| usize::try_from(u64::from(n)).unwrap_or(usize::MAX))
+}
+
+/// # `GET /_matrix/client/v1/rooms/{roomId}/hierarchy`
+pub async fn get_hierarchy_route(
+    services: Services,
+    request: Ruma<get_hierarchy::Request>,
+) -> Result<get_hierarchy::Response> {
+    let body = &request.body;
+    let query = HierarchyQuery {
+        from: body.from.as_deref(),
+        limit: number(body.limit),
+        max_depth: number(body.max_depth),
+        suggested_only: body.suggested_only,
+    };
+    let page = services.rooms.hierarchy(&request.auth, &body.room_id, query)?;
+    let mut response = get_hierarchy::Response::new();
+    for room in page.rooms {
+        response.rooms.push(SpaceHierarchyRoomsChunk::new(
+            RoomSummary::from(room.summary),
+            raws(&room.children_state)?,
+        ));
+    }
+    response.next_batch = page.next_batch;
+    Ok(response)
+}
