@@ -7,6 +7,7 @@ mod media;
 mod membership;
 pub mod membership_v1;
 mod query;
+mod space;
 mod transactions;
 mod user_keys;
 mod version;
@@ -47,6 +48,7 @@ pub fn router(services: Services) -> Router {
         .ruma_route(history::get_event_authorization_route)
         .ruma_route(history::get_missing_events_route)
         .ruma_route(history::get_backfill_route)
+        .ruma_route(space::get_hierarchy_route)
         // Media answers are streamed, not ruma's buffered multipart type.
         .route_with::<ruma::api::federation::authenticated_media::get_content::v1::Request, _, _, _>(
             media::get_content_route,

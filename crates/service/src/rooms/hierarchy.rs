@@ -2,14 +2,16 @@
 //! breadth first through `m.space.child` state events, each room summarised once (a loop of
 //! spaces is walked once), only rooms the user may preview, children in the spec's order.
 //!
-//! Rooms this server is not in are left out for now: fetching them through the federation
-//! `/hierarchy` is the next step (docs/architecture.md, "Spaces").
+//! Other servers ask through the federation `/hierarchy` ([`RoomService::hierarchy_for_server`]):
+//! a room and its direct children, as far as that server may preview them. Rooms this server
+//! is not in are left out of a client's walk for now: asking other servers for them is the
+//! next step (docs/architecture.md, "Spaces").
 
 use std::collections::{HashSet, VecDeque};
 
 use accord_core::Pdu;
 use ruma::{
-    OwnedRoomId, RoomId, UserId, directory::PublicRoomsChunk, events::StateEventType,
+    OwnedRoomId, RoomId, ServerName, UserId, directory::PublicRoomsChunk, events::StateEventType,
     events::room::member::MembershipState,
 };
 use serde_json::{Value, json};
@@ -141,6 +143,89 @@ impl RoomService {
         })
     }
 
+    /// The federation `/hierarchy`: the room (404 unless `origin` may preview it), its direct
+    /// children this server knows and `origin` may preview, and those it may not.
+    pub fn hierarchy_for_server(
+        &self,
+        origin: &ServerName,
+        room_id: &RoomId,
+        suggested_only: bool,
+    ) -> Result<(HierarchyRoom, Vec<PublicRoomsChunk>, Vec<OwnedRoomId>)> {
+        if !self.rooms.exists(room_id)? || !self.server_may_preview(origin, room_id)? {
+            return Err(Error::not_found(format!(
+                "Room {room_id} is not known or not previewable"
+            )));
+        }
+        let children = self.space_children(room_id)?;
+        let mut accessible = Vec::new();
+        let mut inaccessible = Vec::new();
+        for (child, content, _) in &children {
+            if suggested_only && content.get("suggested") != Some(&Value::Bool(true)) {
+                continue;
+            }
+            if !self.rooms.exists(child)? {
+                continue;
+            }
+            if self.server_may_preview(origin, child)? {
+                accessible.push(self.public_room_entry(child)?);
+            } else {
+                inaccessible.push(child.clone());
+            }
+        }
+        let room = HierarchyRoom {
+            summary: self.public_room_entry(room_id)?,
+            children_state: children.into_iter().map(|(_, _, stripped)| stripped).collect(),
+        };
+        Ok((room, accessible, inaccessible))
+    }
+
+    /// Whether another server may see a room's summary: one of its users is joined, or the
+    /// room is public, knockable or world-readable, or restricted to a room one of its users
+    /// is joined to.
+    fn server_may_preview(&self, origin: &ServerName, room_id: &RoomId) -> Result<bool> {
+        let db = self.rooms.db();
+        if db.has_joined_member_of(room_id, origin)? {
+            return Ok(true);
+        }
+        let (history, join_rules) = self.access_rules(room_id)?;
+        if history == "world_readable" {
+            return Ok(true);
+        }
+        match join_rules["join_rule"].as_str() {
+            Some("public" | "knock" | "knock_restricted") => Ok(true),
+            Some("restricted") => {
+                for allowed in join_rules["allow"].as_array().into_iter().flatten() {
+                    if allowed["type"] == "m.room_membership"
+                        && let Some(other) = allowed["room_id"].as_str().and_then(|id| RoomId::parse(id).ok())
+                        && self.rooms.exists(&other)?
+                        && db.has_joined_member_of(&other, origin)?
+                    {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// A room's history visibility and join rules content.
+    fn access_rules(&self, room_id: &RoomId) -> Result<(String, Value)> {
+        let state = self.rooms.current_state(room_id)?;
+        let content = |kind: StateEventType| -> Result<Value> {
+            Ok(self
+                .rooms
+                .state_event(&state, &kind, "")?
+                .map(|event| event.content_value())
+                .unwrap_or(Value::Null))
+        };
+        let history = content(StateEventType::RoomHistoryVisibility)?["history_visibility"]
+            .as_str()
+            .unwrap_or("shared")
+            .to_owned();
+        Ok((history, content(StateEventType::RoomJoinRules)?))
+    }
+
     /// A room's children, in the spec's order, with their stripped events.
     fn space_children(&self, room_id: &RoomId) -> Result<Vec<(OwnedRoomId, Value, Value)>> {
         let state = self.rooms.current_state(room_id)?;
@@ -179,18 +264,10 @@ impl RoomService {
         {
             return Ok(true);
         }
-        let state = self.rooms.current_state(room_id)?;
-        let content = |kind: StateEventType| -> Result<Value> {
-            Ok(self
-                .rooms
-                .state_event(&state, &kind, "")?
-                .map(|event| event.content_value())
-                .unwrap_or(Value::Null))
-        };
-        if content(StateEventType::RoomHistoryVisibility)?["history_visibility"] == "world_readable" {
+        let (history, join_rules) = self.access_rules(room_id)?;
+        if history == "world_readable" {
             return Ok(true);
         }
-        let join_rules = content(StateEventType::RoomJoinRules)?;
         match join_rules["join_rule"].as_str() {
             Some("public" | "knock") => Ok(true),
             Some("restricted" | "knock_restricted") => {

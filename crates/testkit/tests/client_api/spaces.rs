@@ -142,3 +142,63 @@ async fn a_space_is_walked_breadth_first_with_only_what_the_user_may_see() {
         (400, json!("M_INVALID_PARAM"))
     );
 }
+
+#[tokio::test]
+async fn another_server_sees_a_space_and_the_children_it_may_preview() {
+    use accord_testkit::ca::TestCa;
+    use ruma::api::federation::space::get_hierarchy::v1 as get_hierarchy;
+
+    let ca = TestCa::new();
+    let a = TestServer::start_federating(&ca, |_| {}).await;
+    let b = TestServer::start_federating(&ca, |_| {}).await;
+    let bob = b.register("bob", "pw-bob-1").await;
+    let space = b
+        .create_room(
+            &bob,
+            json!({ "preset": "public_chat", "name": "Partners", "creation_content": { "type": "m.space" } }),
+        )
+        .await;
+    let public = b
+        .create_room(&bob, json!({ "preset": "public_chat", "name": "Shared" }))
+        .await;
+    let private = b
+        .create_room(&bob, json!({ "preset": "private_chat", "name": "Internal" }))
+        .await;
+    let origin_b = crate::federation_support::origin(&b);
+    for child in [&public, &private] {
+        let reply = b
+            .put(
+                &format!("/_matrix/client/v3/rooms/{space}/state/m.space.child/{child}"),
+                Some(&bob.token),
+                json!({ "via": [origin_b.as_str()], "suggested": child == &public }),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+    let client = a.running().services.federation.as_ref().expect("federation").client();
+    let answer = client
+        .send(
+            &origin_b,
+            get_hierarchy::Request::new(space.as_str().try_into().expect("room id")),
+        )
+        .await
+        .expect("hierarchy over federation");
+    assert_eq!(answer.room.summary.room_id.as_str(), space);
+    assert_eq!(answer.room.children_state.len(), 2);
+    let children: Vec<String> = answer.children.iter().map(|c| c.room_id.to_string()).collect();
+    assert_eq!(children, vec![public.clone()]);
+    assert_eq!(answer.children[0].name.as_deref(), Some("Shared"));
+    let hidden: Vec<String> = answer.inaccessible_children.iter().map(ToString::to_string).collect();
+    assert_eq!(hidden, vec![private.clone()]);
+    // A private room itself is not shown to a server with nobody in it.
+    let refused = client
+        .send(
+            &origin_b,
+            get_hierarchy::Request::new(private.as_str().try_into().expect("room id")),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(accord_federation::Error::Remote { status: 404, .. })),
+        "{refused:?}"
+    );
+}
