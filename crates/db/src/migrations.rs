@@ -125,6 +125,10 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(engine(dir.path())).unwrap();
+        // As if written by a schema-1 Accord.
+        let mut batch = WriteBatch::new();
+        stamp(&mut batch, 1);
+        db.write(batch).unwrap();
         run_steps(&db, 3, &[to_two, to_three]).unwrap();
         assert_eq!(stored_version(&db).unwrap(), Some(3));
         assert_eq!(db.get_raw(tables::GLOBAL, b"step").unwrap(), Some(b"23".to_vec()));
