@@ -33,6 +33,7 @@ mod raw;
 mod remote;
 mod remote_devices;
 mod remote_directory;
+mod remote_hierarchy;
 mod remote_history;
 pub mod remote_keys;
 mod remote_knock;

@@ -2,10 +2,7 @@
 //! `RoomService::hierarchy`'s.
 
 use accord_service::{Services, rooms::HierarchyQuery};
-use ruma::{
-    api::client::space::{SpaceHierarchyRoomsChunk, get_hierarchy::v1 as get_hierarchy},
-    room::RoomSummary,
-};
+use ruma::api::client::space::{SpaceHierarchyRoomsChunk, get_hierarchy::v1 as get_hierarchy};
 
 use crate::{Result, Ruma, raw::raws};
 
@@ -25,13 +22,12 @@ pub async fn get_hierarchy_route(
         max_depth: number(body.max_depth),
         suggested_only: body.suggested_only,
     };
-    let page = services.rooms.hierarchy(&request.auth, &body.room_id, query)?;
+    let page = services.hierarchy(&request.auth, &body.room_id, query).await?;
     let mut response = get_hierarchy::Response::new();
     for room in page.rooms {
-        response.rooms.push(SpaceHierarchyRoomsChunk::new(
-            RoomSummary::from(room.summary),
-            raws(&room.children_state)?,
-        ));
+        response
+            .rooms
+            .push(SpaceHierarchyRoomsChunk::new(room.summary, raws(&room.children_state)?));
     }
     response.next_batch = page.next_batch;
     Ok(response)

@@ -2,10 +2,7 @@
 //! of this server's and its direct children, as far as the asking server may preview them.
 
 use accord_service::Services;
-use ruma::{
-    api::federation::space::{SpaceHierarchyParentSummary, get_hierarchy::v1 as get_hierarchy},
-    room::RoomSummary,
-};
+use ruma::api::federation::space::{SpaceHierarchyParentSummary, get_hierarchy::v1 as get_hierarchy};
 
 use crate::{Result, Ruma, raw::raws};
 
@@ -20,10 +17,10 @@ pub(crate) async fn get_hierarchy_route(
             .rooms
             .hierarchy_for_server(&request.auth, &body.room_id, body.suggested_only)?;
     let mut response = get_hierarchy::Response::new(SpaceHierarchyParentSummary::new(
-        RoomSummary::from(room.summary),
+        room.summary,
         raws(&room.children_state)?,
     ));
-    response.children = children.into_iter().map(RoomSummary::from).collect();
+    response.children = children;
     response.inaccessible_children = inaccessible;
     Ok(response)
 }

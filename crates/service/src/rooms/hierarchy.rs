@@ -1,29 +1,20 @@
-//! Spaces (spec: "Spaces", `GET /rooms/{roomId}/hierarchy`): the rooms under a space, walked
-//! breadth first through `m.space.child` state events, each room summarised once (a loop of
-//! spaces is walked once), only rooms the user may preview, children in the spec's order.
-//!
-//! Other servers ask through the federation `/hierarchy` ([`RoomService::hierarchy_for_server`]):
-//! a room and its direct children, as far as that server may preview them. Rooms this server
-//! is not in are left out of a client's walk for now: asking other servers for them is the
-//! next step (docs/architecture.md, "Spaces").
-
-use std::collections::{HashSet, VecDeque};
+//! Spaces (spec: "Spaces"): what this server knows of a space's rooms. The walk of
+//! `GET /rooms/{roomId}/hierarchy` is `Services::hierarchy` (`remote_hierarchy.rs`), which asks
+//! other servers for rooms this one is not in; here are its local pieces (a room's summary,
+//! its children in the spec's order, who may preview it) and the federation `/hierarchy`
+//! answer ([`RoomService::hierarchy_for_server`]).
 
 use accord_core::Pdu;
 use ruma::{
-    OwnedRoomId, RoomId, ServerName, UserId, directory::PublicRoomsChunk, events::StateEventType,
+    OwnedRoomId, RoomId, ServerName, UserId,
+    events::StateEventType,
     events::room::member::MembershipState,
+    room::{JoinRuleSummary, RestrictedSummary, RoomSummary},
 };
 use serde_json::{Value, json};
 
 use super::RoomService;
 use crate::{AuthedUser, Error, Result};
-
-/// Rooms per page without `limit` (Synapse's default) and at most.
-const DEFAULT_LIMIT: usize = 50;
-const MAX_LIMIT: usize = 1000;
-/// How deep a walk goes when the client sets no `max_depth`.
-const MAX_DEPTH: usize = 50;
 
 /// What `/hierarchy` asks for.
 #[derive(Debug, Clone, Copy, Default)]
@@ -41,11 +32,14 @@ pub struct HierarchyQuery<'a> {
 /// One room of a hierarchy.
 #[derive(Debug, Clone)]
 pub struct HierarchyRoom {
-    /// The room's public summary.
-    pub summary: PublicRoomsChunk,
+    /// The room's summary (with the allowed rooms of a restricted one).
+    pub summary: RoomSummary,
     /// Its `m.space.child` events, stripped (with `origin_server_ts`).
     pub children_state: Vec<Value>,
 }
+
+/// A room in a walk, with the children it leads to (room id, `m.space.child` content).
+pub type HierarchyNode = (HierarchyRoom, Vec<(OwnedRoomId, Value)>);
 
 /// One page of `/hierarchy`.
 #[derive(Debug, Clone)]
@@ -58,13 +52,32 @@ pub struct HierarchyPage {
 
 /// An `m.space.child` event that names a child: a non-empty `via` list of strings.
 fn child_of(event: &Pdu) -> Option<(OwnedRoomId, Value)> {
-    let content = event.content_value();
+    child_in(event.state_key.as_deref()?, event.content_value())
+}
+
+/// A child named by a state key and `m.space.child` content, when `via` is a non-empty list of
+/// strings.
+pub(crate) fn child_in(state_key: &str, content: Value) -> Option<(OwnedRoomId, Value)> {
     let via = content.get("via")?.as_array()?;
     if via.is_empty() || !via.iter().all(Value::is_string) {
         return None;
     }
-    let room_id = OwnedRoomId::try_from(event.state_key.as_deref()?).ok()?;
-    Some((room_id, content))
+    Some((OwnedRoomId::try_from(state_key).ok()?, content))
+}
+
+/// Whether a child is followed under `suggested_only`.
+pub(crate) fn followed(content: &Value, suggested_only: bool) -> bool {
+    !suggested_only || content.get("suggested") == Some(&Value::Bool(true))
+}
+
+/// The `via` servers of a child's content.
+pub(crate) fn via_of(content: &Value) -> Vec<ruma::OwnedServerName> {
+    content["via"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|server| ruma::OwnedServerName::try_from(server.as_str()?).ok())
+        .collect()
 }
 
 /// The spec's order of children: a valid `order` (printable ASCII, at most 50 characters)
@@ -91,56 +104,87 @@ fn order_key(event: &Pdu, content: &Value, room_id: &RoomId) -> (u8, String, u64
 }
 
 impl RoomService {
-    /// `GET /rooms/{roomId}/hierarchy`.
-    pub fn hierarchy(&self, user: &AuthedUser, root: &RoomId, query: HierarchyQuery<'_>) -> Result<HierarchyPage> {
+    /// The root of a `/hierarchy` walk must be a room here the user may preview (403).
+    pub(crate) fn check_hierarchy_root(&self, user: &AuthedUser, root: &RoomId) -> Result<()> {
         if !self.rooms.exists(root)? || !self.may_preview(&user.user_id, root)? {
             return Err(Error::forbidden(format!("You may not preview the room {root}")));
         }
-        let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
-        let max_depth = query.max_depth.unwrap_or(MAX_DEPTH).min(MAX_DEPTH);
-        let skip = match query.from {
-            Some(token) => token
-                .parse::<usize>()
-                .map_err(|_| Error::invalid_param(format!("Invalid pagination token {token:?}")))?,
-            None => 0,
+        Ok(())
+    }
+
+    /// Whether this server holds the room.
+    pub(crate) fn knows_room(&self, room_id: &RoomId) -> Result<bool> {
+        Ok(self.rooms.exists(room_id)?)
+    }
+
+    /// A room of this server in a user's walk: `None` when the user may not preview it (the
+    /// root was checked already); else its summary, children state and children.
+    pub(crate) fn local_hierarchy_node(
+        &self,
+        user: &AuthedUser,
+        room_id: &RoomId,
+        is_root: bool,
+    ) -> Result<Option<HierarchyNode>> {
+        if !is_root && !self.may_preview(&user.user_id, room_id)? {
+            return Ok(None);
+        }
+        let children = self.space_children(room_id)?;
+        let room = HierarchyRoom {
+            summary: self.room_summary(room_id)?,
+            children_state: children.iter().map(|(_, _, stripped)| stripped.clone()).collect(),
         };
-        let mut queue = VecDeque::from([(root.to_owned(), 0usize)]);
-        let mut seen = HashSet::new();
-        let mut listed = 0usize;
-        let mut rooms = Vec::new();
-        let mut more = false;
-        while let Some((room_id, depth)) = queue.pop_front() {
-            if !seen.insert(room_id.clone()) {
-                continue;
-            }
-            if !self.rooms.exists(&room_id)? || (room_id != root && !self.may_preview(&user.user_id, &room_id)?) {
-                continue;
-            }
-            let children = self.space_children(&room_id)?;
-            if depth < max_depth {
-                for (child, content, _) in &children {
-                    if !query.suggested_only || content.get("suggested") == Some(&Value::Bool(true)) {
-                        queue.push_back((child.clone(), depth + 1));
+        Ok(Some((
+            room,
+            children
+                .into_iter()
+                .map(|(child, content, _)| (child, content))
+                .collect(),
+        )))
+    }
+
+    /// Whether a user may preview a room of another server from its summary: anyone may join,
+    /// knock or read it, or it is restricted to a room the user is joined to here.
+    pub(crate) fn may_preview_summary(&self, user_id: &UserId, summary: &RoomSummary) -> Result<bool> {
+        if summary.world_readable {
+            return Ok(true);
+        }
+        match &summary.join_rule {
+            JoinRuleSummary::Public | JoinRuleSummary::Knock | JoinRuleSummary::KnockRestricted(_) => Ok(true),
+            JoinRuleSummary::Restricted(restricted) => {
+                for allowed in &restricted.allowed_room_ids {
+                    if self
+                        .membership(allowed, user_id)?
+                        .is_some_and(|record| record.membership == MembershipState::Join)
+                    {
+                        return Ok(true);
                     }
                 }
+                Ok(false)
             }
-            listed += 1;
-            if listed <= skip {
-                continue;
-            }
-            if rooms.len() == limit {
-                more = true;
-                break;
-            }
-            rooms.push(HierarchyRoom {
-                summary: self.public_room_entry(&room_id)?,
-                children_state: children.into_iter().map(|(_, _, stripped)| stripped).collect(),
-            });
+            _ => Ok(false),
         }
-        Ok(HierarchyPage {
-            rooms,
-            next_batch: more.then(|| (skip + limit).to_string()),
-        })
+    }
+
+    /// A room's summary, with the allowed rooms of restricted join rules (other servers decide
+    /// from them whether their users may see it).
+    pub(crate) fn room_summary(&self, room_id: &RoomId) -> Result<RoomSummary> {
+        let mut summary = RoomSummary::from(self.public_room_entry(room_id)?);
+        let (_, join_rules) = self.access_rules(room_id)?;
+        let allowed: Vec<OwnedRoomId> = join_rules["allow"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|allowed| allowed["type"] == "m.room_membership")
+            .filter_map(|allowed| OwnedRoomId::try_from(allowed["room_id"].as_str()?).ok())
+            .collect();
+        match join_rules["join_rule"].as_str() {
+            Some("restricted") => summary.join_rule = JoinRuleSummary::Restricted(RestrictedSummary::new(allowed)),
+            Some("knock_restricted") => {
+                summary.join_rule = JoinRuleSummary::KnockRestricted(RestrictedSummary::new(allowed));
+            }
+            _ => {}
+        }
+        Ok(summary)
     }
 
     /// The federation `/hierarchy`: the room (404 unless `origin` may preview it), its direct
@@ -150,7 +194,7 @@ impl RoomService {
         origin: &ServerName,
         room_id: &RoomId,
         suggested_only: bool,
-    ) -> Result<(HierarchyRoom, Vec<PublicRoomsChunk>, Vec<OwnedRoomId>)> {
+    ) -> Result<(HierarchyRoom, Vec<RoomSummary>, Vec<OwnedRoomId>)> {
         if !self.rooms.exists(room_id)? || !self.server_may_preview(origin, room_id)? {
             return Err(Error::not_found(format!(
                 "Room {room_id} is not known or not previewable"
@@ -160,20 +204,20 @@ impl RoomService {
         let mut accessible = Vec::new();
         let mut inaccessible = Vec::new();
         for (child, content, _) in &children {
-            if suggested_only && content.get("suggested") != Some(&Value::Bool(true)) {
+            if !followed(content, suggested_only) {
                 continue;
             }
             if !self.rooms.exists(child)? {
                 continue;
             }
             if self.server_may_preview(origin, child)? {
-                accessible.push(self.public_room_entry(child)?);
+                accessible.push(self.room_summary(child)?);
             } else {
                 inaccessible.push(child.clone());
             }
         }
         let room = HierarchyRoom {
-            summary: self.public_room_entry(room_id)?,
+            summary: self.room_summary(room_id)?,
             children_state: children.into_iter().map(|(_, _, stripped)| stripped).collect(),
         };
         Ok((room, accessible, inaccessible))

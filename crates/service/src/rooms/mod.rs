@@ -24,7 +24,8 @@ use crate::Error;
 pub use accord_room::{PendingWrites, Rooms, SUPPORTED_ROOM_VERSIONS, event_id_of};
 pub use create::CreateRoom;
 pub use directory::PublicRoomsPage;
-pub use hierarchy::{HierarchyPage, HierarchyQuery, HierarchyRoom};
+pub use hierarchy::{HierarchyNode, HierarchyPage, HierarchyQuery, HierarchyRoom};
+pub(crate) use hierarchy::{child_in as hierarchy_child, followed as hierarchy_follows, via_of as hierarchy_via};
 pub use read::{ContextPage, EventFilter, MessagesPage, Pagination, parse_token};
 pub use relations::{RelationsPage, RelationsQuery, ThreadsPage};
 

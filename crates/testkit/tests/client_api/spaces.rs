@@ -202,3 +202,69 @@ async fn another_server_sees_a_space_and_the_children_it_may_preview() {
         "{refused:?}"
     );
 }
+
+#[tokio::test]
+async fn a_child_on_another_server_is_asked_of_its_via_servers() {
+    use accord_testkit::ca::TestCa;
+
+    let ca = TestCa::new();
+    let a = TestServer::start_federating(&ca, |_| {}).await;
+    let b = TestServer::start_federating(&ca, |_| {}).await;
+    let alice = a.register("alice", "pw-alice-1").await;
+    let bob = b.register("bob", "pw-bob-1").await;
+    let origin_b = crate::federation_support::origin(&b);
+    // Bob's rooms on B: a public one (a space itself, with a child) and a private one.
+    let public = b
+        .create_room(
+            &bob,
+            json!({ "preset": "public_chat", "name": "Partner lobby", "creation_content": { "type": "m.space" } }),
+        )
+        .await;
+    let nested = b
+        .create_room(&bob, json!({ "preset": "public_chat", "name": "Partner desk" }))
+        .await;
+    let private = b
+        .create_room(&bob, json!({ "preset": "private_chat", "name": "Partner board" }))
+        .await;
+    let reply = b
+        .put(
+            &format!("/_matrix/client/v3/rooms/{public}/state/m.space.child/{nested}"),
+            Some(&bob.token),
+            json!({ "via": [origin_b.as_str()] }),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    // Alice's space on A names both of Bob's rooms; A is in neither.
+    let space = a
+        .create_room(
+            &alice,
+            json!({ "preset": "private_chat", "name": "Agency", "creation_content": { "type": "m.space" } }),
+        )
+        .await;
+    for child in [&public, &private] {
+        let reply = a
+            .put(
+                &format!("/_matrix/client/v3/rooms/{space}/state/m.space.child/{child}"),
+                Some(&alice.token),
+                json!({ "via": [origin_b.as_str()] }),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+    let page = a
+        .get(
+            &format!("/_matrix/client/v1/rooms/{space}/hierarchy"),
+            Some(&alice.token),
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(
+        room_ids(&page.body),
+        vec![space.clone(), public.clone(), nested.clone()]
+    );
+    let remote = &page.body["rooms"][1];
+    assert_eq!(remote["name"], json!("Partner lobby"));
+    assert_eq!(remote["room_type"], json!("m.space"));
+    assert_eq!(remote["children_state"][0]["state_key"], json!(nested));
+    assert_eq!(page.body["rooms"][2]["name"], json!("Partner desk"));
+}
