@@ -11,8 +11,10 @@ sides listing the same events in the same order; then, in a second room the othe
 in yet, an invite that is rejected and one that is accepted; history from before the join
 (backfill); messages sent from both sides at once (forks), after which both sides must
 still agree; 300 messages of history paged back 200 at a time; and 20 messages missed
-between a leave and a re-join, paged back in place; and an uploaded image downloaded and
-thumbnailed on the other server through authenticated federation media.
+between a leave and a re-join, paged back in place; an uploaded image downloaded and
+thumbnailed on the other server through authenticated federation media; thread replies from
+the other server listed by /relations and summarised in the root on both; and a space on one
+server whose /hierarchy shows a room of the other (the federation /hierarchy).
 
 Normally started by tests/synapse/run.sh, which starts both servers; by hand:
 
@@ -742,6 +744,47 @@ class Scenario:
                            f"({headers.get('Content-Type')})")
         return f"{mxc} downloaded and thumbnailed on {self.remote.label}"
 
+    def thread(self):
+        """home's root gets two thread replies from remote; both servers list them in
+        /relations (newest first) and bundle the thread summary into the root."""
+        root = self.h_a.send(self.room_id, {"msgtype": "m.text", "body": "thread root"})
+        # Synapse refuses a relation to an event it has not received yet.
+        self.wait_event(self.r_b, root, lambda event: None)
+        replies = [self.r_b.send(self.room_id, {
+            "msgtype": "m.text", "body": f"reply {i}",
+            "m.relates_to": {"rel_type": "m.thread", "event_id": root}}) for i in range(2)]
+        for viewer in (self.h_a, self.r_b):
+            def listed(viewer=viewer):
+                status, page = viewer.req(
+                    "GET", f"/_matrix/client/v1/rooms/{q(self.room_id)}/relations/{q(root)}/m.thread")
+                ids = [e.get("event_id") for e in page.get("chunk", [])] if status == 200 else []
+                return ids == replies[::-1], f"HTTP {status} {ids}"
+            wait_for(f"{viewer.server.label} to list the thread replies", listed, self.timeout)
+            event = viewer.get_event(self.room_id, root) or {}
+            summary = event.get("unsigned", {}).get("m.relations", {}).get("m.thread", {})
+            if summary.get("count") != 2 or summary.get("latest_event", {}).get("event_id") != replies[1]:
+                raise StepFail(f"{viewer.server.label} thread summary of the root: {short(summary)}")
+        return f"2 replies from {self.remote.label} listed and summarised on both"
+
+    def hierarchy(self):
+        """A space on remote names a public room on home (via home); remote's /hierarchy
+        shows that room, fetched from home over the federation /hierarchy."""
+        child = self.h_a.ok("POST", f"{CLIENT}/createRoom", {
+            "room_version": self.version, "preset": "public_chat",
+            "name": f"space child {self.name}"})["room_id"]
+        space = self.r_b.ok("POST", f"{CLIENT}/createRoom", {
+            "room_version": self.version, "preset": "public_chat", "name": f"space {self.name}",
+            "creation_content": {"type": "m.space"}})["room_id"]
+        self.r_b.ok("PUT", f"{CLIENT}/rooms/{q(space)}/state/m.space.child/{q(child)}",
+                    {"via": [self.home.server_name]})
+        page = self.r_b.ok("GET", f"/_matrix/client/v1/rooms/{q(space)}/hierarchy")
+        rooms = {r.get("room_id"): r for r in page.get("rooms", [])}
+        if space not in rooms or child not in rooms:
+            raise StepFail(f"{self.remote.label} hierarchy lists {list(rooms)}, want {space} and {child}")
+        if rooms[child].get("name") != f"space child {self.name}":
+            raise StepFail(f"{self.remote.label} summary of {self.home.label}'s room: {short(rooms[child])}")
+        return f"{self.remote.label}'s space shows {self.home.label}'s room"
+
     def concurrent_messages(self):
         """Both sides send at once, so the room DAG forks; all messages must arrive on both
         sides and /messages must then agree again."""
@@ -800,6 +843,8 @@ class Scenario:
         self.run_step("long_history", ["setup"], self.long_history)
         self.run_step("rejoin_history", ["setup"], self.rejoin_history)
         self.run_step("media", ["setup"], self.media)
+        self.run_step("thread", ["join_by_id"], self.thread)
+        self.run_step("hierarchy", ["setup"], self.hierarchy)
 
 
 def main():
