@@ -20,10 +20,9 @@ use object_store::{
     buffered::BufWriter,
     path::Path,
 };
-use sha2::{Digest, Sha256};
 use tokio_util::io::StreamReader;
 
-use accord_media::{BlobStore, BodyStream, ContentHash, Error, ReadStream, Result, StoredBlob, new_media_id};
+use accord_media::{BlobStore, BodyStream, ContentHash, Error, Measured, ReadStream, Result, StoredBlob, new_media_id};
 
 /// Size of each part of a multipart upload, and the most a write buffers before starting
 /// one. S3's smallest allowed part is 5 MiB.
@@ -132,21 +131,13 @@ impl S3Store {
     /// Streams `body` into `writer` (not yet shut down), hashing it; the error once it passes
     /// `limit` or fails.
     async fn fill(writer: &mut BufWriter, mut body: BodyStream, limit: u64) -> Result<StoredBlob> {
-        let mut hasher = Sha256::new();
-        let mut size: u64 = 0;
+        let mut measured = Measured::new(limit);
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|err| Error::Body(err.to_string()))?;
-            size += chunk.len() as u64;
-            if size > limit {
-                return Err(Error::TooLarge { limit });
-            }
-            hasher.update(&chunk);
+            measured.add(&chunk)?;
             writer.put(chunk).await.map_err(|err| storage("upload", err))?;
         }
-        Ok(StoredBlob {
-            hash: ContentHash(hasher.finalize().into()),
-            size,
-        })
+        Ok(measured.finish())
     }
 
     /// Moves a finished temporary object to its blob name (unless those bytes are stored).

@@ -28,5 +28,5 @@ pub use multipart::{
 };
 pub use opengraph::open_graph;
 pub use serving::{SECURITY_HEADERS, content_disposition, disposition, is_inline_safe};
-pub use store::{BlobStore, BodyStream, ContentHash, LocalFiles, ReadStream, StoredBlob, write_bytes};
+pub use store::{BlobStore, BodyStream, ContentHash, LocalFiles, Measured, ReadStream, StoredBlob, write_bytes};
 pub use thumbnail::{Method, Thumbnail, ThumbnailSize, choose_size, image_dimensions, make_thumbnail};

@@ -80,6 +80,43 @@ pub trait BlobStore: Send + Sync + fmt::Debug {
     async fn delete(&self, hash: &ContentHash) -> Result<()>;
 }
 
+/// What a write has seen so far: the running sha256 and length of the bytes, refused past a
+/// limit. Every [`BlobStore`] counts its writes with it, so all name and bound blobs alike.
+pub struct Measured {
+    hasher: Sha256,
+    size: u64,
+    limit: u64,
+}
+
+impl Measured {
+    /// Nothing seen yet; at most `limit` bytes allowed.
+    pub fn new(limit: u64) -> Self {
+        Self {
+            hasher: Sha256::new(),
+            size: 0,
+            limit,
+        }
+    }
+
+    /// Counts `chunk`; [`Error::TooLarge`] once the total passes the limit.
+    pub fn add(&mut self, chunk: &[u8]) -> Result<()> {
+        self.size += chunk.len() as u64;
+        if self.size > self.limit {
+            return Err(Error::TooLarge { limit: self.limit });
+        }
+        self.hasher.update(chunk);
+        Ok(())
+    }
+
+    /// The blob the counted bytes make.
+    pub fn finish(self) -> StoredBlob {
+        StoredBlob {
+            hash: ContentHash(self.hasher.finalize().into()),
+            size: self.size,
+        }
+    }
+}
+
 /// Stores `bytes` whole (a thumbnail, a remote file already in memory).
 pub async fn write_bytes(store: &dyn BlobStore, bytes: Bytes) -> Result<StoredBlob> {
     let limit = bytes.len() as u64;
@@ -124,22 +161,14 @@ impl LocalFiles {
 
     /// Streams `body` into `file`, hashing it; the error once it passes `limit` or fails.
     async fn fill(file: &mut tokio::fs::File, mut body: BodyStream, limit: u64) -> Result<StoredBlob> {
-        let mut hasher = Sha256::new();
-        let mut size: u64 = 0;
+        let mut measured = Measured::new(limit);
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|err| Error::Body(err.to_string()))?;
-            size += chunk.len() as u64;
-            if size > limit {
-                return Err(Error::TooLarge { limit });
-            }
-            hasher.update(&chunk);
+            measured.add(&chunk)?;
             file.write_all(&chunk).await?;
         }
         file.sync_all().await?;
-        Ok(StoredBlob {
-            hash: ContentHash(hasher.finalize().into()),
-            size,
-        })
+        Ok(measured.finish())
     }
 }
 

@@ -22,21 +22,34 @@ fn limit(limit: Option<ruma::UInt>) -> Option<usize> {
     limit.map(|n| usize::try_from(u64::from(n)).unwrap_or(usize::MAX))
 }
 
-/// The page in the shape all three `/relations` answers share.
-struct Page {
-    chunk: Vec<ruma::serde::Raw<ruma::events::AnyMessageLikeEvent>>,
-    next_batch: Option<String>,
-    prev_batch: Option<String>,
-    recursion_depth: Option<ruma::UInt>,
+/// The query fields the three `/relations` requests share.
+fn query<'a>(
+    from: &'a Option<String>,
+    to: &'a Option<String>,
+    dir: Direction,
+    count: Option<ruma::UInt>,
+    recurse: bool,
+) -> RelationsQuery<'a> {
+    RelationsQuery {
+        from: from.as_deref(),
+        to: to.as_deref(),
+        backward: dir == Direction::Backward,
+        limit: limit(count),
+        recurse,
+        ..RelationsQuery::default()
+    }
 }
 
-fn page(page: RelationsPage) -> Result<Page> {
-    Ok(Page {
-        chunk: raws(&page.chunk)?,
-        next_batch: page.next_batch,
-        prev_batch: page.prev_batch,
-        recursion_depth: page.recursion_depth.map(ruma::UInt::new_saturating),
-    })
+/// The page as one of the three `/relations` responses (same fields, three types).
+macro_rules! relations_response {
+    ($endpoint:ident, $page:expr) => {{
+        let page: RelationsPage = $page;
+        let mut response = $endpoint::Response::new(raws(&page.chunk)?);
+        response.next_batch = page.next_batch;
+        response.prev_batch = page.prev_batch;
+        response.recursion_depth = page.recursion_depth.map(ruma::UInt::new_saturating);
+        Ok(response)
+    }};
 }
 
 /// # `GET /_matrix/client/v1/rooms/{roomId}/relations/{eventId}`
@@ -45,24 +58,13 @@ pub async fn get_relating_events_route(
     request: Ruma<relating::Request>,
 ) -> Result<relating::Response> {
     let body = &request.body;
-    let query = RelationsQuery {
-        from: body.from.as_deref(),
-        to: body.to.as_deref(),
-        backward: body.dir == Direction::Backward,
-        limit: limit(body.limit),
-        recurse: body.recurse,
-        ..RelationsQuery::default()
-    };
-    let found = page(
+    let query = query(&body.from, &body.to, body.dir, body.limit, body.recurse);
+    relations_response!(
+        relating,
         services
             .rooms
-            .relations(&request.auth, &body.room_id, &body.event_id, &query)?,
-    )?;
-    let mut response = relating::Response::new(found.chunk);
-    response.next_batch = found.next_batch;
-    response.prev_batch = found.prev_batch;
-    response.recursion_depth = found.recursion_depth;
-    Ok(response)
+            .relations(&request.auth, &body.room_id, &body.event_id, &query)?
+    )
 }
 
 /// # `GET /_matrix/client/v1/rooms/{roomId}/relations/{eventId}/{relType}`
@@ -74,23 +76,14 @@ pub async fn get_relating_events_with_rel_type_route(
     let rel_type = body.rel_type.to_string();
     let query = RelationsQuery {
         rel_type: Some(&rel_type),
-        from: body.from.as_deref(),
-        to: body.to.as_deref(),
-        backward: body.dir == Direction::Backward,
-        limit: limit(body.limit),
-        recurse: body.recurse,
-        ..RelationsQuery::default()
+        ..query(&body.from, &body.to, body.dir, body.limit, body.recurse)
     };
-    let found = page(
+    relations_response!(
+        relating_with_rel_type,
         services
             .rooms
-            .relations(&request.auth, &body.room_id, &body.event_id, &query)?,
-    )?;
-    let mut response = relating_with_rel_type::Response::new(found.chunk);
-    response.next_batch = found.next_batch;
-    response.prev_batch = found.prev_batch;
-    response.recursion_depth = found.recursion_depth;
-    Ok(response)
+            .relations(&request.auth, &body.room_id, &body.event_id, &query)?
+    )
 }
 
 /// # `GET /_matrix/client/v1/rooms/{roomId}/relations/{eventId}/{relType}/{eventType}`
@@ -104,22 +97,14 @@ pub async fn get_relating_events_with_rel_type_and_event_type_route(
     let query = RelationsQuery {
         rel_type: Some(&rel_type),
         event_type: Some(&event_type),
-        from: body.from.as_deref(),
-        to: body.to.as_deref(),
-        backward: body.dir == Direction::Backward,
-        limit: limit(body.limit),
-        recurse: body.recurse,
+        ..query(&body.from, &body.to, body.dir, body.limit, body.recurse)
     };
-    let found = page(
+    relations_response!(
+        relating_with_type,
         services
             .rooms
-            .relations(&request.auth, &body.room_id, &body.event_id, &query)?,
-    )?;
-    let mut response = relating_with_type::Response::new(found.chunk);
-    response.next_batch = found.next_batch;
-    response.prev_batch = found.prev_batch;
-    response.recursion_depth = found.recursion_depth;
-    Ok(response)
+            .relations(&request.auth, &body.room_id, &body.event_id, &query)?
+    )
 }
 
 /// # `GET /_matrix/client/v1/rooms/{roomId}/threads`

@@ -49,6 +49,16 @@ pub struct ThreadActivity {
     pub root: OwnedEventId,
 }
 
+/// A row's key in `parent_count_child`.
+fn relation_key(room_id: &RoomId, parent: &EventId, count: u64, child: ShortEventId) -> Vec<u8> {
+    KeyBuilder::new()
+        .str(room_id.as_str())
+        .str(parent.as_str())
+        .u64(count)
+        .u64(child.0)
+        .build()
+}
+
 fn corrupt(table: &'static str) -> impl Fn(accord_storage::codec::CodecError) -> Error {
     move |err| Error::Corrupt {
         table,
@@ -72,16 +82,9 @@ impl Db {
         let room_id = batch.room_id().to_owned();
         let is_thread = record.rel_type == "m.thread";
         let value = encode(record);
-        batch.rows().put(
-            PARENT_COUNT_CHILD,
-            KeyBuilder::new()
-                .str(room_id.as_str())
-                .str(parent.as_str())
-                .u64(count)
-                .u64(child.0)
-                .build(),
-            value,
-        );
+        batch
+            .rows()
+            .put(PARENT_COUNT_CHILD, relation_key(&room_id, parent, count, child), value);
         if is_thread {
             self.bump_thread(batch, &room_id, parent, count)?;
         }
@@ -92,15 +95,9 @@ impl Db {
     /// thread order (Synapse does the same: the root still had that activity).
     pub fn delete_relation(&self, batch: &mut RoomBatch<'_>, parent: &EventId, count: u64, child: ShortEventId) {
         let room_id = batch.room_id().to_owned();
-        batch.rows().delete(
-            PARENT_COUNT_CHILD,
-            KeyBuilder::new()
-                .str(room_id.as_str())
-                .str(parent.as_str())
-                .u64(count)
-                .u64(child.0)
-                .build(),
-        );
+        batch
+            .rows()
+            .delete(PARENT_COUNT_CHILD, relation_key(&room_id, parent, count, child));
     }
 
     fn bump_thread(&self, batch: &mut RoomBatch<'_>, room_id: &RoomId, root: &EventId, count: u64) -> Result<()> {
@@ -285,14 +282,13 @@ pub(crate) fn index_existing(db: &Db, batch: &mut accord_storage::WriteBatch) ->
             let entry = latest_reply.entry(parent.clone()).or_insert((room_id.clone(), count));
             entry.1 = entry.1.max(count);
         }
+        let room = RoomId::parse(&room_id).map_err(|err| Error::Corrupt {
+            table: ROOMID_COUNT_SHORTEVENTID,
+            reason: err.to_string(),
+        })?;
         batch.put(
             PARENT_COUNT_CHILD,
-            KeyBuilder::new()
-                .str(&room_id)
-                .str(parent.as_str())
-                .u64(count)
-                .u64(child.0)
-                .build(),
+            relation_key(&room, &parent, count, child),
             encode(&record),
         );
         indexed += 1;
