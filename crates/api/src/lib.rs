@@ -7,6 +7,7 @@
 
 mod admin;
 pub mod client;
+mod count;
 mod error;
 mod extract;
 pub mod federation;

@@ -219,14 +219,9 @@ impl BlobStore for S3Store {
     }
 
     async fn read(&self, hash: &ContentHash, limit: u64) -> Result<Option<Vec<u8>>> {
-        let location = self.path_of(hash);
-        match self.store.head(&location).await {
-            Ok(meta) if meta.size > limit => return Err(Error::TooLarge { limit }),
-            Ok(_) => {}
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(err) => return Err(storage("head", err)),
-        }
-        match self.store.get(&location).await {
+        // The answer's head carries the size: a blob over the limit is dropped unread.
+        match self.store.get(&self.path_of(hash)).await {
+            Ok(result) if result.meta.size > limit => Err(Error::TooLarge { limit }),
             Ok(result) => Ok(Some(result.bytes().await.map_err(|err| storage("get", err))?.to_vec())),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(err) => Err(storage("get", err)),

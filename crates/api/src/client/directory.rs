@@ -80,7 +80,7 @@ pub async fn get_public_rooms_route(
     request: Ruma<get_public_rooms::Request>,
 ) -> Result<get_public_rooms::Response> {
     let body = request.body;
-    let limit = body.limit.map(|l| usize::try_from(u64::from(l)).unwrap_or(usize::MAX));
+    let limit = body.limit.map(crate::count::count);
     let page = services
         .public_rooms_anywhere(body.server.as_deref(), limit, body.since.as_deref(), None)
         .await?;
@@ -97,7 +97,7 @@ pub async fn get_public_rooms_filtered_route(
     request: Ruma<get_public_rooms_filtered::Request>,
 ) -> Result<get_public_rooms_filtered::Response> {
     let body = request.body;
-    let limit = body.limit.map(|l| usize::try_from(u64::from(l)).unwrap_or(usize::MAX));
+    let limit = body.limit.map(crate::count::count);
     let page = services
         .public_rooms_anywhere(
             body.server.as_deref(),

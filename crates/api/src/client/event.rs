@@ -30,7 +30,7 @@ pub async fn get_context_route(
 ) -> Result<get_context::Response> {
     let body = request.body;
     let filter = event_filter(&body.filter)?;
-    let limit = usize::try_from(u64::from(body.limit)).unwrap_or(usize::MAX);
+    let limit = crate::count::count(body.limit);
     let page = services
         .rooms
         .context(&request.auth, &body.room_id, &body.event_id, limit, &filter)?;

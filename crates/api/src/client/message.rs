@@ -46,7 +46,7 @@ pub async fn get_message_events_route(
 ) -> Result<get_message_events::Response> {
     let body = request.body;
     let filter = event_filter(&body.filter)?;
-    let limit = usize::try_from(u64::from(body.limit)).unwrap_or(usize::MAX);
+    let limit = crate::count::count(body.limit);
     let pagination = Pagination {
         from: body.from.as_deref(),
         to: body.to.as_deref(),

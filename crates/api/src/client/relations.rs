@@ -18,10 +18,6 @@ use ruma::api::{
 
 use crate::{Result, Ruma, raw::raws};
 
-fn limit(limit: Option<ruma::UInt>) -> Option<usize> {
-    limit.map(|n| usize::try_from(u64::from(n)).unwrap_or(usize::MAX))
-}
-
 /// The query fields the three `/relations` requests share.
 fn query<'a>(
     from: &'a Option<String>,
@@ -34,7 +30,7 @@ fn query<'a>(
         from: from.as_deref(),
         to: to.as_deref(),
         backward: dir == Direction::Backward,
-        limit: limit(count),
+        limit: count.map(crate::count::count),
         recurse,
         ..RelationsQuery::default()
     }
@@ -116,7 +112,7 @@ pub async fn get_threads_route(services: Services, request: Ruma<threads::Reques
         &body.room_id,
         participated,
         body.from.as_deref(),
-        limit(body.limit),
+        body.limit.map(crate::count::count),
     )?;
     let mut response = threads::Response::new(raws(&found.chunk)?);
     response.next_batch = found.next_batch;

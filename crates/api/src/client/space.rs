@@ -4,11 +4,7 @@
 use accord_service::{Services, rooms::HierarchyQuery};
 use ruma::api::client::space::{SpaceHierarchyRoomsChunk, get_hierarchy::v1 as get_hierarchy};
 
-use crate::{Result, Ruma, raw::raws};
-
-fn number(value: Option<ruma::UInt>) -> Option<usize> {
-    value.map(|n| usize::try_from(u64::from(n)).unwrap_or(usize::MAX))
-}
+use crate::{Result, Ruma, count::count, raw::raws};
 
 /// # `GET /_matrix/client/v1/rooms/{roomId}/hierarchy`
 pub async fn get_hierarchy_route(
@@ -18,8 +14,8 @@ pub async fn get_hierarchy_route(
     let body = &request.body;
     let query = HierarchyQuery {
         from: body.from.as_deref(),
-        limit: number(body.limit),
-        max_depth: number(body.max_depth),
+        limit: body.limit.map(count),
+        max_depth: body.max_depth.map(count),
         suggested_only: body.suggested_only,
     };
     let page = services.hierarchy(&request.auth, &body.room_id, query).await?;

@@ -4,17 +4,17 @@
 use accord_service::Services;
 use ruma::api::client::user_directory::search_users::v3 as search_users;
 
-use crate::{Result, Ruma};
+use crate::{Result, Ruma, count::count};
 
 /// The most results one search returns, whatever the `limit` asked.
-const MAX_LIMIT: u64 = 100;
+const MAX_LIMIT: usize = 100;
 
 /// # `POST /_matrix/client/v3/user_directory/search`
 pub async fn search_users_route(
     services: Services,
     request: Ruma<search_users::Request>,
 ) -> Result<search_users::Response> {
-    let limit = usize::try_from(u64::from(request.body.limit).clamp(1, MAX_LIMIT)).unwrap_or(10);
+    let limit = count(request.body.limit).clamp(1, MAX_LIMIT);
     let (found, limited) = services.search_user_directory(&request.auth, &request.body.search_term, limit)?;
     let results = found
         .into_iter()

@@ -69,7 +69,7 @@ pub async fn get_missing_events_route(
             room_id: &body.room_id,
             earliest: &body.earliest_events,
             latest: &body.latest_events,
-            limit: usize::try_from(u64::from(body.limit)).unwrap_or(usize::MAX),
+            limit: crate::count::count(body.limit),
             min_depth: u64::from(body.min_depth),
         },
     )?;
@@ -79,7 +79,7 @@ pub async fn get_missing_events_route(
 /// # `GET /_matrix/federation/v1/backfill/{roomId}`
 pub async fn get_backfill_route(services: Services, request: Ruma<backfill::Request>) -> Result<backfill::Response> {
     let body = &request.body;
-    let limit = usize::try_from(u64::from(body.limit)).unwrap_or(usize::MAX);
+    let limit = crate::count::count(body.limit);
     let events = services.backfill_for_server(&request.auth, &body.room_id, &body.v, limit)?;
     Ok(backfill::Response::new(
         services.config.server_name.clone(),

@@ -52,7 +52,7 @@ pub async fn get_public_rooms_route(
     request: Ruma<get_public_rooms::Request>,
 ) -> Result<get_public_rooms::Response> {
     let body = request.body;
-    let limit = body.limit.map(|l| usize::try_from(u64::from(l)).unwrap_or(usize::MAX));
+    let limit = body.limit.map(crate::count::count);
     let page = services.rooms.public_rooms(limit, body.since.as_deref(), None)?;
     let mut response = get_public_rooms::Response::new();
     response.chunk = page.chunk;
@@ -68,7 +68,7 @@ pub async fn get_public_rooms_filtered_route(
     request: Ruma<get_public_rooms_filtered::Request>,
 ) -> Result<get_public_rooms_filtered::Response> {
     let body = request.body;
-    let limit = body.limit.map(|l| usize::try_from(u64::from(l)).unwrap_or(usize::MAX));
+    let limit = body.limit.map(crate::count::count);
     let page = services
         .rooms
         .public_rooms(limit, body.since.as_deref(), body.filter.generic_search_term.as_deref())?;

@@ -250,9 +250,6 @@ pub(crate) fn index_existing(db: &Db, batch: &mut accord_storage::WriteBatch) ->
         let room_id = reader.str().map_err(corrupt(ROOMID_COUNT_SHORTEVENTID))?.to_owned();
         let count = reader.u64().map_err(corrupt(ROOMID_COUNT_SHORTEVENTID))?;
         let child = ShortEventId(decode_u64(ROOMID_COUNT_SHORTEVENTID, &value)?);
-        if db.event_meta(child)?.redacted_by.is_some() {
-            continue;
-        }
         let Some(pdu) = db.get_pdu_json(child)? else {
             continue;
         };
@@ -273,6 +270,10 @@ pub(crate) fn index_existing(db: &Db, batch: &mut accord_storage::WriteBatch) ->
         let Ok(parent) = OwnedEventId::try_from(parent) else {
             continue;
         };
+        // Read only for events with a relation: most have none.
+        if db.event_meta(child)?.redacted_by.is_some() {
+            continue;
+        }
         let record = RelationRecord {
             rel_type,
             kind: text(pdu.get("type")).unwrap_or_default(),

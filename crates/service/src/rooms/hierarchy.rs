@@ -103,6 +103,18 @@ fn order_key(event: &Pdu, content: &Value, room_id: &RoomId) -> (u8, String, u64
     }
 }
 
+/// The rooms whose members a restricted room admits (`allow` entries of type
+/// `m.room_membership`).
+fn allowed_rooms(join_rules: &Value) -> Vec<OwnedRoomId> {
+    join_rules["allow"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|allowed| allowed["type"] == "m.room_membership")
+        .filter_map(|allowed| OwnedRoomId::try_from(allowed["room_id"].as_str()?).ok())
+        .collect()
+}
+
 impl RoomService {
     /// The root of a `/hierarchy` walk must be a room here the user may preview (403).
     pub(crate) fn check_hierarchy_root(&self, user: &AuthedUser, root: &RoomId) -> Result<()> {
@@ -150,19 +162,22 @@ impl RoomService {
         }
         match &summary.join_rule {
             JoinRuleSummary::Public | JoinRuleSummary::Knock | JoinRuleSummary::KnockRestricted(_) => Ok(true),
-            JoinRuleSummary::Restricted(restricted) => {
-                for allowed in &restricted.allowed_room_ids {
-                    if self
-                        .membership(allowed, user_id)?
-                        .is_some_and(|record| record.membership == MembershipState::Join)
-                    {
-                        return Ok(true);
-                    }
-                }
-                Ok(false)
-            }
+            JoinRuleSummary::Restricted(restricted) => self.joined_any(user_id, &restricted.allowed_room_ids),
             _ => Ok(false),
         }
+    }
+
+    /// Whether the user is joined to one of `rooms`.
+    fn joined_any(&self, user_id: &UserId, rooms: &[OwnedRoomId]) -> Result<bool> {
+        for room_id in rooms {
+            if self
+                .membership(room_id, user_id)?
+                .is_some_and(|record| record.membership == MembershipState::Join)
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// A room's summary, with the allowed rooms of restricted join rules (other servers decide
@@ -170,13 +185,7 @@ impl RoomService {
     pub(crate) fn room_summary(&self, room_id: &RoomId) -> Result<RoomSummary> {
         let mut summary = RoomSummary::from(self.public_room_entry(room_id)?);
         let (_, join_rules) = self.access_rules(room_id)?;
-        let allowed: Vec<OwnedRoomId> = join_rules["allow"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|allowed| allowed["type"] == "m.room_membership")
-            .filter_map(|allowed| OwnedRoomId::try_from(allowed["room_id"].as_str()?).ok())
-            .collect();
+        let allowed = allowed_rooms(&join_rules);
         match join_rules["join_rule"].as_str() {
             Some("restricted") => summary.join_rule = JoinRuleSummary::Restricted(RestrictedSummary::new(allowed)),
             Some("knock_restricted") => {
@@ -238,12 +247,8 @@ impl RoomService {
         match join_rules["join_rule"].as_str() {
             Some("public" | "knock" | "knock_restricted") => Ok(true),
             Some("restricted") => {
-                for allowed in join_rules["allow"].as_array().into_iter().flatten() {
-                    if allowed["type"] == "m.room_membership"
-                        && let Some(other) = allowed["room_id"].as_str().and_then(|id| RoomId::parse(id).ok())
-                        && self.rooms.exists(&other)?
-                        && db.has_joined_member_of(&other, origin)?
-                    {
+                for other in allowed_rooms(&join_rules) {
+                    if self.rooms.exists(&other)? && db.has_joined_member_of(&other, origin)? {
                         return Ok(true);
                     }
                 }
@@ -314,19 +319,8 @@ impl RoomService {
         }
         match join_rules["join_rule"].as_str() {
             Some("public" | "knock") => Ok(true),
-            Some("restricted" | "knock_restricted") => {
-                for allowed in join_rules["allow"].as_array().into_iter().flatten() {
-                    if allowed["type"] == "m.room_membership"
-                        && let Some(other) = allowed["room_id"].as_str().and_then(|id| RoomId::parse(id).ok())
-                        && self
-                            .membership(&other, user_id)?
-                            .is_some_and(|record| record.membership == MembershipState::Join)
-                    {
-                        return Ok(true);
-                    }
-                }
-                Ok(join_rules["join_rule"] == "knock_restricted")
-            }
+            Some("restricted") => self.joined_any(user_id, &allowed_rooms(&join_rules)),
+            Some("knock_restricted") => Ok(true),
             _ => Ok(false),
         }
     }

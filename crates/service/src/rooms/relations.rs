@@ -9,7 +9,7 @@ use std::collections::HashSet;
 
 use accord_db::{
     Direction,
-    rooms::{Relation, ShortEventId},
+    rooms::{Relation, RelationRecord, ShortEventId},
 };
 use ruma::{EventId, RoomId};
 use serde_json::{Map, Value, json};
@@ -69,6 +69,17 @@ pub struct ThreadsPage {
     pub next_batch: Option<String>,
 }
 
+/// Which aggregations a rendered event carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bundles {
+    /// All of them: an event served on its own.
+    All,
+    /// Only its latest edit: a thread's latest reply, inside the root's summary.
+    EditsOnly,
+    /// None: an edit, inside the event it edits.
+    None,
+}
+
 impl RoomService {
     /// `GET /rooms/{roomId}/relations/{eventId}[/{relType}[/{eventType}]]`.
     pub fn relations(
@@ -94,25 +105,21 @@ impl RoomService {
         } else {
             Direction::Forward
         };
-        let wanted = |rel_type: &str, kind: &str| {
-            query.rel_type.is_none_or(|wanted| wanted == rel_type)
-                && query.event_type.is_none_or(|wanted| wanted == kind)
-        };
         // Edits of a redacted event are no longer edits of anything (spec: redactions).
         let parent_redacted = parent_meta.redacted_by.is_some();
-        let keep = |relation: &Relation| {
-            wanted(&relation.record.rel_type, &relation.record.kind)
-                && !(parent_redacted && relation.record.rel_type == "m.replace")
+        let keep = |record: &RelationRecord| {
+            query.rel_type.is_none_or(|wanted| wanted == record.rel_type)
+                && query.event_type.is_none_or(|wanted| wanted == record.kind)
+                && !(parent_redacted && record.rel_type == "m.replace")
         };
         let candidates = if query.recurse {
             self.descendants(room_id, parent_id, from, direction)?
                 .into_iter()
-                .filter(|relation| keep(relation))
+                .filter(|relation| keep(&relation.record))
                 .collect()
         } else {
-            db.relations(room_id, parent_id, from, direction, MAX_RECURSIVE, |record| {
-                wanted(&record.rel_type, &record.kind) && !(parent_redacted && record.rel_type == "m.replace")
-            })?
+            // One more than a page: whether there is a next one.
+            db.relations(room_id, parent_id, from, direction, limit + 1, keep)?
         };
         let mut chunk = Vec::new();
         let mut last = None;
@@ -174,9 +181,7 @@ impl RoomService {
                     if found.len() >= MAX_RECURSIVE || !seen.insert(relation.child) {
                         continue;
                     }
-                    if let Some(id) = db.event_meta(relation.child).ok().map(|meta| meta.event_id) {
-                        next.push(id);
-                    }
+                    next.push(db.event_meta(relation.child)?.event_id);
                     found.push(relation);
                 }
             }
@@ -264,12 +269,21 @@ impl RoomService {
         sender: &str,
         kind: &str,
         viewer: Option<&AuthedUser>,
-        with_thread: bool,
+        bundles: Bundles,
     ) -> Result<Option<Value>> {
         let db = self.rooms.db();
-        let children = db.relations(room_id, event_id, None, Direction::Forward, MAX_AGGREGATED, |record| {
-            matches!(record.rel_type.as_str(), "m.thread" | "m.replace" | "m.reference")
-        })?;
+        let children = db.relations(
+            room_id,
+            event_id,
+            None,
+            Direction::Forward,
+            MAX_AGGREGATED,
+            |record| match bundles {
+                Bundles::All => matches!(record.rel_type.as_str(), "m.thread" | "m.replace" | "m.reference"),
+                Bundles::EditsOnly => record.rel_type == "m.replace",
+                Bundles::None => false,
+            },
+        )?;
         if children.is_empty() {
             return Ok(None);
         }
@@ -282,7 +296,7 @@ impl RoomService {
         let mut references = Vec::new();
         for relation in &children {
             match relation.record.rel_type.as_str() {
-                "m.thread" if with_thread => {
+                "m.thread" => {
                     thread_count += 1;
                     latest_reply = Some(relation.child);
                     participated |= viewer_id == Some(relation.record.sender.as_str());
@@ -308,7 +322,7 @@ impl RoomService {
             }
         }
         if let Some(latest) = latest_reply
-            && let Some(latest_event) = self.render_bundled(latest, viewer, false)?
+            && let Some(latest_event) = self.render_bundled(latest, viewer, Bundles::EditsOnly)?
         {
             bundle.insert(
                 "m.thread".to_owned(),
@@ -320,7 +334,7 @@ impl RoomService {
             );
         }
         if let Some((_, _, edit)) = latest_edit
-            && let Some(edit_event) = self.render_bundled(edit, viewer, false)?
+            && let Some(edit_event) = self.render_bundled(edit, viewer, Bundles::None)?
         {
             bundle.insert("m.replace".to_owned(), edit_event);
         }

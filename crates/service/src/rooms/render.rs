@@ -10,23 +10,23 @@ use ruma::{
 };
 use serde_json::{Map, Value};
 
-use super::RoomService;
+use super::{RoomService, relations::Bundles};
 use crate::{AuthedUser, Error, Result};
 
 impl RoomService {
     /// The client form of a stored event, as `viewer` should see it, with the aggregations of
     /// its children bundled.
     pub(crate) fn render(&self, short: ShortEventId, viewer: Option<&AuthedUser>) -> Result<Option<Value>> {
-        self.render_bundled(short, viewer, true)
+        self.render_bundled(short, viewer, Bundles::All)
     }
 
-    /// [`Self::render`]; `with_thread` false leaves out the `m.thread` aggregation (an event
-    /// bundled inside another's, which is never a thread root itself).
+    /// [`Self::render`] with only the aggregations `bundles` asks for (an event bundled inside
+    /// another's carries less, so a chain of edits is never followed further).
     pub(crate) fn render_bundled(
         &self,
         short: ShortEventId,
         viewer: Option<&AuthedUser>,
-        with_thread: bool,
+        bundles: Bundles,
     ) -> Result<Option<Value>> {
         let db = self.rooms.db();
         let meta = db.event_meta(short)?;
@@ -50,13 +50,14 @@ impl RoomService {
             pdu = self.redacted(&pdu, &redaction)?;
             unsigned.insert("redacted_because".to_owned(), redaction.to_client_event(Map::new()));
         } else if !pdu.is_state()
+            && bundles != Bundles::None
             && let Some(bundle) = self.aggregations(
                 &pdu.room_id,
                 &pdu.event_id,
                 pdu.sender.as_str(),
                 &pdu.kind.to_string(),
                 viewer,
-                with_thread,
+                bundles,
             )?
         {
             unsigned.insert("m.relations".to_owned(), bundle);
