@@ -5,7 +5,11 @@ use accord_db::Db;
 use ruma::{
     UserId,
     api::error::ErrorKind,
-    push::{Action, InsertPushRuleError, NewPushRule, RemovePushRuleError, RuleKind, Ruleset},
+    power_levels::NotificationPowerLevelsKey,
+    push::{
+        Action, ConditionalPushRule, ConditionalPushRuleInit, HighlightTweakValue, InsertPushRuleError, NewPushRule,
+        PatternedPushRuleInit, PushCondition, RemovePushRuleError, RuleKind, Ruleset, SoundTweakValue, Tweak,
+    },
 };
 use serde_json::{Value, json};
 
@@ -32,9 +36,14 @@ impl PushRules {
     pub fn ruleset(&self, user_id: &UserId) -> Result<Ruleset> {
         let stored = self.db.get_account_data(user_id, None, PUSH_RULES_EVENT)?;
         match stored.and_then(|content| content.get("global").cloned()) {
-            Some(global) => serde_json::from_value(global)
-                .map_err(|err| Error::Internal(format!("stored push rules of {user_id} are unreadable: {err}"))),
-            None => Ok(Ruleset::server_default(user_id)),
+            Some(global) => {
+                let mut stored: Ruleset = serde_json::from_value(global)
+                    .map_err(|err| Error::Internal(format!("stored push rules of {user_id} are unreadable: {err}")))?;
+                // The server's defaults as they are now, keeping what the user enabled or changed.
+                stored.update_with_server_default(server_default(user_id));
+                Ok(stored)
+            }
+            None => Ok(server_default(user_id)),
         }
     }
 
@@ -86,6 +95,77 @@ impl PushRules {
             .map_err(|_| rule_not_found(rule_id))?;
         self.save(user_id, &ruleset)
     }
+}
+
+/// The server-default ruleset: the spec's, plus the three "legacy mention" rules the spec
+/// dropped in v1.7 (`.m.rule.contains_display_name`, `.m.rule.roomnotif`,
+/// `.m.rule.contains_user_name`), which Synapse still serves by default. Clients and
+/// Complement (TestThreadedReceipts highlights a body naming the user) rely on them; ruma's
+/// evaluator skips them for events that carry `m.mentions`, as the spec asks.
+#[allow(deprecated)] // `ContainsDisplayName`: the legacy rule is the point here.
+pub fn server_default(user_id: &UserId) -> Ruleset {
+    let mut ruleset = Ruleset::server_default(user_id);
+    let highlight = || {
+        vec![
+            Action::Notify,
+            Action::SetTweak(Tweak::Sound(SoundTweakValue::Default)),
+            Action::SetTweak(Tweak::Highlight(HighlightTweakValue::Yes)),
+        ]
+    };
+    let legacy = |rule_id: &str, conditions: Vec<PushCondition>, actions: Vec<Action>| -> ConditionalPushRule {
+        ConditionalPushRuleInit {
+            actions,
+            default: true,
+            enabled: true,
+            rule_id: rule_id.to_owned(),
+            conditions,
+        }
+        .into()
+    };
+    let display_name = legacy(
+        ".m.rule.contains_display_name",
+        vec![PushCondition::ContainsDisplayName],
+        highlight(),
+    );
+    let room_notif = legacy(
+        ".m.rule.roomnotif",
+        vec![
+            PushCondition::EventMatch(ruma::push::EventMatchConditionData::new(
+                "content.body".to_owned(),
+                "@room".to_owned(),
+            )),
+            PushCondition::SenderNotificationPermission(ruma::push::SenderNotificationPermissionConditionData::new(
+                NotificationPowerLevelsKey::Room,
+            )),
+        ],
+        vec![
+            Action::Notify,
+            Action::SetTweak(Tweak::Highlight(HighlightTweakValue::Yes)),
+        ],
+    );
+    // Synapse's order: each legacy rule right after the rule that replaced it.
+    let mut override_ = Vec::with_capacity(ruleset.override_.len() + 2);
+    for rule in std::mem::take(&mut ruleset.override_) {
+        let after = match rule.rule_id.as_str() {
+            ".m.rule.is_user_mention" => Some(display_name.clone()),
+            ".m.rule.is_room_mention" => Some(room_notif.clone()),
+            _ => None,
+        };
+        override_.push(rule);
+        override_.extend(after);
+    }
+    ruleset.override_ = override_.into_iter().collect();
+    ruleset.content.insert(
+        PatternedPushRuleInit {
+            actions: highlight(),
+            default: true,
+            enabled: true,
+            rule_id: ".m.rule.contains_user_name".to_owned(),
+            pattern: user_id.localpart().to_owned(),
+        }
+        .into(),
+    );
+    ruleset
 }
 
 /// Looks up a rule in a ruleset or fails with `M_NOT_FOUND`.

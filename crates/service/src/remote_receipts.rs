@@ -1,6 +1,6 @@
 //! Read receipts across servers: public `m.read` receipts of local users go to every other
-//! server in the room as `m.receipt` EDUs; receipts from other servers are applied for their
-//! own users who are joined here, in rooms whose ACL admits the origin.
+//! server in the room as `m.receipt` EDUs, with their `thread_id`; receipts from other servers
+//! are applied for their own users who are joined here, in rooms whose ACL admits the origin.
 
 use accord_core::time::now_millis;
 use ruma::events::room::member::MembershipState;
@@ -12,7 +12,12 @@ use ruma::{
     events::receipt::Receipt,
 };
 
-use crate::{AuthedUser, Result, Services, rooms::receipts::READ};
+use accord_db::rooms::ReceiptSlot;
+
+use crate::{
+    AuthedUser, Result, Services,
+    rooms::receipts::{READ, receipt_slot, thread_of_slot},
+};
 
 impl Services {
     /// Sets a receipt (`m.read`, `m.read.private`); public ones are also sent to other servers.
@@ -20,18 +25,17 @@ impl Services {
         &self,
         user: &AuthedUser,
         room_id: &RoomId,
-        kind: &str,
+        slot: &ReceiptSlot,
         event_id: &EventId,
     ) -> Result<()> {
-        self.rooms.set_receipt(user, room_id, kind, event_id)?;
-        if kind != READ {
+        self.rooms.set_receipt(user, room_id, slot, event_id)?;
+        if slot.kind != READ {
             return Ok(());
         }
         if let Some(federation) = &self.federation {
-            let receipt = ReceiptData::new(
-                Receipt::new(MilliSecondsSinceUnixEpoch::now()),
-                vec![event_id.to_owned()],
-            );
+            let mut data = Receipt::new(MilliSecondsSinceUnixEpoch::now());
+            data.thread = thread_of_slot(slot);
+            let receipt = ReceiptData::new(data, vec![event_id.to_owned()]);
             let by_user = ReceiptMap::new(BTreeMap::from([(user.user_id.clone(), receipt)]));
             let edu = Edu::Receipt(ReceiptContent::new(BTreeMap::from([(room_id.to_owned(), by_user)])));
             for server in self.rooms.rooms().remote_servers(room_id, &[MembershipState::Join])? {
@@ -57,9 +61,12 @@ impl Services {
                     continue;
                 }
                 let ts = receipt.data.ts.map_or_else(now_millis, |ts| u64::from(ts.get()));
+                let Ok(slot) = receipt_slot(READ, &receipt.data.thread) else {
+                    continue;
+                };
                 // Spec: `event_ids` lists the event(s) read; the last known one counts.
                 for event_id in &receipt.event_ids {
-                    if let Err(err) = self.rooms.apply_remote_receipt(room_id, user_id, event_id, ts) {
+                    if let Err(err) = self.rooms.apply_remote_receipt(room_id, user_id, &slot, event_id, ts) {
                         tracing::debug!(%origin, %err, "remote receipt not applied");
                     }
                 }

@@ -16,12 +16,20 @@ impl TestServer {
 
     /// Sends an `m.text` message with a fresh transaction id; returns the event id.
     pub async fn send_text(&self, user: &TestUser, room_id: &str, body: &str) -> String {
+        self.send_event(
+            user,
+            room_id,
+            "m.room.message",
+            json!({ "msgtype": "m.text", "body": body }),
+        )
+        .await
+    }
+
+    /// Sends a message event of `kind` with a fresh transaction id; returns the event id.
+    pub async fn send_event(&self, user: &TestUser, room_id: &str, kind: &str, content: Value) -> String {
         let txn = format!("t{}", rand_suffix());
-        let path = format!("/_matrix/client/v3/rooms/{room_id}/send/m.room.message/{txn}");
-        let reply = self
-            .put(&path, Some(&user.token), json!({ "msgtype": "m.text", "body": body }))
-            .await
-            .ok();
+        let path = format!("/_matrix/client/v3/rooms/{room_id}/send/{kind}/{txn}");
+        let reply = self.put(&path, Some(&user.token), content).await.ok();
         reply["event_id"].as_str().expect("event_id").to_owned()
     }
 

@@ -39,13 +39,29 @@ pub(crate) fn event_filter<T: serde::Serialize>(filter: &T) -> Result<EventFilte
     serde_json::from_value(value).map_err(|e| ApiError::from(Error::bad_json(format!("Invalid filter: {e}"))))
 }
 
+/// The `filter` parameter as sent: ruma's `RoomEventFilter` drops fields it doesn't know, and
+/// the relation type filters of MSC3874 are still unstable ones.
+fn raw_filter(query: Option<&str>) -> Result<Option<EventFilter>> {
+    let params: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or_default())
+        .map_err(|e| ApiError::from(Error::invalid_param(format!("Invalid query string: {e}"))))?;
+    let Some((_, json)) = params.into_iter().find(|(key, _)| key == "filter") else {
+        return Ok(None);
+    };
+    serde_json::from_str(&json)
+        .map(Some)
+        .map_err(|e| ApiError::from(Error::bad_json(format!("Invalid filter: {e}"))))
+}
+
 /// # `GET /_matrix/client/v3/rooms/{roomId}/messages`
 pub async fn get_message_events_route(
     services: Services,
     request: Ruma<get_message_events::Request>,
 ) -> Result<get_message_events::Response> {
     let body = request.body;
-    let filter = event_filter(&body.filter)?;
+    let filter = match raw_filter(request.query.as_deref())? {
+        Some(filter) => filter,
+        None => event_filter(&body.filter)?,
+    };
     let limit = crate::count::count(body.limit);
     let pagination = Pagination {
         from: body.from.as_deref(),

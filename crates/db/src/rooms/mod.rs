@@ -25,7 +25,7 @@ pub use events::{EventMeta, RoomMeta};
 pub(crate) use locks::RoomLocks;
 pub use locks::{RoomBatch, RoomGuard};
 pub use members::MembershipRecord;
-pub use receipts::Receipt;
+pub use receipts::{Receipt, ReceiptSlot};
 pub(crate) use relations::index_existing as index_existing_relations;
 pub use relations::{Relation, RelationRecord, ThreadActivity};
 pub use remote_invites::RemoteInvite;

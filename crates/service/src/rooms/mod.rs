@@ -12,6 +12,7 @@ mod relations;
 mod render;
 mod send;
 mod typing;
+pub mod unread;
 mod visibility;
 
 use std::sync::Arc;
@@ -40,7 +41,7 @@ pub struct RoomService {
     stopping: Arc<tokio::sync::watch::Sender<bool>>,
     /// Running unread counts per (user, room).
     unread: Arc<
-        parking_lot::Mutex<std::collections::HashMap<(ruma::OwnedUserId, ruma::OwnedRoomId), receipts::UnreadCounts>>,
+        parking_lot::Mutex<std::collections::HashMap<(ruma::OwnedUserId, ruma::OwnedRoomId), unread::CachedUnread>>,
     >,
     /// Member events each device was sent by lazy-loading syncs.
     pub(crate) lazy_members: Arc<crate::sync::LazyMembers>,

@@ -42,6 +42,12 @@ pub struct EventFilter {
     /// without.
     #[serde(default)]
     pub contains_url: Option<bool>,
+    /// Only events with one of these relation types (MSC3874, unstable as Synapse serves it).
+    #[serde(default, rename = "org.matrix.msc3874.rel_types")]
+    pub rel_types: Option<Vec<String>>,
+    /// Not events with one of these relation types (MSC3874).
+    #[serde(default, rename = "org.matrix.msc3874.not_rel_types")]
+    pub not_rel_types: Vec<String>,
 }
 
 fn type_matches(pattern: &str, kind: &str) -> bool {
@@ -68,6 +74,18 @@ impl EventFilter {
             && self
                 .contains_url
                 .is_none_or(|wanted| event["content"]["url"].is_string() == wanted)
+            && self.allows_relation(event["content"]["m.relates_to"]["rel_type"].as_str())
+    }
+
+    /// Whether the filter looks into `content` (otherwise type and sender are enough to test
+    /// an event, and a caller can spare rendering it).
+    pub fn needs_content(&self) -> bool {
+        self.contains_url.is_some() || self.rel_types.is_some() || !self.not_rel_types.is_empty()
+    }
+
+    fn allows_relation(&self, rel_type: Option<&str>) -> bool {
+        let listed = |types: &[String]| rel_type.is_some_and(|r| types.iter().any(|t| t == r));
+        self.rel_types.as_deref().is_none_or(listed) && !listed(&self.not_rel_types)
     }
 }
 

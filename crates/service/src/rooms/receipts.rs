@@ -1,14 +1,13 @@
-//! Read receipts and read markers, and the unread notification counts derived from them and
-//! the user's push rules.
+//! Read receipts and read markers. A receipt is unthreaded, for the main timeline (`main`),
+//! or for one thread (its root's event ID), as the spec's "Threaded read receipts" says; each
+//! kind is kept apart and moves forward on its own.
 
 use accord_core::time::now_millis;
-use accord_db::{Direction, rooms::Receipt};
+use accord_db::rooms::Receipt;
+pub use accord_db::rooms::ReceiptSlot;
+use ruma::events::receipt::ReceiptThread;
 use ruma::events::room::member::MembershipState;
-use ruma::{
-    EventId, RoomId, UInt, UserId,
-    push::{Action, PushConditionRoomCtx, Ruleset},
-    serde::Raw,
-};
+use ruma::{EventId, RoomId, UserId};
 use serde_json::{Map, Value, json};
 
 use super::RoomService;
@@ -19,29 +18,48 @@ pub const READ: &str = "m.read";
 /// Private read receipts (only the user sees them).
 pub const READ_PRIVATE: &str = "m.read.private";
 
-/// Most events examined when counting unread notifications in one go.
-const MAX_UNREAD_SCAN: usize = 1000;
+/// The storage slot of a receipt of `kind` for `thread`; `Err` names a thread ID that is
+/// neither `main` nor an event ID (spec: 400 `M_INVALID_PARAM`).
+pub fn receipt_slot(kind: &str, thread: &ReceiptThread) -> Result<ReceiptSlot> {
+    let thread = match thread {
+        ReceiptThread::Unthreaded => None,
+        ReceiptThread::Main => Some("main".to_owned()),
+        ReceiptThread::Thread(root) => Some(root.to_string()),
+        other => {
+            let id = other.as_str().unwrap_or_default();
+            return Err(Error::invalid_param(format!(
+                "thread_id must be \"main\" or a thread root's event ID, not {id:?}"
+            )));
+        }
+    };
+    Ok(ReceiptSlot {
+        kind: kind.to_owned(),
+        thread,
+    })
+}
 
-/// Users x rooms whose counts are kept in memory.
-const MAX_CACHED_UNREAD: usize = 100_000;
-
-/// A running unread count for one user in one room.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct UnreadCounts {
-    /// The position counting started after (the receipt, or the join).
-    from: u64,
-    /// Events up to here are counted.
-    counted_until: u64,
-    notifications: u64,
-    highlights: u64,
+/// The `thread_id` a stored slot is sent to other servers with (slots are checked by
+/// [`receipt_slot`] before they are stored, so the fallback is never taken).
+pub fn thread_of_slot(slot: &ReceiptSlot) -> ReceiptThread {
+    ReceiptThread::try_from(slot.thread.as_deref()).unwrap_or(ReceiptThread::Unthreaded)
 }
 
 impl RoomService {
     /// `POST /rooms/{roomId}/receipt/{type}/{eventId}` for `m.read` and `m.read.private`:
     /// receipts only move forward; an older event leaves the receipt as it is.
-    pub fn set_receipt(&self, user: &AuthedUser, room_id: &RoomId, kind: &str, event_id: &EventId) -> Result<()> {
+    ///
+    /// A threaded receipt is not checked against the event's thread: Synapse accepts any event
+    /// of the room, and Complement's TestThreadedReceipts marks a thread read with a reaction
+    /// outside it.
+    pub fn set_receipt(
+        &self,
+        user: &AuthedUser,
+        room_id: &RoomId,
+        slot: &ReceiptSlot,
+        event_id: &EventId,
+    ) -> Result<()> {
         self.joined_state(room_id, &user.user_id)?;
-        self.store_receipt(room_id, &user.user_id, kind, event_id, now_millis())
+        self.store_receipt(room_id, &user.user_id, slot, event_id, now_millis())
             .map(drop)
     }
 
@@ -51,6 +69,7 @@ impl RoomService {
         &self,
         room_id: &RoomId,
         user_id: &UserId,
+        slot: &ReceiptSlot,
         event_id: &EventId,
         ts: u64,
     ) -> Result<bool> {
@@ -62,7 +81,7 @@ impl RoomService {
         if !joined {
             return Ok(false);
         }
-        self.store_receipt(room_id, user_id, READ, event_id, ts)
+        self.store_receipt(room_id, user_id, slot, event_id, ts)
     }
 
     /// Stores a receipt if it moves forward; returns whether it did.
@@ -70,7 +89,7 @@ impl RoomService {
         &self,
         room_id: &RoomId,
         user_id: &UserId,
-        kind: &str,
+        slot: &ReceiptSlot,
         event_id: &EventId,
         ts: u64,
     ) -> Result<bool> {
@@ -80,7 +99,7 @@ impl RoomService {
         let meta = db.event_meta(short)?;
         let event_count = meta.count.filter(|_| meta.room_id == room_id).ok_or_else(not_found)?;
         if db
-            .get_receipt(room_id, user_id, kind)?
+            .get_receipt(room_id, user_id, slot)?
             .is_some_and(|current| current.event_count >= event_count)
         {
             return Ok(false);
@@ -90,7 +109,7 @@ impl RoomService {
             event_count,
             ts,
         };
-        db.write_at_next_count(|batch, count| db.put_receipt(batch, room_id, user_id, kind, &receipt, count))?;
+        db.write_at_next_count(|batch, count| db.put_receipt(batch, room_id, user_id, slot, &receipt, count))?;
         Ok(true)
     }
 
@@ -105,141 +124,48 @@ impl RoomService {
         Ok(())
     }
 
-    /// The `m.receipt` ephemeral event for `viewer`: all receipts initially, or those changed
+    /// The `m.receipt` ephemeral events for `viewer`: all receipts initially, or those changed
     /// in `(since, until]`; private receipts only the viewer's own.
-    pub(crate) fn receipt_event(
+    ///
+    /// One user can hold an unthreaded and a threaded receipt on the same event, which one
+    /// `content` map can't carry (matrix-spec issue 1727), so each thread's receipts go in an
+    /// event of their own: unthreaded first, then one per thread (`main` among them).
+    pub(crate) fn receipt_events(
         &self,
         viewer: &UserId,
         room_id: &RoomId,
         since: Option<u64>,
         until: u64,
-    ) -> Result<Option<Value>> {
+    ) -> Result<Vec<Value>> {
         let db = self.rooms.db();
-        let receipts: Vec<(ruma::OwnedUserId, String, Receipt)> = match since {
+        let receipts: Vec<(ruma::OwnedUserId, ReceiptSlot, Receipt)> = match since {
             None => db.receipts_of_room(room_id)?,
             Some(since) => {
                 let mut changed = Vec::new();
-                for (user, kind) in db.receipts_changed(room_id, since, until)? {
-                    if let Some(receipt) = db.get_receipt(room_id, &user, &kind)? {
-                        changed.push((user, kind, receipt));
+                for (user, slot) in db.receipts_changed(room_id, since, until)? {
+                    if let Some(receipt) = db.get_receipt(room_id, &user, &slot)? {
+                        changed.push((user, slot, receipt));
                     }
                 }
                 changed
             }
         };
-        let mut content = Map::new();
-        for (user, kind, receipt) in receipts {
-            if kind == READ_PRIVATE && user != viewer {
+        let mut by_thread: std::collections::BTreeMap<Option<String>, Map<String, Value>> = Default::default();
+        for (user, slot, receipt) in receipts {
+            if slot.kind == READ_PRIVATE && user != viewer {
                 continue;
             }
+            let mut data = json!({ "ts": receipt.ts });
+            if let Some(thread) = &slot.thread {
+                data["thread_id"] = json!(thread);
+            }
+            let content = by_thread.entry(slot.thread.clone()).or_default();
             let by_event = content.entry(receipt.event_id.to_string()).or_insert_with(|| json!({}));
-            by_event[&kind][user.as_str()] = json!({ "ts": receipt.ts });
+            by_event[&slot.kind][user.as_str()] = data;
         }
-        Ok((!content.is_empty()).then(|| json!({ "type": "m.receipt", "content": content })))
-    }
-
-    /// Unread notification and highlight counts: events after the user's latest read receipt
-    /// (public or private) whose push rules say notify.
-    ///
-    /// Counts are kept per user and room in memory and extended with the events since the
-    /// last count, so a sync costs O(new events); a moved receipt or a restart recounts once.
-    pub(crate) fn unread_counts(
-        &self,
-        user_id: &UserId,
-        room_id: &RoomId,
-        ruleset: &Ruleset,
-        until: u64,
-    ) -> Result<(u64, u64)> {
-        let db = self.rooms.db();
-        let read_up_to = [READ, READ_PRIVATE]
-            .iter()
-            .filter_map(|kind| db.get_receipt(room_id, user_id, kind).ok().flatten())
-            .map(|r| r.event_count)
-            .max();
-        let joined_at = db.get_membership(user_id, room_id)?.map(|m| m.count).unwrap_or(0);
-        let from = read_up_to.unwrap_or(joined_at).max(joined_at);
-        let key = (user_id.to_owned(), room_id.to_owned());
-        let cached = self.unread.lock().get(&key).copied();
-        let mut counts = match cached {
-            Some(counts) if counts.from == from && counts.counted_until <= until => counts,
-            _ => UnreadCounts {
-                from,
-                counted_until: from,
-                notifications: 0,
-                highlights: 0,
-            },
-        };
-        if counts.counted_until < until {
-            let (notifications, highlights) =
-                self.count_notifying(user_id, room_id, ruleset, counts.counted_until, until)?;
-            counts.notifications += notifications;
-            counts.highlights += highlights;
-            counts.counted_until = until;
-            let mut cache = self.unread.lock();
-            if cache.len() >= MAX_CACHED_UNREAD {
-                cache.clear();
-            }
-            cache.insert(key, counts);
-        }
-        Ok((counts.notifications, counts.highlights))
-    }
-
-    /// Notifying and highlighting events in `(after, until]` not sent by the user.
-    fn count_notifying(
-        &self,
-        user_id: &UserId,
-        room_id: &RoomId,
-        ruleset: &Ruleset,
-        after: u64,
-        until: u64,
-    ) -> Result<(u64, u64)> {
-        let db = self.rooms.db();
-        let events = db.timeline(
-            room_id,
-            after,
-            Some(until.saturating_add(1)),
-            Direction::Forward,
-            MAX_UNREAD_SCAN,
-        )?;
-        if events.is_empty() {
-            return Ok((0, 0));
-        }
-        let members = db
-            .members_of_room(room_id)?
-            .into_iter()
-            .filter(|(_, m)| *m == MembershipState::Join)
-            .count();
-        let display_name = db
-            .profile(user_id)?
-            .get("displayname")
-            .and_then(Value::as_str)
-            .unwrap_or(user_id.localpart())
-            .to_owned();
-        let context = PushConditionRoomCtx::new(
-            room_id.to_owned(),
-            UInt::try_from(members).unwrap_or(UInt::MAX),
-            user_id.to_owned(),
-            display_name,
-        );
-        let (mut notifications, mut highlights) = (0, 0);
-        for (_, short) in events {
-            let Some(pdu) = self.rooms.pdu(short)? else { continue };
-            if pdu.sender == user_id || pdu.rejected {
-                continue;
-            }
-            let event = pdu.to_client_event(Map::new());
-            let Ok(raw) = serde_json::value::to_raw_value(&event) else {
-                continue;
-            };
-            let raw: Raw<ruma::events::AnySyncTimelineEvent> = Raw::from_json(raw);
-            let actions = futures::executor::block_on(ruleset.get_actions(&raw, &context));
-            if actions.iter().any(Action::should_notify) {
-                notifications += 1;
-                if actions.iter().any(Action::is_highlight) {
-                    highlights += 1;
-                }
-            }
-        }
-        Ok((notifications, highlights))
+        Ok(by_thread
+            .into_values()
+            .map(|content| json!({ "type": "m.receipt", "content": content }))
+            .collect())
     }
 }

@@ -13,6 +13,9 @@ pub struct RoomEventSection {
     /// Event filters.
     #[serde(flatten)]
     pub events: EventFilter,
+    /// Timeline only: count unread notifications per thread (spec "Threaded read receipts").
+    #[serde(default)]
+    pub unread_thread_notifications: bool,
 }
 
 /// `room`.

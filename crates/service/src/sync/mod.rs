@@ -144,10 +144,13 @@ impl Services {
                 }
             }
         }
-        if since.is_none() && !account_data.iter().any(|e| e["type"] == "m.push_rules") {
-            // Clients read push rules from account data; serve the defaults until changed.
-            let rules = self.push_rules.ruleset(&user.user_id)?;
-            account_data.push(json!({ "type": "m.push_rules", "content": { "global": rules } }));
+        // Clients read push rules from account data: the stored rules merged with the server's
+        // current defaults (the defaults alone until the user changes one), on an initial sync
+        // and whenever they changed.
+        let rules_changed = since.is_none() || account_data.iter().any(|e| e["type"] == "m.push_rules");
+        account_data.retain(|e| e["type"] != "m.push_rules");
+        if rules_changed {
+            account_data.push(json!({ "type": "m.push_rules", "content": { "global": ruleset } }));
         }
         account_data.retain(|event| request.filter.account_data.events.allows(event));
         let has_news = !account_data.is_empty() || rooms.1;

@@ -10,9 +10,12 @@ use accord_db::{
 use accord_room::RoomState;
 use ruma::{
     EventId, OwnedRoomId, OwnedUserId, RoomId, UInt, UserId,
-    api::client::sync::sync_events::v3::{
-        InviteState, InvitedRoom, JoinedRoom, KnockState, KnockedRoom, LeftRoom, RoomSummary, Rooms, State,
-        StateEvents, Timeline,
+    api::client::sync::sync_events::{
+        UnreadNotificationsCount,
+        v3::{
+            InviteState, InvitedRoom, JoinedRoom, KnockState, KnockedRoom, LeftRoom, RoomSummary, Rooms, State,
+            StateEvents, Timeline,
+        },
     },
     events::{StateEventType, room::member::MembershipState},
 };
@@ -193,12 +196,9 @@ impl RoomService {
             }
         }
 
-        let mut ephemeral: Vec<Value> = self
-            .receipt_event(&user.user_id, room_id, since, until)?
-            .into_iter()
-            .collect();
+        let mut ephemeral: Vec<Value> = self.receipt_events(&user.user_id, room_id, since, until)?;
         ephemeral.extend(self.typing_event(room_id, since, until));
-        let (notifications, highlights) = self.unread_counts(&user.user_id, room_id, ruleset, until)?;
+        let unread = self.unread_counts(&user.user_id, room_id, ruleset, until)?;
         let mut room = JoinedRoom::new();
         room.timeline = timeline(&slice.events, slice.limited, prev_batch)?;
         let state = StateEvents::with_events(raw_jsons(&state)?);
@@ -210,8 +210,18 @@ impl RoomService {
         room.ephemeral.events = raw_jsons(&ephemeral)?;
         room.account_data.events = raw_jsons(&account_data)?;
         room.summary = summary;
-        room.unread_notifications.highlight_count = Some(uint(highlights));
-        room.unread_notifications.notification_count = Some(uint(notifications));
+        // With `unread_thread_notifications` the room's counts are the main timeline's and each
+        // thread with something unread has its own; without, the room's counts cover it all.
+        let room_counts = if filter.room.timeline.unread_thread_notifications {
+            for (root, counts) in &unread.threads {
+                room.unread_thread_notifications
+                    .insert(root.clone(), notification_count(*counts));
+            }
+            unread.main
+        } else {
+            unread.total()
+        };
+        room.unread_notifications = notification_count(room_counts);
         Ok(room)
     }
 
@@ -254,7 +264,10 @@ impl RoomService {
                 let Some(pdu) = self.rooms().pdu(short)? else {
                     continue;
                 };
-                let probe = json!({ "type": pdu.kind.to_string(), "sender": pdu.sender });
+                let mut probe = json!({ "type": pdu.kind.to_string(), "sender": pdu.sender });
+                if timeline_filter.needs_content() {
+                    probe["content"] = serde_json::from_str(pdu.content.get()).unwrap_or_default();
+                }
                 if !timeline_filter.allows(&probe) {
                     continue;
                 }
@@ -561,4 +574,12 @@ fn timeline(events: &[Value], limited: bool, prev_batch: u64) -> Result<Timeline
 /// A count as the spec's integer (counts never come near 2^53).
 fn uint(count: u64) -> UInt {
     UInt::try_from(count).unwrap_or(UInt::MAX)
+}
+
+/// Counts as `/sync` reports them.
+fn notification_count(counts: crate::rooms::unread::Counts) -> UnreadNotificationsCount {
+    let mut count = UnreadNotificationsCount::new();
+    count.highlight_count = Some(uint(counts.highlights));
+    count.notification_count = Some(uint(counts.notifications));
+    count
 }

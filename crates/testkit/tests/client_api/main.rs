@@ -41,6 +41,7 @@ mod rooms;
 mod spaces;
 mod storage_faults;
 mod sync;
+mod threaded_receipts;
 mod tls;
 mod to_device;
 mod user_directory;

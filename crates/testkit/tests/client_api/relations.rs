@@ -4,29 +4,12 @@
 //! children dropped; an invisible parent is 404. The behaviours Complement's TestRelations,
 //! TestRelationsPagination, TestRelationsPaginationSync and TestThreadsEndpoint check.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use accord_testkit::{TestServer, TestUser};
+use accord_testkit::{TestServer, TestUser, urlencode};
 use serde_json::{Value, json};
-
-/// A transaction id not used before in this process.
-fn txn_id() -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    format!("rel{}", NEXT.fetch_add(1, Ordering::Relaxed))
-}
 
 /// Sends an event of `kind` with `content`; returns its id.
 async fn send(server: &TestServer, user: &TestUser, room: &str, kind: &str, content: Value) -> String {
-    let txn = txn_id();
-    let reply = server
-        .put(
-            &format!("/_matrix/client/v3/rooms/{room}/send/{kind}/{txn}"),
-            Some(&user.token),
-            content,
-        )
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    reply.body["event_id"].as_str().expect("event_id").to_owned()
+    server.send_event(user, room, kind, content).await
 }
 
 fn reply_in_thread(root: &str, body: &str) -> Value {
@@ -306,7 +289,7 @@ async fn edits_and_references_are_bundled_and_redacted_children_drop_out() {
     for target in [&annotation, &reference] {
         let reply = server
             .put(
-                &format!("/_matrix/client/v3/rooms/{room}/redact/{target}/{}", txn_id()),
+                &format!("/_matrix/client/v3/rooms/{room}/redact/{target}/{}", urlencode(target)),
                 Some(&bob.token),
                 json!({}),
             )
