@@ -11,7 +11,7 @@ use tracing::info;
 use crate::{Db, Error, Result, tables};
 
 /// The layout this binary reads and writes.
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 
 const VERSION_KEY: &[u8] = b"schema_version";
 
@@ -22,6 +22,8 @@ type Step = fn(&Db, &mut WriteBatch) -> Result<()>;
 const STEPS: &[Step] = &[
     // 1 -> 2: the relations index (`parent_count_child`, thread activity) for stored events.
     crate::rooms::index_existing_relations,
+    // 2 -> 3: the timeline by time (`roomid_ts_count`) for stored events.
+    crate::rooms::index_existing_event_times,
 ];
 
 /// Brings the database to [`SCHEMA_VERSION`], or refuses one written by a newer Accord.

@@ -197,7 +197,7 @@ impl Rooms {
             };
             self.db.put_event_meta(batch, short, &meta);
             self.db.put_backfilled(batch, count, short);
-            self.index_relation(batch, pdu, count, short)?;
+            self.index_placed(batch, pdu, count, short)?;
             placement.placed.push(Placed {
                 short,
                 meta,

@@ -186,7 +186,7 @@ impl Rooms {
             },
         );
         db.put_timeline(&mut batch, count, short);
-        self.index_relation(&mut batch, pdu, count, short)?;
+        self.index_placed(&mut batch, pdu, count, short)?;
         db.replace_extremities(&mut batch, &pdu.prev_events, &pdu.event_id)?;
         let current_state = match resolved_current {
             None => state_after,

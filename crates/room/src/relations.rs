@@ -1,6 +1,7 @@
-//! Indexing relations (`m.relates_to`, spec: "Forming relationships between events") as
-//! events take their place in the timeline, live or backfilled, in the same batch; and
-//! dropping a relation when its event is redacted (redaction strips `m.relates_to`).
+//! Indexing events as they take their place in the timeline: by time, and by relation
+//! (`m.relates_to`, spec: "Forming relationships between events"), live or backfilled, in the
+//! same batch; and dropping a relation when its event is redacted (redaction strips
+//! `m.relates_to`).
 
 use accord_core::Pdu;
 use accord_db::rooms::{RelationRecord, RoomBatch, ShortEventId};
@@ -30,14 +31,22 @@ pub fn relation_of(pdu: &Pdu) -> Option<(OwnedEventId, String)> {
 }
 
 impl Rooms {
-    /// Queues indexing `pdu` (placed at `count` as `short`) under the event it relates to.
-    pub(crate) fn index_relation(
+    /// Queues the indexes kept for every event placed in a timeline (live or backfilled): by
+    /// time, and under the event it relates to.
+    pub(crate) fn index_placed(
         &self,
         batch: &mut RoomBatch<'_>,
         pdu: &Pdu,
         count: u64,
         short: ShortEventId,
     ) -> Result<()> {
+        self.db
+            .put_event_time(batch, u64::from(pdu.origin_server_ts.get()), count, short);
+        self.index_relation(batch, pdu, count, short)
+    }
+
+    /// Queues indexing `pdu` (placed at `count` as `short`) under the event it relates to.
+    fn index_relation(&self, batch: &mut RoomBatch<'_>, pdu: &Pdu, count: u64, short: ShortEventId) -> Result<()> {
         let Some((parent, rel_type)) = relation_of(pdu) else {
             return Ok(());
         };

@@ -20,6 +20,7 @@ pub mod filters;
 pub mod identity;
 mod inbound;
 mod invite_permission;
+mod jump_to_date;
 pub mod key_backup;
 mod key_signatures;
 pub mod media;
@@ -59,6 +60,7 @@ use std::sync::Arc;
 use accord_core::Config;
 use accord_db::Db;
 
+pub use accord_db::Direction;
 pub(crate) use edus::edu_json;
 pub use error::{Error, Result};
 pub use sessions::AuthedUser;

@@ -9,6 +9,7 @@ pub mod directory;
 pub mod discovery;
 pub mod event;
 pub mod filter;
+pub mod jump_to_date;
 pub mod key_backup;
 pub mod keys;
 pub mod membership;
@@ -131,6 +132,7 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
         .ruma_route(relations::get_threads_route)
         .ruma_route(user_directory::search_users_route)
         .ruma_route(space::get_hierarchy_route)
+        .ruma_route(jump_to_date::timestamp_to_event_route)
         .ruma_route(state::send_state_event_route)
         .ruma_route(state::get_state_events_route)
         .ruma_route(state::get_state_event_for_key_route)

@@ -2,6 +2,7 @@
 //! reading history, and this server's media. Everything else is refused the Matrix way.
 
 mod history;
+mod jump_to_date;
 mod keys;
 mod media;
 mod membership;
@@ -49,6 +50,7 @@ pub fn router(services: Services) -> Router {
         .ruma_route(history::get_missing_events_route)
         .ruma_route(history::get_backfill_route)
         .ruma_route(space::get_hierarchy_route)
+        .ruma_route(jump_to_date::timestamp_to_event_route)
         // Media answers are streamed, not ruma's buffered multipart type.
         .route_with::<ruma::api::federation::authenticated_media::get_content::v1::Request, _, _, _>(
             media::get_content_route,

@@ -7,6 +7,7 @@
 
 mod aliases;
 mod backfill;
+mod event_times;
 mod events;
 mod locks;
 mod members;
@@ -21,6 +22,8 @@ mod txn;
 pub use aliases::AliasRecord;
 pub(crate) use backfill::BackfillFloor;
 pub use backfill::LIVE_STREAM_START;
+pub use event_times::TimedEvent;
+pub(crate) use event_times::index_existing as index_existing_event_times;
 pub use events::{EventMeta, RoomMeta};
 pub(crate) use locks::RoomLocks;
 pub use locks::{RoomBatch, RoomGuard};

@@ -5,6 +5,7 @@
 mod create;
 mod directory;
 mod hierarchy;
+pub mod jump_to_date;
 mod membership;
 pub(crate) mod read;
 pub mod receipts;

@@ -23,6 +23,7 @@ mod federation_sender;
 mod federation_support;
 mod http_errors;
 mod invite_permission;
+mod jump_to_date;
 mod key_backup;
 mod login;
 mod media;
