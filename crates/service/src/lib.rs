@@ -53,6 +53,7 @@ pub mod to_device;
 mod tokens;
 pub mod transactions;
 pub mod uiaa;
+mod upgrade_settings;
 pub mod user_directory;
 
 use std::sync::Arc;

@@ -3,12 +3,13 @@
 
 use accord_db::Db;
 use ruma::{
-    UserId,
+    RoomId, UserId,
     api::error::ErrorKind,
     power_levels::NotificationPowerLevelsKey,
     push::{
-        Action, ConditionalPushRule, ConditionalPushRuleInit, HighlightTweakValue, InsertPushRuleError, NewPushRule,
-        PatternedPushRuleInit, PushCondition, RemovePushRuleError, RuleKind, Ruleset, SoundTweakValue, Tweak,
+        Action, ConditionalPushRule, ConditionalPushRuleInit, HighlightTweakValue, InsertPushRuleError,
+        NewConditionalPushRule, NewPushRule, NewSimplePushRule, PatternedPushRuleInit, PushCondition,
+        RemovePushRuleError, RuleKind, Ruleset, SoundTweakValue, Tweak,
     },
 };
 use serde_json::{Value, json};
@@ -85,6 +86,66 @@ impl PushRules {
             .set_enabled(kind, rule_id, enabled)
             .map_err(|_| rule_not_found(rule_id))?;
         self.save(user_id, &ruleset)
+    }
+
+    /// Copies the user's rules for room `old` to room `new` (after an upgrade): the room rule
+    /// named after `old`, and enabled override and underride rules matching `room_id` against
+    /// `old`, renamed and re-pointed at `new`. Rules the user already has for `new` are kept
+    /// as they are. Returns whether anything was copied.
+    pub fn copy_room_rules(&self, user_id: &UserId, old: &RoomId, new: &RoomId) -> Result<bool> {
+        let mut ruleset = self.ruleset(user_id)?;
+        let mut copies = Vec::new();
+        for rule in &ruleset.room {
+            if rule.rule_id == old && rule.enabled && ruleset.get(RuleKind::Room, new.as_str()).is_none() {
+                copies.push(NewPushRule::Room(NewSimplePushRule::new(
+                    new.to_owned(),
+                    rule.actions.clone(),
+                )));
+            }
+        }
+        for (kind, rules) in [
+            (RuleKind::Override, &ruleset.override_),
+            (RuleKind::Underride, &ruleset.underride),
+        ] {
+            for rule in rules.iter().filter(|rule| !rule.default && rule.enabled) {
+                let matches_old = |condition: &PushCondition| matches!(condition, PushCondition::EventMatch(data) if data.key == "room_id" && data.pattern == old.as_str());
+                if !rule.conditions.iter().any(matches_old) {
+                    continue;
+                }
+                let rule_id = match rule.rule_id.contains(old.as_str()) {
+                    true => rule.rule_id.replace(old.as_str(), new.as_str()),
+                    false => format!("{}-{new}", rule.rule_id),
+                };
+                if ruleset.get(kind.clone(), &rule_id).is_some() {
+                    continue;
+                }
+                let conditions = rule
+                    .conditions
+                    .iter()
+                    .map(|condition| match condition {
+                        PushCondition::EventMatch(data) if matches_old(condition) => PushCondition::EventMatch(
+                            ruma::push::EventMatchConditionData::new(data.key.clone(), new.to_string()),
+                        ),
+                        other => other.clone(),
+                    })
+                    .collect();
+                let copy = NewConditionalPushRule::new(rule_id, conditions, rule.actions.clone());
+                copies.push(match kind {
+                    RuleKind::Override => NewPushRule::Override(copy),
+                    _ => NewPushRule::Underride(copy),
+                });
+            }
+        }
+        if copies.is_empty() {
+            return Ok(false);
+        }
+        for copy in copies {
+            ruleset
+                .insert(copy, None, None)
+                .map_err(|err| Error::Internal(format!("copying a push rule: {err}")))?;
+        }
+        self.save(user_id, &ruleset)?;
+        Ok(true)
     }
 
     /// Replaces a rule's actions.

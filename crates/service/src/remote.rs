@@ -135,6 +135,7 @@ impl Services {
         if let Err(err) = self.announce_devices_to_new_servers(&user.user_id, &room_id) {
             tracing::warn!(%err, room = %room_id, "devices not announced to the room's new servers");
         }
+        self.settings_follow_join(&user.user_id, &room_id);
         Ok(room_id)
     }
 

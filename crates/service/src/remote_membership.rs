@@ -63,6 +63,8 @@ impl Services {
         };
         let is_direct = request.is_direct;
         let room_id = self.rooms.create_room(user, request).await?;
+        // A room created by hand as another's replacement (`predecessor` in its create).
+        self.settings_follow_join(&user.user_id, &room_id);
         for target in remote {
             if let Err(err) = self.invite_anywhere(user, &room_id, &target, None, is_direct).await {
                 tracing::warn!(room = %room_id, %target, %err, "createRoom: the invite through their server failed");

@@ -21,6 +21,7 @@ pub mod receipt;
 pub mod register;
 pub mod relations;
 pub mod room;
+pub mod room_upgrade;
 pub mod session;
 pub mod space;
 pub mod state;
@@ -124,6 +125,7 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
         .ruma_route(push::set_pushrule_actions_route)
         // Rooms: creation, events, state
         .ruma_route(room::create_room_route)
+        .ruma_route(room_upgrade::upgrade_room_route)
         .ruma_route(message::send_message_event_route)
         .ruma_route(message::get_message_events_route)
         .ruma_route(relations::get_relating_events_route)

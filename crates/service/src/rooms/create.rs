@@ -226,7 +226,7 @@ impl RoomService {
         Ok(room_id)
     }
 
-    fn creator_member_content(&self, user_id: &ruma::UserId) -> Result<Value> {
+    pub(crate) fn creator_member_content(&self, user_id: &ruma::UserId) -> Result<Value> {
         let mut content = json!({ "membership": "join" });
         let profile = self.rooms.db().profile(user_id)?;
         for field in ["displayname", "avatar_url"] {

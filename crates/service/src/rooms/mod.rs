@@ -14,6 +14,7 @@ mod render;
 mod send;
 mod typing;
 pub mod unread;
+pub mod upgrade;
 mod visibility;
 
 use std::sync::Arc;
@@ -44,6 +45,8 @@ pub struct RoomService {
     unread: Arc<
         parking_lot::Mutex<std::collections::HashMap<(ruma::OwnedUserId, ruma::OwnedRoomId), unread::CachedUnread>>,
     >,
+    /// Rooms being upgraded right now.
+    upgrades: Arc<upgrade::UpgradesInFlight>,
     /// Member events each device was sent by lazy-loading syncs.
     pub(crate) lazy_members: Arc<crate::sync::LazyMembers>,
 }
@@ -56,6 +59,7 @@ impl RoomService {
             typing: Arc::default(),
             stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
             unread: Arc::default(),
+            upgrades: Arc::default(),
             lazy_members: Arc::default(),
         }
     }
