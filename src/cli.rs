@@ -1,4 +1,4 @@
-//! Subcommands: `serve`, `check-config`, `user create`, `keys rotate`.
+//! Subcommands: `serve`, `check-config`, `user create`, `keys rotate`, `search rebuild`.
 
 use std::path::{Path, PathBuf};
 
@@ -37,6 +37,22 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Manage the message search index of a stopped server.
+    Search {
+        #[command(subcommand)]
+        command: SearchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SearchCommand {
+    /// Index every room's timeline afresh (after restoring a backup, or if searches miss
+    /// messages they should find).
+    Rebuild {
+        /// TOML configuration file naming the database.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -94,6 +110,9 @@ pub(crate) fn run(cli: Cli) -> Result<(), String> {
         Command::Keys {
             command: KeysCommand::Rotate { config },
         } => rotate_key(config.as_deref()),
+        Command::Search {
+            command: SearchCommand::Rebuild { config },
+        } => rebuild_search(config.as_deref()),
     }
 }
 
@@ -156,5 +175,14 @@ fn rotate_key(config: Option<&Path>) -> Result<(), String> {
     let db = accord_server::open_database(&config).map_err(|err| err.to_string())?;
     let key_id = accord_service::identity::rotate(&db).map_err(|err| err.to_string())?;
     println!("new signing key {key_id}; the old one stays published as an old verify key");
+    Ok(())
+}
+
+fn rebuild_search(config: Option<&Path>) -> Result<(), String> {
+    let config = Config::load(config).map_err(|err| err.to_string())?;
+    let db = accord_server::open_database(&config).map_err(|err| err.to_string())?;
+    let services = Services::new(std::sync::Arc::new(config), db).map_err(|err| err.to_string())?;
+    let indexed = services.search.rebuild().map_err(|err| err.to_string())?;
+    println!("search index rebuilt: {indexed} events indexed");
     Ok(())
 }

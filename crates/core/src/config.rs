@@ -41,6 +41,8 @@ pub struct Config {
     pub media: MediaConfig,
     /// Who `/user_directory/search` finds.
     pub user_directory: UserDirectoryConfig,
+    /// Message search (`POST /search`).
+    pub search: SearchConfig,
     /// Log output.
     pub logging: LoggingConfig,
 }
@@ -165,6 +167,15 @@ pub struct UserDirectoryConfig {
     /// Every local account is found, not only the users sharing a room with the searcher
     /// and the members of published rooms. Off by default, as on Synapse.
     pub search_all_users: bool,
+}
+
+/// `[search]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchConfig {
+    /// Directory of the full-text index of messages; unset: beside the database,
+    /// `<database.path>-search`. Deleting it makes the server rebuild it at the next start.
+    pub path: Option<PathBuf>,
 }
 
 /// `[media]`
@@ -348,20 +359,29 @@ impl Default for MediaConfig {
 }
 
 impl Config {
+    /// The search index directory: `search.path`, or `<database.path>-search`.
+    pub fn search_path(&self) -> PathBuf {
+        self.search
+            .path
+            .clone()
+            .unwrap_or_else(|| self.beside_database("search"))
+    }
+
+    /// `<database.path>-<suffix>` beside the database (inside it for a path like `.`).
+    fn beside_database(&self, suffix: &str) -> PathBuf {
+        match self.database.path.file_name() {
+            Some(name) => {
+                let mut name = name.to_os_string();
+                name.push(format!("-{suffix}"));
+                self.database.path.with_file_name(name)
+            }
+            None => self.database.path.join(suffix),
+        }
+    }
+
     /// The media directory: `media.path`, or `<database.path>-media` beside the database.
     pub fn media_path(&self) -> PathBuf {
-        match &self.media.path {
-            Some(path) => path.clone(),
-            None => match self.database.path.file_name() {
-                Some(name) => {
-                    let mut name = name.to_os_string();
-                    name.push("-media");
-                    self.database.path.with_file_name(name)
-                }
-                // A database path like `.` or `/`: a `media` directory inside it.
-                None => self.database.path.join("media"),
-            },
-        }
+        self.media.path.clone().unwrap_or_else(|| self.beside_database("media"))
     }
 }
 
@@ -424,6 +444,7 @@ impl Default for Config {
             presence: PresenceConfig::default(),
             media: MediaConfig::default(),
             user_directory: UserDirectoryConfig::default(),
+            search: SearchConfig::default(),
             logging: LoggingConfig {
                 filter: "info".to_owned(),
                 format: LogFormat::Text,

@@ -136,6 +136,9 @@ catalog! {
     /// `room_id 0xFF origin_server_ts` (u64) `0xFF count` (u64) -> u64 short event id: the
     /// room's timeline events by the time their senders claim, for `/timestamp_to_event`.
     ROOMID_TS_COUNT = "roomid_ts_count";
+    /// `count` (u64) -> `room_id`: backfilled timeline positions (outside the global stream),
+    /// for followers of every timeline such as the search index.
+    BACKFILLCOUNT_ROOMID = "backfillcount_roomid";
     /// `count` (u64) -> `room_id`: the global stream, for "which rooms changed since".
     COUNT_ROOMID = "count_roomid";
     /// `user_id 0xFF room_id` -> JSON `Membership` (state and the count it changed at).

@@ -136,7 +136,9 @@ impl SearchIndex {
     }
 
     fn writer(&self) -> Result<std::sync::MutexGuard<'_, IndexWriter>> {
-        self.writer.lock().map_err(|_| Error::Index("the index writer lock is poisoned".to_owned()))
+        self.writer
+            .lock()
+            .map_err(|_| Error::Index("the index writer lock is poisoned".to_owned()))
     }
 }
 

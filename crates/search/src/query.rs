@@ -121,7 +121,10 @@ pub(crate) fn run(index: &Index, searcher: &Searcher, fields: &Fields, query: &S
         }
         Order::Recent => {
             if let Some(below) = query.after {
-                let range = RangeQuery::new(Bound::Unbounded, Bound::Excluded(Term::from_field_u64(fields.count, below)));
+                let range = RangeQuery::new(
+                    Bound::Unbounded,
+                    Bound::Excluded(Term::from_field_u64(fields.count, below)),
+                );
                 clauses.push((Occur::Must, Box::new(range)));
             }
             let page = BooleanQuery::new(clauses);
@@ -140,7 +143,10 @@ pub(crate) fn run(index: &Index, searcher: &Searcher, fields: &Fields, query: &S
         else {
             continue;
         };
-        let count = doc.get_first(fields.count).and_then(|value| value.as_u64()).unwrap_or(0);
+        let count = doc
+            .get_first(fields.count)
+            .and_then(|value| value.as_u64())
+            .unwrap_or(0);
         hits.push(Hit {
             event_id,
             room_id,

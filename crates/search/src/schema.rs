@@ -4,9 +4,7 @@
 
 use tantivy::{
     Index, TantivyDocument,
-    schema::{
-        Field, IndexRecordOption, NumericOptions, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
-    },
+    schema::{Field, IndexRecordOption, NumericOptions, STORED, STRING, Schema, TextFieldIndexing, TextOptions},
     tokenizer::{AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer},
 };
 
@@ -80,7 +78,11 @@ impl Fields {
         doc.add_text(self.room_id, &event.room_id);
         doc.add_text(self.sender, &event.sender);
         doc.add_u64(self.count, event.count);
-        for (field, text) in [(self.body, &event.body), (self.name, &event.name), (self.topic, &event.topic)] {
+        for (field, text) in [
+            (self.body, &event.body),
+            (self.name, &event.name),
+            (self.topic, &event.topic),
+        ] {
             if let Some(text) = text {
                 doc.add_text(field, text);
             }

@@ -38,7 +38,9 @@ fn ids(hits: &accord_search::Hits) -> Vec<&str> {
 fn words_match_together_folded_and_within_the_rooms_asked() {
     let dir = tempfile::tempdir().unwrap();
     let index = SearchIndex::open(dir.path()).unwrap();
-    index.add(&event(1, "!a", "@x", "Message number 4 about the Café")).unwrap();
+    index
+        .add(&event(1, "!a", "@x", "Message number 4 about the Café"))
+        .unwrap();
     index.add(&event(2, "!a", "@y", "Message number 5")).unwrap();
     index.add(&event(3, "!b", "@x", "message number 4 elsewhere")).unwrap();
     index.commit(Progress { live: 3, backfill: 10 }).unwrap();
@@ -70,7 +72,12 @@ fn recent_order_pages_by_position_and_rank_by_offset() {
     for n in 0..20 {
         index.add(&event(n, "!a", "@x", &format!("Message {n}"))).unwrap();
     }
-    index.commit(Progress { live: 20, backfill: 100 }).unwrap();
+    index
+        .commit(Progress {
+            live: 20,
+            backfill: 100,
+        })
+        .unwrap();
     let rooms = vec!["!a".to_owned()];
     let mut page = query("message", &rooms, Order::Recent);
     let first = index.search(&page).unwrap();

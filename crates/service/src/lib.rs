@@ -43,6 +43,7 @@ mod remote_presence;
 mod remote_receipts;
 pub mod resident_membership;
 pub mod rooms;
+pub mod search;
 pub mod sender;
 pub mod server_history;
 mod server_keys;
@@ -95,6 +96,8 @@ pub struct Services {
     pub federation: Option<accord_federation::Federation>,
     /// The content repository: uploads, downloads, thumbnails, remote media.
     pub media: media::Media,
+    /// Message search and the index behind it.
+    pub search: search::Search,
     /// Held while one-time keys are claimed, so no key is handed out twice.
     key_claims: Arc<parking_lot::Mutex<()>>,
     /// Held while a key backup changes, so concurrent uploads keep `count` and `etag` right.
@@ -114,13 +117,16 @@ impl Services {
             None
         };
         let media = media::Media::new(config.clone(), db.clone(), federation.clone())?;
-        let rooms = rooms::RoomService::new(config.clone(), accord_room::Rooms::new(db.clone(), identity));
+        let room_writer = accord_room::Rooms::new(db.clone(), identity);
+        let search = search::Search::open(&config, db.clone(), room_writer.clone())?;
+        let rooms = rooms::RoomService::new(config.clone(), room_writer);
         let sessions = sessions::Sessions::new(config.clone(), db.clone());
         let uiaa = uiaa::Uiaa::new(config.clone(), db.clone());
         let accounts = accounts::Accounts::new(config.clone(), db.clone(), sessions.clone());
         Ok(Self {
             federation,
             media,
+            search,
             rooms,
             devices: devices::Devices::new(db.clone(), sessions.clone()),
             profiles: profiles::Profiles::new(config.clone(), db.clone()),

@@ -22,6 +22,7 @@ pub mod register;
 pub mod relations;
 pub mod room;
 pub mod room_upgrade;
+pub mod search;
 pub mod session;
 pub mod space;
 pub mod state;
@@ -175,6 +176,10 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
         .ruma_route(receipt::create_receipt_route)
         .ruma_route(receipt::set_read_marker_route)
         // Sync
+        .route_with::<ruma::api::client::search::search_events::v3::Request, _, _, _>(
+            search::search_events_route,
+            search::render,
+        )
         .route_with::<ruma::api::client::sync::sync_events::v3::Request, _, _, _>(
             sync::sync_events_route,
             sync_body::render,

@@ -62,5 +62,13 @@ impl Db {
             KeyBuilder::new().str(room_id.as_str()).u64(count).build(),
             short.0.to_be_bytes(),
         );
+        self.put_backfill_feed(batch, count);
+    }
+}
+
+impl Db {
+    /// The lowest backfilled position handed out so far ([`LIVE_STREAM_START`] when none).
+    pub fn backfill_floor_value(&self) -> u64 {
+        self.backfill_floor().0.load(Ordering::SeqCst)
     }
 }

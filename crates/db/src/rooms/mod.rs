@@ -17,6 +17,7 @@ mod remote_invites;
 mod short;
 mod snapshots;
 mod timeline;
+mod timeline_feed;
 mod txn;
 
 pub use aliases::AliasRecord;

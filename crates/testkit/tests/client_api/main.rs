@@ -40,6 +40,7 @@ mod register;
 mod relations;
 mod room_upgrade;
 mod rooms;
+mod search;
 mod spaces;
 mod storage_faults;
 mod sync;
