@@ -139,6 +139,9 @@ catalog! {
     /// `count` (u64) -> `room_id`: backfilled timeline positions (outside the global stream),
     /// for followers of every timeline such as the search index.
     BACKFILLCOUNT_ROOMID = "backfillcount_roomid";
+    /// `report id` (u64, a stream position) -> JSON `Report`: reports of events, rooms and
+    /// users for the server's admins.
+    ID_REPORT = "id_report";
     /// `count` (u64) -> `room_id`: the global stream, for "which rooms changed since".
     COUNT_ROOMID = "count_roomid";
     /// `user_id 0xFF room_id` -> JSON `Membership` (state and the count it changed at).

@@ -41,6 +41,7 @@ mod remote_knock;
 mod remote_membership;
 mod remote_presence;
 mod remote_receipts;
+pub mod reports;
 pub mod resident_membership;
 pub mod rooms;
 pub mod search;

@@ -3,11 +3,12 @@
 //! service methods as the client API.
 
 mod media;
+mod reports;
 
 use accord_service::{AuthedUser, Services};
 use axum::{
     Router,
-    routing::{delete, post},
+    routing::{delete, get, post},
 };
 use ruma::api::error::ErrorKind;
 
@@ -35,6 +36,11 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
         .route(
             "/_synapse/admin/v1/purge_media_cache",
             post(media::purge_media_cache_route),
+        )
+        .route("/_synapse/admin/v1/event_reports", get(reports::list_reports_route))
+        .route(
+            "/_synapse/admin/v1/event_reports/{report_id}",
+            get(reports::get_report_route).delete(reports::delete_report_route),
         )
 }
 

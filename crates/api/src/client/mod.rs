@@ -20,6 +20,7 @@ pub mod push;
 pub mod receipt;
 pub mod register;
 pub mod relations;
+pub mod report;
 pub mod room;
 pub mod room_upgrade;
 pub mod search;
@@ -127,6 +128,9 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
         // Rooms: creation, events, state
         .ruma_route(room::create_room_route)
         .ruma_route(room_upgrade::upgrade_room_route)
+        .ruma_route(report::report_event_route)
+        .ruma_route(report::report_room_route)
+        .ruma_route(report::report_user_route)
         .ruma_route(message::send_message_event_route)
         .ruma_route(message::get_message_events_route)
         .ruma_route(relations::get_relating_events_route)

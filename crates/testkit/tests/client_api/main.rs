@@ -38,6 +38,7 @@ mod profile;
 mod push_rules;
 mod register;
 mod relations;
+mod reports;
 mod room_upgrade;
 mod rooms;
 mod search;
