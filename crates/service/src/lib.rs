@@ -18,6 +18,7 @@ mod edus;
 mod error;
 pub mod filters;
 pub mod identity;
+mod ignored_users;
 mod inbound;
 mod invite_permission;
 mod jump_to_date;

@@ -15,7 +15,7 @@ use crate::{AuthedUser, Error, Result};
 
 impl RoomService {
     /// The client form of a stored event, as `viewer` should see it, with the aggregations of
-    /// its children bundled.
+    /// its children bundled; `None` for a message of a user the viewer ignores.
     pub(crate) fn render(&self, short: ShortEventId, viewer: Option<&AuthedUser>) -> Result<Option<Value>> {
         self.render_bundled(short, viewer, Bundles::All)
     }
@@ -33,6 +33,12 @@ impl RoomService {
         let Some(mut pdu) = self.rooms.pdu(short)? else {
             return Ok(None);
         };
+        if let Some(viewer) = viewer
+            && !pdu.is_state()
+            && crate::ignored_users::ignores(db, &viewer.user_id, &pdu.sender)?
+        {
+            return Ok(None);
+        }
         let mut unsigned = Map::new();
         unsigned.insert(
             "age".to_owned(),

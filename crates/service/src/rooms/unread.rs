@@ -171,9 +171,10 @@ impl RoomService {
             return Ok(());
         }
         let context = self.push_context(user_id, room_id)?;
+        let ignored = crate::ignored_users::ignored_by(db, user_id)?;
         for (count, short) in events {
             let Some(pdu) = self.rooms.pdu(short)? else { continue };
-            if pdu.sender == user_id || pdu.rejected {
+            if pdu.sender == user_id || pdu.rejected || ignored.contains(&pdu.sender) {
                 continue;
             }
             let thread = self.thread_root(&pdu)?;

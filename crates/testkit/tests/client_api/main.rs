@@ -22,6 +22,7 @@ mod federation_restricted;
 mod federation_sender;
 mod federation_support;
 mod http_errors;
+mod ignored_users;
 mod invite_permission;
 mod jump_to_date;
 mod key_backup;
