@@ -43,6 +43,8 @@ pub struct Config {
     pub user_directory: UserDirectoryConfig,
     /// Message search (`POST /search`).
     pub search: SearchConfig,
+    /// Push notifications through push gateways.
+    pub push: PushConfig,
     /// Log output.
     pub logging: LoggingConfig,
 }
@@ -176,6 +178,66 @@ pub struct SearchConfig {
     /// Directory of the full-text index of messages; unset: beside the database,
     /// `<database.path>-search`. Deleting it makes the server rebuild it at the next start.
     pub path: Option<PathBuf>,
+}
+
+/// `[push]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushConfig {
+    /// Send the event's content to push gateways (off: only ids, sender and room name, for
+    /// deployments whose gateway is run by someone else).
+    pub include_content: bool,
+    /// Addresses push gateways may not be reached at (loopback, private and other special
+    /// ranges by default): a pusher URL is chosen by a user.
+    pub ip_range_denylist: Vec<String>,
+    /// Addresses push gateways may be reached at even inside a denied range (an in-house
+    /// gateway on the internal network).
+    pub ip_range_allowlist: Vec<String>,
+    /// Time limit of one request to a push gateway, seconds.
+    pub timeout_secs: u64,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        Self {
+            include_content: true,
+            ip_range_denylist: special_ip_ranges(),
+            ip_range_allowlist: Vec::new(),
+            timeout_secs: 10,
+        }
+    }
+}
+
+/// Loopback, private, link-local, documentation and the other special IP ranges: what
+/// outbound requests to user-chosen addresses may not reach by default.
+pub fn special_ip_ranges() -> Vec<String> {
+    [
+        "127.0.0.0/8",
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "192.0.0.0/24",
+        "169.254.0.0/16",
+        "192.88.99.0/24",
+        "198.18.0.0/15",
+        "192.0.2.0/24",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+        "0.0.0.0/8",
+        "::1/128",
+        "::/128",
+        "fe80::/10",
+        "fc00::/7",
+        "2001:db8::/32",
+        "ff00::/8",
+        "fec0::/10",
+        "64:ff9b::/96",
+    ]
+    .map(str::to_owned)
+    .to_vec()
 }
 
 /// `[media]`
@@ -324,33 +386,7 @@ impl Default for MediaConfig {
             // Synapse's `rc_media_create` allows 10 a second; this is as many a minute, in bursts.
             max_uploads_per_minute: 600,
             url_preview_enabled: false,
-            url_preview_ip_range_denylist: [
-                "127.0.0.0/8",
-                "10.0.0.0/8",
-                "172.16.0.0/12",
-                "192.168.0.0/16",
-                "100.64.0.0/10",
-                "192.0.0.0/24",
-                "169.254.0.0/16",
-                "192.88.99.0/24",
-                "198.18.0.0/15",
-                "192.0.2.0/24",
-                "198.51.100.0/24",
-                "203.0.113.0/24",
-                "224.0.0.0/4",
-                "240.0.0.0/4",
-                "0.0.0.0/8",
-                "::1/128",
-                "::/128",
-                "fe80::/10",
-                "fc00::/7",
-                "2001:db8::/32",
-                "ff00::/8",
-                "fec0::/10",
-                "64:ff9b::/96",
-            ]
-            .map(str::to_owned)
-            .to_vec(),
+            url_preview_ip_range_denylist: special_ip_ranges(),
             url_preview_ip_range_allowlist: Vec::new(),
             url_preview_max_bytes: 10 * 1024 * 1024,
             url_preview_timeout_secs: 10,
@@ -445,6 +481,7 @@ impl Default for Config {
             media: MediaConfig::default(),
             user_directory: UserDirectoryConfig::default(),
             search: SearchConfig::default(),
+            push: PushConfig::default(),
             logging: LoggingConfig {
                 filter: "info".to_owned(),
                 format: LogFormat::Text,

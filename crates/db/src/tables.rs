@@ -142,6 +142,15 @@ catalog! {
     /// `report id` (u64, a stream position) -> JSON `Report`: reports of events, rooms and
     /// users for the server's admins.
     ID_REPORT = "id_report";
+    /// `user_id 0xFF app_id 0xFF pushkey` -> JSON `PusherRecord`: where to push a user's
+    /// notifications.
+    USERID_APPID_PUSHKEY_PUSHER = "userid_appid_pushkey_pusher";
+    /// `user_id 0xFF app_id 0xFF pushkey` -> JSON `PusherProgress`: how far each pusher's
+    /// delivery got.
+    USERID_APPID_PUSHKEY_PUSHERPROGRESS = "userid_appid_pushkey_pusherprogress";
+    /// `user_id 0xFF count` (u64) -> JSON `NotificationRecord`: events a user's push rules
+    /// said notify, in stream order.
+    USERID_COUNT_NOTIFICATION = "userid_count_notification";
     /// `count` (u64) -> `room_id`: the global stream, for "which rooms changed since".
     COUNT_ROOMID = "count_roomid";
     /// `user_id 0xFF room_id` -> JSON `Membership` (state and the count it changed at).

@@ -1,5 +1,5 @@
-//! Fetching web pages for URL previews: the one outbound HTTP this server makes to addresses
-//! users choose, so every address is checked before a connection. The resolver refuses
+//! Outbound HTTP to addresses users choose (URL previews, push gateways), so every address is
+//! checked before a connection. The resolver refuses
 //! names whose addresses are all in the deny list (loopback, private, link-local and the
 //! other special ranges by default) unless in the allow list; literal IP hosts are checked the
 //! same way; redirects are followed by hand, each hop checked; bodies stop at a size limit.
@@ -111,6 +111,17 @@ impl WebFetcher {
         timeout: Duration,
         max_bytes: usize,
     ) -> Result<Self> {
+        Self::for_purpose("URL preview", guard, tls_ca_file, timeout, max_bytes)
+    }
+
+    /// [`Self::new`], naming what the requests are for in the `User-Agent` ("push", say).
+    pub fn for_purpose(
+        purpose: &str,
+        guard: AddressGuard,
+        tls_ca_file: Option<&std::path::Path>,
+        timeout: Duration,
+        max_bytes: usize,
+    ) -> Result<Self> {
         let tls = crate::tls::client_config(tls_ca_file)?;
         let guard = Arc::new(guard);
         let http = reqwest::Client::builder()
@@ -119,7 +130,7 @@ impl WebFetcher {
             .connect_timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(Arc::new(GuardedResolver(guard.clone())))
-            .user_agent("Accord (URL preview)")
+            .user_agent(format!("Accord ({purpose})"))
             .build()
             .map_err(|err| Error::Tls(err.to_string()))?;
         Ok(Self { http, guard, max_bytes })
@@ -167,12 +178,43 @@ impl WebFetcher {
         Err(Error::Blocked(format!("more than {MAX_REDIRECTS} redirects")))
     }
 
+    /// POSTs `body` as JSON to `url` (a push gateway), checked like a page fetch, following no
+    /// redirect; returns the status and the answer's JSON (`Null` when it has none).
+    pub async fn post_json(&self, url: &str, body: &serde_json::Value) -> Result<(u16, serde_json::Value)> {
+        let url = Url::parse(url).map_err(|err| Error::Blocked(format!("not a URL: {err}")))?;
+        self.check(&url).await?;
+        let host = url.host_str().unwrap_or_default().to_owned();
+        let response = self
+            .http
+            .post(url.clone())
+            .json(body)
+            .send()
+            .await
+            .map_err(|err| Error::Transport {
+                server: host.clone(),
+                reason: crate::client::error_chain(&err),
+            })?;
+        let status = response.status().as_u16();
+        let page = self.read(url, response).await?;
+        Ok((status, serde_json::from_slice(&page.body).unwrap_or_default()))
+    }
+
+    /// Whether `url`'s host, when it is a literal address, may be reached (names are checked
+    /// when connecting).
+    pub fn allows_literal(&self, url: &Url) -> bool {
+        match url.host() {
+            Some(url::Host::Ipv4(v4)) => self.guard.allows(IpAddr::V4(v4)),
+            Some(url::Host::Ipv6(v6)) => self.guard.allows(IpAddr::V6(v6)),
+            _ => true,
+        }
+    }
+
     /// Refuses schemes other than http(s), literal addresses the guard denies, and names that
     /// resolve only to denied addresses (checked here for a clear answer, and again by the
     /// resolver at connection time, so a name that changes its answer gains nothing).
     async fn check(&self, url: &Url) -> Result<()> {
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(Error::Blocked(format!("{} URLs are not previewed", url.scheme())));
+            return Err(Error::Blocked(format!("{} URLs are not fetched", url.scheme())));
         }
         let ip = match url.host() {
             Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),

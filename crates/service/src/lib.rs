@@ -30,6 +30,7 @@ pub mod openid;
 mod passwords;
 pub mod presence;
 pub mod profiles;
+pub mod push;
 pub mod push_rules;
 mod raw;
 mod remote;
@@ -100,6 +101,8 @@ pub struct Services {
     pub media: media::Media,
     /// Message search and the index behind it.
     pub search: search::Search,
+    /// Pushers, notifications and their delivery.
+    pub push: push::Push,
     /// Held while one-time keys are claimed, so no key is handed out twice.
     key_claims: Arc<parking_lot::Mutex<()>>,
     /// Held while a key backup changes, so concurrent uploads keep `count` and `etag` right.
@@ -126,6 +129,7 @@ impl Services {
         let uiaa = uiaa::Uiaa::new(config.clone(), db.clone());
         let accounts = accounts::Accounts::new(config.clone(), db.clone(), sessions.clone());
         Ok(Self {
+            push: push::Push::new(&config)?,
             federation,
             media,
             search,

@@ -216,6 +216,7 @@ pub fn server_default(user_id: &UserId) -> Ruleset {
         override_.extend(after);
     }
     ruleset.override_ = override_.into_iter().collect();
+    add_poll_rules(&mut ruleset);
     ruleset.content.insert(
         PatternedPushRuleInit {
             actions: highlight(),
@@ -227,6 +228,47 @@ pub fn server_default(user_id: &UserId) -> Ruleset {
         .into(),
     );
     ruleset
+}
+
+/// The poll rules of MSC3930 under their unstable ids, as Synapse serves them (with
+/// `event_match` conditions; Complement's TestPollsLocalPushRules compares them exactly):
+/// responses silent, starts and ends notifying, one-to-one rooms with a sound.
+fn add_poll_rules(ruleset: &mut Ruleset) {
+    let rule = |rule_id: &str, conditions: Vec<PushCondition>, actions: Vec<Action>| -> ConditionalPushRule {
+        ConditionalPushRuleInit {
+            actions,
+            default: true,
+            enabled: true,
+            rule_id: format!(".org.matrix.msc3930.rule.{rule_id}"),
+            conditions,
+        }
+        .into()
+    };
+    let of_type = |kind: &str| {
+        PushCondition::EventMatch(ruma::push::EventMatchConditionData::new(
+            "type".to_owned(),
+            format!("org.matrix.msc3381.poll.{kind}"),
+        ))
+    };
+    let two_members = || {
+        PushCondition::RoomMemberCount(ruma::push::RoomMemberCountConditionData::new(
+            ruma::push::RoomMemberCountIs::from(ruma::uint!(2)),
+        ))
+    };
+    let sound = || vec![Action::Notify, Action::SetTweak(Tweak::Sound(SoundTweakValue::Default))];
+    ruleset
+        .override_
+        .insert(rule("poll_response", vec![of_type("response")], Vec::new()));
+    for kind in ["start", "end"] {
+        ruleset.underride.insert(rule(
+            &format!("poll_{kind}_one_to_one"),
+            vec![two_members(), of_type(kind)],
+            sound(),
+        ));
+        ruleset
+            .underride
+            .insert(rule(&format!("poll_{kind}"), vec![of_type(kind)], vec![Action::Notify]));
+    }
 }
 
 /// Looks up a rule in a ruleset or fails with `M_NOT_FOUND`.

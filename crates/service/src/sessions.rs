@@ -170,6 +170,9 @@ impl Sessions {
         self.db.delete_device(batch, user_id, device_id);
         self.db.delete_device_e2ee_keys(batch, user_id, device_id)?;
         self.db.delete_device_to_device(batch, user_id, device_id)?;
+        // Pushers go with the device that set them (a password change logging out the other
+        // devices drops their pushers; Complement's TestChangePasswordPushers).
+        self.db.delete_device_pushers(batch, user_id, device_id)?;
         // The device's own notification settings go with it (MSC3890, as Synapse does).
         let settings = format!("{LOCAL_NOTIFICATION_SETTINGS}{device_id}");
         self.db.delete_account_data(batch, user_id, None, &settings);
@@ -226,6 +229,7 @@ impl Sessions {
                 self.db.delete_device(batch, user_id, &device_id);
                 self.db.delete_device_e2ee_keys(batch, user_id, &device_id)?;
                 self.db.delete_device_to_device(batch, user_id, &device_id)?;
+                self.db.delete_device_pushers(batch, user_id, &device_id)?;
                 deleted.push(device_id);
             }
         }

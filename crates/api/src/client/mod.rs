@@ -17,6 +17,7 @@ pub mod message;
 pub mod presence;
 pub mod profile;
 pub mod push;
+pub mod pushers;
 pub mod receipt;
 pub mod register;
 pub mod relations;
@@ -128,6 +129,9 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
         // Rooms: creation, events, state
         .ruma_route(room::create_room_route)
         .ruma_route(room_upgrade::upgrade_room_route)
+        .ruma_route(pushers::get_pushers_route)
+        .ruma_route(pushers::set_pusher_route)
+        .ruma_route(pushers::get_notifications_route)
         .ruma_route(report::report_event_route)
         .ruma_route(report::report_room_route)
         .ruma_route(report::report_user_route)

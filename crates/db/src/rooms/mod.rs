@@ -33,6 +33,7 @@ pub use receipts::{Receipt, ReceiptSlot};
 pub(crate) use relations::index_existing as index_existing_relations;
 pub use relations::{Relation, RelationRecord, ThreadActivity};
 pub use remote_invites::RemoteInvite;
+pub(crate) use short::decode_u64 as decode_position;
 pub use short::{ShortEventId, ShortStateHash, ShortStateKey};
 pub(crate) use short::{ShortIdCounter, decode_u64 as decode_count};
 pub use snapshots::{StateMap, StateSnapshot};

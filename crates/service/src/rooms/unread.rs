@@ -194,24 +194,42 @@ impl RoomService {
     }
 
     /// The room facts push conditions look at, for `user_id`.
-    fn push_context(&self, user_id: &UserId, room_id: &RoomId) -> Result<PushConditionRoomCtx> {
+    pub(crate) fn push_context(&self, user_id: &UserId, room_id: &RoomId) -> Result<PushConditionRoomCtx> {
+        let mut context = self.room_push_context(room_id)?;
+        self.push_context_for(&mut context, user_id)?;
+        Ok(context)
+    }
+
+    /// Points a room's push context at `user_id` (their id and display name).
+    pub(crate) fn push_context_for(&self, context: &mut PushConditionRoomCtx, user_id: &UserId) -> Result<()> {
+        context.user_display_name = self
+            .rooms
+            .db()
+            .profile(user_id)?
+            .get("displayname")
+            .and_then(Value::as_str)
+            .unwrap_or(user_id.localpart())
+            .to_owned();
+        context.user_id = user_id.to_owned();
+        Ok(())
+    }
+
+    /// The push context of a room, for no user yet ([`Self::push_context_for`] picks one):
+    /// members are counted and power levels read once for all its users.
+    pub(crate) fn room_push_context(&self, room_id: &RoomId) -> Result<PushConditionRoomCtx> {
         let db = self.rooms.db();
         let members = db
             .members_of_room(room_id)?
             .into_iter()
             .filter(|(_, m)| *m == MembershipState::Join)
             .count();
-        let display_name = db
-            .profile(user_id)?
-            .get("displayname")
-            .and_then(Value::as_str)
-            .unwrap_or(user_id.localpart())
-            .to_owned();
+        let nobody = ruma::OwnedUserId::try_from(format!("@_:{}", self.config.server_name))
+            .map_err(|err| crate::Error::Internal(err.to_string()))?;
         let context = PushConditionRoomCtx::new(
             room_id.to_owned(),
             UInt::try_from(members).unwrap_or(UInt::MAX),
-            user_id.to_owned(),
-            display_name,
+            nobody,
+            String::new(),
         );
         // Power levels answer `sender_notification_permission` (who may notify `@room`): the
         // room's current ones, as an approximation of those at each event.
@@ -241,14 +259,19 @@ impl RoomService {
     }
 }
 
-/// What the user's push rules make of one event.
-fn push_counts(pdu: &Pdu, ruleset: &Ruleset, context: &PushConditionRoomCtx) -> Counts {
+/// The push actions the user's rules (whose room facts are `context`) give one event.
+pub(crate) fn push_actions(pdu: &Pdu, ruleset: &Ruleset, context: &PushConditionRoomCtx) -> Vec<Action> {
     let event = pdu.to_client_event(Map::new());
     let Ok(raw) = serde_json::value::to_raw_value(&event) else {
-        return Counts::default();
+        return Vec::new();
     };
     let raw: Raw<ruma::events::AnySyncTimelineEvent> = Raw::from_json(raw);
-    let actions = futures::executor::block_on(ruleset.get_actions(&raw, context));
+    futures::executor::block_on(ruleset.get_actions(&raw, context)).to_vec()
+}
+
+/// What the user's push rules make of one event, counted.
+fn push_counts(pdu: &Pdu, ruleset: &Ruleset, context: &PushConditionRoomCtx) -> Counts {
+    let actions = push_actions(pdu, ruleset, context);
     let notifies = actions.iter().any(Action::should_notify);
     Counts {
         notifications: u64::from(notifies),

@@ -36,6 +36,8 @@ mod media_support;
 mod pdu_integrity;
 mod persistence;
 mod profile;
+mod push;
+mod push_gateway;
 mod push_rules;
 mod register;
 mod relations;
