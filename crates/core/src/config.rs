@@ -45,6 +45,8 @@ pub struct Config {
     pub search: SearchConfig,
     /// Push notifications through push gateways.
     pub push: PushConfig,
+    /// Server notices: messages from the server's admins to users.
+    pub server_notices: ServerNoticesConfig,
     /// Log output.
     pub logging: LoggingConfig,
 }
@@ -178,6 +180,31 @@ pub struct SearchConfig {
     /// Directory of the full-text index of messages; unset: beside the database,
     /// `<database.path>-search`. Deleting it makes the server rebuild it at the next start.
     pub path: Option<PathBuf>,
+}
+
+/// `[server_notices]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerNoticesConfig {
+    /// Admins may send notices (the Synapse admin API `send_server_notice`).
+    pub enabled: bool,
+    /// Localpart of the user the notices come from (it needs no account).
+    pub system_mxid_localpart: String,
+    /// That user's display name.
+    pub system_mxid_display_name: String,
+    /// The name of each user's notices room.
+    pub room_name: String,
+}
+
+impl Default for ServerNoticesConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            system_mxid_localpart: "_server".to_owned(),
+            system_mxid_display_name: "Server Alert".to_owned(),
+            room_name: "Server Alert".to_owned(),
+        }
+    }
 }
 
 /// `[push]`
@@ -482,6 +509,7 @@ impl Default for Config {
             user_directory: UserDirectoryConfig::default(),
             search: SearchConfig::default(),
             push: PushConfig::default(),
+            server_notices: ServerNoticesConfig::default(),
             logging: LoggingConfig {
                 filter: "info".to_owned(),
                 format: LogFormat::Text,

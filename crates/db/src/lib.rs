@@ -31,6 +31,7 @@ mod remote_devices;
 mod reports;
 pub mod rooms;
 mod server_keys;
+mod server_notices;
 mod sessions;
 pub mod tables;
 mod to_device;

@@ -151,6 +151,8 @@ catalog! {
     /// `user_id 0xFF count` (u64) -> JSON `NotificationRecord`: events a user's push rules
     /// said notify, in stream order.
     USERID_COUNT_NOTIFICATION = "userid_count_notification";
+    /// `user_id` -> `room_id`: the user's server notices room.
+    USERID_NOTICEROOM = "userid_noticeroom";
     /// `count` (u64) -> `room_id`: the global stream, for "which rooms changed since".
     COUNT_ROOMID = "count_roomid";
     /// `user_id 0xFF room_id` -> JSON `Membership` (state and the count it changed at).

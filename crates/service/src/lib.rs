@@ -50,6 +50,7 @@ pub mod search;
 pub mod sender;
 pub mod server_history;
 mod server_keys;
+pub mod server_notices;
 pub mod sessions;
 pub mod shared_secret;
 pub mod sync;

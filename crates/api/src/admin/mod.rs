@@ -4,11 +4,12 @@
 
 mod media;
 mod reports;
+mod server_notices;
 
 use accord_service::{AuthedUser, Services};
 use axum::{
     Router,
-    routing::{delete, get, post},
+    routing::{delete, get, post, put},
 };
 use ruma::api::error::ErrorKind;
 
@@ -38,6 +39,14 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
             post(media::purge_media_cache_route),
         )
         .route("/_synapse/admin/v1/event_reports", get(reports::list_reports_route))
+        .route(
+            "/_synapse/admin/v1/send_server_notice",
+            post(server_notices::send_route),
+        )
+        .route(
+            "/_synapse/admin/v1/send_server_notice/{txn_id}",
+            put(server_notices::send_txn_route),
+        )
         .route(
             "/_synapse/admin/v1/event_reports/{report_id}",
             get(reports::get_report_route).delete(reports::delete_report_route),

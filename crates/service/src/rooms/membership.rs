@@ -272,6 +272,7 @@ impl RoomService {
     /// Leaves a room (or rejects an invite, or withdraws a knock).
     pub async fn leave(&self, user: &AuthedUser, room_id: &RoomId, reason: Option<String>) -> Result<()> {
         self.rooms.room_version(room_id)?;
+        crate::server_notices::check_leave(self.rooms.db(), &user.user_id, room_id)?;
         self.set_membership(
             &user.user_id,
             room_id,

@@ -45,6 +45,7 @@ mod reports;
 mod room_upgrade;
 mod rooms;
 mod search;
+mod server_notices;
 mod spaces;
 mod storage_faults;
 mod sync;
