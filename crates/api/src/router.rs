@@ -136,7 +136,7 @@ fn with_empty_state_key(path: &'static str) -> Vec<String> {
     }
 }
 
-fn into_http<R: OutgoingResponse>(response: R) -> Response {
+pub(crate) fn into_http<R: OutgoingResponse>(response: R) -> Response {
     match response.try_into_http_response::<BytesMut>() {
         Ok(response) => response
             .map(|body| axum::body::Body::from(body.freeze()))

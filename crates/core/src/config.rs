@@ -47,6 +47,8 @@ pub struct Config {
     pub push: PushConfig,
     /// Server notices: messages from the server's admins to users.
     pub server_notices: ServerNoticesConfig,
+    /// Events scheduled to be sent later (MSC4140).
+    pub delayed_events: DelayedEventsConfig,
     /// Log output.
     pub logging: LoggingConfig,
 }
@@ -180,6 +182,25 @@ pub struct SearchConfig {
     /// Directory of the full-text index of messages; unset: beside the database,
     /// `<database.path>-search`. Deleting it makes the server rebuild it at the next start.
     pub path: Option<PathBuf>,
+}
+
+/// `[delayed_events]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DelayedEventsConfig {
+    /// The longest delay a client may ask for, seconds; 0 turns delayed events off.
+    pub max_delay_secs: u64,
+    /// Most delayed events one user may have waiting.
+    pub max_pending_per_user: usize,
+}
+
+impl Default for DelayedEventsConfig {
+    fn default() -> Self {
+        Self {
+            max_delay_secs: 24 * 60 * 60,
+            max_pending_per_user: 100,
+        }
+    }
 }
 
 /// `[server_notices]`
@@ -510,6 +531,7 @@ impl Default for Config {
             search: SearchConfig::default(),
             push: PushConfig::default(),
             server_notices: ServerNoticesConfig::default(),
+            delayed_events: DelayedEventsConfig::default(),
             logging: LoggingConfig {
                 filter: "info".to_owned(),
                 format: LogFormat::Text,

@@ -153,6 +153,8 @@ catalog! {
     USERID_COUNT_NOTIFICATION = "userid_count_notification";
     /// `user_id` -> `room_id`: the user's server notices room.
     USERID_NOTICEROOM = "userid_noticeroom";
+    /// `delay_id` -> JSON `DelayedEventRecord`: events scheduled to be sent later (MSC4140).
+    DELAYID_DELAYEDEVENT = "delayid_delayedevent";
     /// `count` (u64) -> `room_id`: the global stream, for "which rooms changed since".
     COUNT_ROOMID = "count_roomid";
     /// `user_id 0xFF room_id` -> JSON `Membership` (state and the count it changed at).

@@ -110,6 +110,10 @@ impl RunningServer {
         listeners.push(tokio::spawn(
             accord_service::device_list_announcer::run_device_list_announcer(services.clone(), shutdown.subscribe()),
         ));
+        listeners.push(tokio::spawn(accord_service::delayed_events::run_delayed_events(
+            services.clone(),
+            shutdown.subscribe(),
+        )));
         listeners.push(tokio::spawn(accord_service::push::run_push(
             services.clone(),
             shutdown.subscribe(),

@@ -11,6 +11,7 @@ pub mod account_data;
 pub mod accounts;
 pub mod cross_signing;
 pub mod dehydrated_device;
+pub mod delayed_events;
 pub mod device_keys;
 pub mod device_list_announcer;
 pub mod devices;
@@ -104,6 +105,8 @@ pub struct Services {
     pub search: search::Search,
     /// Pushers, notifications and their delivery.
     pub push: push::Push,
+    /// The scheduler of delayed events.
+    pub delayed: delayed_events::DelayedEvents,
     /// Held while one-time keys are claimed, so no key is handed out twice.
     key_claims: Arc<parking_lot::Mutex<()>>,
     /// Held while a key backup changes, so concurrent uploads keep `count` and `etag` right.
@@ -131,6 +134,7 @@ impl Services {
         let accounts = accounts::Accounts::new(config.clone(), db.clone(), sessions.clone());
         Ok(Self {
             push: push::Push::new(&config)?,
+            delayed: delayed_events::DelayedEvents::default(),
             federation,
             media,
             search,

@@ -10,16 +10,32 @@ use ruma::api::{
 };
 use serde_json::Value;
 
-use crate::{ApiError, Result, Ruma, raw::raws};
+use crate::{
+    ApiError, Result, Ruma,
+    client::delayed_events::{Sent, delay_param, schedule},
+    raw::raws,
+};
+use accord_service::delayed_events::DelayedEvent;
 
 /// # `PUT /_matrix/client/v3/rooms/{roomId}/send/{eventType}/{txnId}`
 pub async fn send_message_event_route(
     services: Services,
     request: Ruma<send_message_event::Request>,
-) -> Result<send_message_event::Response> {
+) -> Result<Sent<send_message_event::Response>> {
+    let delay = delay_param(request.query.as_deref())?;
     let body = request.body;
     let content: Value =
         serde_json::from_str(body.body.json().get()).map_err(|e| ApiError::from(Error::bad_json(e.to_string())))?;
+    if let Some(delay_ms) = delay {
+        let event = DelayedEvent {
+            room_id: body.room_id,
+            kind: body.event_type.to_string(),
+            state_key: None,
+            content,
+            delay_ms,
+        };
+        return Ok(Sent::Delayed(schedule(&services, &request.auth, event)?));
+    }
     let event_id = services
         .rooms
         .send_message(
@@ -30,7 +46,7 @@ pub async fn send_message_event_route(
             content,
         )
         .await?;
-    Ok(send_message_event::Response::new(event_id))
+    Ok(Sent::Now(send_message_event::Response::new(event_id)))
 }
 
 /// Converts ruma's parsed filter into the fields the service honours.

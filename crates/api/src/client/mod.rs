@@ -4,6 +4,7 @@ pub mod account;
 pub mod account_data;
 mod account_data_delete;
 pub mod dehydrated_device;
+pub mod delayed_events;
 pub mod device;
 pub mod directory;
 pub mod discovery;
@@ -135,7 +136,12 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
         .ruma_route(report::report_event_route)
         .ruma_route(report::report_room_route)
         .ruma_route(report::report_user_route)
-        .ruma_route(message::send_message_event_route)
+        .route_with::<ruma::api::client::message::send_message_event::v3::Request, _, _, _>(
+            message::send_message_event_route,
+            delayed_events::render,
+        )
+        .ruma_route(delayed_events::get_delayed_events_route)
+        .ruma_route(delayed_events::update_delayed_event_route)
         .ruma_route(message::get_message_events_route)
         .ruma_route(relations::get_relating_events_route)
         .ruma_route(relations::get_relating_events_with_rel_type_route)
@@ -144,7 +150,10 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
         .ruma_route(user_directory::search_users_route)
         .ruma_route(space::get_hierarchy_route)
         .ruma_route(jump_to_date::timestamp_to_event_route)
-        .ruma_route(state::send_state_event_route)
+        .route_with::<ruma::api::client::state::send_state_event::v3::Request, _, _, _>(
+            state::send_state_event_route,
+            delayed_events::render,
+        )
         .ruma_route(state::get_state_events_route)
         .ruma_route(state::get_state_event_for_key_route)
         .ruma_route(event::get_room_event_route)

@@ -11,17 +11,30 @@ use serde_json::Value;
 
 use crate::{
     ApiError, Result, Ruma,
+    client::delayed_events::{Sent, delay_param, schedule},
     raw::{raw, raws},
 };
+use accord_service::delayed_events::DelayedEvent;
 
 /// # `PUT /_matrix/client/v3/rooms/{roomId}/state/{eventType}/{stateKey}`
 pub async fn send_state_event_route(
     services: Services,
     request: Ruma<send_state_event::Request>,
-) -> Result<send_state_event::Response> {
+) -> Result<Sent<send_state_event::Response>> {
+    let delay = delay_param(request.query.as_deref())?;
     let body = request.body;
     let content: Value =
         serde_json::from_str(body.body.json().get()).map_err(|e| ApiError::from(Error::bad_json(e.to_string())))?;
+    if let Some(delay_ms) = delay {
+        let event = DelayedEvent {
+            room_id: body.room_id,
+            kind: body.event_type.to_string(),
+            state_key: Some(body.state_key),
+            content,
+            delay_ms,
+        };
+        return Ok(Sent::Delayed(schedule(&services, &request.auth, event)?));
+    }
     let event_id = services
         .rooms
         .send_state(
@@ -32,7 +45,7 @@ pub async fn send_state_event_route(
             content,
         )
         .await?;
-    Ok(send_state_event::Response::new(event_id))
+    Ok(Sent::Now(send_state_event::Response::new(event_id)))
 }
 
 /// # `GET /_matrix/client/v3/rooms/{roomId}/state`

@@ -7,6 +7,7 @@ mod conformance_accounts;
 mod conformance_rooms;
 mod conformance_sync;
 mod cross_signing;
+mod delayed_events;
 mod devices;
 mod discovery;
 mod e2ee_keys;
