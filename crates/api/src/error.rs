@@ -47,6 +47,9 @@ impl From<ServiceError> for ApiError {
     }
 }
 
+/// MSC4306's errcode for a refused automatic thread subscription (409).
+const CONFLICTING_UNSUBSCRIPTION: &str = "IO.ELEMENT.MSC4306.M_CONFLICTING_UNSUBSCRIPTION";
+
 /// The spec's status for each error code.
 fn status_for(kind: &ErrorKind) -> StatusCode {
     match kind {
@@ -71,6 +74,8 @@ fn status_for(kind: &ErrorKind) -> StatusCode {
         ErrorKind::ConnectionTimeout => StatusCode::GATEWAY_TIMEOUT,
         ErrorKind::NotYetUploaded => StatusCode::GATEWAY_TIMEOUT,
         ErrorKind::CannotOverwriteMedia => StatusCode::CONFLICT,
+        // MSC4306: an automatic thread subscription older than the user's unsubscription.
+        other if other.errcode().as_str() == CONFLICTING_UNSUBSCRIPTION => StatusCode::CONFLICT,
         _ => StatusCode::BAD_REQUEST,
     }
 }

@@ -35,6 +35,7 @@ mod server_keys;
 mod server_notices;
 mod sessions;
 pub mod tables;
+mod thread_subscriptions;
 mod to_device;
 mod uiaa;
 
@@ -59,6 +60,7 @@ pub use pushers::{PusherProgress, PusherRecord};
 pub use remote_devices::{RemoteDevice, RemoteDeviceList};
 pub use reports::{Report, ReportKind};
 pub use sessions::{AccessSession, RefreshSession};
+pub use thread_subscriptions::ThreadSubscription;
 pub use to_device::{PartialDelivery, ToDeviceMessage};
 pub use uiaa::UiaaSessionRecord;
 

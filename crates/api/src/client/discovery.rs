@@ -36,6 +36,7 @@ pub async fn get_supported_versions_route(
         ("org.matrix.msc3391".to_owned(), true),
         ("org.matrix.msc4155".to_owned(), true),
         ("org.matrix.msc4140".to_owned(), true),
+        ("org.matrix.msc4306".to_owned(), true),
     ]);
     Ok(response)
 }

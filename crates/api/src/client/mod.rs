@@ -32,6 +32,7 @@ pub mod state;
 pub mod sync;
 mod sync_body;
 pub mod tag;
+pub mod thread_subscriptions;
 pub mod to_device;
 pub mod typing;
 pub mod user_directory;
@@ -147,6 +148,9 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
         .ruma_route(relations::get_relating_events_with_rel_type_route)
         .ruma_route(relations::get_relating_events_with_rel_type_and_event_type_route)
         .ruma_route(relations::get_threads_route)
+        .ruma_route(thread_subscriptions::get_thread_subscription_route)
+        .ruma_route(thread_subscriptions::subscribe_thread_route)
+        .ruma_route(thread_subscriptions::unsubscribe_thread_route)
         .ruma_route(user_directory::search_users_route)
         .ruma_route(space::get_hierarchy_route)
         .ruma_route(jump_to_date::timestamp_to_event_route)

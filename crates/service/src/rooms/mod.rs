@@ -12,6 +12,7 @@ pub mod receipts;
 mod relations;
 mod render;
 mod send;
+mod thread_subscriptions;
 mod typing;
 pub mod unread;
 pub mod upgrade;

@@ -50,6 +50,7 @@ mod server_notices;
 mod spaces;
 mod storage_faults;
 mod sync;
+mod thread_subscriptions;
 mod threaded_receipts;
 mod tls;
 mod to_device;
