@@ -2,7 +2,8 @@
 # Third-party client tests: run matrix-nio (pinned in requirements.txt) against a freshly
 # started Accord on 127.0.0.1 - nio_account_test.py (accounts, devices, profile), then
 # nio_rooms_test.py (rooms, messages, redactions, /messages pagination, /sync), then
-# nio_media_test.py (avatar and image upload, download, thumbnails).
+# nio_media_test.py (avatar and image upload, download, thumbnails), then
+# nio_conversations_test.py (edits, reactions, threads, search, spaces).
 #
 #   bash tests/clients/run.sh [path/to/accord]
 #
@@ -91,3 +92,4 @@ NIO_TEST_SHARED_SECRET="$secret" "$py" "$here/nio_account_test.py" \
     --homeserver "$base_url" --server-name localhost
 "$py" "$here/nio_rooms_test.py" --homeserver "$base_url" --server-name localhost
 "$py" "$here/nio_media_test.py" --homeserver "$base_url" --server-name localhost
+"$py" "$here/nio_conversations_test.py" --homeserver "$base_url" --server-name localhost
