@@ -14,16 +14,12 @@ request the client sent with the server's answer, and exits 1.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import io
-import os
 import secrets
 import shutil
 import struct
 import sys
 import tempfile
-import traceback
 import zlib
 
 from nio import (
@@ -40,7 +36,7 @@ from nio import (
     UploadResponse,
 )
 
-from nio_rooms_test import StepFailed, TracingClient, expect, expect_nio, register_and_login
+from nio_rooms_test import TracingClient, expect, expect_nio, register_and_login, run_main
 
 
 def png(width: int, height: int) -> bytes:
@@ -153,30 +149,7 @@ async def run(homeserver: str, server_name: str, passed: list[str], clients: lis
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--homeserver", default=os.environ.get("NIO_TEST_HOMESERVER"))
-    parser.add_argument("--server-name", default=os.environ.get("NIO_TEST_SERVER_NAME", "localhost"))
-    args = parser.parse_args()
-    if not args.homeserver:
-        parser.error("--homeserver (or NIO_TEST_HOMESERVER) is required")
-    passed: list[str] = []
-    clients: list[TracingClient] = []
-    try:
-        asyncio.run(run(args.homeserver, args.server_name, passed, clients))
-    except StepFailed as failure:
-        print(f"FAIL {failure}", flush=True)
-        print(f"nio media: {len(passed)} passed, 1 failed", flush=True)
-        return 1
-    except Exception:  # a crash (connection refused, nio raising) is a failure of the next step
-        traceback.print_exc(file=sys.stdout)
-        for client in clients:
-            print(client.describe_exchange(), flush=True)
-        print(f"FAIL step {len(passed) + 1} raised", flush=True)
-        print(f"nio media: {len(passed)} passed, 1 failed", flush=True)
-        return 1
-    print(f"nio media: {len(passed)} passed, 0 failed", flush=True)
-    return 0
-
+    return run_main(run, __doc__, "nio media")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -644,8 +644,10 @@ async def run(homeserver: str, server_name: str, passed: list[str], clients: lis
         shutil.rmtree(store, ignore_errors=True)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def run_main(run_steps: Any, doc: str, label: str) -> int:
+    """The command line of a nio test: parse --homeserver/--server-name, run the steps, print
+    one summary line, exit 1 on the first failure (shared by the nio test scripts)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--homeserver", default=os.environ.get("NIO_TEST_HOMESERVER"))
     parser.add_argument("--server-name", default=os.environ.get("NIO_TEST_SERVER_NAME", "localhost"))
     args = parser.parse_args()
@@ -654,21 +656,24 @@ def main() -> int:
     passed: list[str] = []
     clients: list[TracingClient] = []
     try:
-        asyncio.run(run(args.homeserver, args.server_name, passed, clients))
+        asyncio.run(run_steps(args.homeserver, args.server_name, passed, clients))
     except StepFailed as failure:
         print(f"FAIL {failure}", flush=True)
-        print(f"nio: {len(passed)} passed, 1 failed", flush=True)
+        print(f"{label}: {len(passed)} passed, 1 failed", flush=True)
         return 1
     except Exception:  # a crash (connection refused, nio raising) is a failure of the next step
         traceback.print_exc(file=sys.stdout)
         for client in clients:
             print(client.describe_exchange(), flush=True)
         print(f"FAIL step {len(passed) + 1} raised", flush=True)
-        print(f"nio: {len(passed)} passed, 1 failed", flush=True)
+        print(f"{label}: {len(passed)} passed, 1 failed", flush=True)
         return 1
-    print(f"nio: {len(passed)} passed, 0 failed", flush=True)
+    print(f"{label}: {len(passed)} passed, 0 failed", flush=True)
     return 0
 
+
+def main() -> int:
+    return run_main(run, __doc__, "nio")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,12 +1,16 @@
 //! Delayed events (MSC4140): events a user scheduled to be sent later, kept until sent or
 //! cancelled, so a restart neither loses nor repeats one.
 
-use accord_storage::WriteBatch;
+use accord_storage::{WriteBatch, codec::KeyBuilder};
 use ruma::{OwnedDeviceId, OwnedRoomId, OwnedUserId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{Db, Result, database::encode, tables::DELAYID_DELAYEDEVENT};
+use crate::{
+    Db, Result,
+    database::encode,
+    tables::{DELAYID_DELAYEDEVENT, USERID_DEVICEID_TXNID_DELAYID},
+};
 
 /// One scheduled event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,12 +45,37 @@ impl DelayedEventRecord {
     }
 }
 
+fn txn_key(user_id: &ruma::UserId, device_id: &ruma::DeviceId, txn: &str) -> Vec<u8> {
+    KeyBuilder::new()
+        .str(user_id.as_str())
+        .str(device_id.as_str())
+        .str(txn)
+        .build()
+}
+
 impl Db {
-    /// Stores (or updates) a delayed event.
-    pub fn put_delayed_event(&self, record: &DelayedEventRecord) -> Result<()> {
+    /// Stores (or updates) a delayed event; with `txn` (the client's transaction id), the
+    /// transaction is remembered, so a retry answers the same delay id.
+    pub fn put_delayed_event(&self, record: &DelayedEventRecord, txn: Option<&str>) -> Result<()> {
         let mut batch = WriteBatch::new();
         batch.put(DELAYID_DELAYEDEVENT, record.delay_id.as_bytes(), encode(record));
+        if let Some(txn) = txn {
+            let key = txn_key(&record.user_id, &record.device_id, txn);
+            batch.put(USERID_DEVICEID_TXNID_DELAYID, key, record.delay_id.as_bytes());
+        }
         self.write(batch)
+    }
+
+    /// The delay id a transaction of this device scheduled, if it did.
+    pub fn delay_id_of_txn(
+        &self,
+        user_id: &ruma::UserId,
+        device_id: &ruma::DeviceId,
+        txn: &str,
+    ) -> Result<Option<String>> {
+        Ok(self
+            .get_raw(USERID_DEVICEID_TXNID_DELAYID, &txn_key(user_id, device_id, txn))?
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
     }
 
     /// One delayed event.

@@ -155,6 +155,9 @@ catalog! {
     USERID_NOTICEROOM = "userid_noticeroom";
     /// `delay_id` -> JSON `DelayedEventRecord`: events scheduled to be sent later (MSC4140).
     DELAYID_DELAYEDEVENT = "delayid_delayedevent";
+    /// `user_id 0xFF device_id 0xFF txn_id` -> delay id: the transaction that scheduled a
+    /// delayed message, so a retry answers the same delay id.
+    USERID_DEVICEID_TXNID_DELAYID = "userid_deviceid_txnid_delayid";
     /// `user_id 0xFF room_id 0xFF root event_id` -> JSON `ThreadSubscription` (MSC4306).
     USERID_ROOMID_ROOT_THREADSUB = "userid_roomid_root_threadsub";
     /// `count` (u64) -> `room_id`: the global stream, for "which rooms changed since".

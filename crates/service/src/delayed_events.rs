@@ -40,6 +40,8 @@ pub struct DelayedEvent {
     pub content: Value,
     /// The delay, ms.
     pub delay_ms: u64,
+    /// The client's transaction id (delayed messages): a retry answers the same delay id.
+    pub txn: Option<String>,
 }
 
 /// Wakes the scheduler when something changed.
@@ -51,6 +53,11 @@ pub struct DelayedEvents {
 impl Services {
     /// Schedules an event; returns its delay id.
     pub fn schedule_delayed_event(&self, user: &AuthedUser, event: DelayedEvent) -> Result<String> {
+        if let Some(txn) = &event.txn
+            && let Some(delay_id) = self.db().delay_id_of_txn(&user.user_id, &user.device_id, txn)?
+        {
+            return Ok(delay_id);
+        }
         let config = &self.config.delayed_events;
         let max_ms = config.max_delay_secs.saturating_mul(1000);
         if max_ms == 0 {
@@ -92,7 +99,7 @@ impl Services {
             running_since: now_millis(),
             scheduled_at: db.visible_count(),
         };
-        db.put_delayed_event(&record)?;
+        db.put_delayed_event(&record, event.txn.as_deref())?;
         self.delayed.wake.notify_one();
         Ok(record.delay_id)
     }
@@ -120,7 +127,7 @@ impl Services {
             }
             DelayedAction::Restart => {
                 record.running_since = now_millis();
-                db.put_delayed_event(&record)?;
+                db.put_delayed_event(&record, None)?;
             }
             DelayedAction::Send => self.send_delayed(&record).await?,
         }

@@ -33,6 +33,7 @@ pub async fn send_message_event_route(
             state_key: None,
             content,
             delay_ms,
+            txn: Some(body.txn_id.to_string()),
         };
         return Ok(Sent::Delayed(schedule(&services, &request.auth, event)?));
     }

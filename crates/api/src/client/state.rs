@@ -32,6 +32,7 @@ pub async fn send_state_event_route(
             state_key: Some(body.state_key),
             content,
             delay_ms,
+            txn: None,
         };
         return Ok(Sent::Delayed(schedule(&services, &request.auth, event)?));
     }

@@ -131,7 +131,14 @@ async fn main() -> Result<(), String> {
 }
 
 /// One authenticated call; its JSON answer.
-async fn call(http: &reqwest::Client, url: &str, token: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, String> {
+async fn call(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Result<Value, String> {
     let mut request = http.request(method, format!("{url}{path}")).bearer_auth(token);
     if let Some(body) = body {
         request = request.json(&body);
@@ -147,7 +154,14 @@ async fn call(http: &reqwest::Client, url: &str, token: &str, method: reqwest::M
 
 /// [`call`], timed, waiting out 429s (Synapse rate-limits `/hierarchy` by a fixed rule): the
 /// answer and the time of the attempt that got it.
-async fn timed(http: &reqwest::Client, url: &str, token: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<(Value, Duration), String> {
+async fn timed(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Result<(Value, Duration), String> {
     loop {
         let started = Instant::now();
         match call(http, url, token, method.clone(), path, body.clone()).await {
@@ -167,8 +181,19 @@ async fn timed(http: &reqwest::Client, url: &str, token: &str, method: reqwest::
 }
 
 async fn create_room(http: &reqwest::Client, url: &str, token: &str, body: Value) -> Result<String, String> {
-    let answer = call(http, url, token, reqwest::Method::POST, "/_matrix/client/v3/createRoom", Some(body)).await?;
-    answer["room_id"].as_str().map(str::to_owned).ok_or_else(|| format!("createRoom: {answer}"))
+    let answer = call(
+        http,
+        url,
+        token,
+        reqwest::Method::POST,
+        "/_matrix/client/v3/createRoom",
+        Some(body),
+    )
+    .await?;
+    answer["room_id"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("createRoom: {answer}"))
 }
 
 /// Runs `count` requests built by `make`, `FILL_CONCURRENCY` at a time.
@@ -195,7 +220,8 @@ where
 /// The `n`th word of the vocabulary.
 fn word(n: u64) -> String {
     const SYLLABLES: [&str; 20] = [
-        "ka", "lo", "mi", "ne", "su", "ta", "ri", "po", "ve", "da", "go", "hu", "ji", "ze", "fa", "bo", "cu", "wy", "xe", "qo",
+        "ka", "lo", "mi", "ne", "su", "ta", "ri", "po", "ve", "da", "go", "hu", "ji", "ze", "fa", "bo", "cu", "wy",
+        "xe", "qo",
     ];
     let mut n = n;
     let mut word = String::new();
@@ -229,15 +255,26 @@ async fn measure(http: &reqwest::Client, target: &Target) -> Result<Figures, Str
 
     // /relations on an event with many reactions.
     let room = create_room(http, &url, &token, json!({ "preset": "private_chat" })).await?;
-    let root = call(http, &url, &token, put.clone(), &format!("/_matrix/client/v3/rooms/{room}/send/m.room.message/root"), Some(json!({ "msgtype": "m.text", "body": "react to me" }))).await?;
+    let root = call(
+        http,
+        &url,
+        &token,
+        put.clone(),
+        &format!("/_matrix/client/v3/rooms/{room}/send/m.room.message/root"),
+        Some(json!({ "msgtype": "m.text", "body": "react to me" })),
+    )
+    .await?;
     let root = root["event_id"].as_str().ok_or("no event id")?.to_owned();
     let reactions = size("BENCH_REACTIONS", 1000);
     fill(reactions, |i| {
         let (http, url, token, room, root) = (http.clone(), url.clone(), token.clone(), room.clone(), root.clone());
         tokio::spawn(async move {
             let path = format!("/_matrix/client/v3/rooms/{room}/send/m.reaction/r{i}");
-            let body = json!({ "m.relates_to": { "rel_type": "m.annotation", "event_id": root, "key": format!("k{i}") } });
-            call(&http, &url, &token, reqwest::Method::PUT, &path, Some(body)).await.map(drop)
+            let body =
+                json!({ "m.relates_to": { "rel_type": "m.annotation", "event_id": root, "key": format!("k{i}") } });
+            call(&http, &url, &token, reqwest::Method::PUT, &path, Some(body))
+                .await
+                .map(drop)
         })
     })
     .await?;
@@ -252,13 +289,25 @@ async fn measure(http: &reqwest::Client, target: &Target) -> Result<Figures, Str
     eprintln!("conversations-bench: {}: relations done", target.label);
 
     // /hierarchy of a large space.
-    let space = create_room(http, &url, &token, json!({ "preset": "public_chat", "name": "Big space", "creation_content": { "type": "m.space" } })).await?;
+    let space = create_room(
+        http,
+        &url,
+        &token,
+        json!({ "preset": "public_chat", "name": "Big space", "creation_content": { "type": "m.space" } }),
+    )
+    .await?;
     let space_rooms = size("BENCH_SPACE_ROOMS", 500);
     let children = Arc::new(tokio::sync::Mutex::new(Vec::new()));
     fill(space_rooms, |i| {
         let (http, url, token, children) = (http.clone(), url.clone(), token.clone(), children.clone());
         tokio::spawn(async move {
-            let child = create_room(&http, &url, &token, json!({ "preset": "public_chat", "name": format!("Room {i}") })).await?;
+            let child = create_room(
+                &http,
+                &url,
+                &token,
+                json!({ "preset": "public_chat", "name": format!("Room {i}") }),
+            )
+            .await?;
             children.lock().await.push(child);
             Ok(())
         })
@@ -267,10 +316,26 @@ async fn measure(http: &reqwest::Client, target: &Target) -> Result<Figures, Str
     let server = target_server(http, &url, &token).await?;
     let children = children.lock().await.clone();
     fill(children.len(), |i| {
-        let (http, url, token, space, child, server) = (http.clone(), url.clone(), token.clone(), space.clone(), children[i].clone(), server.clone());
+        let (http, url, token, space, child, server) = (
+            http.clone(),
+            url.clone(),
+            token.clone(),
+            space.clone(),
+            children[i].clone(),
+            server.clone(),
+        );
         tokio::spawn(async move {
             let path = format!("/_matrix/client/v3/rooms/{space}/state/m.space.child/{child}");
-            call(&http, &url, &token, reqwest::Method::PUT, &path, Some(json!({ "via": [server] }))).await.map(drop)
+            call(
+                &http,
+                &url,
+                &token,
+                reqwest::Method::PUT,
+                &path,
+                Some(json!({ "via": [server] })),
+            )
+            .await
+            .map(drop)
         })
     })
     .await?;
@@ -296,7 +361,11 @@ async fn measure(http: &reqwest::Client, target: &Target) -> Result<Figures, Str
         }
         figures.hierarchy_walk.push(walk);
         if seen != space_rooms + 1 {
-            return Err(format!("{}: the walk saw {seen} rooms of {}", target.label, space_rooms + 1));
+            return Err(format!(
+                "{}: the walk saw {seen} rooms of {}",
+                target.label,
+                space_rooms + 1
+            ));
         }
     }
     eprintln!("conversations-bench: {}: hierarchy done", target.label);
@@ -314,27 +383,59 @@ async fn measure(http: &reqwest::Client, target: &Target) -> Result<Figures, Str
         tokio::spawn(async move {
             let room = &rooms[i % rooms.len()];
             let path = format!("/_matrix/client/v3/rooms/{room}/send/m.room.message/m{i}");
-            call(&http, &url, &token, reqwest::Method::PUT, &path, Some(json!({ "msgtype": "m.text", "body": message(i) }))).await.map(drop)
+            call(
+                &http,
+                &url,
+                &token,
+                reqwest::Method::PUT,
+                &path,
+                Some(json!({ "msgtype": "m.text", "body": message(i) })),
+            )
+            .await
+            .map(drop)
         })
     })
     .await?;
     figures.fill_messages_s = messages as f64 / started.elapsed().as_secs_f64();
-    eprintln!("conversations-bench: {}: {messages} messages sent ({:.0}/s)", target.label, figures.fill_messages_s);
+    eprintln!(
+        "conversations-bench: {}: {messages} messages sent ({:.0}/s)",
+        target.label, figures.fill_messages_s
+    );
     let search = |term: String, order: &'static str| {
         let (http, url, token) = (http.clone(), url.clone(), token.clone());
         async move {
             let body = json!({ "search_categories": { "room_events": { "search_term": term, "order_by": order, "filter": { "limit": 10 } } } });
-            timed(&http, &url, &token, reqwest::Method::POST, "/_matrix/client/v3/search", Some(body)).await
+            timed(
+                &http,
+                &url,
+                &token,
+                reqwest::Method::POST,
+                "/_matrix/client/v3/search",
+                Some(body),
+            )
+            .await
         }
     };
     // One search first, so the index has caught up (Accord) before the timed ones.
-    let term = |n: usize| message(n * 1_999 % messages).split(' ').next().unwrap_or_default().to_owned();
+    let term = |n: usize| {
+        message(n * 1_999 % messages)
+            .split(' ')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
     search(term(0), "rank").await?;
     for n in 1..=50 {
-        for (order, latencies) in [("rank", &mut figures.search_rank), ("recent", &mut figures.search_recent)] {
+        for (order, latencies) in [
+            ("rank", &mut figures.search_rank),
+            ("recent", &mut figures.search_recent),
+        ] {
             let (answer, took) = search(term(n), order).await?;
             latencies.push(took);
-            if answer["search_categories"]["room_events"]["results"].as_array().is_none_or(Vec::is_empty) {
+            if answer["search_categories"]["room_events"]["results"]
+                .as_array()
+                .is_none_or(Vec::is_empty)
+            {
                 return Err(format!("{}: no hit for {}: {answer}", target.label, term(n)));
             }
         }
@@ -345,7 +446,15 @@ async fn measure(http: &reqwest::Client, target: &Target) -> Result<Figures, Str
 
 /// The server name of the bench user's server (for `via`).
 async fn target_server(http: &reqwest::Client, url: &str, token: &str) -> Result<String, String> {
-    let whoami = call(http, url, token, reqwest::Method::GET, "/_matrix/client/v3/account/whoami", None).await?;
+    let whoami = call(
+        http,
+        url,
+        token,
+        reqwest::Method::GET,
+        "/_matrix/client/v3/account/whoami",
+        None,
+    )
+    .await?;
     whoami["user_id"]
         .as_str()
         .and_then(|user| user.split_once(':'))

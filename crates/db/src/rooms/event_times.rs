@@ -75,34 +75,18 @@ impl Db {
 /// Schema 2 to 3: indexes every event already in a timeline by its time, in the migration's
 /// batch; progress is logged every 100,000 events.
 pub(crate) fn index_existing(db: &Db, batch: &mut WriteBatch) -> Result<()> {
-    use crate::tables::ROOMID_COUNT_SHORTEVENTID;
-
-    let mut scanned = 0u64;
-    for item in db
-        .engine()
-        .iter_from(ROOMID_COUNT_SHORTEVENTID, None, Direction::Forward)?
-    {
-        let (key, value) = item?;
-        scanned += 1;
-        if scanned.is_multiple_of(100_000) {
-            tracing::info!(scanned, "indexing stored events by time");
-        }
-        let mut reader = KeyReader::new(&key);
-        let room_id = reader.str().map_err(corrupt)?;
-        let count = reader.u64().map_err(corrupt)?;
-        let short = decode_u64(ROOMID_COUNT_SHORTEVENTID, &value)?;
-        let Some(pdu) = db.get_pdu_json(ShortEventId(short))? else {
-            continue;
-        };
-        let Some(ts) = pdu.get("origin_server_ts").and_then(|ts| match ts {
-            ruma::CanonicalJsonValue::Integer(ts) => u64::try_from(i64::from(*ts)).ok(),
-            _ => None,
-        }) else {
-            continue;
-        };
-        let key = KeyBuilder::new().str(room_id).u64(ts).u64(count).build();
-        batch.put(ROOMID_TS_COUNT, key, short.to_be_bytes());
-    }
+    let scanned = super::timeline_feed::for_each_stored_event(
+        db,
+        "indexing stored events by time",
+        |room, count, short, pdu| {
+            if let Some(ruma::CanonicalJsonValue::Integer(ts)) = pdu.get("origin_server_ts")
+                && let Ok(ts) = u64::try_from(i64::from(*ts))
+            {
+                batch.put(ROOMID_TS_COUNT, time_key(room, ts, count), short.0.to_be_bytes());
+            }
+            Ok(())
+        },
+    )?;
     tracing::info!(scanned, "indexed stored events by time");
     Ok(())
 }

@@ -232,68 +232,51 @@ impl Db {
 pub(crate) fn index_existing(db: &Db, batch: &mut accord_storage::WriteBatch) -> Result<()> {
     use std::collections::HashMap;
 
-    use crate::tables::ROOMID_COUNT_SHORTEVENTID;
-
     let mut latest_reply: HashMap<OwnedEventId, (String, u64)> = HashMap::new();
-    let mut scanned = 0u64;
     let mut indexed = 0u64;
-    for item in db
-        .engine()
-        .iter_from(ROOMID_COUNT_SHORTEVENTID, None, Direction::Forward)?
-    {
-        let (key, value) = item?;
-        scanned += 1;
-        if scanned.is_multiple_of(100_000) {
-            tracing::info!(scanned, indexed, "indexing relations of stored events");
-        }
-        let mut reader = KeyReader::new(&key);
-        let room_id = reader.str().map_err(corrupt(ROOMID_COUNT_SHORTEVENTID))?.to_owned();
-        let count = reader.u64().map_err(corrupt(ROOMID_COUNT_SHORTEVENTID))?;
-        let child = ShortEventId(decode_u64(ROOMID_COUNT_SHORTEVENTID, &value)?);
-        let Some(pdu) = db.get_pdu_json(child)? else {
-            continue;
-        };
-        let text = |value: Option<&ruma::CanonicalJsonValue>| match value {
-            Some(ruma::CanonicalJsonValue::String(text)) => Some(text.clone()),
-            _ => None,
-        };
-        let Some(ruma::CanonicalJsonValue::Object(content)) = pdu.get("content") else {
-            continue;
-        };
-        let Some(ruma::CanonicalJsonValue::Object(relates_to)) = content.get("m.relates_to") else {
-            continue;
-        };
-        let (Some(rel_type), Some(parent)) = (text(relates_to.get("rel_type")), text(relates_to.get("event_id")))
-        else {
-            continue;
-        };
-        let Ok(parent) = OwnedEventId::try_from(parent) else {
-            continue;
-        };
-        // Read only for events with a relation: most have none.
-        if db.event_meta(child)?.redacted_by.is_some() {
-            continue;
-        }
-        let record = RelationRecord {
-            rel_type,
-            kind: text(pdu.get("type")).unwrap_or_default(),
-            sender: text(pdu.get("sender")).unwrap_or_default(),
-        };
-        if record.rel_type == "m.thread" {
-            let entry = latest_reply.entry(parent.clone()).or_insert((room_id.clone(), count));
-            entry.1 = entry.1.max(count);
-        }
-        let room = RoomId::parse(&room_id).map_err(|err| Error::Corrupt {
-            table: ROOMID_COUNT_SHORTEVENTID,
-            reason: err.to_string(),
-        })?;
-        batch.put(
-            PARENT_COUNT_CHILD,
-            relation_key(&room, &parent, count, child),
-            encode(&record),
-        );
-        indexed += 1;
-    }
+    let scanned = super::timeline_feed::for_each_stored_event(
+        db,
+        "indexing relations of stored events",
+        |room, count, child, pdu| {
+            let text = |value: Option<&ruma::CanonicalJsonValue>| match value {
+                Some(ruma::CanonicalJsonValue::String(text)) => Some(text.clone()),
+                _ => None,
+            };
+            let Some(ruma::CanonicalJsonValue::Object(content)) = pdu.get("content") else {
+                return Ok(());
+            };
+            let Some(ruma::CanonicalJsonValue::Object(relates_to)) = content.get("m.relates_to") else {
+                return Ok(());
+            };
+            let (Some(rel_type), Some(parent)) = (text(relates_to.get("rel_type")), text(relates_to.get("event_id")))
+            else {
+                return Ok(());
+            };
+            let Ok(parent) = OwnedEventId::try_from(parent) else {
+                return Ok(());
+            };
+            // Read only for events with a relation: most have none.
+            if db.event_meta(child)?.redacted_by.is_some() {
+                return Ok(());
+            }
+            let record = RelationRecord {
+                rel_type,
+                kind: text(pdu.get("type")).unwrap_or_default(),
+                sender: text(pdu.get("sender")).unwrap_or_default(),
+            };
+            if record.rel_type == "m.thread" {
+                let entry = latest_reply.entry(parent.clone()).or_insert((room.to_string(), count));
+                entry.1 = entry.1.max(count);
+            }
+            batch.put(
+                PARENT_COUNT_CHILD,
+                relation_key(room, &parent, count, child),
+                encode(&record),
+            );
+            indexed += 1;
+            Ok(())
+        },
+    )?;
     for (root, (room_id, latest)) in &latest_reply {
         batch.put(
             ROOMID_THREADACTIVITY,

@@ -116,3 +116,31 @@ impl Db {
         Ok(found)
     }
 }
+
+/// Visits every event in every timeline with its room, position and stored PDU, logging
+/// progress every 100,000 events as `what` (the migrations that index stored events).
+pub(crate) fn for_each_stored_event(
+    db: &Db,
+    what: &str,
+    mut visit: impl FnMut(&RoomId, u64, ShortEventId, ruma::CanonicalJsonObject) -> Result<()>,
+) -> Result<u64> {
+    let mut scanned = 0u64;
+    let mut after: Option<(OwnedRoomId, u64)> = None;
+    loop {
+        let rows = db.timeline_rows_after(after.as_ref().map(|(room, count)| (&**room, *count)), 1000)?;
+        let Some((room, count, _)) = rows.last() else {
+            break;
+        };
+        after = Some((room.clone(), *count));
+        for (room_id, count, short) in rows {
+            scanned += 1;
+            if scanned.is_multiple_of(100_000) {
+                tracing::info!(scanned, "{what}");
+            }
+            if let Some(pdu) = db.get_pdu_json(short)? {
+                visit(&room_id, count, short, pdu)?;
+            }
+        }
+    }
+    Ok(scanned)
+}

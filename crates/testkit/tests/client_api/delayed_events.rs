@@ -100,6 +100,18 @@ async fn delayed_messages_are_sent_in_order_when_due() {
     for (n, delay) in [(1, 300), (2, 400), (3, 500)] {
         delayed_message(&server, &alice, &room, &format!("t{n}"), delay, json!({ "count": n })).await;
     }
+    // The same transaction again, even without its body, answers the same delay id.
+    let first = delayed_message(&server, &alice, &room, "retried", 60_000, json!({ "x": 1 })).await;
+    let reply = server
+        .request_bytes(
+            reqwest::Method::PUT,
+            &format!("/_matrix/client/v3/rooms/{room}/send/com.example.test/retried?{DELAY}=60000"),
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(reply.body["delay_id"], json!(first), "{}", reply.body);
+    assert_eq!(act(&server, &first, "cancel").await.status, 200);
     let waiting = listed(&server, &alice).await;
     assert_eq!(waiting.len(), 3);
     assert_eq!(
