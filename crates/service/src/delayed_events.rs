@@ -73,7 +73,11 @@ impl Services {
         if !event.content.is_object() {
             return Err(Error::bad_json("Event content must be a JSON object"));
         }
-        if !self.rooms.joined_rooms(&user.user_id)?.contains(&event.room_id) {
+        let joined = self
+            .db()
+            .get_membership(&user.user_id, &event.room_id)?
+            .is_some_and(|m| m.membership == ruma::events::room::member::MembershipState::Join);
+        if !joined {
             return Err(Error::forbidden(format!("You are not joined to {}", event.room_id)));
         }
         let db = self.db();

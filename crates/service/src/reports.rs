@@ -31,10 +31,9 @@ impl Services {
             return Err(Error::invalid_param("score must be between -100 and 0"));
         }
         let joined = self
-            .rooms
-            .joined_rooms(&user.user_id)?
-            .iter()
-            .any(|room| room == room_id);
+            .db()
+            .get_membership(&user.user_id, room_id)?
+            .is_some_and(|m| m.membership == ruma::events::room::member::MembershipState::Join);
         let event = match joined {
             true => self.rooms.event(user, room_id, event_id).map_err(|_| not_found())?,
             false => return Err(not_found()),

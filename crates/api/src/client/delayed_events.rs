@@ -2,10 +2,7 @@
 //! `org.matrix.msc4140.delay` parameter of the send and state endpoints, the list of one's
 //! waiting events, and cancel/restart/send by delay id (no login needed).
 
-use accord_service::{
-    Error, Services,
-    delayed_events::{DelayedAction, DelayedEvent},
-};
+use accord_service::{Error, Services, delayed_events::DelayedAction};
 use axum::response::{IntoResponse, Response};
 use ruma::{
     MilliSecondsSinceUnixEpoch, UInt,
@@ -46,11 +43,6 @@ pub(crate) fn delay_param(query: Option<&str>) -> Result<Option<u64>> {
                 .map_err(|_| ApiError::from(Error::invalid_param(format!("{DELAY_PARAM} must be a number of ms"))))
         })
         .transpose()
-}
-
-/// Schedules the event of a send or state request that carried a delay.
-pub(crate) fn schedule(services: &Services, user: &accord_service::AuthedUser, event: DelayedEvent) -> Result<String> {
-    Ok(services.schedule_delayed_event(user, event)?)
 }
 
 /// Renders a [`Sent`]: the endpoint's own response, or `{"delay_id": ...}`.

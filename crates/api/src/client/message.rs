@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::{
     ApiError, Result, Ruma,
-    client::delayed_events::{Sent, delay_param, schedule},
+    client::delayed_events::{Sent, delay_param},
     raw::raws,
 };
 use accord_service::delayed_events::DelayedEvent;
@@ -35,7 +35,7 @@ pub async fn send_message_event_route(
             delay_ms,
             txn: Some(body.txn_id.to_string()),
         };
-        return Ok(Sent::Delayed(schedule(&services, &request.auth, event)?));
+        return Ok(Sent::Delayed(services.schedule_delayed_event(&request.auth, event)?));
     }
     let event_id = services
         .rooms

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::{
     ApiError, Result, Ruma,
-    client::delayed_events::{Sent, delay_param, schedule},
+    client::delayed_events::{Sent, delay_param},
     raw::{raw, raws},
 };
 use accord_service::delayed_events::DelayedEvent;
@@ -34,7 +34,7 @@ pub async fn send_state_event_route(
             delay_ms,
             txn: None,
         };
-        return Ok(Sent::Delayed(schedule(&services, &request.auth, event)?));
+        return Ok(Sent::Delayed(services.schedule_delayed_event(&request.auth, event)?));
     }
     let event_id = services
         .rooms

@@ -11,10 +11,7 @@
 use std::collections::HashSet;
 
 use accord_room::{PduTemplate, RoomGuard, RoomState, rules_for};
-use ruma::{
-    OwnedRoomId, OwnedUserId, RoomId, RoomVersionId,
-    events::{StateEventType, room::member::MembershipState},
-};
+use ruma::{OwnedRoomId, OwnedUserId, RoomId, RoomVersionId, events::StateEventType};
 use serde_json::{Map, Value, json};
 
 use super::RoomService;
@@ -231,8 +228,8 @@ impl RoomService {
         let mut banned = Vec::new();
         for pdu in self.rooms.state_events(old)? {
             if pdu.kind == ruma::events::TimelineEventType::RoomMember
+                && pdu.content_value()["membership"] == "ban"
                 && let Some(target) = pdu.state_key.as_deref().and_then(|key| ruma::UserId::parse(key).ok())
-                && self.rooms.membership_in(old, &target)? == Some(MembershipState::Ban)
             {
                 banned.push(target);
             }
