@@ -71,8 +71,14 @@ impl Services {
         let Some(url) = pusher.data.get("url").and_then(Value::as_str) else {
             return Ok(());
         };
-        for (count, record) in db.notifications_after(&pusher.user_id, progress.delivered_until, BATCH)? {
-            let Some(payload) = self.push_payload(pusher, &record)? else {
+        let pending = db.notifications_after(&pusher.user_id, progress.delivered_until, BATCH)?;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        // The badge as of now: the same for every notification of this pass.
+        let badge = self.unread_badge(&pusher.user_id)?;
+        for (count, record) in pending {
+            let Some(payload) = self.push_payload(pusher, &record, badge)? else {
                 progress.delivered_until = count;
                 continue;
             };
@@ -145,7 +151,7 @@ impl Services {
 
     /// The gateway's request for one notification; `None` when the event is gone or
     /// redacted (nothing to tell).
-    fn push_payload(&self, pusher: &PusherRecord, record: &NotificationRecord) -> Result<Option<Value>> {
+    fn push_payload(&self, pusher: &PusherRecord, record: &NotificationRecord, badge: u64) -> Result<Option<Value>> {
         let rooms = self.rooms.rooms();
         let Some(pdu) = rooms.pdu_by_id(&record.event_id)? else {
             return Ok(None);
@@ -181,7 +187,7 @@ impl Services {
             "event_id": pdu.event_id,
             "room_id": pdu.room_id,
             "prio": if high { "high" } else { "low" },
-            "counts": { "unread": self.unread_badge(&pusher.user_id)? },
+            "counts": { "unread": badge },
             "devices": [device],
         });
         if !event_id_only {
