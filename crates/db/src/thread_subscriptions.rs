@@ -1,11 +1,11 @@
 //! Thread subscriptions (MSC4306): per user, room and thread root, whether the user follows
 //! the thread, how (by hand or automatically), and where they last unsubscribed.
 
-use accord_storage::codec::KeyBuilder;
-use ruma::{EventId, RoomId, UserId};
+use accord_storage::codec::{KeyBuilder, KeyReader};
+use ruma::{EventId, OwnedEventId, OwnedRoomId, RoomId, UserId};
 use serde::{Deserialize, Serialize};
 
-use crate::{Db, Result, database::encode, tables::USERID_ROOMID_ROOT_THREADSUB};
+use crate::{Db, Error, Result, database::encode, tables::USERID_ROOMID_ROOT_THREADSUB};
 
 /// One user's subscription to one thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,5 +56,35 @@ impl Db {
             );
         })?;
         Ok(())
+    }
+
+    /// Every subscription of `user_id` whose last change is in `(since, until]`, newest first.
+    /// A user follows few threads, so this reads all of theirs.
+    pub fn thread_subscriptions_changed(
+        &self,
+        user_id: &UserId,
+        since: Option<u64>,
+        until: u64,
+    ) -> Result<Vec<(OwnedRoomId, OwnedEventId, ThreadSubscription)>> {
+        let prefix = KeyBuilder::new().str(user_id.as_str()).prefix();
+        let corrupt = |reason: String| Error::Corrupt {
+            table: USERID_ROOMID_ROOT_THREADSUB,
+            reason,
+        };
+        let mut changed = Vec::new();
+        for (key, subscription) in self.scan_json::<ThreadSubscription>(USERID_ROOMID_ROOT_THREADSUB, &prefix)? {
+            if subscription.stream_id > until || since.is_some_and(|since| subscription.stream_id <= since) {
+                continue;
+            }
+            let mut reader = KeyReader::new(&key);
+            reader.str().map_err(|e| corrupt(e.to_string()))?;
+            let room = reader.str().map_err(|e| corrupt(e.to_string()))?;
+            let root = reader.str().map_err(|e| corrupt(e.to_string()))?;
+            let room = OwnedRoomId::try_from(room).map_err(|e| corrupt(e.to_string()))?;
+            let root = OwnedEventId::try_from(root).map_err(|e| corrupt(e.to_string()))?;
+            changed.push((room, root, subscription));
+        }
+        changed.sort_by_key(|(_, _, subscription)| std::cmp::Reverse(subscription.stream_id));
+        Ok(changed)
     }
 }

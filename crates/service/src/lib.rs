@@ -54,6 +54,7 @@ mod server_keys;
 pub mod server_notices;
 pub mod sessions;
 pub mod shared_secret;
+pub mod sliding_sync;
 pub mod sync;
 pub mod to_device;
 mod tokens;
@@ -107,6 +108,8 @@ pub struct Services {
     pub push: push::Push,
     /// The scheduler of delayed events.
     pub delayed: delayed_events::DelayedEvents,
+    /// Sliding sync connections (MSC4186), in memory.
+    pub sliding: sliding_sync::SlidingSync,
     /// Held while one-time keys are claimed, so no key is handed out twice.
     key_claims: Arc<parking_lot::Mutex<()>>,
     /// Held while a key backup changes, so concurrent uploads keep `count` and `etag` right.
@@ -135,6 +138,7 @@ impl Services {
         Ok(Self {
             push: push::Push::new(&config)?,
             delayed: delayed_events::DelayedEvents::default(),
+            sliding: sliding_sync::SlidingSync::default(),
             federation,
             media,
             search,

@@ -181,11 +181,24 @@ impl Services {
     /// The `to_device` events of one `/sync` of a device: up to [`MAX_PER_SYNC`] messages at
     /// or below `until`, recording a partial delivery when more are left.
     pub(crate) fn to_device_for_sync(&self, user_id: &UserId, device_id: &DeviceId, until: u64) -> Result<Vec<Value>> {
+        self.to_device_upto(user_id, device_id, until, MAX_PER_SYNC)
+    }
+
+    /// [`Self::to_device_for_sync`] with at most `limit` messages (sliding sync's `limit`,
+    /// never above [`MAX_PER_SYNC`]).
+    pub(crate) fn to_device_upto(
+        &self,
+        user_id: &UserId,
+        device_id: &DeviceId,
+        until: u64,
+        limit: usize,
+    ) -> Result<Vec<Value>> {
+        let limit = limit.clamp(1, MAX_PER_SYNC);
         let db = self.db();
         let partial = db.get_partial_delivery(user_id, device_id)?;
-        let messages = db.to_device_messages(user_id, device_id, until, MAX_PER_SYNC + 1)?;
-        let more_left = messages.len() > MAX_PER_SYNC;
-        let delivered = &messages[..messages.len().min(MAX_PER_SYNC)];
+        let messages = db.to_device_messages(user_id, device_id, until, limit + 1)?;
+        let more_left = messages.len() > limit;
+        let delivered = &messages[..messages.len().min(limit)];
         let now_partial = match (more_left, delivered.last()) {
             (true, Some((upto, _))) => Some(PartialDelivery {
                 token: until,

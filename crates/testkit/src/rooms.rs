@@ -45,6 +45,16 @@ impl TestServer {
         self.get(&path, Some(&user.token)).await.ok()
     }
 
+    /// `POST` simplified sliding sync (MSC4186) with `pos` and `timeout` in the query, as
+    /// matrix-rust-sdk sends them.
+    pub async fn sliding_sync(&self, user: &TestUser, pos: Option<&str>, timeout_ms: u64, body: Value) -> crate::Reply {
+        let mut path = format!("/_matrix/client/unstable/org.matrix.simplified_msc3575/sync?timeout={timeout_ms}");
+        if let Some(pos) = pos {
+            path.push_str(&format!("&pos={}", urlencode(pos)));
+        }
+        self.post(&path, Some(&user.token), body).await
+    }
+
     /// Joins a room by id or alias.
     pub async fn join(&self, user: &TestUser, room: &str) -> crate::Reply {
         self.post(

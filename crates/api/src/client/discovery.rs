@@ -37,6 +37,9 @@ pub async fn get_supported_versions_route(
         ("org.matrix.msc4155".to_owned(), true),
         ("org.matrix.msc4140".to_owned(), true),
         ("org.matrix.msc4306".to_owned(), true),
+        // Simplified sliding sync (MSC4186): matrix-rust-sdk, and so Element X, uses sliding
+        // sync only where this is announced.
+        ("org.matrix.simplified_msc3575".to_owned(), true),
     ]);
     Ok(response)
 }

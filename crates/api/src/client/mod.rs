@@ -26,6 +26,7 @@ pub mod report;
 pub mod room;
 pub mod room_upgrade;
 pub mod search;
+pub mod sliding_sync;
 pub mod session;
 pub mod space;
 pub mod state;
@@ -205,4 +206,5 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
             sync::sync_events_route,
             sync_body::render,
         )
+        .ruma_route(sliding_sync::sliding_sync_route)
 }

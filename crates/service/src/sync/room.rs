@@ -232,7 +232,7 @@ impl RoomService {
     /// server on an old branch is then not taken for the room's latest (Synapse picks
     /// timelines so; Complement's TestSyncOmitsStateChangeOnFilteredEvents relies on it).
     /// The scan stops after an event that follows a hole in the timeline.
-    fn timeline_slice(
+    pub(crate) fn timeline_slice(
         &self,
         user: &AuthedUser,
         room_id: &RoomId,
@@ -446,7 +446,7 @@ impl RoomService {
     }
 
     /// Heroes and member counts, for clients to name unnamed rooms.
-    fn summary(&self, state: &RoomState, room_id: &RoomId, user_id: &ruma::UserId) -> Result<RoomSummary> {
+    pub(crate) fn summary(&self, state: &RoomState, room_id: &RoomId, user_id: &ruma::UserId) -> Result<RoomSummary> {
         let members = self.rooms().db().members_of_room(room_id)?;
         let joined = members.iter().filter(|(_, m)| *m == MembershipState::Join).count();
         let invited = members.iter().filter(|(_, m)| *m == MembershipState::Invite).count();
@@ -476,7 +476,7 @@ impl RoomService {
 
     /// Stripped state of a room, plus the user's own membership event and the member event
     /// of whoever invited them (Synapse sends it so the client can show "X invited you").
-    fn stripped_state(&self, room_id: &RoomId, user_id: &ruma::UserId) -> Result<Vec<Value>> {
+    pub(crate) fn stripped_state(&self, room_id: &RoomId, user_id: &ruma::UserId) -> Result<Vec<Value>> {
         if let Some(invite) = self.rooms().db().remote_invite(user_id, room_id)? {
             return Ok(invite.stripped_state);
         }
@@ -502,6 +502,16 @@ impl RoomService {
             events.push(strip(own));
         }
         Ok(events)
+    }
+
+    /// Whether the user's invite to `room_id` reaches their clients: not from an ignored or
+    /// blocked user ([`crate::invite_permission`]).
+    pub(crate) fn invite_visible(&self, user_id: &ruma::UserId, room_id: &RoomId) -> Result<bool> {
+        let state = self.stripped_state(room_id, user_id)?;
+        match inviter_of(&state, user_id) {
+            Some(inviter) => self.invite_shown(user_id, inviter),
+            None => Ok(true),
+        }
     }
 
     /// Whether an invite from `inviter` reaches `user_id`'s clients
@@ -545,13 +555,13 @@ impl RoomService {
 
 /// Timeline events of one room for one sync, oldest first.
 #[derive(Default)]
-struct TimelineSlice {
+pub(crate) struct TimelineSlice {
     /// The events as the user sees them.
-    events: Vec<Value>,
+    pub events: Vec<Value>,
     /// Their stream positions.
-    counts: Vec<u64>,
+    pub counts: Vec<u64>,
     /// Whether older events were left out.
-    limited: bool,
+    pub limited: bool,
 }
 
 /// Who sent `user_id`'s invite, from the invite's stripped state.
