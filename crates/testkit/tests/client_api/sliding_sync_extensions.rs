@@ -53,7 +53,8 @@ async fn to_device_messages_come_until_acknowledged_and_e2ee_reports_keys_and_de
             .await
             .ok();
     };
-    let poll = server.sliding_sync(&alice, Some(&pos_of(&first)), 20_000, encryption(Some(&next_batch)));
+    let pos = pos_of(&first);
+    let poll = server.sliding_sync(&alice, Some(&pos), 20_000, encryption(Some(&next_batch)));
     let (reply, ()) = tokio::join!(poll, send);
     let got = reply.ok();
     let events = got["extensions"]["to_device"]["events"].as_array().expect("events");
@@ -73,8 +74,20 @@ async fn to_device_messages_come_until_acknowledged_and_e2ee_reports_keys_and_de
         .ok();
     assert!(gone["extensions"]["to_device"]["events"].as_array().is_none_or(|e| e.is_empty()));
 
-    // bob's new device shows as a device list change.
-    server.login("bob", "pw-bob-1").await;
+    // bob's new device, once it uploads its keys, shows as a device list change.
+    let login = server.login("bob", "pw-bob-1").await.ok();
+    let (token, device) = (login["access_token"].as_str().expect("token"), login["device_id"].as_str().expect("device"));
+    server
+        .post(
+            "/_matrix/client/v3/keys/upload",
+            Some(token),
+            json!({ "device_keys": { "user_id": bob.user_id, "device_id": device,
+                "algorithms": ["m.olm.v1.curve25519-aes-sha2"],
+                "keys": { format!("curve25519:{device}"): "c", format!("ed25519:{device}"): "e" },
+                "signatures": {} } }),
+        )
+        .await
+        .ok();
     let changed = server
         .sliding_sync(&alice, Some(&pos_of(&gone)), 5_000, encryption(Some(&acked)))
         .await
@@ -126,6 +139,7 @@ async fn account_data_receipts_and_typing_for_the_rooms_shown() {
             extension["lists"] = lists;
         }
         json!({
+            "conn_id": if scoped { "scoped" } else { "all" },
             "lists": { "l": { "ranges": [[0, 0]], "timeline_limit": 1, "required_state": [] } },
             "room_subscriptions": { shown.clone(): { "timeline_limit": 1, "required_state": [] } },
             "extensions": { "account_data": extension.clone(), "receipts": extension.clone(), "typing": extension },
@@ -156,7 +170,8 @@ async fn account_data_receipts_and_typing_for_the_rooms_shown() {
             .await
             .ok();
     };
-    let poll = server.sliding_sync(&alice, Some(&pos_of(&all)), 20_000, body(false));
+    let pos = pos_of(&all);
+    let poll = server.sliding_sync(&alice, Some(&pos), 20_000, body(false));
     let (reply, ()) = tokio::join!(poll, typing);
     let got = reply.ok();
     assert_eq!(got["extensions"]["typing"]["rooms"][&shown]["content"]["user_ids"], json!([bob.user_id]));
