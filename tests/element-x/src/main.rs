@@ -29,10 +29,7 @@ use matrix_sdk::{
         },
         events::{
             InitialStateEvent,
-            room::{
-                encryption::RoomEncryptionEventContent, member::MembershipState,
-                message::RoomMessageEventContent,
-            },
+            room::{encryption::RoomEncryptionEventContent, member::MembershipState, message::RoomMessageEventContent},
         },
     },
     sliding_sync::VersionBuilder,
@@ -71,7 +68,10 @@ async fn main() -> Result<()> {
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |name: &str| -> Result<String> {
-        let at = args.iter().position(|a| a == name).with_context(|| format!("missing {name} URL"))?;
+        let at = args
+            .iter()
+            .position(|a| a == name)
+            .with_context(|| format!("missing {name} URL"))?;
         args.get(at + 1).cloned().with_context(|| format!("missing {name} URL"))
     };
     let (accord, synapse) = (arg("--accord")?, arg("--synapse")?);
@@ -94,10 +94,15 @@ async fn main() -> Result<()> {
         step(&format!("{kind}: alice's room list shows her new room"));
         for invitee in [&bob, &carol] {
             let invite = wait_for_room(invitee, &room_id, RoomState::Invited).await?;
-            invite.join().await.with_context(|| format!("{} joining", invitee.name))?;
+            invite
+                .join()
+                .await
+                .with_context(|| format!("{} joining", invitee.name))?;
             wait_for_room(invitee, &room_id, RoomState::Joined).await?;
         }
-        step(&format!("{kind}: bob and carol saw the invite in their room lists and joined"));
+        step(&format!(
+            "{kind}: bob and carol saw the invite in their room lists and joined"
+        ));
         for member in [&bob, &carol] {
             wait_for_member(&room, &member.user_id()?).await?;
         }
@@ -110,7 +115,9 @@ async fn main() -> Result<()> {
         for reader in [&bob, &carol] {
             wait_for_message(reader, &room_id, &sent, &text, encrypted).await?;
         }
-        step(&format!("{kind}: alice's message reached bob (Accord) and carol (Synapse)"));
+        step(&format!(
+            "{kind}: alice's message reached bob (Accord) and carol (Synapse)"
+        ));
         let carol_room = carol.client.get_room(&room_id).context("carol lacks the room")?;
         let reply = format!("reply from carol ({kind})");
         let reply_id = carol_room
@@ -144,7 +151,9 @@ async fn person(name: &'static str, homeserver: &str, localpart: &str) -> Result
             .respect_login_well_known(false)
             .build()
     };
-    let registrar = build().await.with_context(|| format!("{name}: client for {homeserver}"))?;
+    let registrar = build()
+        .await
+        .with_context(|| format!("{name}: client for {homeserver}"))?;
     let mut request = register::v3::Request::new();
     request.username = Some(localpart.to_owned());
     request.password = Some(PASSWORD.to_owned());
@@ -309,7 +318,12 @@ async fn wait_for_message(
                 continue;
             }
             let message = event.content().as_message().context("not a message")?;
-            ensure!(message.body() == text, "{} read {:?}, not {text:?}", person.name, message.body());
+            ensure!(
+                message.body() == text,
+                "{} read {:?}, not {text:?}",
+                person.name,
+                message.body()
+            );
             ensure!(
                 event.encryption_info().is_some() == encrypted,
                 "{} got the message {}encrypted",

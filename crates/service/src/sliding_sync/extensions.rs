@@ -125,9 +125,13 @@ impl Services {
             news |= !out.receipts.is_empty();
         }
         if asked.typing.enabled == Some(true) {
-            let scope = window.shown.scope(asked.typing.lists.as_ref(), asked.typing.rooms.as_ref());
+            let scope = window
+                .shown
+                .scope(asked.typing.lists.as_ref(), asked.typing.rooms.as_ref());
             for room_id in scope {
-                let since = window.since.filter(|_| !window.shown.new_to_client.contains_key(&room_id));
+                let since = window
+                    .since
+                    .filter(|_| !window.shown.new_to_client.contains_key(&room_id));
                 if let Some(event) = self.rooms.typing_event(&room_id, since, window.until) {
                     out.typing.rooms.insert(room_id, raw_json(&event)?);
                 }
@@ -143,19 +147,15 @@ impl Services {
 
     /// Messages for the device, as `/sync` delivers them: what `since` acknowledged is
     /// deleted, the rest stays until a later request acknowledges it.
-    fn sliding_to_device(
-        &self,
-        asked: &request::ToDevice,
-        window: &ExtensionWindow<'_>,
-    ) -> Result<response::ToDevice> {
+    fn sliding_to_device(&self, asked: &request::ToDevice, window: &ExtensionWindow<'_>) -> Result<response::ToDevice> {
         let user = window.user;
         if let Some(since) = asked.since.as_deref() {
             self.acknowledge_to_device(&user.user_id, &user.device_id, parse_token(since)?)?;
         }
         // Past `limit` the rest stays queued, unacknowledged, for the next request.
-        let limit = asked
-            .limit
-            .map_or(usize::MAX, |limit| usize::try_from(u64::from(limit)).unwrap_or(usize::MAX));
+        let limit = asked.limit.map_or(usize::MAX, |limit| {
+            usize::try_from(u64::from(limit)).unwrap_or(usize::MAX)
+        });
         let events = self.to_device_upto(&user.user_id, &user.device_id, window.until, limit)?;
         let mut to_device = response::ToDevice::default();
         to_device.next_batch = window.until.to_string();
@@ -174,8 +174,7 @@ impl Services {
             e2ee.device_lists.left = lists.left;
         }
         e2ee.device_one_time_keys_count = self.one_time_key_counts(&user.user_id, &user.device_id)?;
-        e2ee.device_unused_fallback_key_types =
-            Some(self.unused_fallback_key_types(&user.user_id, &user.device_id)?);
+        e2ee.device_unused_fallback_key_types = Some(self.unused_fallback_key_types(&user.user_id, &user.device_id)?);
         Ok(e2ee)
     }
 
@@ -250,9 +249,9 @@ impl Services {
         asked: &request::ThreadSubscriptions,
         window: &ExtensionWindow<'_>,
     ) -> Result<response::ThreadSubscriptions> {
-        let limit = asked
-            .limit
-            .map_or(DEFAULT_THREAD_SUBSCRIPTIONS, |l| usize::try_from(u64::from(l)).unwrap_or(usize::MAX));
+        let limit = asked.limit.map_or(DEFAULT_THREAD_SUBSCRIPTIONS, |l| {
+            usize::try_from(u64::from(l)).unwrap_or(usize::MAX)
+        });
         let changes = self
             .db()
             .thread_subscriptions_changed(&window.user.user_id, window.since, window.until)?;

@@ -26,7 +26,10 @@ impl RequiredState {
     /// The entries of one list or subscription.
     pub fn of(entries: &[(StateEventType, String)]) -> Self {
         Self {
-            entries: entries.iter().map(|(kind, key)| (kind.to_string(), key.clone())).collect(),
+            entries: entries
+                .iter()
+                .map(|(kind, key)| (kind.to_string(), key.clone()))
+                .collect(),
         }
     }
 

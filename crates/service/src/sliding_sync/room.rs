@@ -87,7 +87,7 @@ impl RoomService {
         room.initial = Some(true);
         room.name = content_of("m.room.name").and_then(|c| c["name"].as_str().map(str::to_owned));
         if let Some(url) = content_of("m.room.avatar").and_then(|c| c["url"].as_str().map(str::to_owned)) {
-            room.avatar = JsOption::from_option(OwnedMxcUri::try_from(url).ok());
+            room.avatar = JsOption::Some(OwnedMxcUri::from(url));
         }
         room.is_dm = is_dm.then_some(true);
         room.bump_stamp = Some(uint(record.count));
@@ -165,7 +165,9 @@ impl RoomService {
                 .events
                 .iter()
                 .flat_map(|e| {
-                    let member = (e["type"] == "m.room.member").then(|| e["state_key"].as_str()).flatten();
+                    let member = (e["type"] == "m.room.member")
+                        .then(|| e["state_key"].as_str())
+                        .flatten();
                     [e["sender"].as_str(), member]
                 })
                 .flatten()
@@ -208,12 +210,14 @@ impl RoomService {
         }
         let touched = |kind: &str| whole_state || changed_keys.iter().any(|(k, _)| k == kind);
         if touched("m.room.name") {
-            room.name = self.sliding_state_content(&current, "m.room.name")?.and_then(|c| c["name"].as_str().map(str::to_owned));
+            room.name = self
+                .sliding_state_content(&current, "m.room.name")?
+                .and_then(|c| c["name"].as_str().map(str::to_owned));
         }
         if touched("m.room.avatar") {
             let url = self
                 .sliding_state_content(&current, "m.room.avatar")?
-                .and_then(|c| c["url"].as_str().and_then(|url| OwnedMxcUri::try_from(url).ok()));
+                .and_then(|c| c["url"].as_str().map(OwnedMxcUri::from));
             room.avatar = match url {
                 Some(url) => JsOption::Some(url),
                 None if whole_state => JsOption::Undefined,
@@ -229,7 +233,9 @@ impl RoomService {
             }
         }
         room.is_dm = is_dm.then_some(true);
-        let counts = self.unread_counts(&user.user_id, room_id, window.ruleset, upto)?.total();
+        let counts = self
+            .unread_counts(&user.user_id, room_id, window.ruleset, upto)?
+            .total();
         let mut unread = UnreadNotificationsCount::new();
         unread.notification_count = Some(uint(counts.notifications));
         unread.highlight_count = Some(uint(counts.highlights));
@@ -355,9 +361,7 @@ impl RoomService {
                 && let Ok(content) = serde_json::from_str::<Value>(member.content.get())
             {
                 hero.name = content["displayname"].as_str().map(str::to_owned);
-                hero.avatar = content["avatar_url"]
-                    .as_str()
-                    .and_then(|url| OwnedMxcUri::try_from(url).ok());
+                hero.avatar = content["avatar_url"].as_str().map(OwnedMxcUri::from);
             }
             heroes.push(hero);
         }

@@ -42,7 +42,9 @@ pub(crate) fn check(request: &Request) -> Result<()> {
             return Err(invalid(format!("list names are at most {MAX_LIST_NAME_LEN} bytes")));
         }
         if list.ranges.len() > MAX_RANGES {
-            return Err(invalid(format!("list {name:?}: at most {MAX_RANGES} ranges are allowed")));
+            return Err(invalid(format!(
+                "list {name:?}: at most {MAX_RANGES} ranges are allowed"
+            )));
         }
         for (start, end) in &list.ranges {
             if start > end {

@@ -68,7 +68,10 @@ async fn a_message_moves_the_150th_of_200_rooms_to_the_top_within_one_long_poll(
     let alice = server.register("alice", "pw-alice-1").await;
     let created = rooms(&server, &alice, 200).await;
 
-    let first = server.sliding_sync(&alice, None, 0, all_rooms(json!([[0, 19]]))).await.ok();
+    let first = server
+        .sliding_sync(&alice, None, 0, all_rooms(json!([[0, 19]])))
+        .await
+        .ok();
     assert_eq!(count(&first, "all_rooms"), 200);
     let shown = by_bump(&first);
     assert_eq!(shown.len(), 20, "only the rooms in range are sent");
@@ -84,7 +87,11 @@ async fn a_message_moves_the_150th_of_200_rooms_to_the_top_within_one_long_poll(
         .sliding_sync(&alice, Some(&pos_of(&first)), 0, all_rooms(json!([[0, 199]])))
         .await
         .ok();
-    assert_eq!(whole["rooms"].as_object().map(|r| r.len()), Some(180), "the 180 not yet sent");
+    assert_eq!(
+        whole["rooms"].as_object().map(|r| r.len()),
+        Some(180),
+        "the 180 not yet sent"
+    );
     let order: Vec<String> = created.iter().rev().cloned().collect();
     let the_150th = order[149].clone();
     let top_before = bump(&first, &order[0]);
@@ -103,10 +110,20 @@ async fn a_message_moves_the_150th_of_200_rooms_to_the_top_within_one_long_poll(
     };
     let ((reply, took), event) = tokio::join!(poll, poke);
     let body = reply.ok();
-    assert!(took >= Duration::from_millis(450), "nothing was new before the message: it waited");
-    assert!(took < Duration::from_secs(10), "answered when the message arrived ({took:?})");
+    assert!(
+        took >= Duration::from_millis(450),
+        "nothing was new before the message: it waited"
+    );
+    assert!(
+        took < Duration::from_secs(10),
+        "answered when the message arrived ({took:?})"
+    );
     let rooms = body["rooms"].as_object().expect("rooms");
-    assert_eq!(rooms.keys().collect::<Vec<_>>(), vec![&the_150th], "only the changed room: {body}");
+    assert_eq!(
+        rooms.keys().collect::<Vec<_>>(),
+        vec![&the_150th],
+        "only the changed room: {body}"
+    );
     let room = &body["rooms"][&the_150th];
     assert!(bump(&body, &the_150th) > top_before, "its bump_stamp is now the newest");
     assert_eq!(room["timeline"][0]["event_id"], event.as_str());
@@ -115,7 +132,10 @@ async fn a_message_moves_the_150th_of_200_rooms_to_the_top_within_one_long_poll(
     assert_eq!(count(&body, "all_rooms"), 200);
 
     // A new connection's first room is now that one.
-    let top = server.sliding_sync(&alice, None, 0, all_rooms(json!([[0, 0]]))).await.ok();
+    let top = server
+        .sliding_sync(&alice, None, 0, all_rooms(json!([[0, 0]])))
+        .await
+        .ok();
     assert_eq!(by_bump(&top), vec![the_150th]);
 }
 
@@ -126,14 +146,20 @@ async fn unchanged_rooms_are_not_sent_again() {
     let server = TestServer::start().await;
     let alice = server.register("alice", "pw-alice-1").await;
     rooms(&server, &alice, 3).await;
-    let first = server.sliding_sync(&alice, None, 0, all_rooms(json!([[0, 9]]))).await.ok();
+    let first = server
+        .sliding_sync(&alice, None, 0, all_rooms(json!([[0, 9]])))
+        .await
+        .ok();
     assert_eq!(first["rooms"].as_object().map(|r| r.len()), Some(3));
     let started = Instant::now();
     let again = server
         .sliding_sync(&alice, Some(&pos_of(&first)), 600, all_rooms(json!([[0, 9]])))
         .await
         .ok();
-    assert!(started.elapsed() >= Duration::from_millis(550), "it waited for the timeout");
+    assert!(
+        started.elapsed() >= Duration::from_millis(550),
+        "it waited for the timeout"
+    );
     assert!(again["rooms"].as_object().is_none_or(|r| r.is_empty()), "{again}");
     assert_eq!(count(&again, "all_rooms"), 3);
     assert_ne!(pos_of(&again), pos_of(&first));
@@ -189,7 +215,10 @@ async fn filters_choose_dms_encrypted_rooms_invites_and_room_types() {
         .sliding_sync(&alice, None, 0, filter(json!({ "is_invited": false })))
         .await
         .ok();
-    assert_eq!(listed(&body), sorted(vec![plain.clone(), encrypted.clone(), space.clone()]));
+    assert_eq!(
+        listed(&body),
+        sorted(vec![plain.clone(), encrypted.clone(), space.clone()])
+    );
     let body = server
         .sliding_sync(&alice, None, 0, filter(json!({ "is_encrypted": true })))
         .await
@@ -201,15 +230,29 @@ async fn filters_choose_dms_encrypted_rooms_invites_and_room_types() {
         .ok();
     assert_eq!(listed(&body), vec![space.clone()]);
     let body = server
-        .sliding_sync(&alice, None, 0, filter(json!({ "not_room_types": ["m.space"], "is_invite": false })))
+        .sliding_sync(
+            &alice,
+            None,
+            0,
+            filter(json!({ "not_room_types": ["m.space"], "is_invite": false })),
+        )
         .await
         .ok();
     assert_eq!(listed(&body), sorted(vec![plain.clone(), encrypted.clone()]));
     let body = server
-        .sliding_sync(&alice, None, 0, filter(json!({ "room_types": [null] , "is_invite": false })))
+        .sliding_sync(
+            &alice,
+            None,
+            0,
+            filter(json!({ "room_types": [null] , "is_invite": false })),
+        )
         .await
         .ok();
-    assert_eq!(listed(&body), sorted(vec![plain.clone(), encrypted.clone()]), "null: rooms without a type");
+    assert_eq!(
+        listed(&body),
+        sorted(vec![plain.clone(), encrypted.clone()]),
+        "null: rooms without a type"
+    );
     // m.direct marks DMs of joined rooms.
     server
         .put(
@@ -255,7 +298,10 @@ async fn room_subscriptions_send_rooms_outside_every_list() {
     let subscribed = &reply["rooms"][&created[1]];
     assert_eq!(subscribed["timeline"].as_array().map(Vec::len), Some(3));
     assert_eq!(subscribed["required_state"][0]["type"], "m.room.name");
-    assert_eq!(reply["rooms"][&created[0]]["timeline"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        reply["rooms"][&created[0]]["timeline"].as_array().map(Vec::len),
+        Some(1)
+    );
 }
 
 /// A connection's `pos` is good only on it; starting a connection over drops its old `pos`;
@@ -308,7 +354,10 @@ async fn set_presence_sets_presence() {
     let path = "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync?set_presence=unavailable";
     server.post(path, Some(&alice.token), json!({})).await.ok();
     let presence = server
-        .get(&format!("/_matrix/client/v3/presence/{}/status", alice.user_id), Some(&alice.token))
+        .get(
+            &format!("/_matrix/client/v3/presence/{}/status", alice.user_id),
+            Some(&alice.token),
+        )
         .await
         .ok();
     assert_eq!(presence["presence"], "unavailable");

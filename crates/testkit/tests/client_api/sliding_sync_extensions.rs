@@ -39,7 +39,10 @@ async fn to_device_messages_come_until_acknowledged_and_e2ee_reports_keys_and_de
     let e2ee = &first["extensions"]["e2ee"];
     assert_eq!(e2ee["device_one_time_keys_count"]["signed_curve25519"], 1);
     assert_eq!(e2ee["device_unused_fallback_key_types"], json!(["signed_curve25519"]));
-    let next_batch = first["extensions"]["to_device"]["next_batch"].as_str().expect("next_batch").to_owned();
+    let next_batch = first["extensions"]["to_device"]["next_batch"]
+        .as_str()
+        .expect("next_batch")
+        .to_owned();
 
     // bob sends alice a to-device message; it wakes her waiting request.
     let send = async {
@@ -66,17 +69,30 @@ async fn to_device_messages_come_until_acknowledged_and_e2ee_reports_keys_and_de
         .sliding_sync(&alice, Some(&pos_of(&got)), 0, encryption(Some(&next_batch)))
         .await
         .ok();
-    assert_eq!(again["extensions"]["to_device"]["events"].as_array().map(Vec::len), Some(1));
-    let acked = got["extensions"]["to_device"]["next_batch"].as_str().expect("next_batch").to_owned();
+    assert_eq!(
+        again["extensions"]["to_device"]["events"].as_array().map(Vec::len),
+        Some(1)
+    );
+    let acked = got["extensions"]["to_device"]["next_batch"]
+        .as_str()
+        .expect("next_batch")
+        .to_owned();
     let gone = server
         .sliding_sync(&alice, Some(&pos_of(&again)), 0, encryption(Some(&acked)))
         .await
         .ok();
-    assert!(gone["extensions"]["to_device"]["events"].as_array().is_none_or(|e| e.is_empty()));
+    assert!(
+        gone["extensions"]["to_device"]["events"]
+            .as_array()
+            .is_none_or(|e| e.is_empty())
+    );
 
     // bob's new device, once it uploads its keys, shows as a device list change.
     let login = server.login("bob", "pw-bob-1").await.ok();
-    let (token, device) = (login["access_token"].as_str().expect("token"), login["device_id"].as_str().expect("device"));
+    let (token, device) = (
+        login["access_token"].as_str().expect("token"),
+        login["device_id"].as_str().expect("device"),
+    );
     server
         .post(
             "/_matrix/client/v3/keys/upload",
@@ -92,7 +108,9 @@ async fn to_device_messages_come_until_acknowledged_and_e2ee_reports_keys_and_de
         .sliding_sync(&alice, Some(&pos_of(&gone)), 5_000, encryption(Some(&acked)))
         .await
         .ok();
-    let changed_users = changed["extensions"]["e2ee"]["device_lists"]["changed"].as_array().expect("changed");
+    let changed_users = changed["extensions"]["e2ee"]["device_lists"]["changed"]
+        .as_array()
+        .expect("changed");
     assert!(changed_users.iter().any(|u| u == bob.user_id.as_str()), "{changed}");
 }
 
@@ -111,7 +129,10 @@ async fn account_data_receipts_and_typing_for_the_rooms_shown() {
     for room in [&shown, &hidden] {
         server
             .put(
-                &format!("/_matrix/client/v3/user/{}/rooms/{room}/account_data/m.test", alice.user_id),
+                &format!(
+                    "/_matrix/client/v3/user/{}/rooms/{room}/account_data/m.test",
+                    alice.user_id
+                ),
                 Some(&alice.token),
                 json!({ "room": room }),
             )
@@ -127,7 +148,11 @@ async fn account_data_receipts_and_typing_for_the_rooms_shown() {
         .await
         .ok();
     server
-        .post(&format!("/_matrix/client/v3/rooms/{shown}/receipt/m.read/{event}"), Some(&bob.token), json!({}))
+        .post(
+            &format!("/_matrix/client/v3/rooms/{shown}/receipt/m.read/{event}"),
+            Some(&bob.token),
+            json!({}),
+        )
         .await
         .ok();
     let body = |scoped: bool| {
@@ -147,15 +172,35 @@ async fn account_data_receipts_and_typing_for_the_rooms_shown() {
     };
     let all = server.sliding_sync(&alice, None, 0, body(false)).await.ok();
     let ext = &all["extensions"];
-    let global: Vec<&str> = ext["account_data"]["global"].as_array().expect("global").iter().filter_map(|e| e["type"].as_str()).collect();
-    assert!(global.contains(&"m.global_test") && global.contains(&"m.push_rules"), "{global:?}");
-    assert_eq!(ext["account_data"]["rooms"][&shown][0]["content"]["room"], shown.as_str());
-    assert_eq!(ext["account_data"]["rooms"][&hidden][0]["content"]["room"], hidden.as_str());
-    assert!(ext["receipts"]["rooms"][&shown]["content"][&event]["m.read"][&bob.user_id].is_object(), "{ext}");
+    let global: Vec<&str> = ext["account_data"]["global"]
+        .as_array()
+        .expect("global")
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    assert!(
+        global.contains(&"m.global_test") && global.contains(&"m.push_rules"),
+        "{global:?}"
+    );
+    assert_eq!(
+        ext["account_data"]["rooms"][&shown][0]["content"]["room"],
+        shown.as_str()
+    );
+    assert_eq!(
+        ext["account_data"]["rooms"][&hidden][0]["content"]["room"],
+        hidden.as_str()
+    );
+    assert!(
+        ext["receipts"]["rooms"][&shown]["content"][&event]["m.read"][&bob.user_id].is_object(),
+        "{ext}"
+    );
 
     let scoped = server.sliding_sync(&alice, None, 0, body(true)).await.ok();
     let ext = &scoped["extensions"];
-    assert!(ext["account_data"]["rooms"].get(&hidden).is_none(), "the list's room is out of scope");
+    assert!(
+        ext["account_data"]["rooms"].get(&hidden).is_none(),
+        "the list's room is out of scope"
+    );
     assert!(ext["account_data"]["rooms"].get(&shown).is_some());
 
     // Typing in the shown room wakes a waiting request and arrives in the typing extension.
@@ -174,7 +219,10 @@ async fn account_data_receipts_and_typing_for_the_rooms_shown() {
     let poll = server.sliding_sync(&alice, Some(&pos), 20_000, body(false));
     let (reply, ()) = tokio::join!(poll, typing);
     let got = reply.ok();
-    assert_eq!(got["extensions"]["typing"]["rooms"][&shown]["content"]["user_ids"], json!([bob.user_id]));
+    assert_eq!(
+        got["extensions"]["typing"]["rooms"][&shown]["content"]["user_ids"],
+        json!([bob.user_id])
+    );
     // Only changes later: the receipt and the account data are not sent again.
     assert!(got["extensions"]["receipts"]["rooms"].get(&shown).is_none());
     assert!(got["extensions"]["account_data"]["rooms"].get(&shown).is_none());
@@ -196,7 +244,11 @@ async fn thread_subscriptions_arrive_in_their_extension() {
         .await;
     let body = json!({ "extensions": { "io.element.msc4308.thread_subscriptions": { "enabled": true, "limit": 2 } } });
     let before = server.sliding_sync(&alice, None, 0, body.clone()).await.ok();
-    assert!(before["extensions"].get("io.element.msc4308.thread_subscriptions").is_none());
+    assert!(
+        before["extensions"]
+            .get("io.element.msc4308.thread_subscriptions")
+            .is_none()
+    );
     server
         .put(
             &format!("/_matrix/client/unstable/io.element.msc4306/rooms/{room}/thread/{root}/subscription"),
@@ -205,7 +257,10 @@ async fn thread_subscriptions_arrive_in_their_extension() {
         )
         .await
         .ok();
-    let after = server.sliding_sync(&alice, Some(&pos_of(&before)), 0, body.clone()).await.ok();
+    let after = server
+        .sliding_sync(&alice, Some(&pos_of(&before)), 0, body.clone())
+        .await
+        .ok();
     let subscription = &after["extensions"]["io.element.msc4308.thread_subscriptions"]["subscribed"][&room][&root];
     assert_eq!(subscription["automatic"], false, "{after}");
     assert!(subscription["bump_stamp"].is_u64());

@@ -39,7 +39,10 @@ fn key(kind: &str, state_key: &str) -> (String, String) {
 
 async fn three_member_room(server: &TestServer, alice: &TestUser, bob: &TestUser, carol: &TestUser) -> String {
     let room = server
-        .create_room(alice, json!({ "preset": "public_chat", "name": "The room", "topic": "Things" }))
+        .create_room(
+            alice,
+            json!({ "preset": "public_chat", "name": "The room", "topic": "Things" }),
+        )
         .await;
     assert_eq!(server.join(bob, &room).await.status, 200);
     assert_eq!(server.join(carol, &room).await.status, 200);
@@ -55,13 +58,25 @@ async fn timeline_limited_num_live_and_a_prev_batch_for_messages() {
     for i in 0..5 {
         sent.push(server.send_text(&alice, &room, &format!("m{i}")).await);
     }
-    let first = server.sliding_sync(&alice, None, 0, subscribe(&room, 3, json!([]))).await.ok();
+    let first = server
+        .sliding_sync(&alice, None, 0, subscribe(&room, 3, json!([])))
+        .await
+        .ok();
     let r = &first["rooms"][&room];
     assert_eq!(r["initial"], true);
     assert_eq!(r["limited"], true);
     assert_eq!(r["num_live"], 0, "nothing is live on a new connection");
-    let ids: Vec<&str> = r["timeline"].as_array().expect("timeline").iter().filter_map(|e| e["event_id"].as_str()).collect();
-    assert_eq!(ids, sent[2..].iter().map(String::as_str).collect::<Vec<_>>(), "the newest 3, oldest first");
+    let ids: Vec<&str> = r["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .filter_map(|e| e["event_id"].as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        sent[2..].iter().map(String::as_str).collect::<Vec<_>>(),
+        "the newest 3, oldest first"
+    );
     // prev_batch pages back from just before the timeline.
     let prev = r["prev_batch"].as_str().expect("prev_batch");
     let page = server
@@ -71,7 +86,12 @@ async fn timeline_limited_num_live_and_a_prev_batch_for_messages() {
         )
         .await
         .ok();
-    let older: Vec<&str> = page["chunk"].as_array().expect("chunk").iter().filter_map(|e| e["event_id"].as_str()).collect();
+    let older: Vec<&str> = page["chunk"]
+        .as_array()
+        .expect("chunk")
+        .iter()
+        .filter_map(|e| e["event_id"].as_str())
+        .collect();
     assert_eq!(older, vec![sent[1].as_str(), sent[0].as_str()]);
 
     let newer = server.send_text(&alice, &room, "m5").await;
@@ -97,11 +117,22 @@ async fn required_state_wildcards_lazy_members_and_me() {
     server.send_text(&bob, &room, "bob speaks last").await;
 
     // Exact keys, $ME and $LAZY: bob sent the one timeline event; carol is not asked for.
-    let wanted = json!([["m.room.name", ""], ["m.room.member", "$ME"], ["m.room.member", "$LAZY"]]);
-    let body = server.sliding_sync(&alice, None, 0, subscribe(&room, 1, wanted.clone())).await.ok();
+    let wanted = json!([
+        ["m.room.name", ""],
+        ["m.room.member", "$ME"],
+        ["m.room.member", "$LAZY"]
+    ]);
+    let body = server
+        .sliding_sync(&alice, None, 0, subscribe(&room, 1, wanted.clone()))
+        .await
+        .ok();
     assert_eq!(
         state_keys(&body["rooms"][&room]),
-        vec![key("m.room.member", &alice.user_id), key("m.room.member", &bob.user_id), key("m.room.name", "")]
+        vec![
+            key("m.room.member", &alice.user_id),
+            key("m.room.member", &bob.user_id),
+            key("m.room.name", "")
+        ]
     );
     // A type with every state key.
     let body = server
@@ -133,26 +164,43 @@ async fn required_state_wildcards_lazy_members_and_me() {
 
     // Later: only what changed and is asked for. Carol speaks: her member event comes now
     // ($LAZY); bob's does not come again.
-    let first = server.sliding_sync(&alice, None, 0, subscribe(&room, 1, wanted.clone())).await.ok();
+    let first = server
+        .sliding_sync(&alice, None, 0, subscribe(&room, 1, wanted.clone()))
+        .await
+        .ok();
     server.send_text(&carol, &room, "carol speaks").await;
     let next = server
         .sliding_sync(&alice, Some(&pos_of(&first)), 0, subscribe(&room, 1, wanted.clone()))
         .await
         .ok();
-    assert_eq!(state_keys(&next["rooms"][&room]), vec![key("m.room.member", &carol.user_id)]);
+    assert_eq!(
+        state_keys(&next["rooms"][&room]),
+        vec![key("m.room.member", &carol.user_id)]
+    );
     server.send_text(&bob, &room, "bob again").await;
     let again = server
         .sliding_sync(&alice, Some(&pos_of(&next)), 0, subscribe(&room, 1, wanted.clone()))
         .await
         .ok();
-    assert!(state_keys(&again["rooms"][&room]).is_empty(), "bob's member event was sent already");
+    assert!(
+        state_keys(&again["rooms"][&room]).is_empty(),
+        "bob's member event was sent already"
+    );
     // A topic change is not asked for; a name change is, alone.
     server
-        .put(&format!("/_matrix/client/v3/rooms/{room}/state/m.room.topic/"), Some(&alice.token), json!({ "topic": "New" }))
+        .put(
+            &format!("/_matrix/client/v3/rooms/{room}/state/m.room.topic/"),
+            Some(&alice.token),
+            json!({ "topic": "New" }),
+        )
         .await
         .ok();
     server
-        .put(&format!("/_matrix/client/v3/rooms/{room}/state/m.room.name/"), Some(&alice.token), json!({ "name": "Renamed" }))
+        .put(
+            &format!("/_matrix/client/v3/rooms/{room}/state/m.room.name/"),
+            Some(&alice.token),
+            json!({ "name": "Renamed" }),
+        )
         .await
         .ok();
     let renamed = server
@@ -163,7 +211,12 @@ async fn required_state_wildcards_lazy_members_and_me() {
     assert_eq!(state_keys(r), vec![key("m.room.name", "")]);
     assert_eq!(r["name"], "Renamed");
     // Asking for more state sends it at once, without `initial`.
-    let widened = json!([["m.room.name", ""], ["m.room.member", "$ME"], ["m.room.member", "$LAZY"], ["m.room.topic", ""]]);
+    let widened = json!([
+        ["m.room.name", ""],
+        ["m.room.member", "$ME"],
+        ["m.room.member", "$LAZY"],
+        ["m.room.topic", ""]
+    ]);
     let wider = server
         .sliding_sync(&alice, Some(&pos_of(&renamed)), 5_000, subscribe(&room, 0, widened))
         .await
@@ -199,20 +252,32 @@ async fn names_avatars_heroes_and_member_counts() {
         )
         .await
         .ok();
-    let body = server.sliding_sync(&alice, None, 0, subscribe(&unnamed, 1, json!([]))).await.ok();
+    let body = server
+        .sliding_sync(&alice, None, 0, subscribe(&unnamed, 1, json!([])))
+        .await
+        .ok();
     let r = &body["rooms"][&unnamed];
     assert!(r.get("name").is_none());
     assert_eq!(r["avatar"], "mxc://example.org/avatar");
     assert_eq!(r["joined_count"], 2);
     assert_eq!(r["invited_count"], 1);
     let heroes = r["heroes"].as_array().expect("heroes in an unnamed room");
-    let bob_hero = heroes.iter().find(|h| h["user_id"] == bob.user_id.as_str()).expect("bob is a hero");
+    let bob_hero = heroes
+        .iter()
+        .find(|h| h["user_id"] == bob.user_id.as_str())
+        .expect("bob is a hero");
     assert_eq!(bob_hero["displayname"], "Bob B");
-    assert!(heroes.iter().all(|h| h["user_id"] != alice.user_id.as_str()), "not the user themselves");
+    assert!(
+        heroes.iter().all(|h| h["user_id"] != alice.user_id.as_str()),
+        "not the user themselves"
+    );
     assert!(r["notification_count"].is_u64() && r["highlight_count"].is_u64());
 
     // The invitee sees the invite: stripped state with their own member event, no timeline.
-    let invited = server.sliding_sync(&carol, None, 0, subscribe(&unnamed, 5, json!([]))).await.ok();
+    let invited = server
+        .sliding_sync(&carol, None, 0, subscribe(&unnamed, 5, json!([])))
+        .await
+        .ok();
     let r = &invited["rooms"][&unnamed];
     let state = r["invite_state"].as_array().expect("invite_state");
     let own = state
@@ -225,7 +290,12 @@ async fn names_avatars_heroes_and_member_counts() {
     // Joining: the room is new to the client, sent whole.
     assert_eq!(server.join(&carol, &unnamed).await.status, 200);
     let joined = server
-        .sliding_sync(&carol, Some(&pos_of(&invited)), 0, subscribe(&unnamed, 5, json!([["m.room.member", "$ME"]])))
+        .sliding_sync(
+            &carol,
+            Some(&pos_of(&invited)),
+            0,
+            subscribe(&unnamed, 5, json!([["m.room.member", "$ME"]])),
+        )
         .await
         .ok();
     let r = &joined["rooms"][&unnamed];
@@ -250,7 +320,11 @@ async fn a_left_room_shows_its_departure_once_and_a_kick_stays_listed() {
     let first = server.sliding_sync(&bob, None, 0, list.clone()).await.ok();
     assert_eq!(first["lists"]["l"]["count"], 2);
     server
-        .post(&format!("/_matrix/client/v3/rooms/{left}/leave"), Some(&bob.token), json!({}))
+        .post(
+            &format!("/_matrix/client/v3/rooms/{left}/leave"),
+            Some(&bob.token),
+            json!({}),
+        )
         .await
         .ok();
     server
@@ -261,13 +335,23 @@ async fn a_left_room_shows_its_departure_once_and_a_kick_stays_listed() {
         )
         .await
         .ok();
-    let next = server.sliding_sync(&bob, Some(&pos_of(&first)), 0, list.clone()).await.ok();
+    let next = server
+        .sliding_sync(&bob, Some(&pos_of(&first)), 0, list.clone())
+        .await
+        .ok();
     assert_eq!(next["lists"]["l"]["count"], 2);
     for room in [&left, &kicked] {
         let timeline = next["rooms"][room]["timeline"].as_array().expect("timeline");
-        assert_eq!(timeline.last().map(|e| e["content"]["membership"].clone()), Some(json!("leave")), "{room}");
+        assert_eq!(
+            timeline.last().map(|e| e["content"]["membership"].clone()),
+            Some(json!("leave")),
+            "{room}"
+        );
     }
-    let after = server.sliding_sync(&bob, Some(&pos_of(&next)), 0, list.clone()).await.ok();
+    let after = server
+        .sliding_sync(&bob, Some(&pos_of(&next)), 0, list.clone())
+        .await
+        .ok();
     assert_eq!(after["lists"]["l"]["count"], 1, "the kick stays, the leave is gone");
     let fresh = server.sliding_sync(&bob, None, 0, list).await.ok();
     let rooms: Vec<&String> = fresh["rooms"].as_object().expect("rooms").keys().collect();
