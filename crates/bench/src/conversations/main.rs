@@ -22,12 +22,15 @@ use std::{
     time::{Duration, Instant},
 };
 
+#[path = "../api.rs"]
+mod api;
 #[path = "../register.rs"]
 mod register;
 #[path = "../stats.rs"]
 #[allow(dead_code)]
 mod stats;
 
+use api::{call, create_room, fill};
 use register::register;
 use serde_json::{Value, json};
 use stats::Latencies;
@@ -130,28 +133,6 @@ async fn main() -> Result<(), String> {
     Ok(())
 }
 
-/// One authenticated call; its JSON answer.
-async fn call(
-    http: &reqwest::Client,
-    url: &str,
-    token: &str,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> Result<Value, String> {
-    let mut request = http.request(method, format!("{url}{path}")).bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.map_err(|e| format!("{path}: {e}"))?;
-    let status = response.status();
-    let answer: Value = response.json().await.map_err(|e| format!("{path}: {e}"))?;
-    if !status.is_success() {
-        return Err(format!("{path}: {status} {answer}"));
-    }
-    Ok(answer)
-}
-
 /// [`call`], timed, waiting out 429s (Synapse rate-limits `/hierarchy` by a fixed rule): the
 /// answer and the time of the attempt that got it.
 async fn timed(
@@ -178,43 +159,6 @@ async fn timed(
             Err(err) => return Err(err),
         }
     }
-}
-
-async fn create_room(http: &reqwest::Client, url: &str, token: &str, body: Value) -> Result<String, String> {
-    let answer = call(
-        http,
-        url,
-        token,
-        reqwest::Method::POST,
-        "/_matrix/client/v3/createRoom",
-        Some(body),
-    )
-    .await?;
-    answer["room_id"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| format!("createRoom: {answer}"))
-}
-
-/// Runs `count` requests built by `make`, `FILL_CONCURRENCY` at a time.
-async fn fill<F>(count: usize, make: F) -> Result<(), String>
-where
-    F: Fn(usize) -> tokio::task::JoinHandle<Result<(), String>>,
-{
-    let mut running = std::collections::VecDeque::new();
-    for i in 0..count {
-        if running.len() == FILL_CONCURRENCY
-            && let Some(task) = running.pop_front()
-        {
-            let task: tokio::task::JoinHandle<Result<(), String>> = task;
-            task.await.map_err(|e| e.to_string())??;
-        }
-        running.push_back(make(i));
-    }
-    for task in running {
-        task.await.map_err(|e| e.to_string())??;
-    }
-    Ok(())
 }
 
 /// The `n`th word of the vocabulary.
@@ -266,7 +210,7 @@ async fn measure(http: &reqwest::Client, target: &Target) -> Result<Figures, Str
     .await?;
     let root = root["event_id"].as_str().ok_or("no event id")?.to_owned();
     let reactions = size("BENCH_REACTIONS", 1000);
-    fill(reactions, |i| {
+    fill(reactions, FILL_CONCURRENCY, |i| {
         let (http, url, token, room, root) = (http.clone(), url.clone(), token.clone(), room.clone(), root.clone());
         tokio::spawn(async move {
             let path = format!("/_matrix/client/v3/rooms/{room}/send/m.reaction/r{i}");
@@ -298,7 +242,7 @@ async fn measure(http: &reqwest::Client, target: &Target) -> Result<Figures, Str
     .await?;
     let space_rooms = size("BENCH_SPACE_ROOMS", 500);
     let children = Arc::new(tokio::sync::Mutex::new(Vec::new()));
-    fill(space_rooms, |i| {
+    fill(space_rooms, FILL_CONCURRENCY, |i| {
         let (http, url, token, children) = (http.clone(), url.clone(), token.clone(), children.clone());
         tokio::spawn(async move {
             let child = create_room(
@@ -315,7 +259,7 @@ async fn measure(http: &reqwest::Client, target: &Target) -> Result<Figures, Str
     .await?;
     let server = target_server(http, &url, &token).await?;
     let children = children.lock().await.clone();
-    fill(children.len(), |i| {
+    fill(children.len(), FILL_CONCURRENCY, |i| {
         let (http, url, token, space, child, server) = (
             http.clone(),
             url.clone(),
@@ -378,7 +322,7 @@ async fn measure(http: &reqwest::Client, target: &Target) -> Result<Figures, Str
     let rooms = Arc::new(rooms);
     let messages = size("BENCH_MESSAGES", 100_000);
     let started = Instant::now();
-    fill(messages, |i| {
+    fill(messages, FILL_CONCURRENCY, |i| {
         let (http, url, token, rooms) = (http.clone(), url.clone(), token.clone(), rooms.clone());
         tokio::spawn(async move {
             let room = &rooms[i % rooms.len()];
