@@ -152,6 +152,7 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
         .ruma_route(thread_subscriptions::get_thread_subscription_route)
         .ruma_route(thread_subscriptions::subscribe_thread_route)
         .ruma_route(thread_subscriptions::unsubscribe_thread_route)
+        .ruma_route(thread_subscriptions::get_thread_subscriptions_changes_route)
         .ruma_route(user_directory::search_users_route)
         .ruma_route(space::get_hierarchy_route)
         .ruma_route(jump_to_date::timestamp_to_event_route)

@@ -5,12 +5,16 @@
 //! ruma's request type carries them. The accepted MSC moves them into the body, and
 //! Complement's MSC4306 tests already send `pos` there, so a body value is taken when the
 //! query has none. Likewise the accepted name of the invite filter, `is_invited`, is read
-//! beside ruma's `is_invite`.
+//! beside ruma's `is_invite`, and the list filters ruma's type lacks (`spaces`, and Synapse's
+//! `tags` and `not_tags`) are read from the raw body.
 
 use std::time::Duration;
 
-use accord_service::Services;
-use ruma::{api::client::sync::sync_events::v5, presence::PresenceState};
+use accord_service::{
+    Services,
+    sliding_sync::{ExtraFilters, ListExtras},
+};
+use ruma::{OwnedRoomId, api::client::sync::sync_events::v5, presence::PresenceState};
 use serde_json::Value;
 
 use crate::{Result, Ruma};
@@ -18,10 +22,63 @@ use crate::{Result, Ruma};
 /// # `POST /_matrix/client/unstable/org.matrix.simplified_msc3575/sync`
 pub async fn sliding_sync_route(services: Services, request: Ruma<v5::Request>) -> Result<v5::Response> {
     let mut body = request.body;
+    let mut extras = ListExtras::new();
     if let Ok(Value::Object(raw)) = serde_json::from_slice::<Value>(&request.raw_body) {
         take_body_fallbacks(&mut body, &raw, request.query.as_deref());
+        extras = extra_filters(&raw)?;
     }
-    Ok(services.sliding_sync(&request.auth, body).await?)
+    Ok(services.sliding_sync(&request.auth, body, extras).await?)
+}
+
+/// The list filters ruma's type drops: `spaces`, `tags`, `not_tags`.
+fn extra_filters(raw: &serde_json::Map<String, Value>) -> Result<ListExtras> {
+    let mut extras = ListExtras::new();
+    let Some(Value::Object(lists)) = raw.get("lists") else {
+        return Ok(extras);
+    };
+    for (name, list) in lists {
+        let filters = &list["filters"];
+        let strings = |key: &str| -> Result<Option<Vec<String>>> {
+            match &filters[key] {
+                Value::Null => Ok(None),
+                Value::Array(items) => items
+                    .iter()
+                    .map(|item| {
+                        item.as_str().map(str::to_owned).ok_or_else(|| {
+                            accord_service::Error::invalid_param(format!(
+                                "list {name:?}: {key} must be a list of strings"
+                            ))
+                            .into()
+                        })
+                    })
+                    .collect::<Result<Vec<String>>>()
+                    .map(Some),
+                _ => Err(accord_service::Error::invalid_param(format!("list {name:?}: {key} must be a list")).into()),
+            }
+        };
+        let spaces = strings("spaces")?
+            .map(|spaces| {
+                spaces
+                    .iter()
+                    .map(|space| {
+                        OwnedRoomId::try_from(space.as_str()).map_err(|_| {
+                            accord_service::Error::invalid_param(format!("list {name:?}: {space:?} is not a room id"))
+                                .into()
+                        })
+                    })
+                    .collect::<Result<Vec<OwnedRoomId>>>()
+            })
+            .transpose()?;
+        let extra = ExtraFilters {
+            spaces,
+            tags: strings("tags")?,
+            not_tags: strings("not_tags")?.unwrap_or_default(),
+        };
+        if !extra.is_empty() {
+            extras.insert(name.clone(), extra);
+        }
+    }
+    Ok(extras)
 }
 
 /// Fills what the body carries under the accepted MSC's names and ruma's type left out.

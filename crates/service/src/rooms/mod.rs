@@ -4,7 +4,7 @@
 
 mod create;
 mod directory;
-mod hierarchy;
+pub(crate) mod hierarchy;
 pub mod jump_to_date;
 mod membership;
 pub(crate) mod read;

@@ -252,14 +252,29 @@ impl Services {
         let limit = asked.limit.map_or(DEFAULT_THREAD_SUBSCRIPTIONS, |l| {
             usize::try_from(u64::from(l)).unwrap_or(usize::MAX)
         });
-        let changes = self
-            .db()
-            .thread_subscriptions_changed(&window.user.user_id, window.since, window.until)?;
+        let changes = self.thread_subscription_changes(&window.user.user_id, window.since, window.until, limit)?;
         let mut out = response::ThreadSubscriptions::default();
+        out.subscribed = changes.subscribed;
+        out.unsubscribed = changes.unsubscribed;
+        out.prev_batch = changes.older.map(|token| token.to_string());
+        Ok(out)
+    }
+
+    /// The user's thread subscription changes in `(since, until]`, newest first, at most
+    /// `limit`; `older` is the token to page on from when more are left (MSC4308).
+    pub fn thread_subscription_changes(
+        &self,
+        user_id: &ruma::UserId,
+        since: Option<u64>,
+        until: u64,
+        limit: usize,
+    ) -> Result<SubscriptionChanges> {
+        let changes = self.db().thread_subscriptions_changed(user_id, since, until)?;
+        let mut out = SubscriptionChanges::default();
         if changes.len() > limit
             && let Some((_, _, oldest_sent)) = changes.get(limit.saturating_sub(1))
         {
-            out.prev_batch = Some(oldest_sent.stream_id.saturating_sub(1).to_string());
+            out.older = Some(oldest_sent.stream_id.saturating_sub(1));
         }
         for (room, root, subscription) in changes.into_iter().take(limit) {
             let stamp: UInt = uint(subscription.stream_id);
@@ -277,6 +292,17 @@ impl Services {
         }
         Ok(out)
     }
+}
+
+/// Thread subscription changes of one page (MSC4308).
+#[derive(Debug, Default)]
+pub struct SubscriptionChanges {
+    /// Threads subscribed to, by room and root, with how and when.
+    pub subscribed: BTreeMap<OwnedRoomId, BTreeMap<ruma::OwnedEventId, ThreadSubscription>>,
+    /// Threads unsubscribed from, by room and root, with when.
+    pub unsubscribed: BTreeMap<OwnedRoomId, BTreeMap<ruma::OwnedEventId, ThreadUnsubscription>>,
+    /// Where older changes continue, when some were left out.
+    pub older: Option<u64>,
 }
 
 /// One `m.receipt` event from the per-thread events `/sync` sends: the extension has one

@@ -12,7 +12,10 @@ use ruma::{
 };
 use serde_json::Value;
 
-use super::bump::BumpStamps;
+use super::{
+    bump::BumpStamps,
+    extra_filters::{ExtraFacts, ExtraFilters},
+};
 use crate::{Result, rooms::RoomService};
 
 /// One room the user has, with what lists sort and filter on.
@@ -126,12 +129,21 @@ impl<'a> RoomSet<'a> {
     }
 
     /// The rooms of one list that pass its filters, newest first.
-    pub fn list(&mut self, list: &List) -> Result<Vec<Candidate>> {
+    pub fn list(&mut self, list: &List, extra: Option<&ExtraFilters>) -> Result<Vec<Candidate>> {
+        let extra = match extra.filter(|extra| !extra.is_empty()) {
+            Some(extra) => Some(ExtraFacts::load(self.rooms, self.user_id, extra)?),
+            None => None,
+        };
         let mut out = Vec::new();
         let candidates = self.candidates.clone();
         for candidate in candidates {
             if let Some(filters) = &list.filters
                 && !self.passes(&candidate, filters)?
+            {
+                continue;
+            }
+            if let Some(extra) = &extra
+                && !extra.passes(self.rooms, self.user_id, &candidate.room_id)?
             {
                 continue;
             }

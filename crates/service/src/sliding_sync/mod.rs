@@ -11,7 +11,8 @@
 
 mod bump;
 mod connections;
-mod extensions;
+pub(crate) mod extensions;
+mod extra_filters;
 mod lists;
 mod required_state;
 mod room;
@@ -31,7 +32,9 @@ use ruma::{
 
 pub use connections::Connections;
 use connections::{ConnectionKey, Snapshot};
+pub use extensions::SubscriptionChanges;
 use extensions::{ExtensionWindow, Shown};
+pub use extra_filters::{ExtraFilters, ListExtras};
 use lists::{Candidate, RoomSet, in_ranges};
 use required_state::RequiredState;
 use room::{RoomConfig, RoomWindow, uint};
@@ -60,7 +63,8 @@ struct Answer {
 impl Services {
     /// Runs one sliding sync request for the user's device. Bad input and an unknown `pos`
     /// are refused before anything changes.
-    pub async fn sliding_sync(&self, user: &AuthedUser, request: Request) -> Result<Response> {
+    /// `extras` holds list filters ruma's request type lacks, by list name.
+    pub async fn sliding_sync(&self, user: &AuthedUser, request: Request, extras: ListExtras) -> Result<Response> {
         validate::check(&request)?;
         let key = ConnectionKey {
             user_id: user.user_id.clone(),
@@ -69,14 +73,14 @@ impl Services {
         };
         let start = self.sliding.connections.start(&key, request.pos.as_deref())?;
         self.presence_from_sync(&user.user_id, request.set_presence.as_str())?;
-        let request = Arc::new(request);
+        let request = Arc::new((request, extras));
         let fresh = start.snapshot.stream.is_none();
         let db = self.db();
         let mut stream = db.subscribe_stream();
         let timeout = if fresh {
             Duration::ZERO
         } else {
-            request.timeout.unwrap_or(Duration::ZERO).min(MAX_TIMEOUT)
+            request.0.timeout.unwrap_or(Duration::ZERO).min(MAX_TIMEOUT)
         };
         let deadline = tokio::time::Instant::now() + timeout;
         let answer = loop {
@@ -93,7 +97,7 @@ impl Services {
         };
         let mut response = answer.response;
         response.pos = self.sliding.connections.store(&key, &start, answer.snapshot);
-        response.txn_id = request.txn_id.clone();
+        response.txn_id = request.0.txn_id.clone();
         Ok(response)
     }
 
@@ -102,30 +106,38 @@ impl Services {
     async fn sliding_off_workers(
         &self,
         user: &AuthedUser,
-        request: &Arc<Request>,
+        request: &Arc<(Request, ListExtras)>,
         snapshot: &Arc<Snapshot>,
         until: u64,
     ) -> Result<Answer> {
         let (this, user, request, snapshot) = (self.clone(), user.clone(), request.clone(), snapshot.clone());
-        tokio::task::spawn_blocking(move || this.sliding_once(&user, &request, &snapshot, until)).await?
+        tokio::task::spawn_blocking(move || this.sliding_once(&user, &request.0, &request.1, &snapshot, until)).await?
     }
 
     /// The response for a client holding `snapshot`, covering the stream up to `until`.
-    fn sliding_once(&self, user: &AuthedUser, request: &Request, snapshot: &Snapshot, until: u64) -> Result<Answer> {
+    fn sliding_once(
+        &self,
+        user: &AuthedUser,
+        request: &Request,
+        extras: &ListExtras,
+        snapshot: &Snapshot,
+        until: u64,
+    ) -> Result<Answer> {
         let since = snapshot.stream;
         let mut set = RoomSet::load(&self.rooms, &self.sliding.bumps, &user.user_id, since, until)?;
         let mut response = Response::new(String::new());
         let mut shown = Shown::default();
         let mut wanted: BTreeMap<OwnedRoomId, (RoomConfig, Candidate)> = BTreeMap::new();
         let mut list_counts = BTreeMap::new();
+        let known = RequiredState::distinct(snapshot.rooms.values().map(|sent| &sent.required_state));
         for (name, list) in &request.lists {
-            let rooms = set.list(list)?;
+            let rooms = set.list(list, extras.get(name))?;
             let mut counted = response::List::default();
             counted.count = uint(rooms.len() as u64);
             response.lists.insert(name.clone(), counted);
             list_counts.insert(name.clone(), rooms.len());
             let config = RoomConfig {
-                required_state: RequiredState::of(&list.room_details.required_state),
+                required_state: RequiredState::of(&list.room_details.required_state).interned(&known),
                 timeline_limit: limit_of(list.room_details.timeline_limit),
             };
             let in_list = shown.lists.entry(name.clone()).or_default();
@@ -142,7 +154,7 @@ impl Services {
             };
             shown.subscribed.insert(room_id.clone());
             let config = RoomConfig {
-                required_state: RequiredState::of(&subscription.required_state),
+                required_state: RequiredState::of(&subscription.required_state).interned(&known),
                 timeline_limit: limit_of(subscription.timeline_limit),
             };
             merge(&mut wanted, &candidate, &config);

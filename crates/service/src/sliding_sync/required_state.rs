@@ -5,7 +5,7 @@
 //! timeline events sent with the room). A room in several lists and subscriptions gets the
 //! union of their entries (MSC4186).
 
-use std::collections::BTreeSet;
+use std::{collections::BTreeSet, sync::Arc};
 
 use ruma::{UserId, events::StateEventType};
 
@@ -16,26 +16,31 @@ const ME: &str = "$ME";
 /// Members who sent the timeline events sent with the room.
 const LAZY: &str = "$LAZY";
 
-/// A set of `required_state` entries.
+/// A set of `required_state` entries. Shared: every room of a list holds the same set, and
+/// each connection snapshot names one per room it sent, so a copy costs a pointer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct RequiredState {
-    entries: BTreeSet<(String, String)>,
+    entries: Arc<BTreeSet<(String, String)>>,
 }
 
 impl RequiredState {
     /// The entries of one list or subscription.
     pub fn of(entries: &[(StateEventType, String)]) -> Self {
         Self {
-            entries: entries
-                .iter()
-                .map(|(kind, key)| (kind.to_string(), key.clone()))
-                .collect(),
+            entries: Arc::new(
+                entries
+                    .iter()
+                    .map(|(kind, key)| (kind.to_string(), key.clone()))
+                    .collect(),
+            ),
         }
     }
 
     /// Adds another list's or subscription's entries.
     pub fn extend(&mut self, other: &Self) {
-        self.entries.extend(other.entries.iter().cloned());
+        if !other.entries.is_subset(&self.entries) {
+            Arc::make_mut(&mut self.entries).extend(other.entries.iter().cloned());
+        }
     }
 
     /// Whether the state event `(kind, state_key)` is asked for, `$LAZY` aside.
@@ -44,6 +49,23 @@ impl RequiredState {
             (want_kind == WILDCARD || want_kind == kind)
                 && (want_key == WILDCARD || want_key == state_key || (want_key == ME && state_key == user_id.as_str()))
         })
+    }
+
+    /// The same set as one of `known` when there is one, sharing its storage: connection
+    /// snapshots then hold one copy of each set, not one per request that sent a room.
+    pub fn interned(self, known: &[Self]) -> Self {
+        known.iter().find(|k| **k == self).cloned().unwrap_or(self)
+    }
+
+    /// The distinct sets among `all`, each once (by storage).
+    pub fn distinct<'a>(all: impl Iterator<Item = &'a Self>) -> Vec<Self> {
+        let mut out: Vec<Self> = Vec::new();
+        for state in all {
+            if !out.iter().any(|known| Arc::ptr_eq(&known.entries, &state.entries)) {
+                out.push(state.clone());
+            }
+        }
+        out
     }
 
     /// Whether the members who sent timeline events are asked for.
@@ -76,7 +98,7 @@ impl RequiredState {
     /// Whether every entry of `self` is in `other`: a room sent with `other` already has all
     /// `self` asks for.
     pub fn is_covered_by(&self, other: &Self) -> bool {
-        self.entries.is_subset(&other.entries)
+        Arc::ptr_eq(&self.entries, &other.entries) || self.entries.is_subset(&other.entries)
     }
 }
 

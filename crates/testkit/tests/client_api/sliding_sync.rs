@@ -362,3 +362,62 @@ async fn set_presence_sets_presence() {
         .ok();
     assert_eq!(presence["presence"], "unavailable");
 }
+
+/// `spaces` (children of the named spaces the user is in) and `tags` / `not_tags`.
+#[tokio::test]
+async fn spaces_and_tags_filters() {
+    let server = TestServer::start().await;
+    let alice = server.register("alice", "pw-alice-1").await;
+    let space = server
+        .create_room(&alice, json!({ "creation_content": { "type": "m.space" } }))
+        .await;
+    let child = server.create_room(&alice, json!({})).await;
+    let other = server.create_room(&alice, json!({})).await;
+    let server_name = alice
+        .user_id
+        .split_once(':')
+        .map(|(_, s)| s.to_owned())
+        .expect("server name");
+    server
+        .put(
+            &format!("/_matrix/client/v3/rooms/{space}/state/m.space.child/{child}"),
+            Some(&alice.token),
+            json!({ "via": [server_name] }),
+        )
+        .await
+        .ok();
+    server
+        .put(
+            &format!("/_matrix/client/v3/user/{}/rooms/{other}/tags/u.work", alice.user_id),
+            Some(&alice.token),
+            json!({}),
+        )
+        .await
+        .ok();
+    let listed = |filters: Value| json!({ "lists": { "l": { "ranges": [[0, 9]], "timeline_limit": 0, "required_state": [], "filters": filters } } });
+    let ids = |body: &Value| -> Vec<String> { body["rooms"].as_object().expect("rooms").keys().cloned().collect() };
+    let body = server
+        .sliding_sync(&alice, None, 0, listed(json!({ "spaces": [space] })))
+        .await
+        .ok();
+    assert_eq!(ids(&body), vec![child.clone()]);
+    let body = server
+        .sliding_sync(&alice, None, 0, listed(json!({ "tags": ["u.work"] })))
+        .await
+        .ok();
+    assert_eq!(ids(&body), vec![other.clone()]);
+    let body = server
+        .sliding_sync(
+            &alice,
+            None,
+            0,
+            listed(json!({ "not_tags": ["u.work"], "not_room_types": ["m.space"] })),
+        )
+        .await
+        .ok();
+    assert_eq!(ids(&body), vec![child]);
+    server
+        .sliding_sync(&alice, None, 0, listed(json!({ "spaces": ["not a room"] })))
+        .await
+        .assert_error(400, "M_INVALID_PARAM");
+}

@@ -267,3 +267,63 @@ async fn thread_subscriptions_arrive_in_their_extension() {
     let initial = server.sliding_sync(&alice, None, 0, body).await.ok();
     assert!(initial["extensions"]["io.element.msc4308.thread_subscriptions"]["subscribed"][&room][&root].is_object());
 }
+
+/// More changes than the extension's `limit`: `prev_batch` points the rest to MSC4308's list
+/// endpoint, which pages on from there; its bad parameters get `M_INVALID_PARAM`.
+#[tokio::test]
+async fn thread_subscriptions_past_the_limit_page_on_through_the_list_endpoint() {
+    let server = TestServer::start().await;
+    let alice = server.register("alice", "pw-alice-1").await;
+    let room = server.create_room(&alice, json!({})).await;
+    let mut roots = Vec::new();
+    for i in 0..3 {
+        let root = server.send_text(&alice, &room, &format!("root {i}")).await;
+        server
+            .send_event(
+                &alice,
+                &room,
+                "m.room.message",
+                json!({ "msgtype": "m.text", "body": "reply", "m.relates_to": { "rel_type": "m.thread", "event_id": root } }),
+            )
+            .await;
+        server
+            .put(
+                &format!("/_matrix/client/unstable/io.element.msc4306/rooms/{room}/thread/{root}/subscription"),
+                Some(&alice.token),
+                json!({}),
+            )
+            .await
+            .ok();
+        roots.push(root);
+    }
+    let body = json!({ "extensions": { "io.element.msc4308.thread_subscriptions": { "enabled": true, "limit": 2 } } });
+    let reply = server.sliding_sync(&alice, None, 0, body).await.ok();
+    let extension = &reply["extensions"]["io.element.msc4308.thread_subscriptions"];
+    let sent = extension["subscribed"][&room].as_object().expect("subscribed");
+    assert_eq!(sent.len(), 2);
+    assert!(
+        sent.contains_key(&roots[2]) && sent.contains_key(&roots[1]),
+        "the newest two"
+    );
+    let prev_batch = extension["prev_batch"].as_str().expect("prev_batch");
+    let list = "/_matrix/client/unstable/io.element.msc4308/thread_subscriptions";
+    let rest = server
+        .get(&format!("{list}?dir=b&from={prev_batch}&limit=10"), Some(&alice.token))
+        .await
+        .ok();
+    let older = rest["subscribed"][&room].as_object().expect("subscribed");
+    assert_eq!(older.keys().collect::<Vec<_>>(), vec![&roots[0]]);
+    assert!(rest.get("end").is_none(), "nothing older");
+    let whole = server
+        .get(&format!("{list}?dir=b&limit=1"), Some(&alice.token))
+        .await
+        .ok();
+    assert_eq!(whole["subscribed"][&room].as_object().map(|m| m.len()), Some(1));
+    assert!(whole["end"].is_string());
+    for bad in ["dir=f", "dir=b&limit=0", "dir=b&from=garbage", "dir=b&to=x"] {
+        server
+            .get(&format!("{list}?{bad}"), Some(&alice.token))
+            .await
+            .assert_error(400, "M_INVALID_PARAM");
+    }
+}
