@@ -11,9 +11,10 @@
 //!   receipts and typing extensions): p50 and p99;
 //! - incremental: 200 times a message in a random room, then the next request of the
 //!   connection (`timeout` 0): p50 and p99;
-//! - memory: the server's RSS before and after 50 more devices each open a connection (one
-//!   initial request each), per connection. Accord keeps connections in memory; Synapse keeps
-//!   them in its database, so its figure is what its process grows by for the same work.
+//! - memory: 50 more devices each open a connection (one initial request each) to warm every
+//!   cache, then the server's RSS before and after 100 more: the growth per connection.
+//!   Accord keeps connections in memory; Synapse keeps them in its database, so its figure is
+//!   what its process grows by for the same work.
 //!
 //! Prints a Markdown table for docs/benchmarks.md.
 
@@ -39,7 +40,8 @@ const PATH: &str = "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync"
 const FILL_CONCURRENCY: usize = 16;
 const INITIAL_RUNS: usize = 20;
 const INCREMENTAL_RUNS: usize = 200;
-const MEMORY_CONNECTIONS: usize = 50;
+const WARM_CONNECTIONS: usize = 50;
+const MEMORY_CONNECTIONS: usize = 100;
 
 /// What Element X's room list service asks for (matrix-sdk-ui 0.18).
 const REQUIRED_STATE: &[(&str, &str)] = &[
@@ -135,7 +137,7 @@ async fn main() -> Result<(), String> {
         synapse.incremental.p99()
     );
     println!(
-        "| server RSS growth per connection ({MEMORY_CONNECTIONS} connections) | {} | {} |",
+        "| server RSS growth per connection ({MEMORY_CONNECTIONS} connections after {WARM_CONNECTIONS} to warm up) | {} | {} |",
         kib(accord),
         kib(synapse)
     );
@@ -251,30 +253,45 @@ async fn measure(http: &reqwest::Client, target: &Target) -> Result<Figures, Str
         pos = answer["pos"].as_str().ok_or("no pos")?.to_owned();
     }
 
-    // Memory: more devices, one connection each.
+    // Memory: more devices, one connection each, after as many to warm the caches.
+    for i in 0..WARM_CONNECTIONS {
+        open_connection(http, &url, &name, &format!("WARM{i}"), &body).await?;
+    }
     let rss_before = target.pid.and_then(rss_kib);
     for i in 0..MEMORY_CONNECTIONS {
-        let login = json!({ "type": "m.login.password", "identifier": { "type": "m.id.user", "user": name },
-            "password": "bench-password-1", "device_id": format!("MEM{i}") });
-        let reply = http
-            .post(format!("{url}/_matrix/client/v3/login"))
-            .json(&login)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json::<Value>()
-            .await
-            .map_err(|e| e.to_string())?;
-        let device_token = reply["access_token"]
-            .as_str()
-            .ok_or_else(|| format!("login: {reply}"))?;
-        sliding(http, &url, device_token, None, &body).await?;
+        open_connection(http, &url, &name, &format!("MEM{i}"), &body).await?;
     }
     let rss_after = target.pid.and_then(rss_kib);
     if let (Some(before), Some(after)) = (rss_before, rss_after) {
         figures.rss_per_connection_kib = Some(after.saturating_sub(before) as f64 / MEMORY_CONNECTIONS as f64);
     }
     Ok(figures)
+}
+
+/// Logs in a new device of the user and opens one connection with an initial request.
+async fn open_connection(
+    http: &reqwest::Client,
+    url: &str,
+    name: &str,
+    device: &str,
+    body: &Value,
+) -> Result<(), String> {
+    let login = json!({ "type": "m.login.password", "identifier": { "type": "m.id.user", "user": name },
+        "password": "bench-password-1", "device_id": device });
+    let reply = http
+        .post(format!("{url}/_matrix/client/v3/login"))
+        .json(&login)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json::<Value>()
+        .await
+        .map_err(|e| e.to_string())?;
+    let token = reply["access_token"]
+        .as_str()
+        .ok_or_else(|| format!("login: {reply}"))?;
+    sliding(http, url, token, None, body).await?;
+    Ok(())
 }
 
 /// A process's resident set in KiB, from /proc.

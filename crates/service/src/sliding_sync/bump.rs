@@ -4,9 +4,10 @@
 //! The types are those Synapse bumps on (its `SLIDING_SYNC_DEFAULT_BUMP_EVENT_TYPES`): the
 //! MSC leaves the choice to the server, and Element X's list should order the same on either.
 //!
-//! Found by reading the room's timeline backwards from the newest event, which usually stops
-//! at the first event; the answer is cached per room with the position it was found at, so a
-//! later request reads only the events that arrived since.
+//! One cache for the whole server: each room's latest bump as of one global position. When
+//! the stream moves on, only the rooms with events since (one read of the stream's room
+//! index) are read again, from where the cache left off; a room asked for the first time is
+//! read backwards from its newest event, which usually stops at the first event.
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -33,42 +34,68 @@ const PAGE: usize = 50;
 /// Rooms cached at most; past this the cache starts over (a full read per room again).
 const MAX_CACHED: usize = 200_000;
 
-/// What was found for a room: the bump at or below `scanned`.
-#[derive(Debug, Clone, Copy)]
-struct Found {
+/// The cache: every room's latest bump at or below `scanned`.
+#[derive(Debug, Default)]
+struct Cache {
     scanned: u64,
-    stamp: Option<u64>,
+    stamps: HashMap<OwnedRoomId, Option<u64>>,
 }
 
 /// The cache of bump stamps. Cheap to clone.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct BumpStamps {
-    cache: Arc<Mutex<HashMap<OwnedRoomId, Found>>>,
+    cache: Arc<Mutex<Cache>>,
 }
 
 impl BumpStamps {
     /// The room's latest bump at or below `upto`, if its timeline here holds one.
     pub fn stamp(&self, rooms: &RoomService, room_id: &RoomId, upto: u64) -> Result<Option<u64>> {
-        let cached = self.cache.lock().get(room_id).copied();
+        self.advance(rooms, upto)?;
+        let (scanned, cached) = {
+            let cache = self.cache.lock();
+            (cache.scanned, cache.stamps.get(room_id).copied())
+        };
         match cached {
-            Some(found) if found.scanned == upto => Ok(found.stamp),
-            // An older position than cached (a request that started before another finished):
-            // read it afresh, leave the cache be.
-            Some(found) if found.scanned > upto => latest_bump(rooms, room_id, upto, None),
-            cached => {
-                let floor = cached.map(|found| found.scanned);
-                let stamp = match latest_bump(rooms, room_id, upto, floor)? {
-                    Some(stamp) => Some(stamp),
-                    None => cached.and_then(|found| found.stamp),
-                };
+            // Cached as of a position at or past `upto`: right for `upto` unless the bump came
+            // after it (a request that started before the cache moved on).
+            Some(stamp) if scanned >= upto && stamp.is_none_or(|stamp| stamp <= upto) => Ok(stamp),
+            Some(_) => latest_bump(rooms, room_id, upto, None),
+            None => {
+                let stamp = latest_bump(rooms, room_id, scanned, None)?;
                 let mut cache = self.cache.lock();
-                if cache.len() >= MAX_CACHED {
-                    cache.clear();
+                if cache.scanned == scanned {
+                    if cache.stamps.len() >= MAX_CACHED {
+                        cache.stamps.clear();
+                    }
+                    cache.stamps.insert(room_id.to_owned(), stamp);
                 }
-                cache.insert(room_id.to_owned(), Found { scanned: upto, stamp });
-                Ok(stamp)
+                drop(cache);
+                if scanned >= upto && stamp.is_none_or(|stamp| stamp <= upto) {
+                    Ok(stamp)
+                } else {
+                    latest_bump(rooms, room_id, upto, None)
+                }
             }
         }
+    }
+
+    /// Moves the cache to `upto`: rereads the cached rooms with events since it was last moved.
+    fn advance(&self, rooms: &RoomService, upto: u64) -> Result<()> {
+        let mut cache = self.cache.lock();
+        if cache.scanned >= upto {
+            return Ok(());
+        }
+        let from = cache.scanned;
+        for room_id in rooms.rooms().db().rooms_changed(from, upto)? {
+            if let Some(stamp) = cache.stamps.get(&room_id).copied()
+                && let Some(newer) = latest_bump(rooms, &room_id, upto, Some(from))?
+                && stamp.is_none_or(|stamp| newer > stamp)
+            {
+                cache.stamps.insert(room_id, Some(newer));
+            }
+        }
+        cache.scanned = upto;
+        Ok(())
     }
 }
 

@@ -53,8 +53,9 @@ pub(crate) struct SentRoom {
     pub upto: u64,
     /// The `required_state` the room was last sent with.
     pub required_state: RequiredState,
-    /// Member events already sent for `$LAZY`.
-    pub lazy_members: std::collections::BTreeSet<OwnedUserId>,
+    /// Member events already sent for `$LAZY`, sorted (a boxed slice: most rooms have a few,
+    /// and a connection holds one list per room).
+    pub lazy_members: Box<[OwnedUserId]>,
     /// Sent as an invite or knock (stripped state only): once joined, the room is new to
     /// the client.
     pub stripped: bool,

@@ -19,7 +19,7 @@ mod room;
 mod validate;
 
 use std::{
-    collections::{BTreeMap, btree_map::Entry},
+    collections::{BTreeMap, HashSet, btree_map::Entry},
     sync::Arc,
     time::Duration,
 };
@@ -63,7 +63,8 @@ struct Answer {
 impl Services {
     /// Runs one sliding sync request for the user's device. Bad input and an unknown `pos`
     /// are refused before anything changes.
-    /// `extras` holds list filters ruma's request type lacks, by list name.
+    ///
+    /// `extras` holds the list filters ruma's request type lacks, by list name.
     pub async fn sliding_sync(&self, user: &AuthedUser, request: Request, extras: ListExtras) -> Result<Response> {
         validate::check(&request)?;
         let key = ConnectionKey {
@@ -160,11 +161,16 @@ impl Services {
             merge(&mut wanted, &candidate, &config);
         }
         let ruleset = self.push_rules.ruleset(&user.user_id)?;
+        let changed: HashSet<OwnedRoomId> = match since {
+            Some(since) => self.db().rooms_changed(since, until)?.into_iter().collect(),
+            None => HashSet::new(),
+        };
         let window = RoomWindow {
             user,
             since,
             until,
             ruleset: &ruleset,
+            changed: &changed,
         };
         let mut rooms = snapshot.rooms.clone();
         for (room_id, (config, candidate)) in wanted {

@@ -1,12 +1,12 @@
 //! One room of a sliding sync response: what a client that holds the room as of its last
 //! response lacks, or the whole room (`initial`) when this connection never sent it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use accord_db::{Direction, rooms::MembershipRecord};
 use accord_room::RoomState;
 use ruma::{
-    JsOption, OwnedMxcUri, OwnedUserId, RoomId, UInt, UserId,
+    JsOption, OwnedMxcUri, OwnedRoomId, OwnedUserId, RoomId, UInt, UserId,
     api::client::sync::sync_events::{
         UnreadNotificationsCount,
         v5::response::{Hero, Room},
@@ -33,6 +33,9 @@ pub(crate) struct RoomWindow<'a> {
     /// Deliver up to this position.
     pub until: u64,
     pub ruleset: &'a ruma::push::Ruleset,
+    /// Rooms with events in `(since, until]`: a room the client holds as of `since` and not
+    /// among them has nothing new.
+    pub changed: &'a HashSet<OwnedRoomId>,
 }
 
 /// A room to send and what the client will then hold of it.
@@ -99,7 +102,7 @@ impl RoomService {
             sent: SentRoom {
                 upto: record.count,
                 required_state: config.required_state.clone(),
-                lazy_members: BTreeSet::new(),
+                lazy_members: Box::default(),
                 stripped: true,
             },
             timeline_ids: BTreeSet::new(),
@@ -124,7 +127,14 @@ impl RoomService {
         };
         let since = sent.map(|sent| sent.upto);
         let state_widened = sent.is_some_and(|sent| !config.required_state.is_covered_by(&sent.required_state));
-        if since.is_some_and(|since| since >= upto) && !state_widened {
+        let membership_changed = since.is_some_and(|since| record.count > since);
+        let untouched = since.is_some_and(|since| {
+            since >= upto
+                || window
+                    .since
+                    .is_some_and(|last| since >= last && !window.changed.contains(room_id) && !membership_changed)
+        });
+        if untouched && !state_widened {
             return Ok(None);
         }
         let slice = if config.timeline_limit == 0 {
@@ -148,8 +158,8 @@ impl RoomService {
             None => BTreeSet::new(),
         };
         let whole_state = sent.is_none() || state_widened;
-        let mut lazy_sent = match sent {
-            Some(sent) if !whole_state => sent.lazy_members.clone(),
+        let mut lazy_sent: BTreeSet<OwnedUserId> = match sent {
+            Some(sent) if !whole_state => sent.lazy_members.iter().cloned().collect(),
             _ => BTreeSet::new(),
         };
         let mut required = self.required_state_events(
@@ -198,7 +208,6 @@ impl RoomService {
                 lazy_sent.insert(sender);
             }
         }
-        let membership_changed = since.is_some_and(|since| record.count > since);
         if !whole_state && slice.events.is_empty() && required.is_empty() && !membership_changed {
             // Something of the room changed (typing, a receipt, an event the user may not see)
             // but nothing this room's response carries: the client's copy stays as it is.
@@ -268,7 +277,7 @@ impl RoomService {
             sent: SentRoom {
                 upto,
                 required_state: config.required_state.clone(),
-                lazy_members: lazy_sent,
+                lazy_members: lazy_sent.into_iter().collect(),
                 stripped: false,
             },
             timeline_ids,
