@@ -5,7 +5,7 @@
 //! Account data, receipts and typing are per room as well as global; each applies to the
 //! rooms of the lists and subscriptions it names (`lists`, `rooms`), all of them by default.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use ruma::{
     OwnedRoomId, UInt,
@@ -75,6 +75,16 @@ pub(crate) struct ExtensionWindow<'a> {
     pub since: Option<u64>,
     pub until: u64,
     pub shown: &'a Shown,
+    /// Rooms with anything new in `(since, until]` (events, receipts, typing): the others
+    /// have no receipt or typing change to send, which spares a read per room.
+    pub changed: &'a HashSet<OwnedRoomId>,
+}
+
+impl ExtensionWindow<'_> {
+    /// Whether the room may have receipts or typing to send: new to the client, or touched.
+    fn may_have_news(&self, room_id: &OwnedRoomId) -> bool {
+        self.since.is_none() || self.shown.new_to_client.contains_key(room_id) || self.changed.contains(room_id)
+    }
 }
 
 impl Services {
@@ -107,7 +117,7 @@ impl Services {
             let scope = window
                 .shown
                 .scope(asked.receipts.lists.as_ref(), asked.receipts.rooms.as_ref());
-            for room_id in scope {
+            for room_id in scope.into_iter().filter(|room| window.may_have_news(room)) {
                 let new_to_client = window.shown.new_to_client.get(&room_id);
                 let since = window.since.filter(|_| new_to_client.is_none());
                 let events = self
@@ -128,7 +138,7 @@ impl Services {
             let scope = window
                 .shown
                 .scope(asked.typing.lists.as_ref(), asked.typing.rooms.as_ref());
-            for room_id in scope {
+            for room_id in scope.into_iter().filter(|room| window.may_have_news(room)) {
                 let since = window
                     .since
                     .filter(|_| !window.shown.new_to_client.contains_key(&room_id));

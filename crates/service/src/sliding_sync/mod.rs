@@ -205,6 +205,7 @@ impl Services {
                 since,
                 until,
                 shown: &shown,
+                changed: &changed,
             },
         )?;
         response.extensions = extensions;
