@@ -188,6 +188,13 @@ impl Services {
                 .rooms
                 .sliding_room(&window, &room_id, &candidate.record, &config, sent, is_dm)?
             else {
+                // Nothing new up to `until`: the client's copy of a joined room is current
+                // as of it, so the next request skips the room unless the stream touches it.
+                if candidate.record.membership == MembershipState::Join
+                    && let Some(sent) = rooms.get_mut(&room_id)
+                {
+                    sent.upto = sent.upto.max(until);
+                }
                 continue;
             };
             let mut room = built.room;
