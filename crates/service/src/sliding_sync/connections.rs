@@ -33,8 +33,8 @@ const SNAPSHOTS_PER_CONNECTION: usize = 3;
 const CONNECTIONS_PER_DEVICE: usize = 8;
 
 /// Connections kept in all. Past this the least recently used is evicted; its client starts
-/// over with `M_UNKNOWN_POS`. At about 100 KiB for a user in 500 rooms (docs/benchmarks.md),
-/// this bounds the store near 1 GiB in the worst case.
+/// over with `M_UNKNOWN_POS`. At about 160 KiB for a user in 500 rooms (docs/benchmarks.md),
+/// this bounds the store near 1.5 GiB in the worst case.
 const MAX_CONNECTIONS: usize = 10_000;
 
 /// Who a connection belongs to.
