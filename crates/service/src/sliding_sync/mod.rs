@@ -37,7 +37,7 @@ use extensions::{ExtensionWindow, Shown};
 pub use extra_filters::{ExtraFilters, ListExtras};
 use lists::{Candidate, RoomSet, in_ranges};
 use required_state::RequiredState;
-use room::{RoomConfig, RoomWindow, uint};
+use room::{RoomAsk, RoomConfig, RoomWindow, uint};
 
 use crate::{AuthedUser, Result, Services};
 
@@ -184,9 +184,16 @@ impl Services {
                     )
             });
             let new_to_client = sent.is_none();
-            let Some(built) = self
-                .rooms
-                .sliding_room(&window, &room_id, &candidate.record, &config, sent, is_dm)?
+            let Some(built) = self.rooms.sliding_room(
+                &window,
+                &room_id,
+                &RoomAsk {
+                    record: &candidate.record,
+                    config: &config,
+                    sent,
+                    is_dm,
+                },
+            )?
             else {
                 // Nothing new up to `until`: the client's copy of a joined room is current
                 // as of it, so the next request skips the room unless the stream touches it.

@@ -38,6 +38,16 @@ pub(crate) struct RoomWindow<'a> {
     pub changed: &'a HashSet<OwnedRoomId>,
 }
 
+/// One room to answer for: the user's membership, what the room is sent with, what the
+/// client holds of it (`None`: nothing), and whether the user counts it a direct chat.
+#[derive(Clone, Copy)]
+pub(crate) struct RoomAsk<'a> {
+    pub record: &'a MembershipRecord,
+    pub config: &'a RoomConfig,
+    pub sent: Option<&'a SentRoom>,
+    pub is_dm: bool,
+}
+
 /// A room to send and what the client will then hold of it.
 pub(crate) struct Built {
     pub room: Room,
@@ -53,29 +63,22 @@ impl RoomService {
         &self,
         window: &RoomWindow<'_>,
         room_id: &RoomId,
-        record: &MembershipRecord,
-        config: &RoomConfig,
-        sent: Option<&SentRoom>,
-        is_dm: bool,
+        ask: &RoomAsk<'_>,
     ) -> Result<Option<Built>> {
-        match record.membership {
-            MembershipState::Invite | MembershipState::Knock => {
-                self.sliding_invite(window, room_id, record, config, sent, is_dm)
-            }
-            _ => self.sliding_member_room(window, room_id, record, config, sent, is_dm),
+        match ask.record.membership {
+            MembershipState::Invite | MembershipState::Knock => self.sliding_invite(window, room_id, ask),
+            _ => self.sliding_member_room(window, room_id, ask),
         }
     }
 
     /// An invite or knock: the stripped state the user may see, once.
-    fn sliding_invite(
-        &self,
-        window: &RoomWindow<'_>,
-        room_id: &RoomId,
-        record: &MembershipRecord,
-        config: &RoomConfig,
-        sent: Option<&SentRoom>,
-        is_dm: bool,
-    ) -> Result<Option<Built>> {
+    fn sliding_invite(&self, window: &RoomWindow<'_>, room_id: &RoomId, ask: &RoomAsk<'_>) -> Result<Option<Built>> {
+        let RoomAsk {
+            record,
+            config,
+            sent,
+            is_dm,
+        } = *ask;
         if sent.is_some_and(|sent| sent.upto >= record.count) {
             return Ok(None);
         }
@@ -115,11 +118,14 @@ impl RoomService {
         &self,
         window: &RoomWindow<'_>,
         room_id: &RoomId,
-        record: &MembershipRecord,
-        config: &RoomConfig,
-        sent: Option<&SentRoom>,
-        is_dm: bool,
+        ask: &RoomAsk<'_>,
     ) -> Result<Option<Built>> {
+        let RoomAsk {
+            record,
+            config,
+            sent,
+            is_dm,
+        } = *ask;
         let user = window.user;
         let upto = match record.membership {
             MembershipState::Join => window.until,
