@@ -27,8 +27,6 @@ pub struct Db {
     /// rows are replaced on every event, and a prefix scan over them walks every deletion still
     /// in the memtable (a third of a send's CPU in a busy room before this cache).
     extremities: Arc<parking_lot::Mutex<std::collections::HashMap<ruma::OwnedRoomId, Vec<ruma::OwnedEventId>>>>,
-    /// Short state keys read so far (never changed once interned).
-    state_keys: Arc<crate::rooms::state_key_cache::StateKeyCache>,
     /// Set once a write or fsync failed: the engine may hold writes that are visible but not
     /// durable, so nothing more is written (fail-stop, like RocksDB's own background error) and
     /// the stream positions of those writes are never released (see `release_count`).
@@ -53,7 +51,6 @@ impl Db {
             intern_lock: Arc::default(),
             room_locks: RoomLocks::default(),
             extremities: Arc::default(),
-            state_keys: Arc::default(),
             storage_failed: Arc::default(),
         };
         migrations::run(&db)?;
@@ -66,10 +63,6 @@ impl Db {
 
     pub(crate) fn engine(&self) -> &dyn KvEngine {
         self.engine.as_ref()
-    }
-
-    pub(crate) fn state_keys(&self) -> &crate::rooms::state_key_cache::StateKeyCache {
-        &self.state_keys
     }
 
     pub(crate) fn short_ids(&self) -> &ShortIdCounter {

@@ -16,7 +16,6 @@ mod relations;
 mod remote_invites;
 mod short;
 mod snapshots;
-pub(crate) mod state_key_cache;
 mod timeline;
 mod timeline_feed;
 mod txn;

@@ -81,17 +81,9 @@ impl Db {
 
     /// The short id of `(event_type, state_key)`, if it was ever interned.
     pub fn get_short_state_key(&self, event_type: &str, state_key: &str) -> Result<Option<ShortStateKey>> {
-        let pair = state_key_bytes(event_type, state_key);
-        if let Some(short) = self.state_keys().short(&pair) {
-            return Ok(Some(ShortStateKey(short)));
-        }
-        let Some(bytes) = self.get_raw(STATEKEY_SHORTSTATEKEY, &pair)? else {
-            // Not cached: the pair may be interned later.
-            return Ok(None);
-        };
-        let short = decode_u64(STATEKEY_SHORTSTATEKEY, &bytes)?;
-        self.state_keys().remember(short, pair, None);
-        Ok(Some(ShortStateKey(short)))
+        self.get_raw(STATEKEY_SHORTSTATEKEY, &state_key_bytes(event_type, state_key))?
+            .map(|bytes| decode_u64(STATEKEY_SHORTSTATEKEY, &bytes).map(ShortStateKey))
+            .transpose()
     }
 
     /// The short id of `(event_type, state_key)`, interning it at once if new.
@@ -121,9 +113,6 @@ impl Db {
 
     /// The `(event_type, state_key)` a short state key stands for.
     pub fn state_key_of(&self, short: ShortStateKey) -> Result<(String, String)> {
-        if let Some(pair) = self.state_keys().pair(short.0) {
-            return Ok((pair.0.clone(), pair.1.clone()));
-        }
         let bytes = self
             .get_raw(SHORTSTATEKEY_STATEKEY, &short.0.to_be_bytes())?
             .ok_or(Error::NotFound("short state key"))?;
@@ -134,8 +123,6 @@ impl Db {
         };
         let event_type = reader.str().map_err(corrupt)?.to_owned();
         let state_key = reader.str().map_err(corrupt)?.to_owned();
-        self.state_keys()
-            .remember(short.0, bytes, Some((event_type.clone(), state_key.clone())));
         Ok((event_type, state_key))
     }
 
