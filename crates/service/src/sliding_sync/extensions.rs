@@ -75,6 +75,8 @@ pub(crate) struct ExtensionWindow<'a> {
     pub since: Option<u64>,
     pub until: u64,
     pub shown: &'a Shown,
+    /// The user's push rules (sent as `m.push_rules` account data).
+    pub ruleset: &'a ruma::push::Ruleset,
     /// Rooms with anything new in `(since, until]` (events, receipts, typing): the others
     /// have no receipt or typing change to send, which spares a read per room.
     pub changed: &'a HashSet<OwnedRoomId>,
@@ -155,13 +157,21 @@ impl Services {
         Ok((out, news))
     }
 
-    /// Messages for the device, as `/sync` delivers them: what `since` acknowledged is
-    /// deleted, the rest stays until a later request acknowledges it.
-    fn sliding_to_device(&self, asked: &request::ToDevice, window: &ExtensionWindow<'_>) -> Result<response::ToDevice> {
-        let user = window.user;
-        if let Some(since) = asked.since.as_deref() {
+    /// Deletes the to-device messages the request's `since` acknowledges. Once per request,
+    /// before the long-poll: the acknowledgement does not change while it waits.
+    pub(crate) fn acknowledge_sliding_to_device(&self, user: &AuthedUser, asked: &request::Extensions) -> Result<()> {
+        if asked.to_device.enabled == Some(true)
+            && let Some(since) = asked.to_device.since.as_deref()
+        {
             self.acknowledge_to_device(&user.user_id, &user.device_id, parse_token(since)?)?;
         }
+        Ok(())
+    }
+
+    /// Messages for the device, as `/sync` delivers them; the rest stays until a later
+    /// request acknowledges it ([`Self::acknowledge_sliding_to_device`]).
+    fn sliding_to_device(&self, asked: &request::ToDevice, window: &ExtensionWindow<'_>) -> Result<response::ToDevice> {
+        let user = window.user;
         // Past `limit` the rest stays queued, unacknowledged, for the next request.
         let limit = asked.limit.map_or(usize::MAX, |limit| {
             usize::try_from(u64::from(limit)).unwrap_or(usize::MAX)
@@ -197,7 +207,6 @@ impl Services {
     ) -> Result<response::AccountData> {
         let user_id = &window.user.user_id;
         let db = self.db();
-        let ruleset = self.push_rules.ruleset(user_id)?;
         let mut global: Vec<Value> = Vec::new();
         let mut rooms: BTreeMap<OwnedRoomId, Vec<Value>> = BTreeMap::new();
         match window.since {
@@ -241,7 +250,7 @@ impl Services {
         let rules_changed = window.since.is_none() || global.iter().any(|e| e["type"] == "m.push_rules");
         global.retain(|e| e["type"] != "m.push_rules");
         if rules_changed {
-            global.push(json!({ "type": "m.push_rules", "content": { "global": ruleset } }));
+            global.push(json!({ "type": "m.push_rules", "content": { "global": window.ruleset } }));
         }
         let mut out = response::AccountData::default();
         out.global = raw_jsons(&global)?;

@@ -74,6 +74,7 @@ impl Services {
         };
         let start = self.sliding.connections.start(&key, request.pos.as_deref())?;
         self.presence_from_sync(&user.user_id, request.set_presence.as_str())?;
+        self.acknowledge_sliding_to_device(user, &request.extensions)?;
         let request = Arc::new((request, extras));
         let fresh = start.snapshot.stream.is_none();
         let db = self.db();
@@ -219,6 +220,7 @@ impl Services {
                 since,
                 until,
                 shown: &shown,
+                ruleset: &ruleset,
                 changed: &changed,
             },
         )?;
