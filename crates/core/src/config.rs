@@ -49,6 +49,8 @@ pub struct Config {
     pub server_notices: ServerNoticesConfig,
     /// Events scheduled to be sent later (MSC4140).
     pub delayed_events: DelayedEventsConfig,
+    /// Application services (bridges and bots) and their registration files.
+    pub appservice: AppserviceConfig,
     /// Log output.
     pub logging: LoggingConfig,
 }
@@ -182,6 +184,15 @@ pub struct SearchConfig {
     /// Directory of the full-text index of messages; unset: beside the database,
     /// `<database.path>-search`. Deleting it makes the server rebuild it at the next start.
     pub path: Option<PathBuf>,
+}
+
+/// `[appservice]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppserviceConfig {
+    /// Registration files in Synapse's YAML format, or directories whose `*.yaml` files are
+    /// each one. Read at start and again on SIGHUP.
+    pub registration_files: Vec<PathBuf>,
 }
 
 /// `[delayed_events]`
@@ -532,6 +543,7 @@ impl Default for Config {
             push: PushConfig::default(),
             server_notices: ServerNoticesConfig::default(),
             delayed_events: DelayedEventsConfig::default(),
+            appservice: AppserviceConfig::default(),
             logging: LoggingConfig {
                 filter: "info".to_owned(),
                 format: LogFormat::Text,

@@ -4,6 +4,7 @@
 //! Invariant: no storage engine, web framework or network client here; every other crate may
 //! depend on this one, so it stays light.
 
+pub mod appservice;
 pub mod config;
 pub mod glob;
 pub mod identity;

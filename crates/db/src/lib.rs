@@ -8,6 +8,7 @@
 
 mod account_data;
 mod accounts;
+mod appservice;
 mod cross_signing;
 mod database;
 mod dehydrated;
@@ -40,6 +41,7 @@ mod to_device;
 mod uiaa;
 
 pub use accounts::UserAccount;
+pub use appservice::{AppserviceProgress, PendingTransaction};
 pub use cross_signing::CrossSigningKeys;
 pub use database::Db;
 pub use dehydrated::DehydratedDevice;

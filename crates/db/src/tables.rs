@@ -160,6 +160,15 @@ catalog! {
     USERID_DEVICEID_TXNID_DELAYID = "userid_deviceid_txnid_delayid";
     /// `user_id 0xFF room_id 0xFF root event_id` -> JSON `ThreadSubscription` (MSC4306).
     USERID_ROOMID_ROOT_THREADSUB = "userid_roomid_root_threadsub";
+    /// `appservice id` -> JSON `AppserviceProgress`: how far the service's transactions have
+    /// followed the global stream and its to-device queue, and its next transaction id.
+    APPSERVICEID_PROGRESS = "appserviceid_progress";
+    /// `appservice id` -> JSON `PendingTransaction`: the transaction being sent (kept until
+    /// the service accepts it, so a retry, even after a restart, sends the same id and body).
+    APPSERVICEID_PENDINGTXN = "appserviceid_pendingtxn";
+    /// `appservice id 0xFF count` (u64) -> JSON to-device message (MSC2409 form): messages
+    /// for the service's users, queued in the batch that queued them for the devices.
+    APPSERVICEID_COUNT_TODEVICE = "appserviceid_count_todevice";
     /// `count` (u64) -> `room_id`: the global stream, for "which rooms changed since".
     COUNT_ROOMID = "count_roomid";
     /// `user_id 0xFF room_id` -> JSON `Membership` (state and the count it changed at).

@@ -1,11 +1,13 @@
 //! Accord's server-server plumbing: server name resolution (spec: "Resolving server names"),
 //! outbound requests signed with `X-Matrix` over TLS, the cache of other servers' signing keys,
-//! verification of inbound `X-Matrix` requests, and the guarded fetcher of URL previews.
+//! verification of inbound `X-Matrix` requests, the guarded fetcher of URL previews, and the
+//! client of application services.
 //!
-//! Invariant: the only crate that makes outbound HTTP requests (to other servers, and to the
-//! web for URL previews). No web
+//! Invariant: the only crate that makes outbound HTTP requests (to other servers, to the
+//! web for URL previews and push gateways, and to application services). No web
 //! framework here.
 
+mod appservice;
 mod client;
 mod edus;
 mod error;
@@ -23,6 +25,7 @@ use std::sync::Arc;
 
 use accord_core::{Config, ServerIdentity};
 
+pub use appservice::{AppserviceClient, AppserviceError};
 pub use client::{FederationClient, StreamedResponse};
 pub use error::{Error, Result};
 pub use liveness::Revived;

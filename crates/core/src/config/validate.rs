@@ -63,6 +63,11 @@ impl Config {
             ));
         }
         check_media_backend(self)?;
+        if let Err(err) =
+            crate::appservice::load_registrations(&self.appservice.registration_files, &self.server_name)
+        {
+            return Err(ConfigError::key("appservice.registration_files", err.to_string()));
+        }
         if let Some(client) = &self.well_known.client
             && !(client.starts_with("https://") || client.starts_with("http://"))
         {
