@@ -72,6 +72,8 @@ fn status_for(kind: &ErrorKind) -> StatusCode {
         ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorKind::RoomInUse | ErrorKind::UserInUse | ErrorKind::Exclusive => StatusCode::BAD_REQUEST,
         ErrorKind::ConnectionTimeout => StatusCode::GATEWAY_TIMEOUT,
+        // The ping endpoint: the application service answered badly or not at all.
+        ErrorKind::BadStatus(_) | ErrorKind::ConnectionFailed => StatusCode::BAD_GATEWAY,
         ErrorKind::NotYetUploaded => StatusCode::GATEWAY_TIMEOUT,
         ErrorKind::CannotOverwriteMedia => StatusCode::CONFLICT,
         // MSC4306: an automatic thread subscription older than the user's unsubscription.

@@ -48,9 +48,26 @@ fn bearer_token(request: &http::Request<&[u8]>) -> Result<Option<String>> {
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub std::net::SocketAddr);
 
+/// An application service's `as_token` is looked up first (in memory), as Synapse does; the
+/// service then acts as `?user_id=` or its sender.
+fn authenticate_token(services: &Services, request: &http::Request<&[u8]>, token: &str) -> Result<AuthedUser> {
+    // `/register` ignores `?user_id=`: the user it names is the one being registered (mautrix
+    // sends it there too), so the service acts as its sender.
+    let registering = request.uri().path().ends_with("/register");
+    let query = if registering { None } else { request.uri().query() };
+    if let Some(acting) = services.authenticate_appservice(token, query) {
+        return Ok(acting?);
+    }
+    Ok(services.sessions.authenticate(token)?)
+}
+
 fn required(services: &Services, request: &http::Request<&[u8]>) -> Result<AuthedUser> {
     let token = bearer_token(request)?.ok_or_else(|| ApiError::new(ErrorKind::MissingToken, "Missing access token"))?;
-    let user = services.sessions.authenticate(&token)?;
+    let user = authenticate_token(services, request, &token)?;
+    if user.appservice.is_some() {
+        // A service's requests are not a device's activity.
+        return Ok(user);
+    }
     let ip = request.extensions().get::<ClientAddr>().map(|addr| addr.0.ip());
     if let Err(err) = services.devices.touch(&user.user_id, &user.device_id, ip) {
         // Activity tracking must never fail the request itself.
@@ -69,7 +86,7 @@ pub(crate) fn authenticate_parts(services: &Services, parts: &http::request::Par
 
 fn optional(services: &Services, request: &http::Request<&[u8]>) -> Result<Option<AuthedUser>> {
     match bearer_token(request)? {
-        Some(token) => Ok(Some(services.sessions.authenticate(&token)?)),
+        Some(token) => Ok(Some(authenticate_token(services, request, &token)?)),
         None => Ok(None),
     }
 }

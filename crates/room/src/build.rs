@@ -29,6 +29,9 @@ pub struct PduTemplate {
     pub state_key: Option<String>,
     /// For redactions: the redacted event.
     pub redacts: Option<OwnedEventId>,
+    /// `origin_server_ts` as an application service set it (timestamp massaging, `?ts=`);
+    /// `None`: now.
+    pub origin_server_ts: Option<u64>,
 }
 
 impl PduTemplate {
@@ -39,6 +42,7 @@ impl PduTemplate {
             content,
             state_key: Some(state_key.into()),
             redacts: None,
+            origin_server_ts: None,
         }
     }
 
@@ -49,7 +53,14 @@ impl PduTemplate {
             content,
             state_key: None,
             redacts: None,
+            origin_server_ts: None,
         }
+    }
+
+    /// This template with `origin_server_ts` set, when one is given.
+    pub fn at(mut self, origin_server_ts: Option<u64>) -> Self {
+        self.origin_server_ts = origin_server_ts;
+        self
     }
 }
 
@@ -281,7 +292,8 @@ impl Rooms {
         object.insert("auth_events".to_owned(), auth_events);
         object.insert("content".to_owned(), canonical(content)?);
         object.insert("depth".to_owned(), canonical(Value::from(depth))?);
-        object.insert("origin_server_ts".to_owned(), canonical(Value::from(now_millis()))?);
+        let ts = template.origin_server_ts.unwrap_or_else(now_millis);
+        object.insert("origin_server_ts".to_owned(), canonical(Value::from(ts))?);
         object.insert("prev_events".to_owned(), prev_events);
         if let Some(room_id) = room_id {
             object.insert("room_id".to_owned(), CanonicalJsonValue::String(room_id.to_string()));

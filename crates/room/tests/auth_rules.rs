@@ -1550,6 +1550,7 @@ impl Context<'_> {
                 kind: TimelineEventType::RoomRedaction,
                 content: json!({}),
                 state_key: None,
+                origin_server_ts: None,
                 redacts: Some(
                     sent.get(*step)
                         .cloned()

@@ -64,6 +64,7 @@ impl RunningServer {
         let db = Db::open(engine)?;
         let services = Services::new(config.clone(), db)?;
         services.media.prepare().await?;
+        services.ensure_appservice_senders()?;
         let (shutdown, shutdown_rx) = watch::channel(false);
 
         let client_tls = match (&config.client_api.tls_cert, &config.client_api.tls_key) {
@@ -118,6 +119,10 @@ impl RunningServer {
             services.clone(),
             shutdown.subscribe(),
         )));
+        listeners.push(tokio::spawn(accord_service::appservice::run_appservice_delivery(
+            services.clone(),
+            shutdown.subscribe(),
+        )));
         listeners.push(tokio::spawn(accord_service::search::run_search_indexer(
             services.search.clone(),
             shutdown.subscribe(),
@@ -133,8 +138,12 @@ impl RunningServer {
     }
 
     /// Applies the reloadable part of a new configuration (SIGHUP): the federation allow and
-    /// deny lists. Other keys need a restart.
+    /// deny lists, and the application service registrations. Other keys need a restart.
     pub fn reload(&self, config: &Config) {
+        match self.services.reload_appservices(config) {
+            Ok(count) => tracing::info!(count, "application service registrations reloaded"),
+            Err(err) => tracing::error!(%err, "application service registrations not reloaded; the previous ones stay"),
+        }
         if let Some(federation) = &self.services.federation {
             federation.set_policy(accord_federation::ServerPolicy::new(
                 &config.federation.allowed_servers,

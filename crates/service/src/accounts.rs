@@ -201,6 +201,39 @@ impl Accounts {
         Ok((user_id, device_id, tokens))
     }
 
+    /// Logs in `user_id` for the application service that vouches for it
+    /// (`m.login.application_service`): no password, but the account must exist and be active.
+    pub fn login_for_appservice(
+        &self,
+        user_id: &UserId,
+        device_id: Option<OwnedDeviceId>,
+        initial_device_display_name: Option<String>,
+        refresh_token: bool,
+    ) -> Result<(OwnedDeviceId, IssuedTokens)> {
+        let Some(account) = self.db.get_account(user_id)? else {
+            return Err(Error::forbidden(format!(
+                "{user_id} is not registered; register it first with m.login.application_service"
+            )));
+        };
+        if account.deactivated {
+            return Err(Error::new(
+                ErrorKind::UserDeactivated,
+                "This account has been deactivated",
+            ));
+        }
+        let device_id = self.sessions.device_id_for_login(device_id);
+        let mut batch = WriteBatch::new();
+        let tokens = self.sessions.issue_for_device(
+            &mut batch,
+            user_id,
+            &device_id,
+            initial_device_display_name,
+            refresh_token,
+        )?;
+        self.db.write(batch)?;
+        Ok((device_id, tokens))
+    }
+
     /// Sets a new password (after UIA); with `logout_devices`, every other device is logged out.
     pub async fn change_password(
         &self,

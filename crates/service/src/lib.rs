@@ -9,6 +9,7 @@
 
 pub mod account_data;
 pub mod accounts;
+pub mod appservice;
 pub mod cross_signing;
 pub mod dehydrated_device;
 pub mod delayed_events;
@@ -110,6 +111,8 @@ pub struct Services {
     pub delayed: delayed_events::DelayedEvents,
     /// Sliding sync connections (MSC4186), in memory.
     pub sliding: sliding_sync::SlidingSync,
+    /// Application services: registrations, their transactions and queries.
+    pub appservices: appservice::Appservices,
     /// Held while one-time keys are claimed, so no key is handed out twice.
     key_claims: Arc<parking_lot::Mutex<()>>,
     /// Held while a key backup changes, so concurrent uploads keep `count` and `etag` right.
@@ -139,6 +142,7 @@ impl Services {
             push: push::Push::new(&config)?,
             delayed: delayed_events::DelayedEvents::default(),
             sliding: sliding_sync::SlidingSync::default(),
+            appservices: appservice::Appservices::new(&config)?,
             federation,
             media,
             search,

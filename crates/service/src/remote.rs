@@ -99,7 +99,7 @@ impl Services {
     /// Where an alias points (and servers that can join), local or remote.
     pub async fn resolve_alias_anywhere(&self, alias: &RoomAliasId) -> Result<(OwnedRoomId, Vec<OwnedServerName>)> {
         if alias.server_name() == self.config.server_name {
-            let room_id = self.rooms.resolve_alias(alias)?;
+            let room_id = self.resolve_local_alias(alias).await?;
             return Ok((room_id, vec![self.config.server_name.clone()]));
         }
         let what = format!("Room alias {alias}");

@@ -22,8 +22,11 @@ use crate::{
 pub struct AuthedUser {
     /// Who.
     pub user_id: OwnedUserId,
-    /// With which device.
+    /// With which device (for an application service that named none, a stand-in, see
+    /// [`crate::appservice::appservice_pseudo_device`]).
     pub device_id: OwnedDeviceId,
+    /// The application service acting, when the request came with an `as_token`.
+    pub appservice: Option<crate::appservice::AppserviceCaller>,
 }
 
 /// Tokens handed to a client at login, registration or refresh.
@@ -73,6 +76,7 @@ impl Sessions {
         Ok(AuthedUser {
             user_id: session.user_id,
             device_id: session.device_id,
+            appservice: None,
         })
     }
 

@@ -88,6 +88,8 @@ impl Services {
             content.messages = messages;
             remote_edus.push((server, edu_json(&Edu::DirectToDevice(content))?));
         }
+        let appservices = self.to_device_for_appservices();
+        let mut for_appservices = false;
         db.write_at_next_count(|batch, count| {
             for (recipient, device_id, content) in &local_targets {
                 let message = ToDeviceMessage {
@@ -96,12 +98,16 @@ impl Services {
                     content: content.clone(),
                 };
                 db.put_to_device(batch, recipient, device_id, count, &message);
+                for_appservices |= appservices.queue(db, batch, count, (recipient, device_id), &message);
             }
             for (server, edu) in &remote_edus {
                 db.queue_durable_edu(batch, server, edu);
             }
             db.put_to_device_txn(batch, sender, &user.device_id, txn_id);
         })?;
+        if for_appservices {
+            self.appservices.wake();
+        }
         if !remote_edus.is_empty()
             && let Some(federation) = &self.federation
         {
@@ -155,6 +161,8 @@ impl Services {
                 }
             }
         }
+        let appservices = self.to_device_for_appservices();
+        let mut for_appservices = false;
         db.write_at_next_count(|batch, count| {
             for (recipient, device_id, message) in &targets {
                 let message = ToDeviceMessage {
@@ -163,9 +171,13 @@ impl Services {
                     content: message.clone(),
                 };
                 db.put_to_device(batch, recipient, device_id, count, &message);
+                for_appservices |= appservices.queue(db, batch, count, (recipient, device_id), &message);
             }
             db.put_remote_to_device_seen(batch, sender, message_id, now_millis());
         })?;
+        if for_appservices {
+            self.appservices.wake();
+        }
         Ok(())
     }
 

@@ -16,8 +16,11 @@ fn require_user(auth: Option<AuthedUser>) -> Result<AuthedUser> {
 
 /// # `GET /_matrix/client/v3/account/whoami`
 pub async fn whoami_route(_: Services, request: Ruma<whoami::v3::Request>) -> Result<whoami::v3::Response> {
-    let mut response = whoami::v3::Response::new(request.auth.user_id, false);
-    response.device_id = Some(request.auth.device_id);
+    let auth = request.auth;
+    let mut response = whoami::v3::Response::new(auth.user_id, false);
+    // An application service acting without naming a device has none (Synapse leaves it out).
+    let real_device = auth.appservice.as_ref().is_none_or(|service| service.device_given);
+    response.device_id = real_device.then_some(auth.device_id);
     Ok(response)
 }
 

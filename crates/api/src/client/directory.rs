@@ -16,6 +16,7 @@ pub async fn create_alias_route(
     services: Services,
     request: Ruma<create_alias::Request>,
 ) -> Result<create_alias::Response> {
+    services.check_alias_allowed(&request.auth, &request.body.room_alias)?;
     services
         .rooms
         .create_alias(&request.auth, &request.body.room_alias, &request.body.room_id)

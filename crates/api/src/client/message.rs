@@ -23,6 +23,7 @@ pub async fn send_message_event_route(
     request: Ruma<send_message_event::Request>,
 ) -> Result<Sent<send_message_event::Response>> {
     let delay = delay_param(request.query.as_deref())?;
+    let origin_server_ts = crate::client::appservice::massaged_timestamp(&request.auth, request.body.timestamp);
     let body = request.body;
     let content: Value =
         serde_json::from_str(body.body.json().get()).map_err(|e| ApiError::from(Error::bad_json(e.to_string())))?;
@@ -39,12 +40,13 @@ pub async fn send_message_event_route(
     }
     let event_id = services
         .rooms
-        .send_message(
+        .send_message_at(
             &request.auth,
             &body.room_id,
             &body.event_type.to_string(),
             body.txn_id.as_str(),
             content,
+            origin_server_ts,
         )
         .await?;
     Ok(Sent::Now(send_message_event::Response::new(event_id)))

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod account_data;
+pub mod appservice;
 mod account_data_delete;
 pub mod dehydrated_device;
 pub mod delayed_events;
@@ -58,6 +59,7 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
         .ruma_route(register::register_route)
         .ruma_route(register::check_registration_token_validity_route)
         .ruma_route(account::whoami_route)
+        .ruma_route(appservice::request_ping_route)
         .ruma_route(account::request_openid_token_route)
         .ruma_route(account::change_password_route)
         .ruma_route(account::deactivate_route)

@@ -1,6 +1,10 @@
 //! Account registration: username availability, `/register` with UIA, token validity.
 
-use accord_service::{Services, accounts::NewAccount, uiaa::UiaaRequirement};
+use accord_service::{
+    AuthedUser, Services,
+    accounts::{self, NewAccount, Registered},
+    uiaa::UiaaRequirement,
+};
 use ruma::api::{
     client::account::{
         check_registration_token_validity, get_username_availability,
@@ -19,7 +23,8 @@ pub async fn get_username_availability_route(
     request: Ruma<get_username_availability::v3::Request>,
 ) -> Result<get_username_availability::v3::Response> {
     services.accounts.registration_flows()?;
-    services.accounts.check_username_available(&request.body.username)?;
+    let user_id = services.accounts.check_username_available(&request.body.username)?;
+    services.check_user_not_exclusive(&user_id, None)?;
     Ok(get_username_availability::v3::Response::new(true))
 }
 
@@ -29,6 +34,9 @@ pub async fn register_route(
     request: Ruma<register::v3::Request>,
 ) -> Result<register::v3::Response> {
     let mut body = request.body;
+    if body.login_type == Some(register::LoginType::ApplicationService) {
+        return register_for_appservice(&services, request.auth, body).await;
+    }
     // Synapse lower-cases the requested name and clients (and Complement's TestRegistration)
     // rely on it; the spec only says user ids are lower case.
     body.username = body.username.map(|name| name.to_lowercase());
@@ -39,9 +47,11 @@ pub async fn register_route(
         ));
     }
     let flows = services.accounts.registration_flows()?;
-    // Check the name before UIA, so the user learns it is taken before completing any stage.
+    // Check the name before UIA, so the user learns it is taken (or a bridge's) before
+    // completing any stage.
     if let Some(username) = &body.username {
-        services.accounts.check_username_available(username)?;
+        let user_id = services.accounts.check_username_available(username)?;
+        services.check_user_not_exclusive(&user_id, None)?;
     }
     let requirement = UiaaRequirement {
         flows,
@@ -65,6 +75,10 @@ pub async fn register_route(
         )
         .await?;
 
+    Ok(registered_response(registered))
+}
+
+fn registered_response(registered: Registered) -> register::v3::Response {
     let mut response = register::v3::Response::new(registered.user_id);
     if let Some((device_id, tokens)) = registered.login {
         response.device_id = Some(device_id);
@@ -72,7 +86,54 @@ pub async fn register_route(
         response.refresh_token = tokens.refresh_token;
         response.expires_in = tokens.expires_in;
     }
-    Ok(response)
+    response
+}
+
+/// `"type": "m.login.application_service"` (spec: "Server admin style permissions"): a
+/// service registers a user of its namespace with its `as_token`, whatever the registration
+/// mode and without UIA. Synapse's errcodes: no service token 401, a name outside the
+/// namespace (or another service's) 400 `M_EXCLUSIVE`.
+async fn register_for_appservice(
+    services: &Services,
+    caller: Option<AuthedUser>,
+    body: register::v3::Request,
+) -> Result<register::v3::Response> {
+    let Some(appservice) = caller.and_then(|caller| caller.appservice) else {
+        return Err(ApiError::new(
+            ErrorKind::MissingToken,
+            "m.login.application_service registration needs an application service's as_token",
+        ));
+    };
+    let username = body
+        .username
+        .ok_or_else(|| ApiError::new(ErrorKind::MissingParam, "`username` is required"))?;
+    let user_id = accounts::validate_new_localpart(&username, &services.config.server_name)?;
+    let registry = services.appservices.registry.snapshot();
+    let in_namespace = registry
+        .by_id(&appservice.id)
+        .is_some_and(|registration| registration.may_act_as(&user_id));
+    if !in_namespace {
+        return Err(ApiError::new(
+            ErrorKind::Exclusive,
+            format!("{user_id} is outside the user namespace of application service {}", appservice.id),
+        ));
+    }
+    services.check_user_not_exclusive(&user_id, Some(&appservice.id))?;
+    let registered = services
+        .accounts
+        .create(
+            NewAccount {
+                username: Some(username),
+                device_id: body.device_id,
+                initial_device_display_name: body.initial_device_display_name,
+                inhibit_login: body.inhibit_login,
+                refresh_token: body.refresh_token,
+                ..NewAccount::default()
+            },
+            None,
+        )
+        .await?;
+    Ok(registered_response(registered))
 }
 
 /// # `GET /_matrix/client/v1/register/m.login.registration_token/validity`

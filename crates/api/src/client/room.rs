@@ -19,6 +19,11 @@ pub async fn create_room_route(
     request: Ruma<create_room::Request>,
 ) -> Result<create_room::Response> {
     let body = request.body;
+    if let Some(name) = &body.room_alias_name
+        && let Ok(alias) = ruma::RoomAliasId::parse(format!("#{name}:{}", services.config.server_name))
+    {
+        services.check_alias_allowed(&request.auth, &alias)?;
+    }
     let mut initial_state = Vec::new();
     for event in &body.initial_state {
         let value: Value =

@@ -1,10 +1,10 @@
 //! Login, token refresh and logout.
 
-use accord_service::Services;
+use accord_service::{AuthedUser, Services, accounts::user_id_from_identifier};
 use ruma::api::{
     client::session::{
-        get_login_types::v3::{self as get_login_types, LoginType, PasswordLoginType},
-        login::v3::{self as login, LoginInfo},
+        get_login_types::v3::{self as get_login_types, ApplicationServiceLoginType, LoginType, PasswordLoginType},
+        login::v3::{self as login, ApplicationService, LoginInfo},
         logout, logout_all, refresh_token,
     },
     error::ErrorKind,
@@ -17,14 +17,18 @@ pub async fn get_login_types_route(
     _: Services,
     _: Ruma<get_login_types::Request>,
 ) -> Result<get_login_types::Response> {
-    Ok(get_login_types::Response::new(vec![LoginType::Password(
-        PasswordLoginType::new(),
-    )]))
+    Ok(get_login_types::Response::new(vec![
+        LoginType::Password(PasswordLoginType::new()),
+        LoginType::ApplicationService(ApplicationServiceLoginType::new()),
+    ]))
 }
 
 /// # `POST /_matrix/client/v3/login`
 pub async fn login_route(services: Services, request: Ruma<login::Request>) -> Result<login::Response> {
     let body = request.body;
+    if let LoginInfo::ApplicationService(login) = &body.login_info {
+        return login_for_appservice(&services, request.auth, login, body.device_id, body.initial_device_display_name, body.refresh_token);
+    }
     let LoginInfo::Password(password) = body.login_info else {
         return Err(ApiError::new(
             ErrorKind::Unknown,
@@ -44,6 +48,49 @@ pub async fn login_route(services: Services, request: Ruma<login::Request>) -> R
             body.refresh_token,
         )
         .await?;
+    let mut response = login::Response::new(user_id, tokens.access_token, device_id);
+    response.refresh_token = tokens.refresh_token;
+    response.expires_in = tokens.expires_in;
+    Ok(response)
+}
+
+/// `m.login.application_service`: a service logs in a user of its namespace (a device with
+/// its own token, for a bridge that encrypts). Synapse's errcodes: not a service token 401
+/// `M_UNKNOWN_TOKEN`, a user outside the namespace 403 `M_FORBIDDEN`.
+fn login_for_appservice(
+    services: &Services,
+    caller: Option<AuthedUser>,
+    login: &ApplicationService,
+    device_id: Option<ruma::OwnedDeviceId>,
+    initial_device_display_name: Option<String>,
+    refresh_token: bool,
+) -> Result<login::Response> {
+    let Some(appservice) = caller.and_then(|caller| caller.appservice) else {
+        return Err(ApiError::new(
+            ErrorKind::UnknownToken(Default::default()),
+            "m.login.application_service is only for application services: send the as_token",
+        ));
+    };
+    let identifier = login
+        .identifier
+        .as_ref()
+        .ok_or_else(|| ApiError::new(ErrorKind::InvalidParam, "`identifier` of type m.id.user is required"))?;
+    let user_id = user_id_from_identifier(identifier, &services.config.server_name)
+        .ok_or_else(|| ApiError::new(ErrorKind::InvalidParam, "`identifier` must be of type m.id.user"))?;
+    let registry = services.appservices.registry.snapshot();
+    if !registry
+        .by_id(&appservice.id)
+        .is_some_and(|registration| registration.may_act_as(&user_id))
+    {
+        return Err(ApiError::new(
+            ErrorKind::Forbidden,
+            format!("{user_id} is outside the user namespace of application service {}", appservice.id),
+        ));
+    }
+    let (device_id, tokens) =
+        services
+            .accounts
+            .login_for_appservice(&user_id, device_id, initial_device_display_name, refresh_token)?;
     let mut response = login::Response::new(user_id, tokens.access_token, device_id);
     response.refresh_token = tokens.refresh_token;
     response.expires_in = tokens.expires_in;

@@ -22,6 +22,7 @@ pub async fn send_state_event_route(
     request: Ruma<send_state_event::Request>,
 ) -> Result<Sent<send_state_event::Response>> {
     let delay = delay_param(request.query.as_deref())?;
+    let origin_server_ts = crate::client::appservice::massaged_timestamp(&request.auth, request.body.timestamp);
     let body = request.body;
     let content: Value =
         serde_json::from_str(body.body.json().get()).map_err(|e| ApiError::from(Error::bad_json(e.to_string())))?;
@@ -38,12 +39,13 @@ pub async fn send_state_event_route(
     }
     let event_id = services
         .rooms
-        .send_state(
+        .send_state_at(
             &request.auth,
             &body.room_id,
             &body.event_type.to_string(),
             &body.state_key,
             content,
+            origin_server_ts,
         )
         .await?;
     Ok(Sent::Now(send_state_event::Response::new(event_id)))

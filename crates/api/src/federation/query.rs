@@ -39,7 +39,7 @@ pub async fn get_room_information_route(
             "{alias} is not an alias on this server"
         ))));
     }
-    let room_id = services.rooms.resolve_alias(alias)?;
+    let room_id = services.resolve_local_alias(alias).await?;
     Ok(get_room_information::Response::new(
         room_id,
         vec![services.config.server_name.clone()],

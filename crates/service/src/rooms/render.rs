@@ -157,3 +157,25 @@ impl RoomService {
             .map_err(|err| Error::Internal(err.to_string()))
     }
 }
+
+impl RoomService {
+    /// An event as pushed to an application service: the client format as no particular
+    /// user sees it, without bundled aggregations (the service gets every event itself), plus
+    /// the legacy top-level `age` and `user_id` (the sender) that Synapse still sends and
+    /// older bridges read.
+    pub(crate) fn render_for_appservice(&self, short: ShortEventId) -> Result<Option<Value>> {
+        let Some(mut event) = self.render_bundled(short, None, Bundles::None)? else {
+            return Ok(None);
+        };
+        if let Some(object) = event.as_object_mut() {
+            let age = object.get("unsigned").and_then(|unsigned| unsigned.get("age")).cloned();
+            if let Some(age) = age {
+                object.insert("age".to_owned(), age);
+            }
+            if let Some(sender) = object.get("sender").cloned() {
+                object.insert("user_id".to_owned(), sender);
+            }
+        }
+        Ok(Some(event))
+    }
+}

@@ -30,6 +30,20 @@ impl RoomService {
         txn_id: &str,
         content: Value,
     ) -> Result<OwnedEventId> {
+        self.send_message_at(user, room_id, kind, txn_id, content, None).await
+    }
+
+    /// [`Self::send_message`] with the `origin_server_ts` an application service chose
+    /// (timestamp massaging); `None` for now.
+    pub async fn send_message_at(
+        &self,
+        user: &AuthedUser,
+        room_id: &RoomId,
+        kind: &str,
+        txn_id: &str,
+        content: Value,
+        origin_server_ts: Option<u64>,
+    ) -> Result<OwnedEventId> {
         let endpoint = format!("{room_id}/send/{kind}");
         let earlier = || {
             self.rooms
@@ -48,7 +62,7 @@ impl RoomService {
             return Ok(event_id);
         }
         self.rooms.room_version(room_id)?;
-        let template = PduTemplate::message(TimelineEventType::from(kind), content);
+        let template = PduTemplate::message(TimelineEventType::from(kind), content).at(origin_server_ts);
         let txn = TxnInfo {
             device_id: user.device_id.clone(),
             endpoint,
@@ -68,6 +82,19 @@ impl RoomService {
         kind: &str,
         state_key: &str,
         content: Value,
+    ) -> Result<OwnedEventId> {
+        self.send_state_at(user, room_id, kind, state_key, content, None).await
+    }
+
+    /// [`Self::send_state`] with the `origin_server_ts` an application service chose.
+    pub async fn send_state_at(
+        &self,
+        user: &AuthedUser,
+        room_id: &RoomId,
+        kind: &str,
+        state_key: &str,
+        content: Value,
+        origin_server_ts: Option<u64>,
     ) -> Result<OwnedEventId> {
         // 400, not 403: the request is malformed whoever sends it (Synapse answers so;
         // Complement's TestMSC4291RoomIDAsHashOfCreateEvent_CannotSendCreateEvent).
@@ -116,7 +143,7 @@ impl RoomService {
         {
             return Ok(existing.event_id);
         }
-        let template = PduTemplate::state(kind, state_key, content);
+        let template = PduTemplate::state(kind, state_key, content).at(origin_server_ts);
         Ok(self
             .rooms
             .send_and_release(guard, &user.user_id, template, None)
@@ -169,6 +196,7 @@ impl RoomService {
             content: Value::Object(content),
             state_key: None,
             redacts: Some(event_id.to_owned()),
+            origin_server_ts: None,
         };
         let txn = TxnInfo {
             device_id: user.device_id.clone(),

@@ -3,6 +3,9 @@
 
 mod account;
 mod account_data;
+mod appservice;
+mod appservice_delivery;
+mod appservice_support;
 mod conformance_accounts;
 mod conformance_rooms;
 mod conformance_sync;
