@@ -98,6 +98,34 @@ fn unwritable_database_path_is_one_line_naming_the_key() {
 }
 
 #[test]
+fn an_invalid_registration_file_stops_start_up_with_one_line_naming_file_and_field() {
+    let dir = tempfile::tempdir().expect("dir");
+    let registration = dir.path().join("bridge.yaml");
+    std::fs::write(
+        &registration,
+        "id: bridge\nurl: null\nas_token: a\nhs_token: h\nsender_localpart: bot\n\
+         namespaces:\n  users:\n    - exclusive: true\n      regex: \"@bridge_(\"\n",
+    )
+    .expect("write registration");
+    let toml = format!(
+        "[database]\npath = \"{}/db\"\n[appservice]\nregistration_files = [{:?}]\n",
+        dir.path().display(),
+        registration
+    );
+    let config = dir.path().join("accord.toml");
+    std::fs::write(&config, toml).expect("write config");
+    for command in ["check-config", "serve"] {
+        let mut run = accord();
+        match command {
+            "serve" => run.args(["serve", "--config"]),
+            _ => run.arg("check-config"),
+        };
+        let output = run.arg(&config).output().expect("run accord");
+        assert_one_line_error(&output, "bridge.yaml: namespaces.users[0].regex: is not a valid regex");
+    }
+}
+
+#[test]
 fn bad_toml_and_missing_file_are_one_line() {
     assert_one_line_error(&check_config("[database\n"), "config");
     let output = accord()
