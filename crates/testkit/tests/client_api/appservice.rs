@@ -231,6 +231,15 @@ async fn only_a_service_massages_timestamps() {
         .await
         .ok();
     assert_eq!(event["origin_server_ts"], old);
+    // Jump to date finds it at its massaged time (Complement's TestJumpToDateEndpoint).
+    let found = server
+        .get(
+            &format!("/_matrix/client/v1/rooms/{}/timestamp_to_event?ts={}&dir=b", urlencode(&room), old + 1),
+            Some(&alice.token),
+        )
+        .await
+        .ok();
+    assert_eq!(found["event_id"], event_id);
     // State too.
     let state = server
         .put(
@@ -320,4 +329,37 @@ async fn pinging_a_service_without_url_or_listener_says_why() {
         .post("/_matrix/client/v1/appservice/bridge/ping", Some(AS_TOKEN), json!({}))
         .await
         .assert_error(502, "M_CONNECTION_FAILED");
+}
+
+/// Complement's TestJoinFederatedRoomFromApplicationServiceBridgeUser: the bridge's own user,
+/// never registered and without a profile, joins a room on another server.
+#[tokio::test]
+async fn the_bridge_user_joins_a_room_on_another_server() {
+    let ca = accord_testkit::ca::TestCa::new();
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("bridge.yaml");
+    std::fs::write(&file, crate::appservice_support::registration(None)).expect("write registration");
+    let hs1 = accord_testkit::TestServer::start_federating(&ca, |c| c.appservice.registration_files = vec![file]).await;
+    let hs2 = accord_testkit::TestServer::start_federating(&ca, |_| {}).await;
+    let charlie = hs2.register("charlie", "password-charlie").await;
+    let room = hs2
+        .create_room(&charlie, json!({ "preset": "public_chat", "name": "hs2 room" }))
+        .await;
+    let hs2_name = crate::federation_support::origin(&hs2);
+    hs1.post(
+        &format!("/_matrix/client/v3/join/{}?server_name={}", urlencode(&room), urlencode(hs2_name.as_str())),
+        Some(AS_TOKEN),
+        json!({}),
+    )
+    .await
+    .ok();
+    let bot = format!("@bridgebot:{}", crate::federation_support::origin(&hs1));
+    let members = hs2
+        .get(
+            &format!("/_matrix/client/v3/rooms/{}/joined_members", urlencode(&room)),
+            Some(&charlie.token),
+        )
+        .await
+        .ok();
+    assert!(members["joined"].get(&bot).is_some(), "{members}");
 }
