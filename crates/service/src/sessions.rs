@@ -57,6 +57,13 @@ fn unknown_token(soft_logout: bool, message: &str) -> Error {
 /// the device id.
 const LOCAL_NOTIFICATION_SETTINGS: &str = "org.matrix.msc3890.local_notification_settings.";
 
+impl AuthedUser {
+    /// Whether rate limits apply to this request (an application service may be exempt).
+    pub fn rate_limited(&self) -> bool {
+        self.appservice.as_ref().is_none_or(|service| service.rate_limited)
+    }
+}
+
 impl Sessions {
     pub(crate) fn new(config: Arc<Config>, db: Db) -> Self {
         Self { config, db }

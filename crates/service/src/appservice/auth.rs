@@ -15,6 +15,9 @@ pub struct AppserviceCaller {
     /// Whether the request named a device (`device_id`): only then is there a real device,
     /// and `whoami` tells it.
     pub device_given: bool,
+    /// Whether rate limits apply: not with `rate_limited: false`, and never to the service's
+    /// own sender (as Synapse does).
+    pub rate_limited: bool,
 }
 
 /// The device a service's user acts from when the request names none: not a real device, so
@@ -88,12 +91,14 @@ impl Services {
             None => appservice_pseudo_device(&registration.id),
         };
         let device_given = !is_pseudo_device(&device_id, &registration.id);
+        let rate_limited = registration.rate_limited && user_id != registration.sender;
         Ok(AuthedUser {
             user_id,
             device_id,
             appservice: Some(AppserviceCaller {
                 id: registration.id.clone(),
                 device_given,
+                rate_limited,
             }),
         })
     }

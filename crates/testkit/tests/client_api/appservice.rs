@@ -363,3 +363,41 @@ async fn the_bridge_user_joins_a_room_on_another_server() {
         .ok();
     assert!(members["joined"].get(&bot).is_some(), "{members}");
 }
+
+/// `rate_limited: false` exempts the users a service acts as; people stay limited.
+#[tokio::test]
+async fn a_service_registered_without_rate_limits_is_not_limited() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("bridge.yaml");
+    std::fs::write(&file, crate::appservice_support::registration(None)).expect("write registration");
+    let server = accord_testkit::TestServer::start_with(|c| {
+        c.appservice.registration_files = vec![file];
+        c.media.max_uploads_per_minute = 2;
+    })
+    .await;
+    let upload = |token: String| {
+        let server = &server;
+        async move {
+            server
+                .request_raw(
+                    http::Method::POST,
+                    "/_matrix/media/v3/upload",
+                    Some(&token),
+                    Some("text/plain"),
+                    Some(b"hello".to_vec()),
+                )
+                .await
+                .status
+        }
+    };
+    for _ in 0..4 {
+        assert_eq!(upload(AS_TOKEN.to_owned()).await, 200);
+    }
+    let alice = server.register("alice", "password-alice").await;
+    let statuses = [
+        upload(alice.token.clone()).await,
+        upload(alice.token.clone()).await,
+        upload(alice.token.clone()).await,
+    ];
+    assert_eq!(statuses, [200, 200, 429]);
+}
