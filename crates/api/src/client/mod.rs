@@ -34,6 +34,7 @@ pub mod state;
 pub mod sync;
 mod sync_body;
 pub mod tag;
+pub mod thirdparty;
 pub mod thread_subscriptions;
 pub mod to_device;
 pub mod typing;
@@ -60,6 +61,12 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
         .ruma_route(register::check_registration_token_validity_route)
         .ruma_route(account::whoami_route)
         .ruma_route(appservice::request_ping_route)
+        .ruma_route(thirdparty::get_protocols_route)
+        .ruma_route(thirdparty::get_protocol_route)
+        .ruma_route(thirdparty::get_location_for_protocol_route)
+        .ruma_route(thirdparty::get_user_for_protocol_route)
+        .ruma_route(thirdparty::get_location_for_room_alias_route)
+        .ruma_route(thirdparty::get_user_for_user_id_route)
         .ruma_route(account::request_openid_token_route)
         .ruma_route(account::change_password_route)
         .ruma_route(account::deactivate_route)

@@ -8,6 +8,7 @@ mod delivery;
 mod interest;
 mod queries;
 mod registry;
+mod thirdparty;
 mod transaction;
 
 use std::{collections::HashMap, sync::Arc};

@@ -401,3 +401,43 @@ async fn a_service_registered_without_rate_limits_is_not_limited() {
     ];
     assert_eq!(statuses, [200, 200, 429]);
 }
+
+/// Third-party lookups go to the bridges that serve the protocol.
+#[tokio::test]
+async fn third_party_lookups_reach_the_bridge_of_the_protocol() {
+    let appservice = TestAppservice::start().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let server = server_with_bridge(&dir, Some(&appservice.url)).await;
+    let alice = server.register("alice", "password-alice").await;
+    let protocols = server
+        .get("/_matrix/client/v3/thirdparty/protocols", Some(&alice.token))
+        .await
+        .ok();
+    let instance = &protocols["gitter"]["instances"][0];
+    assert_eq!(instance["network_id"], "gitter", "{protocols}");
+    assert_eq!(instance["instance_id"], "bridge|gitter", "the instance names its bridge");
+    server
+        .get("/_matrix/client/v3/thirdparty/protocol/gitter", Some(&alice.token))
+        .await
+        .ok();
+    server
+        .get("/_matrix/client/v3/thirdparty/protocol/irc", Some(&alice.token))
+        .await
+        .assert_error(404, "M_NOT_FOUND");
+    let locations = server
+        .get("/_matrix/client/v3/thirdparty/location/gitter?room=matrix", Some(&alice.token))
+        .await
+        .ok();
+    assert_eq!(locations[0]["alias"], "#bridge_gitter_matrix:localhost", "{locations}");
+    let users = server
+        .get("/_matrix/client/v3/thirdparty/user/gitter?username=alice", Some(&alice.token))
+        .await
+        .ok();
+    assert_eq!(users[0]["userid"], "@bridge_gitter_alice:localhost", "{users}");
+    // No bridge serves it: nothing, not an error.
+    let none = server
+        .get("/_matrix/client/v3/thirdparty/location/irc", Some(&alice.token))
+        .await
+        .ok();
+    assert_eq!(none, serde_json::json!([]));
+}

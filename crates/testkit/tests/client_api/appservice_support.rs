@@ -123,6 +123,32 @@ async fn ping(State(shared): AppState, headers: HeaderMap, Json(body): Json<Valu
     record(&shared, received)
 }
 
+/// The service's answers to third-party lookups: one protocol, `gitter`, with one network.
+async fn thirdparty_protocol(Path(protocol): Path<String>) -> (StatusCode, Json<Value>) {
+    if protocol != "gitter" {
+        return (StatusCode::NOT_FOUND, Json(json!({ "errcode": "M_NOT_FOUND" })));
+    }
+    let protocol = json!({
+        "user_fields": ["username"],
+        "location_fields": ["room"],
+        "icon": "mxc://example.org/gitter",
+        "field_types": {
+            "username": { "regexp": "[a-z]+", "placeholder": "alice" },
+            "room": { "regexp": "[a-z/]+", "placeholder": "matrix/room" },
+        },
+        "instances": [{ "desc": "Gitter", "fields": {}, "network_id": "gitter" }],
+    });
+    (StatusCode::OK, Json(protocol))
+}
+
+async fn thirdparty_locations(Path(protocol): Path<String>) -> Json<Value> {
+    Json(json!([{ "alias": "#bridge_gitter_matrix:localhost", "protocol": protocol, "fields": { "room": "matrix/room" } }]))
+}
+
+async fn thirdparty_users(Path(protocol): Path<String>) -> Json<Value> {
+    Json(json!([{ "userid": "@bridge_gitter_alice:localhost", "protocol": protocol, "fields": { "username": "alice" } }]))
+}
+
 impl TestAppservice {
     /// Starts the service on a free loopback port.
     pub async fn start() -> Self {
@@ -132,6 +158,9 @@ impl TestAppservice {
             .route("/_matrix/app/v1/users/{user}", get(user_query))
             .route("/_matrix/app/v1/rooms/{alias}", get(alias_query))
             .route("/_matrix/app/v1/ping", post(ping))
+            .route("/_matrix/app/v1/thirdparty/protocol/{protocol}", get(thirdparty_protocol))
+            .route("/_matrix/app/v1/thirdparty/location/{protocol}", get(thirdparty_locations))
+            .route("/_matrix/app/v1/thirdparty/user/{protocol}", get(thirdparty_users))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
@@ -218,6 +247,7 @@ hs_token: {HS_TOKEN}
 sender_localpart: bridgebot
 rate_limited: false
 receive_ephemeral: true
+protocols: ["gitter"]
 namespaces:
   users:
     - exclusive: true
