@@ -189,9 +189,8 @@ struct NamespaceFile {
 pub fn load_registration(path: &Path, server_name: &ServerName) -> Result<Registration, RegistrationError> {
     let text = std::fs::read_to_string(path)
         .map_err(|err| RegistrationError::new(path, "file", format!("cannot be read: {err}")))?;
-    let file: RegistrationFile = serde_yaml_ng::from_str(&text).map_err(|err| {
-        RegistrationError::new(path, "file", format!("is not a valid registration: {err}"))
-    })?;
+    let file: RegistrationFile = serde_yaml_ng::from_str(&text)
+        .map_err(|err| RegistrationError::new(path, "file", format!("is not a valid registration: {err}")))?;
     parse_registration(path, file, server_name)
 }
 
@@ -229,7 +228,11 @@ fn parse_registration(
         ));
     }
     let sender = UserId::parse(format!("@{localpart}:{server_name}")).map_err(|err| {
-        RegistrationError::new(path, "sender_localpart", format!("is not a valid user localpart: {err}"))
+        RegistrationError::new(
+            path,
+            "sender_localpart",
+            format!("is not a valid user localpart: {err}"),
+        )
     })?;
     let url = file.url.filter(|url| !url.trim().is_empty());
     if let Some(url) = &url {
@@ -293,10 +296,16 @@ fn parse_namespaces(
 /// each a registration; or a `*` pattern of file names, such as Complement's
 /// `/complement/appservice/*.yaml`, which matches nothing while the directory is missing) and reads
 /// every registration, checking them one by one and then as a set.
-pub fn load_registrations(entries: &[PathBuf], server_name: &ServerName) -> Result<Vec<Registration>, RegistrationError> {
+pub fn load_registrations(
+    entries: &[PathBuf],
+    server_name: &ServerName,
+) -> Result<Vec<Registration>, RegistrationError> {
     let mut files = Vec::new();
     for entry in entries {
-        let pattern = entry.file_name().and_then(|name| name.to_str()).filter(|name| name.contains('*'));
+        let pattern = entry
+            .file_name()
+            .and_then(|name| name.to_str())
+            .filter(|name| name.contains('*'));
         if let Some(pattern) = pattern {
             files.extend(matching_files(entry.parent().unwrap_or(Path::new(".")), pattern)?);
         } else if entry.is_dir() {
@@ -327,7 +336,11 @@ fn matching_files(dir: &Path, pattern: &str) -> Result<Vec<PathBuf>, Registratio
         Ok(listing) => listing,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(err) => {
-            return Err(RegistrationError::new(dir, "file", format!("directory cannot be listed: {err}")));
+            return Err(RegistrationError::new(
+                dir,
+                "file",
+                format!("directory cannot be listed: {err}"),
+            ));
         }
     };
     let mut found: Vec<PathBuf> = listing

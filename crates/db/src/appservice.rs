@@ -94,10 +94,11 @@ impl Db {
     /// (to delete it once it is in a transaction).
     pub fn appservice_to_device(&self, appservice: &str, limit: usize) -> Result<Vec<(Vec<u8>, Value)>> {
         let mut out = Vec::new();
-        for item in self
-            .engine()
-            .iter_prefix(APPSERVICEID_COUNT_TODEVICE, &queue_prefix(appservice), Direction::Forward)?
-        {
+        for item in self.engine().iter_prefix(
+            APPSERVICEID_COUNT_TODEVICE,
+            &queue_prefix(appservice),
+            Direction::Forward,
+        )? {
             if out.len() == limit {
                 break;
             }

@@ -81,7 +81,9 @@ impl AppserviceClient {
             .try_into_http_request::<Vec<u8>>(base_url.trim_end_matches('/'), hs_token, Default::default())
             .map_err(|err| AppserviceError::Bad(format!("cannot build request: {err}")))?;
         let (parts, body) = http_request.into_parts();
-        let (status, bytes) = self.exchange(parts.method, &parts.uri.to_string(), hs_token, body).await?;
+        let (status, bytes) = self
+            .exchange(parts.method, &parts.uri.to_string(), hs_token, body)
+            .await?;
         let response = http::Response::builder()
             .status(status)
             .header(http::header::CONTENT_TYPE, "application/json")
@@ -98,7 +100,10 @@ impl AppserviceClient {
         txn_id: u64,
         body: Vec<u8>,
     ) -> std::result::Result<(), AppserviceError> {
-        let url = format!("{}/_matrix/app/v1/transactions/{txn_id}", base_url.trim_end_matches('/'));
+        let url = format!(
+            "{}/_matrix/app/v1/transactions/{txn_id}",
+            base_url.trim_end_matches('/')
+        );
         self.exchange(http::Method::PUT, &url, hs_token, body).await.map(|_| ())
     }
 

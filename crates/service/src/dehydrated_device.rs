@@ -75,7 +75,7 @@ impl Services {
             user_id: user_id.to_owned(),
             device_id: device_id.clone(),
             appservice: None,
-};
+        };
         if let Err(err) = self.upload_keys(&device, upload.keys) {
             // Keys that fail the checks leave no half-made device behind.
             let mut batch = WriteBatch::new();

@@ -163,7 +163,7 @@ impl Services {
             user_id: record.user_id.clone(),
             device_id: OwnedDeviceId::from(record.device_id.as_str()),
             appservice: None,
-};
+        };
         let sent = match &record.state_key {
             Some(key) => {
                 self.rooms

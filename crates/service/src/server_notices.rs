@@ -91,7 +91,7 @@ impl Services {
             user_id,
             device_id: OwnedDeviceId::from("SERVER_NOTICES"),
             appservice: None,
-})
+        })
     }
 
     /// The user's notices room, made on the first notice; the user invited (back) unless

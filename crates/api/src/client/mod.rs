@@ -2,8 +2,8 @@
 
 pub mod account;
 pub mod account_data;
-pub mod appservice;
 mod account_data_delete;
+pub mod appservice;
 pub mod dehydrated_device;
 pub mod delayed_events;
 pub mod device;

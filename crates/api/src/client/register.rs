@@ -115,7 +115,10 @@ async fn register_for_appservice(
     if !in_namespace {
         return Err(ApiError::new(
             ErrorKind::Exclusive,
-            format!("{user_id} is outside the user namespace of application service {}", appservice.id),
+            format!(
+                "{user_id} is outside the user namespace of application service {}",
+                appservice.id
+            ),
         ));
     }
     services.check_user_not_exclusive(&user_id, Some(&appservice.id))?;

@@ -27,7 +27,14 @@ pub async fn get_login_types_route(
 pub async fn login_route(services: Services, request: Ruma<login::Request>) -> Result<login::Response> {
     let body = request.body;
     if let LoginInfo::ApplicationService(login) = &body.login_info {
-        return login_for_appservice(&services, request.auth, login, body.device_id, body.initial_device_display_name, body.refresh_token);
+        return login_for_appservice(
+            &services,
+            request.auth,
+            login,
+            body.device_id,
+            body.initial_device_display_name,
+            body.refresh_token,
+        );
     }
     let LoginInfo::Password(password) = body.login_info else {
         return Err(ApiError::new(
@@ -84,7 +91,10 @@ fn login_for_appservice(
     {
         return Err(ApiError::new(
             ErrorKind::Forbidden,
-            format!("{user_id} is outside the user namespace of application service {}", appservice.id),
+            format!(
+                "{user_id} is outside the user namespace of application service {}",
+                appservice.id
+            ),
         ));
     }
     let (device_id, tokens) =

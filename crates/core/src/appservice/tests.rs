@@ -41,7 +41,10 @@ fn reads_a_synapse_registration() {
     assert_eq!(reg.sender.as_str(), "@bridgebot:example.org");
     assert_eq!(reg.url.as_deref(), Some("http://127.0.0.1:9000"));
     assert!(!reg.rate_limited);
-    assert!(reg.receive_ephemeral, "the unstable MSC2409 key turns ephemeral events on");
+    assert!(
+        reg.receive_ephemeral,
+        "the unstable MSC2409 key turns ephemeral events on"
+    );
     assert!(reg.claims(NamespaceKind::Users, "@bridge_alice:example.org"));
     assert!(reg.claims(NamespaceKind::Aliases, "#bridge_x:example.org"));
     assert!(!reg.matches(NamespaceKind::Users, "@alice:example.org"));
@@ -67,8 +70,11 @@ fn each_problem_names_the_file_and_field() {
     let err = load_one(&BRIDGE.replace("\"@bridge_.*\"", "\"@bridge_(\"")).expect_err("bad regex");
     assert_eq!(err.field, "namespaces.users[0].regex");
 
-    let err = load_one(&BRIDGE.replace("      regex: \"#bridge_.*\"", "      regex: \"#bridge_.*\"\n    - regex: x"))
-        .expect_err("missing exclusive");
+    let err = load_one(&BRIDGE.replace(
+        "      regex: \"#bridge_.*\"",
+        "      regex: \"#bridge_.*\"\n    - regex: x",
+    ))
+    .expect_err("missing exclusive");
     assert_eq!(err.field, "namespaces.aliases[1].exclusive");
 
     let err = load_one(&BRIDGE.replace("hs_token: hs-secret", "hs_token: as-secret")).expect_err("same tokens");
@@ -117,17 +123,17 @@ fn the_set_refuses_clashes() {
     };
     let err = set(&distinct(BRIDGE)).expect_err("same id");
     assert_eq!(err.field, "id");
-    let err = set(&distinct(BRIDGE).replace("id: bridge", "id: b").replace("as-2", "as-secret"))
-        .expect_err("same as_token");
+    let err = set(&distinct(BRIDGE)
+        .replace("id: bridge", "id: b")
+        .replace("as-2", "as-secret"))
+    .expect_err("same as_token");
     assert_eq!(err.field, "as_token");
     let err = set(&distinct(BRIDGE).replace("id: bridge", "id: b")).expect_err("same exclusive regex");
     assert_eq!(err.field, "namespaces.users[0].regex");
-    let err = set(
-        &distinct(BRIDGE)
-            .replace("id: bridge", "id: b")
-            .replace("bridge_", "other_")
-            .replace("otherbot", "bridge_bot"),
-    )
+    let err = set(&distinct(BRIDGE)
+        .replace("id: bridge", "id: b")
+        .replace("bridge_", "other_")
+        .replace("otherbot", "bridge_bot"))
     .expect_err("sender inside another's exclusive namespace");
     assert_eq!(err.field, "sender_localpart");
 }

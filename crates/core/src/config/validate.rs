@@ -63,8 +63,7 @@ impl Config {
             ));
         }
         check_media_backend(self)?;
-        if let Err(err) =
-            crate::appservice::load_registrations(&self.appservice.registration_files, &self.server_name)
+        if let Err(err) = crate::appservice::load_registrations(&self.appservice.registration_files, &self.server_name)
         {
             return Err(ConfigError::key("appservice.registration_files", err.to_string()));
         }

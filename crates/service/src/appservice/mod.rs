@@ -6,6 +6,7 @@
 mod auth;
 mod delivery;
 mod interest;
+mod msc3202;
 mod queries;
 mod registry;
 mod thirdparty;
@@ -168,7 +169,10 @@ impl Services {
             if !in_namespace {
                 return Err(Error::new(
                     ErrorKind::Exclusive,
-                    format!("{alias} is outside the alias namespace of application service {}", caller.id),
+                    format!(
+                        "{alias} is outside the alias namespace of application service {}",
+                        caller.id
+                    ),
                 ));
             }
             return Ok(());

@@ -17,10 +17,7 @@ pub struct RegistrySnapshot {
 impl RegistrySnapshot {
     fn new(list: Vec<Registration>) -> Self {
         let list: Vec<Arc<Registration>> = list.into_iter().map(Arc::new).collect();
-        let by_token = list
-            .iter()
-            .map(|reg| (reg.as_token.clone(), reg.clone()))
-            .collect();
+        let by_token = list.iter().map(|reg| (reg.as_token.clone(), reg.clone())).collect();
         Self { list, by_token }
     }
 
@@ -36,9 +33,9 @@ impl RegistrySnapshot {
 
     /// The service that claims `value` exclusively (a user id: its sender counts as claimed).
     pub fn exclusive_owner(&self, kind: NamespaceKind, value: &str) -> Option<&Arc<Registration>> {
-        self.list.iter().find(|reg| {
-            reg.claims(kind, value) || (kind == NamespaceKind::Users && reg.sender.as_str() == value)
-        })
+        self.list
+            .iter()
+            .find(|reg| reg.claims(kind, value) || (kind == NamespaceKind::Users && reg.sender.as_str() == value))
     }
 
     /// The services interested in a user: their sender, or in a user namespace.

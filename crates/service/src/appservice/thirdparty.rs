@@ -43,7 +43,11 @@ impl Services {
     async fn thirdparty_protocol_merged(&self, name: &str) -> Option<Protocol> {
         let registry = self.appservices.registry.snapshot();
         let mut merged: Option<Protocol> = None;
-        for registration in registry.list.iter().filter(|reg| reg.protocols.iter().any(|p| p == name)) {
+        for registration in registry
+            .list
+            .iter()
+            .filter(|reg| reg.protocols.iter().any(|p| p == name))
+        {
             let Some(url) = &registration.url else { continue };
             let request = get_protocol::v1::Request::new(name.to_owned());
             let protocol = match self.appservices.client.send(url, &registration.hs_token, request).await {
@@ -96,7 +100,14 @@ impl Services {
     /// `GET /thirdparty/location?alias=`: every service with protocols is asked.
     pub async fn thirdparty_locations_for_alias(&self, alias: OwnedRoomAliasId) -> Vec<Location> {
         let mut out = Vec::new();
-        for registration in self.appservices.registry.snapshot().list.iter().filter(|r| !r.protocols.is_empty()) {
+        for registration in self
+            .appservices
+            .registry
+            .snapshot()
+            .list
+            .iter()
+            .filter(|r| !r.protocols.is_empty())
+        {
             let Some(url) = &registration.url else { continue };
             let request = get_location_for_room_alias::v1::Request::new(alias.clone());
             if let Ok(response) = self.appservices.client.send(url, &registration.hs_token, request).await {
@@ -109,7 +120,14 @@ impl Services {
     /// `GET /thirdparty/user?userid=`: every service with protocols is asked.
     pub async fn thirdparty_users_for_user_id(&self, user_id: OwnedUserId) -> Vec<User> {
         let mut out = Vec::new();
-        for registration in self.appservices.registry.snapshot().list.iter().filter(|r| !r.protocols.is_empty()) {
+        for registration in self
+            .appservices
+            .registry
+            .snapshot()
+            .list
+            .iter()
+            .filter(|r| !r.protocols.is_empty())
+        {
             let Some(url) = &registration.url else { continue };
             let request = get_user_for_user_id::v1::Request::new(user_id.clone());
             if let Ok(response) = self.appservices.client.send(url, &registration.hs_token, request).await {

@@ -10,7 +10,7 @@ use accord_db::{AppserviceProgress, PendingTransaction};
 use ruma::{OwnedRoomId, OwnedTransactionId, OwnedUserId, api::OutgoingRequestExt, serde::Raw};
 use serde_json::Value;
 
-use super::interest::RoomInterest;
+use super::{interest::RoomInterest, msc3202::DeviceInfo};
 use crate::{Error, Result, Services};
 
 /// Events per transaction, as Synapse caps them.
@@ -49,6 +49,7 @@ impl Services {
         let mut events = Vec::new();
         let mut rooms = BTreeSet::new();
         let mut unknown_users = BTreeSet::new();
+        let mut named_users = BTreeSet::new();
         let mut reached = progress.stream;
         'pages: while reached < visible {
             let positions = db.stream_positions(reached, visible, PAGE)?;
@@ -80,6 +81,7 @@ impl Services {
                     .into_iter()
                     .flatten()
                 {
+                    named_users.insert(user.clone());
                     if user.server_name() == self.config.server_name
                         && user != registration.sender
                         && registration.may_act_as(&user)
@@ -103,20 +105,32 @@ impl Services {
         if registration.receive_ephemeral {
             ephemeral = self.appservice_ephemeral(registration, &rooms, &mut interest, progress.stream, reached)?;
             for (key, message) in db.appservice_to_device(&registration.id, MAX_TO_DEVICE)? {
+                if let Some(user) = message["to_user_id"]
+                    .as_str()
+                    .and_then(|u| OwnedUserId::try_from(u).ok())
+                {
+                    named_users.insert(user);
+                }
                 to_device_keys.push(key);
                 to_device.push(message);
             }
         }
+        let device_info = if registration.msc3202 {
+            Some(self.appservice_device_info(registration, &mut interest, &named_users, progress.stream, reached)?)
+        } else {
+            None
+        };
+        let devices_changed = device_info.as_ref().is_some_and(|info| !info.changed.is_empty());
 
         let mut next = progress;
         next.stream = reached;
-        let transaction = if events.is_empty() && ephemeral.is_empty() && to_device.is_empty() {
+        let transaction = if events.is_empty() && ephemeral.is_empty() && to_device.is_empty() && !devices_changed {
             None
         } else {
             let txn_id = next.next_txn_id;
             next.next_txn_id += 1;
             let sizes = (events.len(), ephemeral.len(), to_device.len());
-            let body = transaction_body(registration, txn_id, events, ephemeral, to_device)?;
+            let body = transaction_body(registration, txn_id, events, ephemeral, to_device, device_info)?;
             Some(PendingTransaction { txn_id, body, sizes })
         };
         Ok(Built {
@@ -175,6 +189,7 @@ fn transaction_body(
     events: Vec<Value>,
     ephemeral: Vec<Value>,
     to_device: Vec<Value>,
+    device_info: Option<DeviceInfo>,
 ) -> Result<Value> {
     let raw = |value: &Value| {
         serde_json::value::to_raw_value(value)
@@ -182,10 +197,24 @@ fn transaction_body(
     };
     let mut request = ruma::api::appservice::event::push_events::v1::Request::new(
         OwnedTransactionId::from(txn_id.to_string()),
-        events.iter().map(|event| raw(event).map(Raw::from_json)).collect::<Result<_>>()?,
+        events
+            .iter()
+            .map(|event| raw(event).map(Raw::from_json))
+            .collect::<Result<_>>()?,
     );
-    request.ephemeral = ephemeral.iter().map(|event| raw(event).map(Raw::from_json)).collect::<Result<_>>()?;
-    request.to_device = to_device.iter().map(|event| raw(event).map(Raw::from_json)).collect::<Result<_>>()?;
+    request.ephemeral = ephemeral
+        .iter()
+        .map(|event| raw(event).map(Raw::from_json))
+        .collect::<Result<_>>()?;
+    request.to_device = to_device
+        .iter()
+        .map(|event| raw(event).map(Raw::from_json))
+        .collect::<Result<_>>()?;
+    if let Some(info) = device_info {
+        request.device_lists.changed = info.changed;
+        request.device_one_time_keys_count = info.otk_counts;
+        request.device_unused_fallback_key_types = info.fallback_types;
+    }
     let http = request
         .try_into_http_request::<Vec<u8>>("http://appservice", &registration.hs_token, ())
         .map_err(|err| Error::Internal(format!("transaction not serializable: {err}")))?;
@@ -194,9 +223,18 @@ fn transaction_body(
     if registration.receive_ephemeral
         && let Some(object) = body.as_object_mut()
     {
-        let list = object.get("ephemeral").cloned().unwrap_or_else(|| Value::Array(Vec::new()));
+        let list = object
+            .get("ephemeral")
+            .cloned()
+            .unwrap_or_else(|| Value::Array(Vec::new()));
         object.insert("ephemeral".to_owned(), list.clone());
         object.insert("de.sorunome.msc2409.ephemeral".to_owned(), list);
+    }
+    // Synapse sends the counts under both names MSC3202 used; bridges read either.
+    if let Some(object) = body.as_object_mut()
+        && let Some(counts) = object.get("org.matrix.msc3202.device_one_time_keys_count").cloned()
+    {
+        object.insert("org.matrix.msc3202.device_one_time_key_counts".to_owned(), counts);
     }
     Ok(body)
 }

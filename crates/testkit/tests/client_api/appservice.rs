@@ -13,19 +13,28 @@ async fn the_as_token_acts_as_the_sender_or_an_asserted_user() {
     let dir = tempfile::tempdir().expect("dir");
     let server = server_with_bridge(&dir, None).await;
     // The sender needs no registration; whoami tells no device for a service.
-    let me = server.get("/_matrix/client/v3/account/whoami", Some(AS_TOKEN)).await.ok();
+    let me = server
+        .get("/_matrix/client/v3/account/whoami", Some(AS_TOKEN))
+        .await
+        .ok();
     assert_eq!(me["user_id"], "@bridgebot:localhost");
     assert!(me.get("device_id").is_none(), "{me}");
 
     // A user of the namespace the service never registered: 403.
     server
-        .get(&as_user("/_matrix/client/v3/account/whoami", "@bridge_alice:localhost"), Some(AS_TOKEN))
+        .get(
+            &as_user("/_matrix/client/v3/account/whoami", "@bridge_alice:localhost"),
+            Some(AS_TOKEN),
+        )
         .await
         .assert_error(403, "M_FORBIDDEN");
     // Outside the namespace: 403, registered or not.
     let bob = server.register("bob", "password-bob").await;
     server
-        .get(&as_user("/_matrix/client/v3/account/whoami", &bob.user_id), Some(AS_TOKEN))
+        .get(
+            &as_user("/_matrix/client/v3/account/whoami", &bob.user_id),
+            Some(AS_TOKEN),
+        )
         .await
         .assert_error(403, "M_FORBIDDEN");
 
@@ -41,7 +50,10 @@ async fn the_as_token_acts_as_the_sender_or_an_asserted_user() {
     assert_eq!(registered["user_id"], "@bridge_alice:localhost");
     assert!(registered.get("access_token").is_none());
     let me = server
-        .get(&as_user("/_matrix/client/v3/account/whoami", "@bridge_alice:localhost"), Some(AS_TOKEN))
+        .get(
+            &as_user("/_matrix/client/v3/account/whoami", "@bridge_alice:localhost"),
+            Some(AS_TOKEN),
+        )
         .await
         .ok();
     assert_eq!(me["user_id"], "@bridge_alice:localhost");
@@ -49,7 +61,10 @@ async fn the_as_token_acts_as_the_sender_or_an_asserted_user() {
     // A device that doesn't exist: 400 M_UNKNOWN_DEVICE; one that does: whoami tells it.
     server
         .get(
-            &as_user("/_matrix/client/v3/account/whoami?device_id=NOPE", "@bridge_alice:localhost"),
+            &as_user(
+                "/_matrix/client/v3/account/whoami?device_id=NOPE",
+                "@bridge_alice:localhost",
+            ),
             Some(AS_TOKEN),
         )
         .await
@@ -69,7 +84,10 @@ async fn the_as_token_acts_as_the_sender_or_an_asserted_user() {
     assert_eq!(login["device_id"], "BRIDGEDEV");
     let me = server
         .get(
-            &as_user("/_matrix/client/v3/account/whoami?device_id=BRIDGEDEV", "@bridge_alice:localhost"),
+            &as_user(
+                "/_matrix/client/v3/account/whoami?device_id=BRIDGEDEV",
+                "@bridge_alice:localhost",
+            ),
             Some(AS_TOKEN),
         )
         .await
@@ -78,7 +96,10 @@ async fn the_as_token_acts_as_the_sender_or_an_asserted_user() {
     // The device's own token works like any user's.
     let token = login["access_token"].as_str().expect("token");
     let me = server.get("/_matrix/client/v3/account/whoami", Some(token)).await.ok();
-    assert_eq!((me["user_id"].as_str(), me["device_id"].as_str()), (Some("@bridge_alice:localhost"), Some("BRIDGEDEV")));
+    assert_eq!(
+        (me["user_id"].as_str(), me["device_id"].as_str()),
+        (Some("@bridge_alice:localhost"), Some("BRIDGEDEV"))
+    );
 
     // A wrong token is an unknown token; a malformed user_id a bad parameter.
     server
@@ -154,7 +175,11 @@ async fn exclusive_namespaces_refuse_everyone_else() {
         .assert_error(403, "M_FORBIDDEN");
     let types = server.get("/_matrix/client/v3/login", None).await.ok();
     assert!(
-        types["flows"].as_array().expect("flows").iter().any(|f| f["type"] == "m.login.application_service"),
+        types["flows"]
+            .as_array()
+            .expect("flows")
+            .iter()
+            .any(|f| f["type"] == "m.login.application_service"),
         "{types}"
     );
 
@@ -163,7 +188,10 @@ async fn exclusive_namespaces_refuse_everyone_else() {
     let room = server.create_room(&carol, json!({})).await;
     server
         .put(
-            &format!("/_matrix/client/v3/directory/room/{}", urlencode("#bridge_room:localhost")),
+            &format!(
+                "/_matrix/client/v3/directory/room/{}",
+                urlencode("#bridge_room:localhost")
+            ),
             Some(&carol.token),
             json!({ "room_id": room }),
         )
@@ -187,7 +215,10 @@ async fn exclusive_namespaces_refuse_everyone_else() {
         .ok();
     let resolved = server
         .get(
-            &format!("/_matrix/client/v3/directory/room/{}", urlencode("#bridge_room:localhost")),
+            &format!(
+                "/_matrix/client/v3/directory/room/{}",
+                urlencode("#bridge_room:localhost")
+            ),
             None,
         )
         .await
@@ -210,13 +241,20 @@ async fn only_a_service_massages_timestamps() {
     let alice = server.register("alice", "password-alice").await;
     let room = server.create_room(&alice, json!({ "preset": "public_chat" })).await;
     server
-        .post(&format!("/_matrix/client/v3/join/{}", urlencode(&room)), Some(AS_TOKEN), json!({}))
+        .post(
+            &format!("/_matrix/client/v3/join/{}", urlencode(&room)),
+            Some(AS_TOKEN),
+            json!({}),
+        )
         .await
         .ok();
     let old = 1_641_168_000_000_u64; // 2022-01-03
     let sent = server
         .put(
-            &format!("/_matrix/client/v3/rooms/{}/send/m.room.message/ts1?ts={old}", urlencode(&room)),
+            &format!(
+                "/_matrix/client/v3/rooms/{}/send/m.room.message/ts1?ts={old}",
+                urlencode(&room)
+            ),
             Some(AS_TOKEN),
             json!({ "msgtype": "m.text", "body": "imported" }),
         )
@@ -225,7 +263,11 @@ async fn only_a_service_massages_timestamps() {
     let event_id = sent["event_id"].as_str().expect("event id");
     let event = server
         .get(
-            &format!("/_matrix/client/v3/rooms/{}/event/{}", urlencode(&room), urlencode(event_id)),
+            &format!(
+                "/_matrix/client/v3/rooms/{}/event/{}",
+                urlencode(&room),
+                urlencode(event_id)
+            ),
             Some(&alice.token),
         )
         .await
@@ -234,7 +276,11 @@ async fn only_a_service_massages_timestamps() {
     // Jump to date finds it at its massaged time (Complement's TestJumpToDateEndpoint).
     let found = server
         .get(
-            &format!("/_matrix/client/v1/rooms/{}/timestamp_to_event?ts={}&dir=b", urlencode(&room), old + 1),
+            &format!(
+                "/_matrix/client/v1/rooms/{}/timestamp_to_event?ts={}&dir=b",
+                urlencode(&room),
+                old + 1
+            ),
             Some(&alice.token),
         )
         .await
@@ -243,7 +289,10 @@ async fn only_a_service_massages_timestamps() {
     // State too.
     let state = server
         .put(
-            &format!("/_matrix/client/v3/rooms/{}/state/m.room.topic/?ts={old}", urlencode(&room)),
+            &format!(
+                "/_matrix/client/v3/rooms/{}/state/m.room.topic/?ts={old}",
+                urlencode(&room)
+            ),
             Some(&alice.token),
             json!({ "topic": "not massaged" }),
         )
@@ -260,10 +309,16 @@ async fn only_a_service_massages_timestamps() {
         )
         .await
         .ok();
-    assert!(topic["origin_server_ts"].as_u64().expect("ts") > old, "a person's ts is ignored");
+    assert!(
+        topic["origin_server_ts"].as_u64().expect("ts") > old,
+        "a person's ts is ignored"
+    );
     server
         .put(
-            &format!("/_matrix/client/v3/rooms/{}/send/m.room.message/ts2?ts=yesterday", urlencode(&room)),
+            &format!(
+                "/_matrix/client/v3/rooms/{}/send/m.room.message/ts2?ts=yesterday",
+                urlencode(&room)
+            ),
             Some(AS_TOKEN),
             json!({ "msgtype": "m.text", "body": "bad" }),
         )
@@ -285,10 +340,15 @@ async fn a_service_pings_itself_through_the_server() {
         .await
         .ok();
     assert!(pong["duration_ms"].is_u64(), "{pong}");
-    let pings = appservice.wait_until("a ping", |r| r.iter().any(|r| r.kind == "ping")).await;
+    let pings = appservice
+        .wait_until("a ping", |r| r.iter().any(|r| r.kind == "ping"))
+        .await;
     let ping = pings.iter().find(|r| r.kind == "ping").expect("ping");
     assert_eq!(ping.body["transaction_id"], "ping-1");
-    assert_eq!(ping.authorization, format!("Bearer {}", crate::appservice_support::HS_TOKEN));
+    assert_eq!(
+        ping.authorization,
+        format!("Bearer {}", crate::appservice_support::HS_TOKEN)
+    );
 
     // Another service's id, or a person: 403.
     server
@@ -297,7 +357,11 @@ async fn a_service_pings_itself_through_the_server() {
         .assert_error(403, "M_FORBIDDEN");
     let alice = server.register("alice", "password-alice").await;
     server
-        .post("/_matrix/client/v1/appservice/bridge/ping", Some(&alice.token), json!({}))
+        .post(
+            "/_matrix/client/v1/appservice/bridge/ping",
+            Some(&alice.token),
+            json!({}),
+        )
         .await
         .assert_error(403, "M_FORBIDDEN");
 
@@ -347,7 +411,11 @@ async fn the_bridge_user_joins_a_room_on_another_server() {
         .await;
     let hs2_name = crate::federation_support::origin(&hs2);
     hs1.post(
-        &format!("/_matrix/client/v3/join/{}?server_name={}", urlencode(&room), urlencode(hs2_name.as_str())),
+        &format!(
+            "/_matrix/client/v3/join/{}?server_name={}",
+            urlencode(&room),
+            urlencode(hs2_name.as_str())
+        ),
         Some(AS_TOKEN),
         json!({}),
     )
@@ -415,7 +483,10 @@ async fn third_party_lookups_reach_the_bridge_of_the_protocol() {
         .ok();
     let instance = &protocols["gitter"]["instances"][0];
     assert_eq!(instance["network_id"], "gitter", "{protocols}");
-    assert_eq!(instance["instance_id"], "bridge|gitter", "the instance names its bridge");
+    assert_eq!(
+        instance["instance_id"], "bridge|gitter",
+        "the instance names its bridge"
+    );
     server
         .get("/_matrix/client/v3/thirdparty/protocol/gitter", Some(&alice.token))
         .await
@@ -425,12 +496,18 @@ async fn third_party_lookups_reach_the_bridge_of_the_protocol() {
         .await
         .assert_error(404, "M_NOT_FOUND");
     let locations = server
-        .get("/_matrix/client/v3/thirdparty/location/gitter?room=matrix", Some(&alice.token))
+        .get(
+            "/_matrix/client/v3/thirdparty/location/gitter?room=matrix",
+            Some(&alice.token),
+        )
         .await
         .ok();
     assert_eq!(locations[0]["alias"], "#bridge_gitter_matrix:localhost", "{locations}");
     let users = server
-        .get("/_matrix/client/v3/thirdparty/user/gitter?username=alice", Some(&alice.token))
+        .get(
+            "/_matrix/client/v3/thirdparty/user/gitter?username=alice",
+            Some(&alice.token),
+        )
         .await
         .ok();
     assert_eq!(users[0]["userid"], "@bridge_gitter_alice:localhost", "{users}");

@@ -8,14 +8,20 @@ use std::collections::BTreeSet;
 use accord_testkit::{TestServer, TestUser, urlencode};
 use serde_json::{Value, json};
 
-use crate::appservice_support::{AS_TOKEN, HS_TOKEN, TestAppservice, server_with_bridge};
+use crate::appservice_support::{
+    AS_TOKEN, HS_TOKEN, TestAppservice, registration_with, server_with_bridge, server_with_registration,
+};
 
 /// Alice's room with the bridge bot joined, so the service is interested in all of it.
 async fn bridged_room(server: &TestServer) -> (TestUser, String) {
     let alice = server.register("alice", "password-alice").await;
     let room = server.create_room(&alice, json!({ "preset": "public_chat" })).await;
     server
-        .post(&format!("/_matrix/client/v3/join/{}", urlencode(&room)), Some(AS_TOKEN), json!({}))
+        .post(
+            &format!("/_matrix/client/v3/join/{}", urlencode(&room)),
+            Some(AS_TOKEN),
+            json!({}),
+        )
         .await
         .ok();
     (alice, room)
@@ -82,12 +88,22 @@ async fn events_reach_the_service_once_in_order_with_its_token() {
     );
     let ids: Vec<&str> = events.iter().filter_map(|e| e["event_id"].as_str()).collect();
     assert_eq!(ids.len(), ids.iter().collect::<BTreeSet<_>>().len(), "no event twice");
-    let message = events.iter().find(|e| e["content"]["body"] == "hello 0").expect("message");
+    let message = events
+        .iter()
+        .find(|e| e["content"]["body"] == "hello 0")
+        .expect("message");
     assert_eq!(message["user_id"], alice.user_id, "the legacy user_id is the sender");
-    assert!(message["age"].is_u64() && message["unsigned"]["age"].is_u64(), "{message}");
+    assert!(
+        message["age"].is_u64() && message["unsigned"]["age"].is_u64(),
+        "{message}"
+    );
     assert_eq!(message["room_id"], room.as_str());
     // The bot's own join is pushed back to it, as Synapse does.
-    assert!(events.iter().any(|e| e["type"] == "m.room.member" && e["state_key"] == "@bridgebot:localhost"));
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "m.room.member" && e["state_key"] == "@bridgebot:localhost")
+    );
 
     let received = appservice.received();
     for request in &received {
@@ -139,7 +155,11 @@ async fn receipts_typing_and_to_device_messages_reach_the_service() {
     let event = server.send_text(&alice, &room, "read me").await;
     server
         .post(
-            &format!("/_matrix/client/v3/rooms/{}/receipt/m.read/{}", urlencode(&room), urlencode(&event)),
+            &format!(
+                "/_matrix/client/v3/rooms/{}/receipt/m.read/{}",
+                urlencode(&room),
+                urlencode(&event)
+            ),
             Some(&alice.token),
             json!({}),
         )
@@ -147,7 +167,11 @@ async fn receipts_typing_and_to_device_messages_reach_the_service() {
         .ok();
     server
         .put(
-            &format!("/_matrix/client/v3/rooms/{}/typing/{}", urlencode(&room), urlencode(&alice.user_id)),
+            &format!(
+                "/_matrix/client/v3/rooms/{}/typing/{}",
+                urlencode(&room),
+                urlencode(&alice.user_id)
+            ),
             Some(&alice.token),
             json!({ "typing": true, "timeout": 30000 }),
         )
@@ -183,7 +207,10 @@ async fn receipts_typing_and_to_device_messages_reach_the_service() {
         .await;
     let receipt = &ephemeral_of(&received, "m.receipt")[0];
     assert_eq!(receipt["room_id"], room.as_str());
-    assert!(receipt["content"][&event]["m.read"][&alice.user_id]["ts"].is_u64(), "{receipt}");
+    assert!(
+        receipt["content"][&event]["m.read"][&alice.user_id]["ts"].is_u64(),
+        "{receipt}"
+    );
     let typing = ephemeral_of(&received, "m.typing")
         .into_iter()
         .find(|t| t["content"]["user_ids"].as_array().is_some_and(|u| !u.is_empty()))
@@ -192,17 +219,41 @@ async fn receipts_typing_and_to_device_messages_reach_the_service() {
     // The unstable name of the list too, for older bridges.
     let with_receipt = received
         .iter()
-        .find(|r| r.body["ephemeral"].as_array().is_some_and(|l| l.iter().any(|e| e["type"] == "m.receipt")))
+        .find(|r| {
+            r.body["ephemeral"]
+                .as_array()
+                .is_some_and(|l| l.iter().any(|e| e["type"] == "m.receipt"))
+        })
         .expect("transaction");
-    assert_eq!(with_receipt.body["ephemeral"], with_receipt.body["de.sorunome.msc2409.ephemeral"]);
+    assert_eq!(
+        with_receipt.body["ephemeral"],
+        with_receipt.body["de.sorunome.msc2409.ephemeral"]
+    );
     let message = received
         .iter()
-        .flat_map(|r| r.body["de.sorunome.msc2409.to_device"].as_array().cloned().unwrap_or_default())
+        .flat_map(|r| {
+            r.body["de.sorunome.msc2409.to_device"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
         .next()
         .expect("to-device");
     assert_eq!(
-        (&message["type"], &message["sender"], &message["to_user_id"], &message["to_device_id"], &message["content"]["n"]),
-        (&json!("m.test.secret"), &json!(alice.user_id), &json!(bridge_user), &json!(bridge_device), &json!(1))
+        (
+            &message["type"],
+            &message["sender"],
+            &message["to_user_id"],
+            &message["to_device_id"],
+            &message["content"]["n"]
+        ),
+        (
+            &json!("m.test.secret"),
+            &json!(alice.user_id),
+            &json!(bridge_user),
+            &json!(bridge_device),
+            &json!(1)
+        )
     );
 }
 
@@ -224,7 +275,11 @@ async fn a_service_that_is_down_loses_nothing_across_a_restart() {
         if i % 50 == 49 {
             server
                 .post(
-                    &format!("/_matrix/client/v3/rooms/{}/receipt/m.read/{}", urlencode(&room), urlencode(&event)),
+                    &format!(
+                        "/_matrix/client/v3/rooms/{}/receipt/m.read/{}",
+                        urlencode(&room),
+                        urlencode(&event)
+                    ),
                     Some(&alice.token),
                     json!({}),
                 )
@@ -245,7 +300,9 @@ async fn a_service_that_is_down_loses_nothing_across_a_restart() {
     }
     // The service refused at least one transaction while down.
     appservice
-        .wait_until("a refused attempt", |_| appservice.attempts().len() > appservice.transactions().len())
+        .wait_until("a refused attempt", |_| {
+            appservice.attempts().len() > appservice.transactions().len()
+        })
         .await;
     server.restart().await;
     appservice.set_down(false);
@@ -266,10 +323,19 @@ async fn a_service_that_is_down_loses_nothing_across_a_restart() {
     assert_eq!(bodies(&events), expected, "all 200 events, in order, each once");
     let to_device: Vec<i64> = received
         .iter()
-        .flat_map(|r| r.body["de.sorunome.msc2409.to_device"].as_array().cloned().unwrap_or_default())
+        .flat_map(|r| {
+            r.body["de.sorunome.msc2409.to_device"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
         .filter_map(|m| m["content"]["n"].as_i64())
         .collect();
-    assert_eq!(to_device, (0..20).collect::<Vec<i64>>(), "every to-device message once, in order");
+    assert_eq!(
+        to_device,
+        (0..20).collect::<Vec<i64>>(),
+        "every to-device message once, in order"
+    );
     let receipts: usize = received
         .iter()
         .flat_map(|r| r.body["ephemeral"].as_array().cloned().unwrap_or_default())
@@ -283,7 +349,10 @@ async fn a_service_that_is_down_loses_nothing_across_a_restart() {
             .into_iter()
             .find(|(id, _)| *id == txn_id)
             .unwrap_or_else(|| panic!("transaction {txn_id} was retried until accepted"));
-        assert_eq!(accepted.1["events"], body["events"], "transaction {txn_id} changed between attempts");
+        assert_eq!(
+            accepted.1["events"], body["events"],
+            "transaction {txn_id} changed between attempts"
+        );
     }
 }
 
@@ -295,17 +364,101 @@ async fn an_alias_in_the_namespace_is_asked_of_the_service() {
     // The test service knows no rooms: asked, it says no, and the alias stays unknown.
     server
         .get(
-            &format!("/_matrix/client/v3/directory/room/{}", urlencode("#bridge_unknown:localhost")),
+            &format!(
+                "/_matrix/client/v3/directory/room/{}",
+                urlencode("#bridge_unknown:localhost")
+            ),
             None,
         )
         .await
         .assert_error(404, "M_NOT_FOUND");
     let asked = appservice.received();
-    assert!(asked.iter().any(|r| r.kind == "alias" && r.param == "#bridge_unknown:localhost"), "{asked:?}");
+    assert!(
+        asked
+            .iter()
+            .any(|r| r.kind == "alias" && r.param == "#bridge_unknown:localhost"),
+        "{asked:?}"
+    );
     // An alias outside the namespace is not asked about.
     server
-        .get(&format!("/_matrix/client/v3/directory/room/{}", urlencode("#other:localhost")), None)
+        .get(
+            &format!("/_matrix/client/v3/directory/room/{}", urlencode("#other:localhost")),
+            None,
+        )
         .await
         .assert_error(404, "M_NOT_FOUND");
     assert!(!appservice.received().iter().any(|r| r.param == "#other:localhost"));
+}
+
+#[tokio::test]
+async fn an_encrypting_bridge_hears_of_device_lists_and_key_counts() {
+    let appservice = TestAppservice::start().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let registration = registration_with(Some(&appservice.url), "org.matrix.msc3202: true");
+    let server = server_with_registration(&dir, &registration).await;
+    let (alice, room) = bridged_room(&server).await;
+    let (bridge_user, bridge_device) = bridge_user_with_device(&server, "bridge_frank").await;
+    let as_device = |path: &str| {
+        format!(
+            "{path}?user_id={}&device_id={}",
+            urlencode(&bridge_user),
+            urlencode(&bridge_device)
+        )
+    };
+    server
+        .post(
+            &as_device("/_matrix/client/v3/keys/upload"),
+            Some(AS_TOKEN),
+            json!({ "one_time_keys": crate::e2ee_keys::one_time_keys("b", 3) }),
+        )
+        .await
+        .ok();
+    server
+        .post(
+            &format!("/_matrix/client/v3/join/{}", urlencode(&room)),
+            Some(AS_TOKEN),
+            json!({}),
+        )
+        .await
+        .ok();
+    server
+        .post(
+            &as_device(&format!("/_matrix/client/v3/join/{}", urlencode(&room))),
+            Some(AS_TOKEN),
+            json!({}),
+        )
+        .await
+        .ok();
+    // Alice renames her device: her device list changes.
+    server
+        .put(
+            &format!("/_matrix/client/v3/devices/{}", urlencode(&alice.device_id)),
+            Some(&alice.token),
+            json!({ "display_name": "Alice's laptop" }),
+        )
+        .await
+        .ok();
+    server.send_text(&alice, &room, "after the new device").await;
+
+    let received = appservice
+        .wait_until("alice's device list change", |received| {
+            received.iter().any(|r| {
+                r.body["org.matrix.msc3202.device_lists"]["changed"]
+                    .as_array()
+                    .is_some_and(|users| users.iter().any(|u| *u == json!(alice.user_id)))
+            })
+        })
+        .await;
+    let counts = received
+        .iter()
+        .find_map(|r| {
+            let count = &r.body["org.matrix.msc3202.device_one_time_keys_count"][&bridge_user][&bridge_device];
+            (!count.is_null()).then(|| (count.clone(), r.body.clone()))
+        })
+        .expect("the bridge user's key counts");
+    assert_eq!(counts.0["signed_curve25519"], 3, "{}", counts.1);
+    assert_eq!(
+        counts.1["org.matrix.msc3202.device_one_time_key_counts"],
+        counts.1["org.matrix.msc3202.device_one_time_keys_count"]
+    );
 }

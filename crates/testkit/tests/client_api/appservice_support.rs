@@ -88,7 +88,11 @@ async fn transaction(
     record(&shared, received)
 }
 
-async fn user_query(State(shared): AppState, Path(user): Path<String>, headers: HeaderMap) -> (StatusCode, Json<Value>) {
+async fn user_query(
+    State(shared): AppState,
+    Path(user): Path<String>,
+    headers: HeaderMap,
+) -> (StatusCode, Json<Value>) {
     let received = Received {
         kind: "user",
         param: user,
@@ -98,7 +102,11 @@ async fn user_query(State(shared): AppState, Path(user): Path<String>, headers: 
     record(&shared, received)
 }
 
-async fn alias_query(State(shared): AppState, Path(alias): Path<String>, headers: HeaderMap) -> (StatusCode, Json<Value>) {
+async fn alias_query(
+    State(shared): AppState,
+    Path(alias): Path<String>,
+    headers: HeaderMap,
+) -> (StatusCode, Json<Value>) {
     let received = Received {
         kind: "alias",
         param: alias,
@@ -142,11 +150,15 @@ async fn thirdparty_protocol(Path(protocol): Path<String>) -> (StatusCode, Json<
 }
 
 async fn thirdparty_locations(Path(protocol): Path<String>) -> Json<Value> {
-    Json(json!([{ "alias": "#bridge_gitter_matrix:localhost", "protocol": protocol, "fields": { "room": "matrix/room" } }]))
+    Json(
+        json!([{ "alias": "#bridge_gitter_matrix:localhost", "protocol": protocol, "fields": { "room": "matrix/room" } }]),
+    )
 }
 
 async fn thirdparty_users(Path(protocol): Path<String>) -> Json<Value> {
-    Json(json!([{ "userid": "@bridge_gitter_alice:localhost", "protocol": protocol, "fields": { "username": "alice" } }]))
+    Json(
+        json!([{ "userid": "@bridge_gitter_alice:localhost", "protocol": protocol, "fields": { "username": "alice" } }]),
+    )
 }
 
 impl TestAppservice {
@@ -158,8 +170,14 @@ impl TestAppservice {
             .route("/_matrix/app/v1/users/{user}", get(user_query))
             .route("/_matrix/app/v1/rooms/{alias}", get(alias_query))
             .route("/_matrix/app/v1/ping", post(ping))
-            .route("/_matrix/app/v1/thirdparty/protocol/{protocol}", get(thirdparty_protocol))
-            .route("/_matrix/app/v1/thirdparty/location/{protocol}", get(thirdparty_locations))
+            .route(
+                "/_matrix/app/v1/thirdparty/protocol/{protocol}",
+                get(thirdparty_protocol),
+            )
+            .route(
+                "/_matrix/app/v1/thirdparty/location/{protocol}",
+                get(thirdparty_locations),
+            )
             .route("/_matrix/app/v1/thirdparty/user/{protocol}", get(thirdparty_users))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -238,6 +256,11 @@ impl TestAppservice {
 /// A registration of the bridge: sender `bridgebot`, users `@bridge_*` and aliases
 /// `#bridge_*` exclusively, ephemeral events on.
 pub fn registration(url: Option<&str>) -> String {
+    registration_with(url, "")
+}
+
+/// [`registration`] with `extra` YAML lines (`org.matrix.msc3202: true`, say).
+pub fn registration_with(url: Option<&str>, extra: &str) -> String {
     let url = url.map_or("null".to_owned(), |url| format!("\"{url}\""));
     format!(
         r##"id: bridge
@@ -248,6 +271,7 @@ sender_localpart: bridgebot
 rate_limited: false
 receive_ephemeral: true
 protocols: ["gitter"]
+{extra}
 namespaces:
   users:
     - exclusive: true
@@ -262,8 +286,13 @@ namespaces:
 
 /// A server with the bridge registered (the registration file lives in `dir`).
 pub async fn server_with_bridge(dir: &tempfile::TempDir, url: Option<&str>) -> TestServer {
+    server_with_registration(dir, &registration(url)).await
+}
+
+/// A server with `registration` as its one registration file (in `dir`).
+pub async fn server_with_registration(dir: &tempfile::TempDir, registration: &str) -> TestServer {
     let file: PathBuf = dir.path().join("bridge.yaml");
-    std::fs::write(&file, registration(url)).expect("write registration");
+    std::fs::write(&file, registration).expect("write registration");
     TestServer::start_with(|config| config.appservice.registration_files = vec![file]).await
 }
 
