@@ -518,3 +518,31 @@ async fn third_party_lookups_reach_the_bridge_of_the_protocol() {
         .ok();
     assert_eq!(none, serde_json::json!([]));
 }
+
+/// SIGHUP reads the registration files again; a broken file leaves the old set in force.
+#[tokio::test]
+async fn a_reload_applies_new_registrations_and_keeps_the_old_on_a_broken_file() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = server_with_bridge(&dir, None).await;
+    let file = dir.path().join("bridge.yaml");
+    let renewed = crate::appservice_support::registration(None).replace(AS_TOKEN, "a-new-as-token");
+    std::fs::write(&file, renewed).expect("rewrite registration");
+    let mut config = server.config.clone();
+    config.appservice.registration_files = vec![file.clone()];
+    server.running().reload(&config);
+    server
+        .get("/_matrix/client/v3/account/whoami", Some(AS_TOKEN))
+        .await
+        .assert_error(401, "M_UNKNOWN_TOKEN");
+    server
+        .get("/_matrix/client/v3/account/whoami", Some("a-new-as-token"))
+        .await
+        .ok();
+
+    std::fs::write(&file, "id: [broken").expect("break registration");
+    server.running().reload(&config);
+    server
+        .get("/_matrix/client/v3/account/whoami", Some("a-new-as-token"))
+        .await
+        .ok();
+}
