@@ -17,7 +17,8 @@
 # KEEP_TMP=1; both servers are stopped by PID on exit, and on failure the tails of both logs
 # are printed. INTEROP_LOG_LINES (default 80) sets how many lines of each. INTEROP_COMMAND runs
 # another program instead of the tests (scripts/fed-bench), with the servers' addresses and
-# certificates in INTEROP_* variables.
+# certificates in INTEROP_* variables. INTEROP_APPSERVICE_FILE names an application service
+# registration both servers load (scripts/appservice-bench).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -102,7 +103,8 @@ bash "$synapse_sh" leaf "$tmp/accord-tls" federation "$tmp/ca/ca.crt" "$tmp/ca/c
 # --- Synapse --------------------------------------------------------------------------------
 synapse_started=1
 t_syn=$SECONDS
-bash "$synapse_sh" start "$synapse_dir" "$syn_fed" "$syn_client" "$tmp/ca/ca.crt" "$tmp/ca/ca.key"
+SYNAPSE_APPSERVICE_FILES="${INTEROP_APPSERVICE_FILE:-}" \
+    bash "$synapse_sh" start "$synapse_dir" "$syn_fed" "$syn_client" "$tmp/ca/ca.crt" "$tmp/ca/ca.key"
 echo "run.sh: synapse up in $((SECONDS - t_syn)) s"
 
 # --- Accord (for INTEROP_SELF_CHECK=1, a second Synapse instead) ------------------------------
@@ -113,6 +115,9 @@ start_accord() {
     lib_accord_federation_config "$tmp/accord.toml" "$accord_server" "$tmp/accord-db" "$acc_client" \
         "$acc_fed" "$tmp/accord-tls/federation.crt" "$tmp/accord-tls/federation.key" "$tmp/ca/ca.crt" \
         "${INTEROP_ACCORD_LOG:-info,ruma_state_res=warn}"
+    if [[ -n "${INTEROP_APPSERVICE_FILE:-}" ]]; then
+        printf '\n[appservice]\nregistration_files = ["%s"]\n' "$INTEROP_APPSERVICE_FILE" >>"$tmp/accord.toml"
+    fi
     # lib_start_accord sets lib_pid before it waits, so a start that fails is still stopped.
     lib_start_accord "$bin" "$tmp/accord.toml" "$accord_log" "$accord_url" accord || {
         accord_pid="$lib_pid"

@@ -21,7 +21,8 @@
 # The venv lives at ${SYNAPSE_VENV:-$HOME/.cache/accord/venv-synapse} and is reinstalled only
 # when requirements.txt (beside this script) or the interpreter changes. PYTHON picks the
 # interpreter that creates it (default python3; Synapse needs >= 3.10). SYNAPSE_START_TIMEOUT
-# (seconds, default 90) bounds the wait for a starting Synapse.
+# (seconds, default 90) bounds the wait for a starting Synapse. SYNAPSE_APPSERVICE_FILES
+# (space-separated paths) lists application service registrations for it to load.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -92,6 +93,15 @@ write_config() {
     secret="$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')"
     # Rate limits high enough that tests never wait on them.
     local rl='{per_second: 1000, burst_count: 1000}'
+    # Application service registrations (SYNAPSE_APPSERVICE_FILES, space-separated paths).
+    local appservices="app_service_config_files: []"
+    if [[ -n "${SYNAPSE_APPSERVICE_FILES:-}" ]]; then
+        appservices="app_service_config_files:"
+        local file
+        for file in $SYNAPSE_APPSERVICE_FILES; do
+            appservices+=$'\n'"  - \"$file\""
+        done
+    fi
     cat >"$dir/homeserver.yaml" <<EOF
 # Written by tests/synapse/synapse.sh: a throwaway test homeserver.
 server_name: "127.0.0.1:$port_fed"
@@ -193,6 +203,7 @@ rc_federation:
   sleep_delay: 1
   reject_limit: 10000
   concurrent: 100
+$appservices
 EOF
     cat >"$dir/log.config" <<EOF
 version: 1
