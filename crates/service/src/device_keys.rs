@@ -88,6 +88,12 @@ fn check_device_keys(user: &AuthedUser, keys: &Value) -> Result<()> {
 impl Services {
     /// `POST /keys/upload`: stores the caller's keys; returns its one-time key counts.
     pub fn upload_keys(&self, user: &AuthedUser, upload: KeyUpload) -> Result<KeyCounts> {
+        if !user.has_device() {
+            return Err(crate::Error::new(
+                ruma::api::error::ErrorKind::MissingParam,
+                "Keys belong to a device: name one with device_id (log the user in first to get one)",
+            ));
+        }
         let db = self.db();
         let (user_id, device_id) = (&user.user_id, &user.device_id);
         let mut batch = WriteBatch::new();

@@ -58,6 +58,12 @@ fn unknown_token(soft_logout: bool, message: &str) -> Error {
 const LOCAL_NOTIFICATION_SETTINGS: &str = "org.matrix.msc3890.local_notification_settings.";
 
 impl AuthedUser {
+    /// Whether the request comes from a real device: always, except for an application
+    /// service acting without naming one (its stand-in device id is stored nowhere).
+    pub fn has_device(&self) -> bool {
+        self.appservice.as_ref().is_none_or(|service| service.device_given)
+    }
+
     /// Whether rate limits apply to this request (an application service may be exempt).
     pub fn rate_limited(&self) -> bool {
         self.appservice.as_ref().is_none_or(|service| service.rate_limited)

@@ -17,10 +17,10 @@ fn require_user(auth: Option<AuthedUser>) -> Result<AuthedUser> {
 /// # `GET /_matrix/client/v3/account/whoami`
 pub async fn whoami_route(_: Services, request: Ruma<whoami::v3::Request>) -> Result<whoami::v3::Response> {
     let auth = request.auth;
-    let mut response = whoami::v3::Response::new(auth.user_id, false);
     // An application service acting without naming a device has none (Synapse leaves it out).
-    let real_device = auth.appservice.as_ref().is_none_or(|service| service.device_given);
-    response.device_id = real_device.then_some(auth.device_id);
+    let has_device = auth.has_device();
+    let mut response = whoami::v3::Response::new(auth.user_id, false);
+    response.device_id = has_device.then_some(auth.device_id);
     Ok(response)
 }
 

@@ -101,6 +101,16 @@ async fn the_as_token_acts_as_the_sender_or_an_asserted_user() {
         (Some("@bridge_alice:localhost"), Some("BRIDGEDEV"))
     );
 
+    // Keys belong to a device: acting without one, an upload is refused.
+    server
+        .post(
+            &as_user("/_matrix/client/v3/keys/upload", "@bridge_alice:localhost"),
+            Some(AS_TOKEN),
+            json!({ "one_time_keys": crate::e2ee_keys::one_time_keys("x", 1) }),
+        )
+        .await
+        .assert_error(400, "M_MISSING_PARAM");
+
     // A wrong token is an unknown token; a malformed user_id a bad parameter.
     server
         .get("/_matrix/client/v3/account/whoami", Some("not-the-as-token"))
