@@ -188,17 +188,29 @@ impl Accounts {
                 "This account has been deactivated",
             ));
         }
+        let (device_id, tokens) = self.issue_login(&user_id, device_id, initial_device_display_name, refresh_token)?;
+        Ok((user_id, device_id, tokens))
+    }
+
+    /// A device (new or re-keyed) with fresh tokens for a user who proved who they are.
+    fn issue_login(
+        &self,
+        user_id: &UserId,
+        device_id: Option<OwnedDeviceId>,
+        initial_device_display_name: Option<String>,
+        refresh_token: bool,
+    ) -> Result<(OwnedDeviceId, IssuedTokens)> {
         let device_id = self.sessions.device_id_for_login(device_id);
         let mut batch = WriteBatch::new();
         let tokens = self.sessions.issue_for_device(
             &mut batch,
-            &user_id,
+            user_id,
             &device_id,
             initial_device_display_name,
             refresh_token,
         )?;
         self.db.write(batch)?;
-        Ok((user_id, device_id, tokens))
+        Ok((device_id, tokens))
     }
 
     /// Logs in `user_id` for the application service that vouches for it
@@ -221,17 +233,7 @@ impl Accounts {
                 "This account has been deactivated",
             ));
         }
-        let device_id = self.sessions.device_id_for_login(device_id);
-        let mut batch = WriteBatch::new();
-        let tokens = self.sessions.issue_for_device(
-            &mut batch,
-            user_id,
-            &device_id,
-            initial_device_display_name,
-            refresh_token,
-        )?;
-        self.db.write(batch)?;
-        Ok((device_id, tokens))
+        self.issue_login(user_id, device_id, initial_device_display_name, refresh_token)
     }
 
     /// Sets a new password (after UIA); with `logout_devices`, every other device is logged out.

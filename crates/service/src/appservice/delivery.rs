@@ -12,7 +12,7 @@ use std::{
 };
 
 use accord_core::appservice::Registration;
-use accord_db::{AppserviceProgress, WriteBatch};
+use accord_db::{AppserviceProgress, WriteBatch, rooms::STREAM_STEP};
 use accord_federation::AppserviceError;
 
 use crate::{Result, Services};
@@ -28,6 +28,10 @@ const MAX_DELAY: Duration = Duration::from_secs(512);
 
 /// Transactions sent to one service per pass, so one busy service can't starve the others.
 const TRANSACTIONS_PER_PASS: usize = 20;
+
+/// How many stream positions a service's position may move without a transaction before it
+/// is written anyway (bounds what a restart reads again).
+const PERSIST_EVERY: u64 = 10_000;
 
 /// When a failing service may be tried again.
 #[derive(Debug, Clone, Copy)]
@@ -122,36 +126,60 @@ impl Services {
     }
 
     /// Builds the next transaction and records it with its progress in one batch; `None`
-    /// when there is nothing to send (the progress moves on all the same).
+    /// when there is nothing to send.
+    ///
+    /// A position that moved without a transaction is kept in memory and written only every
+    /// [`PERSIST_EVERY`] stream positions: after a restart the service's stream is read again
+    /// from the last written position, where nothing concerned it (a membership that would
+    /// have made a room interesting is itself an event it gets), so nothing is sent twice, and
+    /// a busy server doesn't write a position per service per event.
     fn record_next_appservice_txn(
         &self,
         registration: &Registration,
     ) -> Result<Option<(accord_db::PendingTransaction, Vec<ruma::OwnedUserId>)>> {
         let db = self.db();
-        let Some(progress) = db.appservice_progress(&registration.id)? else {
-            // A service registered now hears of what happens from now on.
-            let mut batch = WriteBatch::new();
-            let start = AppserviceProgress {
-                stream: db.visible_count(),
-                next_txn_id: 1,
-            };
-            db.put_appservice_progress(&mut batch, &registration.id, &start);
-            db.write(batch)?;
-            return Ok(None);
+        let remembered = self.appservices.progress.lock().get(&registration.id).copied();
+        let (progress, persisted) = match remembered {
+            Some(known) => known,
+            None => match db.appservice_progress(&registration.id)? {
+                Some(stored) => (stored, stored.stream),
+                None => {
+                    // A service registered now hears of what happens from now on.
+                    let start = AppserviceProgress {
+                        stream: db.visible_count(),
+                        next_txn_id: 1,
+                    };
+                    let mut batch = WriteBatch::new();
+                    db.put_appservice_progress(&mut batch, &registration.id, &start);
+                    db.write(batch)?;
+                    self.appservices
+                        .progress
+                        .lock()
+                        .insert(registration.id.clone(), (start, start.stream));
+                    return Ok(None);
+                }
+            },
         };
         let built = self.build_appservice_txn(registration, progress)?;
-        if built.progress == progress && built.transaction.is_none() {
-            return Ok(None);
-        }
-        let mut batch = WriteBatch::new();
-        db.put_appservice_progress(&mut batch, &registration.id, &built.progress);
-        if let Some(transaction) = &built.transaction {
-            db.put_pending_appservice_txn(&mut batch, &registration.id, transaction);
-        }
-        for key in &built.to_device_keys {
-            db.delete_appservice_to_device(&mut batch, key);
-        }
-        db.write(batch)?;
+        let far_ahead = built.progress.stream.saturating_sub(persisted) >= PERSIST_EVERY * STREAM_STEP;
+        let persisted = if built.transaction.is_some() || far_ahead {
+            let mut batch = WriteBatch::new();
+            db.put_appservice_progress(&mut batch, &registration.id, &built.progress);
+            if let Some(transaction) = &built.transaction {
+                db.put_pending_appservice_txn(&mut batch, &registration.id, transaction);
+            }
+            for key in &built.to_device_keys {
+                db.delete_appservice_to_device(&mut batch, key);
+            }
+            db.write(batch)?;
+            built.progress.stream
+        } else {
+            persisted
+        };
+        self.appservices
+            .progress
+            .lock()
+            .insert(registration.id.clone(), (built.progress, persisted));
         Ok(built.transaction.map(|txn| (txn, built.unknown_users)))
     }
 

@@ -41,6 +41,9 @@ pub struct Appservices {
     backoff: Arc<parking_lot::Mutex<HashMap<String, delivery::Backoff>>>,
     /// One delivery pass at a time.
     delivering: Arc<tokio::sync::Mutex<()>>,
+    /// Each service's progress as far as delivery has read, and the stream position last
+    /// written to the database (see `delivery.rs`).
+    progress: Arc<parking_lot::Mutex<HashMap<String, (accord_db::AppserviceProgress, u64)>>>,
 }
 
 impl Appservices {
@@ -55,6 +58,7 @@ impl Appservices {
             wake: Arc::default(),
             backoff: Arc::default(),
             delivering: Arc::default(),
+            progress: Arc::default(),
         })
     }
 

@@ -3,14 +3,16 @@
 //! their registration. A service that fails is left out, as Synapse does, so one broken bridge
 //! doesn't hide the others.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc};
 
+use accord_core::appservice::Registration;
 use ruma::{
     OwnedRoomAliasId, OwnedUserId,
     api::appservice::thirdparty::{
         get_location_for_protocol, get_location_for_room_alias, get_protocol, get_user_for_protocol,
         get_user_for_user_id,
     },
+    api::{OutgoingRequest, appservice::HomeserverToken, path_builder::PathBuilder},
     thirdparty::{Location, Protocol, ProtocolInstance, User},
 };
 
@@ -71,73 +73,95 @@ impl Services {
 
     /// `GET /thirdparty/location/{protocol}`: what the services of the protocol answer.
     pub async fn thirdparty_locations(&self, protocol: &str, fields: BTreeMap<String, String>) -> Vec<Location> {
-        let mut out = Vec::new();
-        for registration in self.serving(protocol) {
-            let Some(url) = &registration.url else { continue };
+        ask_all(self.serving(protocol), |registration: &Registration| {
             let mut request = get_location_for_protocol::v1::Request::new(protocol.to_owned());
             request.fields = fields.clone();
-            if let Ok(response) = self.appservices.client.send(url, &registration.hs_token, request).await {
-                out.extend(response.locations);
-            }
-        }
-        out
+            self.ask(registration, request)
+        })
+        .await
+        .into_iter()
+        .flat_map(|response| response.locations)
+        .collect()
     }
 
     /// `GET /thirdparty/user/{protocol}`: what the services of the protocol answer.
     pub async fn thirdparty_users(&self, protocol: &str, fields: BTreeMap<String, String>) -> Vec<User> {
-        let mut out = Vec::new();
-        for registration in self.serving(protocol) {
-            let Some(url) = &registration.url else { continue };
+        ask_all(self.serving(protocol), |registration: &Registration| {
             let mut request = get_user_for_protocol::v1::Request::new(protocol.to_owned());
             request.fields = fields.clone();
-            if let Ok(response) = self.appservices.client.send(url, &registration.hs_token, request).await {
-                out.extend(response.users);
-            }
-        }
-        out
+            self.ask(registration, request)
+        })
+        .await
+        .into_iter()
+        .flat_map(|response| response.users)
+        .collect()
     }
 
     /// `GET /thirdparty/location?alias=`: every service with protocols is asked.
     pub async fn thirdparty_locations_for_alias(&self, alias: OwnedRoomAliasId) -> Vec<Location> {
-        let mut out = Vec::new();
-        for registration in self
-            .appservices
-            .registry
-            .snapshot()
-            .list
-            .iter()
-            .filter(|r| !r.protocols.is_empty())
-        {
-            let Some(url) = &registration.url else { continue };
-            let request = get_location_for_room_alias::v1::Request::new(alias.clone());
-            if let Ok(response) = self.appservices.client.send(url, &registration.hs_token, request).await {
-                out.extend(response.locations);
-            }
-        }
-        out
+        ask_all(self.with_protocols(), |registration: &Registration| {
+            self.ask(
+                registration,
+                get_location_for_room_alias::v1::Request::new(alias.clone()),
+            )
+        })
+        .await
+        .into_iter()
+        .flat_map(|response| response.locations)
+        .collect()
     }
 
     /// `GET /thirdparty/user?userid=`: every service with protocols is asked.
     pub async fn thirdparty_users_for_user_id(&self, user_id: OwnedUserId) -> Vec<User> {
-        let mut out = Vec::new();
-        for registration in self
-            .appservices
+        ask_all(self.with_protocols(), |registration: &Registration| {
+            self.ask(registration, get_user_for_user_id::v1::Request::new(user_id.clone()))
+        })
+        .await
+        .into_iter()
+        .flat_map(|response| response.users)
+        .collect()
+    }
+
+    /// One request to a service; `None` (logged) when it has no URL or fails.
+    fn ask<R>(
+        &self,
+        registration: &Registration,
+        request: R,
+    ) -> impl Future<Output = Option<R::IncomingResponse>> + use<R>
+    where
+        R: OutgoingRequest<Authentication = HomeserverToken> + Send + 'static,
+        for<'b> <R::PathBuilder as PathBuilder>::Input<'b>: Default,
+    {
+        let client = self.appservices.client.clone();
+        let (id, url, token) = (
+            registration.id.clone(),
+            registration.url.clone(),
+            registration.hs_token.clone(),
+        );
+        async move {
+            let url = url?;
+            match client.send(&url, &token, request).await {
+                Ok(response) => Some(response),
+                Err(err) => {
+                    tracing::info!(appservice = %id, %err, "third-party lookup failed");
+                    None
+                }
+            }
+        }
+    }
+
+    fn with_protocols(&self) -> Vec<Arc<Registration>> {
+        self.appservices
             .registry
             .snapshot()
             .list
             .iter()
-            .filter(|r| !r.protocols.is_empty())
-        {
-            let Some(url) = &registration.url else { continue };
-            let request = get_user_for_user_id::v1::Request::new(user_id.clone());
-            if let Ok(response) = self.appservices.client.send(url, &registration.hs_token, request).await {
-                out.extend(response.users);
-            }
-        }
-        out
+            .filter(|reg| !reg.protocols.is_empty())
+            .cloned()
+            .collect()
     }
 
-    fn serving(&self, protocol: &str) -> Vec<std::sync::Arc<accord_core::appservice::Registration>> {
+    fn serving(&self, protocol: &str) -> Vec<Arc<Registration>> {
         self.appservices
             .registry
             .snapshot()
@@ -147,4 +171,17 @@ impl Services {
             .cloned()
             .collect()
     }
+}
+
+/// The answers of `registrations`, asked one after the other; those that fail are left out.
+async fn ask_all<T, F, Fut>(registrations: Vec<Arc<Registration>>, ask: F) -> Vec<T>
+where
+    F: Fn(&Registration) -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let mut answers = Vec::new();
+    for registration in &registrations {
+        answers.extend(ask(registration).await);
+    }
+    answers
 }
