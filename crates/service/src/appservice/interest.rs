@@ -10,7 +10,7 @@ use accord_core::{
     Pdu,
     appservice::{NamespaceKind, Registration},
 };
-use ruma::{OwnedRoomId, RoomId, events::room::member::MembershipState};
+use ruma::{OwnedRoomId, RoomId, UserId, events::room::member::MembershipState};
 
 use crate::{Result, Services};
 
@@ -29,6 +29,20 @@ impl RoomInterest {
         let interested = room_interest(services, registration, room_id)?;
         self.known.insert(room_id.to_owned(), interested);
         Ok(interested)
+    }
+
+    /// Whether `registration` is interested in a user: its own, or joined to a room it is
+    /// interested in (whose presence and device list changes it then hears of).
+    pub(super) fn user(&mut self, services: &Services, registration: &Registration, user: &UserId) -> Result<bool> {
+        if registration.may_act_as(user) {
+            return Ok(true);
+        }
+        for (room_id, record) in services.db().rooms_of_user(user)? {
+            if record.membership == MembershipState::Join && self.room(services, registration, &room_id)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Whether `registration` is interested in `pdu`.

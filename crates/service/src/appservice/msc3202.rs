@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use accord_core::appservice::Registration;
-use ruma::{OneTimeKeyAlgorithm, OwnedDeviceId, OwnedUserId, UInt, events::room::member::MembershipState};
+use ruma::{OneTimeKeyAlgorithm, OwnedDeviceId, OwnedUserId, UInt};
 
 use super::interest::RoomInterest;
 use crate::{Result, Services};
@@ -36,7 +36,7 @@ impl Services {
         let db = self.db();
         let mut info = DeviceInfo::default();
         for user in db.device_list_changes(since, until)? {
-            if self.shares_a_room_with(registration, interest, &user)? {
+            if interest.user(self, registration, &user)? {
                 info.changed.push(user);
             }
         }
@@ -59,23 +59,5 @@ impl Services {
             }
         }
         Ok(info)
-    }
-
-    /// Whether `user` is the service's, or joined to a room the service is interested in.
-    fn shares_a_room_with(
-        &self,
-        registration: &Registration,
-        interest: &mut RoomInterest,
-        user: &OwnedUserId,
-    ) -> Result<bool> {
-        if registration.may_act_as(user) {
-            return Ok(true);
-        }
-        for (room_id, record) in self.db().rooms_of_user(user)? {
-            if record.membership == MembershipState::Join && interest.room(self, registration, &room_id)? {
-                return Ok(true);
-            }
-        }
-        Ok(false)
     }
 }

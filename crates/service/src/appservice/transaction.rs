@@ -143,7 +143,9 @@ impl Services {
 
     /// Receipts and typing changed in `(since, until]` in the rooms of the range that the
     /// service is interested in, each with its `room_id` (bridges drop ephemeral events
-    /// without one). Private receipts are never sent: they are no one's but their owner's.
+    /// without one), and the presence changes of users it is interested in (its own, and
+    /// those joined to its rooms). Private receipts are never sent: they are no one's but
+    /// their owner's.
     fn appservice_ephemeral(
         &self,
         registration: &Registration,
@@ -174,6 +176,14 @@ impl Services {
                 }
                 event["room_id"] = Value::String(room_id.to_string());
                 out.push(event);
+            }
+        }
+        let db = self.db();
+        for user in db.presence_changes(since, until)? {
+            if interest.user(self, registration, &user)? {
+                let record = db.get_presence(&user)?;
+                let content = crate::presence::presence_content(record.as_ref());
+                out.push(serde_json::json!({ "type": "m.presence", "sender": user, "content": content }));
             }
         }
         Ok(out)

@@ -296,6 +296,37 @@ async fn only_a_service_massages_timestamps() {
         .await
         .ok();
     assert_eq!(found["event_id"], event_id);
+    // Two messages at the same massaged time: backwards finds the later, forwards the earlier
+    // (Complement's TestJumpToDateEndpoint, "should find event ... with the same timestamp").
+    let same = old + 1000;
+    let mut pair = Vec::new();
+    for txn in ["same1", "same2"] {
+        let sent = server
+            .put(
+                &format!(
+                    "/_matrix/client/v3/rooms/{}/send/m.room.message/{txn}?ts={same}",
+                    urlencode(&room)
+                ),
+                Some(AS_TOKEN),
+                json!({ "msgtype": "m.text", "body": txn }),
+            )
+            .await
+            .ok();
+        pair.push(sent["event_id"].clone());
+    }
+    for (dir, expected) in [("b", &pair[1]), ("f", &pair[0])] {
+        let found = server
+            .get(
+                &format!(
+                    "/_matrix/client/v1/rooms/{}/timestamp_to_event?ts={same}&dir={dir}",
+                    urlencode(&room)
+                ),
+                Some(&alice.token),
+            )
+            .await
+            .ok();
+        assert_eq!(&found["event_id"], expected, "dir={dir}");
+    }
     // State too.
     let state = server
         .put(

@@ -146,7 +146,7 @@ async fn rooms_without_the_services_users_stay_private() {
 }
 
 #[tokio::test]
-async fn receipts_typing_and_to_device_messages_reach_the_service() {
+async fn receipts_typing_presence_and_to_device_messages_reach_the_service() {
     let appservice = TestAppservice::start().await;
     let dir = tempfile::tempdir().expect("dir");
     let server = server_with_bridge(&dir, Some(&appservice.url)).await;
@@ -179,6 +179,14 @@ async fn receipts_typing_and_to_device_messages_reach_the_service() {
         .ok();
     server
         .put(
+            &format!("/_matrix/client/v3/presence/{}/status", urlencode(&alice.user_id)),
+            Some(&alice.token),
+            json!({ "presence": "online", "status_msg": "bridging" }),
+        )
+        .await
+        .ok();
+    server
+        .put(
             "/_matrix/client/v3/sendToDevice/m.test.secret/td1",
             Some(&alice.token),
             json!({ "messages": { bridge_user.as_str(): { bridge_device.as_str(): { "n": 1 } } } }),
@@ -195,9 +203,10 @@ async fn receipts_typing_and_to_device_messages_reach_the_service() {
             .collect::<Vec<Value>>()
     };
     let received = appservice
-        .wait_until("a receipt, typing and a to-device message", |received| {
+        .wait_until("a receipt, typing, presence and a to-device message", |received| {
             !ephemeral_of(received, "m.receipt").is_empty()
                 && !ephemeral_of(received, "m.typing").is_empty()
+                && !ephemeral_of(received, "m.presence").is_empty()
                 && received.iter().any(|r| {
                     r.body["de.sorunome.msc2409.to_device"]
                         .as_array()
@@ -216,6 +225,15 @@ async fn receipts_typing_and_to_device_messages_reach_the_service() {
         .find(|t| t["content"]["user_ids"].as_array().is_some_and(|u| !u.is_empty()))
         .expect("alice typing");
     assert_eq!(typing["room_id"], room.as_str());
+    let presence = &ephemeral_of(&received, "m.presence")[0];
+    assert_eq!(
+        (
+            &presence["sender"],
+            &presence["content"]["presence"],
+            &presence["content"]["status_msg"]
+        ),
+        (&json!(alice.user_id), &json!("online"), &json!("bridging"))
+    );
     // The unstable name of the list too, for older bridges.
     let with_receipt = received
         .iter()
