@@ -248,16 +248,7 @@ async fn exclusive_namespaces_refuse_everyone_else() {
 async fn only_a_service_massages_timestamps() {
     let dir = tempfile::tempdir().expect("dir");
     let server = server_with_bridge(&dir, None).await;
-    let alice = server.register("alice", "password-alice").await;
-    let room = server.create_room(&alice, json!({ "preset": "public_chat" })).await;
-    server
-        .post(
-            &format!("/_matrix/client/v3/join/{}", urlencode(&room)),
-            Some(AS_TOKEN),
-            json!({}),
-        )
-        .await
-        .ok();
+    let (alice, room) = crate::appservice_support::bridged_room(&server).await;
     let old = 1_641_168_000_000_u64; // 2022-01-03
     let sent = server
         .put(

@@ -5,27 +5,12 @@
 
 use std::collections::BTreeSet;
 
-use accord_testkit::{TestServer, TestUser, urlencode};
+use accord_testkit::{TestServer, urlencode};
 use serde_json::{Value, json};
 
 use crate::appservice_support::{
-    AS_TOKEN, HS_TOKEN, TestAppservice, registration_with, server_with_bridge, server_with_registration,
+    AS_TOKEN, HS_TOKEN, TestAppservice, bridged_room, registration_with, server_with_bridge, server_with_registration,
 };
-
-/// Alice's room with the bridge bot joined, so the service is interested in all of it.
-async fn bridged_room(server: &TestServer) -> (TestUser, String) {
-    let alice = server.register("alice", "password-alice").await;
-    let room = server.create_room(&alice, json!({ "preset": "public_chat" })).await;
-    server
-        .post(
-            &format!("/_matrix/client/v3/join/{}", urlencode(&room)),
-            Some(AS_TOKEN),
-            json!({}),
-        )
-        .await
-        .ok();
-    (alice, room)
-}
 
 /// A bridge user with a logged-in device: (user id, device id).
 async fn bridge_user_with_device(server: &TestServer, name: &str) -> (String, String) {

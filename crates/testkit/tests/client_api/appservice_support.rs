@@ -301,3 +301,18 @@ pub fn as_user(path: &str, user: &str) -> String {
     let separator = if path.contains('?') { '&' } else { '?' };
     format!("{path}{separator}user_id={}", accord_testkit::urlencode(user))
 }
+
+/// Alice's public room with the bridge's bot joined, so the service is interested in all of it.
+pub async fn bridged_room(server: &TestServer) -> (accord_testkit::TestUser, String) {
+    let alice = server.register("alice", "password-alice").await;
+    let room = server.create_room(&alice, json!({ "preset": "public_chat" })).await;
+    server
+        .post(
+            &format!("/_matrix/client/v3/join/{}", accord_testkit::urlencode(&room)),
+            Some(AS_TOKEN),
+            json!({}),
+        )
+        .await
+        .ok();
+    (alice, room)
+}
