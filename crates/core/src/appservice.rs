@@ -307,16 +307,12 @@ pub fn load_registrations(
             .and_then(|name| name.to_str())
             .filter(|name| name.contains('*'));
         if let Some(pattern) = pattern {
-            files.extend(matching_files(entry.parent().unwrap_or(Path::new(".")), pattern)?);
+            let dir = entry.parent().unwrap_or(Path::new("."));
+            files.extend(files_in(dir, |name| crate::glob::glob_matches(pattern, name))?);
         } else if entry.is_dir() {
-            let listing = std::fs::read_dir(entry)
-                .map_err(|err| RegistrationError::new(entry, "file", format!("directory cannot be listed: {err}")))?;
-            let mut found: Vec<PathBuf> = listing
-                .filter_map(|item| item.ok().map(|item| item.path()))
-                .filter(|path| path.extension().is_some_and(|ext| ext == "yaml" || ext == "yml"))
-                .collect();
-            found.sort();
-            files.extend(found);
+            files.extend(files_in(entry, |name| {
+                name.ends_with(".yaml") || name.ends_with(".yml")
+            })?);
         } else {
             files.push(entry.clone());
         }
@@ -329,9 +325,9 @@ pub fn load_registrations(
     Ok(registrations)
 }
 
-/// The files in `dir` whose names match the glob `pattern`, sorted; none when `dir` does not
-/// exist (Complement creates `/complement/appservice/` only for tests that use a service).
-fn matching_files(dir: &Path, pattern: &str) -> Result<Vec<PathBuf>, RegistrationError> {
+/// The files in `dir` whose names `keep` accepts, sorted; none when `dir` does not exist
+/// (Complement creates `/complement/appservice/` only for tests that use a service).
+fn files_in(dir: &Path, keep: impl Fn(&str) -> bool) -> Result<Vec<PathBuf>, RegistrationError> {
     let listing = match std::fs::read_dir(dir) {
         Ok(listing) => listing,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -345,11 +341,7 @@ fn matching_files(dir: &Path, pattern: &str) -> Result<Vec<PathBuf>, Registratio
     };
     let mut found: Vec<PathBuf> = listing
         .filter_map(|item| item.ok().map(|item| item.path()))
-        .filter(|path| {
-            path.file_name()
-                .and_then(|name| name.to_str())
-                .is_some_and(|name| crate::glob::glob_matches(pattern, name))
-        })
+        .filter(|path| path.file_name().and_then(|name| name.to_str()).is_some_and(&keep))
         .collect();
     found.sort();
     Ok(found)

@@ -10,6 +10,7 @@
 pub mod account_data;
 pub mod accounts;
 pub mod appservice;
+mod backoff;
 pub mod cross_signing;
 pub mod dehydrated_device;
 pub mod delayed_events;

@@ -3,7 +3,7 @@
 //! namespace and registered; `?device_id=` (MSC4326, and MSC3202's unstable name) picks one of
 //! that user's devices.
 
-use ruma::{DeviceId, OwnedDeviceId, OwnedUserId, UserId, api::error::ErrorKind};
+use ruma::{OwnedDeviceId, OwnedUserId, UserId, api::error::ErrorKind};
 
 use crate::{AuthedUser, Error, Result, Services};
 
@@ -77,6 +77,7 @@ impl Services {
                 )));
             }
         }
+        let device_given = asserted.device_id.is_some();
         let device_id = match asserted.device_id {
             Some(device) => {
                 let device = OwnedDeviceId::from(device);
@@ -90,7 +91,6 @@ impl Services {
             }
             None => appservice_pseudo_device(&registration.id),
         };
-        let device_given = !is_pseudo_device(&device_id, &registration.id);
         let rate_limited = registration.rate_limited && user_id != registration.sender;
         Ok(AuthedUser {
             user_id,
@@ -102,8 +102,4 @@ impl Services {
             }),
         })
     }
-}
-
-fn is_pseudo_device(device_id: &DeviceId, appservice_id: &str) -> bool {
-    *device_id == *appservice_pseudo_device(appservice_id)
 }

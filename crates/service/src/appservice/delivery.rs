@@ -6,10 +6,7 @@
 //! while a service is down: its receipts stay in the stream and its to-device messages in its
 //! queue until a transaction carries them.
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
 
 use accord_core::appservice::Registration;
 use accord_db::{AppserviceProgress, WriteBatch, rooms::STREAM_STEP};
@@ -21,10 +18,10 @@ use crate::{Result, Services};
 const TICK: Duration = Duration::from_secs(1);
 
 /// The first retry delay after a failure.
-const FIRST_DELAY: Duration = Duration::from_secs(2);
+pub(super) const FIRST_DELAY: Duration = Duration::from_secs(2);
 
 /// The longest retry delay.
-const MAX_DELAY: Duration = Duration::from_secs(512);
+pub(super) const MAX_DELAY: Duration = Duration::from_secs(512);
 
 /// Transactions sent to one service per pass, so one busy service can't starve the others.
 const TRANSACTIONS_PER_PASS: usize = 20;
@@ -32,13 +29,6 @@ const TRANSACTIONS_PER_PASS: usize = 20;
 /// How many stream positions a service's position may move without a transaction before it
 /// is written anyway (bounds what a restart reads again).
 const PERSIST_EVERY: u64 = 10_000;
-
-/// When a failing service may be tried again.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Backoff {
-    next_try: Instant,
-    delay: Duration,
-}
 
 /// Delivers transactions until shutdown.
 pub async fn run_appservice_delivery(services: Services, mut shutdown: tokio::sync::watch::Receiver<bool>) {
@@ -60,13 +50,7 @@ impl Services {
         let _pass = self.appservices.delivering.lock().await;
         let registry = self.appservices.registry.snapshot();
         for registration in &registry.list {
-            let waiting = self
-                .appservices
-                .backoff
-                .lock()
-                .get(&registration.id)
-                .is_some_and(|backoff| backoff.next_try > Instant::now());
-            if waiting {
+            if self.appservices.backoff.waiting(&registration.id) {
                 continue;
             }
             if let Err(err) = self.deliver_to_appservice(registration).await {
@@ -187,24 +171,14 @@ impl Services {
         let mut batch = WriteBatch::new();
         self.db().delete_pending_appservice_txn(&mut batch, &registration.id);
         self.db().write(batch)?;
-        if self.appservices.backoff.lock().remove(&registration.id).is_some() {
+        if self.appservices.backoff.succeeded(&registration.id) {
             tracing::info!(appservice = %registration.id, "application service is reachable again");
         }
         Ok(())
     }
 
     fn appservice_failed(&self, registration: &Registration, txn_id: u64, err: &AppserviceError) {
-        let mut backoff = self.appservices.backoff.lock();
-        let delay = backoff
-            .get(&registration.id)
-            .map_or(FIRST_DELAY, |previous| (previous.delay * 2).min(MAX_DELAY));
-        backoff.insert(
-            registration.id.clone(),
-            Backoff {
-                next_try: Instant::now() + delay,
-                delay,
-            },
-        );
+        let delay = self.appservices.backoff.failed(&registration.id);
         tracing::warn!(
             appservice = %registration.id,
             txn_id,

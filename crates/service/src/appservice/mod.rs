@@ -21,7 +21,10 @@ use accord_core::{
 };
 use accord_db::{UserAccount, WriteBatch};
 use accord_federation::AppserviceClient;
-use ruma::{RoomAliasId, UserId, api::error::ErrorKind};
+use ruma::{
+    RoomAliasId, UserId,
+    api::{OutgoingRequest, appservice::HomeserverToken, error::ErrorKind, path_builder::PathBuilder},
+};
 
 pub use auth::{AppserviceCaller, appservice_pseudo_device};
 pub use delivery::run_appservice_delivery;
@@ -38,7 +41,7 @@ pub struct Appservices {
     /// Rung when a transaction may be waiting (a to-device message was queued, say).
     wake: Arc<tokio::sync::Notify>,
     /// Services that are failing: when to try again.
-    backoff: Arc<parking_lot::Mutex<HashMap<String, delivery::Backoff>>>,
+    backoff: crate::backoff::Backoffs,
     /// One delivery pass at a time.
     delivering: Arc<tokio::sync::Mutex<()>>,
     /// Each service's progress as far as delivery has read, and the stream position last
@@ -56,7 +59,7 @@ impl Appservices {
             registry,
             client,
             wake: Arc::default(),
-            backoff: Arc::default(),
+            backoff: crate::backoff::Backoffs::new(delivery::FIRST_DELAY, delivery::MAX_DELAY),
             delivering: Arc::default(),
             progress: Arc::default(),
         })
@@ -112,6 +115,37 @@ impl ToDeviceForAppservices {
 }
 
 impl Services {
+    /// One request of the application service API to `registration`; `None` when it has no
+    /// URL or the request fails (logged): queries and lookups treat a failing service as one
+    /// that says no, as Synapse does. The future owns what it needs, so callers can build
+    /// one per service and await them in turn.
+    pub(crate) fn ask<R>(
+        &self,
+        registration: &Registration,
+        request: R,
+    ) -> impl Future<Output = Option<R::IncomingResponse>> + use<R>
+    where
+        R: OutgoingRequest<Authentication = HomeserverToken> + Send + 'static,
+        for<'b> <R::PathBuilder as PathBuilder>::Input<'b>: Default,
+    {
+        let client = self.appservices.client.clone();
+        let (id, url, token) = (
+            registration.id.clone(),
+            registration.url.clone(),
+            registration.hs_token.clone(),
+        );
+        async move {
+            let url = url?;
+            match client.send(&url, &token, request).await {
+                Ok(response) => Some(response),
+                Err(err) => {
+                    tracing::debug!(appservice = %id, request = std::any::type_name::<R>(), %err, "application service said no");
+                    None
+                }
+            }
+        }
+    }
+
     /// What queues to-device messages for services, for one send.
     pub(crate) fn to_device_for_appservices(&self) -> ToDeviceForAppservices {
         ToDeviceForAppservices {

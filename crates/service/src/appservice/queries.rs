@@ -19,17 +19,8 @@ impl Services {
     /// Asks `registration` whether `user_id` exists (it may create the user while answering);
     /// whether it said yes. A failing service counts as "no", as Synapse treats it.
     pub(crate) async fn query_appservice_user(&self, registration: &Registration, user_id: &UserId) -> bool {
-        let Some(url) = &registration.url else {
-            return false;
-        };
         let request = query_user_id::v1::Request::new(user_id.to_owned());
-        match self.appservices.client.send(url, &registration.hs_token, request).await {
-            Ok(_) => true,
-            Err(err) => {
-                tracing::debug!(appservice = %registration.id, user = %user_id, %err, "user query answered no");
-                false
-            }
-        }
+        self.ask(registration, request).await.is_some()
     }
 
     /// The room of a local alias nobody created yet, from the services whose alias namespace
@@ -43,19 +34,11 @@ impl Services {
             .iter()
             .filter(|reg| reg.matches(NamespaceKind::Aliases, alias.as_str()))
         {
-            let Some(url) = &registration.url else {
-                continue;
-            };
             let request = query_room_alias::v1::Request::new(alias.to_owned());
-            match self.appservices.client.send(url, &registration.hs_token, request).await {
-                Ok(_) => {
-                    if let Some(record) = self.db().get_alias(alias)? {
-                        return Ok(Some(record.room_id));
-                    }
-                }
-                Err(err) => {
-                    tracing::debug!(appservice = %registration.id, %alias, %err, "alias query answered no");
-                }
+            if self.ask(registration, request).await.is_some()
+                && let Some(record) = self.db().get_alias(alias)?
+            {
+                return Ok(Some(record.room_id));
             }
         }
         Ok(None)

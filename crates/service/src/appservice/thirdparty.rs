@@ -12,7 +12,6 @@ use ruma::{
         get_location_for_protocol, get_location_for_room_alias, get_protocol, get_user_for_protocol,
         get_user_for_user_id,
     },
-    api::{OutgoingRequest, appservice::HomeserverToken, path_builder::PathBuilder},
     thirdparty::{Location, Protocol, ProtocolInstance, User},
 };
 
@@ -50,16 +49,11 @@ impl Services {
             .iter()
             .filter(|reg| reg.protocols.iter().any(|p| p == name))
         {
-            let Some(url) = &registration.url else { continue };
             let request = get_protocol::v1::Request::new(name.to_owned());
-            let protocol = match self.appservices.client.send(url, &registration.hs_token, request).await {
-                Ok(response) => response.protocol,
-                Err(err) => {
-                    tracing::info!(appservice = %registration.id, protocol = name, %err, "protocol lookup failed");
-                    continue;
-                }
+            let Some(response) = self.ask(registration, request).await else {
+                continue;
             };
-            let mut protocol: Protocol<ProtocolInstance> = protocol.into();
+            let mut protocol: Protocol<ProtocolInstance> = response.protocol.into();
             for instance in &mut protocol.instances {
                 instance.instance_id = Some(format!("{}|{}", registration.id, instance.network_id));
             }
@@ -120,34 +114,6 @@ impl Services {
         .into_iter()
         .flat_map(|response| response.users)
         .collect()
-    }
-
-    /// One request to a service; `None` (logged) when it has no URL or fails.
-    fn ask<R>(
-        &self,
-        registration: &Registration,
-        request: R,
-    ) -> impl Future<Output = Option<R::IncomingResponse>> + use<R>
-    where
-        R: OutgoingRequest<Authentication = HomeserverToken> + Send + 'static,
-        for<'b> <R::PathBuilder as PathBuilder>::Input<'b>: Default,
-    {
-        let client = self.appservices.client.clone();
-        let (id, url, token) = (
-            registration.id.clone(),
-            registration.url.clone(),
-            registration.hs_token.clone(),
-        );
-        async move {
-            let url = url?;
-            match client.send(&url, &token, request).await {
-                Ok(response) => Some(response),
-                Err(err) => {
-                    tracing::info!(appservice = %id, %err, "third-party lookup failed");
-                    None
-                }
-            }
-        }
     }
 
     fn with_protocols(&self) -> Vec<Arc<Registration>> {

@@ -7,11 +7,11 @@ use std::collections::BTreeSet;
 
 use accord_core::appservice::Registration;
 use accord_db::{AppserviceProgress, PendingTransaction};
-use ruma::{OwnedRoomId, OwnedTransactionId, OwnedUserId, api::OutgoingRequestExt, serde::Raw};
+use ruma::{OwnedRoomId, OwnedTransactionId, OwnedUserId, api::OutgoingRequestExt};
 use serde_json::Value;
 
 use super::{interest::RoomInterest, msc3202::DeviceInfo};
-use crate::{Error, Result, Services};
+use crate::{Error, Result, Services, raw::raw_jsons};
 
 /// Events per transaction, as Synapse caps them.
 const MAX_EVENTS: usize = 100;
@@ -48,7 +48,6 @@ impl Services {
         let mut interest = RoomInterest::default();
         let mut events = Vec::new();
         let mut rooms = BTreeSet::new();
-        let mut unknown_users = BTreeSet::new();
         let mut named_users = BTreeSet::new();
         let mut reached = progress.stream;
         'pages: while reached < visible {
@@ -77,25 +76,26 @@ impl Services {
                 if !interest.event(self, registration, &pdu)? {
                     continue;
                 }
-                for user in [Some(pdu.sender.clone()), pdu.member_change().map(|(user, _)| user)]
-                    .into_iter()
-                    .flatten()
-                {
-                    named_users.insert(user.clone());
-                    if user.server_name() == self.config.server_name
-                        && user != registration.sender
-                        && registration.may_act_as(&user)
-                        && db.get_account(&user)?.is_none()
-                    {
-                        unknown_users.insert(user);
-                    }
-                }
+                named_users.insert(pdu.sender.clone());
+                named_users.extend(pdu.member_change().map(|(user, _)| user));
                 if let Some(event) = self.rooms.render_for_appservice(short)? {
                     events.push(event);
                 }
             }
             if !full_page {
                 reached = visible;
+            }
+        }
+
+        // Each user once: a bridge's own users send most of its events.
+        let mut unknown_users = Vec::new();
+        for user in &named_users {
+            if user.server_name() == self.config.server_name
+                && *user != registration.sender
+                && registration.may_act_as(user)
+                && db.get_account(user)?.is_none()
+            {
+                unknown_users.push(user.clone());
             }
         }
 
@@ -137,7 +137,7 @@ impl Services {
             transaction,
             progress: next,
             to_device_keys,
-            unknown_users: unknown_users.into_iter().collect(),
+            unknown_users,
         })
     }
 
@@ -201,25 +201,12 @@ fn transaction_body(
     to_device: Vec<Value>,
     device_info: Option<DeviceInfo>,
 ) -> Result<Value> {
-    let raw = |value: &Value| {
-        serde_json::value::to_raw_value(value)
-            .map_err(|err| Error::Internal(format!("transaction event not serializable: {err}")))
-    };
     let mut request = ruma::api::appservice::event::push_events::v1::Request::new(
         OwnedTransactionId::from(txn_id.to_string()),
-        events
-            .iter()
-            .map(|event| raw(event).map(Raw::from_json))
-            .collect::<Result<_>>()?,
+        raw_jsons(&events)?,
     );
-    request.ephemeral = ephemeral
-        .iter()
-        .map(|event| raw(event).map(Raw::from_json))
-        .collect::<Result<_>>()?;
-    request.to_device = to_device
-        .iter()
-        .map(|event| raw(event).map(Raw::from_json))
-        .collect::<Result<_>>()?;
+    request.ephemeral = raw_jsons(&ephemeral)?;
+    request.to_device = raw_jsons(&to_device)?;
     if let Some(info) = device_info {
         request.device_lists.changed = info.changed;
         request.device_one_time_keys_count = info.otk_counts;
@@ -230,14 +217,14 @@ fn transaction_body(
         .map_err(|err| Error::Internal(format!("transaction not serializable: {err}")))?;
     let mut body: Value = serde_json::from_slice(http.body())
         .map_err(|err| Error::Internal(format!("transaction body not JSON: {err}")))?;
+    // Ruma leaves an empty list out; Synapse always sends it to services that asked for it.
     if registration.receive_ephemeral
         && let Some(object) = body.as_object_mut()
     {
         let list = object
-            .get("ephemeral")
-            .cloned()
-            .unwrap_or_else(|| Value::Array(Vec::new()));
-        object.insert("ephemeral".to_owned(), list.clone());
+            .entry("ephemeral")
+            .or_insert_with(|| Value::Array(Vec::new()))
+            .clone();
         object.insert("de.sorunome.msc2409.ephemeral".to_owned(), list);
     }
     // Synapse sends the counts under both names MSC3202 used; bridges read either.

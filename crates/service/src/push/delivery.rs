@@ -3,7 +3,7 @@
 //! (1 s doubling to 1 h), and a notification undelivered for 24 hours is dropped so one bad
 //! event can't hold the rest back forever. A pushkey the gateway rejects deletes its pusher.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use accord_core::time::now_millis;
 use accord_db::{NotificationRecord, PusherProgress, PusherRecord};
@@ -16,20 +16,13 @@ use crate::{Result, Services};
 const BATCH: usize = 20;
 
 /// The first retry delay after a failure.
-const FIRST_DELAY: Duration = Duration::from_secs(1);
+pub(super) const FIRST_DELAY: Duration = Duration::from_secs(1);
 
 /// The longest retry delay.
-const MAX_DELAY: Duration = Duration::from_secs(60 * 60);
+pub(super) const MAX_DELAY: Duration = Duration::from_secs(60 * 60);
 
 /// How long a notification is retried before it is dropped, ms.
 const GIVE_UP_AFTER_MS: u64 = 24 * 60 * 60 * 1000;
-
-/// When a failing pusher may try again.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Backoff {
-    next_try: Instant,
-    delay: Duration,
-}
 
 /// What one attempt came to.
 enum Attempt {
@@ -50,13 +43,7 @@ impl Services {
         };
         for pusher in pushers.into_iter().filter(|p| p.kind == "http") {
             let key = format!("{}\u{1}{}\u{1}{}", pusher.user_id, pusher.app_id, pusher.pushkey);
-            let waiting = self
-                .push
-                .backoff
-                .lock()
-                .get(&key)
-                .is_some_and(|backoff| backoff.next_try > Instant::now());
-            if waiting {
+            if self.push.backoff.waiting(&key) {
                 continue;
             }
             if let Err(err) = self.deliver_to(&pusher, &key).await {
@@ -88,7 +75,7 @@ impl Services {
                         delivered_until: count,
                         failing_since: None,
                     };
-                    self.push.backoff.lock().remove(key);
+                    self.push.backoff.succeeded(key);
                 }
                 Attempt::Rejected => {
                     tracing::info!(user = %pusher.user_id, app_id = %pusher.app_id, "the push gateway rejected the pushkey; pusher deleted");
@@ -103,10 +90,10 @@ impl Services {
                             delivered_until: count,
                             failing_since: None,
                         };
-                        self.push.backoff.lock().remove(key);
+                        self.push.backoff.succeeded(key);
                         continue;
                     }
-                    self.back_off(key);
+                    self.push.backoff.failed(key);
                     tracing::info!(user = %pusher.user_id, %why, "push gateway failing; will retry");
                     db.put_pusher_progress(pusher, &progress)?;
                     return Ok(());
@@ -133,20 +120,6 @@ impl Services {
             Ok((status, _)) => Attempt::Failed(format!("the gateway answered {status}")),
             Err(err) => Attempt::Failed(err.to_string()),
         }
-    }
-
-    fn back_off(&self, key: &str) {
-        let mut backoff = self.push.backoff.lock();
-        let delay = backoff
-            .get(key)
-            .map_or(FIRST_DELAY, |previous| (previous.delay * 2).min(MAX_DELAY));
-        backoff.insert(
-            key.to_owned(),
-            Backoff {
-                next_try: Instant::now() + delay,
-                delay,
-            },
-        );
     }
 
     /// The gateway's request for one notification; `None` when the event is gone or

@@ -13,7 +13,7 @@ mod listing;
 mod notifier;
 mod pushers;
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use accord_federation::{AddressGuard, WebFetcher};
 
@@ -35,8 +35,8 @@ pub struct Push {
     fetcher: WebFetcher,
     /// Rung when events arrive or a pusher is set.
     wake: Arc<tokio::sync::Notify>,
-    /// Pushers whose gateway is failing: when to try again, and the current delay.
-    backoff: Arc<parking_lot::Mutex<HashMap<String, delivery::Backoff>>>,
+    /// Pushers whose gateway is failing: when to try again.
+    backoff: crate::backoff::Backoffs,
     /// One notifier pass at a time.
     notifying: Arc<tokio::sync::Mutex<()>>,
 }
@@ -57,7 +57,7 @@ impl Push {
         Ok(Self {
             fetcher,
             wake: Arc::default(),
-            backoff: Arc::default(),
+            backoff: crate::backoff::Backoffs::new(delivery::FIRST_DELAY, delivery::MAX_DELAY),
             notifying: Arc::default(),
         })
     }
