@@ -228,6 +228,7 @@ impl ServerProcess {
             "[database]\npath = {:?}\n[client_api]\nbind = \"127.0.0.1:{port}\"\n[registration]\nmode = \"open\"\n",
             dir.join("db")
         );
+        let toml = toml + &accord_core::config::RateLimitsConfig::unlimited_toml();
         std::fs::write(&file, toml).expect("write config");
         file
     }

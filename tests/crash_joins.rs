@@ -52,6 +52,7 @@ impl Joiner {
              [registration]\nmode = \"open\"\n",
             leaf.cert, leaf.key
         );
+        let toml = toml + &accord_core::config::RateLimitsConfig::unlimited_toml();
         std::fs::write(&config, toml).expect("write config");
         Self {
             child: None,

@@ -37,6 +37,7 @@ impl Server {
              [registration]\nmode = \"open\"\n[media]\npath = {media:?}\n",
             dir.join("db")
         );
+        let toml = toml + &accord_core::config::RateLimitsConfig::unlimited_toml();
         std::fs::write(&config, toml).expect("write config");
         Self {
             child: None,

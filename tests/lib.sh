@@ -87,6 +87,22 @@ default_room_version = "11"
 [logging]
 filter = "$filter"
 EOF
+    lib_unlimited_rate_limits >>"$file"
+}
+
+# Prints a [rate_limits] table no test reaches: the suites measure behaviour, not limits (the
+# limits have their own tests in crates/testkit/tests/client_api/rate_limits.rs). The same as
+# RateLimitsConfig::unlimited() in Rust.
+lib_unlimited_rate_limits() {
+    local open='{ per_second = 1000000.0, burst_count = 1000000 }' class
+    echo "[rate_limits]"
+    for class in message registration registration_token_validity login_address login_account \
+        login_failed_attempts joins_local joins_remote joins_per_room invites_per_room \
+        invites_per_user invites_per_issuer room_creation media_create presence \
+        delayed_event_mgmt reports key_requests user_directory; do
+        echo "$class = $open"
+    done
+    echo "federation = { window_ms = 1000, sleep_limit = 1000000, sleep_delay_ms = 0, reject_limit = 1000000, concurrent = 1000 }"
 }
 
 lib_wait_versions() {

@@ -100,6 +100,7 @@ registration_files = ["$tmp/bridge.yaml"]
 [logging]
 filter = "info,accord_service::appservice=debug"
 TOML
+lib_unlimited_rate_limits >>"$tmp/accord.toml"
 
 if ! lib_start_accord "$bin" "$tmp/accord.toml" "$server_log" "$base_url" accord; then
     server_pid="$lib_pid"

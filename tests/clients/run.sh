@@ -74,6 +74,7 @@ shared_secret = "$secret"
 [logging]
 filter = "info"
 EOF
+lib_unlimited_rate_limits >>"$config"
 
 # --- server ---------------------------------------------------------------------------------
 # lib_start_accord sets lib_pid before it waits, so a start that fails is still stopped.

@@ -113,6 +113,7 @@ prefix = "$prefix"
 [logging]
 filter = "info"
 EOF
+lib_unlimited_rate_limits >>"$config"
 printf 'accord-test-secret\n' >"$tmp/s3-secret"
 base_url="http://127.0.0.1:$client_port"
 if ! lib_start_accord "$bin" "$config" "$tmp/accord.log" "$base_url" accord; then

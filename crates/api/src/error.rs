@@ -88,6 +88,9 @@ pub fn error_response(status: StatusCode, kind: ErrorKind, message: impl Into<St
 }
 
 fn render_standard(status: StatusCode, kind: ErrorKind, message: String) -> Response {
+    if kind == ErrorKind::UserLocked {
+        return render_locked(status, message);
+    }
     let error = RumaError::new(status, ErrorBody::Standard(StandardErrorBody::new(kind, message)));
     match error.try_into_http_response::<BytesMut>() {
         Ok(response) => response
@@ -118,6 +121,17 @@ impl IntoResponse for ApiError {
             ServiceError::Internal(message) => internal(&message),
         }
     }
+}
+
+/// `M_USER_LOCKED` carries `soft_logout: true` (spec: the client keeps its session and waits
+/// for the unlock), which ruma's error kind has no field for.
+fn render_locked(status: StatusCode, message: String) -> Response {
+    let body = serde_json::json!({
+        "errcode": "M_USER_LOCKED",
+        "error": message,
+        "soft_logout": true,
+    });
+    (status, axum::Json(body)).into_response()
 }
 
 /// Logs the real cause once and tells the client only that it was our fault.

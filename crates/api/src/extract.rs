@@ -9,6 +9,8 @@ use axum::{
 use bytes::Bytes;
 use http::Method;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use std::net::IpAddr;
+
 use ruma::OwnedServerName;
 use ruma::api::{
     IncomingRequest, IncomingRequestExt,
@@ -48,6 +50,25 @@ fn bearer_token(request: &http::Request<&[u8]>) -> Result<Option<String>> {
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub std::net::SocketAddr);
 
+/// The client's address: the connection's peer, or behind a proxy (`client_api.x_forwarded`)
+/// the last address in `X-Forwarded-For`, the one the proxy itself appended (earlier entries
+/// are whatever the client sent).
+pub(crate) fn client_ip(services: &Services, parts_headers: &http::HeaderMap, extensions: &http::Extensions) -> Option<IpAddr> {
+    if services.config.client_api.x_forwarded {
+        let forwarded = parts_headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .filter_map(|entry| entry.trim().parse::<IpAddr>().ok())
+            .last();
+        if forwarded.is_some() {
+            return forwarded;
+        }
+    }
+    extensions.get::<ClientAddr>().map(|addr| addr.0.ip())
+}
+
 /// An application service's `as_token` is looked up first (in memory), as Synapse does; the
 /// service then acts as `?user_id=` or its sender.
 fn authenticate_token(services: &Services, request: &http::Request<&[u8]>, token: &str) -> Result<AuthedUser> {
@@ -68,7 +89,10 @@ fn required(services: &Services, request: &http::Request<&[u8]>) -> Result<Authe
         // A service's requests are not a device's activity.
         return Ok(user);
     }
-    let ip = request.extensions().get::<ClientAddr>().map(|addr| addr.0.ip());
+    if !open_to_locked_accounts(request.uri().path()) {
+        services.sessions.ensure_not_locked(&user.user_id)?;
+    }
+    let ip = client_ip(services, request.headers(), request.extensions());
     if let Err(err) = services.devices.touch(&user.user_id, &user.device_id, ip) {
         // Activity tracking must never fail the request itself.
         tracing::warn!(%err, "could not record device activity");
@@ -86,9 +110,21 @@ pub(crate) fn authenticate_parts(services: &Services, parts: &http::request::Par
 
 fn optional(services: &Services, request: &http::Request<&[u8]>) -> Result<Option<AuthedUser>> {
     match bearer_token(request)? {
-        Some(token) => Ok(Some(authenticate_token(services, request, &token)?)),
+        Some(token) => {
+            let user = authenticate_token(services, request, &token)?;
+            if user.appservice.is_none() && !open_to_locked_accounts(request.uri().path()) {
+                services.sessions.ensure_not_locked(&user.user_id)?;
+            }
+            Ok(Some(user))
+        }
         None => Ok(None),
     }
+}
+
+/// What a locked account may still call: logging out (spec) and the versions list (which
+/// clients fetch before anything else, as Synapse allows).
+fn open_to_locked_accounts(path: &str) -> bool {
+    path.ends_with("/logout") || path.ends_with("/logout/all") || path == "/_matrix/client/versions"
 }
 
 impl ClientAuth for AccessToken {
@@ -144,8 +180,32 @@ impl ClientAuth for ServerSignatures {
                 format!("Missing or malformed X-Matrix authorization: {err}"),
             )
         })?;
-        Ok(services.authenticate_server(&x_matrix, request).await?)
+        let origin = services.authenticate_server(&x_matrix, request).await?;
+        // Counted after authentication, so a forged origin can't use up a partner's allowance.
+        let permit = services.rate_limits.federation.admit(&origin).await?;
+        if let Some(mut held) = request
+            .extensions()
+            .get::<FederationSlot>()
+            .and_then(|slot| slot.0.lock().ok())
+        {
+            *held = Some(permit);
+        }
+        Ok(origin)
     }
+}
+
+/// Where a federation request keeps its rate-limit permit (`rate_limits.federation.concurrent`)
+/// until its response is made; the federation router's layer inserts one into each request.
+#[derive(Clone, Default)]
+pub(crate) struct FederationSlot(std::sync::Arc<std::sync::Mutex<Option<accord_service::rate_limits::FederationPermit>>>);
+
+/// Holds each federation request's permit for as long as its handler runs.
+pub(crate) async fn hold_federation_permit(mut request: Request, next: axum::middleware::Next) -> axum::response::Response {
+    let slot = FederationSlot::default();
+    request.extensions_mut().insert(slot.clone());
+    let response = next.run(request).await;
+    drop(slot);
+    response
 }
 
 /// A parsed, authenticated Matrix request.
@@ -161,6 +221,8 @@ where
     pub query: Option<String>,
     /// The body as sent, for keys ruma's type doesn't keep (a member event's extra content).
     pub raw_body: Bytes,
+    /// The client's address, for limits by address (login, registration).
+    pub client_ip: Option<IpAddr>,
 }
 
 impl<T> FromRequest<Services> for Ruma<T>
@@ -209,6 +271,7 @@ where
         };
 
         let query = parts.uri.query().map(str::to_owned);
+        let client_ip = client_ip(services, &parts.headers, &parts.extensions);
         let raw_body = body.clone();
         let request = http::Request::from_parts(parts, body.as_ref());
         let path_refs: Vec<&str> = path_args.iter().map(String::as_str).collect();
@@ -218,6 +281,7 @@ where
             auth,
             query,
             raw_body,
+            client_ip,
         })
     }
 }

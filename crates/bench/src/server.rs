@@ -27,6 +27,8 @@ impl Server {
             "[database]\npath = {:?}\n[client_api]\nbind = \"127.0.0.1:{port}\"\n[registration]\nmode = \"open\"\n[logging]\nfilter = \"warn\"\n",
             dir.path().join("db")
         );
+        // Benchmarks measure throughput, not the limits in front of it.
+        let toml = toml + &accord_core::config::RateLimitsConfig::unlimited_toml();
         std::fs::write(&config, toml).map_err(|e| e.to_string())?;
         let child = Command::new(binary)
             .args(["serve", "--config"])

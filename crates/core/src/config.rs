@@ -5,6 +5,8 @@
 //! those defaults. Loading fails with one line naming the key and the problem.
 
 mod load;
+mod password_policy;
+mod rate_limits;
 mod text;
 mod validate;
 
@@ -14,6 +16,8 @@ use ruma::OwnedServerName;
 use serde::{Deserialize, Serialize};
 
 pub use load::ConfigError;
+pub use password_policy::PasswordPolicyConfig;
+pub use rate_limits::{BucketConfig, FederationLimitConfig, RateLimitsConfig};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -31,6 +35,8 @@ pub struct Config {
     pub registration: RegistrationConfig,
     /// Logins and session lifetimes.
     pub login: LoginConfig,
+    /// What new passwords must look like.
+    pub password_policy: PasswordPolicyConfig,
     /// Answers for `/.well-known/matrix/{client,server}`.
     pub well_known: WellKnownConfig,
     /// Room defaults.
@@ -51,6 +57,8 @@ pub struct Config {
     pub delayed_events: DelayedEventsConfig,
     /// Application services (bridges and bots) and their registration files.
     pub appservice: AppserviceConfig,
+    /// How fast each kind of action may be repeated.
+    pub rate_limits: RateLimitsConfig,
     /// Log output.
     pub logging: LoggingConfig,
 }
@@ -75,6 +83,11 @@ pub struct ClientApiConfig {
     pub tls_key: Option<PathBuf>,
     /// Largest request body accepted, in bytes; larger ones get 413 `M_TOO_LARGE`.
     pub max_request_bytes: usize,
+    /// Whether a reverse proxy in front sets `X-Forwarded-For`: the client's address (for
+    /// rate limits by address and the devices list) is then the last one it appended. Only
+    /// with a proxy that always sets it, or clients could claim any address.
+    #[serde(default)]
+    pub x_forwarded: bool,
 }
 
 /// `[federation]`
@@ -328,9 +341,6 @@ pub struct MediaConfig {
     pub max_pending_uploads: u32,
     /// Most bytes of uploads a user may hold; 0 for no limit.
     pub user_quota_bytes: u64,
-    /// Most uploads (and `/create` ids) per user and minute, in bursts up to as many; 0 for
-    /// no limit.
-    pub max_uploads_per_minute: u32,
     /// URL previews (`/preview_url`): pages users link to are fetched from the web. Off by
     /// default (an air-gapped server has no web to fetch, and fetching is a way in).
     pub url_preview_enabled: bool,
@@ -442,8 +452,6 @@ impl Default for MediaConfig {
             unused_expiration_secs: 24 * 60 * 60,
             max_pending_uploads: 5,
             user_quota_bytes: 0,
-            // Synapse's `rc_media_create` allows 10 a second; this is as many a minute, in bursts.
-            max_uploads_per_minute: 600,
             url_preview_enabled: false,
             url_preview_ip_range_denylist: special_ip_ranges(),
             url_preview_ip_range_allowlist: Vec::new(),
@@ -512,6 +520,7 @@ impl Default for Config {
                 tls_cert: None,
                 tls_key: None,
                 max_request_bytes: 50 * 1024 * 1024,
+                x_forwarded: false,
             },
             federation: FederationConfig {
                 enabled: false,
@@ -532,6 +541,7 @@ impl Default for Config {
             login: LoginConfig {
                 refreshable_access_token_lifetime_secs: 300,
             },
+            password_policy: PasswordPolicyConfig::default(),
             well_known: WellKnownConfig::default(),
             rooms: RoomsConfig {
                 default_room_version: ruma::RoomVersionId::V11,
@@ -544,6 +554,7 @@ impl Default for Config {
             server_notices: ServerNoticesConfig::default(),
             delayed_events: DelayedEventsConfig::default(),
             appservice: AppserviceConfig::default(),
+            rate_limits: RateLimitsConfig::default(),
             logging: LoggingConfig {
                 filter: "info".to_owned(),
                 format: LogFormat::Text,

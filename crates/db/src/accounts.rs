@@ -12,7 +12,7 @@ use crate::{
 };
 
 /// One local account. The password is stored only as an argon2id PHC string.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserAccount {
     /// argon2id hash; `None` for accounts that cannot log in with a password.
     pub password_hash: Option<String>,
@@ -24,6 +24,34 @@ pub struct UserAccount {
     pub deactivated: bool,
     /// Creation time, ms since the epoch.
     pub created_ts: u64,
+    /// Locked by an admin (spec v1.12): every request but logout gets 401 `M_USER_LOCKED`
+    /// until unlocked; the tokens stay valid, so the sessions resume.
+    #[serde(default)]
+    pub locked: bool,
+    /// Suspended by an admin (spec v1.13): the user can read and leave but not join, invite,
+    /// send or change the profile (403 `M_USER_SUSPENDED`).
+    #[serde(default)]
+    pub suspended: bool,
+    /// An admin's rate limit override (Synapse's `override_ratelimit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratelimit_override: Option<RateLimitOverride>,
+}
+
+/// An admin's override of a user's rate limits, in Synapse's shape: a zero rate exempts the
+/// user from every per-user limit; otherwise the two replace the message limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateLimitOverride {
+    /// Messages a second; 0 lifts every per-user limit, as on Synapse.
+    pub messages_per_second: u64,
+    /// Messages at once.
+    pub burst_count: u64,
+}
+
+impl RateLimitOverride {
+    /// Whether the override lifts every per-user limit.
+    pub fn exempts(&self) -> bool {
+        self.messages_per_second == 0
+    }
 }
 
 impl Db {

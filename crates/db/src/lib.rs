@@ -40,7 +40,7 @@ mod thread_subscriptions;
 mod to_device;
 mod uiaa;
 
-pub use accounts::UserAccount;
+pub use accounts::{RateLimitOverride, UserAccount};
 pub use appservice::{AppserviceProgress, PendingTransaction};
 pub use cross_signing::CrossSigningKeys;
 pub use database::Db;

@@ -169,6 +169,12 @@ catalog! {
     /// `appservice id 0xFF count` (u64) -> JSON to-device message (MSC2409 form): messages
     /// for the service's users, queued in the batch that queued them for the devices.
     APPSERVICEID_COUNT_TODEVICE = "appserviceid_count_todevice";
+    /// `token` -> JSON `RegistrationToken`: registration tokens made through the admin API,
+    /// with their use limit, expiry and counts of uses pending and completed.
+    TOKEN_REGISTRATIONTOKEN = "token_registrationtoken";
+    /// `token 0xFF uia session id` -> empty: a registration in progress that holds one pending
+    /// use of the token (given back if the session expires unfinished).
+    TOKEN_SESSION_PENDINGUSE = "token_session_pendinguse";
     /// `count` (u64) -> `room_id`: the global stream, for "which rooms changed since".
     COUNT_ROOMID = "count_roomid";
     /// `user_id 0xFF room_id` -> JSON `Membership` (state and the count it changed at).

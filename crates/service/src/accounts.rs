@@ -15,6 +15,7 @@ use ruma::{
 
 use crate::{
     Error, Result, passwords,
+    rate_limits::{RateClass, RateLimits},
     sessions::{IssuedTokens, Sessions, device_change},
     tokens::random_alphanumeric,
 };
@@ -58,21 +59,27 @@ pub struct Accounts {
     config: Arc<Config>,
     db: Db,
     sessions: Sessions,
+    rate_limits: RateLimits,
     create_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Accounts {
-    pub(crate) fn new(config: Arc<Config>, db: Db, sessions: Sessions) -> Self {
+    pub(crate) fn new(config: Arc<Config>, db: Db, sessions: Sessions, rate_limits: RateLimits) -> Self {
         Self {
             config,
             db,
             sessions,
+            rate_limits,
             create_lock: Arc::default(),
         }
     }
 
     pub(crate) fn db(&self) -> &Db {
         &self.db
+    }
+
+    pub(crate) fn server_name(&self) -> &ServerName {
+        &self.config.server_name
     }
 
     /// The UIA flows `/register` offers under the configured registration mode.
@@ -86,6 +93,11 @@ impl Accounts {
             // exactly this shape and complete the dummy stage on their own.
             RegistrationMode::Token => Ok(vec![AuthFlow::new(vec![AuthType::RegistrationToken, AuthType::Dummy])]),
         }
+    }
+
+    /// Checks a new password against `[password_policy]` (400 `M_WEAK_PASSWORD`).
+    pub fn check_password_policy(&self, password: &str) -> Result<()> {
+        crate::password_policy::check(&self.config.password_policy, password)
     }
 
     /// Whether a configured registration token is valid (`/register/m.login.registration_token/validity`).
@@ -129,6 +141,7 @@ impl Accounts {
             admin: new.admin,
             deactivated: false,
             created_ts: now_millis(),
+            ..UserAccount::default()
         };
         self.db.put_account(&mut batch, &user_id, &account);
         let displayname = new.displayname.unwrap_or_else(|| user_id.localpart().to_owned());
@@ -177,17 +190,21 @@ impl Accounts {
     ) -> Result<(OwnedUserId, OwnedDeviceId, IssuedTokens)> {
         let invalid = || Error::forbidden("Invalid username or password");
         let user_id = user_id_from_identifier(identifier, &self.config.server_name).ok_or_else(invalid)?;
-        let account = self.db.get_account(&user_id)?.ok_or_else(invalid)?;
-        let stored = account.password_hash.clone().ok_or_else(invalid)?;
-        if !passwords::verify(password.to_owned(), stored).await? {
+        // Past the failed attempts allowed, even the right password waits (Synapse does the
+        // same): guessing gets no faster by mixing in a known-good attempt.
+        self.rate_limits.peek(RateClass::LoginFailedAttempts, user_id.as_str())?;
+        let account = self.db.get_account(&user_id)?;
+        let stored = account.as_ref().and_then(|account| account.password_hash.clone());
+        let verified = match stored {
+            Some(stored) => passwords::verify(password.to_owned(), stored).await?,
+            None => false,
+        };
+        let Some(account) = account.filter(|_| verified) else {
+            self.rate_limits.record(RateClass::LoginFailedAttempts, user_id.as_str());
             return Err(invalid());
-        }
-        if account.deactivated {
-            return Err(Error::new(
-                ErrorKind::UserDeactivated,
-                "This account has been deactivated",
-            ));
-        }
+        };
+        self.rate_limits.check_key(RateClass::LoginAccount, user_id.as_str())?;
+        check_may_log_in(&account)?;
         let (device_id, tokens) = self.issue_login(&user_id, device_id, initial_device_display_name, refresh_token)?;
         Ok((user_id, device_id, tokens))
     }
@@ -227,12 +244,7 @@ impl Accounts {
                 "{user_id} is not registered; register it first with m.login.application_service"
             )));
         };
-        if account.deactivated {
-            return Err(Error::new(
-                ErrorKind::UserDeactivated,
-                "This account has been deactivated",
-            ));
-        }
+        check_may_log_in(&account)?;
         self.issue_login(user_id, device_id, initial_device_display_name, refresh_token)
     }
 
@@ -291,6 +303,20 @@ impl Accounts {
     pub fn is_admin(&self, user_id: &UserId) -> Result<bool> {
         Ok(self.db.get_account(user_id)?.is_some_and(|a| a.admin && !a.deactivated))
     }
+}
+
+/// A proven user still can't log in to a deactivated (403) or locked (401) account.
+fn check_may_log_in(account: &UserAccount) -> Result<()> {
+    if account.deactivated {
+        return Err(Error::new(
+            ErrorKind::UserDeactivated,
+            "This account has been deactivated",
+        ));
+    }
+    if account.locked {
+        return Err(crate::account_state::locked());
+    }
+    Ok(())
 }
 
 /// Validates a localpart for a new account on `server_name`.

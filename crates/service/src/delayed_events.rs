@@ -58,6 +58,8 @@ impl Services {
         {
             return Ok(delay_id);
         }
+        // A scheduled event is an event sent: the same checks as sending it now.
+        self.rooms.may_send(user, crate::rate_limits::RateClass::Message)?;
         let config = &self.config.delayed_events;
         let max_ms = config.max_delay_secs.saturating_mul(1000);
         if max_ms == 0 {

@@ -8,6 +8,8 @@
 //! [`Services`].
 
 pub mod account_data;
+pub mod account_state;
+mod action_gates;
 pub mod accounts;
 pub mod appservice;
 mod backoff;
@@ -30,11 +32,13 @@ mod key_signatures;
 pub mod media;
 mod membership_events;
 pub mod openid;
+mod password_policy;
 mod passwords;
 pub mod presence;
 pub mod profiles;
 pub mod push;
 pub mod push_rules;
+pub mod rate_limits;
 mod raw;
 mod remote;
 mod remote_devices;
@@ -70,7 +74,7 @@ use std::sync::Arc;
 use accord_core::Config;
 use accord_db::Db;
 
-pub use accord_db::Direction;
+pub use accord_db::{Direction, RateLimitOverride};
 pub(crate) use edus::edu_json;
 pub use error::{Error, Result};
 pub use sessions::AuthedUser;
@@ -114,6 +118,8 @@ pub struct Services {
     pub sliding: sliding_sync::SlidingSync,
     /// Application services: registrations, their transactions and queries.
     pub appservices: appservice::Appservices,
+    /// Rate limits of every class (`[rate_limits]`).
+    pub rate_limits: rate_limits::RateLimits,
     /// Held while one-time keys are claimed, so no key is handed out twice.
     key_claims: Arc<parking_lot::Mutex<()>>,
     /// Held while a key backup changes, so concurrent uploads keep `count` and `etag` right.
@@ -132,18 +138,20 @@ impl Services {
         } else {
             None
         };
-        let media = media::Media::new(config.clone(), db.clone(), federation.clone())?;
+        let rate_limits = rate_limits::RateLimits::new(config.clone(), db.clone());
+        let media = media::Media::new(config.clone(), db.clone(), federation.clone(), rate_limits.clone())?;
         let room_writer = accord_room::Rooms::new(db.clone(), identity);
         let search = search::Search::open(&config, db.clone(), room_writer.clone())?;
-        let rooms = rooms::RoomService::new(config.clone(), room_writer);
+        let rooms = rooms::RoomService::new(config.clone(), room_writer, rate_limits.clone());
         let sessions = sessions::Sessions::new(config.clone(), db.clone());
-        let uiaa = uiaa::Uiaa::new(config.clone(), db.clone());
-        let accounts = accounts::Accounts::new(config.clone(), db.clone(), sessions.clone());
+        let uiaa = uiaa::Uiaa::new(config.clone(), db.clone(), rate_limits.clone());
+        let accounts = accounts::Accounts::new(config.clone(), db.clone(), sessions.clone(), rate_limits.clone());
         Ok(Self {
             push: push::Push::new(&config)?,
             delayed: delayed_events::DelayedEvents::default(),
             sliding: sliding_sync::SlidingSync::default(),
             appservices: appservice::Appservices::new(&config)?,
+            rate_limits,
             federation,
             media,
             search,

@@ -50,6 +50,7 @@ impl Profiles {
         if caller != target {
             return Err(Error::forbidden("You can only change your own profile"));
         }
+        crate::account_state::ensure_not_suspended(&self.db, caller)?;
         if field.is_empty() || field.len() > MAX_FIELD_NAME_BYTES {
             return Err(Error::new(
                 ErrorKind::KeyTooLarge,

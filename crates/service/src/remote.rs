@@ -151,6 +151,7 @@ impl Services {
         // A room this server knows but has no joined user in is stale here: join through a
         // resident server, like a new room.
         let resident = self.federation.is_none() || self.is_resident(&room_id)?;
+        self.gate_join(user, &room_id, !resident)?;
         if resident {
             let local = self
                 .rooms

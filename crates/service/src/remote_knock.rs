@@ -24,10 +24,17 @@ impl Services {
         reason: Option<String>,
     ) -> Result<OwnedRoomId> {
         if self.federation.is_none() {
+            if let Ok(room_id) = <&RoomId>::try_from(room.as_str()) {
+                self.gate_join(user, room_id, false)?;
+            } else {
+                crate::account_state::ensure_not_suspended(self.db(), &user.user_id)?;
+            }
             return self.rooms.knock(user, room, reason).await;
         }
         let (room_id, servers) = self.room_and_servers(&user.user_id, room, via).await?;
-        if self.is_resident(&room_id)? {
+        let resident = self.is_resident(&room_id)?;
+        self.gate_join(user, &room_id, !resident)?;
+        if resident {
             return self.rooms.knock(user, <&RoomOrAliasId>::from(&*room_id), reason).await;
         }
         let mut last_error = Error::not_found(format!(

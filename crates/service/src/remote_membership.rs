@@ -61,12 +61,14 @@ impl Services {
                 .collect(),
             None => Vec::new(),
         };
+        self.gate_create_room(user, request.invite.len())?;
         let is_direct = request.is_direct;
         let room_id = self.rooms.create_room(user, request).await?;
         // A room created by hand as another's replacement (`predecessor` in its create).
         self.settings_follow_join(&user.user_id, &room_id);
         for target in remote {
-            if let Err(err) = self.invite_anywhere(user, &room_id, &target, None, is_direct).await {
+            // Counted with the room's creation, not again here.
+            if let Err(err) = self.invite_anywhere_ungated(user, &room_id, &target, None, is_direct).await {
                 tracing::warn!(room = %room_id, %target, %err, "createRoom: the invite through their server failed");
             }
         }
@@ -75,6 +77,20 @@ impl Services {
 
     /// Invites `target` to `room_id`: directly when local, through the target's server when not.
     pub async fn invite_anywhere(
+        &self,
+        user: &AuthedUser,
+        room_id: &RoomId,
+        target: &UserId,
+        reason: Option<String>,
+        is_direct: bool,
+    ) -> Result<()> {
+        self.gate_invite(user, room_id, target)?;
+        self.invite_anywhere_ungated(user, room_id, target, reason, is_direct)
+            .await
+    }
+
+    /// [`Self::invite_anywhere`] without the suspension and rate checks (done by the caller).
+    async fn invite_anywhere_ungated(
         &self,
         user: &AuthedUser,
         room_id: &RoomId,

@@ -207,10 +207,20 @@ impl Sessions {
         let Some(session) = self.db.get_refresh_session(&hash)? else {
             return Err(unknown_token(false, "Unknown refresh token; log in again"));
         };
+        // A locked account gets no new token until unlocked (spec: soft logout while locked).
+        self.ensure_not_locked(&session.user_id)?;
         let mut batch = WriteBatch::new();
         let tokens = self.issue_for_device(&mut batch, &session.user_id, &session.device_id, None, true)?;
         self.db.write(batch)?;
         Ok(tokens)
+    }
+
+    /// 401 `M_USER_LOCKED` for a locked account: every request but logging out (spec v1.12).
+    pub fn ensure_not_locked(&self, user_id: &UserId) -> Result<()> {
+        if self.db.get_account(user_id)?.is_some_and(|account| account.locked) {
+            return Err(crate::account_state::locked());
+        }
+        Ok(())
     }
 
     /// `/logout`: deletes the caller's device and its tokens.

@@ -16,7 +16,13 @@ use ruma::{
     },
 };
 
-use crate::{Error, Result, accounts::user_id_from_identifier, passwords, tokens::random_alphanumeric};
+use crate::{
+    Error, Result,
+    accounts::user_id_from_identifier,
+    passwords,
+    rate_limits::{RateClass, RateLimits},
+    tokens::random_alphanumeric,
+};
 
 /// Sessions older than this are forgotten.
 const SESSION_LIFETIME_MS: u64 = 30 * 60 * 1000;
@@ -61,11 +67,16 @@ impl UiaaCompleted {
 pub struct Uiaa {
     config: Arc<Config>,
     db: Db,
+    rate_limits: RateLimits,
 }
 
 impl Uiaa {
-    pub(crate) fn new(config: Arc<Config>, db: Db) -> Self {
-        Self { config, db }
+    pub(crate) fn new(config: Arc<Config>, db: Db, rate_limits: RateLimits) -> Self {
+        Self {
+            config,
+            db,
+            rate_limits,
+        }
     }
 
     /// Advances UIA with the client's `auth` dict.
@@ -200,15 +211,20 @@ impl Uiaa {
                 "The password stage must name the user the request is authenticated as",
             ));
         }
+        // Confirming a password is guessing it too: same allowance as login (a bucket of its
+        // own, as on Synapse, so a failed confirmation doesn't block logging in).
+        let key = format!("uia {expected}");
+        self.rate_limits.peek(RateClass::LoginFailedAttempts, &key)?;
         let stored = self.db.get_account(expected)?.and_then(|account| account.password_hash);
-        let Some(stored) = stored else {
-            return Ok(Err(invalid()));
+        let verified = match stored {
+            Some(stored) => passwords::verify(password.to_owned(), stored).await?,
+            None => false,
         };
-        Ok(if passwords::verify(password.to_owned(), stored).await? {
-            Ok(())
-        } else {
-            Err(invalid())
-        })
+        if !verified {
+            self.rate_limits.record(RateClass::LoginFailedAttempts, &key);
+            return Ok(Err(invalid()));
+        }
+        Ok(Ok(()))
     }
 
     fn params(&self, _required: &UiaaRequirement<'_>) -> Option<Box<serde_json::value::RawValue>> {

@@ -58,6 +58,8 @@ impl TestServer {
         config.federation.bind = std::net::SocketAddr::from(([127, 0, 0, 1], reserved_port()));
         config.registration.mode = RegistrationMode::Open;
         config.registration.shared_secret = Some(SHARED_SECRET.to_owned());
+        // Tests of other behaviour must not trip limits; the limits' own tests set them.
+        config.rate_limits = accord_core::config::RateLimitsConfig::unlimited();
         adjust(&mut config);
         config.validate().expect("test config is valid");
         let engine = accord_server::open_engine(&config).expect("database opens");

@@ -5,6 +5,7 @@
 mod media;
 mod reports;
 mod server_notices;
+mod users;
 
 use accord_service::{AuthedUser, Services};
 use axum::{
@@ -39,6 +40,13 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
             post(media::purge_media_cache_route),
         )
         .route("/_synapse/admin/v1/event_reports", get(reports::list_reports_route))
+        .route(
+            "/_synapse/admin/v1/users/{user_id}/override_ratelimit",
+            get(users::override_ratelimit_route)
+                .post(users::override_ratelimit_route)
+                .delete(users::override_ratelimit_route),
+        )
+        .route("/_synapse/admin/v1/suspend/{user_id}", put(users::suspend_route))
         .route(
             "/_synapse/admin/v1/send_server_notice",
             post(server_notices::send_route),

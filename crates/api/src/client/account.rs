@@ -30,6 +30,8 @@ pub async fn change_password_route(
     request: Ruma<change_password::v3::Request>,
 ) -> Result<change_password::v3::Response> {
     let user = require_user(request.auth)?;
+    // Before UIA, so a weak password is refused before the user types the old one.
+    services.accounts.check_password_policy(&request.body.new_password)?;
     let requirement = UiaaRequirement::password("POST /account/password", &user.user_id);
     let completed = services
         .uiaa

@@ -2,7 +2,7 @@
 //! `org.matrix.msc4140.delay` parameter of the send and state endpoints, the list of one's
 //! waiting events, and cancel/restart/send by delay id (no login needed).
 
-use accord_service::{Error, Services, delayed_events::DelayedAction};
+use accord_service::{Error, Services, delayed_events::DelayedAction, rate_limits::RateClass};
 use axum::response::{IntoResponse, Response};
 use ruma::{
     MilliSecondsSinceUnixEpoch, UInt,
@@ -58,6 +58,9 @@ pub async fn get_delayed_events_route(
     services: Services,
     request: Ruma<get_all::Request>,
 ) -> Result<get_all::Response> {
+    services
+        .rate_limits
+        .check_user(RateClass::DelayedEventMgmt, &request.auth)?;
     let mut events = Vec::new();
     for record in services.delayed_events_of(&request.auth)? {
         let content: Value = record.content;
@@ -85,6 +88,10 @@ pub async fn update_delayed_event_route(
         UpdateAction::Send => DelayedAction::Send,
         _ => return Err(ApiError::from(Error::not_found("Unknown delayed event action"))),
     };
+    // The delay id is the credential here (no access token): limited by address, as Synapse.
+    services
+        .rate_limits
+        .check_address(RateClass::DelayedEventMgmt, request.client_ip)?;
     services.update_delayed_event(&request.body.delay_id, action).await?;
     Ok(update::Response::new())
 }

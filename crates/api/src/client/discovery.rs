@@ -47,7 +47,7 @@ pub async fn get_supported_versions_route(
 /// # `GET /_matrix/client/v3/capabilities`
 pub async fn get_capabilities_route(
     services: Services,
-    _: Ruma<get_capabilities::Request>,
+    request: Ruma<get_capabilities::Request>,
 ) -> Result<get_capabilities::Response> {
     let available = accord_service::rooms::SUPPORTED_ROOM_VERSIONS
         .iter()
@@ -58,6 +58,11 @@ pub async fn get_capabilities_route(
         RoomVersionsCapability::new(services.config.rooms.default_room_version.clone(), available);
     capabilities.change_password.enabled = true;
     capabilities.thirdparty_id_changes.enabled = false;
+    // Only admins may lock and suspend (spec v1.18); others see the capability left out.
+    if services.accounts.is_admin(&request.auth.user_id)? {
+        capabilities.account_moderation.lock = true;
+        capabilities.account_moderation.suspend = true;
+    }
     Ok(get_capabilities::Response::new(capabilities))
 }
 

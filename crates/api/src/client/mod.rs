@@ -1,6 +1,7 @@
 //! Client-server API handlers, one file per spec section, and their route table.
 
 pub mod account;
+pub mod account_moderation;
 pub mod account_data;
 mod account_data_delete;
 pub mod appservice;
@@ -56,6 +57,10 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
             discovery::render_capabilities,
         )
         // Account registration and management
+        .ruma_route(account_moderation::is_user_locked_route)
+        .ruma_route(account_moderation::lock_user_route)
+        .ruma_route(account_moderation::is_user_suspended_route)
+        .ruma_route(account_moderation::suspend_user_route)
         .ruma_route(register::get_username_availability_route)
         .ruma_route(register::register_route)
         .ruma_route(register::check_registration_token_validity_route)

@@ -1,7 +1,7 @@
 //! Presence.
 
 use crate::{Result, Ruma};
-use accord_service::Services;
+use accord_service::{Services, rate_limits::RateClass};
 use ruma::api::client::presence::{get_presence::v3 as get_presence, set_presence::v3 as set_presence};
 
 /// # `PUT /_matrix/client/v3/presence/{userId}/status`
@@ -9,6 +9,9 @@ pub async fn set_presence_route(
     services: Services,
     request: Ruma<set_presence::Request>,
 ) -> Result<set_presence::Response> {
+    services
+        .rate_limits
+        .check_user(RateClass::Presence, &request.auth)?;
     let body = request.body;
     services.set_presence(&request.auth, &body.user_id, body.presence.as_str(), body.status_msg)?;
     Ok(set_presence::Response::new())

@@ -3,6 +3,7 @@
 use accord_service::{
     AuthedUser, Services,
     accounts::{self, NewAccount, Registered},
+    rate_limits::{self, RateClass},
     uiaa::UiaaRequirement,
 };
 use ruma::api::{
@@ -37,6 +38,10 @@ pub async fn register_route(
     if body.login_type == Some(register::LoginType::ApplicationService) {
         return register_for_appservice(&services, request.auth, body).await;
     }
+    // Checked first and counted only when an account is made, so the UIA round trips of one
+    // registration count once (as Synapse counts).
+    let address = rate_limits::address_key(request.client_ip);
+    services.rate_limits.peek(RateClass::Registration, &address)?;
     // Synapse lower-cases the requested name and clients (and Complement's TestRegistration)
     // rely on it; the spec only says user ids are lower case.
     body.username = body.username.map(|name| name.to_lowercase());
@@ -52,6 +57,9 @@ pub async fn register_route(
     if let Some(username) = &body.username {
         let user_id = services.accounts.check_username_available(username)?;
         services.check_user_not_exclusive(&user_id, None)?;
+    }
+    if let Some(password) = &body.password {
+        services.accounts.check_password_policy(password)?;
     }
     let requirement = UiaaRequirement {
         flows,
@@ -74,7 +82,7 @@ pub async fn register_route(
             Some(completed),
         )
         .await?;
-
+    services.rate_limits.record(RateClass::Registration, &address);
     Ok(registered_response(registered))
 }
 
@@ -144,6 +152,9 @@ pub async fn check_registration_token_validity_route(
     services: Services,
     request: Ruma<check_registration_token_validity::v1::Request>,
 ) -> Result<check_registration_token_validity::v1::Response> {
+    services
+        .rate_limits
+        .check_address(RateClass::RegistrationTokenValidity, request.client_ip)?;
     let valid = services.accounts.registration_token_valid(&request.body.token)?;
     Ok(check_registration_token_validity::v1::Response::new(valid))
 }

@@ -1,7 +1,7 @@
 //! Reporting content (spec: "Reporting content"): events, rooms and users; the checks and
 //! storage are `Services::report_*`'s.
 
-use accord_service::{Error, Services};
+use accord_service::{Error, Services, rate_limits::RateClass};
 use ruma::api::client::{
     reporting::report_user::v3 as report_user,
     room::{report_content::v3 as report_content, report_room::v3 as report_room},
@@ -27,6 +27,7 @@ pub async fn report_event_route(
         ),
     };
     let body = request.body;
+    services.rate_limits.check_user(RateClass::Reports, &request.auth)?;
     services.report_event(&request.auth, &body.room_id, &body.event_id, body.reason, score)?;
     Ok(report_content::Response::new())
 }
@@ -38,6 +39,7 @@ pub async fn report_room_route(
 ) -> Result<report_room::Response> {
     require_reason(&request.raw_body)?;
     let body = request.body;
+    services.rate_limits.check_user(RateClass::Reports, &request.auth)?;
     services.report_room(&request.auth, &body.room_id, body.reason)?;
     Ok(report_room::Response::new())
 }
@@ -49,6 +51,7 @@ pub async fn report_user_route(
 ) -> Result<report_user::Response> {
     require_reason(&request.raw_body)?;
     let body = request.body;
+    services.rate_limits.check_user(RateClass::Reports, &request.auth)?;
     services.report_user(&request.auth, &body.user_id, body.reason)?;
     Ok(report_user::Response::new())
 }

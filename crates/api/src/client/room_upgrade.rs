@@ -1,7 +1,7 @@
 //! `POST /_matrix/client/v3/rooms/{roomId}/upgrade` (spec: "Room Upgrades"); the upgrade is
 //! `RoomService::upgrade_room`'s, the settings that follow it `Services::upgrade_room`'s.
 
-use accord_service::{Services, rooms::upgrade::UpgradeRequest};
+use accord_service::{Services, rate_limits::RateClass, rooms::upgrade::UpgradeRequest};
 use ruma::api::client::room::upgrade_room::v3 as upgrade_room;
 
 use crate::{Result, Ruma};
@@ -11,6 +11,10 @@ pub async fn upgrade_room_route(
     services: Services,
     request: Ruma<upgrade_room::Request>,
 ) -> Result<upgrade_room::Response> {
+    // An upgrade sends a tombstone and a new room's worth of events: counted as one message.
+    services
+        .rate_limits
+        .check_user(RateClass::Message, &request.auth)?;
     let body = request.body;
     let upgrade = UpgradeRequest {
         new_version: body.new_version,

@@ -1,6 +1,6 @@
 //! Login, token refresh and logout.
 
-use accord_service::{AuthedUser, Services, accounts::user_id_from_identifier};
+use accord_service::{AuthedUser, Services, accounts::user_id_from_identifier, rate_limits::RateClass};
 use ruma::api::{
     client::session::{
         get_login_types::v3::{self as get_login_types, ApplicationServiceLoginType, LoginType, PasswordLoginType},
@@ -26,6 +26,13 @@ pub async fn get_login_types_route(
 /// # `POST /_matrix/client/v3/login`
 pub async fn login_route(services: Services, request: Ruma<login::Request>) -> Result<login::Response> {
     let body = request.body;
+    // Every attempt counts against the address, before anything is checked (Synapse's order);
+    // an application service that is exempt from limits logs its users in freely.
+    if request.auth.as_ref().is_none_or(AuthedUser::rate_limited) {
+        services
+            .rate_limits
+            .check_address(RateClass::LoginAddress, request.client_ip)?;
+    }
     if let LoginInfo::ApplicationService(login) = &body.login_info {
         return login_for_appservice(
             &services,

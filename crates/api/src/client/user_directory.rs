@@ -1,7 +1,7 @@
 //! `POST /_matrix/client/v3/user_directory/search`; who is found is
 //! `Services::search_user_directory`'s to say.
 
-use accord_service::Services;
+use accord_service::{Services, rate_limits::RateClass};
 use ruma::api::client::user_directory::search_users::v3 as search_users;
 
 use crate::{Result, Ruma, count::count};
@@ -14,6 +14,9 @@ pub async fn search_users_route(
     services: Services,
     request: Ruma<search_users::Request>,
 ) -> Result<search_users::Response> {
+    services
+        .rate_limits
+        .check_user(RateClass::UserDirectory, &request.auth)?;
     let limit = count(request.body.limit).clamp(1, MAX_LIMIT);
     let (found, limited) = services.search_user_directory(&request.auth, &request.body.search_term, limit)?;
     let results = found

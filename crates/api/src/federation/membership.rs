@@ -106,6 +106,12 @@ pub async fn create_invite_route(
     let body = request.body;
     let event: CanonicalJsonObject = serde_json::from_str(body.event.get())
         .map_err(|err| ApiError::from(Error::bad_json(format!("The invite is not canonical JSON: {err}"))))?;
+    // Invites a local user receives from other servers count as theirs from anyone.
+    if let Some(invitee) = event.get("state_key").and_then(|key| key.as_str()) {
+        services
+            .rate_limits
+            .check_key(accord_service::rate_limits::RateClass::InvitesPerUser, invitee)?;
+    }
     let invite_state: Vec<serde_json::Value> = body
         .invite_room_state
         .iter()

@@ -118,12 +118,14 @@ pub async fn send_join_v1_route(
         auth,
         query,
         raw_body,
+        client_ip,
     } = request;
     let v2 = Ruma {
         body: send_join::Request::new(body.room_id, body.event_id, body.pdu),
         auth,
         query,
         raw_body,
+        client_ip,
     };
     let answer = create_join_event_route(services, v2).await?;
     Ok(send_join_v1::Response {
@@ -141,12 +143,14 @@ pub async fn send_leave_v1_route(
         auth,
         query,
         raw_body,
+        client_ip,
     } = request;
     let v2 = Ruma {
         body: send_leave::Request::new(body.room_id, body.event_id, body.pdu),
         auth,
         query,
         raw_body,
+        client_ip,
     };
     create_leave_event_route(services, v2).await?;
     Ok(send_leave_v1::Response {

@@ -62,5 +62,7 @@ pub fn router(services: Services) -> Router {
         );
     // The legacy download, which servers that predate federation media ask here.
     let router = crate::media::legacy_routes(router);
-    with_fallbacks(router).with_state(services)
+    with_fallbacks(router)
+        .layer(axum::middleware::from_fn(crate::extract::hold_federation_permit))
+        .with_state(services)
 }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Config, ConfigError, RegistrationMode};
+use super::{Config, ConfigError};
 
 impl Config {
     /// Checks everything that deserialization cannot: TLS files readable and paired, the
@@ -35,12 +35,7 @@ impl Config {
                 "must be greater than 0",
             ));
         }
-        if self.registration.mode == RegistrationMode::Token && self.registration.tokens.is_empty() {
-            return Err(ConfigError::key(
-                "registration.tokens",
-                "must list at least one token when registration.mode = \"token\"",
-            ));
-        }
+        self.check_rate_limits()?;
         if self.registration.tokens.iter().any(|t| !valid_registration_token(t)) {
             return Err(ConfigError::key(
                 "registration.tokens",
@@ -180,10 +175,47 @@ fn check_writable_dir(key: &str, path: &Path) -> Result<(), ConfigError> {
         .map_err(|err| ConfigError::key(key, format!("{} is not writable: {err}", existing.display())))
 }
 
+impl Config {
+    /// Every bucket must let something through: a zero rate or burst would refuse the action
+    /// forever, which is a typo rather than a policy (turn registration off with its mode).
+    fn check_rate_limits(&self) -> Result<(), ConfigError> {
+        for (name, bucket) in self.rate_limits.buckets() {
+            if !(bucket.per_second.is_finite() && bucket.per_second > 0.0) {
+                return Err(ConfigError::key(
+                    format!("rate_limits.{name}.per_second"),
+                    "must be a number greater than 0",
+                ));
+            }
+            if bucket.burst_count == 0 {
+                return Err(ConfigError::key(
+                    format!("rate_limits.{name}.burst_count"),
+                    "must be at least 1",
+                ));
+            }
+        }
+        let federation = &self.rate_limits.federation;
+        for (key, value) in [
+            ("window_ms", federation.window_ms),
+            ("sleep_limit", u64::from(federation.sleep_limit)),
+            ("reject_limit", u64::from(federation.reject_limit)),
+            ("concurrent", u64::from(federation.concurrent)),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::key(
+                    format!("rate_limits.federation.{key}"),
+                    "must be at least 1",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::config::{RateLimitsConfig, RegistrationMode};
 
     fn with_db(dir: &Path, extra: &str) -> String {
         format!("[database]\npath = {:?}\n{extra}", dir.join("db"))
@@ -277,10 +309,27 @@ mod tests {
     }
 
     #[test]
-    fn token_mode_needs_tokens() {
+    fn the_unlimited_table_parses_back_to_the_unlimited_limits() {
         let dir = tempfile::tempdir().unwrap();
-        let err = Config::from_toml_str(&with_db(dir.path(), "[registration]\nmode = \"token\"")).unwrap_err();
-        assert_eq!(err.key.as_deref(), Some("registration.tokens"), "{err}");
+        let config = Config::from_toml_str(&with_db(dir.path(), &RateLimitsConfig::unlimited_toml())).unwrap();
+        assert_eq!(config.rate_limits, RateLimitsConfig::unlimited());
+    }
+
+    #[test]
+    fn rate_limits_merge_over_defaults_and_bad_buckets_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = Config::from_toml_str(&with_db(dir.path(), "[rate_limits.message]\nper_second = 2.5")).unwrap();
+        assert_eq!(ok.rate_limits.message.per_second, 2.5);
+        assert_eq!(ok.rate_limits.message.burst_count, 10, "unset keys keep Synapse's default");
+        for bad in [
+            "[rate_limits.login_address]\nper_second = 0.0",
+            "[rate_limits.joins_local]\nburst_count = 0",
+        ] {
+            let err = Config::from_toml_str(&with_db(dir.path(), bad)).unwrap_err();
+            assert!(err.key.as_deref().is_some_and(|k| k.starts_with("rate_limits.")), "{err}");
+        }
+        let err = Config::from_toml_str(&with_db(dir.path(), "[rate_limits.federation]\nconcurrent = 0")).unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("rate_limits.federation.concurrent"), "{err}");
     }
 
     #[test]

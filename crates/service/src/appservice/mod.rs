@@ -170,8 +170,8 @@ impl Services {
                 &UserAccount {
                     password_hash: None,
                     admin: false,
-                    deactivated: false,
                     created_ts: now_millis(),
+                    ..UserAccount::default()
                 },
             );
             created.push(registration.sender.clone());

@@ -10,7 +10,6 @@ mod preview;
 mod remote;
 mod thumbnails;
 mod upload;
-mod upload_rate;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -49,7 +48,8 @@ pub struct Media {
     /// between that check and its deletion.
     files: Arc<tokio::sync::RwLock<()>>,
     /// Each user's upload allowance.
-    upload_rate: Arc<upload_rate::UploadRate>,
+    /// Uploads and reserved ids count against `rate_limits.media_create`.
+    rate_limits: crate::rate_limits::RateLimits,
     /// The guarded web fetcher, when URL previews are on.
     web: Option<accord_federation::WebFetcher>,
     /// Recent URL previews.
@@ -62,7 +62,12 @@ pub struct Media {
 
 impl Media {
     /// Opens the media store (`media.path`, or beside the database).
-    pub fn new(config: Arc<Config>, db: Db, federation: Option<accord_federation::Federation>) -> Result<Self> {
+    pub fn new(
+        config: Arc<Config>,
+        db: Db,
+        federation: Option<accord_federation::Federation>,
+        rate_limits: crate::rate_limits::RateLimits,
+    ) -> Result<Self> {
         let store = open_store(&config)?;
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
         let web = if config.media.url_preview_enabled {
@@ -93,7 +98,7 @@ impl Media {
             in_progress: Arc::default(),
             reservations: Arc::default(),
             files: Arc::default(),
-            upload_rate: Arc::default(),
+            rate_limits,
             web,
             previews: Arc::default(),
             decoding: Arc::new(tokio::sync::Semaphore::new(cores)),

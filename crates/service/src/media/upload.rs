@@ -25,10 +25,8 @@ pub struct UploadMeta {
 impl Media {
     /// `POST /_matrix/media/v3/upload`: stores the file under a new id.
     pub async fn upload(&self, user: &AuthedUser, meta: UploadMeta, body: BodyStream) -> Result<OwnedMxcUri> {
-        if user.rate_limited() {
-            self.upload_rate
-                .take(&user.user_id, self.config.media.max_uploads_per_minute)?;
-        }
+        self.rate_limits
+            .check_user(crate::rate_limits::RateClass::MediaCreate, user)?;
         let limit = self.upload_limit(&user.user_id, meta.declared_length)?;
         let _writing = self.files.read().await;
         let blob = self.store.write(body, limit).await.map_err(media_error)?;
@@ -42,10 +40,8 @@ impl Media {
     /// `POST /_matrix/media/v1/create`: reserves an id for a file that comes later; returns it
     /// and when it is forgotten unless the file arrives.
     pub fn create(&self, user: &AuthedUser) -> Result<(OwnedMxcUri, u64)> {
-        if user.rate_limited() {
-            self.upload_rate
-                .take(&user.user_id, self.config.media.max_uploads_per_minute)?;
-        }
+        self.rate_limits
+            .check_user(crate::rate_limits::RateClass::MediaCreate, user)?;
         let _serial = self.reservations.lock();
         let now = now_millis();
         let pending = self.pending_uploads(&user.user_id, now)?;

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use accord_core::Config;
 use ruma::api::error::ErrorKind;
 
-use crate::Error;
+use crate::{AuthedUser, Error, Result};
 
 pub use accord_room::{PendingWrites, Rooms, SUPPORTED_ROOM_VERSIONS, event_id_of};
 pub use create::CreateRoom;
@@ -50,11 +50,14 @@ pub struct RoomService {
     upgrades: Arc<upgrade::UpgradesInFlight>,
     /// Member events each device was sent by lazy-loading syncs.
     pub(crate) lazy_members: Arc<crate::sync::LazyMembers>,
+    /// Events users send count against `rate_limits.message`.
+    pub(crate) rate_limits: crate::rate_limits::RateLimits,
 }
 
 impl RoomService {
-    pub(crate) fn new(config: Arc<Config>, rooms: Rooms) -> Self {
+    pub(crate) fn new(config: Arc<Config>, rooms: Rooms, rate_limits: crate::rate_limits::RateLimits) -> Self {
         Self {
+            rate_limits,
             config,
             rooms,
             typing: Arc::default(),
@@ -63,6 +66,12 @@ impl RoomService {
             upgrades: Arc::default(),
             lazy_members: Arc::default(),
         }
+    }
+
+    /// What every event a user sends passes: not suspended, and within `class`'s rate.
+    pub(crate) fn may_send(&self, user: &AuthedUser, class: crate::rate_limits::RateClass) -> Result<()> {
+        crate::account_state::ensure_not_suspended(self.rooms.db(), &user.user_id)?;
+        self.rate_limits.check_user(class, user)
     }
 
     /// Stops background timers so nothing keeps the database open after shutdown.

@@ -15,7 +15,7 @@ use ruma::{
 use serde_json::Value;
 
 use super::RoomService;
-use crate::{AuthedUser, Error, Result};
+use crate::{AuthedUser, Error, Result, rate_limits::RateClass};
 
 /// State types whose content clients may not set through the generic state endpoint.
 const NOT_CLIENT_SETTABLE: &[&str] = &["m.room.create"];
@@ -53,6 +53,8 @@ impl RoomService {
         if let Some(event_id) = earlier()? {
             return Ok(event_id);
         }
+        // After the transaction check: a retry of a sent event is no new event.
+        self.may_send(user, RateClass::Message)?;
         if !content.is_object() {
             return Err(Error::bad_json("Event content must be a JSON object"));
         }
@@ -108,6 +110,15 @@ impl RoomService {
         }
         if kind == "m.room.canonical_alias" {
             self.check_canonical_alias(room_id, &content)?;
+        }
+        let leaving = kind == "m.room.member"
+            && state_key == user.user_id.as_str()
+            && content["membership"].as_str() == Some("leave");
+        if leaving {
+            // Leaving stays open to suspended users (spec: "Account suspension").
+            self.rate_limits.check_user(RateClass::Message, user)?;
+        } else {
+            self.may_send(user, RateClass::Message)?;
         }
         let guard = self.rooms.lock(room_id).await;
         self.rooms.room_version(room_id)?;
@@ -180,11 +191,15 @@ impl RoomService {
                     "You need the redact power level to redact other users' events",
                 ));
             }
-            Some(_) => {}
+            Some(target) if target.sender == user.user_id => {
+                // Suspended users may still take back their own words (spec).
+                self.rate_limits.check_user(RateClass::Message, user)?;
+            }
+            Some(_) => self.may_send(user, RateClass::AdminRedaction)?,
             // An event this server hasn't seen (yet) can still be redacted by whoever may
             // redact any event: the redaction reaches the servers that have it (Synapse sends
             // it; Complement's TestFederationRedactSendsWithoutEvent).
-            None if may_redact_others => {}
+            None if may_redact_others => self.may_send(user, RateClass::AdminRedaction)?,
             None => return Err(Error::not_found(format!("Event {event_id} not found in {room_id}"))),
         }
         let mut content = serde_json::Map::new();

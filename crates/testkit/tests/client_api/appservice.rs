@@ -472,7 +472,10 @@ async fn a_service_registered_without_rate_limits_is_not_limited() {
     std::fs::write(&file, crate::appservice_support::registration(None)).expect("write registration");
     let server = accord_testkit::TestServer::start_with(|c| {
         c.appservice.registration_files = vec![file];
-        c.media.max_uploads_per_minute = 2;
+        c.rate_limits.media_create = accord_core::config::BucketConfig {
+            per_second: 2.0 / 60.0,
+            burst_count: 2,
+        };
     })
     .await;
     let upload = |token: String| {

@@ -246,7 +246,10 @@ async fn tokens_come_first_and_ids_never_leave_the_store() {
 async fn quotas_and_upload_rates_are_enforced() {
     let server = TestServer::start_with(|config| {
         config.media.user_quota_bytes = 100_000;
-        config.media.max_uploads_per_minute = 4;
+        config.rate_limits.media_create = accord_core::config::BucketConfig {
+            per_second: 4.0 / 60.0,
+            burst_count: 4,
+        };
     })
     .await;
     let alice = server.register("alice", "pw-alice-1").await;
