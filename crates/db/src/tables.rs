@@ -172,9 +172,10 @@ catalog! {
     /// `token` -> JSON `RegistrationToken`: registration tokens made through the admin API,
     /// with their use limit, expiry and counts of uses pending and completed.
     TOKEN_REGISTRATIONTOKEN = "token_registrationtoken";
-    /// `token 0xFF uia session id` -> empty: a registration in progress that holds one pending
-    /// use of the token (given back if the session expires unfinished).
-    TOKEN_SESSION_PENDINGUSE = "token_session_pendinguse";
+    /// `token 0xFF uia session id` -> JSON `TokenUse`: a registration that used the token,
+    /// pending while its UIA session lives, completed once the account exists. Counted, not
+    /// kept as a counter, so an abandoned registration gives its use back by expiring.
+    TOKEN_SESSION_USE = "token_session_use";
     /// `count` (u64) -> `room_id`: the global stream, for "which rooms changed since".
     COUNT_ROOMID = "count_roomid";
     /// `user_id 0xFF room_id` -> JSON `Membership` (state and the count it changed at).

@@ -14,6 +14,10 @@ pub struct UiaaSessionRecord {
     pub bound_to: String,
     /// Creation time, ms since the epoch; old sessions expire.
     pub created_ts: u64,
+    /// The registration token this session used (`m.login.registration_token`), which must
+    /// not change midway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_token: Option<String>,
 }
 
 impl Db {

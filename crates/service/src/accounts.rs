@@ -100,14 +100,6 @@ impl Accounts {
         crate::password_policy::check(&self.config.password_policy, password)
     }
 
-    /// Whether a configured registration token is valid (`/register/m.login.registration_token/validity`).
-    pub fn registration_token_valid(&self, token: &str) -> Result<bool> {
-        if self.config.registration.mode != RegistrationMode::Token {
-            return Err(Error::forbidden("Registration tokens are not in use on this server"));
-        }
-        Ok(self.config.registration.tokens.iter().any(|t| t == token))
-    }
-
     /// Checks a desired localpart: valid (else `M_INVALID_USERNAME`) and free (else `M_USER_IN_USE`).
     pub fn check_username_available(&self, localpart: &str) -> Result<OwnedUserId> {
         let user_id = validate_new_localpart(localpart, &self.config.server_name)?;

@@ -39,6 +39,7 @@ pub mod profiles;
 pub mod push;
 pub mod push_rules;
 pub mod rate_limits;
+pub mod registration_tokens;
 mod raw;
 mod remote;
 mod remote_devices;
@@ -120,6 +121,8 @@ pub struct Services {
     pub appservices: appservice::Appservices,
     /// Rate limits of every class (`[rate_limits]`).
     pub rate_limits: rate_limits::RateLimits,
+    /// Registration tokens made through the admin API.
+    pub registration_tokens: registration_tokens::RegistrationTokens,
     /// Held while one-time keys are claimed, so no key is handed out twice.
     key_claims: Arc<parking_lot::Mutex<()>>,
     /// Held while a key backup changes, so concurrent uploads keep `count` and `etag` right.
@@ -144,7 +147,8 @@ impl Services {
         let search = search::Search::open(&config, db.clone(), room_writer.clone())?;
         let rooms = rooms::RoomService::new(config.clone(), room_writer, rate_limits.clone());
         let sessions = sessions::Sessions::new(config.clone(), db.clone());
-        let uiaa = uiaa::Uiaa::new(config.clone(), db.clone(), rate_limits.clone());
+        let registration_tokens = registration_tokens::RegistrationTokens::new(config.clone(), db.clone());
+        let uiaa = uiaa::Uiaa::new(config.clone(), db.clone(), rate_limits.clone(), registration_tokens.clone());
         let accounts = accounts::Accounts::new(config.clone(), db.clone(), sessions.clone(), rate_limits.clone());
         Ok(Self {
             push: push::Push::new(&config)?,
@@ -152,6 +156,7 @@ impl Services {
             sliding: sliding_sync::SlidingSync::default(),
             appservices: appservice::Appservices::new(&config)?,
             rate_limits,
+            registration_tokens,
             federation,
             media,
             search,

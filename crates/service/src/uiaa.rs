@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use accord_core::{Config, time::now_millis};
-use accord_db::{Db, UiaaSessionRecord, WriteBatch};
+use accord_db::{Db, TokenUse, UiaaSessionRecord, WriteBatch};
 use ruma::{
     UserId,
     api::{
@@ -21,11 +21,12 @@ use crate::{
     accounts::user_id_from_identifier,
     passwords,
     rate_limits::{RateClass, RateLimits},
+    registration_tokens::RegistrationTokens,
     tokens::random_alphanumeric,
 };
 
 /// Sessions older than this are forgotten.
-const SESSION_LIFETIME_MS: u64 = 30 * 60 * 1000;
+pub(crate) const SESSION_LIFETIME_MS: u64 = 30 * 60 * 1000;
 
 /// What a UIA-protected operation requires.
 #[derive(Debug, Clone)]
@@ -53,12 +54,19 @@ impl<'a> UiaaRequirement<'a> {
 #[derive(Debug)]
 pub struct UiaaCompleted {
     session: String,
+    /// The registration token the session used, whose held use now completes.
+    registration_token: Option<String>,
 }
 
 impl UiaaCompleted {
-    /// Queues deleting the finished session together with the operation's writes.
+    /// Queues deleting the finished session together with the operation's writes, and turning
+    /// its held registration token use into a completed one (a row no listing reads when the
+    /// token is one of the config's, which have no limits to count).
     pub fn finish(self, db: &Db, batch: &mut WriteBatch) {
         db.delete_uiaa_session(batch, &self.session);
+        if let Some(token) = &self.registration_token {
+            db.put_registration_token_use(batch, token, &self.session, TokenUse { completed: true });
+        }
     }
 }
 
@@ -68,14 +76,16 @@ pub struct Uiaa {
     config: Arc<Config>,
     db: Db,
     rate_limits: RateLimits,
+    tokens: RegistrationTokens,
 }
 
 impl Uiaa {
-    pub(crate) fn new(config: Arc<Config>, db: Db, rate_limits: RateLimits) -> Self {
+    pub(crate) fn new(config: Arc<Config>, db: Db, rate_limits: RateLimits, tokens: RegistrationTokens) -> Self {
         Self {
             config,
             db,
             rate_limits,
+            tokens,
         }
     }
 
@@ -97,7 +107,7 @@ impl Uiaa {
 
         let mut stage_error = None;
         if let Some(auth) = auth {
-            match self.check_stage(auth, required).await? {
+            match self.check_stage(auth, required, &session_id, &mut record).await? {
                 Ok(stage) => {
                     if !record.completed.contains(&stage) {
                         record.completed.push(stage);
@@ -114,7 +124,10 @@ impl Uiaa {
                     .all(|stage| record.completed.iter().any(|done| done == stage.as_str()))
             });
         if done {
-            return Ok(UiaaCompleted { session: session_id });
+            return Ok(UiaaCompleted {
+                session: session_id,
+                registration_token: record.registration_token,
+            });
         }
 
         let mut batch = WriteBatch::new();
@@ -155,6 +168,8 @@ impl Uiaa {
         &self,
         auth: &AuthData,
         required: &UiaaRequirement<'_>,
+        session_id: &str,
+        record: &mut UiaaSessionRecord,
     ) -> Result<Result<String, StandardErrorBody>> {
         let Some(stage) = auth.auth_type() else {
             return Ok(Err(StandardErrorBody::new(
@@ -171,16 +186,23 @@ impl Uiaa {
         }
         let verdict = match auth {
             AuthData::Dummy(_) => Ok(()),
-            AuthData::RegistrationToken(token) => {
-                if self.config.registration.tokens.iter().any(|t| t == &token.token) {
-                    Ok(())
-                } else {
-                    Err(StandardErrorBody::new(
-                        ErrorKind::Forbidden,
-                        "Invalid registration token".to_owned(),
-                    ))
+            AuthData::RegistrationToken(token) => match &record.registration_token {
+                // A session holds one use of one token; switching would let it take two.
+                Some(held) if held != &token.token => {
+                    return Err(Error::invalid_param(
+                        "The registration token cannot change during a registration; start again",
+                    ));
                 }
-            }
+                Some(_) => Ok(()),
+                None if self.tokens.reserve(&token.token, session_id)? => {
+                    record.registration_token = Some(token.token.clone());
+                    Ok(())
+                }
+                None => Err(StandardErrorBody::new(
+                    ErrorKind::Forbidden,
+                    "Invalid registration token: unknown, expired or used up".to_owned(),
+                )),
+            },
             AuthData::Password(password) => {
                 self.check_password(&password.identifier, &password.password, required)
                     .await?

@@ -3,6 +3,7 @@
 //! service methods as the client API.
 
 mod media;
+mod registration_tokens;
 mod reports;
 mod server_notices;
 mod users;
@@ -47,6 +48,20 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
                 .delete(users::override_ratelimit_route),
         )
         .route("/_synapse/admin/v1/suspend/{user_id}", put(users::suspend_route))
+        .route(
+            "/_synapse/admin/v1/registration_tokens",
+            get(registration_tokens::list_route),
+        )
+        .route(
+            "/_synapse/admin/v1/registration_tokens/new",
+            post(registration_tokens::create_route),
+        )
+        .route(
+            "/_synapse/admin/v1/registration_tokens/{token}",
+            get(registration_tokens::token_route)
+                .put(registration_tokens::token_route)
+                .delete(registration_tokens::token_route),
+        )
         .route(
             "/_synapse/admin/v1/send_server_notice",
             post(server_notices::send_route),

@@ -155,6 +155,6 @@ pub async fn check_registration_token_validity_route(
     services
         .rate_limits
         .check_address(RateClass::RegistrationTokenValidity, request.client_ip)?;
-    let valid = services.accounts.registration_token_valid(&request.body.token)?;
+    let valid = services.registration_tokens.check_validity(&request.body.token)?;
     Ok(check_registration_token_validity::v1::Response::new(valid))
 }
