@@ -43,6 +43,8 @@ mod profile;
 mod push;
 mod push_gateway;
 mod push_rules;
+mod rate_limits;
+mod rate_limits_federation;
 mod register;
 mod relations;
 mod reports;
