@@ -2,6 +2,7 @@
 //! 127.0.0.1 with RocksDB in a temp dir and talks HTTP to them.
 
 mod account;
+mod account_moderation;
 mod account_data;
 mod appservice;
 mod appservice_delivery;
@@ -46,6 +47,7 @@ mod push_rules;
 mod rate_limits;
 mod rate_limits_federation;
 mod register;
+mod registration_tokens;
 mod relations;
 mod reports;
 mod room_upgrade;
