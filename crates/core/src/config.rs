@@ -4,6 +4,7 @@
 //! `conf/accord.toml` documents every key with its default; the structs here are the source of
 //! those defaults. Loading fails with one line naming the key and the problem.
 
+mod ldap;
 mod load;
 mod password_policy;
 mod rate_limits;
@@ -15,6 +16,7 @@ use std::{net::SocketAddr, path::PathBuf};
 use ruma::OwnedServerName;
 use serde::{Deserialize, Serialize};
 
+pub use ldap::LdapConfig;
 pub use load::ConfigError;
 pub use password_policy::PasswordPolicyConfig;
 pub use rate_limits::{BucketConfig, FederationLimitConfig, RateLimitsConfig};
@@ -37,6 +39,8 @@ pub struct Config {
     pub login: LoginConfig,
     /// What new passwords must look like.
     pub password_policy: PasswordPolicyConfig,
+    /// Password login against an LDAP directory.
+    pub ldap: LdapConfig,
     /// Answers for `/.well-known/matrix/{client,server}`.
     pub well_known: WellKnownConfig,
     /// Room defaults.
@@ -542,6 +546,7 @@ impl Default for Config {
                 refreshable_access_token_lifetime_secs: 300,
             },
             password_policy: PasswordPolicyConfig::default(),
+            ldap: LdapConfig::defaults(),
             well_known: WellKnownConfig::default(),
             rooms: RoomsConfig {
                 default_room_version: ruma::RoomVersionId::V11,

@@ -17,6 +17,7 @@ mod notary;
 mod policy;
 mod resolver;
 mod tls;
+pub use tls::verified_client_config;
 mod transactions;
 mod verify;
 mod web;

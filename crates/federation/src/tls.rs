@@ -10,6 +10,14 @@ use crate::{Error, Result};
 
 /// Roots from the system store and `ca_file`, ring provider, HTTP/2 and 1.1.
 pub(crate) fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>> {
+    let mut config = verified_client_config(ca_file, "federation.tls_ca_file")?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// A TLS client trusting the system's roots and `ca_file` (named by its config `key` in
+/// errors), ring provider, no ALPN: for any outbound TLS (the LDAP directory too).
+pub fn verified_client_config(ca_file: Option<&Path>, key: &str) -> Result<ClientConfig> {
     let mut roots = RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     for cert in native.certs {
@@ -19,7 +27,7 @@ pub(crate) fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>>
     if let Some(path) = ca_file {
         let certs = CertificateDer::pem_file_iter(path)
             .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
-            .map_err(|err| Error::Tls(format!("cannot read federation.tls_ca_file {}: {err}", path.display())))?;
+            .map_err(|err| Error::Tls(format!("cannot read {key} {}: {err}", path.display())))?;
         for cert in certs {
             roots
                 .add(cert)
@@ -27,11 +35,9 @@ pub(crate) fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>>
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ClientConfig::builder_with_provider(provider)
+    Ok(ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|err| Error::Tls(err.to_string()))?
         .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+        .with_no_client_auth())
 }

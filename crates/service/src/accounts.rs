@@ -15,6 +15,8 @@ use ruma::{
 
 use crate::{
     Error, Result, passwords,
+    ldap::DirectoryUser,
+    password_check::{PasswordCheck, Proof},
     rate_limits::{RateClass, RateLimits},
     sessions::{IssuedTokens, Sessions, device_change},
     tokens::random_alphanumeric,
@@ -60,16 +62,24 @@ pub struct Accounts {
     db: Db,
     sessions: Sessions,
     rate_limits: RateLimits,
+    passwords: PasswordCheck,
     create_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Accounts {
-    pub(crate) fn new(config: Arc<Config>, db: Db, sessions: Sessions, rate_limits: RateLimits) -> Self {
+    pub(crate) fn new(
+        config: Arc<Config>,
+        db: Db,
+        sessions: Sessions,
+        rate_limits: RateLimits,
+        passwords: PasswordCheck,
+    ) -> Self {
         Self {
             config,
             db,
             sessions,
             rate_limits,
+            passwords,
             create_lock: Arc::default(),
         }
     }
@@ -185,13 +195,12 @@ impl Accounts {
         // Past the failed attempts allowed, even the right password waits (Synapse does the
         // same): guessing gets no faster by mixing in a known-good attempt.
         self.rate_limits.peek(RateClass::LoginFailedAttempts, user_id.as_str())?;
-        let account = self.db.get_account(&user_id)?;
-        let stored = account.as_ref().and_then(|account| account.password_hash.clone());
-        let verified = match stored {
-            Some(stored) => passwords::verify(password.to_owned(), stored).await?,
-            None => false,
+        let account = match self.passwords.prove(&user_id, password).await? {
+            Proof::Local => self.db.get_account(&user_id)?,
+            Proof::Directory(user) => Some(self.account_from_directory(&user_id, &user).await?),
+            Proof::Failed => None,
         };
-        let Some(account) = account.filter(|_| verified) else {
+        let Some(account) = account else {
             self.rate_limits.record(RateClass::LoginFailedAttempts, user_id.as_str());
             return Err(invalid());
         };
@@ -199,6 +208,43 @@ impl Accounts {
         check_may_log_in(&account)?;
         let (device_id, tokens) = self.issue_login(&user_id, device_id, initial_device_display_name, refresh_token)?;
         Ok((user_id, device_id, tokens))
+    }
+
+    /// The account of a user the directory vouched for: made at their first login (no local
+    /// password, the directory's display name), and its admin flag kept in step with
+    /// `ldap.admin_filter` at every login.
+    async fn account_from_directory(&self, user_id: &UserId, user: &DirectoryUser) -> Result<UserAccount> {
+        let _guard = self.create_lock.lock().await;
+        let mut batch = WriteBatch::new();
+        let account = match self.db.get_account(user_id)? {
+            Some(mut account) => {
+                let admin_from_directory = self.config.ldap.admin_filter.is_some();
+                if admin_from_directory && account.admin != user.admin && !account.deactivated {
+                    account.admin = user.admin;
+                    self.db.put_account(&mut batch, user_id, &account);
+                    tracing::info!(user = %user_id, admin = user.admin, "admin flag follows the directory");
+                }
+                account
+            }
+            None => {
+                validate_new_localpart(user_id.localpart(), &self.config.server_name)?;
+                let account = UserAccount {
+                    password_hash: None,
+                    admin: user.admin,
+                    created_ts: now_millis(),
+                    ..UserAccount::default()
+                };
+                self.db.put_account(&mut batch, user_id, &account);
+                let displayname = user.displayname.clone().unwrap_or_else(|| user_id.localpart().to_owned());
+                let mut profile = serde_json::Map::new();
+                profile.insert("displayname".to_owned(), serde_json::Value::String(displayname));
+                self.db.put_profile(&mut batch, user_id, &profile);
+                tracing::info!(user = %user_id, dn = %user.dn, admin = user.admin, "account created from the directory");
+                account
+            }
+        };
+        self.db.write(batch)?;
+        Ok(account)
     }
 
     /// A device (new or re-keyed) with fresh tokens for a user who proved who they are.
@@ -250,6 +296,11 @@ impl Accounts {
         uiaa: crate::uiaa::UiaaCompleted,
     ) -> Result<()> {
         let mut account = self.account(user_id)?;
+        if self.passwords.directory_enabled() && account.password_hash.is_none() {
+            return Err(Error::forbidden(
+                "Your password is kept by your organization's directory; change it there",
+            ));
+        }
         account.password_hash = Some(passwords::hash(new_password).await?);
         let mut batch = WriteBatch::new();
         self.db.put_account(&mut batch, user_id, &account);

@@ -34,6 +34,8 @@ mod membership_events;
 pub mod openid;
 mod password_policy;
 mod passwords;
+mod password_check;
+mod ldap;
 pub mod presence;
 pub mod profiles;
 pub mod push;
@@ -148,8 +150,21 @@ impl Services {
         let rooms = rooms::RoomService::new(config.clone(), room_writer, rate_limits.clone());
         let sessions = sessions::Sessions::new(config.clone(), db.clone());
         let registration_tokens = registration_tokens::RegistrationTokens::new(config.clone(), db.clone());
-        let uiaa = uiaa::Uiaa::new(config.clone(), db.clone(), rate_limits.clone(), registration_tokens.clone());
-        let accounts = accounts::Accounts::new(config.clone(), db.clone(), sessions.clone(), rate_limits.clone());
+        let password_check = password_check::PasswordCheck::new(db.clone(), &config.ldap)?;
+        let uiaa = uiaa::Uiaa::new(
+            config.clone(),
+            db.clone(),
+            rate_limits.clone(),
+            registration_tokens.clone(),
+            password_check.clone(),
+        );
+        let accounts = accounts::Accounts::new(
+            config.clone(),
+            db.clone(),
+            sessions.clone(),
+            rate_limits.clone(),
+            password_check,
+        );
         Ok(Self {
             push: push::Push::new(&config)?,
             delayed: delayed_events::DelayedEvents::default(),

@@ -19,7 +19,7 @@ use ruma::{
 use crate::{
     Error, Result,
     accounts::user_id_from_identifier,
-    passwords,
+    password_check::{PasswordCheck, Proof},
     rate_limits::{RateClass, RateLimits},
     registration_tokens::RegistrationTokens,
     tokens::random_alphanumeric,
@@ -77,15 +77,23 @@ pub struct Uiaa {
     db: Db,
     rate_limits: RateLimits,
     tokens: RegistrationTokens,
+    passwords: PasswordCheck,
 }
 
 impl Uiaa {
-    pub(crate) fn new(config: Arc<Config>, db: Db, rate_limits: RateLimits, tokens: RegistrationTokens) -> Self {
+    pub(crate) fn new(
+        config: Arc<Config>,
+        db: Db,
+        rate_limits: RateLimits,
+        tokens: RegistrationTokens,
+        passwords: PasswordCheck,
+    ) -> Self {
         Self {
             config,
             db,
             rate_limits,
             tokens,
+            passwords,
         }
     }
 
@@ -237,12 +245,7 @@ impl Uiaa {
         // own, as on Synapse, so a failed confirmation doesn't block logging in).
         let key = format!("uia {expected}");
         self.rate_limits.peek(RateClass::LoginFailedAttempts, &key)?;
-        let stored = self.db.get_account(expected)?.and_then(|account| account.password_hash);
-        let verified = match stored {
-            Some(stored) => passwords::verify(password.to_owned(), stored).await?,
-            None => false,
-        };
-        if !verified {
+        if self.passwords.prove(expected, password).await? == Proof::Failed {
             self.rate_limits.record(RateClass::LoginFailedAttempts, &key);
             return Ok(Err(invalid()));
         }

@@ -36,6 +36,7 @@ impl Config {
             ));
         }
         self.check_rate_limits()?;
+        self.check_ldap()?;
         if self.registration.tokens.iter().any(|t| !valid_registration_token(t)) {
             return Err(ConfigError::key(
                 "registration.tokens",
@@ -176,6 +177,40 @@ fn check_writable_dir(key: &str, path: &Path) -> Result<(), ConfigError> {
 }
 
 impl Config {
+    /// An enabled directory needs somewhere to connect, search and a filter naming the user;
+    /// the password file must be readable now rather than at the first login.
+    fn check_ldap(&self) -> Result<(), ConfigError> {
+        let ldap = &self.ldap;
+        if !ldap.enabled {
+            return Ok(());
+        }
+        if !(ldap.uri.starts_with("ldap://") || ldap.uri.starts_with("ldaps://")) {
+            return Err(ConfigError::key("ldap.uri", "must start with ldap:// or ldaps://"));
+        }
+        if ldap.start_tls && ldap.uri.starts_with("ldaps://") {
+            return Err(ConfigError::key(
+                "ldap.start_tls",
+                "ldaps:// is TLS already; use start_tls only with ldap://",
+            ));
+        }
+        if ldap.base_dn.is_empty() {
+            return Err(ConfigError::key("ldap.base_dn", "is required when ldap.enabled = true"));
+        }
+        if !ldap.user_filter.contains("{localpart}") {
+            return Err(ConfigError::key(
+                "ldap.user_filter",
+                "must contain {localpart}, where the user's name goes",
+            ));
+        }
+        if let Some(file) = &ldap.bind_password_file {
+            check_readable("ldap.bind_password_file", file)?;
+        }
+        if let Some(file) = &ldap.ca_file {
+            check_readable("ldap.ca_file", file)?;
+        }
+        Ok(())
+    }
+
     /// Every bucket must let something through: a zero rate or burst would refuse the action
     /// forever, which is a typo rather than a policy (turn registration off with its mode).
     fn check_rate_limits(&self) -> Result<(), ConfigError> {
