@@ -5,6 +5,7 @@
 
 pub mod ca;
 mod client;
+pub mod directory;
 mod faulty_engine;
 mod rooms;
 mod server;

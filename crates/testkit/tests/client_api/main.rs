@@ -31,6 +31,7 @@ mod ignored_users;
 mod invite_permission;
 mod jump_to_date;
 mod key_backup;
+mod ldap;
 mod login;
 mod media;
 mod media_admin;
