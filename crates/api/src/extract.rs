@@ -53,7 +53,11 @@ pub struct ClientAddr(pub std::net::SocketAddr);
 /// The client's address: the connection's peer, or behind a proxy (`client_api.x_forwarded`)
 /// the last address in `X-Forwarded-For`, the one the proxy itself appended (earlier entries
 /// are whatever the client sent).
-pub(crate) fn client_ip(services: &Services, parts_headers: &http::HeaderMap, extensions: &http::Extensions) -> Option<IpAddr> {
+pub(crate) fn client_ip(
+    services: &Services,
+    parts_headers: &http::HeaderMap,
+    extensions: &http::Extensions,
+) -> Option<IpAddr> {
     if services.config.client_api.x_forwarded {
         let forwarded = parts_headers
             .get_all("x-forwarded-for")
@@ -61,7 +65,7 @@ pub(crate) fn client_ip(services: &Services, parts_headers: &http::HeaderMap, ex
             .filter_map(|value| value.to_str().ok())
             .flat_map(|value| value.split(','))
             .filter_map(|entry| entry.trim().parse::<IpAddr>().ok())
-            .last();
+            .next_back();
         if forwarded.is_some() {
             return forwarded;
         }
@@ -197,10 +201,15 @@ impl ClientAuth for ServerSignatures {
 /// Where a federation request keeps its rate-limit permit (`rate_limits.federation.concurrent`)
 /// until its response is made; the federation router's layer inserts one into each request.
 #[derive(Clone, Default)]
-pub(crate) struct FederationSlot(std::sync::Arc<std::sync::Mutex<Option<accord_service::rate_limits::FederationPermit>>>);
+pub(crate) struct FederationSlot(
+    std::sync::Arc<std::sync::Mutex<Option<accord_service::rate_limits::FederationPermit>>>,
+);
 
 /// Holds each federation request's permit for as long as its handler runs.
-pub(crate) async fn hold_federation_permit(mut request: Request, next: axum::middleware::Next) -> axum::response::Response {
+pub(crate) async fn hold_federation_permit(
+    mut request: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
     let slot = FederationSlot::default();
     request.extensions_mut().insert(slot.clone());
     let response = next.run(request).await;

@@ -70,9 +70,16 @@ impl Accounts {
         Ok(on)
     }
 
-    fn measurable_account(&self, admin: &AuthedUser, target: &UserId, changing: bool) -> Result<accord_db::UserAccount> {
+    fn measurable_account(
+        &self,
+        admin: &AuthedUser,
+        target: &UserId,
+        changing: bool,
+    ) -> Result<accord_db::UserAccount> {
         if !self.is_admin(&admin.user_id)? {
-            return Err(Error::forbidden("Only server administrators may lock or suspend accounts"));
+            return Err(Error::forbidden(
+                "Only server administrators may lock or suspend accounts",
+            ));
         }
         if target.server_name() != self.server_name() {
             return Err(Error::invalid_param(format!("{target} is not a user of this server")));
@@ -83,10 +90,14 @@ impl Accounts {
             .filter(|account| !account.deactivated)
             .ok_or_else(|| Error::not_found(format!("No active account {target}")))?;
         if changing && target == admin.user_id {
-            return Err(Error::forbidden("Administrators cannot lock or suspend their own account"));
+            return Err(Error::forbidden(
+                "Administrators cannot lock or suspend their own account",
+            ));
         }
         if changing && account.admin {
-            return Err(Error::forbidden("Administrators' accounts cannot be locked or suspended; remove the admin flag first"));
+            return Err(Error::forbidden(
+                "Administrators' accounts cannot be locked or suspended; remove the admin flag first",
+            ));
         }
         Ok(account)
     }

@@ -14,9 +14,10 @@ use ruma::{
 };
 
 use crate::{
-    Error, Result, passwords,
+    Error, Result,
     ldap::DirectoryUser,
     password_check::{PasswordCheck, Proof},
+    passwords,
     rate_limits::{RateClass, RateLimits},
     sessions::{IssuedTokens, Sessions, device_change},
     tokens::random_alphanumeric,
@@ -194,14 +195,16 @@ impl Accounts {
         let user_id = user_id_from_identifier(identifier, &self.config.server_name).ok_or_else(invalid)?;
         // Past the failed attempts allowed, even the right password waits (Synapse does the
         // same): guessing gets no faster by mixing in a known-good attempt.
-        self.rate_limits.peek(RateClass::LoginFailedAttempts, user_id.as_str())?;
+        self.rate_limits
+            .peek(RateClass::LoginFailedAttempts, user_id.as_str())?;
         let account = match self.passwords.prove(&user_id, password).await? {
             Proof::Local => self.db.get_account(&user_id)?,
             Proof::Directory(user) => Some(self.account_from_directory(&user_id, &user).await?),
             Proof::Failed => None,
         };
         let Some(account) = account else {
-            self.rate_limits.record(RateClass::LoginFailedAttempts, user_id.as_str());
+            self.rate_limits
+                .record(RateClass::LoginFailedAttempts, user_id.as_str());
             return Err(invalid());
         };
         self.rate_limits.check_key(RateClass::LoginAccount, user_id.as_str())?;
@@ -235,7 +238,10 @@ impl Accounts {
                     ..UserAccount::default()
                 };
                 self.db.put_account(&mut batch, user_id, &account);
-                let displayname = user.displayname.clone().unwrap_or_else(|| user_id.localpart().to_owned());
+                let displayname = user
+                    .displayname
+                    .clone()
+                    .unwrap_or_else(|| user_id.localpart().to_owned());
                 let mut profile = serde_json::Map::new();
                 profile.insert("displayname".to_owned(), serde_json::Value::String(displayname));
                 self.db.put_profile(&mut batch, user_id, &profile);

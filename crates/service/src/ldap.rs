@@ -48,7 +48,9 @@ pub(crate) struct Directory {
 
 impl std::fmt::Debug for Directory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Directory").field("uri", &self.config.uri).finish_non_exhaustive()
+        f.debug_struct("Directory")
+            .field("uri", &self.config.uri)
+            .finish_non_exhaustive()
     }
 }
 
@@ -78,7 +80,10 @@ impl Directory {
         }
         self.check_inner(localpart, password).await.map_err(|err| {
             tracing::error!(uri = %self.config.uri, %err, "LDAP directory check failed");
-            Error::Internal(format!("the LDAP directory at {} could not be asked: {err}", self.config.uri))
+            Error::Internal(format!(
+                "the LDAP directory at {} could not be asked: {err}",
+                self.config.uri
+            ))
         })
     }
 
@@ -149,11 +154,7 @@ impl Directory {
             return Ok(DirectoryAnswer::WrongPassword);
         }
         bound.success()?;
-        let displayname = entry
-            .attrs
-            .get(attribute)
-            .and_then(|values| values.first())
-            .cloned();
+        let displayname = entry.attrs.get(attribute).and_then(|values| values.first()).cloned();
         Ok(DirectoryAnswer::Verified(DirectoryUser {
             dn: entry.dn,
             admin,

@@ -60,7 +60,13 @@ mod tests {
 
     #[test]
     fn each_rule_refuses_with_weak_password() {
-        for weak in ["Sh0rt!", "NoDigitsHere!", "NoSymbols123", "no upper 123!", "NO LOWER 123!"] {
+        for weak in [
+            "Sh0rt!",
+            "NoDigitsHere!",
+            "NoSymbols123",
+            "no upper 123!",
+            "NO LOWER 123!",
+        ] {
             let err = check(&strict(), weak).err();
             assert!(
                 matches!(err.as_ref().and_then(Error::kind), Some(ErrorKind::WeakPassword)),
@@ -75,6 +81,9 @@ mod tests {
         let policy = PasswordPolicyConfig::default();
         assert!(check(&policy, "a").is_ok());
         let err = check(&policy, &"a".repeat(513)).err();
-        assert!(matches!(err.as_ref().and_then(Error::kind), Some(ErrorKind::InvalidParam)));
+        assert!(matches!(
+            err.as_ref().and_then(Error::kind),
+            Some(ErrorKind::InvalidParam)
+        ));
     }
 }

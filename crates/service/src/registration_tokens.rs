@@ -40,7 +40,9 @@ pub struct TokenInfo {
 impl TokenInfo {
     fn valid_at(&self, now: u64) -> bool {
         self.expiry_time.is_none_or(|expiry| expiry > now)
-            && self.uses_allowed.is_none_or(|allowed| self.pending + self.completed < allowed)
+            && self
+                .uses_allowed
+                .is_none_or(|allowed| self.pending + self.completed < allowed)
     }
 }
 
@@ -254,7 +256,9 @@ impl RegistrationTokens {
                 return Ok(token);
             }
         }
-        Err(Error::Internal("could not find a free random registration token".to_owned()))
+        Err(Error::Internal(
+            "could not find a free random registration token".to_owned(),
+        ))
     }
 }
 

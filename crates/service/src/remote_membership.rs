@@ -68,7 +68,10 @@ impl Services {
         self.settings_follow_join(&user.user_id, &room_id);
         for target in remote {
             // Counted with the room's creation, not again here.
-            if let Err(err) = self.invite_anywhere_ungated(user, &room_id, &target, None, is_direct).await {
+            if let Err(err) = self
+                .invite_anywhere_ungated(user, &room_id, &target, None, is_direct)
+                .await
+            {
                 tracing::warn!(room = %room_id, %target, %err, "createRoom: the invite through their server failed");
             }
         }

@@ -107,7 +107,7 @@ impl TestDirectory {
 
     async fn seed(&self) {
         let mut ldap = self.root().await;
-        let entries: [(&str, Vec<(&str, Vec<&str>)>); 5] = [
+        let entries: [(&str, Attributes<'_>); 5] = [
             (
                 SUFFIX,
                 vec![
@@ -116,7 +116,10 @@ impl TestDirectory {
                     ("o", vec!["Example Agency"]),
                 ],
             ),
-            (PEOPLE, vec![("objectClass", vec!["organizationalUnit"]), ("ou", vec!["people"])]),
+            (
+                PEOPLE,
+                vec![("objectClass", vec!["organizationalUnit"]), ("ou", vec!["people"])],
+            ),
             (
                 "ou=services,dc=example,dc=gov",
                 vec![("objectClass", vec!["organizationalUnit"]), ("ou", vec!["services"])],
@@ -135,7 +138,11 @@ impl TestDirectory {
             ),
         ];
         for (dn, attrs) in entries {
-            ldap.add(dn, owned(attrs)).await.expect("add").success().expect("seed entry");
+            ldap.add(dn, owned(attrs))
+                .await
+                .expect("add")
+                .success()
+                .expect("seed entry");
         }
     }
 
@@ -164,14 +171,22 @@ impl TestDirectory {
             ("cn".to_owned(), HashSet::from(["matrix-admins".to_owned()])),
             ("member".to_owned(), dns.into_iter().collect()),
         ];
-        ldap.add(ADMINS, attrs).await.expect("add").success().expect("add group");
+        ldap.add(ADMINS, attrs)
+            .await
+            .expect("add")
+            .success()
+            .expect("add group");
     }
 
     /// Removes `uid` from the admins' group.
     pub async fn remove_admin(&self, uid: &str) {
         let mut ldap = self.root().await;
         let change = vec![Mod::Delete("member".to_owned(), HashSet::from([person_dn(uid)]))];
-        ldap.modify(ADMINS, change).await.expect("modify").success().expect("remove member");
+        ldap.modify(ADMINS, change)
+            .await
+            .expect("modify")
+            .success()
+            .expect("remove member");
     }
 
     /// Sets `attribute` of `uid`'s entry (replacing what it held).
@@ -208,7 +223,10 @@ pub fn person_dn(uid: &str) -> String {
     format!("uid={uid},{PEOPLE}")
 }
 
-fn owned(attrs: Vec<(&str, Vec<&str>)>) -> Vec<(String, HashSet<String>)> {
+/// An entry's attributes and their values, as written in the tests.
+type Attributes<'a> = Vec<(&'a str, Vec<&'a str>)>;
+
+fn owned(attrs: Attributes<'_>) -> Vec<(String, HashSet<String>)> {
     attrs
         .into_iter()
         .map(|(name, values)| (name.to_owned(), values.into_iter().map(str::to_owned).collect()))

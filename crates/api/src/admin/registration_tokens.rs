@@ -47,7 +47,9 @@ fn limit_field(fields: &Map<String, Value>, name: &str) -> Result<Option<Option<
 
 /// # `GET /_synapse/admin/v1/registration_tokens` (`?valid=true|false`)
 pub(crate) async fn list_route(State(services): State<Services>, request: Request) -> Response {
-    list(services, request).await.unwrap_or_else(IntoResponse::into_response)
+    list(services, request)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn list(services: Services, request: Request) -> Result<Response> {
@@ -55,7 +57,11 @@ async fn list(services: Services, request: Request) -> Result<Response> {
     admin(&services, &parts)?;
     let params: Vec<(String, String)> =
         serde_urlencoded::from_str(parts.uri.query().unwrap_or_default()).map_err(|err| invalid(err.to_string()))?;
-    let valid = match params.iter().find(|(key, _)| key == "valid").map(|(_, value)| value.as_str()) {
+    let valid = match params
+        .iter()
+        .find(|(key, _)| key == "valid")
+        .map(|(_, value)| value.as_str())
+    {
         None => None,
         Some("true") => Some(true),
         Some("false") => Some(false),
@@ -67,7 +73,9 @@ async fn list(services: Services, request: Request) -> Result<Response> {
 
 /// # `POST /_synapse/admin/v1/registration_tokens/new`
 pub(crate) async fn create_route(State(services): State<Services>, request: Request) -> Response {
-    create(services, request).await.unwrap_or_else(IntoResponse::into_response)
+    create(services, request)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn create(services: Services, request: Request) -> Result<Response> {

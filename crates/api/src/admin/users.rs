@@ -109,8 +109,6 @@ async fn suspend(services: Services, target: String, request: Request) -> Result
     let on = body
         .suspend
         .ok_or_else(|| ApiError::new(ErrorKind::MissingParam, "`suspend` (true or false) is required"))?;
-    let suspended = services
-        .accounts
-        .set_measure(&caller, &target, Measure::Suspend, on)?;
+    let suspended = services.accounts.set_measure(&caller, &target, Measure::Suspend, on)?;
     Ok(Json(json!({ format!("user_{target}_suspended"): suspended })).into_response())
 }

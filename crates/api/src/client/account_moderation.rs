@@ -19,7 +19,10 @@ pub async fn is_user_locked_route(
 }
 
 /// # `PUT /_matrix/client/v1/admin/lock/{userId}`
-pub async fn lock_user_route(services: Services, request: Ruma<lock_user::v1::Request>) -> Result<lock_user::v1::Response> {
+pub async fn lock_user_route(
+    services: Services,
+    request: Ruma<lock_user::v1::Request>,
+) -> Result<lock_user::v1::Response> {
     let body = request.body;
     let locked = services
         .accounts

@@ -1,9 +1,9 @@
 //! Client-server API handlers, one file per spec section, and their route table.
 
 pub mod account;
-pub mod account_moderation;
 pub mod account_data;
 mod account_data_delete;
+pub mod account_moderation;
 pub mod appservice;
 pub mod dehydrated_device;
 pub mod delayed_events;

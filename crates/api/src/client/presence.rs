@@ -9,9 +9,7 @@ pub async fn set_presence_route(
     services: Services,
     request: Ruma<set_presence::Request>,
 ) -> Result<set_presence::Response> {
-    services
-        .rate_limits
-        .check_user(RateClass::Presence, &request.auth)?;
+    services.rate_limits.check_user(RateClass::Presence, &request.auth)?;
     let body = request.body;
     services.set_presence(&request.auth, &body.user_id, body.presence.as_str(), body.status_msg)?;
     Ok(set_presence::Response::new())

@@ -12,9 +12,7 @@ pub async fn upgrade_room_route(
     request: Ruma<upgrade_room::Request>,
 ) -> Result<upgrade_room::Response> {
     // An upgrade sends a tombstone and a new room's worth of events: counted as one message.
-    services
-        .rate_limits
-        .check_user(RateClass::Message, &request.auth)?;
+    services.rate_limits.check_user(RateClass::Message, &request.auth)?;
     let body = request.body;
     let upgrade = UpgradeRequest {
         new_version: body.new_version,

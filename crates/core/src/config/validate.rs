@@ -355,13 +355,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ok = Config::from_toml_str(&with_db(dir.path(), "[rate_limits.message]\nper_second = 2.5")).unwrap();
         assert_eq!(ok.rate_limits.message.per_second, 2.5);
-        assert_eq!(ok.rate_limits.message.burst_count, 10, "unset keys keep Synapse's default");
+        assert_eq!(
+            ok.rate_limits.message.burst_count, 10,
+            "unset keys keep Synapse's default"
+        );
         for bad in [
             "[rate_limits.login_address]\nper_second = 0.0",
             "[rate_limits.joins_local]\nburst_count = 0",
         ] {
             let err = Config::from_toml_str(&with_db(dir.path(), bad)).unwrap_err();
-            assert!(err.key.as_deref().is_some_and(|k| k.starts_with("rate_limits.")), "{err}");
+            assert!(
+                err.key.as_deref().is_some_and(|k| k.starts_with("rate_limits.")),
+                "{err}"
+            );
         }
         let err = Config::from_toml_str(&with_db(dir.path(), "[rate_limits.federation]\nconcurrent = 0")).unwrap_err();
         assert_eq!(err.key.as_deref(), Some("rate_limits.federation.concurrent"), "{err}");

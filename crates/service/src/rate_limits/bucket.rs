@@ -52,7 +52,10 @@ impl Buckets {
         let held = current.map_or(0.0, |level| level.held(now, limit.per_second));
         let level = match current {
             Some(level) if held > 0.0 => level,
-            _ => Level { actions: 0.0, since: now },
+            _ => Level {
+                actions: 0.0,
+                since: now,
+            },
         };
         let held = held.max(0.0);
         if held + n > burst {
@@ -76,9 +79,15 @@ impl Buckets {
     pub(super) fn record(&self, key: &str, limit: BucketConfig, n: u32) {
         let now = Instant::now();
         let mut levels = self.levels.lock();
-        let level = levels.entry(key.to_owned()).or_insert(Level { actions: 0.0, since: now });
+        let level = levels.entry(key.to_owned()).or_insert(Level {
+            actions: 0.0,
+            since: now,
+        });
         if level.held(now, limit.per_second) <= 0.0 {
-            *level = Level { actions: 0.0, since: now };
+            *level = Level {
+                actions: 0.0,
+                since: now,
+            };
         }
         level.actions += f64::from(n);
     }
@@ -86,6 +95,8 @@ impl Buckets {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     const LIMIT: BucketConfig = BucketConfig {
@@ -100,7 +111,10 @@ mod tests {
             assert!(buckets.take("a", LIMIT, 1, true).is_ok());
         }
         let wait = buckets.take("a", LIMIT, 1, true).unwrap_err();
-        assert!(wait > Duration::from_millis(900) && wait <= Duration::from_secs(1), "{wait:?}");
+        assert!(
+            wait > Duration::from_millis(900) && wait <= Duration::from_secs(1),
+            "{wait:?}"
+        );
         assert!(buckets.take("b", LIMIT, 1, true).is_ok(), "keys are independent");
     }
 

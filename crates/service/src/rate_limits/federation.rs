@@ -109,6 +109,8 @@ impl FederationLimiter {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use ruma::server_name;
 
     use super::*;
@@ -135,8 +137,14 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!queued.is_finished(), "the second waits for the first");
         let refused = limiter.admit(origin).await.unwrap_err();
-        assert!(matches!(refused.kind(), Some(ErrorKind::LimitExceeded(_))), "{refused:?}");
-        assert!(limiter.admit(server_name!("other.example")).await.is_ok(), "origins are independent");
+        assert!(
+            matches!(refused.kind(), Some(ErrorKind::LimitExceeded(_))),
+            "{refused:?}"
+        );
+        assert!(
+            limiter.admit(server_name!("other.example")).await.is_ok(),
+            "origins are independent"
+        );
         drop(first);
         assert!(queued.await.unwrap().is_ok());
     }

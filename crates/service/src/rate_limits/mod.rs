@@ -207,7 +207,10 @@ impl RateLimits {
         if user_id.server_name() != self.config.server_name {
             return Ok(None);
         }
-        Ok(self.db.get_account(user_id)?.and_then(|account| account.ratelimit_override))
+        Ok(self
+            .db
+            .get_account(user_id)?
+            .and_then(|account| account.ratelimit_override))
     }
 
     fn take(&self, class: RateClass, limit: BucketConfig, key: &str, n: u32, update: bool) -> Result<()> {

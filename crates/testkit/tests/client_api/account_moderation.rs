@@ -26,7 +26,10 @@ async fn a_locked_account_can_only_log_out_and_resumes_its_sessions_when_unlocke
         json!({ "locked": true })
     );
     assert_eq!(
-        server.get(&format!("{LOCK}/{}", bob.user_id), Some(&admin.token)).await.ok(),
+        server
+            .get(&format!("{LOCK}/{}", bob.user_id), Some(&admin.token))
+            .await
+            .ok(),
         json!({ "locked": true })
     );
     let sync = server.get("/_matrix/client/v3/sync?timeout=0", Some(&bob.token)).await;
@@ -47,7 +50,10 @@ async fn a_locked_account_can_only_log_out_and_resumes_its_sessions_when_unlocke
 
     set(&server, &admin, LOCK, &bob.user_id, "locked", false).await.ok();
     // The session that stayed resumes with the same token; the logged-out one is gone.
-    server.get("/_matrix/client/v3/account/whoami", Some(&bob.token)).await.ok();
+    server
+        .get("/_matrix/client/v3/account/whoami", Some(&bob.token))
+        .await
+        .ok();
     server
         .get("/_matrix/client/v3/account/whoami", Some(&second_token))
         .await
@@ -121,7 +127,10 @@ async fn a_suspended_account_reads_and_leaves_but_does_not_send_join_invite_or_c
         .ok();
     assert_eq!(suspended, json!({ format!("user_{}_suspended", bob.user_id): true }));
     assert_eq!(
-        server.get(&format!("{SUSPEND}/{}", bob.user_id), Some(&admin.token)).await.ok(),
+        server
+            .get(&format!("{SUSPEND}/{}", bob.user_id), Some(&admin.token))
+            .await
+            .ok(),
         json!({ "suspended": true })
     );
 
@@ -155,7 +164,9 @@ async fn a_suspended_account_reads_and_leaves_but_does_not_send_join_invite_or_c
                 json!({ "displayname": "Robert" }),
             )
             .await,
-        server.post("/_matrix/client/v3/createRoom", Some(&bob.token), json!({})).await,
+        server
+            .post("/_matrix/client/v3/createRoom", Some(&bob.token), json!({}))
+            .await,
     ];
     for reply in &refused {
         reply.assert_error(403, "M_USER_SUSPENDED");
@@ -172,11 +183,17 @@ async fn a_suspended_account_reads_and_leaves_but_does_not_send_join_invite_or_c
         .await
         .ok();
     server
-        .post(&format!("/_matrix/client/v3/rooms/{room}/leave"), Some(&bob.token), json!({}))
+        .post(
+            &format!("/_matrix/client/v3/rooms/{room}/leave"),
+            Some(&bob.token),
+            json!({}),
+        )
         .await
         .ok();
 
-    set(&server, &admin, SUSPEND, &bob.user_id, "suspended", false).await.ok();
+    set(&server, &admin, SUSPEND, &bob.user_id, "suspended", false)
+        .await
+        .ok();
     server.join(&bob, &room).await.ok();
     server.send_text(&bob, &room, "back").await;
 }
@@ -198,7 +215,14 @@ async fn the_password_policy_refuses_weak_passwords_before_any_stage() {
         )
         .await;
     weak.assert_error(400, "M_WEAK_PASSWORD");
-    assert!(weak.body["error"].as_str().unwrap_or_default().contains("10 characters"), "{}", weak.body);
+    assert!(
+        weak.body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("10 characters"),
+        "{}",
+        weak.body
+    );
     server
         .get("/_matrix/client/v3/register/available?username=weak", None)
         .await
@@ -219,7 +243,9 @@ async fn the_password_policy_refuses_weak_passwords_before_any_stage() {
     };
     change("no digits here, Sir").await.assert_error(400, "M_WEAK_PASSWORD");
     change("no upper case 42").await.assert_error(400, "M_WEAK_PASSWORD");
-    change(Box::leak("x".repeat(600).into_boxed_str())).await.assert_error(400, "M_INVALID_PARAM");
+    change(Box::leak("x".repeat(600).into_boxed_str()))
+        .await
+        .assert_error(400, "M_INVALID_PARAM");
     change("Another one 43").await.ok();
     server.login("strong", "Another one 43").await.ok();
 }

@@ -38,7 +38,10 @@ fn exists(server: &TestServer, localpart: &str) -> bool {
     let user = UserId::parse(format!("@{localpart}:localhost")).expect("user id");
     let account = server.running().services.db().get_account(&user).expect("read");
     if let Some(account) = &account {
-        assert!(account.password_hash.is_none(), "directory accounts keep no local password");
+        assert!(
+            account.password_hash.is_none(),
+            "directory accounts keep no local password"
+        );
     }
     account.is_some()
 }
@@ -58,7 +61,10 @@ async fn directory_users_log_in_and_get_accounts_with_the_directorys_name_and_ad
     assert!(exists(&server, "alice"));
     assert!(is_admin(&server, "alice"), "alice is in the admins' group");
     let token = login["access_token"].as_str().unwrap_or_default();
-    let profile = server.get("/_matrix/client/v3/profile/@alice:localhost", Some(token)).await.ok();
+    let profile = server
+        .get("/_matrix/client/v3/profile/@alice:localhost", Some(token))
+        .await
+        .ok();
     assert_eq!(profile["displayname"], json!("Alice Adams"));
     server.login("@Bob:localhost", "bob-directory-pw").await.ok();
     assert!(!is_admin(&server, "bob"));
@@ -134,7 +140,10 @@ async fn a_disabled_directory_account_can_no_longer_log_in() {
     })
     .await;
     strict.create_user("root", "local-root-pw", true).await;
-    strict.login("root", "local-root-pw").await.assert_error(403, "M_FORBIDDEN");
+    strict
+        .login("root", "local-root-pw")
+        .await
+        .assert_error(403, "M_FORBIDDEN");
 }
 
 #[tokio::test]

@@ -2,8 +2,8 @@
 //! 127.0.0.1 with RocksDB in a temp dir and talks HTTP to them.
 
 mod account;
-mod account_moderation;
 mod account_data;
+mod account_moderation;
 mod appservice;
 mod appservice_delivery;
 mod appservice_support;

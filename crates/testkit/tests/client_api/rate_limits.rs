@@ -147,7 +147,12 @@ async fn registration_token_checks_are_limited_per_address() {
         c.rate_limits.registration_token_validity = slow(2);
     })
     .await;
-    let check = || server.get("/_matrix/client/v1/register/m.login.registration_token/validity?token=guess", None);
+    let check = || {
+        server.get(
+            "/_matrix/client/v1/register/m.login.registration_token/validity?token=guess",
+            None,
+        )
+    };
     assert_eq!(check().await.ok(), json!({ "valid": false }));
     assert_eq!(check().await.ok(), json!({ "valid": false }));
     assert_limited(&check().await, "registration_token_validity");
@@ -273,7 +278,9 @@ async fn rooms_created_are_limited_per_user() {
     let server = server(|c| c.rate_limits.room_creation = slow(1)).await;
     let alice = server.register("alice", "pw-alice-1").await;
     public_room(&server, &alice).await;
-    let second = server.post("/_matrix/client/v3/createRoom", Some(&alice.token), json!({})).await;
+    let second = server
+        .post("/_matrix/client/v3/createRoom", Some(&alice.token), json!({}))
+        .await;
     assert_limited(&second, "room_creation");
 }
 
@@ -314,7 +321,12 @@ async fn presence_reports_directory_searches_and_delayed_event_listings_are_limi
     };
     search().await.ok();
     assert_limited(&search().await, "user_directory");
-    let listing = || server.get("/_matrix/client/unstable/org.matrix.msc4140/delayed_events", Some(&alice.token));
+    let listing = || {
+        server.get(
+            "/_matrix/client/unstable/org.matrix.msc4140/delayed_events",
+            Some(&alice.token),
+        )
+    };
     listing().await.ok();
     assert_limited(&listing().await, "delayed_event_mgmt");
 }
@@ -372,7 +384,11 @@ async fn an_admin_override_lifts_or_replaces_a_users_limits() {
     }
     // Non-zero: Bob's messages get his own rate and burst.
     server
-        .post(&path(&bob), Some(&admin.token), json!({ "messages_per_second": 1, "burst_count": 2 }))
+        .post(
+            &path(&bob),
+            Some(&admin.token),
+            json!({ "messages_per_second": 1, "burst_count": 2 }),
+        )
         .await
         .ok();
     server.join(&bob, &room).await.ok();
@@ -380,26 +396,41 @@ async fn an_admin_override_lifts_or_replaces_a_users_limits() {
     send(&server, &bob, &room, "b2").await.ok();
     let third = send(&server, &bob, &room, "b3").await;
     third.assert_error(429, "M_LIMIT_EXCEEDED");
-    assert!(third.body["retry_after_ms"].as_u64().is_some_and(|ms| ms <= 1_000), "{}", third.body);
+    assert!(
+        third.body["retry_after_ms"].as_u64().is_some_and(|ms| ms <= 1_000),
+        "{}",
+        third.body
+    );
     // Bad input and unknown users; removal restores the defaults.
     server
         .post(&path(&bob), Some(&admin.token), json!({ "messages_per_second": -1 }))
         .await
         .assert_error(400, "M_INVALID_PARAM");
     server
-        .get("/_synapse/admin/v1/users/@ghost:localhost/override_ratelimit", Some(&admin.token))
+        .get(
+            "/_synapse/admin/v1/users/@ghost:localhost/override_ratelimit",
+            Some(&admin.token),
+        )
         .await
         .assert_error(404, "M_NOT_FOUND");
     server
-        .get("/_synapse/admin/v1/users/@bob:elsewhere.example/override_ratelimit", Some(&admin.token))
+        .get(
+            "/_synapse/admin/v1/users/@bob:elsewhere.example/override_ratelimit",
+            Some(&admin.token),
+        )
         .await
         .assert_error(400, "M_INVALID_PARAM");
-    assert_eq!(server.delete(&path(&alice), Some(&admin.token), None).await.ok(), json!({}));
+    assert_eq!(
+        server.delete(&path(&alice), Some(&admin.token), None).await.ok(),
+        json!({})
+    );
     assert_eq!(server.get(&path(&alice), Some(&admin.token)).await.ok(), json!({}));
     // What she did while exempt was not counted: her allowance of one room is still there.
     public_room(&server, &alice).await;
     assert_limited(
-        &server.post("/_matrix/client/v3/createRoom", Some(&alice.token), json!({})).await,
+        &server
+            .post("/_matrix/client/v3/createRoom", Some(&alice.token), json!({}))
+            .await,
         "room_creation",
     );
 }

@@ -31,7 +31,10 @@ async fn joins_of_rooms_on_other_servers_are_limited_per_user() {
     let second = a.join(&alice, &format!("#second:{}", origin(&b))).await;
     second.assert_error(429, "M_LIMIT_EXCEEDED");
     assert!(
-        second.body["error"].as_str().unwrap_or_default().contains("rate_limits.joins_remote"),
+        second.body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("rate_limits.joins_remote"),
         "{}",
         second.body
     );
@@ -75,5 +78,9 @@ async fn a_busy_server_is_slowed_then_refused_and_others_are_not() {
     // C is another server: its requests are its own.
     query(&c).await.expect("another server's query");
     sleeping.await.expect("task").expect("the slowed query still succeeds");
-    assert!(started.elapsed() >= Duration::from_millis(2_900), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(2_900),
+        "{:?}",
+        started.elapsed()
+    );
 }

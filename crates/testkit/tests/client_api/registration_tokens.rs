@@ -56,7 +56,11 @@ async fn a_token_with_one_use_makes_one_account_and_pending_uses_count() {
     let server = token_server().await;
     let admin = server.create_user("root", "pw-root-1", true).await;
     let made = server
-        .post(&format!("{TOKENS}/new"), Some(&admin.token), json!({ "token": "once", "uses_allowed": 1 }))
+        .post(
+            &format!("{TOKENS}/new"),
+            Some(&admin.token),
+            json!({ "token": "once", "uses_allowed": 1 }),
+        )
         .await
         .ok();
     assert_eq!(
@@ -67,10 +71,18 @@ async fn a_token_with_one_use_makes_one_account_and_pending_uses_count() {
 
     // Alice's registration holds the one use from its token stage on.
     let (alice_session, reply) = token_stage(&server, "alice", "once").await;
-    assert_eq!(reply.body["completed"], json!(["m.login.registration_token"]), "{}", reply.body);
+    assert_eq!(
+        reply.body["completed"],
+        json!(["m.login.registration_token"]),
+        "{}",
+        reply.body
+    );
     assert_eq!(valid(&server, "once").await, json!(false));
     let info = server.get(&format!("{TOKENS}/once"), Some(&admin.token)).await.ok();
-    assert_eq!((info["pending"].clone(), info["completed"].clone()), (json!(1), json!(0)));
+    assert_eq!(
+        (info["pending"].clone(), info["completed"].clone()),
+        (json!(1), json!(0))
+    );
     // So Bob can't pass the stage with it.
     let (_, bob) = token_stage(&server, "bob", "once").await;
     assert_eq!(bob.status, 401);
@@ -86,29 +98,52 @@ async fn a_token_with_one_use_makes_one_account_and_pending_uses_count() {
         .await;
     switch.assert_error(400, "M_INVALID_PARAM");
 
-    assert_eq!(finish(&server, "alice", &alice_session).await.ok()["user_id"], json!("@alice:localhost"));
+    assert_eq!(
+        finish(&server, "alice", &alice_session).await.ok()["user_id"],
+        json!("@alice:localhost")
+    );
     let info = server.get(&format!("{TOKENS}/once"), Some(&admin.token)).await.ok();
-    assert_eq!((info["pending"].clone(), info["completed"].clone()), (json!(0), json!(1)));
-    let listed = server.get(&format!("{TOKENS}?valid=false"), Some(&admin.token)).await.ok();
+    assert_eq!(
+        (info["pending"].clone(), info["completed"].clone()),
+        (json!(0), json!(1))
+    );
+    let listed = server
+        .get(&format!("{TOKENS}?valid=false"), Some(&admin.token))
+        .await
+        .ok();
     assert_eq!(listed["registration_tokens"][0]["token"], json!("once"));
-    let listed = server.get(&format!("{TOKENS}?valid=true"), Some(&admin.token)).await.ok();
+    let listed = server
+        .get(&format!("{TOKENS}?valid=true"), Some(&admin.token))
+        .await
+        .ok();
     assert_eq!(listed["registration_tokens"], json!([]));
 
     // One more use allowed: valid again; unlimited: valid for good.
     let changed = server
-        .put(&format!("{TOKENS}/once"), Some(&admin.token), json!({ "uses_allowed": 2 }))
+        .put(
+            &format!("{TOKENS}/once"),
+            Some(&admin.token),
+            json!({ "uses_allowed": 2 }),
+        )
         .await
         .ok();
     assert_eq!(changed["uses_allowed"], json!(2));
     assert_eq!(valid(&server, "once").await, json!(true));
     server
-        .put(&format!("{TOKENS}/once"), Some(&admin.token), json!({ "uses_allowed": null }))
+        .put(
+            &format!("{TOKENS}/once"),
+            Some(&admin.token),
+            json!({ "uses_allowed": null }),
+        )
         .await
         .ok();
     let (session, _) = token_stage(&server, "carol", "once").await;
     finish(&server, "carol", &session).await.ok();
 
-    server.delete(&format!("{TOKENS}/once"), Some(&admin.token), None).await.ok();
+    server
+        .delete(&format!("{TOKENS}/once"), Some(&admin.token), None)
+        .await
+        .ok();
     assert_eq!(valid(&server, "once").await, json!(false));
     server
         .get(&format!("{TOKENS}/once"), Some(&admin.token))
@@ -122,7 +157,11 @@ async fn tokens_expire_and_random_ones_have_the_asked_length() {
     let admin = server.create_user("root", "pw-root-1", true).await;
     let soon = accord_core::time::now_millis() + 1_500;
     server
-        .post(&format!("{TOKENS}/new"), Some(&admin.token), json!({ "token": "brief", "expiry_time": soon }))
+        .post(
+            &format!("{TOKENS}/new"),
+            Some(&admin.token),
+            json!({ "token": "brief", "expiry_time": soon }),
+        )
         .await
         .ok();
     assert_eq!(valid(&server, "brief").await, json!(true));
@@ -137,8 +176,14 @@ async fn tokens_expire_and_random_ones_have_the_asked_length() {
         .ok();
     let token = random["token"].as_str().unwrap_or_default();
     assert_eq!(token.len(), 24);
-    assert!(token.bytes().all(|b| b.is_ascii_alphanumeric() || b"._~-".contains(&b)), "{token}");
-    let default = server.post(&format!("{TOKENS}/new"), Some(&admin.token), json!({})).await.ok();
+    assert!(
+        token.bytes().all(|b| b.is_ascii_alphanumeric() || b"._~-".contains(&b)),
+        "{token}"
+    );
+    let default = server
+        .post(&format!("{TOKENS}/new"), Some(&admin.token), json!({}))
+        .await
+        .ok();
     assert_eq!(default["token"].as_str().map(str::len), Some(16));
 }
 
@@ -152,7 +197,10 @@ async fn bad_token_requests_are_refused_and_nothing_is_made() {
         .post(&new, Some(&alice.token), json!({ "token": "mine" }))
         .await
         .assert_error(403, "M_FORBIDDEN");
-    server.get(TOKENS, Some(&alice.token)).await.assert_error(403, "M_FORBIDDEN");
+    server
+        .get(TOKENS, Some(&alice.token))
+        .await
+        .assert_error(403, "M_FORBIDDEN");
     for bad in [
         json!({ "token": "has space" }),
         json!({ "token": "x".repeat(65) }),
@@ -168,13 +216,20 @@ async fn bad_token_requests_are_refused_and_nothing_is_made() {
             .await
             .assert_error(400, "M_INVALID_PARAM");
     }
-    server.post(&new, Some(&admin.token), json!({ "token": "taken" })).await.ok();
+    server
+        .post(&new, Some(&admin.token), json!({ "token": "taken" }))
+        .await
+        .ok();
     server
         .post(&new, Some(&admin.token), json!({ "token": "taken" }))
         .await
         .assert_error(400, "M_INVALID_PARAM");
     server
-        .put(&format!("{TOKENS}/taken"), Some(&admin.token), json!({ "expiry_time": 5 }))
+        .put(
+            &format!("{TOKENS}/taken"),
+            Some(&admin.token),
+            json!({ "expiry_time": 5 }),
+        )
         .await
         .assert_error(400, "M_INVALID_PARAM");
     server
@@ -193,7 +248,10 @@ async fn bad_token_requests_are_refused_and_nothing_is_made() {
 async fn the_validity_endpoint_is_forbidden_when_registration_does_not_use_tokens() {
     let server = TestServer::start().await;
     server
-        .get("/_matrix/client/v1/register/m.login.registration_token/validity?token=x", None)
+        .get(
+            "/_matrix/client/v1/register/m.login.registration_token/validity?token=x",
+            None,
+        )
         .await
         .assert_error(403, "M_FORBIDDEN");
 }
