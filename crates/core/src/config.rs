@@ -6,6 +6,7 @@
 
 mod ldap;
 mod load;
+mod oidc;
 mod password_policy;
 mod rate_limits;
 mod text;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use ldap::LdapConfig;
 pub use load::ConfigError;
+pub use oidc::{OidcConfig, OidcProviderConfig, is_loopback_host};
 pub use password_policy::PasswordPolicyConfig;
 pub use rate_limits::{BucketConfig, FederationLimitConfig, RateLimitsConfig};
 
@@ -41,6 +43,8 @@ pub struct Config {
     pub password_policy: PasswordPolicyConfig,
     /// Password login against an LDAP directory.
     pub ldap: LdapConfig,
+    /// Login through OpenID Connect identity providers.
+    pub oidc: OidcConfig,
     /// Answers for `/.well-known/matrix/{client,server}`.
     pub well_known: WellKnownConfig,
     /// Room defaults.
@@ -547,6 +551,7 @@ impl Default for Config {
             },
             password_policy: PasswordPolicyConfig::default(),
             ldap: LdapConfig::defaults(),
+            oidc: OidcConfig::default(),
             well_known: WellKnownConfig::default(),
             rooms: RoomsConfig {
                 default_room_version: ruma::RoomVersionId::V11,

@@ -176,6 +176,16 @@ catalog! {
     /// pending while its UIA session lives, completed once the account exists. Counted, not
     /// kept as a counter, so an abandoned registration gives its use back by expiring.
     TOKEN_SESSION_USE = "token_session_use";
+    /// `state` -> JSON `SsoAttempt`: a login sent to an identity provider and not yet back
+    /// (nonce, PKCE verifier, where to return); deleted when used, so a state works once.
+    SSOSTATE_ATTEMPT = "ssostate_attempt";
+    /// `sha256(login token)` -> JSON `LoginTokenRecord`: a short-lived, single-use token a
+    /// client exchanges for an access token (`m.login.token`).
+    LOGINTOKENHASH_LOGINTOKEN = "logintokenhash_logintoken";
+    /// `provider id 0xFF subject` -> user id: the account a provider's user is linked to.
+    IDPSUBJECT_USERID = "idpsubject_userid";
+    /// `user_id 0xFF provider id 0xFF subject` -> empty: a user's provider links.
+    USERID_IDPSUBJECT = "userid_idpsubject";
     /// `count` (u64) -> `room_id`: the global stream, for "which rooms changed since".
     COUNT_ROOMID = "count_roomid";
     /// `user_id 0xFF room_id` -> JSON `Membership` (state and the count it changed at).

@@ -18,6 +18,8 @@ mod policy;
 mod resolver;
 mod tls;
 pub use tls::verified_client_config;
+mod oidc_http;
+pub use oidc_http::{OidcHttp, OidcHttpError};
 mod transactions;
 mod verify;
 mod web;

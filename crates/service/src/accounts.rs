@@ -213,48 +213,62 @@ impl Accounts {
         Ok((user_id, device_id, tokens))
     }
 
-    /// The account of a user the directory vouched for: made at their first login (no local
-    /// password, the directory's display name), and its admin flag kept in step with
-    /// `ldap.admin_filter` at every login.
+    /// The account of a user the directory vouched for: made at their first login (see
+    /// [`Self::provision`]), and its admin flag kept in step with `ldap.admin_filter` at every
+    /// login.
     async fn account_from_directory(&self, user_id: &UserId, user: &DirectoryUser) -> Result<UserAccount> {
+        let mut account = self
+            .provision(user_id, user.admin, user.displayname.clone(), |_, _| {})
+            .await?;
+        let admin_from_directory = self.config.ldap.admin_filter.is_some();
+        if admin_from_directory && account.admin != user.admin && !account.deactivated {
+            account.admin = user.admin;
+            let mut batch = WriteBatch::new();
+            self.db.put_account(&mut batch, user_id, &account);
+            self.db.write(batch)?;
+            tracing::info!(user = %user_id, admin = user.admin, "admin flag follows the directory");
+        }
+        Ok(account)
+    }
+
+    /// The account `user_id`, made now if it doesn't exist: no local password (someone else,
+    /// the directory or an identity provider, vouches for the user), `displayname` or the
+    /// localpart, and whatever `also` queues in the same batch (a provider link).
+    pub(crate) async fn provision(
+        &self,
+        user_id: &UserId,
+        admin: bool,
+        displayname: Option<String>,
+        also: impl FnOnce(&Db, &mut WriteBatch),
+    ) -> Result<UserAccount> {
         let _guard = self.create_lock.lock().await;
         let mut batch = WriteBatch::new();
         let account = match self.db.get_account(user_id)? {
-            Some(mut account) => {
-                let admin_from_directory = self.config.ldap.admin_filter.is_some();
-                if admin_from_directory && account.admin != user.admin && !account.deactivated {
-                    account.admin = user.admin;
-                    self.db.put_account(&mut batch, user_id, &account);
-                    tracing::info!(user = %user_id, admin = user.admin, "admin flag follows the directory");
-                }
-                account
-            }
+            Some(account) => account,
             None => {
                 validate_new_localpart(user_id.localpart(), &self.config.server_name)?;
                 let account = UserAccount {
                     password_hash: None,
-                    admin: user.admin,
+                    admin,
                     created_ts: now_millis(),
                     ..UserAccount::default()
                 };
                 self.db.put_account(&mut batch, user_id, &account);
-                let displayname = user
-                    .displayname
-                    .clone()
-                    .unwrap_or_else(|| user_id.localpart().to_owned());
+                let displayname = displayname.unwrap_or_else(|| user_id.localpart().to_owned());
                 let mut profile = serde_json::Map::new();
                 profile.insert("displayname".to_owned(), serde_json::Value::String(displayname));
                 self.db.put_profile(&mut batch, user_id, &profile);
-                tracing::info!(user = %user_id, dn = %user.dn, admin = user.admin, "account created from the directory");
+                tracing::info!(user = %user_id, admin, "account created for a user vouched for elsewhere");
                 account
             }
         };
+        also(&self.db, &mut batch);
         self.db.write(batch)?;
         Ok(account)
     }
 
     /// A device (new or re-keyed) with fresh tokens for a user who proved who they are.
-    fn issue_login(
+    pub(crate) fn issue_login(
         &self,
         user_id: &UserId,
         device_id: Option<OwnedDeviceId>,
@@ -272,6 +286,19 @@ impl Accounts {
         )?;
         self.db.write(batch)?;
         Ok((device_id, tokens))
+    }
+
+    /// Logs in a user whose identity another check proved (a login token): counted against
+    /// `rate_limits.login_account` like a password login.
+    pub fn login_verified(
+        &self,
+        user_id: &UserId,
+        device_id: Option<OwnedDeviceId>,
+        initial_device_display_name: Option<String>,
+        refresh_token: bool,
+    ) -> Result<(OwnedDeviceId, IssuedTokens)> {
+        self.rate_limits.check_key(RateClass::LoginAccount, user_id.as_str())?;
+        self.issue_login(user_id, device_id, initial_device_display_name, refresh_token)
     }
 
     /// Logs in `user_id` for the application service that vouches for it
@@ -355,7 +382,7 @@ impl Accounts {
 }
 
 /// A proven user still can't log in to a deactivated (403) or locked (401) account.
-fn check_may_log_in(account: &UserAccount) -> Result<()> {
+pub(crate) fn check_may_log_in(account: &UserAccount) -> Result<()> {
     if account.deactivated {
         return Err(Error::new(
             ErrorKind::UserDeactivated,

@@ -64,6 +64,7 @@ pub mod server_notices;
 pub mod sessions;
 pub mod shared_secret;
 pub mod sliding_sync;
+pub mod sso;
 pub mod sync;
 pub mod to_device;
 mod tokens;
@@ -125,6 +126,8 @@ pub struct Services {
     pub rate_limits: rate_limits::RateLimits,
     /// Registration tokens made through the admin API.
     pub registration_tokens: registration_tokens::RegistrationTokens,
+    /// Login through OpenID Connect identity providers.
+    pub sso: sso::Sso,
     /// Held while one-time keys are claimed, so no key is handed out twice.
     key_claims: Arc<parking_lot::Mutex<()>>,
     /// Held while a key backup changes, so concurrent uploads keep `count` and `etag` right.
@@ -172,6 +175,7 @@ impl Services {
             appservices: appservice::Appservices::new(&config)?,
             rate_limits,
             registration_tokens,
+            sso: sso::Sso::new(config.clone(), db.clone())?,
             federation,
             media,
             search,

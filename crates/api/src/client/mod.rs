@@ -31,6 +31,7 @@ pub mod search;
 pub mod session;
 pub mod sliding_sync;
 pub mod space;
+pub(crate) mod sso;
 pub mod state;
 pub mod sync;
 mod sync_body;
@@ -81,6 +82,17 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
         .ruma_route(session::refresh_token_route)
         .ruma_route(session::logout_route)
         .ruma_route(session::logout_all_route)
+        .route("/_matrix/client/v3/login/sso/redirect", axum::routing::get(sso::redirect_route))
+        .route("/_matrix/client/r0/login/sso/redirect", axum::routing::get(sso::redirect_route))
+        .route(
+            "/_matrix/client/v3/login/sso/redirect/{idp_id}",
+            axum::routing::get(sso::redirect_with_provider_route),
+        )
+        .route(
+            "/_matrix/client/r0/login/sso/redirect/{idp_id}",
+            axum::routing::get(sso::redirect_with_provider_route),
+        )
+        .route(accord_service::sso::CALLBACK_PATH, axum::routing::get(sso::callback_route))
         // Device management
         .ruma_route(device::get_devices_route)
         .ruma_route(keys::upload_keys_route)

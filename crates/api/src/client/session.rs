@@ -3,7 +3,10 @@
 use accord_service::{AuthedUser, Services, accounts::user_id_from_identifier, rate_limits::RateClass};
 use ruma::api::{
     client::session::{
-        get_login_types::v3::{self as get_login_types, ApplicationServiceLoginType, LoginType, PasswordLoginType},
+        get_login_types::v3::{
+            self as get_login_types, ApplicationServiceLoginType, IdentityProvider, LoginType, PasswordLoginType,
+            SsoLoginType, TokenLoginType,
+        },
         login::v3::{self as login, ApplicationService, LoginInfo},
         logout, logout_all, refresh_token,
     },
@@ -13,14 +16,28 @@ use ruma::api::{
 use crate::{ApiError, Result, Ruma};
 
 /// # `GET /_matrix/client/v3/login`
+///
+/// With identity providers configured, `m.login.sso` lists them and `m.login.token` (what an
+/// SSO login ends in) is offered too.
 pub async fn get_login_types_route(
-    _: Services,
+    services: Services,
     _: Ruma<get_login_types::Request>,
 ) -> Result<get_login_types::Response> {
-    Ok(get_login_types::Response::new(vec![
+    let mut types = vec![
         LoginType::Password(PasswordLoginType::new()),
         LoginType::ApplicationService(ApplicationServiceLoginType::new()),
-    ]))
+    ];
+    let providers = services.sso.providers();
+    if !providers.is_empty() {
+        let mut sso = SsoLoginType::new();
+        sso.identity_providers = providers
+            .into_iter()
+            .map(|(id, name)| IdentityProvider::new(id, name))
+            .collect();
+        types.push(LoginType::Sso(sso));
+        types.push(LoginType::Token(TokenLoginType::new()));
+    }
+    Ok(get_login_types::Response::new(types))
 }
 
 /// # `POST /_matrix/client/v3/login`
@@ -43,10 +60,23 @@ pub async fn login_route(services: Services, request: Ruma<login::Request>) -> R
             body.refresh_token,
         );
     }
+    if let LoginInfo::Token(login) = &body.login_info {
+        let user_id = services.user_of_login_token(&login.token)?;
+        let (device_id, tokens) = services.accounts.login_verified(
+            &user_id,
+            body.device_id,
+            body.initial_device_display_name,
+            body.refresh_token,
+        )?;
+        let mut response = login::Response::new(user_id, tokens.access_token, device_id);
+        response.refresh_token = tokens.refresh_token;
+        response.expires_in = tokens.expires_in;
+        return Ok(response);
+    }
     let LoginInfo::Password(password) = body.login_info else {
         return Err(ApiError::new(
             ErrorKind::Unknown,
-            "Unsupported login type; this server offers m.login.password",
+            "Unsupported login type; GET /login lists the ones this server offers",
         ));
     };
     let identifier = password

@@ -37,6 +37,7 @@ impl Config {
         }
         self.check_rate_limits()?;
         self.check_ldap()?;
+        self.check_oidc()?;
         if self.registration.tokens.iter().any(|t| !valid_registration_token(t)) {
             return Err(ConfigError::key(
                 "registration.tokens",
@@ -121,6 +122,20 @@ fn check_media_backend(config: &Config) -> Result<(), ConfigError> {
 }
 
 /// The spec's alphabet for registration tokens (`[A-Za-z0-9._~-]{1,64}`).
+/// An absolute `https://` URL, or `http://` to this machine only.
+fn check_url(key: &str, text: &str) -> Result<(), ConfigError> {
+    let url = url::Url::parse(text).map_err(|err| ConfigError::key(key, format!("{text:?} is not a URL: {err}")))?;
+    let host = url.host_str().unwrap_or_default();
+    match url.scheme() {
+        "https" if !host.is_empty() => Ok(()),
+        "http" if super::is_loopback_host(host) => Ok(()),
+        _ => Err(ConfigError::key(
+            key,
+            format!("{text:?} must be an https:// URL (http:// only to localhost or 127.0.0.1)"),
+        )),
+    }
+}
+
 fn valid_registration_token(token: &str) -> bool {
     (1..=64).contains(&token.len())
         && token
@@ -177,6 +192,43 @@ fn check_writable_dir(key: &str, path: &Path) -> Result<(), ConfigError> {
 }
 
 impl Config {
+    /// Providers need distinct URL-safe ids, an issuer URL (https, or http on loopback only)
+    /// and a public base URL to be sent back to.
+    fn check_oidc(&self) -> Result<(), ConfigError> {
+        let oidc = &self.oidc;
+        if oidc.providers.is_empty() {
+            return Ok(());
+        }
+        let base = oidc.public_baseurl.as_deref().unwrap_or_default();
+        check_url("oidc.public_baseurl", base)?;
+        let mut seen = std::collections::HashSet::new();
+        for (index, provider) in oidc.providers.iter().enumerate() {
+            let key = |field: &str| format!("oidc.providers[{index}].{field}");
+            let id_ok = (1..=64).contains(&provider.id.len())
+                && provider
+                    .id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._~-".contains(&b));
+            if !id_ok {
+                return Err(ConfigError::key(key("id"), "must be 1-64 characters of a-z 0-9 . _ ~ -"));
+            }
+            if !seen.insert(provider.id.as_str()) {
+                return Err(ConfigError::key(key("id"), format!("{:?} is used by two providers", provider.id)));
+            }
+            check_url(&key("issuer"), &provider.issuer)?;
+            if provider.client_id.is_empty() {
+                return Err(ConfigError::key(key("client_id"), "is required"));
+            }
+            if let Some(file) = &provider.client_secret_file {
+                check_readable(&key("client_secret_file"), file)?;
+            }
+            if let Some(file) = &provider.ca_file {
+                check_readable(&key("ca_file"), file)?;
+            }
+        }
+        Ok(())
+    }
+
     /// An enabled directory needs somewhere to connect, search and a filter naming the user;
     /// the password file must be readable now rather than at the first login.
     fn check_ldap(&self) -> Result<(), ConfigError> {

@@ -1,0 +1,183 @@
+//! One OpenID Connect provider: its metadata (discovered at the first login and kept), the
+//! authorization URL a browser is sent to (code flow, PKCE S256, state and nonce), and the
+//! code exchange whose ID token is checked (signature by the provider's JWKS, issuer,
+//! audience, nonce, expiry) before any claim is believed.
+
+use accord_core::config::OidcProviderConfig;
+use accord_federation::OidcHttp;
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use openidconnect::{
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, Scope, TokenResponse,
+    core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata},
+};
+use serde_json::{Map, Value};
+use tokio::sync::OnceCell;
+
+use crate::{Error, Result};
+
+/// What a browser is sent to, and what must be kept to finish the login.
+#[derive(Debug)]
+pub(crate) struct Authorization {
+    /// The provider's authorization URL with every parameter.
+    pub url: String,
+    /// The `state` parameter.
+    pub state: String,
+    /// The nonce the ID token must carry.
+    pub nonce: String,
+    /// The PKCE verifier of the challenge sent.
+    pub pkce_verifier: String,
+}
+
+/// A configured provider.
+#[derive(Debug)]
+pub(crate) struct Provider {
+    pub config: OidcProviderConfig,
+    secret: Option<String>,
+    http: OidcHttp,
+    metadata: OnceCell<CoreProviderMetadata>,
+}
+
+fn failed(provider: &str, what: &str, err: impl std::fmt::Display) -> Error {
+    tracing::warn!(%provider, %err, "OpenID Connect {what} failed");
+    Error::forbidden(format!("Login through {provider} failed: {what}: {err}"))
+}
+
+impl Provider {
+    pub(crate) fn new(config: OidcProviderConfig) -> Result<Self> {
+        let secret = config
+            .client_secret()
+            .map_err(|err| Error::Internal(format!("cannot read the client secret of provider {}: {err}", config.id)))?;
+        let http = OidcHttp::new(config.ca_file.as_deref()).map_err(|err| Error::Internal(err.to_string()))?;
+        Ok(Self {
+            config,
+            secret,
+            http,
+            metadata: OnceCell::new(),
+        })
+    }
+
+    /// The provider's metadata; a failed discovery is tried again at the next login.
+    async fn metadata(&self) -> Result<&CoreProviderMetadata> {
+        self.metadata
+            .get_or_try_init(|| async {
+                let issuer = IssuerUrl::new(self.config.issuer.clone())
+                    .map_err(|err| failed(&self.config.id, "issuer URL", err))?;
+                let http = Http(self.http.clone());
+                CoreProviderMetadata::discover_async(issuer, &http)
+                    .await
+                    .map_err(|err| failed(&self.config.id, "discovery", describe(&err)))
+            })
+            .await
+    }
+
+    async fn client(
+        &self,
+        redirect_uri: &str,
+    ) -> Result<
+        CoreClient<
+            openidconnect::EndpointSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointMaybeSet,
+            openidconnect::EndpointMaybeSet,
+        >,
+    > {
+        let metadata = self.metadata().await?.clone();
+        let redirect = RedirectUrl::new(redirect_uri.to_owned()).map_err(|err| Error::Internal(err.to_string()))?;
+        Ok(CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new(self.config.client_id.clone()),
+            self.secret.clone().map(ClientSecret::new),
+        )
+        .set_redirect_uri(redirect))
+    }
+
+    /// Where to send the browser.
+    pub(crate) async fn authorize(&self, redirect_uri: &str) -> Result<Authorization> {
+        let client = self.client(redirect_uri).await?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let mut request = client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .set_pkce_challenge(challenge);
+        for scope in self.config.scopes.iter().filter(|scope| *scope != "openid") {
+            request = request.add_scope(Scope::new(scope.clone()));
+        }
+        let (url, state, nonce) = request.url();
+        Ok(Authorization {
+            url: url.to_string(),
+            state: state.secret().clone(),
+            nonce: nonce.secret().clone(),
+            pkce_verifier: verifier.secret().clone(),
+        })
+    }
+
+    /// Exchanges `code` and returns the claims of the checked ID token.
+    pub(crate) async fn finish(
+        &self,
+        redirect_uri: &str,
+        code: String,
+        nonce: String,
+        pkce_verifier: String,
+    ) -> Result<Map<String, Value>> {
+        let id = &self.config.id;
+        let client = self.client(redirect_uri).await?;
+        let http = Http(self.http.clone());
+        let tokens = client
+            .exchange_code(AuthorizationCode::new(code))
+            .map_err(|err| failed(id, "token endpoint", err))?
+            .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier))
+            .request_async(&http)
+            .await
+            .map_err(|err| failed(id, "code exchange", describe(&err)))?;
+        let id_token = tokens
+            .id_token()
+            .ok_or_else(|| failed(id, "code exchange", "the answer has no ID token"))?;
+        id_token
+            .claims(&client.id_token_verifier(), &Nonce::new(nonce))
+            .map_err(|err| failed(id, "ID token check", err))?;
+        // Checked: the payload of this exact token is the provider's, so any claim in it (not
+        // only the standard ones the library types) can be read.
+        let jwt = id_token.to_string();
+        let payload = jwt
+            .split('.')
+            .nth(1)
+            .and_then(|part| URL_SAFE_NO_PAD.decode(part).ok())
+            .and_then(|bytes| serde_json::from_slice::<Map<String, Value>>(&bytes).ok())
+            .ok_or_else(|| failed(id, "ID token check", "unreadable payload"))?;
+        Ok(payload)
+    }
+}
+
+/// The OpenID library's HTTP through our client. Its futures own what they use, so they are
+/// `Send` for every lifetime (a borrowing closure's aren't, which axum's handlers need).
+struct Http(OidcHttp);
+
+impl<'c> openidconnect::AsyncHttpClient<'c> for Http {
+    type Error = accord_federation::OidcHttpError;
+    type Future = std::pin::Pin<
+        Box<dyn Future<Output = std::result::Result<openidconnect::HttpResponse, Self::Error>> + Send + 'c>,
+    >;
+
+    fn call(&'c self, request: openidconnect::HttpRequest) -> Self::Future {
+        let http = self.0.clone();
+        Box::pin(async move { http.call(request).await })
+    }
+}
+
+/// An error with its sources, on one line (the library's top-level messages are terse).
+fn describe(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
