@@ -8,7 +8,7 @@ use accord_federation::OidcHttp;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier,
-    RedirectUrl, Scope, TokenResponse,
+    OAuth2TokenResponse, RedirectUrl, Scope, TokenResponse,
     core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata},
 };
 use serde_json::{Map, Value};
@@ -144,13 +144,46 @@ impl Provider {
         // Checked: the payload of this exact token is the provider's, so any claim in it (not
         // only the standard ones the library types) can be read.
         let jwt = id_token.to_string();
-        let payload = jwt
+        let mut claims = jwt
             .split('.')
             .nth(1)
             .and_then(|part| URL_SAFE_NO_PAD.decode(part).ok())
             .and_then(|bytes| serde_json::from_slice::<Map<String, Value>>(&bytes).ok())
             .ok_or_else(|| failed(id, "ID token check", "unreadable payload"))?;
-        Ok(payload)
+        let wanted = [&self.config.localpart_claim, &self.config.displayname_claim];
+        if wanted.iter().any(|claim| !claims.contains_key(claim.as_str())) {
+            // Many providers put profile claims only in the userinfo answer (the spec's rule
+            // for the code flow); fetch it and fill in what the ID token lacked.
+            let access_token = tokens.access_token().secret().clone();
+            if let Some(userinfo) = self.userinfo(&access_token).await? {
+                if userinfo.get("sub") != claims.get("sub") {
+                    return Err(failed(id, "userinfo", "its subject differs from the ID token's"));
+                }
+                for (claim, value) in userinfo {
+                    claims.entry(claim).or_insert(value);
+                }
+            }
+        }
+        Ok(claims)
+    }
+
+    /// The userinfo endpoint's claims (a JSON answer), when the provider has the endpoint.
+    async fn userinfo(&self, access_token: &str) -> Result<Option<Map<String, Value>>> {
+        let id = &self.config.id;
+        let Some(endpoint) = self.metadata().await?.userinfo_endpoint() else {
+            return Ok(None);
+        };
+        let request = http::Request::get(endpoint.url().as_str())
+            .header(http::header::AUTHORIZATION, format!("Bearer {access_token}"))
+            .header(http::header::ACCEPT, "application/json")
+            .body(Vec::new())
+            .map_err(|err| failed(id, "userinfo", err))?;
+        let response = self.http.call(request).await.map_err(|err| failed(id, "userinfo", err))?;
+        if !response.status().is_success() {
+            return Err(failed(id, "userinfo", format!("status {}", response.status())));
+        }
+        let claims = serde_json::from_slice(response.body()).map_err(|err| failed(id, "userinfo", err))?;
+        Ok(Some(claims))
     }
 }
 
