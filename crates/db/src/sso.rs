@@ -90,13 +90,23 @@ impl Db {
         let Some(raw) = self.get_raw(IDPSUBJECT_USERID, &subject_key(provider, subject))? else {
             return Ok(None);
         };
-        Ok(String::from_utf8(raw).ok().and_then(|text| OwnedUserId::try_from(text).ok()))
+        Ok(String::from_utf8(raw)
+            .ok()
+            .and_then(|text| OwnedUserId::try_from(text).ok()))
     }
 
     /// Queues linking `provider`'s user `subject` to `user_id`.
     pub fn put_sso_link(&self, batch: &mut WriteBatch, provider: &str, subject: &str, user_id: &UserId) {
-        batch.put(IDPSUBJECT_USERID, subject_key(provider, subject), user_id.as_bytes().to_vec());
-        let reverse = KeyBuilder::new().str(user_id.as_str()).str(provider).str(subject).build();
+        batch.put(
+            IDPSUBJECT_USERID,
+            subject_key(provider, subject),
+            user_id.as_bytes().to_vec(),
+        );
+        let reverse = KeyBuilder::new()
+            .str(user_id.as_str())
+            .str(provider)
+            .str(subject)
+            .build();
         batch.put(USERID_IDPSUBJECT, reverse, Vec::new());
     }
 

@@ -38,7 +38,10 @@ impl OidcHttp {
     }
 
     /// Sends `request` and reads the whole answer (at most 1 MiB).
-    pub async fn call(&self, request: http::Request<Vec<u8>>) -> std::result::Result<http::Response<Vec<u8>>, OidcHttpError> {
+    pub async fn call(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> std::result::Result<http::Response<Vec<u8>>, OidcHttpError> {
         let (parts, body) = request.into_parts();
         let url = parts.uri.to_string();
         let mut outgoing = self.http.request(parts.method, &url).body(body);

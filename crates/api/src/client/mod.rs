@@ -82,8 +82,14 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
         .ruma_route(session::refresh_token_route)
         .ruma_route(session::logout_route)
         .ruma_route(session::logout_all_route)
-        .route("/_matrix/client/v3/login/sso/redirect", axum::routing::get(sso::redirect_route))
-        .route("/_matrix/client/r0/login/sso/redirect", axum::routing::get(sso::redirect_route))
+        .route(
+            "/_matrix/client/v3/login/sso/redirect",
+            axum::routing::get(sso::redirect_route),
+        )
+        .route(
+            "/_matrix/client/r0/login/sso/redirect",
+            axum::routing::get(sso::redirect_route),
+        )
         .route(
             "/_matrix/client/v3/login/sso/redirect/{idp_id}",
             axum::routing::get(sso::redirect_with_provider_route),
@@ -92,7 +98,10 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
             "/_matrix/client/r0/login/sso/redirect/{idp_id}",
             axum::routing::get(sso::redirect_with_provider_route),
         )
-        .route(accord_service::sso::CALLBACK_PATH, axum::routing::get(sso::callback_route))
+        .route(
+            accord_service::sso::CALLBACK_PATH,
+            axum::routing::get(sso::callback_route),
+        )
         // Device management
         .ruma_route(device::get_devices_route)
         .ruma_route(keys::upload_keys_route)

@@ -35,7 +35,11 @@ pub(crate) async fn redirect_route(State(services): State<Services>, Query(query
     };
     let providers = services.sso.providers();
     match providers.as_slice() {
-        [] => ApiError::new(ErrorKind::Unrecognized, "No identity providers are configured on this server").into_response(),
+        [] => ApiError::new(
+            ErrorKind::Unrecognized,
+            "No identity providers are configured on this server",
+        )
+        .into_response(),
         [(id, _)] => start(&services, id, &redirect_url).await,
         several => picker(several, &redirect_url),
     }
@@ -103,7 +107,9 @@ fn picker(providers: &[(String, String)], redirect_url: &str) -> Response {
     page(
         StatusCode::OK,
         "Choose how to log in",
-        &format!("<p>Log in to your Matrix account with your organization's login.</p><nav aria-label=\"Identity providers\">{links}</nav>"),
+        &format!(
+            "<p>Log in to your Matrix account with your organization's login.</p><nav aria-label=\"Identity providers\">{links}</nav>"
+        ),
     )
 }
 

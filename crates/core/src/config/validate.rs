@@ -210,10 +210,16 @@ impl Config {
                     .bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._~-".contains(&b));
             if !id_ok {
-                return Err(ConfigError::key(key("id"), "must be 1-64 characters of a-z 0-9 . _ ~ -"));
+                return Err(ConfigError::key(
+                    key("id"),
+                    "must be 1-64 characters of a-z 0-9 . _ ~ -",
+                ));
             }
             if !seen.insert(provider.id.as_str()) {
-                return Err(ConfigError::key(key("id"), format!("{:?} is used by two providers", provider.id)));
+                return Err(ConfigError::key(
+                    key("id"),
+                    format!("{:?} is used by two providers", provider.id),
+                ));
             }
             check_url(&key("issuer"), &provider.issuer)?;
             if provider.client_id.is_empty() {

@@ -31,7 +31,9 @@ impl Services {
         let token = self.sso.issue_login_token(&user_id)?;
         let mut url = url::Url::parse(&returned.redirect_url).map_err(|err| Error::Internal(err.to_string()))?;
         url.query_pairs_mut().append_pair("loginToken", &token);
-        let client = url.host_str().map_or_else(|| format!("{}:", url.scheme()), str::to_owned);
+        let client = url
+            .host_str()
+            .map_or_else(|| format!("{}:", url.scheme()), str::to_owned);
         tracing::info!(user = %user_id, provider = %returned.provider.config.id, "SSO login");
         Ok(SsoLogin {
             user_id,

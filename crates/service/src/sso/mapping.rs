@@ -59,13 +59,18 @@ mod tests {
 
     #[test]
     fn names_are_lower_cased_and_unfit_characters_escaped() {
-        let c = claims(json!({ "preferred_username": "J.Smith", "email": "Jane.Doe@agency.example", "upn": "o'brien ü" }));
+        let c =
+            claims(json!({ "preferred_username": "J.Smith", "email": "Jane.Doe@agency.example", "upn": "o'brien ü" }));
         assert_eq!(localpart(&c, "preferred_username").as_deref(), Some("j.smith"));
         assert_eq!(localpart(&c, "email").as_deref(), Some("jane.doe"));
         assert_eq!(localpart(&c, "upn").as_deref(), Some("o=27brien=20=c3=bc"));
         assert_eq!(localpart(&c, "missing"), None);
         let odd = claims(json!({ "preferred_username": "_admin+ops" }));
         assert_eq!(localpart(&odd, "preferred_username").as_deref(), Some("=5fadmin=2bops"));
-        assert_eq!(localpart(&claims(json!({ "sub": "12345" })), "sub"), None, "numeric ids are reserved");
+        assert_eq!(
+            localpart(&claims(json!({ "sub": "12345" })), "sub"),
+            None,
+            "numeric ids are reserved"
+        );
     }
 }

@@ -132,10 +132,9 @@ impl Sso {
     /// The provider's answer at the callback: the attempt is used up first, then checked
     /// (age, browser), then the code exchanged and the ID token checked.
     pub(crate) async fn finish(&self, state: &str, code: &str, browser_cookie: Option<&str>) -> Result<Returned> {
-        let attempt = self
-            .db
-            .sso_attempt(state)?
-            .ok_or_else(|| Error::forbidden("This login link was already used or never started here; start the login again"))?;
+        let attempt = self.db.sso_attempt(state)?.ok_or_else(|| {
+            Error::forbidden("This login link was already used or never started here; start the login again")
+        })?;
         let mut batch = WriteBatch::new();
         self.db.delete_sso_attempt(&mut batch, state);
         self.db.write(batch)?;
@@ -148,13 +147,19 @@ impl Sso {
                 "This login was started in another browser (or cookies are blocked); start it again here",
             ));
         }
-        let provider = self
-            .providers
-            .get(&attempt.provider)
-            .cloned()
-            .ok_or_else(|| Error::forbidden(format!("Identity provider {} is no longer configured", attempt.provider)))?;
+        let provider = self.providers.get(&attempt.provider).cloned().ok_or_else(|| {
+            Error::forbidden(format!(
+                "Identity provider {} is no longer configured",
+                attempt.provider
+            ))
+        })?;
         let claims = provider
-            .finish(&self.callback_url(), code.to_owned(), attempt.nonce, attempt.pkce_verifier)
+            .finish(
+                &self.callback_url(),
+                code.to_owned(),
+                attempt.nonce,
+                attempt.pkce_verifier,
+            )
             .await?;
         Ok(Returned {
             provider,

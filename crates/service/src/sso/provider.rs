@@ -7,9 +7,9 @@ use accord_core::config::OidcProviderConfig;
 use accord_federation::OidcHttp;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier,
-    OAuth2TokenResponse, RedirectUrl, Scope, TokenResponse,
-    core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata},
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    core::{CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata},
 };
 use serde_json::{Map, Value};
 use tokio::sync::OnceCell;
@@ -45,9 +45,12 @@ fn failed(provider: &str, what: &str, err: impl std::fmt::Display) -> Error {
 
 impl Provider {
     pub(crate) fn new(config: OidcProviderConfig) -> Result<Self> {
-        let secret = config
-            .client_secret()
-            .map_err(|err| Error::Internal(format!("cannot read the client secret of provider {}: {err}", config.id)))?;
+        let secret = config.client_secret().map_err(|err| {
+            Error::Internal(format!(
+                "cannot read the client secret of provider {}: {err}",
+                config.id
+            ))
+        })?;
         let http = OidcHttp::new(config.ca_file.as_deref()).map_err(|err| Error::Internal(err.to_string()))?;
         Ok(Self {
             config,
@@ -138,8 +141,22 @@ impl Provider {
         let id_token = tokens
             .id_token()
             .ok_or_else(|| failed(id, "code exchange", "the answer has no ID token"))?;
+        // The algorithms the provider says it signs with (RS256 when it says none), never
+        // "none": an unsigned token proves nothing.
+        let algorithms: Vec<CoreJwsSigningAlgorithm> = self
+            .metadata()
+            .await?
+            .id_token_signing_alg_values_supported()
+            .iter()
+            .filter(|alg| **alg != CoreJwsSigningAlgorithm::None)
+            .cloned()
+            .collect();
+        let mut verifier = client.id_token_verifier();
+        if !algorithms.is_empty() {
+            verifier = verifier.set_allowed_algs(algorithms);
+        }
         id_token
-            .claims(&client.id_token_verifier(), &Nonce::new(nonce))
+            .claims(&verifier, &Nonce::new(nonce))
             .map_err(|err| failed(id, "ID token check", err))?;
         // Checked: the payload of this exact token is the provider's, so any claim in it (not
         // only the standard ones the library types) can be read.
@@ -178,7 +195,11 @@ impl Provider {
             .header(http::header::ACCEPT, "application/json")
             .body(Vec::new())
             .map_err(|err| failed(id, "userinfo", err))?;
-        let response = self.http.call(request).await.map_err(|err| failed(id, "userinfo", err))?;
+        let response = self
+            .http
+            .call(request)
+            .await
+            .map_err(|err| failed(id, "userinfo", err))?;
         if !response.status().is_success() {
             return Err(failed(id, "userinfo", format!("status {}", response.status())));
         }

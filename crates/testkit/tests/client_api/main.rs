@@ -60,6 +60,7 @@ mod sliding_sync_bad_input;
 mod sliding_sync_extensions;
 mod sliding_sync_rooms;
 mod spaces;
+mod sso_bad_input;
 mod storage_faults;
 mod sync;
 mod thread_subscriptions;
