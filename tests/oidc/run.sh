@@ -79,8 +79,6 @@ path = "$tmp/db"
 
 [client_api]
 bind = "127.0.0.1:$port"
-
-[oidc]
 public_baseurl = "$base_url"
 
 [[oidc.providers]]

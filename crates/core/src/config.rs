@@ -91,6 +91,10 @@ pub struct ClientApiConfig {
     pub tls_key: Option<PathBuf>,
     /// Largest request body accepted, in bytes; larger ones get 413 `M_TOO_LARGE`.
     pub max_request_bytes: usize,
+    /// The address browsers and clients reach this API at (`https://matrix.example.org`), for
+    /// the links Accord hands out: single sign-on callbacks and the OAuth 2.0 endpoints.
+    #[serde(default)]
+    pub public_baseurl: Option<String>,
     /// Whether a reverse proxy in front sets `X-Forwarded-For`: the client's address (for
     /// rate limits by address and the devices list) is then the last one it appended. Only
     /// with a proxy that always sets it, or clients could claim any address.
@@ -528,6 +532,7 @@ impl Default for Config {
                 tls_cert: None,
                 tls_key: None,
                 max_request_bytes: 50 * 1024 * 1024,
+                public_baseurl: None,
                 x_forwarded: false,
             },
             federation: FederationConfig {

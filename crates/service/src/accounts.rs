@@ -191,6 +191,15 @@ impl Accounts {
         initial_device_display_name: Option<String>,
         refresh_token: bool,
     ) -> Result<(OwnedUserId, OwnedDeviceId, IssuedTokens)> {
+        let user_id = self.check_password_login(identifier, password).await?;
+        let (device_id, tokens) = self.issue_login(&user_id, device_id, initial_device_display_name, refresh_token)?;
+        Ok((user_id, device_id, tokens))
+    }
+
+    /// Who `identifier` and `password` prove to be, with every check of a password login
+    /// (failed-attempt and per-account limits, directory or local password, deactivated and
+    /// locked accounts) but no device made: for `/login` and Accord's own login page.
+    pub async fn check_password_login(&self, identifier: &UserIdentifier, password: &str) -> Result<OwnedUserId> {
         let invalid = || Error::forbidden("Invalid username or password");
         let user_id = user_id_from_identifier(identifier, &self.config.server_name).ok_or_else(invalid)?;
         // Past the failed attempts allowed, even the right password waits (Synapse does the
@@ -209,8 +218,7 @@ impl Accounts {
         };
         self.rate_limits.check_key(RateClass::LoginAccount, user_id.as_str())?;
         check_may_log_in(&account)?;
-        let (device_id, tokens) = self.issue_login(&user_id, device_id, initial_device_display_name, refresh_token)?;
-        Ok((user_id, device_id, tokens))
+        Ok(user_id)
     }
 
     /// The account of a user the directory vouched for: made at their first login (see

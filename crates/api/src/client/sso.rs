@@ -66,7 +66,7 @@ async fn start(services: &Services, idp_id: &str, redirect_url: &str) -> Respons
         Ok(started) => {
             let secure = services
                 .config
-                .oidc
+                .client_api
                 .public_baseurl
                 .as_deref()
                 .is_some_and(|base| base.starts_with("https://"));

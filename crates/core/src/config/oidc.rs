@@ -10,9 +10,6 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OidcConfig {
-    /// The address users' browsers reach Accord's client API at (`https://matrix.example.org`):
-    /// the providers send users back to `<public_baseurl>/_synapse/client/oidc/callback`.
-    pub public_baseurl: Option<String>,
     /// The identity providers (`[[oidc.providers]]`).
     pub providers: Vec<OidcProviderConfig>,
 }

@@ -199,8 +199,8 @@ impl Config {
         if oidc.providers.is_empty() {
             return Ok(());
         }
-        let base = oidc.public_baseurl.as_deref().unwrap_or_default();
-        check_url("oidc.public_baseurl", base)?;
+        let base = self.client_api.public_baseurl.as_deref().unwrap_or_default();
+        check_url("client_api.public_baseurl", base)?;
         let mut seen = std::collections::HashSet::new();
         for (index, provider) in oidc.providers.iter().enumerate() {
             let key = |field: &str| format!("oidc.providers[{index}].{field}");

@@ -87,7 +87,7 @@ impl Sso {
     }
 
     fn callback_url(&self) -> String {
-        let base = self.config.oidc.public_baseurl.as_deref().unwrap_or_default();
+        let base = self.config.client_api.public_baseurl.as_deref().unwrap_or_default();
         format!("{}{CALLBACK_PATH}", base.trim_end_matches('/'))
     }
 

@@ -141,7 +141,7 @@ async fn start_idp() -> Idp {
 async fn accord_with(idp: &Idp) -> TestServer {
     let issuer = idp.issuer.clone();
     TestServer::start_with(move |c| {
-        c.oidc.public_baseurl = Some("http://127.0.0.1".to_owned());
+        c.client_api.public_baseurl = Some("http://127.0.0.1".to_owned());
         c.oidc.providers = vec![OidcProviderConfig {
             id: "test".to_owned(),
             name: "Test IdP".to_owned(),
