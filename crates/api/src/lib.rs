@@ -12,6 +12,7 @@ mod error;
 mod extract;
 pub mod federation;
 mod media;
+mod oauth;
 mod pages;
 mod raw;
 mod router;

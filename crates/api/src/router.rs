@@ -19,7 +19,7 @@ use crate::{ApiError, ClientAuth, Result, Ruma, client, error_response, synapse_
 /// Builds the client-server router over `services`.
 pub fn router(services: Services) -> Router {
     let router = Router::new();
-    let router = crate::admin::routes(crate::media::routes(client::routes(router)))
+    let router = crate::oauth::routes(crate::admin::routes(crate::media::routes(client::routes(router))))
         .route(
             "/_synapse/admin/v1/register",
             get(synapse_admin::get_nonce_route).post(synapse_admin::register_route),

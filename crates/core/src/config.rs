@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use ldap::LdapConfig;
 pub use load::ConfigError;
-pub use oidc::{OidcConfig, OidcProviderConfig, is_loopback_host};
+pub use oidc::{OAuthConfig, OidcConfig, OidcProviderConfig, is_loopback_host};
 pub use password_policy::PasswordPolicyConfig;
 pub use rate_limits::{BucketConfig, FederationLimitConfig, RateLimitsConfig};
 
@@ -45,6 +45,8 @@ pub struct Config {
     pub ldap: LdapConfig,
     /// Login through OpenID Connect identity providers.
     pub oidc: OidcConfig,
+    /// The OAuth 2.0 API (Accord as the authorization server).
+    pub oauth: OAuthConfig,
     /// Answers for `/.well-known/matrix/{client,server}`.
     pub well_known: WellKnownConfig,
     /// Room defaults.
@@ -557,6 +559,7 @@ impl Default for Config {
             password_policy: PasswordPolicyConfig::default(),
             ldap: LdapConfig::defaults(),
             oidc: OidcConfig::default(),
+            oauth: OAuthConfig::default(),
             well_known: WellKnownConfig::default(),
             rooms: RoomsConfig {
                 default_room_version: ruma::RoomVersionId::V11,

@@ -186,6 +186,19 @@ catalog! {
     IDPSUBJECT_USERID = "idpsubject_userid";
     /// `user_id 0xFF provider id 0xFF subject` -> empty: a user's provider links.
     USERID_IDPSUBJECT = "userid_idpsubject";
+    /// `client_id` -> JSON `OAuthClient`: clients registered through OAuth 2.0 dynamic client
+    /// registration (their metadata and redirect URIs).
+    OAUTHCLIENTID_CLIENT = "oauthclientid_client";
+    /// `request id` -> JSON `PendingAuthorization`: an authorization request whose user is
+    /// logging in or deciding on Accord's pages; deleted when decided.
+    OAUTHREQUESTID_PENDING = "oauthrequestid_pending";
+    /// `sha256(code)` -> JSON `AuthorizationGrant`: an authorization code, single use, minutes.
+    OAUTHCODEHASH_GRANT = "oauthcodehash_grant";
+    /// `sha256(device code)` -> JSON `DeviceGrant`: a device authorization (RFC 8628) waiting
+    /// for its user, approved, or denied.
+    OAUTHDEVICECODEHASH_GRANT = "oauthdevicecodehash_grant";
+    /// `user code` -> `sha256(device code)`: what a person types on the verification page.
+    OAUTHUSERCODE_DEVICECODEHASH = "oauthusercode_devicecodehash";
     /// `count` (u64) -> `room_id`: the global stream, for "which rooms changed since".
     COUNT_ROOMID = "count_roomid";
     /// `user_id 0xFF room_id` -> JSON `Membership` (state and the count it changed at).

@@ -32,6 +32,7 @@ mod key_signatures;
 mod ldap;
 pub mod media;
 mod membership_events;
+pub mod oauth;
 pub mod openid;
 mod password_check;
 mod password_policy;
@@ -128,6 +129,8 @@ pub struct Services {
     pub registration_tokens: registration_tokens::RegistrationTokens,
     /// Login through OpenID Connect identity providers.
     pub sso: sso::Sso,
+    /// The OAuth 2.0 API: Accord as the authorization server.
+    pub oauth: oauth::OAuth,
     /// Held while one-time keys are claimed, so no key is handed out twice.
     key_claims: Arc<parking_lot::Mutex<()>>,
     /// Held while a key backup changes, so concurrent uploads keep `count` and `etag` right.
@@ -176,6 +179,7 @@ impl Services {
             rate_limits,
             registration_tokens,
             sso: sso::Sso::new(config.clone(), db.clone())?,
+            oauth: oauth::OAuth::new(config.clone(), db.clone(), sessions.clone()),
             federation,
             media,
             search,

@@ -223,6 +223,28 @@ impl Sessions {
         Ok(())
     }
 
+    /// Ends the session of an access or refresh token (OAuth revocation): its device and every
+    /// token of it go, as at `/logout`. `None` when no session has the token.
+    pub fn revoke(&self, token: &str) -> Result<Option<(OwnedUserId, ruma::OwnedDeviceId)>> {
+        let hash = hash_token(token);
+        let owner = match self.db.get_access_session(&hash)? {
+            Some(session) => Some((session.user_id, session.device_id)),
+            None => self
+                .db
+                .get_refresh_session(&hash)?
+                .map(|session| (session.user_id, session.device_id)),
+        };
+        let Some((user_id, device_id)) = owner else {
+            return Ok(None);
+        };
+        let mut batch = WriteBatch::new();
+        self.delete_device(&mut batch, &user_id, &device_id)?;
+        self.db.write(batch)?;
+        self.db
+            .record_local_device_change(&device_change(&user_id, vec![device_id.clone()]))?;
+        Ok(Some((user_id, device_id)))
+    }
+
     /// `/logout`: deletes the caller's device and its tokens.
     pub fn logout(&self, user: &AuthedUser) -> Result<()> {
         let mut batch = WriteBatch::new();

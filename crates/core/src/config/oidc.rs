@@ -14,6 +14,27 @@ pub struct OidcConfig {
     pub providers: Vec<OidcProviderConfig>,
 }
 
+/// `[oauth]`: Accord as the OAuth 2.0 authorization server of the spec's "OAuth 2.0 API"
+/// (Element X and other next-generation clients log in this way).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthConfig {
+    /// Whether the OAuth 2.0 API is offered (needs `client_api.public_baseurl`).
+    pub enabled: bool,
+    /// Whether password login is offered on Accord's login page (with `[ldap]`, the
+    /// directory's passwords); off leaves only the identity providers.
+    pub password_login: bool,
+}
+
+impl Default for OAuthConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            password_login: true,
+        }
+    }
+}
+
 /// One `[[oidc.providers]]` entry.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -196,7 +196,7 @@ impl Config {
     /// and a public base URL to be sent back to.
     fn check_oidc(&self) -> Result<(), ConfigError> {
         let oidc = &self.oidc;
-        if oidc.providers.is_empty() {
+        if oidc.providers.is_empty() && !self.oauth.enabled {
             return Ok(());
         }
         let base = self.client_api.public_baseurl.as_deref().unwrap_or_default();

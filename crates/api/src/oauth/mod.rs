@@ -1,0 +1,31 @@
+//! The OAuth 2.0 API (spec v1.15, `[oauth] enabled`): the server metadata clients discover,
+//! the machine endpoints (`register`, `token`, `revoke`, `device`) and the pages people log
+//! in and approve on. The grants themselves are `accord_service::oauth`'s.
+
+mod endpoints;
+mod metadata;
+mod pages;
+
+use accord_service::{Services, oauth::BASE_PATH};
+use axum::{
+    Router,
+    routing::{get, post},
+};
+
+use crate::router::RumaRouter;
+
+/// Registers the OAuth routes (they answer 404 `M_UNRECOGNIZED` while OAuth is off).
+pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
+    let path = |name: &str| format!("{BASE_PATH}/{name}");
+    router
+        .ruma_route(metadata::auth_metadata_route)
+        .route(&path("register"), post(endpoints::register_route))
+        .route(&path("token"), post(endpoints::token_route))
+        .route(&path("revoke"), post(endpoints::revoke_route))
+        .route(&path("device"), post(endpoints::device_route))
+        .route(&path("authorize"), get(pages::authorize_route))
+        .route(&path("authorize/login"), post(pages::login_route))
+        .route(&path("authorize/sso"), get(pages::sso_return_route))
+        .route(&path("authorize/consent"), post(pages::consent_route))
+        .route(&path("device/verify"), get(pages::device_verify_route))
+}
