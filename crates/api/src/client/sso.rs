@@ -141,11 +141,12 @@ pub(crate) async fn callback_route(
     let cookie = browser_cookie(&headers);
     match services.sso_callback(&state, &code, cookie.as_deref()).await {
         // Back into Accord's own OAuth login: no app to warn about, straight on.
-        Ok(login) if login.redirect_to.starts_with(&format!(
-            "{}{}/",
-            services.oauth.base_url(),
-            accord_service::oauth::BASE_PATH
-        )) && services.oauth.enabled() =>
+        Ok(login)
+            if login.redirect_to.starts_with(&format!(
+                "{}{}/",
+                services.oauth.base_url(),
+                accord_service::oauth::BASE_PATH
+            )) && services.oauth.enabled() =>
         {
             let mut response = StatusCode::FOUND.into_response();
             if let Ok(location) = HeaderValue::from_str(&login.redirect_to) {

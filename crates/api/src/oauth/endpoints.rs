@@ -27,7 +27,13 @@ fn no_store(mut response: Response) -> Response {
 
 fn error(err: OAuthError) -> Response {
     let status = StatusCode::from_u16(err.status).unwrap_or(StatusCode::BAD_REQUEST);
-    no_store((status, Json(json!({ "error": err.error, "error_description": err.description }))).into_response())
+    no_store(
+        (
+            status,
+            Json(json!({ "error": err.error, "error_description": err.description })),
+        )
+            .into_response(),
+    )
 }
 
 fn disabled() -> Response {
@@ -39,13 +45,13 @@ fn disabled() -> Response {
 }
 
 async fn body(request: Request) -> Result<bytes::Bytes, Response> {
-    read_body(request.into_body(), MAX_BODY)
-        .await
-        .map_err(|_| error(OAuthError {
+    read_body(request.into_body(), MAX_BODY).await.map_err(|_| {
+        error(OAuthError {
             status: 400,
             error: "invalid_request",
             description: format!("the body must be at most {MAX_BODY} bytes"),
-        }))
+        })
+    })
 }
 
 async fn form(request: Request) -> Result<HashMap<String, String>, Response> {

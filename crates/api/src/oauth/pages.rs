@@ -50,7 +50,9 @@ fn redirect(to: &str, status: StatusCode) -> Response {
     if let Ok(location) = HeaderValue::from_str(to) {
         response.headers_mut().insert(header::LOCATION, location);
     }
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 
@@ -59,7 +61,13 @@ fn disabled() -> Response {
 }
 
 /// The login page of request `request_id`, for `client_id`, with `problem` shown.
-fn login_page(services: &Services, request_id: &str, client_id: &str, problem: Option<&str>, status: StatusCode) -> Response {
+fn login_page(
+    services: &Services,
+    request_id: &str,
+    client_id: &str,
+    problem: Option<&str>,
+    status: StatusCode,
+) -> Response {
     let label = match services.oauth.client_label(client_id) {
         Ok(label) => label,
         Err(err) => return error_page(StatusCode::FORBIDDEN, &err.to_string()),
@@ -84,7 +92,11 @@ fn login_page(services: &Services, request_id: &str, client_id: &str, problem: O
              <button type=\"submit\">Log in</button></form>"
         ));
     }
-    let back = format!("{}{BASE_PATH}/authorize/sso?request={}", services.oauth.base_url(), request_id);
+    let back = format!(
+        "{}{BASE_PATH}/authorize/sso?request={}",
+        services.oauth.base_url(),
+        request_id
+    );
     let back: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
     for (id, name) in services.sso.providers() {
         body.push_str(&format!(
@@ -121,7 +133,10 @@ fn consent_page(services: &Services, request_id: &str, client_id: &str, user: &s
 }
 
 /// # `GET /_accord/oauth2/authorize`
-pub(crate) async fn authorize_route(State(services): State<Services>, Query(params): Query<AuthorizeParams>) -> Response {
+pub(crate) async fn authorize_route(
+    State(services): State<Services>,
+    Query(params): Query<AuthorizeParams>,
+) -> Response {
     if !services.oauth.enabled() {
         return disabled();
     }
@@ -161,21 +176,44 @@ pub(crate) async fn login_route(State(services): State<Services>, request: axum:
         return error_page(StatusCode::BAD_REQUEST, "The form was too large.");
     };
     let Ok(form) = serde_urlencoded::from_bytes::<LoginForm>(&bytes) else {
-        return error_page(StatusCode::BAD_REQUEST, "The form was incomplete; start again from the app.");
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "The form was incomplete; start again from the app.",
+        );
     };
     let pending = match services.oauth.pending(&form.request, cookie.as_deref()) {
         Ok(pending) => pending,
         Err(err) => return error_page(StatusCode::FORBIDDEN, &err.to_string()),
     };
     if let Err(err) = services.rate_limits.check_address(RateClass::LoginAddress, address) {
-        return login_page(&services, &form.request, &pending.client_id, Some(&err.to_string()), StatusCode::TOO_MANY_REQUESTS);
+        return login_page(
+            &services,
+            &form.request,
+            &pending.client_id,
+            Some(&err.to_string()),
+            StatusCode::TOO_MANY_REQUESTS,
+        );
     }
     let identifier = UserIdentifier::Matrix(MatrixUserIdentifier::new(form.username.trim().to_owned()));
-    let user_id = match services.accounts.check_password_login(&identifier, &form.password).await {
+    let user_id = match services
+        .accounts
+        .check_password_login(&identifier, &form.password)
+        .await
+    {
         Ok(user_id) => user_id,
         Err(err) => {
-            let status = if err.kind().is_some() { StatusCode::FORBIDDEN } else { StatusCode::INTERNAL_SERVER_ERROR };
-            return login_page(&services, &form.request, &pending.client_id, Some(&err.to_string()), status);
+            let status = if err.kind().is_some() {
+                StatusCode::FORBIDDEN
+            } else {
+                StatusCode::INTERNAL_SERVER_ERROR
+            };
+            return login_page(
+                &services,
+                &form.request,
+                &pending.client_id,
+                Some(&err.to_string()),
+                status,
+            );
         }
     };
     if let Err(err) = services.oauth.logged_in(&form.request, cookie.as_deref(), &user_id) {
@@ -232,7 +270,10 @@ pub(crate) async fn consent_route(State(services): State<Services>, request: axu
         return error_page(StatusCode::BAD_REQUEST, "The form was too large.");
     };
     let Ok(form) = serde_urlencoded::from_bytes::<ConsentForm>(&bytes) else {
-        return error_page(StatusCode::BAD_REQUEST, "The form was incomplete; start again from the app.");
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "The form was incomplete; start again from the app.",
+        );
     };
     let allow = form.decision == "allow";
     match services.oauth.decide(&form.request, cookie.as_deref(), allow) {
@@ -243,7 +284,11 @@ pub(crate) async fn consent_route(State(services): State<Services>, request: axu
             "Device approved",
             "<p>You can close this page; your device is logging in.</p>",
         ),
-        Ok(None) => page(StatusCode::OK, "Device denied", "<p>The device was not given access.</p>"),
+        Ok(None) => page(
+            StatusCode::OK,
+            "Device denied",
+            "<p>The device was not given access.</p>",
+        ),
         Err(err) => error_page(StatusCode::FORBIDDEN, &err.to_string()),
     }
 }
@@ -254,7 +299,10 @@ pub(crate) struct VerifyQuery {
 }
 
 /// # `GET /_accord/oauth2/device/verify`: type the code a device shows, then log in.
-pub(crate) async fn device_verify_route(State(services): State<Services>, Query(query): Query<VerifyQuery>) -> Response {
+pub(crate) async fn device_verify_route(
+    State(services): State<Services>,
+    Query(query): Query<VerifyQuery>,
+) -> Response {
     if !services.oauth.enabled() {
         return disabled();
     }

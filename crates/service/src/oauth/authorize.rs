@@ -118,7 +118,11 @@ impl OAuth {
         let Some(redirect_uri) = params.redirect_uri.clone() else {
             return Ok(AuthorizeStart::ShowError("The app sent no redirect_uri.".to_owned()));
         };
-        if !client.redirect_uris.iter().any(|known| redirect_matches(&redirect_uri, known)) {
+        if !client
+            .redirect_uris
+            .iter()
+            .any(|known| redirect_matches(&redirect_uri, known))
+        {
             return Ok(AuthorizeStart::ShowError(
                 "The app asked to be answered at an address it did not register; nothing was sent there.".to_owned(),
             ));
@@ -134,7 +138,11 @@ impl OAuth {
             if let Some(state) = state.as_deref() {
                 answer.push(("state", state));
             }
-            Ok(AuthorizeStart::Redirect(answer_url(&redirect_uri, &response_mode, &answer)))
+            Ok(AuthorizeStart::Redirect(answer_url(
+                &redirect_uri,
+                &response_mode,
+                &answer,
+            )))
         };
         if params.response_type.as_deref() != Some("code") {
             return refuse("unsupported_response_type", "response_type must be code");
@@ -298,9 +306,15 @@ mod tests {
     fn loopback_redirects_match_on_any_port_and_nothing_else_loosely() {
         assert!(redirect_matches("http://127.0.0.1:5555/cb", "http://127.0.0.1/cb"));
         assert!(redirect_matches("https://app.example/cb", "https://app.example/cb"));
-        assert!(!redirect_matches("https://app.example:444/cb", "https://app.example/cb"));
+        assert!(!redirect_matches(
+            "https://app.example:444/cb",
+            "https://app.example/cb"
+        ));
         assert!(!redirect_matches("http://127.0.0.1:5555/other", "http://127.0.0.1/cb"));
-        assert!(!redirect_matches("https://app.example/cb/../evil", "https://app.example/cb"));
+        assert!(!redirect_matches(
+            "https://app.example/cb/../evil",
+            "https://app.example/cb"
+        ));
     }
 
     #[test]

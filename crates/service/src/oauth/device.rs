@@ -91,14 +91,20 @@ impl OAuth {
             .map_err(OAuthError::internal)?
             .ok_or_else(|| OAuthError::bad("invalid_grant", "unknown device_code"))?;
         if grant.client_id != client_id {
-            return Err(OAuthError::bad("invalid_grant", "the device code belongs to another client"));
+            return Err(OAuthError::bad(
+                "invalid_grant",
+                "the device code belongs to another client",
+            ));
         }
         let now = now_millis();
         let mut batch = WriteBatch::new();
         if grant.expires_ts <= now {
             self.db.delete_device_grant(&mut batch, &hash, &grant.user_code);
             self.db.write(batch).map_err(OAuthError::internal)?;
-            return Err(OAuthError::bad("expired_token", "the device code has expired; start again"));
+            return Err(OAuthError::bad(
+                "expired_token",
+                "the device code has expired; start again",
+            ));
         }
         if grant.denied {
             self.db.delete_device_grant(&mut batch, &hash, &grant.user_code);
@@ -157,7 +163,8 @@ impl OAuth {
         user_id: &UserId,
         allow: bool,
     ) -> Result<()> {
-        let hash = crate::tokens::unhex(device_code_hash).ok_or_else(|| Error::Internal("bad device code hash".to_owned()))?;
+        let hash =
+            crate::tokens::unhex(device_code_hash).ok_or_else(|| Error::Internal("bad device code hash".to_owned()))?;
         let mut grant = self
             .db
             .device_grant(&hash)?

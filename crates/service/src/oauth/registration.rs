@@ -37,12 +37,16 @@ fn check_https_uri(field: &str, text: &str, client_host: Option<&str>) -> Result
     let url = Url::parse(text).map_err(|err| bad_metadata(format!("{field} is not a URL: {err}")))?;
     let host = url.host_str().unwrap_or_default();
     if url.scheme() != "https" || host.is_empty() || !url.username().is_empty() || url.password().is_some() {
-        return Err(bad_metadata(format!("{field} must be an https URL without user or password")));
+        return Err(bad_metadata(format!(
+            "{field} must be an https URL without user or password"
+        )));
     }
     if let Some(client_host) = client_host
         && !same_site(host, client_host)
     {
-        return Err(bad_metadata(format!("{field} must be on {client_host} or a subdomain of it")));
+        return Err(bad_metadata(format!(
+            "{field} must be on {client_host} or a subdomain of it"
+        )));
     }
     Ok(())
 }
@@ -58,7 +62,9 @@ fn check_redirect_uri(text: &str, native: bool, client_host: &str) -> Result<(),
     let host = url.host_str().unwrap_or_default();
     match url.scheme() {
         "https" if same_site(host, client_host) => Ok(()),
-        "https" => Err(bad_redirect(format!("{text} is not on {client_host} or a subdomain of it"))),
+        "https" => Err(bad_redirect(format!(
+            "{text} is not on {client_host} or a subdomain of it"
+        ))),
         "http" if native && matches!(host, "localhost" | "127.0.0.1" | "[::1]") => {
             if url.port().is_some() {
                 return Err(bad_redirect(format!(
@@ -67,7 +73,9 @@ fn check_redirect_uri(text: &str, native: bool, client_host: &str) -> Result<(),
             }
             Ok(())
         }
-        "http" => Err(bad_redirect(format!("{text}: http is only for a native app's loopback redirect"))),
+        "http" => Err(bad_redirect(format!(
+            "{text}: http is only for a native app's loopback redirect"
+        ))),
         scheme if native => {
             let reversed: Vec<&str> = client_host.split('.').rev().collect();
             let reversed = reversed.join(".");
@@ -92,7 +100,8 @@ impl OAuth {
         let Value::Object(mut fields) = metadata else {
             return Err(bad_metadata("the body must be a JSON object"));
         };
-        let text = |fields: &Map<String, Value>, name: &str| fields.get(name).and_then(Value::as_str).map(str::to_owned);
+        let text =
+            |fields: &Map<String, Value>, name: &str| fields.get(name).and_then(Value::as_str).map(str::to_owned);
         let client_uri = text(&fields, "client_uri").ok_or_else(|| bad_metadata("client_uri is required"))?;
         check_https_uri("client_uri", &client_uri, None)?;
         let client_host = Url::parse(&client_uri)
@@ -102,7 +111,9 @@ impl OAuth {
         for (field, value) in &fields {
             let base = field.split('#').next().unwrap_or_default();
             if matches!(base, "logo_uri" | "tos_uri" | "policy_uri") {
-                let uri = value.as_str().ok_or_else(|| bad_metadata(format!("{field} must be a string")))?;
+                let uri = value
+                    .as_str()
+                    .ok_or_else(|| bad_metadata(format!("{field} must be a string")))?;
                 check_https_uri(field, uri, Some(&client_host))?;
             }
         }
@@ -116,24 +127,40 @@ impl OAuth {
         let native = match application_type.as_str() {
             "web" => false,
             "native" => true,
-            other => return Err(bad_metadata(format!("application_type {other:?} is neither web nor native"))),
+            other => {
+                return Err(bad_metadata(format!(
+                    "application_type {other:?} is neither web nor native"
+                )));
+            }
         };
         let grant_types: Vec<String> = fields
             .get("grant_types")
             .and_then(Value::as_array)
-            .map(|all| all.iter().filter_map(Value::as_str).filter(|g| GRANT_TYPES.contains(g)).map(str::to_owned).collect())
+            .map(|all| {
+                all.iter()
+                    .filter_map(Value::as_str)
+                    .filter(|g| GRANT_TYPES.contains(g))
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_else(|| vec!["authorization_code".to_owned()]);
         let redirect_uris: Vec<String> = match fields.get("redirect_uris") {
             None => Vec::new(),
             Some(Value::Array(all)) => all
                 .iter()
-                .map(|uri| uri.as_str().map(str::to_owned).ok_or_else(|| bad_redirect("redirect_uris must be strings")))
+                .map(|uri| {
+                    uri.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| bad_redirect("redirect_uris must be strings"))
+                })
                 .collect::<Result<_, _>>()?,
             Some(_) => return Err(bad_redirect("redirect_uris must be a list")),
         };
         if grant_types.iter().any(|g| g == "authorization_code") {
             if redirect_uris.is_empty() {
-                return Err(bad_redirect("the authorization code grant needs at least one redirect URI"));
+                return Err(bad_redirect(
+                    "the authorization code grant needs at least one redirect URI",
+                ));
             }
             let response_types_ok = fields
                 .get("response_types")
@@ -178,16 +205,38 @@ mod tests {
 
     #[test]
     fn redirect_uris_follow_the_spec_examples() {
-        for ok in ["https://example.com/callback", "https://app.example.com/callback", "https://example.com:5173/?query=value"] {
+        for ok in [
+            "https://example.com/callback",
+            "https://app.example.com/callback",
+            "https://example.com:5173/?query=value",
+        ] {
             assert!(check_redirect_uri(ok, false, "example.com").is_ok(), "{ok}");
         }
-        for bad in ["https://example.com/callback#fragment", "http://example.com/callback", "http://localhost/", "https://evil.example/cb"] {
+        for bad in [
+            "https://example.com/callback#fragment",
+            "http://example.com/callback",
+            "http://localhost/",
+            "https://evil.example/cb",
+        ] {
             assert!(check_redirect_uri(bad, false, "example.com").is_err(), "{bad}");
         }
-        for ok in ["com.example.app:/callback", "com.example:/", "com.example:callback", "http://localhost/callback", "http://127.0.0.1/callback", "http://[::1]/callback"] {
+        for ok in [
+            "com.example.app:/callback",
+            "com.example:/",
+            "com.example:callback",
+            "http://localhost/callback",
+            "http://127.0.0.1/callback",
+            "http://[::1]/callback",
+        ] {
             assert!(check_redirect_uri(ok, true, "example.com").is_ok(), "{ok}");
         }
-        for bad in ["example:/callback", "com.example.app://callback", "https://localhost/callback", "http://localhost:1234/callback", "org.evil:/cb"] {
+        for bad in [
+            "example:/callback",
+            "com.example.app://callback",
+            "https://localhost/callback",
+            "http://localhost:1234/callback",
+            "org.evil:/cb",
+        ] {
             assert!(check_redirect_uri(bad, true, "example.com").is_err(), "{bad}");
         }
     }

@@ -7,7 +7,10 @@ use ruma::OwnedDeviceId;
 use super::OAuthError;
 
 const API: [&str; 2] = ["urn:matrix:client:api:*", "urn:matrix:org.matrix.msc2967.client:api:*"];
-const DEVICE: [&str; 2] = ["urn:matrix:client:device:", "urn:matrix:org.matrix.msc2967.client:device:"];
+const DEVICE: [&str; 2] = [
+    "urn:matrix:client:device:",
+    "urn:matrix:org.matrix.msc2967.client:device:",
+];
 
 /// What a scope asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +30,10 @@ pub(crate) fn parse(scope: &str) -> Result<Requested, OAuthError> {
     let mut device_id = None;
     let mut granted = Vec::new();
     for token in scope.split(' ').filter(|token| !token.is_empty()) {
-        if !token.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b)) {
+        if !token
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+        {
             return Err(invalid("the scope has characters RFC 6749 doesn't allow"));
         }
         if API.contains(&token) {
@@ -46,7 +52,9 @@ pub(crate) fn parse(scope: &str) -> Result<Requested, OAuthError> {
         }
     }
     if !api {
-        return Err(invalid("ask for urn:matrix:client:api:* (full access to the client API)"));
+        return Err(invalid(
+            "ask for urn:matrix:client:api:* (full access to the client API)",
+        ));
     }
     Ok(Requested {
         device_id,
@@ -60,9 +68,14 @@ mod tests {
 
     #[test]
     fn stable_and_unstable_names_and_bad_scopes() {
-        let sdk = parse("urn:matrix:org.matrix.msc2967.client:api:* urn:matrix:org.matrix.msc2967.client:device:ABCDEFGHIJ openid")
-            .ok();
-        assert_eq!(sdk.as_ref().and_then(|r| r.device_id.as_ref()).map(|d| d.as_str()), Some("ABCDEFGHIJ"));
+        let sdk = parse(
+            "urn:matrix:org.matrix.msc2967.client:api:* urn:matrix:org.matrix.msc2967.client:device:ABCDEFGHIJ openid",
+        )
+        .ok();
+        assert_eq!(
+            sdk.as_ref().and_then(|r| r.device_id.as_ref()).map(|d| d.as_str()),
+            Some("ABCDEFGHIJ")
+        );
         assert!(sdk.is_some_and(|r| !r.granted.contains("openid")));
         assert!(parse("urn:matrix:client:api:* urn:matrix:client:device:X1").is_ok());
         for bad in [

@@ -39,6 +39,7 @@ mod media_bad_input;
 mod media_federation;
 mod media_preview;
 mod media_support;
+mod oauth;
 mod pdu_integrity;
 mod persistence;
 mod profile;
