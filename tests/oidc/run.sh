@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Single sign-on through real OpenID Connect providers: two panva/oidc-provider instances
-# (providers.mjs, their own node process on 127.0.0.1), an Accord configured with both, and
-# headless Chromium (Debian's, driven by playwright-core) logging people in through Accord's
-# pages and the providers' (sso.mjs). Screenshots of every page go to
-# ${OIDC_TEST_SHOTS:-${CARGO_TARGET_DIR:-target}/test-output/oidc}.
+# Single sign-on and the OAuth 2.0 API through real OpenID Connect providers: two
+# panva/oidc-provider instances (providers.mjs, their own node process on 127.0.0.1), an
+# Accord configured with both and with [oauth] on, and
+#   - headless Chromium (Debian's, driven by playwright-core) logging people in through
+#     Accord's pages and the providers', both with m.login.sso and as an OAuth client with
+#     PKCE (sso.mjs); screenshots of every page go to
+#     ${OIDC_TEST_SHOTS:-${CARGO_TARGET_DIR:-target}/test-output/oidc};
+#   - matrix-rust-sdk (Element X's SDK, tests/element-x's accord-oauth-test) completing the
+#     OAuth flow: dynamic registration, authorization code with PKCE, refresh, revocation.
 #
 #   bash tests/oidc/run.sh [path/to/accord]
 #
@@ -27,6 +31,8 @@ if [[ ! -d "$here/node_modules/oidc-provider" || ! -d "$here/node_modules/playwr
     (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 shots="${OIDC_TEST_SHOTS:-${CARGO_TARGET_DIR:-$here/../../target}/test-output/oidc}"
+cargo build --quiet --manifest-path "$here/../element-x/Cargo.toml" --bin accord-oauth-test
+sdk_test="${CARGO_TARGET_DIR:-$here/../element-x/target}/debug/accord-oauth-test"
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/accord-oidc.XXXXXX")"
 server_log="$tmp/server.log"
@@ -81,6 +87,12 @@ path = "$tmp/db"
 bind = "127.0.0.1:$port"
 public_baseurl = "$base_url"
 
+[registration]
+mode = "open"
+
+[oauth]
+enabled = true
+
 [[oidc.providers]]
 id = "agency"
 name = "Agency login"
@@ -109,4 +121,10 @@ fi
 server_pid="$lib_pid"
 
 node "$here/sso.mjs" "$base_url" "$shots"
+
+# A password account for the SDK's OAuth login.
+curl -sf -X POST -H 'content-type: application/json' \
+    -d '{"username":"erin","password":"erin-password-1","auth":{"type":"m.login.dummy"}}' \
+    "$base_url/_matrix/client/v3/register" >/dev/null
+"$sdk_test" "$base_url" erin erin-password-1
 echo "oidc/run.sh: passed"

@@ -8,6 +8,7 @@
 // Exits non-zero, naming the step, on the first failure.
 import http from 'node:http';
 import { mkdirSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
 import { chromium } from 'playwright-core';
 
 const [accord, shots] = process.argv.slice(2);
@@ -112,13 +113,80 @@ try {
   check((await page.textContent('main')).includes('@alice:localhost'), 'the agency Alice logs in to the same account again');
   await context.close();
 
+  // The OAuth 2.0 API: an app registers, sends the browser to Accord's login page, the person
+  // picks the agency's login there, approves the app on Accord's consent page, and the app
+  // trades the code (with its PKCE verifier) for tokens.
+  const registered = await fetch(`${accord}/_accord/oauth2/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      client_name: 'Chromium test app',
+      client_uri: 'https://chromium-test.example/',
+      application_type: 'native',
+      redirect_uris: ['http://127.0.0.1/after-login'],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'none',
+    }),
+  });
+  check(registered.status === 201, `OAuth client registration (${registered.status})`);
+  const clientId = (await registered.json()).client_id;
+  const verifier = randomBytes(48).toString('base64url');
+  const challenge = createHash('sha256').update(verifier).digest('base64url');
+  const authorize = new URL(`${accord}/_accord/oauth2/authorize`);
+  Object.entries({
+    response_type: 'code',
+    client_id: clientId,
+    redirect_uri: clientUrl,
+    scope: 'urn:matrix:client:api:* urn:matrix:client:device:CHROMIUMDEV',
+    state: 'oauth-state',
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+  }).forEach(([key, value]) => authorize.searchParams.set(key, value));
+  const oauthContext = await browser.newContext();
+  const oauthPage = await oauthContext.newPage();
+  await oauthPage.goto(authorize.toString());
+  check((await oauthPage.title()) === 'Log in', 'OAuth: Accord shows its login page');
+  check((await oauthPage.textContent('main')).includes('Chromium test app'), 'OAuth: the login page names the app');
+  await oauthPage.screenshot({ path: `${shots}/3-1-oauth-accord-login.png` });
+  await oauthPage.getByRole('link', { name: 'Continue with Agency login' }).click();
+  await oauthPage.waitForSelector('input[name=login]');
+  await oauthPage.fill('input[name=login]', 'alice');
+  await oauthPage.fill('input[name=password]', 'x');
+  await oauthPage.click('button[type=submit]');
+  await oauthPage.waitForSelector('button[type=submit]');
+  await oauthPage.click('button[type=submit]');
+  await oauthPage.waitForURL(/\/_accord\/oauth2\/authorize\/sso/);
+  check((await oauthPage.title()) === 'Allow access?', 'OAuth: Accord asks for consent');
+  check((await oauthPage.textContent('main')).includes('@alice:localhost'), 'OAuth: consent names the account');
+  await oauthPage.screenshot({ path: `${shots}/3-2-oauth-accord-consent.png` });
+  await oauthPage.getByRole('button', { name: 'Allow' }).click();
+  await oauthPage.waitForURL((url) => url.toString().startsWith(clientUrl));
+  const answer = new URL(oauthPage.url());
+  check(answer.searchParams.get('state') === 'oauth-state', 'OAuth: the state comes back');
+  const code = answer.searchParams.get('code');
+  check(code, 'OAuth: a code comes back');
+  const exchanged = await fetch(`${accord}/_accord/oauth2/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'authorization_code', code, redirect_uri: clientUrl, client_id: clientId, code_verifier: verifier,
+    }),
+  });
+  const tokens = await exchanged.json();
+  check(exchanged.status === 200 && tokens.refresh_token, `OAuth: the code exchange (${JSON.stringify(tokens)})`);
+  const oauthWhoami = await matrix('GET', '/_matrix/client/v3/account/whoami', null, tokens.access_token);
+  check(oauthWhoami.body.user_id === '@alice:localhost' && oauthWhoami.body.device_id === 'CHROMIUMDEV',
+    `OAuth: whoami ${JSON.stringify(oauthWhoami.body)}`);
+  await oauthContext.close();
+
   // A state that was never started here is refused, with a page that says so.
   const forged = await fetch(`${accord}/_synapse/client/oidc/callback?code=x&state=never-started`);
   check(forged.status === 403 && (await forged.text()).includes('start the login again'), 'an unknown state is refused');
   // redirectUrl must not run script in the browser.
   const script = await fetch(`${accord}/_matrix/client/v3/login/sso/redirect/agency?redirectUrl=${encodeURIComponent('javascript:alert(1)')}`, { redirect: 'manual' });
   check(script.status === 400, `a javascript: redirectUrl is refused (${script.status})`);
-  console.log(`sso.mjs: both providers passed; screenshots in ${shots}`);
+  console.log(`sso.mjs: both providers and the OAuth flow passed; screenshots in ${shots}`);
 } finally {
   await browser.close();
   client.close();

@@ -79,7 +79,7 @@ use std::sync::Arc;
 use accord_core::Config;
 use accord_db::Db;
 
-pub use accord_db::{Direction, RateLimitOverride};
+pub use accord_db::{Direction, PendingAuthorization, RateLimitOverride};
 pub(crate) use edus::edu_json;
 pub use error::{Error, Result};
 pub use sessions::AuthedUser;

@@ -5,7 +5,7 @@
 //! same-site posts (SameSite=Lax), so another site can't post them.
 
 use accord_service::{
-    Services,
+    PendingAuthorization, Services,
     oauth::{AuthorizeParams, AuthorizeStart, BASE_PATH, BROWSER_COOKIE},
     rate_limits::RateClass,
 };
@@ -109,8 +109,11 @@ fn login_page(
     page(status, "Log in", &body)
 }
 
-/// The consent page of request `request_id`.
-fn consent_page(services: &Services, request_id: &str, client_id: &str, user: &str) -> Response {
+/// The consent page of request `request_id`. Its form's answer redirects to the client, so
+/// the page's `form-action` admits the redirect URI's origin too (browsers apply it to the
+/// redirect after the post).
+fn consent_page(services: &Services, request_id: &str, pending: &PendingAuthorization, user: &str) -> Response {
+    let client_id = pending.client_id.as_str();
     let label = match services.oauth.client_label(client_id) {
         Ok(label) => label,
         Err(err) => return error_page(StatusCode::FORBIDDEN, &err.to_string()),
@@ -129,7 +132,22 @@ fn consent_page(services: &Services, request_id: &str, client_id: &str, user: &s
         user = escape(user),
         request = escape(request_id),
     );
-    page(StatusCode::OK, "Allow access?", &body)
+    let mut response = page(StatusCode::OK, "Allow access?", &body);
+    let target = url::Url::parse(&pending.redirect_uri)
+        .ok()
+        .map(|url| match url.host_str() {
+            Some(_) => url.origin().ascii_serialization(),
+            None => format!("{}:", url.scheme()),
+        });
+    if let Some(target) = target {
+        let policy = format!(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' {target}; frame-ancestors 'none'"
+        );
+        if let Ok(value) = HeaderValue::from_str(&policy) {
+            response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, value);
+        }
+    }
+    response
 }
 
 /// # `GET /_accord/oauth2/authorize`
@@ -219,7 +237,7 @@ pub(crate) async fn login_route(State(services): State<Services>, request: axum:
     if let Err(err) = services.oauth.logged_in(&form.request, cookie.as_deref(), &user_id) {
         return error_page(StatusCode::FORBIDDEN, &err.to_string());
     }
-    consent_page(&services, &form.request, &pending.client_id, user_id.as_str())
+    consent_page(&services, &form.request, &pending, user_id.as_str())
 }
 
 #[derive(Deserialize)]
@@ -250,7 +268,7 @@ pub(crate) async fn sso_return_route(
     if let Err(err) = services.oauth.logged_in(&query.request, cookie.as_deref(), &user_id) {
         return error_page(StatusCode::FORBIDDEN, &err.to_string());
     }
-    consent_page(&services, &query.request, &pending.client_id, user_id.as_str())
+    consent_page(&services, &query.request, &pending, user_id.as_str())
 }
 
 #[derive(Deserialize)]
