@@ -38,11 +38,20 @@ async fn wrong_password_and_unknown_user_are_403_forbidden() {
         .login("@hank:elsewhere.example", "pw-123456")
         .await
         .assert_error(403, "M_FORBIDDEN");
-    let reply = server
+    // A login token nobody issued is 403 (spec); a login type the server lacks is 400.
+    server
         .post(
             "/_matrix/client/v3/login",
             None,
             json!({ "type": "m.login.token", "token": "x" }),
+        )
+        .await
+        .assert_error(403, "M_FORBIDDEN");
+    let reply = server
+        .post(
+            "/_matrix/client/v3/login",
+            None,
+            json!({ "type": "org.example.unknown", "secret": "x" }),
         )
         .await;
     assert_eq!(reply.status, 400, "{}", reply.body);
