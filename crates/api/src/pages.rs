@@ -62,6 +62,19 @@ pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
     response
 }
 
+/// The value of cookie `name` among the request's `Cookie` headers (the cookies that tie a
+/// login's pages to the browser that started it).
+pub(crate) fn cookie(headers: &http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_owned())
+}
+
 /// A page saying what went wrong and what to do.
 pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
     page(

@@ -59,7 +59,7 @@ pub use keys::{StoredOldKey, StoredSigningKey};
 pub use media::{FILE_REFERENCE, MediaRecord, ThumbnailRecord, thumbnail_reference};
 pub use migrations::SCHEMA_VERSION;
 pub use notifications::NotificationRecord;
-pub use oauth::{AuthorizationGrant, DeviceGrant, OAuthClient, PendingAuthorization};
+pub use oauth::{AccountPageSession, AuthorizationGrant, DeviceGrant, OAuthClient, PendingAuthorization};
 pub use openid::OpenIdSession;
 pub use presence::PresenceRecord;
 pub use pushers::{PusherProgress, PusherRecord};

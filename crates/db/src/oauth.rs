@@ -11,8 +11,8 @@ use crate::{
     Db, Result,
     database::encode,
     tables::{
-        OAUTHCLIENTID_CLIENT, OAUTHCODEHASH_GRANT, OAUTHDEVICECODEHASH_GRANT, OAUTHREQUESTID_PENDING,
-        OAUTHUSERCODE_DEVICECODEHASH,
+        ACCOUNTCOOKIEHASH_SESSION, OAUTHCLIENTID_CLIENT, OAUTHCODEHASH_GRANT, OAUTHDEVICECODEHASH_GRANT,
+        OAUTHREQUESTID_PENDING, OAUTHUSERCODE_DEVICECODEHASH,
     },
 };
 
@@ -97,7 +97,31 @@ pub struct DeviceGrant {
     pub last_poll_ts: u64,
 }
 
+/// A person logged in on the account management pages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountPageSession {
+    /// Who.
+    pub user_id: OwnedUserId,
+    /// When it ends, ms since the epoch.
+    pub expires_ts: u64,
+}
+
 impl Db {
+    /// An account page session, by its cookie's hash.
+    pub fn account_page_session(&self, cookie_hash: &[u8]) -> Result<Option<AccountPageSession>> {
+        self.get_json(ACCOUNTCOOKIEHASH_SESSION, cookie_hash)
+    }
+
+    /// Queues storing an account page session.
+    pub fn put_account_page_session(&self, batch: &mut WriteBatch, cookie_hash: &[u8], session: &AccountPageSession) {
+        batch.put(ACCOUNTCOOKIEHASH_SESSION, cookie_hash.to_vec(), encode(session));
+    }
+
+    /// Queues ending an account page session.
+    pub fn delete_account_page_session(&self, batch: &mut WriteBatch, cookie_hash: &[u8]) {
+        batch.delete(ACCOUNTCOOKIEHASH_SESSION, cookie_hash.to_vec());
+    }
+
     /// A registered client.
     pub fn oauth_client(&self, client_id: &str) -> Result<Option<OAuthClient>> {
         self.get_json(OAUTHCLIENTID_CLIENT, client_id.as_bytes())

@@ -199,6 +199,9 @@ catalog! {
     OAUTHDEVICECODEHASH_GRANT = "oauthdevicecodehash_grant";
     /// `user code` -> `sha256(device code)`: what a person types on the verification page.
     OAUTHUSERCODE_DEVICECODEHASH = "oauthusercode_devicecodehash";
+    /// `sha256(cookie)` -> JSON `AccountPageSession`: a person logged in on the account
+    /// management pages (an hour at most).
+    ACCOUNTCOOKIEHASH_SESSION = "accountcookiehash_session";
     /// `count` (u64) -> `room_id`: the global stream, for "which rooms changed since".
     COUNT_ROOMID = "count_roomid";
     /// `user_id 0xFF room_id` -> JSON `Membership` (state and the count it changed at).

@@ -115,6 +115,24 @@ impl Devices {
     /// Deletes devices (after UIA) and their tokens in one batch; unknown ids are ignored, as
     /// the spec's bulk delete asks.
     pub fn delete(&self, user_id: &UserId, device_ids: &[OwnedDeviceId], uiaa: UiaaCompleted) -> Result<()> {
+        self.delete_with(user_id, device_ids, |db, batch| uiaa.finish(db, batch))?;
+        Ok(())
+    }
+
+    /// Signs one device out after its owner confirmed it on the account management page
+    /// (logged in there with their password or identity provider within the hour). Whether
+    /// the device existed.
+    pub fn sign_out(&self, user_id: &UserId, device_id: &OwnedDeviceId) -> Result<bool> {
+        let deleted = self.delete_with(user_id, std::slice::from_ref(device_id), |_, _| {})?;
+        Ok(!deleted.is_empty())
+    }
+
+    fn delete_with(
+        &self,
+        user_id: &UserId,
+        device_ids: &[OwnedDeviceId],
+        also: impl FnOnce(&Db, &mut WriteBatch),
+    ) -> Result<Vec<OwnedDeviceId>> {
         let mut batch = WriteBatch::new();
         let mut deleted = Vec::new();
         for device_id in device_ids {
@@ -122,11 +140,12 @@ impl Devices {
                 deleted.push(device_id.clone());
             }
         }
-        uiaa.finish(&self.db, &mut batch);
+        also(&self.db, &mut batch);
         self.db.write(batch)?;
         if !deleted.is_empty() {
-            self.db.record_local_device_change(&device_change(user_id, deleted))?;
+            self.db
+                .record_local_device_change(&device_change(user_id, deleted.clone()))?;
         }
-        Ok(())
+        Ok(deleted)
     }
 }

@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use crate::{
     ApiError,
-    pages::{error_page, escape, page},
+    pages::{cookie, error_page, escape, page},
 };
 
 #[derive(Deserialize)]
@@ -138,15 +138,15 @@ pub(crate) async fn callback_route(
     let (Some(code), Some(state)) = (query.code, query.state) else {
         return error_page(StatusCode::BAD_REQUEST, "The identity provider sent no code and state.");
     };
-    let cookie = browser_cookie(&headers);
+    let cookie = cookie(&headers, BROWSER_COOKIE);
     match services.sso_callback(&state, &code, cookie.as_deref()).await {
-        // Back into Accord's own OAuth login: no app to warn about, straight on.
+        // Back into Accord's own pages (the OAuth login, the account page): no app to warn
+        // about, straight on.
         Ok(login)
-            if login.redirect_to.starts_with(&format!(
-                "{}{}/",
-                services.oauth.base_url(),
-                accord_service::oauth::BASE_PATH
-            )) && services.oauth.enabled() =>
+            if login
+                .redirect_to
+                .starts_with(&format!("{}/_accord/", services.oauth.base_url()))
+                && services.oauth.enabled() =>
         {
             let mut response = StatusCode::FOUND.into_response();
             if let Ok(location) = HeaderValue::from_str(&login.redirect_to) {
@@ -174,16 +174,4 @@ pub(crate) async fn callback_route(
             error_page(StatusCode::FORBIDDEN, &message)
         }
     }
-}
-
-/// The browser cookie of an SSO login, from the `Cookie` headers.
-fn browser_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == BROWSER_COOKIE)
-        .map(|(_, value)| value.to_owned())
 }

@@ -40,6 +40,8 @@ pub async fn auth_metadata_route(
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["none"],
         "revocation_endpoint_auth_methods_supported": ["none"],
+        "account_management_uri": format!("{}{}", oauth.base_url(), super::account::ACCOUNT_PATH),
+        "account_management_actions_supported": super::account::ACTIONS,
     });
     let raw = serde_json::value::to_raw_value(&metadata)
         .map_err(|err| ApiError::from(accord_service::Error::Internal(err.to_string())))?;

@@ -2,6 +2,7 @@
 //! the machine endpoints (`register`, `token`, `revoke`, `device`) and the pages people log
 //! in and approve on. The grants themselves are `accord_service::oauth`'s.
 
+mod account;
 mod endpoints;
 mod metadata;
 mod pages;
@@ -28,4 +29,15 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
         .route(&path("authorize/sso"), get(pages::sso_return_route))
         .route(&path("authorize/consent"), post(pages::consent_route))
         .route(&path("device/verify"), get(pages::device_verify_route))
+        .route(account::ACCOUNT_PATH, get(account::account_route))
+        .route(&format!("{}/login", account::ACCOUNT_PATH), post(account::login_route))
+        .route(&format!("{}/sso", account::ACCOUNT_PATH), get(account::sso_route))
+        .route(
+            &format!("{}/sign-out", account::ACCOUNT_PATH),
+            post(account::sign_out_route),
+        )
+        .route(
+            &format!("{}/logout", account::ACCOUNT_PATH),
+            post(account::logout_route),
+        )
 }

@@ -19,18 +19,11 @@ use serde::Deserialize;
 
 use crate::{
     extract::{ClientAddr, read_body},
-    pages::{error_page, escape, page},
+    pages::{cookie, error_page, escape, page},
 };
 
 fn cookie_of(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == BROWSER_COOKIE)
-        .map(|(_, value)| value.to_owned())
+    cookie(headers, BROWSER_COOKIE)
 }
 
 fn with_cookie(mut response: Response, services: &Services, cookie: &str) -> Response {

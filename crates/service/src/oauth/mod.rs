@@ -5,6 +5,7 @@
 //! the tokens a grant ends in are ordinary device tokens, so everything else in Accord sees
 //! an OAuth session as any other.
 
+mod account;
 mod authorize;
 mod device;
 mod registration;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use accord_core::Config;
 use accord_db::Db;
 
+pub use account::ACCOUNT_COOKIE;
 pub use authorize::{AuthorizeParams, AuthorizeStart, ClientLabel};
 pub use token::TokenAnswer;
 

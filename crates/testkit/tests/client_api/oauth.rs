@@ -75,6 +75,13 @@ fn authorize_url(server: &TestServer, client_id: &str, redirect: &str, device: &
     format!("{}/_accord/oauth2/authorize?{query}", server.base_url)
 }
 
+/// Opens the authorization URL in `browser`; the login page's HTML.
+async fn login_page(browser: &reqwest::Client, url: String) -> String {
+    let page = browser.get(url).send().await.expect("authorize");
+    assert_eq!(page.status(), 200);
+    page.text().await.unwrap_or_default()
+}
+
 /// The hidden `request` field of a page.
 fn request_id(page: &str) -> String {
     page.split("name=\"request\" value=\"")
@@ -246,14 +253,7 @@ async fn the_code_grant_with_pkce_logs_in_refreshes_and_revokes() {
     );
 
     // Again, properly this time.
-    let page = browser
-        .get(authorize_url(&server, &client_id, redirect, "OAUTHDEV01"))
-        .send()
-        .await
-        .expect("authorize")
-        .text()
-        .await
-        .unwrap_or_default();
+    let page = login_page(&browser, authorize_url(&server, &client_id, redirect, "OAUTHDEV01")).await;
     let answer = log_in_and_decide(&server, &browser, &page, "pw-alice-1", "allow").await;
     let location = answer.headers()["location"].to_str().unwrap_or_default().to_owned();
     let code = param(&location, "code").expect("code");
@@ -377,27 +377,13 @@ async fn unregistered_redirects_are_never_followed_and_errors_go_to_registered_o
         "{location}"
     );
     // Denying answers access_denied with the state.
-    let page = browser
-        .get(authorize_url(&server, &client_id, NATIVE_REDIRECT, "DEV"))
-        .send()
-        .await
-        .expect("authorize")
-        .text()
-        .await
-        .unwrap_or_default();
+    let page = login_page(&browser, authorize_url(&server, &client_id, NATIVE_REDIRECT, "DEV")).await;
     let answer = log_in_and_decide(&server, &browser, &page, "pw-alice-1", "deny").await;
     let location = answer.headers()["location"].to_str().unwrap_or_default().to_owned();
     assert_eq!(param(&location, "error").as_deref(), Some("access_denied"));
     assert!(param(&location, "code").is_none());
     // The login form from another browser (no cookie) is refused.
-    let page = browser
-        .get(authorize_url(&server, &client_id, NATIVE_REDIRECT, "DEV"))
-        .send()
-        .await
-        .expect("authorize")
-        .text()
-        .await
-        .unwrap_or_default();
+    let page = login_page(&browser, authorize_url(&server, &client_id, NATIVE_REDIRECT, "DEV")).await;
     let stranger = reqwest::Client::new()
         .post(format!("{}/_accord/oauth2/authorize/login", server.base_url))
         .form(&[
@@ -524,4 +510,87 @@ async fn the_device_grant_waits_for_the_person_and_then_logs_in() {
         .await
         .expect("verify");
     assert_eq!(unknown.status(), 404);
+}
+
+#[tokio::test]
+async fn the_account_page_lists_devices_and_signs_one_out_after_confirmation() {
+    let server = oauth_server().await;
+    let alice = alice(&server).await;
+    let phone = server.login("alice", "pw-alice-1").await.ok();
+    let phone_device = phone["device_id"].as_str().unwrap_or_default().to_owned();
+    let phone_token = phone["access_token"].as_str().unwrap_or_default().to_owned();
+    let metadata = server.get("/_matrix/client/v1/auth_metadata", None).await.ok();
+    assert_eq!(
+        metadata["account_management_uri"],
+        json!("http://127.0.0.1/_accord/account")
+    );
+    assert!(
+        metadata["account_management_actions_supported"]
+            .as_array()
+            .is_some_and(|all| all.iter().any(|a| a == "org.matrix.device_delete"))
+    );
+
+    let browser = browser();
+    let account = |query: String| {
+        let (browser, base) = (&browser, server.base_url.clone());
+        async move {
+            let reply = browser
+                .get(format!("{base}/_accord/account{query}"))
+                .send()
+                .await
+                .expect("account");
+            (reply.status().as_u16(), reply.text().await.unwrap_or_default())
+        }
+    };
+    let delete_query = format!("?action=org.matrix.device_delete&device_id={phone_device}");
+    let (_, first) = account(delete_query.clone()).await;
+    assert!(first.contains("Log in to manage your Matrix account"), "{first}");
+    // Signing out without being logged in here is refused.
+    let stranger = browser
+        .post(format!("{}/_accord/account/sign-out", server.base_url))
+        .form(&[("device_id", phone_device.as_str())])
+        .send()
+        .await
+        .expect("sign-out");
+    assert_eq!(stranger.status(), 403);
+    // Log in; the page returns to the asked action: the confirmation.
+    let login = browser
+        .post(format!("{}/_accord/account/login", server.base_url))
+        .form(&[
+            ("username", "alice"),
+            ("password", "pw-alice-1"),
+            ("action", "org.matrix.device_delete"),
+            ("device_id", phone_device.as_str()),
+        ])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status(), 303);
+    let (_, confirm) = account(delete_query).await;
+    assert!(
+        confirm.contains("Sign out this device?") && confirm.contains(&phone_device),
+        "{confirm}"
+    );
+    assert_eq!(
+        whoami(&server, &phone_token).await.0,
+        200,
+        "nothing happens before the confirmation"
+    );
+    let (_, overview) = account(String::new()).await;
+    assert!(
+        overview.contains(&alice.device_id) && overview.contains(&phone_device),
+        "{overview}"
+    );
+    let (status, _) = account("?action=org.matrix.device_view&device_id=NOSUCHDEVICE".to_owned()).await;
+    assert_eq!(status, 404);
+
+    let done = browser
+        .post(format!("{}/_accord/account/sign-out", server.base_url))
+        .form(&[("device_id", phone_device.as_str())])
+        .send()
+        .await
+        .expect("sign-out");
+    assert_eq!(done.status(), 200);
+    assert_eq!(whoami(&server, &phone_token).await.0, 401);
+    assert_eq!(whoami(&server, &alice.token).await.0, 200, "other devices stay");
 }
