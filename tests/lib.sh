@@ -105,6 +105,17 @@ lib_unlimited_rate_limits() {
     echo "federation = { window_ms = 1000, sleep_limit = 1000000, sleep_delay_ms = 0, reject_limit = 1000000, concurrent = 1000 }"
 }
 
+# Sets `bin` to the absolute path of the accord binary: $1, or
+# ${CARGO_TARGET_DIR:-target}/debug/accord; exits 2, naming the runner, if it isn't executable.
+lib_accord_binary() {
+    bin="${1:-${CARGO_TARGET_DIR:-target}/debug/accord}"
+    if [[ ! -x "$bin" ]]; then
+        echo "${lib_prefix:-tests}: accord binary not found or not executable: $bin" >&2
+        exit 2
+    fi
+    bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
+}
+
 lib_wait_versions() {
     local url="$1" pid="$2" label="$3" timeout="$4"
     local deadline=$((SECONDS + timeout))

@@ -16,12 +16,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=../lib.sh
 source "$here/../lib.sh"
 lib_prefix="appservice/run.sh"
-bin="${1:-${CARGO_TARGET_DIR:-target}/debug/accord}"
-if [[ ! -x "$bin" ]]; then
-    echo "appservice/run.sh: accord binary not found or not executable: $bin" >&2
-    exit 2
-fi
-bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
+lib_accord_binary "${1:-}"
 
 venv="${APPSERVICE_TEST_VENV:-$HOME/.cache/accord/venv-appservice}"
 lib_ensure_venv "$venv" "$here/requirements.txt"

@@ -19,12 +19,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=../lib.sh
 source "$here/../lib.sh"
 lib_prefix="element-x/run.sh"
-bin="${1:-${CARGO_TARGET_DIR:-target}/debug/accord}"
-if [[ ! -x "$bin" ]]; then
-    echo "element-x/run.sh: accord binary not found or not executable: $bin" >&2
-    exit 2
-fi
-bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
+lib_accord_binary "${1:-}"
 synapse_sh="$here/../synapse/synapse.sh"
 lines="${ELEMENT_X_LOG_LINES:-80}"
 

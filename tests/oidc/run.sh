@@ -20,12 +20,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=../lib.sh
 source "$here/../lib.sh"
 lib_prefix="oidc/run.sh"
-bin="${1:-${CARGO_TARGET_DIR:-target}/debug/accord}"
-if [[ ! -x "$bin" ]]; then
-    echo "oidc/run.sh: accord binary not found or not executable: $bin" >&2
-    exit 2
-fi
-bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
+lib_accord_binary "${1:-}"
 [[ -x /usr/bin/chromium ]] || { echo "oidc/run.sh: /usr/bin/chromium missing (scripts/setup installs it)" >&2; exit 2; }
 if [[ ! -d "$here/node_modules/oidc-provider" || ! -d "$here/node_modules/playwright-core" ]]; then
     (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)

@@ -20,12 +20,7 @@ root="$(cd "$here/../.." && pwd)"
 # shellcheck source=../lib.sh
 source "$here/../lib.sh"
 lib_prefix="s3/run.sh"
-bin="${1:-${CARGO_TARGET_DIR:-target}/debug/accord}"
-if [[ ! -x "$bin" ]]; then
-    echo "s3/run.sh: accord binary not found or not executable: $bin" >&2
-    exit 2
-fi
-bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
+lib_accord_binary "${1:-}"
 
 s3_venv="${S3_TEST_VENV:-$HOME/.cache/accord/venv-s3}"
 client_venv="${CLIENT_TEST_VENV:-$HOME/.cache/accord/venv-clients}"

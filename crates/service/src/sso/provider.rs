@@ -1,4 +1,5 @@
-//! One OpenID Connect provider: its metadata (discovered at the first login and kept), the
+//! One OpenID Connect provider: its metadata (discovered at the first login, read again
+//! hourly and when an ID token is signed with a key it doesn't list: keys rotate), the
 //! authorization URL a browser is sent to (code flow, PKCE S256, state and nonce), and the
 //! code exchange whose ID token is checked (signature by the provider's JWKS, issuer,
 //! audience, nonce, expiry) before any claim is believed.
@@ -12,7 +13,12 @@ use openidconnect::{
     core::{CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata},
 };
 use serde_json::{Map, Value};
-use tokio::sync::OnceCell;
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use tokio::sync::RwLock;
 
 use crate::{Error, Result};
 
@@ -35,7 +41,7 @@ pub(crate) struct Provider {
     pub config: OidcProviderConfig,
     secret: Option<String>,
     http: OidcHttp,
-    metadata: OnceCell<CoreProviderMetadata>,
+    metadata: RwLock<Option<(Arc<CoreProviderMetadata>, Instant)>>,
 }
 
 fn failed(provider: &str, what: &str, err: impl std::fmt::Display) -> Error {
@@ -56,38 +62,45 @@ impl Provider {
             config,
             secret,
             http,
-            metadata: OnceCell::new(),
+            metadata: RwLock::new(None),
         })
     }
 
-    /// The provider's metadata; a failed discovery is tried again at the next login.
-    async fn metadata(&self) -> Result<&CoreProviderMetadata> {
-        self.metadata
-            .get_or_try_init(|| async {
-                let issuer = IssuerUrl::new(self.config.issuer.clone())
-                    .map_err(|err| failed(&self.config.id, "issuer URL", err))?;
-                let http = Http(self.http.clone());
-                CoreProviderMetadata::discover_async(issuer, &http)
-                    .await
-                    .map_err(|err| failed(&self.config.id, "discovery", describe(&err)))
-            })
-            .await
+    /// The provider's metadata (with its signing keys), read again when older than an hour;
+    /// a failed discovery is tried again at the next login.
+    async fn metadata(&self) -> Result<Arc<CoreProviderMetadata>> {
+        if let Some((metadata, fetched)) = self.metadata.read().await.as_ref()
+            && fetched.elapsed() < METADATA_MAX_AGE
+        {
+            return Ok(metadata.clone());
+        }
+        self.discover().await
     }
 
-    async fn client(
-        &self,
-        redirect_uri: &str,
-    ) -> Result<
-        CoreClient<
-            openidconnect::EndpointSet,
-            openidconnect::EndpointNotSet,
-            openidconnect::EndpointNotSet,
-            openidconnect::EndpointNotSet,
-            openidconnect::EndpointMaybeSet,
-            openidconnect::EndpointMaybeSet,
-        >,
-    > {
-        let metadata = self.metadata().await?.clone();
+    /// Reads the metadata and keys afresh.
+    async fn discover(&self) -> Result<Arc<CoreProviderMetadata>> {
+        let issuer =
+            IssuerUrl::new(self.config.issuer.clone()).map_err(|err| failed(&self.config.id, "issuer URL", err))?;
+        let http = Http(self.http.clone());
+        let metadata = CoreProviderMetadata::discover_async(issuer, &http)
+            .await
+            .map_err(|err| failed(&self.config.id, "discovery", describe(&err)))?;
+        let metadata = Arc::new(metadata);
+        *self.metadata.write().await = Some((metadata.clone(), Instant::now()));
+        Ok(metadata)
+    }
+
+    /// How long ago the metadata was read.
+    async fn metadata_age(&self) -> Option<Duration> {
+        self.metadata
+            .read()
+            .await
+            .as_ref()
+            .map(|(_, fetched)| fetched.elapsed())
+    }
+
+    async fn client(&self, redirect_uri: &str) -> Result<ProviderClient> {
+        let metadata = CoreProviderMetadata::clone(&*self.metadata().await?);
         let redirect = RedirectUrl::new(redirect_uri.to_owned()).map_err(|err| Error::Internal(err.to_string()))?;
         Ok(CoreClient::from_provider_metadata(
             metadata,
@@ -141,23 +154,21 @@ impl Provider {
         let id_token = tokens
             .id_token()
             .ok_or_else(|| failed(id, "code exchange", "the answer has no ID token"))?;
-        // The algorithms the provider says it signs with (RS256 when it says none), never
-        // "none": an unsigned token proves nothing.
-        let algorithms: Vec<CoreJwsSigningAlgorithm> = self
-            .metadata()
-            .await?
-            .id_token_signing_alg_values_supported()
-            .iter()
-            .filter(|alg| **alg != CoreJwsSigningAlgorithm::None)
-            .cloned()
-            .collect();
-        let mut verifier = client.id_token_verifier();
-        if !algorithms.is_empty() {
-            verifier = verifier.set_allowed_algs(algorithms);
+        let nonce = Nonce::new(nonce);
+        if let Err(err) = id_token.claims(&verifier(&client, &*self.metadata().await?), &nonce) {
+            // A key the provider rotated in since the metadata was read: read it again (at
+            // most every few seconds, so bad tokens can't make Accord hammer the provider)
+            // and check once more.
+            let stale = self.metadata_age().await.is_none_or(|age| age > REDISCOVERY_INTERVAL);
+            if !stale {
+                return Err(failed(id, "ID token check", err));
+            }
+            self.discover().await?;
+            let client = self.client(redirect_uri).await?;
+            id_token
+                .claims(&verifier(&client, &*self.metadata().await?), &nonce)
+                .map_err(|err| failed(id, "ID token check", err))?;
         }
-        id_token
-            .claims(&verifier, &Nonce::new(nonce))
-            .map_err(|err| failed(id, "ID token check", err))?;
         // Checked: the payload of this exact token is the provider's, so any claim in it (not
         // only the standard ones the library types) can be read.
         let jwt = id_token.to_string();
@@ -187,7 +198,8 @@ impl Provider {
     /// The userinfo endpoint's claims (a JSON answer), when the provider has the endpoint.
     async fn userinfo(&self, access_token: &str) -> Result<Option<Map<String, Value>>> {
         let id = &self.config.id;
-        let Some(endpoint) = self.metadata().await?.userinfo_endpoint() else {
+        let metadata = self.metadata().await?;
+        let Some(endpoint) = metadata.userinfo_endpoint() else {
             return Ok(None);
         };
         let request = http::Request::get(endpoint.url().as_str())
@@ -205,6 +217,43 @@ impl Provider {
         }
         let claims = serde_json::from_slice(response.body()).map_err(|err| failed(id, "userinfo", err))?;
         Ok(Some(claims))
+    }
+}
+
+/// A client built from the provider's metadata: authorization endpoint set, token and
+/// userinfo endpoints as the metadata says.
+type ProviderClient = CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
+/// How long the provider's metadata and keys are used before they are read again.
+const METADATA_MAX_AGE: Duration = Duration::from_secs(60 * 60);
+/// The least time between two readings forced by an ID token that didn't verify.
+const REDISCOVERY_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The ID token verifier of `client`: Accord's client id, the issuer, the provider's keys, and
+/// the algorithms the provider says it signs with (RS256 when it says none), never `none`: an
+/// unsigned token proves nothing.
+fn verifier<'a>(
+    client: &'a ProviderClient,
+    metadata: &CoreProviderMetadata,
+) -> openidconnect::core::CoreIdTokenVerifier<'a> {
+    let algorithms: Vec<CoreJwsSigningAlgorithm> = metadata
+        .id_token_signing_alg_values_supported()
+        .iter()
+        .filter(|alg| **alg != CoreJwsSigningAlgorithm::None)
+        .cloned()
+        .collect();
+    let verifier = client.id_token_verifier();
+    if algorithms.is_empty() {
+        verifier
+    } else {
+        verifier.set_allowed_algs(algorithms)
     }
 }
 

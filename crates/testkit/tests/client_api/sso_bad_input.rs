@@ -41,6 +41,26 @@ struct Idp {
     /// The nonce of the login in progress (read from Accord's redirect).
     nonce: Arc<Mutex<String>>,
     flaw: Arc<Mutex<Flaw>>,
+    /// Whether the provider rotated to its second key (its key set lists only the current).
+    rotated: Arc<Mutex<bool>>,
+}
+
+impl Idp {
+    fn current_key(&self) -> &'static str {
+        if *self.rotated.lock().expect("lock") {
+            OTHER_KEY
+        } else {
+            SIGNING_KEY
+        }
+    }
+
+    fn retired_key(&self) -> &'static str {
+        if *self.rotated.lock().expect("lock") {
+            SIGNING_KEY
+        } else {
+            OTHER_KEY
+        }
+    }
 }
 
 fn key(pem: &str) -> CoreRsaPrivateSigningKey {
@@ -60,8 +80,8 @@ async fn discovery(State(idp): State<Idp>) -> Json<Value> {
     }))
 }
 
-async fn jwks() -> Json<Value> {
-    Json(json!({ "keys": [key(SIGNING_KEY).as_verification_key()] }))
+async fn jwks(State(idp): State<Idp>) -> Json<Value> {
+    Json(json!({ "keys": [key(idp.current_key()).as_verification_key()] }))
 }
 
 async fn token(State(idp): State<Idp>) -> Json<Value> {
@@ -99,9 +119,9 @@ async fn token(State(idp): State<Idp>) -> Json<Value> {
     )
     .set_nonce(Some(Nonce::new(nonce)));
     let signer = if flaw == Flaw::ForeignKey {
-        key(OTHER_KEY)
+        key(idp.retired_key())
     } else {
-        key(SIGNING_KEY)
+        key(idp.current_key())
     };
     let id_token = CoreIdToken::new(
         claims,
@@ -126,6 +146,7 @@ async fn start_idp() -> Idp {
         issuer,
         nonce: Arc::default(),
         flaw: Arc::new(Mutex::new(Flaw::None)),
+        rotated: Arc::default(),
     };
     let app = Router::new()
         .route("/.well-known/openid-configuration", get(discovery))
@@ -323,4 +344,21 @@ async fn login_tokens_work_once_and_bad_redirects_and_providers_are_refused() {
         )
         .await
         .assert_error(404, "M_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn a_provider_that_rotated_its_signing_key_is_read_again() {
+    let idp = start_idp().await;
+    let server = accord_with(&idp).await;
+    let (state, cookie) = start_login(&server, &idp).await;
+    // Accord has read the key set; the provider now signs with a new key.
+    *idp.rotated.lock().expect("lock") = true;
+    tokio::time::sleep(std::time::Duration::from_millis(5_200)).await;
+    let (status, page) = callback(&server, &state, Some(&cookie)).await;
+    assert_eq!(status, 200, "the new key is fetched and the token accepted: {page}");
+    // A token signed with the retired key is refused, even just after the key set was read.
+    *idp.flaw.lock().expect("lock") = Flaw::ForeignKey;
+    let (state, cookie) = start_login(&server, &idp).await;
+    let (status, _) = callback(&server, &state, Some(&cookie)).await;
+    assert_eq!(status, 403);
 }
