@@ -4,16 +4,13 @@
 //! spec asks that of destructive actions). Clients link here with `action` and `device_id`.
 
 use accord_core::time::now_millis;
-use accord_service::{Services, oauth::ACCOUNT_COOKIE, rate_limits::RateClass};
+use accord_service::{Services, oauth::ACCOUNT_COOKIE};
 use axum::{
     extract::{Query, State},
     response::{IntoResponse, Response},
 };
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use ruma::{
-    OwnedDeviceId, UserId,
-    api::client::uiaa::{MatrixUserIdentifier, UserIdentifier},
-};
+use ruma::{OwnedDeviceId, UserId};
 use serde::Deserialize;
 
 use crate::{
@@ -267,22 +264,9 @@ pub(crate) async fn login_route(State(services): State<Services>, request: axum:
         action: form.action,
         device_id: form.device_id,
     };
-    if let Err(err) = services.rate_limits.check_address(RateClass::LoginAddress, address) {
-        return login_page(
-            &services,
-            &target,
-            Some(&err.to_string()),
-            StatusCode::TOO_MANY_REQUESTS,
-        );
-    }
-    let identifier = UserIdentifier::Matrix(MatrixUserIdentifier::new(form.username.trim().to_owned()));
-    let user_id = match services
-        .accounts
-        .check_password_login(&identifier, &form.password)
-        .await
-    {
+    let user_id = match super::check_typed_password(&services, address, &form.username, &form.password).await {
         Ok(user_id) => user_id,
-        Err(err) => return login_page(&services, &target, Some(&err.to_string()), StatusCode::FORBIDDEN),
+        Err((problem, status)) => return login_page(&services, &target, Some(&problem), status),
     };
     logged_in(&services, &user_id, &target)
 }

@@ -15,6 +15,35 @@ use axum::{
 
 use crate::router::RumaRouter;
 
+/// A password typed on one of Accord's login pages: counted against the address's login
+/// limit, then every check of `/login`. On failure, what to tell the person and the status.
+pub(super) async fn check_typed_password(
+    services: &Services,
+    address: Option<std::net::IpAddr>,
+    username: &str,
+    password: &str,
+) -> Result<ruma::OwnedUserId, (String, http::StatusCode)> {
+    use accord_service::rate_limits::RateClass;
+    use ruma::api::client::uiaa::{MatrixUserIdentifier, UserIdentifier};
+    services
+        .rate_limits
+        .check_address(RateClass::LoginAddress, address)
+        .map_err(|err| (err.to_string(), http::StatusCode::TOO_MANY_REQUESTS))?;
+    let identifier = UserIdentifier::Matrix(MatrixUserIdentifier::new(username.trim().to_owned()));
+    services
+        .accounts
+        .check_password_login(&identifier, password)
+        .await
+        .map_err(|err| {
+            let status = match err.kind() {
+                Some(ruma::api::error::ErrorKind::LimitExceeded(_)) => http::StatusCode::TOO_MANY_REQUESTS,
+                Some(_) => http::StatusCode::FORBIDDEN,
+                None => http::StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            (err.to_string(), status)
+        })
+}
+
 /// Registers the OAuth routes (they answer 404 `M_UNRECOGNIZED` while OAuth is off).
 pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
     let path = |name: &str| format!("{BASE_PATH}/{name}");

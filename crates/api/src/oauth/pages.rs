@@ -7,14 +7,12 @@
 use accord_service::{
     PendingAuthorization, Services,
     oauth::{AuthorizeParams, AuthorizeStart, BASE_PATH, BROWSER_COOKIE},
-    rate_limits::RateClass,
 };
 use axum::{
     extract::{Query, State},
     response::{IntoResponse, Response},
 };
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use ruma::api::client::uiaa::{MatrixUserIdentifier, UserIdentifier};
 use serde::Deserialize;
 
 use crate::{
@@ -196,35 +194,10 @@ pub(crate) async fn login_route(State(services): State<Services>, request: axum:
         Ok(pending) => pending,
         Err(err) => return error_page(StatusCode::FORBIDDEN, &err.to_string()),
     };
-    if let Err(err) = services.rate_limits.check_address(RateClass::LoginAddress, address) {
-        return login_page(
-            &services,
-            &form.request,
-            &pending.client_id,
-            Some(&err.to_string()),
-            StatusCode::TOO_MANY_REQUESTS,
-        );
-    }
-    let identifier = UserIdentifier::Matrix(MatrixUserIdentifier::new(form.username.trim().to_owned()));
-    let user_id = match services
-        .accounts
-        .check_password_login(&identifier, &form.password)
-        .await
-    {
+    let user_id = match super::check_typed_password(&services, address, &form.username, &form.password).await {
         Ok(user_id) => user_id,
-        Err(err) => {
-            let status = if err.kind().is_some() {
-                StatusCode::FORBIDDEN
-            } else {
-                StatusCode::INTERNAL_SERVER_ERROR
-            };
-            return login_page(
-                &services,
-                &form.request,
-                &pending.client_id,
-                Some(&err.to_string()),
-                status,
-            );
+        Err((problem, status)) => {
+            return login_page(&services, &form.request, &pending.client_id, Some(&problem), status);
         }
     };
     if let Err(err) = services.oauth.logged_in(&form.request, cookie.as_deref(), &user_id) {

@@ -91,6 +91,20 @@ fn request_id(page: &str) -> String {
         .to_owned()
 }
 
+/// Posts Alice's `password` in the login form of `page` from `client`.
+async fn post_login(client: &reqwest::Client, server: &TestServer, page: &str, password: &str) -> reqwest::Response {
+    client
+        .post(format!("{}/_accord/oauth2/authorize/login", server.base_url))
+        .form(&[
+            ("request", request_id(page).as_str()),
+            ("username", "alice"),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .expect("login form")
+}
+
 /// Logs in on the login page and answers the consent page; returns the redirect.
 async fn log_in_and_decide(
     server: &TestServer,
@@ -99,17 +113,7 @@ async fn log_in_and_decide(
     password: &str,
     decision: &str,
 ) -> reqwest::Response {
-    let request = request_id(page);
-    let consent = browser
-        .post(format!("{}/_accord/oauth2/authorize/login", server.base_url))
-        .form(&[
-            ("request", request.as_str()),
-            ("username", "alice"),
-            ("password", password),
-        ])
-        .send()
-        .await
-        .expect("login form");
+    let consent = post_login(browser, server, page, password).await;
     assert_eq!(consent.status(), 200);
     let consent = consent.text().await.unwrap_or_default();
     assert!(
@@ -193,16 +197,7 @@ async fn the_code_grant_with_pkce_logs_in_refreshes_and_revokes() {
     assert!(page.contains("Log in") && page.contains("Test App"), "{page}");
 
     // A wrong password shows the page again, with the reason.
-    let wrong = browser
-        .post(format!("{}/_accord/oauth2/authorize/login", server.base_url))
-        .form(&[
-            ("request", request_id(&page).as_str()),
-            ("username", "alice"),
-            ("password", "nope"),
-        ])
-        .send()
-        .await
-        .expect("login form");
+    let wrong = post_login(&browser, &server, &page, "nope").await;
     assert_eq!(wrong.status(), 403);
     assert!(
         wrong
@@ -384,16 +379,7 @@ async fn unregistered_redirects_are_never_followed_and_errors_go_to_registered_o
     assert!(param(&location, "code").is_none());
     // The login form from another browser (no cookie) is refused.
     let page = login_page(&browser, authorize_url(&server, &client_id, NATIVE_REDIRECT, "DEV")).await;
-    let stranger = reqwest::Client::new()
-        .post(format!("{}/_accord/oauth2/authorize/login", server.base_url))
-        .form(&[
-            ("request", request_id(&page).as_str()),
-            ("username", "alice"),
-            ("password", "pw-alice-1"),
-        ])
-        .send()
-        .await
-        .expect("login form");
+    let stranger = post_login(&reqwest::Client::new(), &server, &page, "pw-alice-1").await;
     assert_eq!(stranger.status(), 403);
 }
 
