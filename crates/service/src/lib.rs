@@ -66,6 +66,7 @@ pub mod sessions;
 pub mod shared_secret;
 pub mod sliding_sync;
 pub mod sso;
+mod sweep;
 pub mod sync;
 pub mod to_device;
 mod tokens;

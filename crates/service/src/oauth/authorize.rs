@@ -182,9 +182,11 @@ impl OAuth {
     pub(super) fn keep_pending(&self, request_id: &str, pending: &PendingAuthorization) -> Result<()> {
         let now = now_millis();
         let mut batch = WriteBatch::new();
-        for (id, old) in self.db.oauth_pendings()? {
-            if now.saturating_sub(old.created_ts) > PENDING_LIFETIME_MS {
-                self.db.delete_oauth_pending(&mut batch, &id);
+        if self.sweep.due() {
+            for (id, old) in self.db.oauth_pendings()? {
+                if now.saturating_sub(old.created_ts) > PENDING_LIFETIME_MS {
+                    self.db.delete_oauth_pending(&mut batch, &id);
+                }
             }
         }
         self.db.put_oauth_pending(&mut batch, request_id, pending);

@@ -66,11 +66,17 @@ pub struct OAuth {
     config: Arc<Config>,
     db: Db,
     sessions: Sessions,
+    sweep: crate::sweep::SweepClock,
 }
 
 impl OAuth {
     pub(crate) fn new(config: Arc<Config>, db: Db, sessions: Sessions) -> Self {
-        Self { config, db, sessions }
+        Self {
+            config,
+            db,
+            sessions,
+            sweep: crate::sweep::SweepClock::default(),
+        }
     }
 
     /// Whether the OAuth 2.0 API is offered.

@@ -44,6 +44,7 @@ pub struct Sso {
     config: Arc<Config>,
     db: Db,
     providers: Arc<HashMap<String, Arc<Provider>>>,
+    sweep: crate::sweep::SweepClock,
 }
 
 /// A login sent to a provider.
@@ -73,6 +74,7 @@ impl Sso {
             config,
             db,
             providers: Arc::new(providers),
+            sweep: crate::sweep::SweepClock::default(),
         })
     }
 
@@ -120,6 +122,9 @@ impl Sso {
 
     /// Queues forgetting logins that never came back.
     fn forget_abandoned(&self, batch: &mut WriteBatch) -> Result<()> {
+        if !self.sweep.due() {
+            return Ok(());
+        }
         let now = now_millis();
         for (state, attempt) in self.db.sso_attempts()? {
             if now.saturating_sub(attempt.created_ts) > ATTEMPT_LIFETIME_MS {
