@@ -1,6 +1,8 @@
 //! `Ruma<T>`: the extractor every Matrix endpoint uses. It enforces the body limit, checks the
 //! access token the endpoint's metadata asks for, and parses ruma's typed request.
 
+use std::net::IpAddr;
+
 use accord_service::{AuthedUser, Services};
 use axum::{
     RequestPartsExt,
@@ -9,8 +11,6 @@ use axum::{
 use bytes::Bytes;
 use http::Method;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use std::net::IpAddr;
-
 use ruma::OwnedServerName;
 use ruma::api::{
     IncomingRequest, IncomingRequestExt,

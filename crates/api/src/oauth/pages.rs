@@ -16,7 +16,7 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Deserialize;
 
 use crate::{
-    extract::{ClientAddr, read_body},
+    extract::read_body,
     pages::{cookie, error_page, escape, page},
 };
 
@@ -179,8 +179,7 @@ pub(crate) async fn login_route(State(services): State<Services>, request: axum:
     }
     let (parts, body) = request.into_parts();
     let cookie = cookie_of(&parts.headers);
-    let address = crate::extract::client_ip(&services, &parts.headers, &parts.extensions)
-        .or_else(|| parts.extensions.get::<ClientAddr>().map(|addr| addr.0.ip()));
+    let address = crate::extract::client_ip(&services, &parts.headers, &parts.extensions);
     let Ok(bytes) = read_body(body, 64 * 1024).await else {
         return error_page(StatusCode::BAD_REQUEST, "The form was too large.");
     };
