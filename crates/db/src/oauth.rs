@@ -171,6 +171,16 @@ impl Db {
         batch.delete(OAUTHCODEHASH_GRANT, code_hash.to_vec());
     }
 
+    /// Every authorization code's grant with the code's hash (to forget the expired ones).
+    pub fn oauth_grants(&self) -> Result<Vec<(Vec<u8>, AuthorizationGrant)>> {
+        self.scan_json(OAUTHCODEHASH_GRANT, b"")
+    }
+
+    /// Every device grant with its device code's hash (to forget the expired ones).
+    pub fn device_grants(&self) -> Result<Vec<(Vec<u8>, DeviceGrant)>> {
+        self.scan_json(OAUTHDEVICECODEHASH_GRANT, b"")
+    }
+
     /// A device grant, by the device code's hash.
     pub fn device_grant(&self, device_code_hash: &[u8]) -> Result<Option<DeviceGrant>> {
         self.get_json(OAUTHDEVICECODEHASH_GRANT, device_code_hash)

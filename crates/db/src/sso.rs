@@ -85,6 +85,11 @@ impl Db {
         batch.delete(LOGINTOKENHASH_LOGINTOKEN, hash.to_vec());
     }
 
+    /// Every login token with its hash (to forget the expired ones).
+    pub fn login_tokens(&self) -> Result<Vec<(Vec<u8>, LoginTokenRecord)>> {
+        self.scan_json(LOGINTOKENHASH_LOGINTOKEN, b"")
+    }
+
     /// The account `provider`'s user `subject` is linked to.
     pub fn sso_user(&self, provider: &str, subject: &str) -> Result<Option<OwnedUserId>> {
         let Some(raw) = self.get_raw(IDPSUBJECT_USERID, &subject_key(provider, subject))? else {

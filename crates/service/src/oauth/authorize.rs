@@ -183,9 +183,20 @@ impl OAuth {
         let now = now_millis();
         let mut batch = WriteBatch::new();
         if self.sweep.due() {
+            // Requests abandoned on the pages, codes never exchanged, devices never approved.
             for (id, old) in self.db.oauth_pendings()? {
                 if now.saturating_sub(old.created_ts) > PENDING_LIFETIME_MS {
                     self.db.delete_oauth_pending(&mut batch, &id);
+                }
+            }
+            for (hash, grant) in self.db.oauth_grants()? {
+                if grant.expires_ts <= now {
+                    self.db.delete_oauth_grant(&mut batch, &hash);
+                }
+            }
+            for (hash, grant) in self.db.device_grants()? {
+                if grant.expires_ts <= now {
+                    self.db.delete_device_grant(&mut batch, &hash, &grant.user_code);
                 }
             }
         }

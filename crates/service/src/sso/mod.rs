@@ -120,7 +120,7 @@ impl Sso {
         })
     }
 
-    /// Queues forgetting logins that never came back.
+    /// Queues forgetting logins that never came back, and login tokens never redeemed.
     fn forget_abandoned(&self, batch: &mut WriteBatch) -> Result<()> {
         if !self.sweep.due() {
             return Ok(());
@@ -129,6 +129,11 @@ impl Sso {
         for (state, attempt) in self.db.sso_attempts()? {
             if now.saturating_sub(attempt.created_ts) > ATTEMPT_LIFETIME_MS {
                 self.db.delete_sso_attempt(batch, &state);
+            }
+        }
+        for (hash, token) in self.db.login_tokens()? {
+            if token.expires_ts <= now {
+                self.db.delete_login_token(batch, &hash);
             }
         }
         Ok(())

@@ -300,7 +300,20 @@ async fn a_login_finished_in_another_browser_is_refused() {
 async fn login_tokens_work_once_and_bad_redirects_and_providers_are_refused() {
     let idp = start_idp().await;
     let server = accord_with(&idp).await;
+    // A login token nobody redeemed, long expired: the first login started sweeps it away.
+    let db = server.running().services.db().clone();
+    let stale = accord_db::LoginTokenRecord {
+        user_id: ruma::OwnedUserId::try_from("@ghost:localhost").expect("user id"),
+        expires_ts: 1,
+    };
+    let mut batch = accord_storage::WriteBatch::new();
+    db.put_login_token(&mut batch, b"stale-token-hash", &stale);
+    db.write(batch).expect("write");
     let (state, cookie) = start_login(&server, &idp).await;
+    assert!(
+        db.login_token(b"stale-token-hash").expect("read").is_none(),
+        "expired login tokens are swept"
+    );
     let (_, page) = callback(&server, &state, Some(&cookie)).await;
     let token = page
         .split("loginToken=")
