@@ -31,6 +31,11 @@ pub struct DeviceRecord {
     pub access_token_hash: Option<String>,
     /// Hex sha256 of the current refresh token, when the client asked for one.
     pub refresh_token_hash: Option<String>,
+    /// Hex sha256 of the refresh token the current one replaced: it still works until the
+    /// new tokens are first used, so a client whose refresh answer was lost can retry
+    /// (spec: "Refreshing an access token").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retiring_refresh_token_hash: Option<String>,
     /// Client address at the last authenticated request.
     pub last_seen_ip: Option<String>,
     /// Time of the last authenticated request, ms since the epoch.

@@ -20,6 +20,10 @@ pub struct AccessSession {
     pub device_id: OwnedDeviceId,
     /// Expiry in ms since the epoch; `None` for tokens that never expire.
     pub expires_at: Option<u64>,
+    /// Hex sha256 of the refresh token this token's refresh replaced: deleted when this
+    /// token is first used (until then a lost refresh answer can be retried).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retires_refresh_token_hash: Option<String>,
 }
 
 /// Who a refresh token belongs to.

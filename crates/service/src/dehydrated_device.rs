@@ -57,6 +57,7 @@ impl Services {
             display_name: upload.display_name,
             access_token_hash: None,
             refresh_token_hash: None,
+            retiring_refresh_token_hash: None,
             last_seen_ip: None,
             last_seen_ts: None,
             created_ts: now_millis(),

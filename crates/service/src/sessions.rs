@@ -86,11 +86,35 @@ impl Sessions {
         if session.expires_at.is_some_and(|at| at <= now_millis()) {
             return Err(unknown_token(true, "Access token has expired; use your refresh token"));
         }
+        if let Some(retiring) = &session.retires_refresh_token_hash {
+            self.retire_refresh_token(access_token, &session, retiring)?;
+        }
         Ok(AuthedUser {
             user_id: session.user_id,
             device_id: session.device_id,
             appservice: None,
         })
+    }
+
+    /// The first use of a refreshed access token: the refresh token it replaced stops working
+    /// (its grace for a lost answer is over), once.
+    fn retire_refresh_token(&self, access_token: &str, session: &AccessSession, retiring: &str) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        if let Some(hash) = unhex(retiring) {
+            self.db.delete_refresh_session(&mut batch, &hash);
+        }
+        let mut used = session.clone();
+        used.retires_refresh_token_hash = None;
+        self.db.put_access_session(&mut batch, &hash_token(access_token), &used);
+        if let Some(mut device) = self.db.get_device(&session.user_id, &session.device_id)?
+            && device.retiring_refresh_token_hash.as_deref() == Some(retiring)
+        {
+            device.retiring_refresh_token_hash = None;
+            self.db
+                .put_device(&mut batch, &session.user_id, &session.device_id, &device);
+        }
+        self.db.write(batch)?;
+        Ok(())
     }
 
     /// Queues creating (or re-keying) `device_id` of `user_id` with fresh tokens, revoking the
@@ -113,6 +137,7 @@ impl Sessions {
                 display_name: None,
                 access_token_hash: None,
                 refresh_token_hash: None,
+                retiring_refresh_token_hash: None,
                 last_seen_ip: None,
                 last_seen_ts: None,
                 created_ts: now,
@@ -122,7 +147,7 @@ impl Sessions {
             device.display_name = display_name;
         }
         device.last_seen_ts = Some(now);
-        let tokens = self.new_tokens(batch, user_id, device_id, refreshable, now);
+        let tokens = self.new_tokens(batch, user_id, device_id, refreshable, now, None);
         device.access_token_hash = Some(hex(&hash_token(&tokens.access_token)));
         device.refresh_token_hash = tokens.refresh_token.as_deref().map(|t| hex(&hash_token(t)));
         self.db.put_device(batch, user_id, device_id, &device);
@@ -136,6 +161,7 @@ impl Sessions {
         device_id: &DeviceId,
         refreshable: bool,
         now: u64,
+        retires_refresh_token_hash: Option<String>,
     ) -> IssuedTokens {
         let access_token = generate_secret();
         let lifetime = Duration::from_secs(self.config.login.refreshable_access_token_lifetime_secs);
@@ -148,6 +174,7 @@ impl Sessions {
                 user_id: user_id.to_owned(),
                 device_id: device_id.to_owned(),
                 expires_at,
+                retires_refresh_token_hash,
             },
         );
         let refresh_token = refreshable.then(generate_secret);
@@ -174,6 +201,9 @@ impl Sessions {
             self.db.delete_access_session(batch, &hash);
         }
         if let Some(hash) = device.refresh_token_hash.as_deref().and_then(unhex) {
+            self.db.delete_refresh_session(batch, &hash);
+        }
+        if let Some(hash) = device.retiring_refresh_token_hash.as_deref().and_then(unhex) {
             self.db.delete_refresh_session(batch, &hash);
         }
     }
@@ -209,8 +239,37 @@ impl Sessions {
         };
         // A locked account gets no new token until unlocked (spec: soft logout while locked).
         self.ensure_not_locked(&session.user_id)?;
+        let Some(mut device) = self.db.get_device(&session.user_id, &session.device_id)? else {
+            return Err(unknown_token(false, "Unknown refresh token; log in again"));
+        };
+        let presented = hex(&hash);
+        // The token the newest refresh replaced, used again: that refresh's answer was lost.
+        // Its tokens are replaced again and it stays the retiring one.
+        let retry = device.retiring_refresh_token_hash.as_deref() == Some(presented.as_str());
         let mut batch = WriteBatch::new();
-        let tokens = self.issue_for_device(&mut batch, &session.user_id, &session.device_id, None, true)?;
+        if let Some(old) = device.access_token_hash.as_deref().and_then(unhex) {
+            self.db.delete_access_session(&mut batch, &old);
+        }
+        if retry {
+            if let Some(current) = device.refresh_token_hash.as_deref().and_then(unhex) {
+                self.db.delete_refresh_session(&mut batch, &current);
+            }
+        } else {
+            // The current token: it retires, and an older retiring one (never needed) goes.
+            if let Some(older) = device.retiring_refresh_token_hash.as_deref().and_then(unhex) {
+                self.db.delete_refresh_session(&mut batch, &older);
+            }
+            device.retiring_refresh_token_hash = Some(presented.clone());
+        }
+        let now = now_millis();
+        // The new access token carries the retiring token's hash, to delete it at first use.
+        let retiring = device.retiring_refresh_token_hash.clone();
+        let tokens = self.new_tokens(&mut batch, &session.user_id, &session.device_id, true, now, retiring);
+        device.access_token_hash = Some(hex(&hash_token(&tokens.access_token)));
+        device.refresh_token_hash = tokens.refresh_token.as_deref().map(|t| hex(&hash_token(t)));
+        device.last_seen_ts = Some(now);
+        self.db
+            .put_device(&mut batch, &session.user_id, &session.device_id, &device);
         self.db.write(batch)?;
         Ok(tokens)
     }

@@ -106,11 +106,53 @@ async fn refresh_tokens_rotate_and_expired_tokens_soft_logout() {
         .get("/_matrix/client/v3/account/whoami", Some(new_access))
         .await
         .ok();
-    // The old refresh token is spent.
+    // The old refresh token is spent once its successor's access token was used.
     let reply = server
         .post("/_matrix/client/v3/refresh", None, json!({ "refresh_token": refresh }))
         .await;
     reply.assert_error(401, "M_UNKNOWN_TOKEN");
+}
+
+/// A refresh answer lost on the way (a phone going through a tunnel): the client retries
+/// with the same refresh token and gets tokens again; once it uses them, the old one is spent
+/// (spec: "Refreshing an access token").
+#[tokio::test]
+async fn a_lost_refresh_answer_can_be_retried_until_the_new_tokens_are_used() {
+    let server = TestServer::start().await;
+    server.register("lena", "pw-123456").await;
+    let body = json!({ "type": "m.login.password", "identifier": { "type": "m.id.user", "user": "lena" },
+        "password": "pw-123456", "refresh_token": true });
+    let login = server.post("/_matrix/client/v3/login", None, body).await.ok();
+    let first_refresh = login["refresh_token"].as_str().expect("refresh").to_owned();
+    let refresh = |token: String| {
+        let server = &server;
+        async move {
+            server
+                .post("/_matrix/client/v3/refresh", None, json!({ "refresh_token": token }))
+                .await
+        }
+    };
+    let whoami = |token: String| {
+        let server = &server;
+        async move {
+            server
+                .get("/_matrix/client/v3/account/whoami", Some(&token))
+                .await
+                .status
+        }
+    };
+    // The answer of this refresh never arrives ...
+    let lost = refresh(first_refresh.clone()).await.ok();
+    // ... so the client tries again with the token it still has.
+    let retried = refresh(first_refresh.clone()).await.ok();
+    let lost_access = lost["access_token"].as_str().unwrap_or_default().to_owned();
+    let access = retried["access_token"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(whoami(lost_access).await, 401, "the lost answer's tokens were replaced");
+    assert_eq!(whoami(access).await, 200);
+    // Its new tokens are in use: the first refresh token is spent; the new one works.
+    refresh(first_refresh).await.assert_error(401, "M_UNKNOWN_TOKEN");
+    let next = retried["refresh_token"].as_str().unwrap_or_default().to_owned();
+    refresh(next).await.ok();
 }
 
 #[tokio::test]
