@@ -1,4 +1,5 @@
-//! Subcommands: `serve`, `check-config`, `user create`, `keys rotate`, `search rebuild`.
+//! Subcommands: `serve`, `check-config`, `user create`, `keys rotate`, `search rebuild`,
+//! `audit verify` (on a stopped server's database) and `admin ...` (against a running one).
 
 use std::path::{Path, PathBuf};
 
@@ -42,6 +43,30 @@ enum Command {
     Search {
         #[command(subcommand)]
         command: SearchCommand,
+    },
+    /// Check the audit log of a stopped server's database (on a running one: `accord admin
+    /// audit verify`).
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Administer a running server through its admin API (needs an admin's access token).
+    Admin {
+        #[command(flatten)]
+        target: crate::admin_cli::AdminTarget,
+        #[command(subcommand)]
+        command: crate::admin_cli::AdminCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check every record's hash and link, and that none is missing; exits 1 naming each
+    /// problem, and prints the chain's head to keep for later comparison.
+    Verify {
+        /// TOML configuration file naming the database.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -113,10 +138,14 @@ pub(crate) fn run(cli: Cli) -> Result<(), String> {
         Command::Search {
             command: SearchCommand::Rebuild { config },
         } => rebuild_search(config.as_deref()),
+        Command::Audit {
+            command: AuditCommand::Verify { config },
+        } => verify_audit(config.as_deref()),
+        Command::Admin { target, command } => crate::admin_cli::run(target, command),
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -137,7 +166,7 @@ fn serve(path: Option<&Path>) -> Result<(), String> {
                 _ = terminate.recv() => break,
                 _ = hangup.recv() => match Config::load(path) {
                     // A bad edit keeps the running configuration.
-                    Err(err) => tracing::error!(%err, "configuration reload failed; keeping the current one"),
+                    Err(err) => server.reload_refused(&err.to_string()),
                     Ok(new) => server.reload(&new),
                 },
             }
@@ -185,4 +214,26 @@ fn rebuild_search(config: Option<&Path>) -> Result<(), String> {
     let indexed = services.search.rebuild().map_err(|err| err.to_string())?;
     println!("search index rebuilt: {indexed} events indexed");
     Ok(())
+}
+
+fn verify_audit(config: Option<&Path>) -> Result<(), String> {
+    let config = Config::load(config).map_err(|err| err.to_string())?;
+    let db = accord_server::open_database(&config).map_err(|err| err.to_string())?;
+    let checked = db.verify_audit_log().map_err(|err| err.to_string())?;
+    if let Some((seq, hash)) = &checked.head {
+        println!("audit log: {} records, head {seq} {hash}", checked.records);
+    } else {
+        println!("audit log: empty");
+    }
+    if checked.problems.is_empty() {
+        println!("audit log intact");
+        return Ok(());
+    }
+    for problem in &checked.problems {
+        println!("PROBLEM: {problem}");
+    }
+    Err(format!(
+        "the audit log has been tampered with: {} problem(s) listed above",
+        checked.problems.len()
+    ))
 }

@@ -1,6 +1,7 @@
 //! The `accord` binary: command line, configuration, logging, then the server.
 //! Wiring only; everything else lives in the crates.
 
+mod admin_cli;
 mod cli;
 mod logging;
 

@@ -112,6 +112,16 @@ pub(crate) fn authenticate_parts(services: &Services, parts: &http::request::Par
     required(services, &request)
 }
 
+/// The user an admin request's token belongs to, for its audit record; nothing when there is
+/// no token or it is not valid (the handler answers that).
+pub(crate) fn token_owner(services: &Services, parts: &http::request::Parts) -> Option<ruma::OwnedUserId> {
+    let request = http::Request::from_parts(parts.clone(), &[][..]);
+    let token = bearer_token(&request).ok()??;
+    authenticate_token(services, &request, &token)
+        .ok()
+        .map(|user| user.user_id)
+}
+
 fn optional(services: &Services, request: &http::Request<&[u8]>) -> Result<Option<AuthedUser>> {
     match bearer_token(request)? {
         Some(token) => {

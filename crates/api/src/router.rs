@@ -30,7 +30,12 @@ pub fn router(services: Services) -> Router {
     let router = OTHER_LISTENER_PATHS.iter().fold(router, |router, (path, method)| {
         router.route(path, on(*method, not_on_this_listener))
     });
-    with_fallbacks(router).with_state(services)
+    with_fallbacks(router)
+        .layer(axum::middleware::from_fn_with_state(
+            services.clone(),
+            crate::admin::audit_trail::record_admin_requests,
+        ))
+        .with_state(services)
 }
 
 /// Endpoints of the other APIs that the client listener doesn't serve (federation and keys

@@ -32,6 +32,16 @@ pub struct UserAccount {
     /// send or change the profile (403 `M_USER_SUSPENDED`).
     #[serde(default)]
     pub suspended: bool,
+    /// Shadow-banned by an admin: the user's sends and invites answer success but go nowhere
+    /// (Synapse's shadow ban, for spammers who would otherwise just register again).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shadow_banned: bool,
+    /// Deactivated with erasure (GDPR): the profile and message content are gone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub erased: bool,
+    /// Synapse's user type: `bot`, `support`, or nothing for a person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_type: Option<String>,
     /// An admin's rate limit override (Synapse's `override_ratelimit`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ratelimit_override: Option<RateLimitOverride>,

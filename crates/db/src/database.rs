@@ -22,6 +22,8 @@ pub struct Db {
     backfill_floor: Arc<BackfillFloor>,
     edu_counter: Arc<EduCounter>,
     intern_lock: Arc<parking_lot::Mutex<()>>,
+    /// Held while an audit record is appended: the chain has one head.
+    audit_lock: Arc<parking_lot::Mutex<()>>,
     room_locks: RoomLocks,
     /// Each room's forward extremities as committed, read on every send. Kept in memory: the
     /// rows are replaced on every event, and a prefix scan over them walks every deletion still
@@ -49,6 +51,7 @@ impl Db {
             backfill_floor: Arc::new(BackfillFloor::default()),
             edu_counter: Arc::default(),
             intern_lock: Arc::default(),
+            audit_lock: Arc::default(),
             room_locks: RoomLocks::default(),
             extremities: Arc::default(),
             storage_failed: Arc::default(),
@@ -83,6 +86,10 @@ impl Db {
 
     pub(crate) fn intern_lock(&self) -> &parking_lot::Mutex<()> {
         &self.intern_lock
+    }
+
+    pub(crate) fn audit_lock(&self) -> &parking_lot::Mutex<()> {
+        &self.audit_lock
     }
 
     /// Commits `batch` atomically and durably. A failure stops all later writes (see

@@ -44,6 +44,21 @@ pub struct DeviceRecord {
     pub created_ts: u64,
 }
 
+impl DeviceRecord {
+    /// A device made at `created_ts`, with no name, tokens or activity yet.
+    pub fn new(created_ts: u64) -> Self {
+        Self {
+            display_name: None,
+            access_token_hash: None,
+            refresh_token_hash: None,
+            retiring_refresh_token_hash: None,
+            last_seen_ip: None,
+            last_seen_ts: None,
+            created_ts,
+        }
+    }
+}
+
 fn device_key(user_id: &UserId, device_id: &DeviceId) -> Vec<u8> {
     KeyBuilder::new().str(user_id.as_str()).str(device_id.as_str()).build()
 }

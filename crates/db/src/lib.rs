@@ -9,6 +9,7 @@
 mod account_data;
 mod accounts;
 mod appservice;
+mod audit;
 mod cross_signing;
 mod database;
 mod dehydrated;
@@ -45,6 +46,7 @@ mod uiaa;
 
 pub use accounts::{RateLimitOverride, UserAccount};
 pub use appservice::{AppserviceProgress, PendingTransaction};
+pub use audit::{AuditBody, AuditEvent, AuditFilter, AuditRecord, AuditVerification, kinds as audit_kinds};
 pub use cross_signing::CrossSigningKeys;
 pub use database::Db;
 pub use dehydrated::DehydratedDevice;

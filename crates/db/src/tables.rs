@@ -239,6 +239,13 @@ catalog! {
     /// file (`what` is `file` or a thumbnail's `width 0xFF height 0xFF method`), so a file is
     /// deleted with its last reference.
     SHA256_MEDIAREF = "sha256_mediaref";
+    /// `seq` (u64) -> 32-byte SHA-256 of the body, then the body: JSON `AuditBody` naming the
+    /// previous record's hash. The audit log: append-only and hash-chained (see `audit.rs`);
+    /// the chain's head (`seq` u64 + hash) is `audit_head` in `global`.
+    SEQ_AUDITRECORD = "seq_auditrecord";
+    /// `room_id` -> JSON `RoomBlock` (admin, time): rooms an admin blocked; local users can't
+    /// join them or be invited.
+    ROOMID_BLOCK = "roomid_block";
 }
 
 /// Tables that existed in earlier schema versions; dropped at start.

@@ -15,6 +15,7 @@ mod keys;
 mod liveness;
 mod notary;
 mod policy;
+mod refusals;
 mod resolver;
 mod tls;
 pub use tls::verified_client_config;
@@ -47,6 +48,7 @@ pub struct Federation {
     edus: edus::EduQueue,
     liveness: liveness::Liveness,
     transactions: transactions::AnsweredTransactions,
+    refusals: refusals::RefusalAudit,
 }
 
 impl Federation {
@@ -62,6 +64,7 @@ impl Federation {
         Ok(Self {
             identity,
             client,
+            refusals: refusals::RefusalAudit::new(db.clone()),
             keys: keys::KeyCache::new(db, config.federation.trusted_key_servers.clone()),
             policy,
             edus: edus::EduQueue::default(),

@@ -14,6 +14,7 @@ impl Federation {
         // Closed federation: refuse before fetching any key.
         if !self.allows(&x_matrix.origin) {
             tracing::warn!(origin = %x_matrix.origin, "refused inbound federation request: server not allowed");
+            self.refusals.refused(&x_matrix.origin, "inbound request");
             return Err(Error::Forbidden(format!(
                 "federation with {} is not allowed on this server",
                 x_matrix.origin
@@ -85,6 +86,7 @@ impl Federation {
                 continue;
             }
             if !self.allows(server) {
+                self.refusals.refused(server, "signed event");
                 return Err(Error::Forbidden(format!(
                     "federation with {server} is not allowed on this server"
                 )));

@@ -140,9 +140,16 @@ impl RunningServer {
     /// Applies the reloadable part of a new configuration (SIGHUP): the federation allow and
     /// deny lists, and the application service registrations. Other keys need a restart.
     pub fn reload(&self, config: &Config) {
+        let mut record = accord_db::AuditEvent::new(accord_service::audit::kinds::CONFIG_RELOADED).actor("SIGHUP");
         match self.services.reload_appservices(config) {
-            Ok(count) => tracing::info!(count, "application service registrations reloaded"),
-            Err(err) => tracing::error!(%err, "application service registrations not reloaded; the previous ones stay"),
+            Ok(count) => {
+                tracing::info!(count, "application service registrations reloaded");
+                record = record.detail("appservices", count);
+            }
+            Err(err) => {
+                tracing::error!(%err, "application service registrations not reloaded; the previous ones stay");
+                record = record.detail("appservices_error", err.to_string());
+            }
         }
         if let Some(federation) = &self.services.federation {
             federation.set_policy(accord_federation::ServerPolicy::new(
@@ -154,7 +161,21 @@ impl RunningServer {
                 denied = ?config.federation.denied_servers,
                 "federation allow/deny lists reloaded"
             );
+            record = record
+                .detail("allowed_servers", config.federation.allowed_servers.clone())
+                .detail("denied_servers", config.federation.denied_servers.clone());
         }
+        self.services.audit.record(record);
+    }
+
+    /// Records a reload that was refused (the new file did not load); the running
+    /// configuration stays.
+    pub fn reload_refused(&self, error: &str) {
+        tracing::error!(%error, "configuration reload failed; keeping the current one");
+        let record = accord_db::AuditEvent::new(accord_service::audit::kinds::CONFIG_RELOADED)
+            .actor("SIGHUP")
+            .detail("error", error);
+        self.services.audit.record(record);
     }
 
     /// Stops accepting, lets in-flight requests finish (up to a grace period), flushes storage.

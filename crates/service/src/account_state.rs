@@ -65,7 +65,12 @@ impl Accounts {
         }
         let mut batch = WriteBatch::new();
         self.db().put_account(&mut batch, target, &account);
-        self.db().write(batch)?;
+        let change = match measure {
+            Measure::Lock => "locked",
+            Measure::Suspend => "suspended",
+        };
+        self.db()
+            .write_audited(batch, state_changed(&admin.user_id, target, change, on))?;
         tracing::info!(admin = %admin.user_id, user = %target, ?measure, on, "account measure changed");
         Ok(on)
     }
@@ -121,7 +126,13 @@ impl Accounts {
         account.ratelimit_override = custom;
         let mut batch = WriteBatch::new();
         self.db().put_account(&mut batch, target, &account);
-        self.db().write(batch)?;
+        let value = custom.map_or(serde_json::Value::Null, |custom| {
+            serde_json::json!({ "messages_per_second": custom.messages_per_second, "burst_count": custom.burst_count })
+        });
+        self.db().write_audited(
+            batch,
+            state_changed(&admin.user_id, target, "ratelimit_override", value),
+        )?;
         tracing::info!(admin = %admin.user_id, user = %target, ?custom, "rate limit override changed");
         Ok(())
     }
@@ -134,4 +145,18 @@ impl Accounts {
             .get_account(target)?
             .ok_or_else(|| Error::not_found(format!("No account {target}")))
     }
+}
+
+/// The audit record of an admin's change to an account's state.
+pub(crate) fn state_changed(
+    admin: &UserId,
+    target: &UserId,
+    change: &str,
+    value: impl Into<serde_json::Value>,
+) -> accord_db::AuditEvent {
+    accord_db::AuditEvent::new(crate::audit::kinds::ACCOUNT_STATE_CHANGED)
+        .actor(admin)
+        .target(target)
+        .detail("change", change)
+        .detail("value", value)
 }

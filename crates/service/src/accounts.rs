@@ -1,10 +1,10 @@
 //! Accounts: username rules, registration, password changes, deactivation, and the admin's
 //! account creation from the command line.
 
-use std::sync::Arc;
+use std::{net::IpAddr, sync::Arc};
 
 use accord_core::{Config, config::RegistrationMode, time::now_millis};
-use accord_db::{Db, UserAccount, WriteBatch};
+use accord_db::{AuditEvent, Db, UserAccount, WriteBatch};
 use ruma::{
     DeviceId, OwnedDeviceId, OwnedUserId, ServerName, UserId,
     api::{
@@ -15,6 +15,7 @@ use ruma::{
 
 use crate::{
     Error, Result,
+    audit::{Audit, LoginRecord, kinds},
     ldap::DirectoryUser,
     password_check::{PasswordCheck, Proof},
     passwords,
@@ -64,6 +65,7 @@ pub struct Accounts {
     sessions: Sessions,
     rate_limits: RateLimits,
     passwords: PasswordCheck,
+    audit: Audit,
     create_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
@@ -76,6 +78,7 @@ impl Accounts {
         passwords: PasswordCheck,
     ) -> Self {
         Self {
+            audit: Audit::new(db.clone()),
             config,
             db,
             sessions,
@@ -167,7 +170,13 @@ impl Accounts {
         if let Some(uiaa) = uiaa {
             uiaa.finish(&self.db, &mut batch);
         }
-        self.db.write(batch)?;
+        let mut event = AuditEvent::new(kinds::ACCOUNT_CREATED)
+            .target(&user_id)
+            .detail("admin", new.admin);
+        if let Some((device_id, _)) = &login {
+            event = event.detail("device_id", device_id.as_str());
+        }
+        self.db.write_audited(batch, event)?;
         tracing::info!(user = %user_id, "account created");
         Ok(Registered { user_id, login })
     }
@@ -187,19 +196,28 @@ impl Accounts {
         &self,
         identifier: &UserIdentifier,
         password: &str,
+        ip: Option<IpAddr>,
         device_id: Option<OwnedDeviceId>,
         initial_device_display_name: Option<String>,
         refresh_token: bool,
     ) -> Result<(OwnedUserId, OwnedDeviceId, IssuedTokens)> {
-        let user_id = self.check_password_login(identifier, password).await?;
-        let (device_id, tokens) = self.issue_login(&user_id, device_id, initial_device_display_name, refresh_token)?;
+        let user_id = self.check_password_login(identifier, password, ip).await?;
+        let login = LoginRecord::new("m.login.password", ip);
+        let (device_id, tokens) =
+            self.issue_login(&user_id, device_id, initial_device_display_name, refresh_token, login)?;
         Ok((user_id, device_id, tokens))
     }
 
     /// Who `identifier` and `password` prove to be, with every check of a password login
     /// (failed-attempt and per-account limits, directory or local password, deactivated and
-    /// locked accounts) but no device made: for `/login` and Accord's own login page.
-    pub async fn check_password_login(&self, identifier: &UserIdentifier, password: &str) -> Result<OwnedUserId> {
+    /// locked accounts) but no device made: for `/login` and Accord's own login page. A wrong
+    /// password is recorded in the audit log with the address it came from.
+    pub async fn check_password_login(
+        &self,
+        identifier: &UserIdentifier,
+        password: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<OwnedUserId> {
         let invalid = || Error::forbidden("Invalid username or password");
         let user_id = user_id_from_identifier(identifier, &self.config.server_name).ok_or_else(invalid)?;
         // Past the failed attempts allowed, even the right password waits (Synapse does the
@@ -214,6 +232,8 @@ impl Accounts {
         let Some(account) = account else {
             self.rate_limits
                 .record(RateClass::LoginFailedAttempts, user_id.as_str());
+            self.audit
+                .record(AuditEvent::new(kinds::LOGIN_FAILED).actor(&user_id).ip(ip));
             return Err(invalid());
         };
         self.rate_limits.check_key(RateClass::LoginAccount, user_id.as_str())?;
@@ -282,6 +302,7 @@ impl Accounts {
         device_id: Option<OwnedDeviceId>,
         initial_device_display_name: Option<String>,
         refresh_token: bool,
+        login: LoginRecord,
     ) -> Result<(OwnedDeviceId, IssuedTokens)> {
         let device_id = self.sessions.device_id_for_login(device_id);
         let mut batch = WriteBatch::new();
@@ -292,7 +313,12 @@ impl Accounts {
             initial_device_display_name,
             refresh_token,
         )?;
-        self.db.write(batch)?;
+        let event = AuditEvent::new(kinds::LOGIN)
+            .actor(user_id)
+            .ip(login.ip)
+            .detail("device_id", device_id.as_str())
+            .detail("method", login.method);
+        self.db.write_audited(batch, event)?;
         Ok((device_id, tokens))
     }
 
@@ -306,7 +332,8 @@ impl Accounts {
         refresh_token: bool,
     ) -> Result<(OwnedDeviceId, IssuedTokens)> {
         self.rate_limits.check_key(RateClass::LoginAccount, user_id.as_str())?;
-        self.issue_login(user_id, device_id, initial_device_display_name, refresh_token)
+        let login = LoginRecord::new("m.login.token", None);
+        self.issue_login(user_id, device_id, initial_device_display_name, refresh_token, login)
     }
 
     /// Logs in `user_id` for the application service that vouches for it
@@ -324,7 +351,8 @@ impl Accounts {
             )));
         };
         check_may_log_in(&account)?;
-        self.issue_login(user_id, device_id, initial_device_display_name, refresh_token)
+        let login = LoginRecord::new("m.login.application_service", None);
+        self.issue_login(user_id, device_id, initial_device_display_name, refresh_token, login)
     }
 
     /// Sets a new password (after UIA); with `logout_devices`, every other device is logged out.
@@ -352,7 +380,11 @@ impl Accounts {
             Vec::new()
         };
         uiaa.finish(&self.db, &mut batch);
-        self.db.write(batch)?;
+        let event = AuditEvent::new(kinds::PASSWORD_CHANGED)
+            .actor(user_id)
+            .target(user_id)
+            .detail("devices_logged_out", deleted.len());
+        self.db.write_audited(batch, event)?;
         if !deleted.is_empty() {
             self.db.record_local_device_change(&device_change(user_id, deleted))?;
         }
@@ -371,7 +403,10 @@ impl Accounts {
         if let Some(uiaa) = uiaa {
             uiaa.finish(&self.db, &mut batch);
         }
-        self.db.write(batch)?;
+        let event = AuditEvent::new(kinds::ACCOUNT_DEACTIVATED)
+            .actor(user_id)
+            .target(user_id);
+        self.db.write_audited(batch, event)?;
         self.db.record_local_device_change(&device_change(user_id, deleted))?;
         tracing::info!(user = %user_id, "account deactivated");
         Ok(())

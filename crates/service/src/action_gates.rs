@@ -11,6 +11,7 @@ impl Services {
     /// already joined is a profile change, not a join: it is not counted (Synapse).
     pub(crate) fn gate_join(&self, user: &AuthedUser, room_id: &RoomId, remote: bool) -> Result<()> {
         ensure_not_suspended(self.db(), &user.user_id)?;
+        self.ensure_not_blocked(room_id)?;
         let joined = self
             .db()
             .get_membership(&user.user_id, room_id)?
@@ -30,6 +31,7 @@ impl Services {
     /// the invitee.
     pub(crate) fn gate_invite(&self, user: &AuthedUser, room_id: &RoomId, target: &UserId) -> Result<()> {
         ensure_not_suspended(self.db(), &user.user_id)?;
+        self.ensure_not_blocked(room_id)?;
         let limits = &self.rate_limits;
         limits.check_for(RateClass::InvitesPerRoom, user, room_id.as_str(), 1)?;
         limits.check_user(RateClass::InvitesPerIssuer, user)?;
@@ -44,6 +46,17 @@ impl Services {
         if invites > 0 {
             let n = u32::try_from(invites).unwrap_or(u32::MAX);
             limits.check_for(RateClass::InvitesPerIssuer, user, user.user_id.as_str(), n)?;
+        }
+        Ok(())
+    }
+
+    /// A room an admin blocked takes no joins or invites from this server's users (403, as
+    /// Synapse answers).
+    fn ensure_not_blocked(&self, room_id: &RoomId) -> Result<()> {
+        if self.db().room_block(room_id)?.is_some() {
+            return Err(crate::Error::forbidden(format!(
+                "Room {room_id} has been blocked by the server's administrators"
+            )));
         }
         Ok(())
     }

@@ -115,7 +115,9 @@ impl Devices {
     /// Deletes devices (after UIA) and their tokens in one batch; unknown ids are ignored, as
     /// the spec's bulk delete asks.
     pub fn delete(&self, user_id: &UserId, device_ids: &[OwnedDeviceId], uiaa: UiaaCompleted) -> Result<()> {
-        self.delete_with(user_id, device_ids, |db, batch| uiaa.finish(db, batch))?;
+        self.delete_with(user_id, user_id, device_ids, "delete_devices", |db, batch| {
+            uiaa.finish(db, batch);
+        })?;
         Ok(())
     }
 
@@ -123,14 +125,33 @@ impl Devices {
     /// (logged in there with their password or identity provider within the hour). Whether
     /// the device existed.
     pub fn sign_out(&self, user_id: &UserId, device_id: &OwnedDeviceId) -> Result<bool> {
-        let deleted = self.delete_with(user_id, std::slice::from_ref(device_id), |_, _| {})?;
+        let deleted = self.delete_with(
+            user_id,
+            user_id,
+            std::slice::from_ref(device_id),
+            "account_page",
+            |_, _| {},
+        )?;
         Ok(!deleted.is_empty())
+    }
+
+    /// Deletes devices of `user_id` for an admin (no UIA; the admin API checked the caller).
+    /// The ids deleted; unknown ones are skipped.
+    pub fn delete_by_admin(
+        &self,
+        admin: &UserId,
+        user_id: &UserId,
+        device_ids: &[OwnedDeviceId],
+    ) -> Result<Vec<OwnedDeviceId>> {
+        self.delete_with(admin, user_id, device_ids, "admin", |_, _| {})
     }
 
     fn delete_with(
         &self,
+        actor: &UserId,
         user_id: &UserId,
         device_ids: &[OwnedDeviceId],
+        how: &str,
         also: impl FnOnce(&Db, &mut WriteBatch),
     ) -> Result<Vec<OwnedDeviceId>> {
         let mut batch = WriteBatch::new();
@@ -141,7 +162,12 @@ impl Devices {
             }
         }
         also(&self.db, &mut batch);
-        self.db.write(batch)?;
+        if deleted.is_empty() {
+            self.db.write(batch)?;
+        } else {
+            let event = crate::sessions::devices_deleted(actor, user_id, &deleted, how);
+            self.db.write_audited(batch, event)?;
+        }
         if !deleted.is_empty() {
             self.db
                 .record_local_device_change(&device_change(user_id, deleted.clone()))?;

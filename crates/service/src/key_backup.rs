@@ -210,7 +210,11 @@ impl Services {
         info.deleted = true;
         info.count = 0;
         db.put_backup_version(&mut batch, user_id, number, &info);
-        db.write(batch)?;
+        let event = accord_db::AuditEvent::new(crate::audit::kinds::KEY_BACKUP_DELETED)
+            .actor(user_id)
+            .target(user_id)
+            .detail("version", version);
+        db.write_audited(batch, event)?;
         Ok(())
     }
 

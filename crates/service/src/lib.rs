@@ -11,7 +11,9 @@ pub mod account_data;
 pub mod account_state;
 pub mod accounts;
 mod action_gates;
+pub mod admin;
 pub mod appservice;
+pub mod audit;
 mod backoff;
 pub mod cross_signing;
 pub mod dehydrated_device;
@@ -132,6 +134,10 @@ pub struct Services {
     pub sso: sso::Sso,
     /// The OAuth 2.0 API: Accord as the authorization server.
     pub oauth: oauth::OAuth,
+    /// The hash-chained audit log of security events and admin actions.
+    pub audit: audit::Audit,
+    /// What server admins do to accounts (Synapse's admin API).
+    pub admin: admin::Admin,
     /// Held while one-time keys are claimed, so no key is handed out twice.
     key_claims: Arc<parking_lot::Mutex<()>>,
     /// Held while a key backup changes, so concurrent uploads keep `count` and `etag` right.
@@ -181,6 +187,8 @@ impl Services {
             registration_tokens,
             sso: sso::Sso::new(config.clone(), db.clone())?,
             oauth: oauth::OAuth::new(config.clone(), db.clone(), sessions.clone()),
+            audit: audit::Audit::new(db.clone()),
+            admin: admin::Admin::new(config.clone(), db.clone(), sessions.clone()),
             federation,
             media,
             search,

@@ -6,7 +6,7 @@
 use std::{sync::Arc, time::Duration};
 
 use accord_core::{Config, time::now_millis};
-use accord_db::{AccessSession, Db, DeviceRecord, RefreshSession, WriteBatch};
+use accord_db::{AccessSession, AuditEvent, Db, DeviceRecord, RefreshSession, WriteBatch};
 use ruma::{
     DeviceId, OwnedDeviceId, OwnedUserId, UserId,
     api::error::{ErrorKind, UnknownTokenErrorData},
@@ -133,15 +133,7 @@ impl Sessions {
                 self.revoke_device_tokens(batch, &existing);
                 existing
             }
-            None => DeviceRecord {
-                display_name: None,
-                access_token_hash: None,
-                refresh_token_hash: None,
-                retiring_refresh_token_hash: None,
-                last_seen_ip: None,
-                last_seen_ts: None,
-                created_ts: now,
-            },
+            None => DeviceRecord::new(now),
         };
         if display_name.is_some() {
             device.display_name = display_name;
@@ -298,7 +290,8 @@ impl Sessions {
         };
         let mut batch = WriteBatch::new();
         self.delete_device(&mut batch, &user_id, &device_id)?;
-        self.db.write(batch)?;
+        let event = devices_deleted(&user_id, &user_id, std::slice::from_ref(&device_id), "oauth_revocation");
+        self.db.write_audited(batch, event)?;
         self.db
             .record_local_device_change(&device_change(&user_id, vec![device_id.clone()]))?;
         Ok(Some((user_id, device_id)))
@@ -308,7 +301,13 @@ impl Sessions {
     pub fn logout(&self, user: &AuthedUser) -> Result<()> {
         let mut batch = WriteBatch::new();
         self.delete_device(&mut batch, &user.user_id, &user.device_id)?;
-        self.db.write(batch)?;
+        let event = devices_deleted(
+            &user.user_id,
+            &user.user_id,
+            std::slice::from_ref(&user.device_id),
+            "logout",
+        );
+        self.db.write_audited(batch, event)?;
         self.db
             .record_local_device_change(&device_change(&user.user_id, vec![user.device_id.clone()]))?;
         Ok(())
@@ -318,7 +317,11 @@ impl Sessions {
     pub fn logout_all(&self, user_id: &UserId) -> Result<()> {
         let mut batch = WriteBatch::new();
         let deleted = self.delete_all_devices_except(&mut batch, user_id, None)?;
-        self.db.write(batch)?;
+        let event = AuditEvent::new(crate::audit::kinds::LOGOUT_ALL)
+            .actor(user_id)
+            .target(user_id)
+            .detail("devices", deleted.len());
+        self.db.write_audited(batch, event)?;
         self.db.record_local_device_change(&device_change(user_id, deleted))?;
         Ok(())
     }
@@ -346,6 +349,19 @@ impl Sessions {
 }
 
 /// A change of `devices` of local `user_id`, for the device list stream and outbox.
+/// The audit record of devices deleted: by whom, whose, and how (`logout`, `delete_devices`,
+/// `admin`, ...).
+pub(crate) fn devices_deleted(actor: &UserId, owner: &UserId, devices: &[OwnedDeviceId], how: &str) -> AuditEvent {
+    AuditEvent::new(crate::audit::kinds::DEVICES_DELETED)
+        .actor(actor)
+        .target(owner)
+        .detail(
+            "device_ids",
+            devices.iter().map(|device| device.as_str()).collect::<Vec<_>>(),
+        )
+        .detail("how", how)
+}
+
 pub(crate) fn device_change(user_id: &UserId, devices: Vec<OwnedDeviceId>) -> accord_db::LocalDeviceChange {
     accord_db::LocalDeviceChange {
         user_id: user_id.to_owned(),

@@ -2,10 +2,16 @@
 //! admins already use work. Each checks that the caller is a server admin, then calls the same
 //! service methods as the client API.
 
+mod audit_log;
+pub(crate) mod audit_trail;
 mod media;
 mod registration_tokens;
 mod reports;
+mod request;
+mod rooms;
 mod server_notices;
+mod user_accounts;
+mod user_sessions;
 mod users;
 
 use accord_service::{AuthedUser, Services};
@@ -19,7 +25,7 @@ use crate::{ApiError, Result, extract::authenticate_parts};
 
 /// Registers the admin routes.
 pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
-    router
+    room_routes(user_routes(audit_routes(router)))
         .route(
             "/_synapse/admin/v1/media/{server_name}/{media_id}",
             delete(media::delete_media_route),
@@ -73,6 +79,103 @@ pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
         .route(
             "/_synapse/admin/v1/event_reports/{report_id}",
             get(reports::get_report_route).delete(reports::delete_report_route),
+        )
+}
+
+/// Accounts and their sessions.
+fn user_routes(router: Router<Services>) -> Router<Services> {
+    router
+        .route("/_synapse/admin/v2/users", get(user_accounts::list_route))
+        .route(
+            "/_synapse/admin/v2/users/{user_id}",
+            get(user_accounts::get_route).put(user_accounts::put_route),
+        )
+        .route(
+            "/_synapse/admin/v1/deactivate/{user_id}",
+            post(user_accounts::deactivate_route),
+        )
+        .route(
+            "/_synapse/admin/v1/reset_password/{user_id}",
+            post(user_accounts::reset_password_route),
+        )
+        .route(
+            "/_synapse/admin/v1/users/{user_id}/admin",
+            get(user_accounts::admin_flag_route).put(user_accounts::admin_flag_route),
+        )
+        .route(
+            "/_synapse/admin/v1/users/{user_id}/shadow_ban",
+            post(user_accounts::shadow_ban_route).delete(user_accounts::shadow_ban_route),
+        )
+        .route(
+            "/_synapse/admin/v1/username_available",
+            get(user_accounts::username_available_route),
+        )
+        .route("/_synapse/admin/v1/whois/{user_id}", get(user_sessions::whois_route))
+        .route(
+            "/_matrix/client/v3/admin/whois/{user_id}",
+            get(user_sessions::whois_route),
+        )
+        .route(
+            "/_synapse/admin/v2/users/{user_id}/devices",
+            get(user_sessions::devices_route).post(user_sessions::devices_route),
+        )
+        .route(
+            "/_synapse/admin/v2/users/{user_id}/devices/{device_id}",
+            get(user_sessions::device_route)
+                .put(user_sessions::device_route)
+                .delete(user_sessions::device_route),
+        )
+        .route(
+            "/_synapse/admin/v2/users/{user_id}/delete_devices",
+            post(user_sessions::delete_devices_route),
+        )
+        .route(
+            "/_synapse/admin/v1/users/{user_id}/joined_rooms",
+            get(user_sessions::joined_rooms_route),
+        )
+        .route(
+            "/_synapse/admin/v1/users/{user_id}/login",
+            post(user_sessions::login_as_route),
+        )
+}
+
+/// Rooms.
+fn room_routes(router: Router<Services>) -> Router<Services> {
+    router
+        .route("/_synapse/admin/v1/rooms", get(rooms::list_route))
+        .route(
+            "/_synapse/admin/v1/rooms/{room_id}",
+            get(rooms::details_route).delete(rooms::delete_route),
+        )
+        .route("/_synapse/admin/v1/rooms/{room_id}/members", get(rooms::members_route))
+        .route("/_synapse/admin/v1/rooms/{room_id}/state", get(rooms::state_route))
+        .route(
+            "/_synapse/admin/v1/rooms/{room_id}/messages",
+            get(rooms::messages_route),
+        )
+        .route(
+            "/_synapse/admin/v1/rooms/{room_id}/forward_extremities",
+            get(rooms::forward_extremities_route),
+        )
+        .route(
+            "/_synapse/admin/v1/rooms/{room_id}/block",
+            get(rooms::block_route).put(rooms::block_route),
+        )
+        .route(
+            "/_synapse/admin/v1/rooms/{room_id}/make_room_admin",
+            post(rooms::make_room_admin_route),
+        )
+}
+
+/// The audit log and the server's version.
+fn audit_routes(router: Router<Services>) -> Router<Services> {
+    router
+        .route("/_accord/admin/v1/audit", get(audit_log::list_route))
+        .route("/_accord/admin/v1/audit/export", get(audit_log::export_route))
+        .route("/_accord/admin/v1/audit/verify", get(audit_log::verify_route))
+        .route(
+            "/_synapse/admin/v1/server_version",
+            get(audit_log::server_version_route),
         )
 }
 

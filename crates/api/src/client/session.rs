@@ -87,6 +87,7 @@ pub async fn login_route(services: Services, request: Ruma<login::Request>) -> R
         .login_with_password(
             &identifier,
             &password.password,
+            request.client_ip,
             body.device_id,
             body.initial_device_display_name,
             body.refresh_token,

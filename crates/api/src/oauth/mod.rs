@@ -32,7 +32,7 @@ pub(super) async fn check_typed_password(
     let identifier = UserIdentifier::Matrix(MatrixUserIdentifier::new(username.trim().to_owned()));
     services
         .accounts
-        .check_password_login(&identifier, password)
+        .check_password_login(&identifier, password, address)
         .await
         .map_err(|err| {
             let status = match err.kind() {

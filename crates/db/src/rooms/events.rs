@@ -64,6 +64,15 @@ pub struct RoomMeta {
 }
 
 impl Db {
+    /// Every room this server knows (has state for), in byte order of the id.
+    pub fn room_ids(&self) -> Result<Vec<ruma::OwnedRoomId>> {
+        Ok(self
+            .scan_keys(ROOMID_ROOMMETA, b"")?
+            .into_iter()
+            .filter_map(|key| ruma::OwnedRoomId::try_from(String::from_utf8(key).ok()?).ok())
+            .collect())
+    }
+
     /// A stored PDU's canonical JSON.
     pub fn get_pdu_json(&self, short: ShortEventId) -> Result<Option<CanonicalJsonObject>> {
         self.get_raw(SHORTEVENTID_PDU, &short.0.to_be_bytes())?

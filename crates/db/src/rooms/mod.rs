@@ -7,6 +7,7 @@
 
 mod aliases;
 mod backfill;
+mod blocks;
 mod event_times;
 mod events;
 mod locks;
@@ -23,6 +24,7 @@ mod txn;
 pub use aliases::AliasRecord;
 pub(crate) use backfill::BackfillFloor;
 pub use backfill::LIVE_STREAM_START;
+pub use blocks::RoomBlock;
 pub use event_times::TimedEvent;
 pub(crate) use event_times::index_existing as index_existing_event_times;
 pub use events::{EventMeta, RoomMeta};

@@ -107,7 +107,12 @@ impl OAuth {
             .sessions
             .issue_for_device(&mut batch, user_id, device_id, Some(name), true)
             .map_err(OAuthError::internal)?;
-        self.db.write(batch).map_err(OAuthError::internal)?;
+        let event = accord_db::AuditEvent::new(crate::audit::kinds::LOGIN)
+            .actor(user_id)
+            .detail("device_id", device_id.as_str())
+            .detail("method", "oauth")
+            .detail("client_id", client_id);
+        self.db.write_audited(batch, event).map_err(OAuthError::internal)?;
         tracing::info!(user = %user_id, device = %device_id, client = %client_id, "OAuth tokens issued");
         answer(tokens, scope)
     }

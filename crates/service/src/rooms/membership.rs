@@ -65,7 +65,7 @@ impl RoomService {
         Ok(Value::Object(content))
     }
 
-    async fn set_membership(
+    pub(super) async fn set_membership(
         &self,
         sender: &UserId,
         room_id: &RoomId,
@@ -249,6 +249,9 @@ impl RoomService {
             return Err(Error::forbidden(format!("{target} is already in the room")));
         }
         self.check_invite_permitted(target, &user.user_id)?;
+        if self.shadow_banned(user)? {
+            return Ok(());
+        }
         let mut extra = Map::new();
         if is_direct {
             extra.insert("is_direct".to_owned(), Value::Bool(true));

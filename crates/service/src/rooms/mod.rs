@@ -2,6 +2,8 @@
 //! state, aliases and the directory. `accord-room` does the writing; this layer decides who may
 //! see what and turns room errors into Matrix errors.
 
+mod admin_actions;
+mod admin_view;
 mod create;
 mod directory;
 pub(crate) mod hierarchy;
@@ -12,6 +14,7 @@ pub mod receipts;
 mod relations;
 mod render;
 mod send;
+mod shadow_ban;
 mod thread_subscriptions;
 mod typing;
 pub mod unread;
@@ -26,6 +29,8 @@ use ruma::api::error::ErrorKind;
 use crate::{AuthedUser, Error, Result};
 
 pub use accord_room::{PendingWrites, Rooms, SUPPORTED_ROOM_VERSIONS, event_id_of};
+pub use admin_actions::ShutdownReport;
+pub use admin_view::{AdminMessages, AdminRoom};
 pub use create::CreateRoom;
 pub use directory::PublicRoomsPage;
 pub use hierarchy::{HierarchyNode, HierarchyPage, HierarchyQuery, HierarchyRoom};

@@ -58,6 +58,9 @@ impl RoomService {
         if !content.is_object() {
             return Err(Error::bad_json("Event content must be a JSON object"));
         }
+        if self.shadow_banned(user)? {
+            return Ok(super::shadow_ban::stand_in_event_id());
+        }
         let guard = self.rooms.lock(room_id).await;
         // Re-check under the lock: a concurrent retry of the same transaction may have won.
         if let Some(event_id) = earlier()? {
@@ -110,6 +113,9 @@ impl RoomService {
         }
         if kind == "m.room.canonical_alias" {
             self.check_canonical_alias(room_id, &content)?;
+        }
+        if self.shadow_banned(user)? {
+            return Ok(super::shadow_ban::stand_in_event_id());
         }
         let leaving = kind == "m.room.member"
             && state_key == user.user_id.as_str()
