@@ -447,3 +447,111 @@ fn sighup_reloads_without_stopping_and_survives_a_broken_config() {
         200
     );
 }
+
+/// Runs `accord admin ...` against `server` with `token`.
+fn admin_cli(server: &ServerProcess, token: &str, args: &[&str]) -> Output {
+    accord()
+        .args(["admin", "--url", &server.base])
+        .args(args)
+        .env("ACCORD_ADMIN_TOKEN", token)
+        .output()
+        .expect("run accord admin")
+}
+
+fn login_token(server: &ServerProcess, user: &str, password: &str) -> Result<String, u16> {
+    let login = json!({ "type": "m.login.password", "identifier": { "type": "m.id.user", "user": user }, "password": password });
+    let (status, body) = request(
+        "POST",
+        &format!("{}/_matrix/client/v3/login", server.base),
+        None,
+        Some(&login),
+    )
+    .expect("login");
+    match body["access_token"].as_str() {
+        Some(token) if status == 200 => Ok(token.to_owned()),
+        _ => Err(status),
+    }
+}
+
+#[test]
+fn the_admin_cli_manages_a_running_server_and_audit_verify_finds_a_changed_record() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = ServerProcess::config_in(dir.path());
+    let made = accord()
+        .args([
+            "user",
+            "create",
+            "ops",
+            "--password",
+            "pw-ops-123",
+            "--admin",
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .expect("run");
+    assert!(made.status.success());
+    let mut server = ServerProcess::start(config.clone());
+    let token = login_token(&server, "ops", "pw-ops-123").expect("admin login");
+
+    // Accounts are made and deactivated while the server runs.
+    let created = admin_cli(&server, &token, &["users", "create", "bob", "--password", "pw-bob-123"]);
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    assert!(String::from_utf8_lossy(&created.stdout).contains("\"name\": \"@bob:localhost\""));
+    login_token(&server, "bob", "pw-bob-123").expect("bob logs in");
+    let listed = admin_cli(&server, &token, &["users", "list"]);
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("@bob:localhost"));
+    let gone = admin_cli(&server, &token, &["users", "deactivate", "@bob:localhost"]);
+    assert!(gone.status.success(), "{}", String::from_utf8_lossy(&gone.stderr));
+    assert_eq!(login_token(&server, "bob", "pw-bob-123"), Err(403));
+
+    // A wrong token is one line naming the status and errcode.
+    let refused = admin_cli(&server, "not-a-token", &["users", "list"]);
+    assert_one_line_error(&refused, "401 M_UNKNOWN_TOKEN");
+
+    // The audit log holds what the CLI did, and verifies while the server runs.
+    let audit = admin_cli(&server, &token, &["audit", "list", "--kind", "account_deactivated"]);
+    let audit: Value = serde_json::from_slice(&audit.stdout).expect("audit JSON");
+    assert_eq!(audit["records"][0]["target"], "@bob:localhost");
+    assert_eq!(audit["records"][0]["actor"], "@ops:localhost");
+    let verified = admin_cli(&server, &token, &["audit", "verify"]);
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
+    server.kill9();
+
+    // Offline: intact, then one record changed in the table is found.
+    let intact = accord()
+        .args(["audit", "verify", "--config"])
+        .arg(&config)
+        .output()
+        .expect("run");
+    assert!(intact.status.success(), "{}", String::from_utf8_lossy(&intact.stdout));
+    assert!(String::from_utf8_lossy(&intact.stdout).contains("audit log intact"));
+    {
+        let loaded = accord_core::Config::load(Some(&config)).expect("config");
+        let engine = accord_server::open_engine(&loaded).expect("engine");
+        let table = accord_db::tables::SEQ_AUDITRECORD;
+        let key = 2u64.to_be_bytes();
+        let mut value = engine.get(table, &key).expect("read").expect("record 2");
+        let at = value.len() - 3;
+        value[at] = value[at].wrapping_add(1);
+        let mut batch = accord_db::WriteBatch::new();
+        batch.put(table, key, value);
+        engine.write(batch).expect("tamper");
+    }
+    let tampered = accord()
+        .args(["audit", "verify", "--config"])
+        .arg(&config)
+        .output()
+        .expect("run");
+    assert!(!tampered.status.success());
+    let report = String::from_utf8_lossy(&tampered.stdout);
+    assert!(
+        report.contains("PROBLEM: record 2 was changed"),
+        "{report}{}",
+        String::from_utf8_lossy(&tampered.stderr)
+    );
+}

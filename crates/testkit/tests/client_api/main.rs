@@ -4,9 +4,12 @@
 mod account;
 mod account_data;
 mod account_moderation;
+mod admin_rooms;
+mod admin_users;
 mod appservice;
 mod appservice_delivery;
 mod appservice_support;
+mod audit;
 mod conformance_accounts;
 mod conformance_rooms;
 mod conformance_sync;
