@@ -6,6 +6,7 @@
 
 mod ldap;
 mod load;
+mod metrics;
 mod oidc;
 mod password_policy;
 mod rate_limits;
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 pub use ldap::LdapConfig;
 pub use load::ConfigError;
+pub use metrics::MetricsConfig;
 pub use oidc::{OAuthConfig, OidcConfig, OidcProviderConfig, is_loopback_host};
 pub use password_policy::PasswordPolicyConfig;
 pub use rate_limits::{BucketConfig, FederationLimitConfig, RateLimitsConfig};
@@ -69,6 +71,8 @@ pub struct Config {
     pub appservice: AppserviceConfig,
     /// How fast each kind of action may be repeated.
     pub rate_limits: RateLimitsConfig,
+    /// Prometheus metrics, health and readiness.
+    pub metrics: MetricsConfig,
     /// Log output.
     pub logging: LoggingConfig,
 }
@@ -573,6 +577,7 @@ impl Default for Config {
             delayed_events: DelayedEventsConfig::default(),
             appservice: AppserviceConfig::default(),
             rate_limits: RateLimitsConfig::default(),
+            metrics: MetricsConfig::default(),
             logging: LoggingConfig {
                 filter: "info".to_owned(),
                 format: LogFormat::Text,

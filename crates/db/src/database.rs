@@ -24,6 +24,8 @@ pub struct Db {
     intern_lock: Arc<parking_lot::Mutex<()>>,
     /// Held while an audit record is appended: the chain has one head.
     audit_lock: Arc<parking_lot::Mutex<()>>,
+    /// Events queued for writing since start, for the `accord_events_persisted` metric.
+    events_written: Arc<std::sync::atomic::AtomicU64>,
     room_locks: RoomLocks,
     /// Each room's forward extremities as committed, read on every send. Kept in memory: the
     /// rows are replaced on every event, and a prefix scan over them walks every deletion still
@@ -52,6 +54,7 @@ impl Db {
             edu_counter: Arc::default(),
             intern_lock: Arc::default(),
             audit_lock: Arc::default(),
+            events_written: Arc::default(),
             room_locks: RoomLocks::default(),
             extremities: Arc::default(),
             storage_failed: Arc::default(),
@@ -182,6 +185,30 @@ impl Db {
             );
         }
         Error::StorageFailed(reason)
+    }
+
+    /// Events written since this process started.
+    pub fn events_written(&self) -> u64 {
+        self.events_written.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_event_written(&self) {
+        self.events_written.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Each table's size as the engine estimates it.
+    pub fn table_figures(&self) -> Vec<accord_storage::TableFigures> {
+        self.engine.figures()
+    }
+
+    /// A consistent copy of the database in the new directory `dir`, taken while serving.
+    pub fn checkpoint(&self, dir: &std::path::Path) -> Result<()> {
+        Ok(self.engine.checkpoint(dir)?)
+    }
+
+    /// Rewrites the files so deleted rows' bytes leave the disk.
+    pub fn compact(&self) -> Result<()> {
+        Ok(self.engine.compact()?)
     }
 
     /// Flushes memtables (at shutdown).

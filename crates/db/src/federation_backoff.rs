@@ -38,6 +38,20 @@ impl Db {
         self.write(batch)
     }
 
+    /// Every failing destination with its backoff (for metrics and the admin API).
+    pub fn destination_backoffs(&self) -> Result<Vec<(ruma::OwnedServerName, DestinationBackoff)>> {
+        let mut out = Vec::new();
+        for (key, backoff) in self.scan_json::<DestinationBackoff>(SERVERNAME_BACKOFF, &[])? {
+            if let Some(name) = String::from_utf8(key)
+                .ok()
+                .and_then(|name| ruma::OwnedServerName::try_from(name).ok())
+            {
+                out.push((name, backoff));
+            }
+        }
+        Ok(out)
+    }
+
     /// Forgets every stored backoff (the allow and deny lists changed).
     pub fn clear_destination_backoffs(&self) -> Result<()> {
         let mut batch = WriteBatch::new();

@@ -21,15 +21,20 @@ use ruma::api::error::ErrorKind;
 use tower_http::{catch_panic::CatchPanicLayer, cors::CorsLayer};
 use tracing::Instrument;
 
+use crate::metrics::HttpMetrics;
+
 /// The longest any request may run: above the longest `/sync` long-poll (2 minutes), and
 /// room for a remote join of a large room. A request cut off gets 504; what it wrote is whole
 /// (every operation is one batch) and what it left to do in the background finishes.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(180);
 
-/// Wraps a router in the standard layers.
-pub fn wrap(router: Router) -> Router {
+/// Wraps a router in the standard layers; `metrics` (when `[metrics]` is on) counts its
+/// requests under the `listener` label.
+pub fn wrap(router: Router, listener: &'static str, metrics: Option<HttpMetrics>) -> Router {
     router
-        .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            log_request(request, next, listener, metrics.clone())
+        }))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(cors())
 }
@@ -55,7 +60,7 @@ fn next_request_id() -> String {
     format!("{started:x}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
-async fn log_request(request: Request, next: Next) -> Response {
+async fn log_request(request: Request, next: Next, listener: &'static str, metrics: Option<HttpMetrics>) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let route = request
@@ -63,13 +68,18 @@ async fn log_request(request: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|path| path.as_str().to_owned())
         .unwrap_or_else(|| "<unmatched>".to_owned());
+    let in_flight = metrics.as_ref().map(|metrics| metrics.start(listener, &route));
     let request_id = next_request_id();
     let span = tracing::info_span!("request", id = %request_id);
     // The time limit is applied here rather than in a layer of its own: one middleware per
     // request instead of two on the hot path.
     let mut response = within_time_limit(next.run(request)).instrument(span.clone()).await;
     let status = response.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed();
+    if let (Some(metrics), Some(in_flight)) = (&metrics, in_flight) {
+        metrics.finish(in_flight, method.as_str(), status, elapsed);
+    }
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
     span.in_scope(|| {
         tracing::info!(target: "accord::http", %method, %route, status, latency_ms = format!("{latency_ms:.1}"), "request");
     });

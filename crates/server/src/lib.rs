@@ -8,6 +8,7 @@
 mod error;
 pub mod layers;
 mod listener;
+pub mod metrics;
 mod tls;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -45,6 +46,8 @@ pub struct RunningServer {
     pub client_addr: SocketAddr,
     /// Where the federation API listens, when enabled.
     pub federation_addr: Option<SocketAddr>,
+    /// Where `/metrics`, `/health` and `/ready` are served, when `[metrics]` is on.
+    pub metrics_addr: Option<SocketAddr>,
     /// The services, for tests and tools that act beside the HTTP API.
     pub services: Services,
     shutdown: watch::Sender<bool>,
@@ -71,7 +74,9 @@ impl RunningServer {
             (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
             _ => None,
         };
-        let client_router = layers::wrap(accord_api::router(services.clone()));
+        let metrics = config.metrics.enabled.then(|| metrics::Metrics::new(services.clone()));
+        let http_metrics = metrics.as_ref().map(|metrics| metrics.http.clone());
+        let client_router = layers::wrap(accord_api::router(services.clone()), "client", http_metrics.clone());
         let (client_addr, client_task) = listener::spawn(
             "client",
             config.client_api.bind,
@@ -89,16 +94,34 @@ impl RunningServer {
                     "federation.enabled requires tls_cert and tls_key".to_owned(),
                 ));
             };
-            let router = layers::wrap(accord_api::federation_router(services.clone()));
+            let router = layers::wrap(
+                accord_api::federation_router(services.clone()),
+                "federation",
+                http_metrics.clone(),
+            );
             let (addr, task) = listener::spawn(
                 "federation",
                 config.federation.bind,
                 Some(tls::acceptor(cert, key)?),
                 router,
-                shutdown_rx,
+                shutdown_rx.clone(),
             )
             .await?;
             federation_addr = Some(addr);
+            listeners.push(task);
+        }
+
+        let mut metrics_addr = None;
+        if let Some(metrics) = &metrics {
+            let (addr, task) = listener::spawn(
+                "metrics",
+                config.metrics.bind,
+                None,
+                metrics.router(services.clone()),
+                shutdown_rx,
+            )
+            .await?;
+            metrics_addr = Some(addr);
             listeners.push(task);
         }
 
@@ -127,10 +150,11 @@ impl RunningServer {
             services.search.clone(),
             shutdown.subscribe(),
         )));
-        tracing::info!(server_name = %config.server_name, %client_addr, ?federation_addr, "Accord is serving");
+        tracing::info!(server_name = %config.server_name, %client_addr, ?federation_addr, ?metrics_addr, "Accord is serving");
         Ok(Self {
             client_addr,
             federation_addr,
+            metrics_addr,
             services,
             shutdown,
             listeners,

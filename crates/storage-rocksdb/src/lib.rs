@@ -9,7 +9,9 @@ use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use accord_storage::{Direction, Error, KvEngine, KvIter, Result, TableDef, WriteBatch, prefix_upper_bound};
+use accord_storage::{
+    Direction, Error, KvEngine, KvIter, Result, TableDef, TableFigures, WriteBatch, prefix_upper_bound,
+};
 use rocksdb::{
     ColumnFamily, ColumnFamilyDescriptor, DB, DEFAULT_COLUMN_FAMILY_NAME, FlushOptions, IteratorMode, ReadOptions,
     WriteOptions,
@@ -247,6 +249,41 @@ impl KvEngine for RocksEngine {
             Direction::Backward => IteratorMode::End,
         };
         Ok(boxed(self.db.iterator_cf_opt(cf, read_opts, mode)))
+    }
+
+    fn figures(&self) -> Vec<TableFigures> {
+        let mut figures = Vec::with_capacity(self.tables.len());
+        for table in &self.tables {
+            let Ok(cf) = self.cf(table) else { continue };
+            let property = |name: &str| self.db.property_int_value_cf(cf, name).ok().flatten().unwrap_or(0);
+            figures.push(TableFigures {
+                table: *table,
+                disk_bytes: property("rocksdb.total-sst-files-size"),
+                memory_bytes: property("rocksdb.cur-size-all-mem-tables"),
+                keys: property("rocksdb.estimate-num-keys"),
+            });
+        }
+        figures
+    }
+
+    /// A RocksDB checkpoint: hard links to the immutable files (same filesystem) or copies,
+    /// plus the live state of the write-ahead log, consistent at one instant.
+    fn checkpoint(&self, dir: &Path) -> Result<()> {
+        let checkpoint = rocksdb::checkpoint::Checkpoint::new(&self.db).map_err(engine_error)?;
+        checkpoint.create_checkpoint(dir).map_err(engine_error)
+    }
+
+    /// Flushes memtables, then compacts each table's whole key range down to the bottom level,
+    /// which drops deleted rows and their tombstones from the files.
+    fn compact(&self) -> Result<()> {
+        self.flush()?;
+        for table in &self.tables {
+            let cf = self.cf(table)?;
+            let mut options = rocksdb::CompactOptions::default();
+            options.set_bottommost_level_compaction(rocksdb::BottommostLevelCompaction::Force);
+            self.db.compact_range_cf_opt(cf, None::<&[u8]>, None::<&[u8]>, &options);
+        }
+        Ok(())
     }
 
     fn flush(&self) -> Result<()> {

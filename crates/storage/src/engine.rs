@@ -78,6 +78,19 @@ impl WriteBatch {
     }
 }
 
+/// One table's size as the engine estimates it, for monitoring.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableFigures {
+    /// The table.
+    pub table: &'static str,
+    /// Bytes in its files on disk.
+    pub disk_bytes: u64,
+    /// Bytes in memory not yet written to files.
+    pub memory_bytes: u64,
+    /// Keys, estimated.
+    pub keys: u64,
+}
+
 /// A boxed iterator of `(key, value)` pairs; each item may carry an engine error.
 pub type KvIter<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + Send + 'a>;
 
@@ -104,6 +117,26 @@ pub trait KvEngine: Send + Sync + 'static {
 
     /// Make every write so far durable.
     fn sync(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Each table's size, for metrics; engines that can't tell return nothing.
+    fn figures(&self) -> Vec<TableFigures> {
+        Vec::new()
+    }
+
+    /// Writes a consistent copy of the whole database into the new directory `dir` while
+    /// it keeps serving (a backup).
+    fn checkpoint(&self, dir: &std::path::Path) -> Result<()> {
+        Err(crate::Error::Engine(format!(
+            "this storage engine can't copy itself to {}",
+            dir.display()
+        )))
+    }
+
+    /// Rewrites every table's files, so the bytes of deleted rows leave the disk (after a
+    /// purge or an erasure).
+    fn compact(&self) -> Result<()> {
         Ok(())
     }
 

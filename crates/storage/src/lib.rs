@@ -9,5 +9,5 @@ pub mod conformance;
 mod engine;
 mod error;
 
-pub use engine::{BatchOp, Direction, KvEngine, KvIter, TableDef, WriteBatch, prefix_upper_bound};
+pub use engine::{BatchOp, Direction, KvEngine, KvIter, TableDef, TableFigures, WriteBatch, prefix_upper_bound};
 pub use error::{Error, Result};

@@ -7,6 +7,7 @@ pub mod ca;
 mod client;
 pub mod directory;
 mod faulty_engine;
+pub mod prometheus;
 mod rooms;
 mod server;
 

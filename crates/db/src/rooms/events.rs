@@ -83,6 +83,8 @@ impl Db {
     /// Queues storing a PDU's canonical JSON (already serialized canonically).
     pub fn put_pdu_json(&self, batch: &mut RoomBatch<'_>, short: ShortEventId, canonical: Vec<u8>) {
         batch.rows().put(SHORTEVENTID_PDU, short.0.to_be_bytes(), canonical);
+        // Every caller stores a new event (local, received, backfilled or an outlier).
+        self.count_event_written();
     }
 
     /// What is known about a stored event.

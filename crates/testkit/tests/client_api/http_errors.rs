@@ -158,6 +158,8 @@ async fn panic_becomes_500_and_server_keeps_serving() {
         Router::new()
             .route("/panic", get(panicking_handler))
             .route("/ok", get(|| async { "fine" })),
+        "test",
+        None,
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");

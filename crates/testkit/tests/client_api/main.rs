@@ -42,6 +42,7 @@ mod media_bad_input;
 mod media_federation;
 mod media_preview;
 mod media_support;
+mod metrics;
 mod oauth;
 mod pdu_integrity;
 mod persistence;
