@@ -257,7 +257,7 @@ impl KvEngine for RocksEngine {
             let Ok(cf) = self.cf(table) else { continue };
             let property = |name: &str| self.db.property_int_value_cf(cf, name).ok().flatten().unwrap_or(0);
             figures.push(TableFigures {
-                table: *table,
+                table,
                 disk_bytes: property("rocksdb.total-sst-files-size"),
                 memory_bytes: property("rocksdb.cur-size-all-mem-tables"),
                 keys: property("rocksdb.estimate-num-keys"),
