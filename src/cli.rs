@@ -1,5 +1,6 @@
 //! Subcommands: `serve`, `check-config`, `user create`, `keys rotate`, `search rebuild`,
-//! `audit verify` (on a stopped server's database) and `admin ...` (against a running one).
+//! `audit verify` and `verify` (on a stopped server's database), `backup`, `restore`, and
+//! `admin ...` (against a running server).
 
 use std::path::{Path, PathBuf};
 
@@ -49,6 +50,26 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Back up a running server (admin token) or a stopped one (--config).
+    Backup(crate::maintenance_cli::BackupArgs),
+    /// Put a backup back, for a stopped server.
+    Restore {
+        /// The backup directory.
+        #[arg(long)]
+        from: PathBuf,
+        /// TOML configuration file naming the database to restore into.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Move an existing database aside (to `<path>.replaced-<ms>`) instead of refusing.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Check every stored event's hashes and signatures (a stopped server's database).
+    Verify {
+        /// TOML configuration file naming the database.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
     },
     /// Administer a running server through its admin API (needs an admin's access token).
     Admin {
@@ -142,6 +163,11 @@ pub(crate) fn run(cli: Cli) -> Result<(), String> {
             command: AuditCommand::Verify { config },
         } => verify_audit(config.as_deref()),
         Command::Admin { target, command } => crate::admin_cli::run(target, command),
+        Command::Backup(args) => crate::maintenance_cli::backup(args),
+        Command::Restore { from, config, replace } => {
+            crate::maintenance_cli::restore(&from, config.as_deref(), replace)
+        }
+        Command::Verify { config } => crate::maintenance_cli::verify(config.as_deref()),
     }
 }
 

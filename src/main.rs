@@ -4,6 +4,7 @@
 mod admin_cli;
 mod cli;
 mod logging;
+mod maintenance_cli;
 
 use std::process::ExitCode;
 

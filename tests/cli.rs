@@ -555,3 +555,110 @@ fn the_admin_cli_manages_a_running_server_and_audit_verify_finds_a_changed_recor
         String::from_utf8_lossy(&tampered.stderr)
     );
 }
+
+#[test]
+fn backup_restore_and_verify_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = ServerProcess::config_in(dir.path());
+    let made = accord()
+        .args([
+            "user",
+            "create",
+            "ops",
+            "--password",
+            "pw-ops-123",
+            "--admin",
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .expect("run");
+    assert!(made.status.success());
+    let mut server = ServerProcess::start(config.clone());
+    let token = login_token(&server, "ops", "pw-ops-123").expect("admin login");
+    let room = json!({ "name": "Kept" });
+    let (status, created) = request(
+        "POST",
+        &format!("{}/_matrix/client/v3/createRoom", server.base),
+        Some(&token),
+        Some(&room),
+    )
+    .expect("create room");
+    assert_eq!(status, 200, "{created}");
+
+    // A running server is backed up through its admin API.
+    let backup = dir.path().join("backup");
+    let taken = accord()
+        .args(["backup", "--url", &server.base, "--to"])
+        .arg(&backup)
+        .env("ACCORD_ADMIN_TOKEN", &token)
+        .output()
+        .expect("run backup");
+    assert!(taken.status.success(), "{}", String::from_utf8_lossy(&taken.stderr));
+    assert!(String::from_utf8_lossy(&taken.stdout).contains("\"server_name\": \"localhost\""));
+    server.kill9();
+
+    // Restored for another (stopped) server of the same name, it verifies.
+    let other = tempfile::tempdir().expect("dir");
+    let other_config = ServerProcess::config_in(other.path());
+    let restored = accord()
+        .args(["restore", "--from"])
+        .arg(&backup)
+        .arg("--config")
+        .arg(&other_config)
+        .output()
+        .expect("run restore");
+    assert!(
+        restored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restored.stderr)
+    );
+    let again = accord()
+        .args(["restore", "--from"])
+        .arg(&backup)
+        .arg("--config")
+        .arg(&other_config)
+        .output()
+        .expect("run restore");
+    assert_one_line_error(&again, "already holds a database");
+    let verified = accord()
+        .args(["verify", "--config"])
+        .arg(&other_config)
+        .output()
+        .expect("run");
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
+    assert!(String::from_utf8_lossy(&verified.stdout).contains("database verified"));
+
+    // One stored event changed: verify names it and fails.
+    {
+        let loaded = accord_core::Config::load(Some(&other_config)).expect("config");
+        let engine = accord_server::open_engine(&loaded).expect("engine");
+        let table = accord_db::tables::SHORTEVENTID_PDU;
+        let (key, value) = engine
+            .iter_from(table, None, accord_db::Direction::Forward)
+            .expect("iterate")
+            .next()
+            .expect("an event")
+            .expect("readable");
+        let mut event: Value = serde_json::from_slice(&value).expect("json");
+        event["origin_server_ts"] = json!(1);
+        let mut batch = accord_db::WriteBatch::new();
+        batch.put(table, key, serde_json::to_vec(&event).expect("json"));
+        engine.write(batch).expect("tamper");
+    }
+    let tampered = accord()
+        .args(["verify", "--config"])
+        .arg(&other_config)
+        .output()
+        .expect("run");
+    assert!(!tampered.status.success());
+    assert!(
+        String::from_utf8_lossy(&tampered.stdout).contains("PROBLEM: $"),
+        "{}",
+        String::from_utf8_lossy(&tampered.stdout)
+    );
+}

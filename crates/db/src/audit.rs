@@ -56,6 +56,8 @@ pub mod kinds {
     pub const ROOM_SHUTDOWN: &str = "room_shutdown";
     /// A user made room admin through the room's most powerful local member.
     pub const ROOM_ADMIN_GRANTED: &str = "room_admin_granted";
+    /// A backup written (detail `to`).
+    pub const BACKUP_CREATED: &str = "backup_created";
     /// A request to the admin API (detail `method`, `path`, `status`), answered or refused.
     pub const ADMIN_REQUEST: &str = "admin_request";
     /// A federation request refused by the allow/deny lists (actor is the origin).

@@ -4,6 +4,7 @@
 
 mod audit_log;
 pub(crate) mod audit_trail;
+mod backup;
 mod media;
 mod registration_tokens;
 mod reports;
@@ -173,6 +174,7 @@ fn audit_routes(router: Router<Services>) -> Router<Services> {
         .route("/_accord/admin/v1/audit", get(audit_log::list_route))
         .route("/_accord/admin/v1/audit/export", get(audit_log::export_route))
         .route("/_accord/admin/v1/audit/verify", get(audit_log::verify_route))
+        .route("/_accord/admin/v1/backup", post(backup::backup_route))
         .route(
             "/_synapse/admin/v1/server_version",
             get(audit_log::server_version_route),

@@ -73,6 +73,24 @@ impl Db {
             .collect())
     }
 
+    /// Calls `each` with every stored PDU, in short id order (for `accord verify`).
+    pub fn for_each_pdu(&self, mut each: impl FnMut(ShortEventId, CanonicalJsonObject) -> Result<()>) -> Result<()> {
+        for item in self
+            .engine()
+            .iter_from(SHORTEVENTID_PDU, None, accord_storage::Direction::Forward)?
+        {
+            let (key, value) = item?;
+            let short = <[u8; 8]>::try_from(key.as_slice())
+                .map(u64::from_be_bytes)
+                .map_err(|_| crate::Error::Corrupt {
+                    table: SHORTEVENTID_PDU,
+                    reason: "a short event id is not 8 bytes".to_owned(),
+                })?;
+            each(ShortEventId(short), decode(SHORTEVENTID_PDU, &value)?)?;
+        }
+        Ok(())
+    }
+
     /// A stored PDU's canonical JSON.
     pub fn get_pdu_json(&self, short: ShortEventId) -> Result<Option<CanonicalJsonObject>> {
         self.get_raw(SHORTEVENTID_PDU, &short.0.to_be_bytes())?

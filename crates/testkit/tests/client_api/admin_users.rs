@@ -454,7 +454,10 @@ async fn admins_manage_devices_see_whois_and_log_in_as_users() {
         )
         .await
         .ok();
-    assert_eq!(device_ids(&server, &admin, user).await, std::slice::from_ref(&alice.device_id));
+    assert_eq!(
+        device_ids(&server, &admin, user).await,
+        std::slice::from_ref(&alice.device_id)
+    );
     server
         .get(&format!("{devices}/NOT-THERE"), Some(&admin.token))
         .await

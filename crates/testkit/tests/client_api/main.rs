@@ -10,6 +10,7 @@ mod appservice;
 mod appservice_delivery;
 mod appservice_support;
 mod audit;
+mod backup;
 mod conformance_accounts;
 mod conformance_rooms;
 mod conformance_sync;
