@@ -98,6 +98,13 @@ pub(crate) enum UsersCommand {
     },
     /// List the account's devices.
     Devices { user: String },
+    /// Export everything Accord holds about the user (GDPR) as a .tar.gz archive.
+    Export {
+        user: String,
+        /// Where to write the archive.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -176,6 +183,32 @@ impl AdminClient {
             ));
         }
         Ok((status, text))
+    }
+
+    /// A GET answered with bytes (an archive).
+    async fn bytes(&self, path: &str) -> Result<Vec<u8>, String> {
+        let url = format!("{}{path}", self.url.trim_end_matches('/'));
+        let response = self
+            .http
+            .get(&url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|err| format!("cannot reach Accord at {}: {err} (is it running? set --url)", self.url))?;
+        let status = response.status().as_u16();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|err| format!("reading the answer: {err}"))?;
+        if status >= 400 {
+            let error: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            return Err(format!(
+                "{status} {}: {}",
+                error["errcode"].as_str().unwrap_or("(no errcode)"),
+                error["error"].as_str().unwrap_or_default()
+            ));
+        }
+        Ok(bytes.to_vec())
     }
 
     async fn json(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
@@ -306,6 +339,14 @@ async fn users(client: &AdminClient, command: UsersCommand) -> Result<(), String
             let user_id = client.user_id(&user).await?;
             let path = format!("/_synapse/admin/v1/users/{}/admin", encode(&user_id));
             client.json("PUT", &path, Some(json!({ "admin": admin }))).await?
+        }
+        UsersCommand::Export { user, out } => {
+            let user_id = client.user_id(&user).await?;
+            let archive = client
+                .bytes(&format!("/_accord/admin/v1/users/{}/export", encode(&user_id)))
+                .await?;
+            std::fs::write(&out, &archive).map_err(|err| format!("cannot write {}: {err}", out.display()))?;
+            json!({ "user_id": user_id, "archive": out, "bytes": archive.len() })
         }
         UsersCommand::Devices { user } => {
             let user_id = client.user_id(&user).await?;

@@ -501,6 +501,19 @@ fn the_admin_cli_manages_a_running_server_and_audit_verify_finds_a_changed_recor
     login_token(&server, "bob", "pw-bob-123").expect("bob logs in");
     let listed = admin_cli(&server, &token, &["users", "list"]);
     assert!(String::from_utf8_lossy(&listed.stdout).contains("@bob:localhost"));
+    let archive = dir.path().join("bob.tar.gz");
+    let exported = admin_cli(
+        &server,
+        &token,
+        &["users", "export", "bob", "--out", archive.to_str().expect("utf-8 path")],
+    );
+    assert!(
+        exported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&exported.stderr)
+    );
+    let bytes = std::fs::read(&archive).expect("archive written");
+    assert_eq!(&bytes[..2], &[0x1f, 0x8b], "a gzip file");
     let gone = admin_cli(&server, &token, &["users", "deactivate", "@bob:localhost"]);
     assert!(gone.status.success(), "{}", String::from_utf8_lossy(&gone.stderr));
     assert_eq!(login_token(&server, "bob", "pw-bob-123"), Err(403));

@@ -58,6 +58,12 @@ pub mod kinds {
     pub const ROOM_ADMIN_GRANTED: &str = "room_admin_granted";
     /// A backup written (detail `to`).
     pub const BACKUP_CREATED: &str = "backup_created";
+    /// Everything about a user exported (GDPR).
+    pub const USER_DATA_EXPORTED: &str = "user_data_exported";
+    /// A user's data erased (GDPR; detail counts).
+    pub const USER_DATA_ERASED: &str = "user_data_erased";
+    /// A room's expired history purged by retention (detail counts).
+    pub const RETENTION_PURGED: &str = "retention_purged";
     /// A request to the admin API (detail `method`, `path`, `status`), answered or refused.
     pub const ADMIN_REQUEST: &str = "admin_request";
     /// A federation request refused by the allow/deny lists (actor is the origin).

@@ -17,6 +17,7 @@ pub mod audit;
 mod backoff;
 pub mod backup;
 pub mod cross_signing;
+pub mod data_export;
 pub mod dehydrated_device;
 pub mod delayed_events;
 pub mod device_keys;

@@ -138,6 +138,10 @@ fn user_routes(router: Router<Services>) -> Router<Services> {
             "/_synapse/admin/v1/users/{user_id}/login",
             post(user_sessions::login_as_route),
         )
+        .route(
+            "/_accord/admin/v1/users/{user_id}/export",
+            get(user_sessions::export_route),
+        )
 }
 
 /// Rooms.

@@ -177,3 +177,23 @@ pub(crate) async fn login_as_route(
         .login_as(request.admin_id(), &user_id, body.valid_until_ms)?;
     Ok(Json(json!({ "access_token": token })).into_response())
 }
+
+/// # `GET /_accord/admin/v1/users/{userId}/export`: everything Accord holds about the user,
+/// as a gzipped tar archive (see `accord_service::data_export`).
+pub(crate) async fn export_route(
+    State(services): State<Services>,
+    Path(user): Path<String>,
+    request: AdminRequest,
+) -> Result<Response> {
+    let user_id = path_user(&user)?;
+    let (archive, _) = services.export_user_data(request.admin_id(), &user_id).await?;
+    let name = format!("attachment; filename=\"{}-export.tar.gz\"", user_id.localpart());
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "application/gzip".to_owned()),
+            (axum::http::header::CONTENT_DISPOSITION, name),
+        ],
+        archive,
+    )
+        .into_response())
+}

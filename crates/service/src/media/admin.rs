@@ -39,6 +39,28 @@ impl Media {
         Ok(deleted)
     }
 
+    /// A stored file's bytes, whole (for a data export); `None` when the file is gone.
+    pub async fn read_whole(&self, record: &accord_db::MediaRecord) -> Result<Option<Vec<u8>>> {
+        use tokio::io::AsyncReadExt;
+        let Some(hash) = record.sha256.as_deref().and_then(accord_media::ContentHash::from_hex) else {
+            return Ok(None);
+        };
+        let Some((mut stream, size)) = self
+            .store
+            .open(&hash)
+            .await
+            .map_err(|err| crate::Error::Internal(format!("media store: {err}")))?
+        else {
+            return Ok(None);
+        };
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        stream
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(|err| crate::Error::Internal(format!("media store: {err}")))?;
+        Ok(Some(bytes))
+    }
+
     /// Quarantines (or releases) a media id: while quarantined it is served to nobody, by no
     /// endpoint, here or to other servers.
     pub fn set_quarantined(&self, server: &ServerName, media_id: &str, quarantined: bool) -> Result<()> {

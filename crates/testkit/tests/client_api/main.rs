@@ -15,6 +15,7 @@ mod conformance_accounts;
 mod conformance_rooms;
 mod conformance_sync;
 mod cross_signing;
+mod data_export;
 mod delayed_events;
 mod devices;
 mod discovery;
