@@ -18,6 +18,7 @@ mod device_keys;
 mod device_lists;
 mod devices;
 mod edu_queue;
+mod erasure;
 mod error;
 mod federation_backoff;
 mod filters;

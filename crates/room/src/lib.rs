@@ -18,6 +18,7 @@ mod membership_records;
 mod missing_state;
 mod pdu_format;
 mod persist;
+mod prune;
 mod relations;
 mod relay;
 mod remote;

@@ -152,6 +152,14 @@ impl Rooms {
         Ok(Some(pdu))
     }
 
+    /// Drops parsed copies of events whose stored form changed (pruned).
+    pub(crate) fn forget_cached_pdus(&self, shorts: &[ShortEventId]) {
+        let mut pdus = self.state.pdus.lock();
+        for short in shorts {
+            pdus.remove(short);
+        }
+    }
+
     /// A stored PDU by event id.
     pub fn pdu_by_id(&self, event_id: &EventId) -> Result<Option<Pdu>> {
         match self.db.get_short_event_id(event_id)? {

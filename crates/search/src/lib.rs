@@ -125,6 +125,26 @@ impl SearchIndex {
         Ok(())
     }
 
+    /// Merges every segment into one and deletes the old files, so removed events' words
+    /// leave the index files (after an erasure or a purge).
+    pub fn compact(&self) -> Result<()> {
+        let ids = self.index.searchable_segment_ids()?;
+        let mut writer = self.writer()?;
+        if ids.len() > 1
+            || self
+                .index
+                .searchable_segment_metas()?
+                .iter()
+                .any(|meta| meta.has_deletes())
+        {
+            writer.merge(&ids).wait()?;
+        }
+        writer.garbage_collect_files().wait()?;
+        drop(writer);
+        self.reader.reload()?;
+        Ok(())
+    }
+
     /// The events matching `query`, best or newest first, one page of them.
     pub fn search(&self, query: &SearchQuery<'_>) -> Result<Hits> {
         query::run(&self.index, &self.reader.searcher(), &self.fields, query)

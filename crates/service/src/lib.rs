@@ -24,6 +24,7 @@ pub mod device_keys;
 pub mod device_list_announcer;
 pub mod devices;
 mod edus;
+pub mod erasure;
 mod error;
 pub mod filters;
 pub mod identity;

@@ -166,7 +166,11 @@ pub(crate) async fn deactivate_route(
 ) -> Result<Response> {
     let user_id = path_user(&user)?;
     let body: DeactivateBody = request.json()?;
-    services.admin.deactivate(request.admin_id(), &user_id, body.erase)?;
+    if body.erase {
+        services.erase_user(request.admin_id(), &user_id).await?;
+    } else {
+        services.admin.deactivate(request.admin_id(), &user_id)?;
+    }
     // Accord binds no third-party ids at identity servers, so there is nothing to unbind.
     Ok(Json(json!({ "id_server_unbind_result": "success" })).into_response())
 }

@@ -62,6 +62,10 @@ pub async fn deactivate_route(
         .authenticate(request.body.auth.as_ref(), &requirement)
         .await?;
     services.accounts.deactivate(&user.user_id, Some(completed))?;
+    // `erase` (spec): the user's data goes too, as an admin's erasure does.
+    if request.body.erase {
+        services.erase_user(&user.user_id, &user.user_id).await?;
+    }
     // No identity server bindings are ever made, so there is nothing to unbind.
     Ok(deactivate::v3::Response::new(ThirdPartyIdRemovalStatus::NoSupport))
 }

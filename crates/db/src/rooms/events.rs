@@ -105,6 +105,12 @@ impl Db {
         self.count_event_written();
     }
 
+    /// Queues replacing a stored event's JSON with its pruned (redacted) form: the same event,
+    /// its content gone. Only for pruning; a new event goes through [`Self::put_pdu_json`].
+    pub fn replace_pdu_json(&self, batch: &mut accord_storage::WriteBatch, short: ShortEventId, pruned: Vec<u8>) {
+        batch.put(SHORTEVENTID_PDU, short.0.to_be_bytes(), pruned);
+    }
+
     /// What is known about a stored event.
     pub fn event_meta(&self, short: ShortEventId) -> Result<EventMeta> {
         self.get_json(SHORTEVENTID_EVENTMETA, &short.0.to_be_bytes())?

@@ -293,13 +293,12 @@ impl Admin {
         Ok(())
     }
 
-    /// Deactivates `user_id` for an admin: no password, no devices, no profile. With `erase`
-    /// the account is marked erased too.
-    pub fn deactivate(&self, admin: &UserId, user_id: &UserId, erase: bool) -> Result<()> {
+    /// Deactivates `user_id` for an admin: no password, no devices, no profile (erasure of
+    /// their data is `Services::erase_user`).
+    pub fn deactivate(&self, admin: &UserId, user_id: &UserId) -> Result<()> {
         let mut account = self.account(user_id)?;
         account.deactivated = true;
         account.password_hash = None;
-        account.erased |= erase;
         let mut batch = WriteBatch::new();
         let logged_out = self.sessions.delete_all_devices_except(&mut batch, user_id, None)?;
         self.db.put_account(&mut batch, user_id, &account);
@@ -307,11 +306,11 @@ impl Admin {
         let event = AuditEvent::new(kinds::ACCOUNT_DEACTIVATED)
             .actor(admin)
             .target(user_id)
-            .detail("erase", erase);
+            .detail("erase", false);
         self.db.write_audited(batch, event)?;
         self.db
             .record_local_device_change(&device_change(user_id, logged_out))?;
-        tracing::info!(admin = %admin, user = %user_id, erase, "account deactivated by an admin");
+        tracing::info!(admin = %admin, user = %user_id, "account deactivated by an admin");
         Ok(())
     }
 }

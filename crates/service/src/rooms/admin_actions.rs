@@ -160,4 +160,30 @@ impl RoomService {
         self.rooms.db().audit(event)?;
         Ok(())
     }
+
+    /// Redacts `event_id` as its sender `user_id` for an erasure: no rate limit or power
+    /// check (it is the user's own event, and an admin asked).
+    pub(crate) async fn redact_for_erasure(
+        &self,
+        user_id: &UserId,
+        room_id: &RoomId,
+        event_id: &ruma::EventId,
+    ) -> Result<()> {
+        let guard = self.rooms.lock(room_id).await;
+        let template = PduTemplate {
+            kind: ruma::events::TimelineEventType::RoomRedaction,
+            content: Value::Object(Map::new()),
+            state_key: None,
+            redacts: Some(event_id.to_owned()),
+            origin_server_ts: None,
+        };
+        self.rooms.send_and_release(guard, user_id, template, None).await?;
+        Ok(())
+    }
+
+    /// Makes `user_id` leave `room_id` for an erasure (or reject an invite, withdraw a knock).
+    pub(crate) async fn leave_for_erasure(&self, user_id: &UserId, room_id: &RoomId) -> Result<()> {
+        self.set_membership(user_id, room_id, user_id, MembershipState::Leave, None, Map::new())
+            .await
+    }
 }

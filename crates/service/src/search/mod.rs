@@ -78,6 +78,19 @@ impl Search {
         self.rebuild_locked()
     }
 
+    /// Removes events from the index for good: their words leave the index files too (an
+    /// erasure or a purge; the events themselves were pruned).
+    pub fn forget(&self, event_ids: &[ruma::OwnedEventId]) -> Result<()> {
+        let _feeding = self.feeding.lock();
+        for event_id in event_ids {
+            self.index.remove(event_id.as_str()).map_err(search_error)?;
+        }
+        if let Some(progress) = self.index.progress().map_err(search_error)? {
+            self.index.commit(progress).map_err(search_error)?;
+        }
+        self.index.compact().map_err(search_error)
+    }
+
     /// Catches up before a search. A rebuild that takes longer than [`SEARCH_WAITS_FOR`]
     /// (a large database) is not waited out: the search reads what is indexed so far.
     fn catch_up_for_search(&self) -> Result<()> {

@@ -20,6 +20,7 @@ mod delayed_events;
 mod devices;
 mod discovery;
 mod e2ee_keys;
+mod erasure;
 mod federation;
 mod federation_bad_input;
 mod federation_conformance;
