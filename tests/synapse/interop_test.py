@@ -14,7 +14,8 @@ still agree; 300 messages of history paged back 200 at a time; and 20 messages m
 between a leave and a re-join, paged back in place; an uploaded image downloaded and
 thumbnailed on the other server through authenticated federation media; thread replies from
 the other server listed by /relations and summarised in the root on both; and a space on one
-server whose /hierarchy shows a room of the other (the federation /hierarchy).
+server whose /hierarchy shows a room of the other (the federation /hierarchy). Once, outside the
+scenarios: an Accord user erased by an Accord admin has their messages redacted on Synapse.
 
 Normally started by tests/synapse/run.sh, which starts both servers; by hand:
 
@@ -847,6 +848,39 @@ class Scenario:
         self.run_step("hierarchy", ["setup"], self.hierarchy)
 
 
+def erasure_reaches_partner(accord, synapse, admin_password, timeout):
+    """An Accord user erased by an Accord admin (deactivate with erase): the messages they sent
+    in a room on Synapse are redacted there too (the redactions federated)."""
+    admin_resp = accord.request("POST", CLIENT + "/login", {
+        "type": "m.login.password", "identifier": {"type": "m.id.user", "user": "interop-admin"},
+        "password": admin_password})[1]
+    admin_token = admin_resp.get("access_token")
+    if not admin_token:
+        raise StepFail(f"interop-admin could not log in on {accord.label}: {short(admin_resp)}")
+    leaver = accord.register("erased" + secrets.token_hex(3))
+    host = synapse.register("host" + secrets.token_hex(3))
+    room_id = host.ok("POST", CLIENT + "/createRoom", {"preset": "public_chat", "room_version": "12"})["room_id"]
+    status, resp = leaver.join(room_id, via=synapse.server_name)
+    if status != 200:
+        raise StepFail(f"join over federation: HTTP {status} {short(resp)}")
+    sent = [leaver.send(room_id, {"msgtype": "m.text", "body": f"to be erased {n}"}) for n in range(3)]
+    for event_id in sent:
+        wait_for(f"{event_id} on {synapse.label}", lambda: (host.get_event(room_id, event_id), "not yet"), timeout)
+    status, resp = accord.request("POST", f"/_synapse/admin/v1/deactivate/{q(leaver.user_id)}",
+                                  {"erase": True}, token=admin_token, timeout=120)
+    if status != 200:
+        raise StepFail(f"erase on {accord.label}: HTTP {status} {short(resp)}")
+    for event_id in sent:
+        def probe(event_id=event_id):
+            event = host.get_event(room_id, event_id) or {}
+            redacted = event.get("content") == {} and "redacted_because" in event.get("unsigned", {})
+            return redacted, short(event)
+        wait_for(f"{event_id} redacted on {synapse.label}", probe, timeout)
+    status, resp = host.req("GET", f"{CLIENT}/rooms/{q(room_id)}/state/m.room.member/{q(leaver.user_id)}")
+    if status != 200 or resp.get("membership") != "leave":
+        raise StepFail(f"the erased user is still a member on {synapse.label}: {short(resp)}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--accord-url", required=True, help="Accord client API base URL")
@@ -858,7 +892,11 @@ def main():
                              "puts a second Synapse there)")
     parser.add_argument("--versions", default="10,11,12", help="room versions (comma list)")
     parser.add_argument("--only", default="",
-                        help="comma list of scenarios to run, e.g. 12a,10b, or a, or 11")
+                        help="comma list of scenarios to run, e.g. 12a,10b, or a, or 11; "
+                             "erasure for the erasure step")
+    parser.add_argument("--accord-admin-password", default="",
+                        help="password of the admin interop-admin on Accord (run.sh makes it); "
+                             "without it the erasure step is left out")
     parser.add_argument("--timeout", type=float, default=30,
                         help="seconds to wait for each propagation (default 30)")
     args = parser.parse_args()
@@ -874,6 +912,16 @@ def main():
             if only and not any(o in key or o == tag for o in only):
                 continue
             Scenario(version, tag, home, remote, args.timeout, results).run()
+
+    if args.accord_admin_password and (not only or "erasure" in only):
+        name = "erasure: the partner gets the redactions"
+        try:
+            erasure_reaches_partner(accord, synapse, args.accord_admin_password, args.timeout)
+            results.append(("12", "x", name, "PASS", ""))
+            print(f"PASS v12 {name}")
+        except StepFail as err:
+            results.append(("12", "x", name, "FAIL", str(err)))
+            print(f"FAIL v12 {name}: {err}")
 
     passed = sum(1 for r in results if r[3] == "PASS")
     failed = [r for r in results if r[3] == "FAIL"]

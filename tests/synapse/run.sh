@@ -118,6 +118,8 @@ start_accord() {
     if [[ -n "${INTEROP_APPSERVICE_FILE:-}" ]]; then
         printf '\n[appservice]\nregistration_files = ["%s"]\n' "$INTEROP_APPSERVICE_FILE" >>"$tmp/accord.toml"
     fi
+    # An admin for the erasure step, made while the database is not open yet.
+    "$bin" user create interop-admin --password "$admin_password" --admin --config "$tmp/accord.toml" >/dev/null
     # lib_start_accord sets lib_pid before it waits, so a start that fails is still stopped.
     lib_start_accord "$bin" "$tmp/accord.toml" "$accord_log" "$accord_url" accord || {
         accord_pid="$lib_pid"
@@ -126,6 +128,8 @@ start_accord() {
     accord_pid="$lib_pid"
 }
 
+admin_password="interop-admin-$RANDOM$RANDOM"
+admin_args=()
 if [[ -n "$self_check" ]]; then
     echo "run.sh: INTEROP_SELF_CHECK=1: a second Synapse stands in for Accord"
     bash "$synapse_sh" start "$peer_dir" "$acc_fed" "$acc_client" "$tmp/ca/ca.crt" "$tmp/ca/ca.key"
@@ -133,6 +137,7 @@ if [[ -n "$self_check" ]]; then
 else
     start_accord
     label=accord
+    admin_args=(--accord-admin-password "$admin_password")
 fi
 
 # --- the tests ------------------------------------------------------------------------------
@@ -151,7 +156,7 @@ else
     "$python_bin" "$here/interop_test.py" \
         --accord-url "$accord_url" --accord-server "$accord_server" --accord-label "$label" \
         --synapse-url "http://127.0.0.1:$syn_client" --synapse-server "127.0.0.1:$syn_fed" \
-        "$@" || status=$?
+        "${admin_args[@]}" "$@" || status=$?
 fi
 echo "run.sh: tests took $((SECONDS - t_test)) s"
 exit "$status"

@@ -10,6 +10,7 @@ mod metrics;
 mod oidc;
 mod password_policy;
 mod rate_limits;
+mod retention;
 mod text;
 mod validate;
 
@@ -24,6 +25,7 @@ pub use metrics::MetricsConfig;
 pub use oidc::{OAuthConfig, OidcConfig, OidcProviderConfig, is_loopback_host};
 pub use password_policy::PasswordPolicyConfig;
 pub use rate_limits::{BucketConfig, FederationLimitConfig, RateLimitsConfig};
+pub use retention::RetentionConfig;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -73,6 +75,8 @@ pub struct Config {
     pub rate_limits: RateLimitsConfig,
     /// Prometheus metrics, health and readiness.
     pub metrics: MetricsConfig,
+    /// How long message content is kept.
+    pub retention: RetentionConfig,
     /// Log output.
     pub logging: LoggingConfig,
 }
@@ -578,6 +582,7 @@ impl Default for Config {
             appservice: AppserviceConfig::default(),
             rate_limits: RateLimitsConfig::default(),
             metrics: MetricsConfig::default(),
+            retention: RetentionConfig::default(),
             logging: LoggingConfig {
                 filter: "info".to_owned(),
                 format: LogFormat::Text,

@@ -35,6 +35,7 @@ mod pushers;
 mod registration_tokens;
 mod remote_devices;
 mod reports;
+mod retention;
 pub mod rooms;
 mod server_keys;
 mod server_notices;

@@ -246,6 +246,9 @@ catalog! {
     /// `room_id` -> JSON `RoomBlock` (admin, time): rooms an admin blocked; local users can't
     /// join them or be invited.
     ROOMID_BLOCK = "roomid_block";
+    /// `room_id` -> u64 big-endian: the timeline position up to which the retention job has
+    /// pruned the room's expired events (it resumes there after a restart or a crash).
+    ROOMID_RETENTIONCURSOR = "roomid_retentioncursor";
 }
 
 /// Tables that existed in earlier schema versions; dropped at start.

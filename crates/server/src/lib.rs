@@ -146,6 +146,10 @@ impl RunningServer {
             services.clone(),
             shutdown.subscribe(),
         )));
+        listeners.push(tokio::spawn(accord_service::retention::run_retention_job(
+            services.clone(),
+            shutdown.subscribe(),
+        )));
         listeners.push(tokio::spawn(accord_service::search::run_search_indexer(
             services.search.clone(),
             shutdown.subscribe(),

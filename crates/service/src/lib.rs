@@ -62,6 +62,7 @@ mod remote_presence;
 mod remote_receipts;
 pub mod reports;
 pub mod resident_membership;
+pub mod retention;
 pub mod rooms;
 pub mod search;
 pub mod sender;

@@ -1,7 +1,7 @@
-//! `POST /_accord/admin/v1/backup` `{"to": "/absolute/new/dir"}`: a backup of the running
-//! server (database checkpoint, local media, manifest) written by the server itself, which is
-//! what `accord backup --to DIR` calls. The directory is on the server's machine; it must be
-//! new or empty.
+//! Storage operations for admins: `POST /_accord/admin/v1/backup` `{"to": "/absolute/new/dir"}`
+//! (a backup of the running server, written by the server itself, which is what `accord
+//! backup --to DIR` calls; the directory is on the server's machine and must be new or
+//! empty), and `POST /_accord/admin/v1/retention/run` (a retention run now).
 
 use accord_service::{Services, audit::AuditEvent};
 use axum::{
@@ -39,4 +39,23 @@ pub(crate) async fn backup_route(State(services): State<Services>, request: Admi
             .detail("media_files", manifest.media_files),
     );
     Ok(Json(manifest).into_response())
+}
+
+#[derive(Default, Deserialize)]
+struct RetentionBody {
+    max_events: Option<usize>,
+}
+
+/// # `POST /_accord/admin/v1/retention/run` `{"max_events": n}`: a retention run now (at
+/// most `n` events pruned; the rest waits for the next run), answering what it did.
+pub(crate) async fn retention_route(State(services): State<Services>, request: AdminRequest) -> Result<Response> {
+    let body: RetentionBody = request.json()?;
+    if !services.config.retention.enabled {
+        return Err(
+            ApiError::new(ErrorKind::Unknown, "Retention is off: set [retention] enabled = true")
+                .with_status(axum::http::StatusCode::BAD_REQUEST),
+        );
+    }
+    let run = services.run_retention(body.max_events).await?;
+    Ok(Json(run).into_response())
 }

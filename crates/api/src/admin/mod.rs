@@ -179,6 +179,7 @@ fn audit_routes(router: Router<Services>) -> Router<Services> {
         .route("/_accord/admin/v1/audit/export", get(audit_log::export_route))
         .route("/_accord/admin/v1/audit/verify", get(audit_log::verify_route))
         .route("/_accord/admin/v1/backup", post(backup::backup_route))
+        .route("/_accord/admin/v1/retention/run", post(backup::retention_route))
         .route(
             "/_synapse/admin/v1/server_version",
             get(audit_log::server_version_route),
