@@ -7,7 +7,7 @@
 //!
 //! Each room is walked in timeline order from where the last run stopped (a cursor written
 //! after every batch), so a run that was stopped or crashed resumes; a batch pruned again
-//! after a crash changes nothing. The walk stops at the first event not yet expired.
+//! after a crash changes nothing. The walk stops at the first message not yet expired.
 
 use accord_db::{Direction, rooms::ShortEventId};
 use ruma::{OwnedEventId, RoomId, events::StateEventType};
@@ -139,11 +139,12 @@ impl Services {
                     last = *count;
                     continue;
                 };
-                if u64::from(pdu.origin_server_ts.get()) >= cutoff {
-                    reached_unexpired = true;
-                    break;
-                }
+                // State stays whatever its age, and its time doesn't stop the walk.
                 if pdu.state_key.is_none() {
+                    if u64::from(pdu.origin_server_ts.get()) >= cutoff {
+                        reached_unexpired = true;
+                        break;
+                    }
                     shorts.push(*short);
                 }
                 last = *count;

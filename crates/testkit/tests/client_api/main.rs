@@ -59,6 +59,7 @@ mod register;
 mod registration_tokens;
 mod relations;
 mod reports;
+mod retention;
 mod room_upgrade;
 mod rooms;
 mod search;
