@@ -71,6 +71,13 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Exit 0 if the server answers /health (for container health checks).
+    Health {
+        /// The client API's base URL; by default the address in ACCORD_CLIENT_API__BIND (as
+        /// a container sets it), else http://127.0.0.1:8008.
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// Administer a running server through its admin API (needs an admin's access token).
     Admin {
         #[command(flatten)]
@@ -168,6 +175,7 @@ pub(crate) fn run(cli: Cli) -> Result<(), String> {
             crate::maintenance_cli::restore(&from, config.as_deref(), replace)
         }
         Command::Verify { config } => crate::maintenance_cli::verify(config.as_deref()),
+        Command::Health { url } => crate::maintenance_cli::health(url),
     }
 }
 

@@ -111,3 +111,31 @@ pub(crate) fn verify(config: Option<&Path>) -> Result<(), String> {
     println!("database verified");
     Ok(())
 }
+
+/// `accord health`: exits 0 when the server at `url` answers `/health` (container health
+/// checks; the image has no curl).
+pub(crate) fn health(url: Option<String>) -> Result<(), String> {
+    let url = url.unwrap_or_else(|| match std::env::var("ACCORD_CLIENT_API__BIND") {
+        // A wildcard bind is reached on loopback.
+        Ok(bind) => format!("http://{}", bind.replace("0.0.0.0", "127.0.0.1").replace("[::]", "[::1]")),
+        Err(_) => "http://127.0.0.1:8008".to_owned(),
+    });
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    crate::cli::runtime()?.block_on(async {
+        let address = format!("{}/health", url.trim_end_matches('/'));
+        let response = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(5))
+            .build()
+            .map_err(|err| err.to_string())?
+            .get(&address)
+            .send()
+            .await
+            .map_err(|err| format!("{address}: {err}"))?;
+        if response.status().is_success() {
+            println!("healthy");
+            Ok(())
+        } else {
+            Err(format!("{address} answered {}", response.status()))
+        }
+    })
+}
