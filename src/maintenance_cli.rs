@@ -117,7 +117,10 @@ pub(crate) fn verify(config: Option<&Path>) -> Result<(), String> {
 pub(crate) fn health(url: Option<String>) -> Result<(), String> {
     let url = url.unwrap_or_else(|| match std::env::var("ACCORD_CLIENT_API__BIND") {
         // A wildcard bind is reached on loopback.
-        Ok(bind) => format!("http://{}", bind.replace("0.0.0.0", "127.0.0.1").replace("[::]", "[::1]")),
+        Ok(bind) => format!(
+            "http://{}",
+            bind.replace("0.0.0.0", "127.0.0.1").replace("[::]", "[::1]")
+        ),
         Err(_) => "http://127.0.0.1:8008".to_owned(),
     });
     let _ = rustls::crypto::ring::default_provider().install_default();
