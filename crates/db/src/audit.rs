@@ -64,6 +64,10 @@ pub mod kinds {
     pub const USER_DATA_ERASED: &str = "user_data_erased";
     /// A room's expired history purged by retention (detail counts).
     pub const RETENTION_PURGED: &str = "retention_purged";
+    /// A failing destination's backoff reset by an admin.
+    pub const DESTINATION_RESET: &str = "destination_reset";
+    /// A room's history purged up to a point by an admin.
+    pub const HISTORY_PURGED: &str = "history_purged";
     /// A request to the admin API (detail `method`, `path`, `status`), answered or refused.
     pub const ADMIN_REQUEST: &str = "admin_request";
     /// A federation request refused by the allow/deny lists (actor is the origin).

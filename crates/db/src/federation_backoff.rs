@@ -52,6 +52,12 @@ impl Db {
         Ok(out)
     }
 
+    /// Queues forgetting `destination`'s backoff (an admin's reset, in the batch of its audit
+    /// record).
+    pub fn queue_delete_destination_backoff(&self, batch: &mut WriteBatch, destination: &ServerName) {
+        batch.delete(SERVERNAME_BACKOFF, destination.as_bytes());
+    }
+
     /// Forgets every stored backoff (the allow and deny lists changed).
     pub fn clear_destination_backoffs(&self) -> Result<()> {
         let mut batch = WriteBatch::new();

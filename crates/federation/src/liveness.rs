@@ -33,7 +33,7 @@ pub enum Revived {
 
 impl Federation {
     /// Records that `server` just reached us, and wakes the sender if that is news.
-    pub(crate) fn note_alive(&self, server: &ServerName) {
+    pub fn note_alive(&self, server: &ServerName) {
         let inserted = self.liveness.revived.lock().insert(server.to_owned());
         if inserted {
             self.edus.wake.notify_one();

@@ -45,6 +45,7 @@ mod password_policy;
 mod passwords;
 pub mod presence;
 pub mod profiles;
+pub mod purge_history;
 pub mod push;
 pub mod push_rules;
 pub mod rate_limits;
@@ -143,6 +144,8 @@ pub struct Services {
     pub audit: audit::Audit,
     /// What server admins do to accounts (Synapse's admin API).
     pub admin: admin::Admin,
+    /// History purges started by admins, and their status.
+    pub purges: purge_history::PurgeTasks,
     /// Held while one-time keys are claimed, so no key is handed out twice.
     key_claims: Arc<parking_lot::Mutex<()>>,
     /// Held while a key backup changes, so concurrent uploads keep `count` and `etag` right.
@@ -194,6 +197,7 @@ impl Services {
             oauth: oauth::OAuth::new(config.clone(), db.clone(), sessions.clone()),
             audit: audit::Audit::new(db.clone()),
             admin: admin::Admin::new(config.clone(), db.clone(), sessions.clone()),
+            purges: purge_history::PurgeTasks::default(),
             federation,
             media,
             search,

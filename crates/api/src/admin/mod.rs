@@ -11,6 +11,7 @@ mod reports;
 mod request;
 mod rooms;
 mod server_notices;
+mod server_stats;
 mod user_accounts;
 mod user_sessions;
 mod users;
@@ -26,7 +27,7 @@ use crate::{ApiError, Result, extract::authenticate_parts};
 
 /// Registers the admin routes.
 pub(crate) fn routes(router: Router<Services>) -> Router<Services> {
-    room_routes(user_routes(audit_routes(router)))
+    server_routes(room_routes(user_routes(audit_routes(router))))
         .route(
             "/_synapse/admin/v1/media/{server_name}/{media_id}",
             delete(media::delete_media_route),
@@ -144,6 +145,35 @@ fn user_routes(router: Router<Services>) -> Router<Services> {
         )
 }
 
+/// Federation destinations and statistics.
+fn server_routes(router: Router<Services>) -> Router<Services> {
+    router
+        .route(
+            "/_synapse/admin/v1/federation/destinations",
+            get(server_stats::destinations_route),
+        )
+        .route(
+            "/_synapse/admin/v1/federation/destinations/{destination}",
+            get(server_stats::destination_route),
+        )
+        .route(
+            "/_synapse/admin/v1/federation/destinations/{destination}/rooms",
+            get(server_stats::destination_rooms_route),
+        )
+        .route(
+            "/_synapse/admin/v1/federation/destinations/{destination}/reset_connection",
+            post(server_stats::reset_connection_route),
+        )
+        .route(
+            "/_synapse/admin/v1/statistics/users/media",
+            get(server_stats::media_usage_route),
+        )
+        .route(
+            "/_synapse/admin/v1/statistics/database/rooms",
+            get(server_stats::room_sizes_route),
+        )
+}
+
 /// Rooms.
 fn room_routes(router: Router<Services>) -> Router<Services> {
     router
@@ -169,6 +199,18 @@ fn room_routes(router: Router<Services>) -> Router<Services> {
         .route(
             "/_synapse/admin/v1/rooms/{room_id}/make_room_admin",
             post(rooms::make_room_admin_route),
+        )
+        .route(
+            "/_synapse/admin/v1/purge_history/{room_id}",
+            post(rooms::purge_history_route),
+        )
+        .route(
+            "/_synapse/admin/v1/purge_history/{room_id}/{event_id}",
+            post(rooms::purge_history_route),
+        )
+        .route(
+            "/_synapse/admin/v1/purge_history_status/{purge_id}",
+            get(rooms::purge_status_route),
         )
 }
 

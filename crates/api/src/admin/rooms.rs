@@ -305,3 +305,51 @@ pub(crate) async fn delete_route(
     }))
     .into_response())
 }
+
+#[derive(Default, Deserialize)]
+struct PurgeBody {
+    #[serde(default)]
+    delete_local_events: bool,
+    purge_up_to_event_id: Option<ruma::OwnedEventId>,
+    purge_up_to_ts: Option<u64>,
+}
+
+/// # `POST /_synapse/admin/v1/purge_history/{roomId}[/{eventId}]`: `{"purge_id"}`.
+pub(crate) async fn purge_history_route(
+    State(services): State<Services>,
+    Path(params): Path<Vec<String>>,
+    request: AdminRequest,
+) -> Result<Response> {
+    use accord_service::purge_history::PurgePoint;
+    let room_id = path_room(params.first().map(String::as_str).unwrap_or_default())?;
+    let body: PurgeBody = request.json()?;
+    let point = match (params.get(1), body.purge_up_to_event_id, body.purge_up_to_ts) {
+        (Some(event_id), _, _) => PurgePoint::Event(
+            ruma::OwnedEventId::try_from(event_id.as_str())
+                .map_err(|err| ApiError::new(ErrorKind::InvalidParam, format!("{event_id}: {err}")))?,
+        ),
+        (None, Some(event_id), _) => PurgePoint::Event(event_id),
+        (None, None, Some(ts)) => PurgePoint::Timestamp(ts),
+        (None, None, None) => {
+            return Err(ApiError::new(
+                ErrorKind::BadJson,
+                "must specify purge_up_to_event_id or purge_up_to_ts",
+            ));
+        }
+    };
+    let purge_id = services.start_purge_history(request.admin_id(), room_id, point, body.delete_local_events)?;
+    Ok(Json(json!({ "purge_id": purge_id })).into_response())
+}
+
+/// # `GET /_synapse/admin/v1/purge_history_status/{purgeId}`
+pub(crate) async fn purge_status_route(
+    State(services): State<Services>,
+    Path(purge_id): Path<String>,
+    _request: AdminRequest,
+) -> Result<Response> {
+    let status = services
+        .purges
+        .get(&purge_id)
+        .ok_or_else(|| ApiError::new(ErrorKind::NotFound, format!("purge id '{purge_id}' not found")))?;
+    Ok(Json(status).into_response())
+}

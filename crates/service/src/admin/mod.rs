@@ -2,6 +2,8 @@
 //! shapes are in `accord_api::admin`). Every call here takes the acting admin, so the audit
 //! record of an action names who did it, in the action's own batch.
 
+mod destinations;
+mod statistics;
 mod user_list;
 mod user_sessions;
 mod users;
@@ -14,6 +16,8 @@ use ruma::{ServerName, UserId};
 
 use crate::{Error, Result, sessions::Sessions};
 
+pub use destinations::DestinationStatus;
+pub use statistics::{RoomSize, UserMediaUsage};
 pub use user_list::{UserListQuery, UserOrder};
 pub use user_sessions::WhoisSession;
 pub use users::{AdminUser, UserChanges};

@@ -280,3 +280,95 @@ async fn make_room_admin_grants_power_through_the_strongest_local_member() {
         .await
         .assert_error(400, "M_INVALID_PARAM");
 }
+
+/// Waits for purge `id` to finish; its final status.
+async fn purge_finished(server: &TestServer, token: &str, id: &str) -> Value {
+    for _ in 0..200 {
+        let status = server
+            .get(&format!("/_synapse/admin/v1/purge_history_status/{id}"), Some(token))
+            .await
+            .ok();
+        if status["status"] != "active" {
+            return status;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("purge {id} still active");
+}
+
+#[tokio::test]
+async fn purge_history_prunes_messages_before_a_point_and_keeps_the_rest() {
+    let server = TestServer::start().await;
+    let admin = server.create_user("root", "pw-root-1", true).await;
+    let alice = server.register("alice", "pw-alice-1").await;
+    let room = server
+        .create_room(&alice, json!({ "preset": "public_chat", "name": "Purged" }))
+        .await;
+    let mut sent = Vec::new();
+    for n in 0..10 {
+        sent.push(server.send_text(&alice, &room, &format!("message {n}")).await);
+    }
+    let path = format!("/_synapse/admin/v1/purge_history/{room}");
+    server
+        .post(&path, Some(&admin.token), json!({}))
+        .await
+        .assert_error(400, "M_BAD_JSON");
+    // Local users' messages stay unless asked.
+    let kept = server
+        .post(&format!("{path}/{}", sent[6]), Some(&admin.token), json!({}))
+        .await
+        .ok();
+    let status = purge_finished(&server, &admin.token, kept["purge_id"].as_str().expect("id")).await;
+    assert_eq!(
+        (status["status"].clone(), status["events_pruned"].clone()),
+        (json!("complete"), json!(0))
+    );
+    let purge = server
+        .post(
+            &path,
+            Some(&admin.token),
+            json!({ "purge_up_to_event_id": sent[6], "delete_local_events": true }),
+        )
+        .await
+        .ok();
+    let status = purge_finished(&server, &admin.token, purge["purge_id"].as_str().expect("id")).await;
+    assert_eq!(
+        (status["status"].clone(), status["events_pruned"].clone()),
+        (json!("complete"), json!(6))
+    );
+    for (n, event_id) in sent.iter().enumerate() {
+        let event = server
+            .get(
+                &format!("/_matrix/client/v3/rooms/{room}/event/{event_id}"),
+                Some(&alice.token),
+            )
+            .await
+            .ok();
+        let body = event["content"]["body"].as_str();
+        if n < 6 {
+            assert_eq!(body, None, "message {n} pruned: {event}");
+        } else {
+            assert_eq!(body, Some(format!("message {n}").as_str()));
+        }
+    }
+    let name = server
+        .get(
+            &format!("/_matrix/client/v3/rooms/{room}/state/m.room.name/"),
+            Some(&alice.token),
+        )
+        .await
+        .ok();
+    assert_eq!(name["name"], "Purged", "state stays");
+    server
+        .get("/_synapse/admin/v1/purge_history_status/nope", Some(&admin.token))
+        .await
+        .assert_error(404, "M_NOT_FOUND");
+    server
+        .post(
+            &format!("/_synapse/admin/v1/purge_history/!other:localhost/{}", sent[0]),
+            Some(&admin.token),
+            json!({}),
+        )
+        .await
+        .assert_error(404, "M_NOT_FOUND");
+}

@@ -82,6 +82,16 @@ fn admin_endpoints(user: &str, room: &str) -> Vec<(Method, String, Option<Value>
         (Method::GET, format!("{room_path}/state"), None),
         (Method::GET, format!("{room_path}/messages"), None),
         (Method::GET, format!("{room_path}/forward_extremities"), None),
+        (
+            Method::POST,
+            format!("/_synapse/admin/v1/purge_history/{room}"),
+            Some(json!({ "purge_up_to_ts": 1 })),
+        ),
+        (
+            Method::GET,
+            "/_synapse/admin/v1/purge_history_status/x".to_owned(),
+            None,
+        ),
         (Method::GET, format!("{room_path}/block"), None),
         (
             Method::PUT,
@@ -89,6 +99,41 @@ fn admin_endpoints(user: &str, room: &str) -> Vec<(Method, String, Option<Value>
             Some(json!({ "block": true })),
         ),
         (Method::POST, format!("{room_path}/make_room_admin"), Some(json!({}))),
+        (
+            Method::GET,
+            "/_synapse/admin/v1/federation/destinations".to_owned(),
+            None,
+        ),
+        (
+            Method::GET,
+            "/_synapse/admin/v1/federation/destinations/x.example".to_owned(),
+            None,
+        ),
+        (
+            Method::GET,
+            "/_synapse/admin/v1/federation/destinations/x.example/rooms".to_owned(),
+            None,
+        ),
+        (
+            Method::POST,
+            "/_synapse/admin/v1/federation/destinations/x.example/reset_connection".to_owned(),
+            Some(json!({})),
+        ),
+        (
+            Method::GET,
+            "/_synapse/admin/v1/statistics/users/media".to_owned(),
+            None,
+        ),
+        (
+            Method::GET,
+            "/_synapse/admin/v1/statistics/database/rooms".to_owned(),
+            None,
+        ),
+        (
+            Method::POST,
+            "/_accord/admin/v1/retention/run".to_owned(),
+            Some(json!({})),
+        ),
         (Method::GET, "/_accord/admin/v1/audit".to_owned(), None),
         (Method::GET, "/_accord/admin/v1/audit/export".to_owned(), None),
         (Method::GET, "/_accord/admin/v1/audit/verify".to_owned(), None),

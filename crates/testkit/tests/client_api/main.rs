@@ -5,6 +5,7 @@ mod account;
 mod account_data;
 mod account_moderation;
 mod admin_rooms;
+mod admin_server;
 mod admin_users;
 mod appservice;
 mod appservice_delivery;
