@@ -473,10 +473,10 @@ fn login_token(server: &ServerProcess, user: &str, password: &str) -> Result<Str
     }
 }
 
-#[test]
-fn the_admin_cli_manages_a_running_server_and_audit_verify_finds_a_changed_record() {
-    let dir = tempfile::tempdir().expect("dir");
-    let config = ServerProcess::config_in(dir.path());
+/// A server in `dir` with the admin `ops` made before it started (as an operator makes the
+/// first admin); the server, its config file and the admin's token.
+fn start_with_admin(dir: &Path) -> (ServerProcess, PathBuf, String) {
+    let config = ServerProcess::config_in(dir);
     let made = accord()
         .args([
             "user",
@@ -490,9 +490,16 @@ fn the_admin_cli_manages_a_running_server_and_audit_verify_finds_a_changed_recor
         .arg(&config)
         .output()
         .expect("run");
-    assert!(made.status.success());
-    let mut server = ServerProcess::start(config.clone());
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let server = ServerProcess::start(config.clone());
     let token = login_token(&server, "ops", "pw-ops-123").expect("admin login");
+    (server, config, token)
+}
+
+#[test]
+fn the_admin_cli_manages_a_running_server_and_audit_verify_finds_a_changed_record() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (mut server, config, token) = start_with_admin(dir.path());
 
     // Accounts are made and deactivated while the server runs.
     let created = admin_cli(&server, &token, &["users", "create", "bob", "--password", "pw-bob-123"]);
@@ -572,23 +579,7 @@ fn the_admin_cli_manages_a_running_server_and_audit_verify_finds_a_changed_recor
 #[test]
 fn backup_restore_and_verify_from_the_command_line() {
     let dir = tempfile::tempdir().expect("dir");
-    let config = ServerProcess::config_in(dir.path());
-    let made = accord()
-        .args([
-            "user",
-            "create",
-            "ops",
-            "--password",
-            "pw-ops-123",
-            "--admin",
-            "--config",
-        ])
-        .arg(&config)
-        .output()
-        .expect("run");
-    assert!(made.status.success());
-    let mut server = ServerProcess::start(config.clone());
-    let token = login_token(&server, "ops", "pw-ops-123").expect("admin login");
+    let (mut server, _config, token) = start_with_admin(dir.path());
     let room = json!({ "name": "Kept" });
     let (status, created) = request(
         "POST",

@@ -5,7 +5,10 @@
 use accord_testkit::{TestServer, TestUser};
 use serde_json::json;
 
-use crate::media_support::upload;
+use crate::{
+    media_support::upload,
+    storage_scan::{files_containing, tables_containing},
+};
 
 /// A word no other data contains, unique per use.
 fn marker(what: &str, n: usize) -> String {
@@ -21,25 +24,6 @@ async fn search_hits(server: &TestServer, user: &TestUser, term: &str) -> usize 
     found["search_categories"]["room_events"]["results"]
         .as_array()
         .map_or(0, Vec::len)
-}
-
-/// Every file under `dir` whose bytes contain `needle`.
-fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
-    let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return found;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            found.extend(files_containing(&path, needle));
-        } else if let Ok(bytes) = std::fs::read(&path)
-            && bytes.windows(needle.len()).any(|window| window == needle)
-        {
-            found.push(path.display().to_string());
-        }
-    }
-    found
 }
 
 #[tokio::test]
@@ -145,28 +129,17 @@ async fn an_erased_user_leaves_no_message_upload_or_profile_behind() {
 
     // Every table, read back, and every file on disk: none of it left.
     server.stop().await;
-    let engine = accord_server::open_engine(&server.config).expect("engine");
     let mut needles: Vec<Vec<u8>> = bodies.iter().map(|body| body.clone().into_bytes()).collect();
     needles.push(display.clone().into_bytes());
     needles.push(file.clone().into_bytes());
-    for table in accord_db::tables::ALL {
-        for item in engine
-            .iter_from(table.name, None, accord_db::Direction::Forward)
-            .expect("iterate")
-        {
-            let (key, value) = item.expect("row");
-            for needle in &needles {
-                let hit = |bytes: &[u8]| bytes.windows(needle.len()).any(|window| window == needle.as_slice());
-                assert!(
-                    !hit(&key) && !hit(&value),
-                    "{} still holds {}",
-                    table.name,
-                    String::from_utf8_lossy(needle)
-                );
-            }
-        }
+    for needle in &needles {
+        let tables = tables_containing(&server, needle);
+        assert!(
+            tables.is_empty(),
+            "{} still in {tables:?}",
+            String::from_utf8_lossy(needle)
+        );
     }
-    drop(engine);
     for needle in &needles {
         let found = files_containing(server.dir(), needle);
         assert!(

@@ -72,6 +72,7 @@ mod sliding_sync_rooms;
 mod spaces;
 mod sso_bad_input;
 mod storage_faults;
+mod storage_scan;
 mod sync;
 mod thread_subscriptions;
 mod threaded_receipts;

@@ -6,7 +6,10 @@
 use accord_testkit::TestServer;
 use serde_json::{Value, json};
 
-use crate::media_support::{fetch, media_path, upload};
+use crate::{
+    media_support::{fetch, media_path, upload},
+    storage_scan::{files_containing, tables_containing},
+};
 
 const DAY_MS: u64 = 86_400_000;
 const OLD_MESSAGES: usize = 10_000;
@@ -14,36 +17,6 @@ const OLD_MESSAGES: usize = 10_000;
 const EXPIRED: &str = "zqexpiredbody";
 /// In every fresh body; still found afterwards (the scan's positive control).
 const FRESH: &str = "zqfreshbody";
-
-fn count_in_tables(server: &TestServer, needle: &[u8]) -> usize {
-    let engine = accord_server::open_engine(&server.config).expect("engine");
-    let mut hits = 0;
-    for table in accord_db::tables::ALL {
-        for item in engine
-            .iter_from(table.name, None, accord_db::Direction::Forward)
-            .expect("iterate")
-        {
-            let (_, value) = item.expect("row");
-            if value.windows(needle.len()).any(|window| window == needle) {
-                hits += 1;
-            }
-        }
-    }
-    hits
-}
-
-fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            found.extend(files_containing(&path, needle));
-        } else if std::fs::read(&path).is_ok_and(|bytes| bytes.windows(needle.len()).any(|window| window == needle)) {
-            found.push(path.display().to_string());
-        }
-    }
-    found
-}
 
 async fn run(server: &TestServer, token: &str, body: Value) -> Value {
     server
@@ -179,11 +152,12 @@ async fn expired_messages_leave_storage_and_a_stopped_run_resumes() {
 
     // No byte of the old bodies in any table or database file; the fresh ones are there.
     server.stop().await;
-    assert_eq!(count_in_tables(&server, EXPIRED.as_bytes()), 0);
-    assert!(
-        count_in_tables(&server, FRESH.as_bytes()) >= 3,
-        "the scan finds what is kept"
-    );
+    assert_eq!(tables_containing(&server, EXPIRED.as_bytes()), []);
+    let kept: usize = tables_containing(&server, FRESH.as_bytes())
+        .iter()
+        .map(|(_, rows)| rows)
+        .sum();
+    assert!(kept >= 3, "the scan finds what is kept");
     let leftovers = files_containing(server.dir(), EXPIRED.as_bytes());
     assert!(leftovers.is_empty(), "expired bodies found in {leftovers:?}");
 }
