@@ -26,9 +26,6 @@ use serde_json::{Value, json};
 
 use crate::{Error, Result, Services, audit::AuditEvent};
 
-/// Progress is logged every this many events read.
-const PROGRESS_EVERY: u64 = 100_000;
-
 /// How much an export holds.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ExportSummary {
@@ -81,20 +78,8 @@ impl Services {
     /// Every event `user_id` sent, client format, oldest first.
     fn events_sent_by(&self, user_id: &UserId) -> Result<Vec<Value>> {
         let db = self.db();
-        let mut shorts = Vec::new();
-        let mut read = 0u64;
-        db.for_each_pdu(|short, object| {
-            read += 1;
-            if read.is_multiple_of(PROGRESS_EVERY) {
-                tracing::info!(read, "export: reading stored events");
-            }
-            if object.get("sender").and_then(|sender| sender.as_str()) == Some(user_id.as_str()) {
-                shorts.push(short);
-            }
-            Ok(())
-        })?;
-        let mut events = Vec::with_capacity(shorts.len());
-        for short in shorts {
+        let mut events = Vec::new();
+        for short in db.events_sent_by(user_id)? {
             if db.event_meta(short)?.rejected {
                 continue;
             }

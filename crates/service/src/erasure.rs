@@ -51,21 +51,19 @@ impl Services {
     fn events_of(&self, user_id: &UserId) -> Result<Vec<Sent>> {
         let db = self.db();
         let mut found = Vec::new();
-        db.for_each_pdu(|short, object| {
-            if object.get("sender").and_then(|sender| sender.as_str()) != Some(user_id.as_str()) {
-                return Ok(());
-            }
-            let is_state = object.contains_key("state_key");
-            let is_redaction = object.get("type").and_then(|kind| kind.as_str()) == Some("m.room.redaction");
+        for short in db.events_sent_by(user_id)? {
             let meta = db.event_meta(short)?;
+            let Some(pdu) = self.rooms.rooms().pdu(short)? else {
+                continue;
+            };
+            let is_redaction = pdu.kind == ruma::events::TimelineEventType::RoomRedaction;
             found.push(Sent {
                 short,
                 event_id: meta.event_id,
                 room_id: meta.room_id,
-                redactable: !is_state && !is_redaction && !meta.rejected,
+                redactable: pdu.state_key.is_none() && !is_redaction && !meta.rejected,
             });
-            Ok(())
-        })?;
+        }
         Ok(found)
     }
 
@@ -137,10 +135,6 @@ impl Services {
         report.media_deleted = self.media.delete_user_media(user_id).await?.len();
         report.rows_deleted = db.delete_user_rows(user_id)?;
         let event_ids: Vec<OwnedEventId> = sent.into_iter().map(|event| event.event_id).collect();
-        let search = self.search.clone();
-        tokio::task::spawn_blocking(move || search.forget(&event_ids))
-            .await
-            .map_err(|err| Error::Internal(format!("search cleanup failed: {err}")))??;
 
         // 5. The account stays, erased; the files are rewritten without what was deleted.
         account.deactivated = true;
@@ -156,10 +150,7 @@ impl Services {
             .detail("media_deleted", report.media_deleted)
             .detail("rooms_left", report.rooms_left);
         db.write_audited(batch, event)?;
-        let compacting = db.clone();
-        tokio::task::spawn_blocking(move || compacting.compact())
-            .await
-            .map_err(|err| Error::Internal(format!("compaction failed: {err}")))??;
+        self.forget_and_compact(event_ids).await?;
         tracing::warn!(actor = %actor, user = %user_id, ?report, "user data erased");
         Ok(report)
     }

@@ -163,14 +163,7 @@ impl Services {
             from = last;
         }
         let pruned = rooms.prune_events(&doomed)?;
-        let search = self.search.clone();
-        let compacting = db.clone();
-        tokio::task::spawn_blocking(move || -> Result<()> {
-            search.forget(&ids)?;
-            Ok(compacting.compact()?)
-        })
-        .await
-        .map_err(|err| Error::Internal(format!("purge cleanup failed: {err}")))??;
+        self.forget_and_compact(ids).await?;
         self.audit.record(
             AuditEvent::new(crate::audit::kinds::HISTORY_PURGED)
                 .actor(admin)

@@ -88,16 +88,22 @@ impl Services {
             }
         }
         if run.events_pruned > 0 {
-            let search = self.search.clone();
-            let db = self.db().clone();
-            tokio::task::spawn_blocking(move || -> Result<()> {
-                search.forget(&forgotten)?;
-                Ok(db.compact()?)
-            })
-            .await
-            .map_err(|err| Error::Internal(format!("retention cleanup failed: {err}")))??;
+            self.forget_and_compact(forgotten).await?;
         }
         Ok(run)
+    }
+
+    /// After events were pruned: their words leave the search index and the bytes of what
+    /// was rewritten leave the database files (retention, purges, erasure).
+    pub(crate) async fn forget_and_compact(&self, event_ids: Vec<OwnedEventId>) -> Result<()> {
+        let search = self.search.clone();
+        let db = self.db().clone();
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            search.forget(&event_ids)?;
+            Ok(db.compact()?)
+        })
+        .await
+        .map_err(|err| Error::Internal(format!("cleaning up after pruning failed: {err}")))?
     }
 
     /// Prunes `room_id`'s events older than `cutoff`; whether the room is done (not stopped at

@@ -8,16 +8,12 @@ use axum::{
     extract::{Path, Request, State},
     response::{IntoResponse, Response},
 };
-use ruma::{OwnedUserId, api::error::ErrorKind};
+use ruma::api::error::ErrorKind;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::admin;
+use super::{admin, request::path_user};
 use crate::{ApiError, Result, extract::read_body};
-
-fn user_id(raw: &str) -> Result<OwnedUserId> {
-    OwnedUserId::try_from(raw).map_err(|err| ApiError::new(ErrorKind::InvalidParam, format!("user_id: {err}")))
-}
 
 async fn json_body<T: serde::de::DeserializeOwned + Default>(services: &Services, body: axum::body::Body) -> Result<T> {
     let bytes = read_body(body, services.config.client_api.max_request_bytes).await?;
@@ -63,7 +59,7 @@ pub(crate) async fn override_ratelimit_route(
 async fn override_ratelimit(services: Services, target: String, request: Request) -> Result<Response> {
     let (parts, body) = request.into_parts();
     let caller = admin(&services, &parts)?;
-    let target = user_id(&target)?;
+    let target = path_user(&target)?;
     let answer = match parts.method {
         http::Method::GET => render_override(services.accounts.ratelimit_override(&target)?),
         http::Method::POST => {
@@ -104,7 +100,7 @@ pub(crate) async fn suspend_route(
 async fn suspend(services: Services, target: String, request: Request) -> Result<Response> {
     let (parts, body) = request.into_parts();
     let caller = admin(&services, &parts)?;
-    let target = user_id(&target)?;
+    let target = path_user(&target)?;
     let body: SuspendBody = json_body(&services, body).await?;
     let on = body
         .suspend

@@ -91,6 +91,24 @@ impl Db {
         Ok(())
     }
 
+    /// Every stored event `sender` sent, in short id order: one pass over all events (there is
+    /// no index by sender), for a person's export or erasure; progress is logged.
+    pub fn events_sent_by(&self, sender: &ruma::UserId) -> Result<Vec<ShortEventId>> {
+        let mut found = Vec::new();
+        let mut read = 0u64;
+        self.for_each_pdu(|short, object| {
+            read += 1;
+            if read.is_multiple_of(100_000) {
+                tracing::info!(read, "reading stored events for one sender");
+            }
+            if object.get("sender").and_then(|value| value.as_str()) == Some(sender.as_str()) {
+                found.push(short);
+            }
+            Ok(())
+        })?;
+        Ok(found)
+    }
+
     /// A stored PDU's canonical JSON.
     pub fn get_pdu_json(&self, short: ShortEventId) -> Result<Option<CanonicalJsonObject>> {
         self.get_raw(SHORTEVENTID_PDU, &short.0.to_be_bytes())?

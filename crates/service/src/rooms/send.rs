@@ -54,11 +54,11 @@ impl RoomService {
             return Ok(event_id);
         }
         // After the transaction check: a retry of a sent event is no new event.
-        self.may_send(user, RateClass::Message)?;
+        let vanishes = self.check_sender(user, RateClass::Message)?;
         if !content.is_object() {
             return Err(Error::bad_json("Event content must be a JSON object"));
         }
-        if self.shadow_banned(user)? {
+        if vanishes {
             return Ok(super::shadow_ban::stand_in_event_id());
         }
         let guard = self.rooms.lock(room_id).await;
@@ -114,17 +114,15 @@ impl RoomService {
         if kind == "m.room.canonical_alias" {
             self.check_canonical_alias(room_id, &content)?;
         }
-        if self.shadow_banned(user)? {
-            return Ok(super::shadow_ban::stand_in_event_id());
-        }
         let leaving = kind == "m.room.member"
             && state_key == user.user_id.as_str()
             && content["membership"].as_str() == Some("leave");
         if leaving {
-            // Leaving stays open to suspended users (spec: "Account suspension").
+            // Leaving stays open to suspended and shadow-banned users (spec: "Account
+            // suspension"; Synapse lets shadow-banned users leave too).
             self.rate_limits.check_user(RateClass::Message, user)?;
-        } else {
-            self.may_send(user, RateClass::Message)?;
+        } else if self.check_sender(user, RateClass::Message)? {
+            return Ok(super::shadow_ban::stand_in_event_id());
         }
         let guard = self.rooms.lock(room_id).await;
         self.rooms.room_version(room_id)?;
