@@ -68,6 +68,9 @@ impl RunningServer {
         let services = Services::new(config.clone(), db)?;
         services.media.prepare().await?;
         services.ensure_appservice_senders()?;
+        if let Err(err) = services.send_due_delayed_events().await {
+            tracing::warn!(%err, "delayed events overdue at start could not be sent; the job tries again");
+        }
         let (shutdown, shutdown_rx) = watch::channel(false);
 
         let client_tls = match (&config.client_api.tls_cert, &config.client_api.tls_key) {

@@ -141,8 +141,10 @@ impl Services {
         Ok(())
     }
 
-    /// Sends what is due; returns when the next one is due.
-    async fn send_due_delayed_events(&self) -> Result<Option<u64>> {
+    /// Sends what is due; returns when the next one is due. The server calls it once before
+    /// its listeners open, so the first request after a restart already sees the overdue ones
+    /// sent (Complement's TestDelayedEvents lists them at once after `StartServer`).
+    pub async fn send_due_delayed_events(&self) -> Result<Option<u64>> {
         self.cancel_overridden()?;
         let now = now_millis();
         let mut next = None;

@@ -20,7 +20,8 @@ use crate::{
 };
 
 impl Services {
-    /// Sets a receipt (`m.read`, `m.read.private`); public ones are also sent to other servers.
+    /// Sets a receipt (`m.read`, `m.read.private`): the user's pushers get their new badge, and
+    /// public receipts are also sent to other servers.
     pub fn set_receipt_anywhere(
         &self,
         user: &AuthedUser,
@@ -29,6 +30,7 @@ impl Services {
         event_id: &EventId,
     ) -> Result<()> {
         self.rooms.set_receipt(user, room_id, slot, event_id)?;
+        self.push.read_receipt_moved(&user.user_id);
         if slot.kind != READ {
             return Ok(());
         }

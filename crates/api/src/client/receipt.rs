@@ -26,7 +26,7 @@ pub async fn create_receipt_route(
         }
         ReceiptType::ReadPrivate => {
             let slot = receipt_slot(READ_PRIVATE, &body.thread)?;
-            services.rooms.set_receipt(user, &body.room_id, &slot, &body.event_id)?
+            services.set_receipt_anywhere(user, &body.room_id, &slot, &body.event_id)?
         }
         ReceiptType::FullyRead if body.thread != ReceiptThread::Unthreaded => {
             return Err(ApiError::from(Error::invalid_param(
@@ -58,9 +58,7 @@ pub async fn set_read_marker_route(
         services.set_receipt_anywhere(user, &body.room_id, &ReceiptSlot::unthreaded(READ), event_id)?;
     }
     if let Some(event_id) = &body.private_read_receipt {
-        services
-            .rooms
-            .set_receipt(user, &body.room_id, &ReceiptSlot::unthreaded(READ_PRIVATE), event_id)?;
+        services.set_receipt_anywhere(user, &body.room_id, &ReceiptSlot::unthreaded(READ_PRIVATE), event_id)?;
     }
     Ok(set_read_marker::Response::new())
 }

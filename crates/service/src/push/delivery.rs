@@ -41,6 +41,7 @@ impl Services {
                 return;
             }
         };
+        let read_since_last_pass = self.push.badges.take_changed();
         for pusher in pushers.into_iter().filter(|p| p.kind == "http") {
             let key = format!("{}\u{1}{}\u{1}{}", pusher.user_id, pusher.app_id, pusher.pushkey);
             if self.push.backoff.waiting(&key) {
@@ -48,6 +49,16 @@ impl Services {
             }
             if let Err(err) = self.deliver_to(&pusher, &key).await {
                 tracing::warn!(user = %pusher.user_id, app_id = %pusher.app_id, %err, "push delivery failed");
+                continue;
+            }
+            let Some(url) = pusher.data.get("url").and_then(Value::as_str) else {
+                continue;
+            };
+            if read_since_last_pass.contains(&pusher.user_id)
+                && !self.push.backoff.waiting(&key)
+                && let Err(err) = self.send_badge_update(&pusher, &key, url).await
+            {
+                tracing::warn!(user = %pusher.user_id, app_id = %pusher.app_id, %err, "badge update failed");
             }
         }
     }
@@ -76,6 +87,7 @@ impl Services {
                         failing_since: None,
                     };
                     self.push.backoff.succeeded(key);
+                    self.push.badges.record_sent(key, badge);
                 }
                 Attempt::Rejected => {
                     tracing::info!(user = %pusher.user_id, app_id = %pusher.app_id, "the push gateway rejected the pushkey; pusher deleted");
@@ -142,17 +154,8 @@ impl Services {
         let high = pdu.kind.to_string() == "m.room.encrypted"
             || tweaks.get("highlight").is_some_and(|v| v != &Value::Bool(false))
             || tweaks.contains_key("sound");
-        let mut data = pusher.data.clone();
-        if let Some(fields) = data.as_object_mut() {
-            fields.remove("url");
-        }
         let event_id_only = pusher.data.get("format").and_then(Value::as_str) == Some("event_id_only");
-        let mut device = json!({
-            "app_id": pusher.app_id,
-            "pushkey": pusher.pushkey,
-            "pushkey_ts": pusher.pushkey_ts / 1000,
-            "data": data,
-        });
+        let mut device = gateway_device(pusher);
         if !event_id_only && !tweaks.is_empty() {
             device["tweaks"] = Value::Object(tweaks);
         }
@@ -197,7 +200,7 @@ impl Services {
     }
 
     /// The app badge: rooms with unread notifications (Synapse's default count).
-    fn unread_badge(&self, user_id: &ruma::UserId) -> Result<u64> {
+    pub(super) fn unread_badge(&self, user_id: &ruma::UserId) -> Result<u64> {
         let ruleset = self.push_rules.ruleset(user_id)?;
         let until = self.db().visible_count();
         let mut rooms = 0;
@@ -214,6 +217,21 @@ impl Services {
         }
         Ok(rooms)
     }
+}
+
+/// The pusher as the gateway's `devices` entry: its `data` without the `url` (the gateway's
+/// own address is not news to it), `pushkey_ts` in seconds.
+pub(super) fn gateway_device(pusher: &PusherRecord) -> Value {
+    let mut data = pusher.data.clone();
+    if let Some(fields) = data.as_object_mut() {
+        fields.remove("url");
+    }
+    json!({
+        "app_id": pusher.app_id,
+        "pushkey": pusher.pushkey,
+        "pushkey_ts": pusher.pushkey_ts / 1000,
+        "data": data,
+    })
 }
 
 /// The `set_tweak` actions as the gateway's `tweaks` (`highlight` without a value is true).

@@ -8,6 +8,7 @@
 //! none), then each pusher sends what it has not delivered, in order, backing off while its
 //! gateway fails.
 
+mod badges;
 mod delivery;
 mod listing;
 mod notifier;
@@ -39,6 +40,8 @@ pub struct Push {
     backoff: crate::backoff::Backoffs,
     /// One notifier pass at a time.
     notifying: Arc<tokio::sync::Mutex<()>>,
+    /// Badge-only updates when users read.
+    badges: badges::Badges,
 }
 
 impl Push {
@@ -59,11 +62,19 @@ impl Push {
             wake: Arc::default(),
             backoff: crate::backoff::Backoffs::new(delivery::FIRST_DELAY, delivery::MAX_DELAY),
             notifying: Arc::default(),
+            badges: badges::Badges::default(),
         })
     }
 
     /// Asks the push task to look for new events now.
     pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// A read receipt of `user_id` moved: their badge may have dropped, which their pushers
+    /// are told on the next pass.
+    pub fn read_receipt_moved(&self, user_id: &ruma::UserId) {
+        self.badges.mark_changed(user_id);
         self.wake.notify_one();
     }
 }

@@ -3,6 +3,7 @@
 //! device that set them on a password change (Complement's TestChangePasswordPushers);
 //! notifications delivered to a real HTTP gateway on loopback with the fields of the push
 //! gateway API, retried while it fails, the pusher dropped when it rejects the pushkey;
+//! badge-only updates when the user reads (Synapse's, which phone apps clear their badge by);
 //! `/notifications` with `read` and `only=highlight`; the poll rules of MSC3930 exactly as
 //! Complement's TestPollsLocalPushRules reads them.
 
@@ -193,6 +194,49 @@ async fn notifications_reach_the_gateway_with_the_spec_fields() {
         pushers(&server, &alice).await.is_empty(),
         "a rejected pushkey's pusher stays"
     );
+}
+
+#[tokio::test]
+async fn reading_sends_the_lower_badge_alone_once() {
+    let gateway = TestGateway::start().await;
+    let server = server_allowing_loopback().await;
+    let alice = server.register("alice", "pw-alice-1").await;
+    let bob = server.register("bob", "pw-bob-1").await;
+    let room = server.create_room(&alice, json!({ "preset": "public_chat" })).await;
+    assert_eq!(server.join(&bob, &room).await.status, 200);
+    assert_eq!(
+        set(&server, &alice, pusher(&gateway.url, "alice-phone")).await.status,
+        200
+    );
+    let message = server.send_text(&bob, &room, "unread until alice reads it").await;
+    let received = gateway.wait_for(1).await;
+    assert_eq!(received[0]["notification"]["counts"]["unread"], 1);
+
+    let receipt = |kind: &'static str| {
+        let path = format!("/_matrix/client/v3/rooms/{room}/receipt/{kind}/{message}");
+        let token = alice.token.clone();
+        let server = &server;
+        async move { server.post(&path, Some(&token), json!({})).await }
+    };
+    assert_eq!(receipt("m.read").await.status, 200);
+    let received = gateway.wait_for(2).await;
+    let badge = &received[1]["notification"];
+    assert_eq!(badge["counts"]["unread"], 0, "{badge}");
+    assert!(
+        badge.get("event_id").is_none() && badge.get("room_id").is_none(),
+        "badge only: {badge}"
+    );
+    assert_eq!(badge["devices"][0]["pushkey"], "alice-phone");
+    assert_eq!(badge["prio"], "low");
+
+    // The badge is unchanged by another receipt on the same event: nothing more is sent.
+    assert_eq!(receipt("m.read.private").await.status, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(gateway.received().len(), 2, "{:?}", gateway.received());
+    // The next message raises it again with its notification.
+    server.send_text(&bob, &room, "another one").await;
+    let received = gateway.wait_for(3).await;
+    assert_eq!(received[2]["notification"]["counts"]["unread"], 1);
 }
 
 #[tokio::test]
