@@ -54,6 +54,10 @@ pub mod kinds {
     pub const ROOM_BLOCK_CHANGED: &str = "room_block_changed";
     /// A room shut down for this server (detail `block`, counts, aliases).
     pub const ROOM_SHUTDOWN: &str = "room_shutdown";
+    /// A room removed from storage after its shutdown (detail counts).
+    pub const ROOM_PURGED: &str = "room_purged";
+    /// Forward extremities of a room dropped by an admin (detail `deleted`).
+    pub const EXTREMITIES_DELETED: &str = "extremities_deleted";
     /// A user made room admin through the room's most powerful local member.
     pub const ROOM_ADMIN_GRANTED: &str = "room_admin_granted";
     /// A backup written (detail `to`).

@@ -139,6 +139,11 @@ impl Db {
         self.extremities.lock().get(room_id).cloned()
     }
 
+    /// Forgets a room's cached extremities (its rows were deleted outside a room batch).
+    pub(crate) fn forget_extremities(&self, room_id: &ruma::RoomId) {
+        self.extremities.lock().remove(room_id);
+    }
+
     /// Remembers a room's extremities as read from the database.
     pub(crate) fn cache_extremities(&self, room_id: &ruma::RoomId, list: &[ruma::OwnedEventId]) {
         self.extremities

@@ -27,6 +27,25 @@ impl Db {
         );
     }
 
+    /// How many queued deliveries (any destination) carry an event of `room_id`: one pass over
+    /// the queue, which is short unless a partner is down.
+    pub fn queued_in_room(&self, room_id: &ruma::RoomId) -> Result<usize> {
+        let mut queued = 0;
+        for item in self
+            .engine()
+            .iter_from(DESTINATION_COUNT_EVENTID, None, Direction::Forward)?
+        {
+            let (_, value) = item?;
+            let event_id: OwnedEventId = decode_id(DESTINATION_COUNT_EVENTID, &value)?;
+            if let Some(short) = self.get_short_event_id(&event_id)?
+                && self.event_meta(short)?.room_id == room_id
+            {
+                queued += 1;
+            }
+        }
+        Ok(queued)
+    }
+
     /// Up to `limit` queued events for `destination`, oldest first: `(count, event id)`.
     pub fn queued_for(&self, destination: &ServerName, limit: usize) -> Result<Vec<(u64, OwnedEventId)>> {
         let prefix = KeyBuilder::new().str(destination.as_str()).prefix();

@@ -4,7 +4,10 @@
 //! form) and its signatures still verify, so the room's history and other servers' copies
 //! are untouched; only the content hash no longer matches, as for any redacted event.
 
-use accord_db::{WriteBatch, rooms::ShortEventId};
+use accord_db::{
+    WriteBatch,
+    rooms::{PurgedRoom, RoomGuard, ShortEventId},
+};
 use ruma::canonical_json::redact;
 
 use crate::{Error, Result, Rooms, versions::rules_for};
@@ -38,5 +41,15 @@ impl Rooms {
             self.forget_cached_pdus(chunk);
         }
         Ok(pruned)
+    }
+
+    /// Removes the guarded room from storage (see `accord_db::rooms::PurgedRoom` for what
+    /// goes and what stays) and drops its events' parsed copies. Blocking: run it off the
+    /// async workers.
+    pub fn purge_room(&self, guard: &RoomGuard) -> Result<PurgedRoom> {
+        let purged = self.db.purge_room_rows(guard)?;
+        let shorts: Vec<ShortEventId> = purged.events.iter().map(|(short, _)| *short).collect();
+        self.forget_cached_pdus(&shorts);
+        Ok(purged)
     }
 }

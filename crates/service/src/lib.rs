@@ -64,6 +64,7 @@ mod remote_receipts;
 pub mod reports;
 pub mod resident_membership;
 pub mod retention;
+pub mod room_deletion;
 pub mod rooms;
 pub mod search;
 pub mod sender;
@@ -146,6 +147,8 @@ pub struct Services {
     pub admin: admin::Admin,
     /// History purges started by admins, and their status.
     pub purges: purge_history::PurgeTasks,
+    /// Room deletions started through the admin API's v2, and their status.
+    pub room_deletions: room_deletion::DeleteTasks,
     /// Held while one-time keys are claimed, so no key is handed out twice.
     key_claims: Arc<parking_lot::Mutex<()>>,
     /// Held while a key backup changes, so concurrent uploads keep `count` and `etag` right.
@@ -198,6 +201,7 @@ impl Services {
             audit: audit::Audit::new(db.clone()),
             admin: admin::Admin::new(config.clone(), db.clone(), sessions.clone()),
             purges: purge_history::PurgeTasks::default(),
+            room_deletions: room_deletion::DeleteTasks::default(),
             federation,
             media,
             search,

@@ -9,6 +9,7 @@ mod media;
 mod registration_tokens;
 mod reports;
 mod request;
+mod room_deletion;
 mod rooms;
 mod server_notices;
 mod server_stats;
@@ -180,7 +181,19 @@ fn room_routes(router: Router<Services>) -> Router<Services> {
         .route("/_synapse/admin/v1/rooms", get(rooms::list_route))
         .route(
             "/_synapse/admin/v1/rooms/{room_id}",
-            get(rooms::details_route).delete(rooms::delete_route),
+            get(rooms::details_route).delete(room_deletion::delete_route),
+        )
+        .route(
+            "/_synapse/admin/v2/rooms/{room_id}",
+            delete(room_deletion::delete_v2_route),
+        )
+        .route(
+            "/_synapse/admin/v2/rooms/{room_id}/delete_status",
+            get(room_deletion::room_status_route),
+        )
+        .route(
+            "/_synapse/admin/v2/rooms/delete_status/{delete_id}",
+            get(room_deletion::status_route),
         )
         .route("/_synapse/admin/v1/rooms/{room_id}/members", get(rooms::members_route))
         .route("/_synapse/admin/v1/rooms/{room_id}/state", get(rooms::state_route))
@@ -190,7 +203,7 @@ fn room_routes(router: Router<Services>) -> Router<Services> {
         )
         .route(
             "/_synapse/admin/v1/rooms/{room_id}/forward_extremities",
-            get(rooms::forward_extremities_route),
+            get(rooms::forward_extremities_route).delete(rooms::forward_extremities_route),
         )
         .route(
             "/_synapse/admin/v1/rooms/{room_id}/block",

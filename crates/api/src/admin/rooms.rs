@@ -200,13 +200,23 @@ pub(crate) async fn messages_route(
     Ok(Json(answer).into_response())
 }
 
-/// # `GET /_synapse/admin/v1/rooms/{roomId}/forward_extremities`
+/// # `GET|DELETE /_synapse/admin/v1/rooms/{roomId}/forward_extremities`: the list, or
+/// `{"deleted": n}` after dropping all but the deepest.
 pub(crate) async fn forward_extremities_route(
     State(services): State<Services>,
+    method: axum::http::Method,
     Path(room): Path<String>,
-    _request: AdminRequest,
+    request: AdminRequest,
 ) -> Result<Response> {
-    let extremities = services.rooms.admin_forward_extremities(&path_room(&room)?)?;
+    let room_id = path_room(&room)?;
+    if method == axum::http::Method::DELETE {
+        let deleted = services
+            .rooms
+            .delete_forward_extremities(request.admin_id(), &room_id)
+            .await?;
+        return Ok(Json(json!({ "deleted": deleted })).into_response());
+    }
+    let extremities = services.rooms.admin_forward_extremities(&room_id)?;
     Ok(Json(json!({ "count": extremities.len(), "results": extremities })).into_response())
 }
 
@@ -261,49 +271,6 @@ pub(crate) async fn make_room_admin_route(
         .make_room_admin(request.admin_id(), &room_id, &target)
         .await?;
     Ok(Json(json!({})).into_response())
-}
-
-#[derive(Deserialize)]
-struct DeleteBody {
-    new_room_user_id: Option<String>,
-    #[serde(default)]
-    block: bool,
-    purge: Option<bool>,
-}
-
-/// # `DELETE /_synapse/admin/v1/rooms/{roomId}`: shuts the room down now and answers what it
-/// did. Purging the history is not built yet: `purge` must be `false` (it defaults to true on
-/// Synapse, so tools must send it), and a replacement room (`new_room_user_id`) is not made.
-pub(crate) async fn delete_route(
-    State(services): State<Services>,
-    Path(room): Path<String>,
-    request: AdminRequest,
-) -> Result<Response> {
-    let room_id = path_room(&room)?;
-    let body: DeleteBody = request.required_json()?;
-    if body.purge != Some(false) {
-        return Err(ApiError::new(
-            ErrorKind::InvalidParam,
-            "Accord can't purge a room's history yet: send \"purge\": false to shut the room down and keep its history",
-        ));
-    }
-    if body.new_room_user_id.is_some() {
-        return Err(ApiError::new(
-            ErrorKind::InvalidParam,
-            "Accord doesn't make replacement rooms (`new_room_user_id`); leave it out",
-        ));
-    }
-    let report = services
-        .rooms
-        .shutdown_room(request.admin_id(), &room_id, body.block)
-        .await?;
-    Ok(Json(json!({
-        "kicked_users": report.kicked_users,
-        "failed_to_kick_users": report.failed_to_kick_users,
-        "local_aliases": report.local_aliases,
-        "new_room_id": Value::Null,
-    }))
-    .into_response())
 }
 
 #[derive(Default, Deserialize)]

@@ -276,4 +276,23 @@ impl Db {
         batch.note_extremities(list);
         Ok(())
     }
+
+    /// Queues taking `dropped` out of the batch's room's forward extremities (Synapse's admin
+    /// repair of a room that has gathered too many); the events themselves stay.
+    pub fn drop_extremities(&self, batch: &mut RoomBatch<'_>, dropped: &[ruma::OwnedEventId]) -> Result<()> {
+        let room_id = batch.room_id().to_owned();
+        let mut list = match batch.queued_extremities() {
+            Some(list) => list.clone(),
+            None => self.extremities(&room_id)?,
+        };
+        list.retain(|id| !dropped.contains(id));
+        for old in dropped {
+            batch.rows().delete(
+                ROOMID_EVENTID_EXTREMITY,
+                KeyBuilder::new().str(room_id.as_str()).str(old.as_str()).build(),
+            );
+        }
+        batch.note_extremities(list);
+        Ok(())
+    }
 }

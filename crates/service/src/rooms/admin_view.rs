@@ -197,19 +197,55 @@ impl RoomService {
     /// The room's forward extremities: each event's id and its origin's timestamp.
     pub fn admin_forward_extremities(&self, room_id: &RoomId) -> Result<Vec<Value>> {
         self.known_room(room_id)?;
-        let db = self.rooms.db();
-        let mut seen = HashSet::new();
         let mut out = Vec::new();
-        for event_id in db.extremities(room_id)? {
-            if !seen.insert(event_id.clone()) {
-                continue;
-            }
-            let ts = self
-                .rooms
-                .pdu_by_id(&event_id)?
-                .map(|pdu| u64::from(pdu.origin_server_ts.get()));
-            out.push(serde_json::json!({ "event_id": event_id, "received_ts": ts, "state_group": Value::Null }));
+        for (event_id, pdu) in self.extremity_events(room_id)? {
+            out.push(serde_json::json!({
+                "event_id": event_id,
+                "depth": pdu.as_ref().map(|pdu| pdu.depth),
+                "received_ts": pdu.as_ref().map(|pdu| u64::from(pdu.origin_server_ts.get())),
+                "state_group": Value::Null,
+            }));
         }
         Ok(out)
+    }
+
+    /// The room's forward extremities, each once, with its event when stored.
+    fn extremity_events(&self, room_id: &RoomId) -> Result<Vec<(ruma::OwnedEventId, Option<accord_core::Pdu>)>> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for event_id in self.rooms.db().extremities(room_id)? {
+            if seen.insert(event_id.clone()) {
+                let pdu = self.rooms.pdu_by_id(&event_id)?;
+                out.push((event_id, pdu));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Drops every forward extremity but the deepest (Synapse's admin repair of a room that
+    /// gathered too many, which slows every send); the events stay. How many went.
+    pub async fn delete_forward_extremities(&self, admin: &ruma::UserId, room_id: &RoomId) -> Result<usize> {
+        self.known_room(room_id)?;
+        let guard = self.rooms.lock(room_id).await;
+        let extremities = self.extremity_events(room_id)?;
+        let deepest = extremities
+            .iter()
+            .filter_map(|(_, pdu)| pdu.as_ref().map(|pdu| pdu.depth))
+            .max();
+        let dropped: Vec<ruma::OwnedEventId> = extremities
+            .into_iter()
+            .filter(|(_, pdu)| pdu.as_ref().map(|pdu| pdu.depth) != deepest)
+            .map(|(event_id, _)| event_id)
+            .collect();
+        let db = self.rooms.db();
+        let mut batch = guard.batch();
+        db.drop_extremities(&mut batch, &dropped)?;
+        db.write_room(batch)?;
+        let event = accord_db::AuditEvent::new(crate::audit::kinds::EXTREMITIES_DELETED)
+            .actor(admin)
+            .target(room_id)
+            .detail("deleted", dropped.len());
+        db.audit(event)?;
+        Ok(dropped.len())
     }
 }

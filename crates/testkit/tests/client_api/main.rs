@@ -4,6 +4,7 @@
 mod account;
 mod account_data;
 mod account_moderation;
+mod admin_room_deletion;
 mod admin_rooms;
 mod admin_server;
 mod admin_users;

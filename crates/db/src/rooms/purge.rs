@@ -1,0 +1,202 @@
+//! Removing every trace of a room from storage (the `purge` of Synapse's room deletion): its
+//! events (timeline and outliers, with their ids, metadata, relations and thread rows), its
+//! state snapshots, memberships, receipts, aliases, per-user rows about it (account data,
+//! thread subscriptions, invites, notifications, transaction ids), its stream positions and
+//! queued deliveries.
+//!
+//! Kept on purpose: the room's block (so it stays blocked), the audit log (append-only), event
+//! reports (the moderators' record of why the room went), users' encrypted key backups (theirs,
+//! and useless without the events) and media (they may be shared elsewhere). Interned state
+//! keys are shared by every room and stay.
+//!
+//! A purge is many batches. The room's metadata goes in the last one, so a purge cut short by a
+//! crash leaves a room that is still known and can be purged again; each pass reads what is
+//! left, so a second one finishes the job.
+
+use std::collections::HashSet;
+
+use accord_storage::{Direction, WriteBatch, codec::KeyBuilder};
+use ruma::{OwnedEventId, RoomId};
+use serde_json::Value;
+
+use super::{EventMeta, RoomGuard, ShortEventId, ShortStateHash};
+use crate::{Db, Result, database::decode, tables};
+
+/// Rows deleted per batch.
+const BATCH: usize = 1000;
+
+/// What a purge removed.
+#[derive(Debug, Clone, Default)]
+pub struct PurgedRoom {
+    /// The room's events, for the search index and caches.
+    pub events: Vec<(ShortEventId, OwnedEventId)>,
+    /// Rows deleted, every table counted.
+    pub rows: usize,
+}
+
+impl Db {
+    /// Every event stored for `room_id`, timeline and outliers: one pass over every event's
+    /// metadata (there is no index of a room's outliers); progress is logged.
+    pub fn events_of_room(&self, room_id: &RoomId) -> Result<Vec<(ShortEventId, EventMeta)>> {
+        let mut found = Vec::new();
+        let mut read = 0u64;
+        for item in self
+            .engine()
+            .iter_from(tables::SHORTEVENTID_EVENTMETA, None, Direction::Forward)?
+        {
+            let (key, value) = item?;
+            read += 1;
+            if read.is_multiple_of(100_000) {
+                tracing::info!(read, room = %room_id, "reading stored events for a room purge");
+            }
+            let meta: EventMeta = decode(tables::SHORTEVENTID_EVENTMETA, &value)?;
+            if meta.room_id == room_id {
+                let short = <[u8; 8]>::try_from(key.as_slice())
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| crate::Error::Corrupt {
+                        table: tables::SHORTEVENTID_EVENTMETA,
+                        reason: "a short event id is not 8 bytes".to_owned(),
+                    })?;
+                found.push((ShortEventId(short), meta));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Deletes every row about the guarded room but those the module doc keeps; see there.
+    /// The guard keeps the room's own writers out while it runs.
+    pub fn purge_room_rows(&self, guard: &RoomGuard) -> Result<PurgedRoom> {
+        let room_id = guard.room_id();
+        let events = self.events_of_room(room_id)?;
+        let event_ids: HashSet<&[u8]> = events.iter().map(|(_, meta)| meta.event_id.as_bytes()).collect();
+        let room = room_id.as_bytes();
+        let mut doomed: Vec<(&'static str, Vec<u8>)> = Vec::new();
+
+        for (short, meta) in &events {
+            let short_key = short.0.to_be_bytes().to_vec();
+            doomed.push((tables::SHORTEVENTID_PDU, short_key.clone()));
+            doomed.push((tables::SHORTEVENTID_EVENTMETA, short_key));
+            doomed.push((tables::EVENTID_SHORTEVENTID, meta.event_id.as_bytes().to_vec()));
+            doomed.push((tables::THREADROOT_LATEST, meta.event_id.as_bytes().to_vec()));
+        }
+        for hash in self.snapshots_of(room_id, &events)? {
+            doomed.push((tables::SHORTSTATEHASH_SNAPSHOT, hash.0.to_be_bytes().to_vec()));
+        }
+
+        // Tables keyed by the room first.
+        let prefix = KeyBuilder::new().str(room_id.as_str()).prefix();
+        for table in tables::ALL {
+            let by_room = table.name.starts_with("roomid_") || table.name == tables::PARENT_COUNT_CHILD;
+            if !by_room || table.name == tables::ROOMID_BLOCK || table.name == tables::ROOMID_ROOMMETA {
+                continue;
+            }
+            for key in self.scan_keys(table.name, &prefix)? {
+                doomed.push((table.name, key));
+            }
+            if self.get_raw(table.name, room)?.is_some() {
+                doomed.push((table.name, room.to_vec()));
+            }
+        }
+        // Tables keyed by a user, then the room.
+        for table in tables::ALL {
+            if table.name.starts_with("userid_roomid_") {
+                self.keys_where(table.name, &mut doomed, |key, _| second_part(key) == Some(room))?;
+            }
+        }
+        // Tables naming the room, or one of its events, in the value.
+        for table in [
+            tables::COUNT_ROOMID,
+            tables::BACKFILLCOUNT_ROOMID,
+            tables::USERID_NOTICEROOM,
+        ] {
+            self.keys_where(table, &mut doomed, |_, value| value == room)?;
+        }
+        self.keys_where(tables::USERID_COUNT_ACCOUNTDATAKEY, &mut doomed, |_, value| {
+            value.starts_with(&prefix)
+        })?;
+        for table in [tables::DESTINATION_COUNT_EVENTID, tables::USERID_DEVICEID_TXNID_EVENTID] {
+            self.keys_where(table, &mut doomed, |_, value| event_ids.contains(value))?;
+        }
+        for table in [
+            tables::USERID_COUNT_NOTIFICATION,
+            tables::DELAYID_DELAYEDEVENT,
+            tables::ALIAS_ALIASRECORD,
+        ] {
+            self.keys_where(table, &mut doomed, |_, value| {
+                serde_json::from_slice::<Value>(value)
+                    .is_ok_and(|record| record["room_id"].as_str() == Some(room_id.as_str()))
+            })?;
+        }
+        // Last, so an interrupted purge can be run again.
+        doomed.push((tables::ROOMID_ROOMMETA, room.to_vec()));
+
+        let rows = doomed.len();
+        for chunk in doomed.chunks(BATCH) {
+            let mut batch = WriteBatch::new();
+            for (table, key) in chunk {
+                batch.delete(table, key.clone());
+            }
+            self.write(batch)?;
+        }
+        self.forget_extremities(room_id);
+        tracing::info!(room = %room_id, events = events.len(), rows, "room purged from storage");
+        Ok(PurgedRoom {
+            events: events.into_iter().map(|(short, meta)| (short, meta.event_id)).collect(),
+            rows,
+        })
+    }
+
+    /// The room's state snapshots: those after each of its events and its current one, with
+    /// the layers they are diffs against (always the same room's: ids are never shared).
+    fn snapshots_of(&self, room_id: &RoomId, events: &[(ShortEventId, EventMeta)]) -> Result<HashSet<ShortStateHash>> {
+        let mut pending: Vec<ShortStateHash> = events.iter().filter_map(|(_, meta)| meta.state_after()).collect();
+        if let Some(meta) = self.get_room_meta(room_id)? {
+            pending.push(ShortStateHash(meta.current_state));
+        }
+        let mut found = HashSet::new();
+        while let Some(hash) = pending.pop() {
+            if !found.insert(hash) {
+                continue;
+            }
+            if self
+                .get_raw(tables::SHORTSTATEHASH_SNAPSHOT, &hash.0.to_be_bytes())?
+                .is_none()
+            {
+                continue;
+            }
+            if let Some(parent) = self.snapshot(hash)?.parent {
+                pending.push(parent);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Adds to `doomed` the keys of `table` whose row `matches`, reading the table once.
+    fn keys_where(
+        &self,
+        table: &'static str,
+        doomed: &mut Vec<(&'static str, Vec<u8>)>,
+        matches: impl Fn(&[u8], &[u8]) -> bool,
+    ) -> Result<()> {
+        for item in self.engine().iter_from(table, None, Direction::Forward)? {
+            let (key, value) = item?;
+            if matches(&key, &value) {
+                doomed.push((table, key));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The second string part of a key (`user_id 0xFF room_id ...`): ids never contain the
+/// separator, so the first two parts split cleanly whatever follows.
+fn second_part(key: &[u8]) -> Option<&[u8]> {
+    let sep = accord_storage::codec::SEP;
+    let start = key.iter().position(|byte| *byte == sep)? + 1;
+    let rest = &key[start..];
+    Some(
+        rest.iter()
+            .position(|byte| *byte == sep)
+            .map_or(rest, |end| &rest[..end]),
+    )
+}
