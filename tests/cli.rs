@@ -666,3 +666,133 @@ fn backup_restore_and_verify_from_the_command_line() {
         String::from_utf8_lossy(&tampered.stdout)
     );
 }
+
+/// The token in the first-admin log line (`token=<value>`), if printed.
+fn first_admin_token_in(logs: &str) -> Option<String> {
+    logs.lines()
+        .filter(|line| line.contains("No administrator yet"))
+        .find_map(|line| line.split("token=").nth(1))
+        .map(|rest| rest.split_whitespace().next().unwrap_or_default().to_owned())
+}
+
+/// Starts `accord serve` with its log piped; the process and a reader of its whole log.
+fn serve_logging(config: &Path) -> (Child, std::thread::JoinHandle<String>) {
+    let mut child = accord()
+        .args(["serve", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start accord");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut text).ok();
+        text
+    });
+    (child, reader)
+}
+
+#[test]
+fn a_closed_server_without_admins_prints_a_one_time_token_for_the_first() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = ServerProcess::config_in(dir.path());
+    let closed = std::fs::read_to_string(&config)
+        .expect("config")
+        .replace("mode = \"open\"", "mode = \"closed\"");
+    std::fs::write(&config, closed).expect("write config");
+    let base = |config: &Path| {
+        let text = std::fs::read_to_string(config).expect("config");
+        let bind = text.lines().find_map(|l| l.strip_prefix("bind = ")).expect("bind");
+        format!("http://{}", bind.trim_matches('"'))
+    };
+    let base = base(&config);
+    let (mut child, reader) = serve_logging(&config);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ureq_get(&format!("{base}/_matrix/client/versions")).is_err() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Closed, but the token flow is offered for the first admin.
+    let register = format!("{base}/_matrix/client/v3/register");
+    let (status, flows) = request(
+        "POST",
+        &register,
+        None,
+        Some(&json!({ "username": "chief", "password": "pw-chief-1" })),
+    )
+    .expect("register");
+    assert_eq!(status, 401, "{flows}");
+    assert_eq!(flows["flows"][0]["stages"][0], "m.login.registration_token", "{flows}");
+    let session = flows["session"].as_str().expect("session").to_owned();
+    child.kill().expect("kill");
+    child.wait().expect("reap");
+    let logs = reader.join().expect("reader");
+    let token = first_admin_token_in(&logs).unwrap_or_else(|| panic!("no token printed: {logs}"));
+    assert_eq!(token.len(), 32, "{logs}");
+
+    // After a restart the same token still works, and is not printed again.
+    let (mut child, reader) = serve_logging(&config);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ureq_get(&format!("{base}/_matrix/client/versions")).is_err() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, wrong) = request(
+        "POST",
+        &register,
+        None,
+        Some(&json!({ "username": "chief", "password": "pw-chief-1",
+                      "auth": { "type": "m.login.registration_token", "token": "not-it", "session": session } })),
+    )
+    .expect("register");
+    assert_eq!(status, 401, "{wrong}");
+    let (_, flows) = request(
+        "POST",
+        &register,
+        None,
+        Some(&json!({ "username": "chief", "password": "pw-chief-1" })),
+    )
+    .expect("register");
+    let session = flows["session"].as_str().expect("session").to_owned();
+    let (status, after_token) = request(
+        "POST",
+        &register,
+        None,
+        Some(&json!({ "username": "chief", "password": "pw-chief-1",
+                      "auth": { "type": "m.login.registration_token", "token": token, "session": session } })),
+    )
+    .expect("register");
+    assert_eq!(status, 401, "the dummy stage follows: {after_token}");
+    let (status, registered) = request(
+        "POST",
+        &register,
+        None,
+        Some(&json!({ "username": "chief", "password": "pw-chief-1",
+                      "auth": { "type": "m.login.dummy", "session": session } })),
+    )
+    .expect("register");
+    assert_eq!(status, 200, "{registered}");
+    let admin_token = registered["access_token"].as_str().expect("access token").to_owned();
+    let (status, shown) = request(
+        "GET",
+        &format!("{base}/_synapse/admin/v2/users/@chief:localhost"),
+        Some(&admin_token),
+        None,
+    )
+    .expect("admin read");
+    assert_eq!((status, &shown["admin"]), (200, &json!(true)), "{shown}");
+    // The offer is over: the server is closed again.
+    let (status, closed) = request(
+        "POST",
+        &register,
+        None,
+        Some(&json!({ "username": "second", "password": "pw-second-1" })),
+    )
+    .expect("register");
+    assert_eq!(status, 403, "{closed}");
+    child.kill().expect("kill");
+    child.wait().expect("reap");
+    let logs = reader.join().expect("reader");
+    assert!(first_admin_token_in(&logs).is_none(), "printed only once: {logs}");
+    assert!(logs.contains("was printed in the log when it was made"), "{logs}");
+}

@@ -164,6 +164,14 @@ pub struct RegistrationConfig {
     /// Registration tokens accepted in `token` mode.
     #[serde(deserialize_with = "text::list")]
     pub tokens: Vec<String>,
+    /// While no account is an admin, offer a one-time registration token (printed in the log
+    /// at start, valid 24 hours) whose account becomes the first admin, whatever the `mode`.
+    #[serde(default = "offer_first_admin_token")]
+    pub first_admin_token: bool,
+}
+
+fn offer_first_admin_token() -> bool {
+    true
 }
 
 /// `[login]`
@@ -560,6 +568,7 @@ impl Default for Config {
                 mode: RegistrationMode::Closed,
                 shared_secret: None,
                 tokens: Vec::new(),
+                first_admin_token: true,
             },
             login: LoginConfig {
                 refreshable_access_token_lifetime_secs: 300,

@@ -68,6 +68,7 @@ impl RunningServer {
         let services = Services::new(config.clone(), db)?;
         services.media.prepare().await?;
         services.ensure_appservice_senders()?;
+        services.offer_first_admin_token()?;
         if let Err(err) = services.send_due_delayed_events().await {
             tracing::warn!(%err, "delayed events overdue at start could not be sent; the job tries again");
         }

@@ -99,6 +99,10 @@ impl Accounts {
     /// The UIA flows `/register` offers under the configured registration mode.
     pub fn registration_flows(&self) -> Result<Vec<AuthFlow>> {
         match self.config.registration.mode {
+            // The first-admin token (see `first_admin.rs`) opens the token flow for one account.
+            RegistrationMode::Closed if self.db.first_admin_token()?.is_some() => {
+                Ok(vec![AuthFlow::new(vec![AuthType::RegistrationToken, AuthType::Dummy])])
+            }
             RegistrationMode::Closed => Err(Error::forbidden(
                 "Registration is disabled on this server; ask an administrator to create an account",
             )),

@@ -27,6 +27,7 @@ mod edus;
 pub mod erasure;
 mod error;
 pub mod filters;
+mod first_admin;
 pub mod identity;
 mod ignored_users;
 mod inbound;

@@ -38,7 +38,8 @@ pub struct TokenInfo {
 }
 
 impl TokenInfo {
-    fn valid_at(&self, now: u64) -> bool {
+    /// Whether it could still make an account at `now` (unexpired, uses left).
+    pub fn valid_at(&self, now: u64) -> bool {
         self.expiry_time.is_none_or(|expiry| expiry > now)
             && self
                 .uses_allowed
@@ -177,7 +178,11 @@ impl RegistrationTokens {
     /// `GET /register/m.login.registration_token/validity`: 403 when registration doesn't
     /// use tokens (spec), else whether `token` would let an account be made now.
     pub fn check_validity(&self, token: &str) -> Result<bool> {
-        if self.config.registration.mode != RegistrationMode::Token {
+        let first_admin = self
+            .db
+            .first_admin_token()?
+            .is_some_and(|offered| offered.token == token);
+        if self.config.registration.mode != RegistrationMode::Token && !first_admin {
             return Err(Error::forbidden("Registration tokens are not in use on this server"));
         }
         self.usable(token, None)

@@ -59,6 +59,11 @@ pub struct UiaaCompleted {
 }
 
 impl UiaaCompleted {
+    /// The registration token the session used, if any.
+    pub fn registration_token(&self) -> Option<&str> {
+        self.registration_token.as_deref()
+    }
+
     /// Queues deleting the finished session together with the operation's writes, and turning
     /// its held registration token use into a completed one (a row no listing reads when the
     /// token is one of the config's, which have no limits to count).

@@ -58,6 +58,8 @@ impl TestServer {
         config.federation.bind = std::net::SocketAddr::from(([127, 0, 0, 1], reserved_port()));
         config.registration.mode = RegistrationMode::Open;
         config.registration.shared_secret = Some(SHARED_SECRET.to_owned());
+        // Tests make their admins themselves; the first-admin token has its own test.
+        config.registration.first_admin_token = false;
         // Tests of other behaviour must not trip limits; the limits' own tests set them.
         config.rate_limits = accord_core::config::RateLimitsConfig::unlimited();
         adjust(&mut config);

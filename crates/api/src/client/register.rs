@@ -67,6 +67,17 @@ pub async fn register_route(
         user: None,
     };
     let completed = services.uiaa.authenticate(body.auth.as_ref(), &requirement).await?;
+    let first_admin = match completed.registration_token() {
+        Some(token) => services.is_first_admin_token(token)?,
+        None => false,
+    };
+    if services.config.registration.mode == accord_core::config::RegistrationMode::Closed && !first_admin {
+        // Only the first-admin token opens a closed server.
+        return Err(ApiError::new(
+            ErrorKind::Forbidden,
+            "Registration is disabled on this server; ask an administrator to create an account",
+        ));
+    }
     let registered = services
         .accounts
         .create(
@@ -77,11 +88,16 @@ pub async fn register_route(
                 initial_device_display_name: body.initial_device_display_name,
                 inhibit_login: body.inhibit_login,
                 refresh_token: body.refresh_token,
+                admin: first_admin,
                 ..NewAccount::default()
             },
             Some(completed),
         )
         .await?;
+    if first_admin {
+        tracing::warn!(user = %registered.user_id, "the first administrator registered with the first-admin token");
+        services.first_admin_registered()?;
+    }
     services.rate_limits.record(RateClass::Registration, &address);
     Ok(registered_response(registered))
 }
