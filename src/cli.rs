@@ -188,8 +188,8 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
 
 fn serve(path: Option<&Path>) -> Result<(), String> {
     let config = Config::load(path).map_err(|err| err.to_string())?;
-    crate::logging::init(&config.logging)?;
-    runtime()?.block_on(async {
+    let telemetry = crate::logging::init(&config.logging, &config.telemetry)?;
+    let served = runtime()?.block_on(async {
         use tokio::signal::unix::{SignalKind, signal};
         let server = RunningServer::start(config).await.map_err(|err| err.to_string())?;
         let mut terminate = signal(SignalKind::terminate()).map_err(|err| format!("cannot watch SIGTERM: {err}"))?;
@@ -208,7 +208,9 @@ fn serve(path: Option<&Path>) -> Result<(), String> {
         tracing::info!("shutting down");
         server.shutdown().await;
         Ok(())
-    })
+    });
+    telemetry.shutdown();
+    served
 }
 
 fn create_user(config: Option<&Path>, name: String, password: Option<String>, admin: bool) -> Result<(), String> {

@@ -796,3 +796,158 @@ fn a_closed_server_without_admins_prints_a_one_time_token_for_the_first() {
     assert!(first_admin_token_in(&logs).is_none(), "printed only once: {logs}");
     assert!(logs.contains("was printed in the log when it was made"), "{logs}");
 }
+
+/// An OTLP/HTTP receiver on loopback: decodes each export with OpenTelemetry's own protobuf
+/// definitions and keeps the requests. Answers as a collector does (an empty export response).
+struct TraceReceiver {
+    runtime: tokio::runtime::Runtime,
+    received: std::sync::Arc<
+        std::sync::Mutex<Vec<opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest>>,
+    >,
+    endpoint: String,
+}
+
+impl TraceReceiver {
+    fn start() -> Self {
+        use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+        use prost::Message as _;
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let shared = received.clone();
+        let app = axum::Router::new().route(
+            "/v1/traces",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let shared = shared.clone();
+                async move {
+                    match ExportTraceServiceRequest::decode(body) {
+                        Ok(export) => {
+                            shared.lock().expect("received").push(export);
+                            let answer = ExportTraceServiceResponse::default().encode_to_vec();
+                            (
+                                axum::http::StatusCode::OK,
+                                [("content-type", "application/x-protobuf")],
+                                answer,
+                            )
+                        }
+                        Err(_) => (
+                            axum::http::StatusCode::BAD_REQUEST,
+                            [("content-type", "application/x-protobuf")],
+                            Vec::new(),
+                        ),
+                    }
+                }
+            }),
+        );
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        runtime.spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self {
+            runtime,
+            received,
+            endpoint: format!("http://127.0.0.1:{port}/v1/traces"),
+        }
+    }
+
+    /// `(service.name, span name, attributes as text)` of every span received.
+    fn spans(&self) -> Vec<(String, String, std::collections::BTreeMap<String, String>)> {
+        use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
+        let text = |value: &Option<opentelemetry_proto::tonic::common::v1::AnyValue>| match value
+            .as_ref()
+            .and_then(|v| v.value.as_ref())
+        {
+            Some(V::StringValue(s)) => s.clone(),
+            Some(V::IntValue(n)) => n.to_string(),
+            other => format!("{other:?}"),
+        };
+        let mut out = Vec::new();
+        for export in self.received.lock().expect("received").iter() {
+            for resource_spans in &export.resource_spans {
+                let service = resource_spans
+                    .resource
+                    .as_ref()
+                    .and_then(|r| r.attributes.iter().find(|a| a.key == "service.name"))
+                    .map(|a| text(&a.value))
+                    .unwrap_or_default();
+                for scope in &resource_spans.scope_spans {
+                    for span in &scope.spans {
+                        let attributes = span
+                            .attributes
+                            .iter()
+                            .map(|a| (a.key.clone(), text(&a.value)))
+                            .collect();
+                        out.push((service.clone(), span.name.clone(), attributes));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+#[test]
+fn traces_reach_an_otlp_collector_when_telemetry_is_on() {
+    let receiver = TraceReceiver::start();
+    let dir = tempfile::tempdir().expect("dir");
+    let config = ServerProcess::config_in(dir.path());
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str(&format!(
+        "\n[telemetry]\nenabled = true\nendpoint = \"{}\"\nservice_name = \"accord-test\"\n",
+        receiver.endpoint
+    ));
+    std::fs::write(&config, text).expect("write config");
+    let server = ServerProcess::start(config);
+    for _ in 0..3 {
+        ureq_get(&format!("{}/_matrix/client/versions", server.base)).expect("versions");
+    }
+    let (status, _) = ureq_get(&format!("{}/_matrix/client/v3/account/whoami", server.base)).expect("whoami");
+    assert_eq!(status, 401);
+    // A clean stop flushes what the exporter still holds.
+    let stopped = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(stopped.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut server = server;
+    while server.child.try_wait().expect("wait").is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let spans = receiver.spans();
+    let requests: Vec<_> = spans.iter().filter(|(_, name, _)| name == "request").collect();
+    let versions = requests
+        .iter()
+        .filter(|(_, _, attributes)| {
+            attributes.get("http.route").map(String::as_str) == Some("/_matrix/client/versions")
+        })
+        .count();
+    // Three of ours, and the readiness polls of `ServerProcess::start`.
+    assert!(versions >= 3, "{spans:?}");
+    let whoami = requests
+        .iter()
+        .find(|(_, _, attributes)| {
+            attributes
+                .get("http.route")
+                .is_some_and(|route| route.ends_with("/account/whoami"))
+        })
+        .unwrap_or_else(|| panic!("no whoami span: {spans:?}"));
+    assert_eq!(
+        whoami.2.get("http.response.status_code").map(String::as_str),
+        Some("401")
+    );
+    assert_eq!(whoami.2.get("http.request.method").map(String::as_str), Some("GET"));
+    assert!(
+        requests.iter().all(|(service, _, _)| service == "accord-test"),
+        "{spans:?}"
+    );
+    drop(receiver.runtime);
+}
+
+#[test]
+fn a_bad_telemetry_endpoint_is_one_line_naming_the_key() {
+    let toml = "[database]\npath = \"$DIR/db\"\n[telemetry]\nenabled = true\nendpoint = \"grpc://collector:4317\"\n";
+    assert_one_line_error(&check_config(toml), "`telemetry.endpoint`");
+}

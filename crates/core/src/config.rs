@@ -11,6 +11,7 @@ mod oidc;
 mod password_policy;
 mod rate_limits;
 mod retention;
+mod telemetry;
 mod text;
 mod validate;
 
@@ -26,6 +27,7 @@ pub use oidc::{OAuthConfig, OidcConfig, OidcProviderConfig, is_loopback_host};
 pub use password_policy::PasswordPolicyConfig;
 pub use rate_limits::{BucketConfig, FederationLimitConfig, RateLimitsConfig};
 pub use retention::RetentionConfig;
+pub use telemetry::TelemetryConfig;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -75,6 +77,8 @@ pub struct Config {
     pub rate_limits: RateLimitsConfig,
     /// Prometheus metrics, health and readiness.
     pub metrics: MetricsConfig,
+    /// OpenTelemetry traces.
+    pub telemetry: TelemetryConfig,
     /// How long message content is kept.
     pub retention: RetentionConfig,
     /// Log output.
@@ -591,6 +595,7 @@ impl Default for Config {
             appservice: AppserviceConfig::default(),
             rate_limits: RateLimitsConfig::default(),
             metrics: MetricsConfig::default(),
+            telemetry: TelemetryConfig::default(),
             retention: RetentionConfig::default(),
             logging: LoggingConfig {
                 filter: "info".to_owned(),

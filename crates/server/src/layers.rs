@@ -83,10 +83,20 @@ async fn log_request(request: Request, next: Next, listener: &'static str, metri
     span.in_scope(|| {
         tracing::info!(target: "accord::http", %method, %route, status, latency_ms = format!("{latency_ms:.1}"), "request");
     });
+    describe_for_traces(&span, method.as_str(), &route, status);
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", value);
     }
     response
+}
+
+/// Gives the request's span the HTTP attributes of OpenTelemetry's conventions, for
+/// `[telemetry]` (a no-op without it); not span fields, so log lines don't repeat them.
+fn describe_for_traces(span: &tracing::Span, method: &str, route: &str, status: u16) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    span.set_attribute("http.request.method", method.to_owned());
+    span.set_attribute("http.route", route.to_owned());
+    span.set_attribute("http.response.status_code", i64::from(status));
 }
 
 /// The handler's response, or 504 `M_UNKNOWN` when it runs past [`REQUEST_TIMEOUT`].

@@ -35,6 +35,7 @@ impl Config {
                 "must be greater than 0",
             ));
         }
+        self.telemetry.check()?;
         self.check_rate_limits()?;
         self.check_ldap()?;
         self.check_oidc()?;
