@@ -188,20 +188,7 @@ fn environment_overrides_take_numbers_as_text() {
 fn logs_to_a_pipe_have_no_colour_codes() {
     let dir = tempfile::tempdir().expect("dir");
     let config = ServerProcess::config_in(dir.path());
-    let mut child = accord()
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start accord");
-    let mut stderr = child.stderr.take().expect("stderr");
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut stderr, &mut text).ok();
-        text
-    });
+    let (mut child, reader) = serve_logging(&config, "info");
     std::thread::sleep(Duration::from_secs(2));
     child.kill().expect("kill");
     child.wait().expect("reap");
@@ -675,12 +662,13 @@ fn first_admin_token_in(logs: &str) -> Option<String> {
         .map(|rest| rest.split_whitespace().next().unwrap_or_default().to_owned())
 }
 
-/// Starts `accord serve` with its log piped; the process and a reader of its whole log.
-fn serve_logging(config: &Path) -> (Child, std::thread::JoinHandle<String>) {
+/// Starts `accord serve` with its log piped at `rust_log`; the process and a reader of its
+/// whole log (complete once the process ends).
+fn serve_logging(config: &Path, rust_log: &str) -> (Child, std::thread::JoinHandle<String>) {
     let mut child = accord()
         .args(["serve", "--config"])
         .arg(config)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", rust_log)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -692,6 +680,15 @@ fn serve_logging(config: &Path) -> (Child, std::thread::JoinHandle<String>) {
         text
     });
     (child, reader)
+}
+
+/// Waits (up to 30 s) until the server at `base` answers `/versions`.
+fn wait_for_versions(base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ureq_get(&format!("{base}/_matrix/client/versions")).is_err() {
+        assert!(Instant::now() < deadline, "accord at {base} did not answer within 30 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
@@ -708,11 +705,8 @@ fn a_closed_server_without_admins_prints_a_one_time_token_for_the_first() {
         format!("http://{}", bind.trim_matches('"'))
     };
     let base = base(&config);
-    let (mut child, reader) = serve_logging(&config);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while ureq_get(&format!("{base}/_matrix/client/versions")).is_err() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (mut child, reader) = serve_logging(&config, "warn");
+    wait_for_versions(&base);
     // Closed, but the token flow is offered for the first admin.
     let register = format!("{base}/_matrix/client/v3/register");
     let (status, flows) = request(
@@ -732,11 +726,8 @@ fn a_closed_server_without_admins_prints_a_one_time_token_for_the_first() {
     assert_eq!(token.len(), 32, "{logs}");
 
     // After a restart the same token still works, and is not printed again.
-    let (mut child, reader) = serve_logging(&config);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while ureq_get(&format!("{base}/_matrix/client/versions")).is_err() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (mut child, reader) = serve_logging(&config, "warn");
+    wait_for_versions(&base);
     let (status, wrong) = request(
         "POST",
         &register,

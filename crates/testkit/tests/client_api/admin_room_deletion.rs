@@ -119,6 +119,10 @@ async fn deleting_with_purge_leaves_nothing_of_the_room_in_storage() {
         .await
         .assert_error(404, "M_NOT_FOUND");
 
+    let before = server.sync(&bob, None, 0, None).await["next_batch"]
+        .as_str()
+        .expect("next_batch")
+        .to_owned();
     let started = server.delete(&v2, Some(&admin.token), Some(json!({}))).await.ok();
     let id = started["delete_id"].as_str().expect("delete_id").to_owned();
     let status = deletion_finished(&server, &admin.token, &id).await;
@@ -154,6 +158,13 @@ async fn deleting_with_purge_leaves_nothing_of_the_room_in_storage() {
         )
         .await
         .assert_error(403, "M_FORBIDDEN");
+    // Sync, from before the deletion and from scratch, goes on without the room.
+    let since = server.sync(&bob, Some(&before), 0, None).await;
+    assert!(since["next_batch"].is_string(), "{since}");
+    let fresh = server.sync(&bob, None, 0, None).await;
+    for section in ["join", "leave", "invite"] {
+        assert!(fresh["rooms"][section].get(&doomed).is_none(), "{section}: {fresh}");
+    }
     let joined = server
         .get("/_matrix/client/v3/joined_rooms", Some(&bob.token))
         .await
