@@ -60,7 +60,6 @@ impl Services {
     pub async fn run_retention(&self, budget: Option<usize>) -> Result<RetentionRun> {
         let mut run = RetentionRun::default();
         let now = accord_core::time::now_millis();
-        let mut forgotten: Vec<OwnedEventId> = Vec::new();
         for room_id in self.db().room_ids()? {
             let Some(lifetime) = self.room_lifetime(&room_id)? else {
                 continue;
@@ -68,9 +67,7 @@ impl Services {
             run.rooms += 1;
             let cutoff = now.saturating_sub(lifetime);
             let before = (run.events_pruned, run.media_deleted);
-            let finished = self
-                .prune_room(&room_id, cutoff, budget, &mut run, &mut forgotten)
-                .await?;
+            let finished = self.prune_room(&room_id, cutoff, budget, &mut run).await?;
             let (events, media) = (run.events_pruned - before.0, run.media_deleted - before.1);
             if events > 0 {
                 self.audit.record(
@@ -88,7 +85,9 @@ impl Services {
             }
         }
         if run.events_pruned > 0 {
-            self.forget_and_compact(forgotten).await?;
+            // Each batch left the search index as it was pruned; what is left is merging the
+            // index's segments and compacting, so the bytes leave the files.
+            self.forget_and_compact(Vec::new()).await?;
         }
         Ok(run)
     }
@@ -114,7 +113,6 @@ impl Services {
         cutoff: u64,
         budget: Option<usize>,
         run: &mut RetentionRun,
-        forgotten: &mut Vec<OwnedEventId>,
     ) -> Result<bool> {
         let db = self.db();
         let rooms = self.rooms.rooms();
@@ -133,8 +131,9 @@ impl Services {
             let mut last = cursor;
             for (count, short) in &entries {
                 if budget.is_some_and(|budget| run.events_pruned + shorts.len() >= budget) {
-                    self.prune_batch(room_id, &shorts, run, forgotten).await?;
+                    self.prune_batch(&shorts, run).await?;
                     db.put_retention_cursor(room_id, last)?;
+                    log_progress(room_id, shorts.len(), run);
                     return Ok(false);
                 }
                 if Some(*count) == newest {
@@ -155,8 +154,9 @@ impl Services {
                 }
                 last = *count;
             }
-            self.prune_batch(room_id, &shorts, run, forgotten).await?;
+            self.prune_batch(&shorts, run).await?;
             db.put_retention_cursor(room_id, last)?;
+            log_progress(room_id, shorts.len(), run);
             cursor = last;
             if reached_unexpired {
                 return Ok(true);
@@ -164,14 +164,11 @@ impl Services {
         }
     }
 
-    /// Deletes the local media of `shorts`, then prunes them.
-    async fn prune_batch(
-        &self,
-        room_id: &RoomId,
-        shorts: &[ShortEventId],
-        run: &mut RetentionRun,
-        forgotten: &mut Vec<OwnedEventId>,
-    ) -> Result<()> {
+    /// Deletes the local media of `shorts`, prunes them and takes them out of the search
+    /// index, all before the caller moves the room's cursor past them: a crash after the
+    /// cursor moved must find nothing of the batch left (the next run never comes back to it).
+    async fn prune_batch(&self, shorts: &[ShortEventId], run: &mut RetentionRun) -> Result<()> {
+        let mut forgotten: Vec<OwnedEventId> = Vec::new();
         let rooms = self.rooms.rooms();
         let ours = format!("mxc://{}/", self.config.server_name);
         for short in shorts {
@@ -188,9 +185,17 @@ impl Services {
             forgotten.push(pdu.event_id);
         }
         run.events_pruned += rooms.prune_events(shorts)?;
-        tracing::debug!(room = %room_id, pruned = shorts.len(), "retention batch");
+        let search = self.search.clone();
+        tokio::task::spawn_blocking(move || search.remove(&forgotten))
+            .await
+            .map_err(|err| Error::Internal(format!("retention's search removal stopped: {err}")))??;
         Ok(())
     }
+}
+
+/// Logs a batch once it is durable (pruned, out of the search index, and past the cursor).
+fn log_progress(room_id: &RoomId, pruned: usize, run: &RetentionRun) {
+    tracing::info!(room = %room_id, pruned, total = run.events_pruned, "retention batch pruned");
 }
 
 /// Runs the retention job every `retention.purge_interval_secs` until shutdown, when

@@ -81,6 +81,14 @@ impl Search {
     /// Removes events from the index for good: their words leave the index files too (an
     /// erasure or a purge; the events themselves were pruned).
     pub fn forget(&self, event_ids: &[ruma::OwnedEventId]) -> Result<()> {
+        self.remove(event_ids)?;
+        self.index.compact().map_err(search_error)
+    }
+
+    /// Takes `event_ids` out of the index, durably, without merging segments: for a job that
+    /// removes in batches and must not lose a batch's removal to a crash (retention), and
+    /// compacts once at the end.
+    pub fn remove(&self, event_ids: &[ruma::OwnedEventId]) -> Result<()> {
         let _feeding = self.feeding.lock();
         for event_id in event_ids {
             self.index.remove(event_id.as_str()).map_err(search_error)?;
@@ -88,7 +96,7 @@ impl Search {
         if let Some(progress) = self.index.progress().map_err(search_error)? {
             self.index.commit(progress).map_err(search_error)?;
         }
-        self.index.compact().map_err(search_error)
+        Ok(())
     }
 
     /// Catches up before a search. A rebuild that takes longer than [`SEARCH_WAITS_FOR`]
