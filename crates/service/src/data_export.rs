@@ -8,16 +8,17 @@
 //! devices.json         devices with their last address and time
 //! account_data.json    global and per-room account data
 //! memberships.json     every room and the user's membership in it
-//! events.jsonl         every event the user sent, as clients see it, oldest first
+//! events.jsonl         every event the user sent, as clients see it, in the order stored
 //! media.json           the user's uploads, and media/<media_id> their bytes
 //! audit.jsonl          audit records by or about the user
 //! ```
 //!
 //! Events are found by reading every stored event once (there is no index by sender), with
 //! progress logged; an export is rare and may take a while on a large server. The archive is
-//! built in memory.
+//! built in an unnamed temporary file (under `$TMPDIR`, gone when closed) and the events go
+//! through another, so memory holds one event or one upload at a time, whatever the user sent.
 
-use std::io::Write;
+use std::io::{Seek, Write};
 
 use accord_db::{AuditFilter, Direction};
 use ruma::UserId;
@@ -74,21 +75,37 @@ fn json_lines(values: &[Value]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Adds a file to the archive from a temporary file, read from its start.
+fn add_file(archive: &mut tar::Builder<impl Write>, path: &str, mut file: std::fs::File, mtime_ms: u64) -> Result<()> {
+    let size = file.seek(std::io::SeekFrom::End(0)).map_err(internal)?;
+    file.rewind().map_err(internal)?;
+    let mut header = tar::Header::new_gnu();
+    header.set_size(size);
+    header.set_mode(0o600);
+    header.set_mtime(mtime_ms / 1000);
+    header.set_cksum();
+    archive.append_data(&mut header, path, file).map_err(internal)
+}
+
 impl Services {
-    /// Every event `user_id` sent, client format, oldest first.
-    fn events_sent_by(&self, user_id: &UserId) -> Result<Vec<Value>> {
+    /// Writes every event `user_id` sent, client format, one JSON line each, in the order
+    /// stored, to a temporary file; how many.
+    fn write_events_sent_by(&self, user_id: &UserId, out: &mut std::fs::File) -> Result<usize> {
         let db = self.db();
-        let mut events = Vec::new();
+        let mut writer = std::io::BufWriter::new(out);
+        let mut written = 0;
         for short in db.events_sent_by(user_id)? {
             if db.event_meta(short)?.rejected {
                 continue;
             }
             if let Some(event) = self.rooms.render(short, None)? {
-                events.push(event);
+                serde_json::to_writer(&mut writer, &event).map_err(internal)?;
+                writer.write_all(b"\n").map_err(internal)?;
+                written += 1;
             }
         }
-        events.sort_by_key(|event| event["origin_server_ts"].as_u64().unwrap_or_default());
-        Ok(events)
+        writer.flush().map_err(internal)?;
+        Ok(written)
     }
 
     fn audit_about(&self, user_id: &UserId) -> Result<Vec<Value>> {
@@ -121,9 +138,10 @@ impl Services {
             .collect()
     }
 
-    /// The archive of everything about local `user_id`, for `admin`; recorded in the audit
-    /// log (who exported whose data is itself personal-data processing).
-    pub async fn export_user_data(&self, admin: &UserId, user_id: &UserId) -> Result<(Vec<u8>, ExportSummary)> {
+    /// The archive of everything about local `user_id`, for `admin`, as an unnamed temporary
+    /// file read from its start; recorded in the audit log (who exported whose data is itself
+    /// personal-data processing).
+    pub async fn export_user_data(&self, admin: &UserId, user_id: &UserId) -> Result<(std::fs::File, ExportSummary)> {
         let db = self.db();
         if user_id.server_name() != self.config.server_name {
             return Err(Error::invalid_param(format!("{user_id} is not a user of this server")));
@@ -138,7 +156,7 @@ impl Services {
             ..ExportSummary::default()
         };
         let mut archive = tar::Builder::new(flate2::write::GzEncoder::new(
-            Vec::new(),
+            std::io::BufWriter::new(tempfile::tempfile().map_err(internal)?),
             flate2::Compression::default(),
         ));
 
@@ -181,9 +199,9 @@ impl Services {
         add(&mut archive, "memberships.json", &json_bytes(&rooms)?, now)?;
         add(&mut archive, "account_data.json", &json_bytes(&account_data)?, now)?;
 
-        let events = self.events_sent_by(user_id)?;
-        summary.events = events.len();
-        add(&mut archive, "events.jsonl", &json_lines(&events)?, now)?;
+        let mut events = tempfile::tempfile().map_err(internal)?;
+        summary.events = self.write_events_sent_by(user_id, &mut events)?;
+        add_file(&mut archive, "events.jsonl", events, now)?;
 
         let mut media = Vec::new();
         for (media_id, _) in db.user_media(user_id)? {
@@ -214,7 +232,12 @@ impl Services {
         add(&mut archive, "manifest.json", &json_bytes(&summary)?, now)?;
 
         let encoder = archive.into_inner().map_err(internal)?;
-        let bytes = encoder.finish().map_err(internal)?;
+        let mut file = encoder
+            .finish()
+            .map_err(internal)?
+            .into_inner()
+            .map_err(|err| internal(err.error()))?;
+        file.rewind().map_err(internal)?;
         self.audit.record(
             AuditEvent::new(crate::audit::kinds::USER_DATA_EXPORTED)
                 .actor(admin)
@@ -223,6 +246,6 @@ impl Services {
                 .detail("media_files", summary.media_files),
         );
         tracing::info!(admin = %admin, user = %user_id, events = summary.events, "user data exported");
-        Ok((bytes, summary))
+        Ok((file, summary))
     }
 }

@@ -188,12 +188,14 @@ pub(crate) async fn export_route(
     let user_id = path_user(&user)?;
     let (archive, _) = services.export_user_data(request.admin_id(), &user_id).await?;
     let name = format!("attachment; filename=\"{}-export.tar.gz\"", user_id.localpart());
+    // Streamed from the temporary file, which goes when the stream is dropped.
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(archive)));
     Ok((
         [
             (axum::http::header::CONTENT_TYPE, "application/gzip".to_owned()),
             (axum::http::header::CONTENT_DISPOSITION, name),
         ],
-        archive,
+        body,
     )
         .into_response())
 }
