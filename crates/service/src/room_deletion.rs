@@ -182,13 +182,14 @@ impl Services {
         if !rooms.exists(room_id)? {
             return Ok(());
         }
+        self.wait_for_outbound(room_id).await?;
+        // Under the room's lock, so no one joins between the check and the purge.
+        let guard = rooms.lock(room_id).await;
         if !force && self.db().has_joined_member_of(room_id, &self.config.server_name)? {
             return Err(Error::invalid_param(format!(
                 "Local users are still joined to {room_id}: their leave failed (see failed_to_kick_users); send force_purge to purge anyway"
             )));
         }
-        self.wait_for_outbound(room_id).await?;
-        let guard = rooms.lock(room_id).await;
         let purged = tokio::task::spawn_blocking(move || rooms.purge_room(&guard))
             .await
             .map_err(|err| Error::Internal(format!("purging {room_id} stopped: {err}")))??;

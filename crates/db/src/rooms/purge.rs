@@ -64,23 +64,28 @@ impl Db {
     }
 
     /// Deletes every row about the guarded room but those the module doc keeps; see there.
-    /// The guard keeps the room's own writers out while it runs.
+    /// The guard keeps the room's own writers out while it runs. Rows go in batches as they
+    /// are found (memory holds one batch, not the room); an event's rows go in one batch with
+    /// its metadata last, and the snapshots go before the events that lead to them, so a purge
+    /// cut short finds what is left when run again.
     pub fn purge_room_rows(&self, guard: &RoomGuard) -> Result<PurgedRoom> {
         let room_id = guard.room_id();
         let events = self.events_of_room(room_id)?;
         let event_ids: HashSet<&[u8]> = events.iter().map(|(_, meta)| meta.event_id.as_bytes()).collect();
         let room = room_id.as_bytes();
-        let mut doomed: Vec<(&'static str, Vec<u8>)> = Vec::new();
+        let mut doomed = Doomed::new(self);
 
+        for hash in self.snapshots_of(room_id, &events)? {
+            doomed.delete(tables::SHORTSTATEHASH_SNAPSHOT, hash.0.to_be_bytes().to_vec());
+            doomed.flush_if_full()?;
+        }
         for (short, meta) in &events {
             let short_key = short.0.to_be_bytes().to_vec();
-            doomed.push((tables::SHORTEVENTID_PDU, short_key.clone()));
-            doomed.push((tables::SHORTEVENTID_EVENTMETA, short_key));
-            doomed.push((tables::EVENTID_SHORTEVENTID, meta.event_id.as_bytes().to_vec()));
-            doomed.push((tables::THREADROOT_LATEST, meta.event_id.as_bytes().to_vec()));
-        }
-        for hash in self.snapshots_of(room_id, &events)? {
-            doomed.push((tables::SHORTSTATEHASH_SNAPSHOT, hash.0.to_be_bytes().to_vec()));
+            doomed.delete(tables::SHORTEVENTID_PDU, short_key.clone());
+            doomed.delete(tables::EVENTID_SHORTEVENTID, meta.event_id.as_bytes().to_vec());
+            doomed.delete(tables::THREADROOT_LATEST, meta.event_id.as_bytes().to_vec());
+            doomed.delete(tables::SHORTEVENTID_EVENTMETA, short_key);
+            doomed.flush_if_full()?;
         }
 
         // Tables keyed by the room first.
@@ -91,16 +96,17 @@ impl Db {
                 continue;
             }
             for key in self.scan_keys(table.name, &prefix)? {
-                doomed.push((table.name, key));
+                doomed.delete(table.name, key);
+                doomed.flush_if_full()?;
             }
             if self.get_raw(table.name, room)?.is_some() {
-                doomed.push((table.name, room.to_vec()));
+                doomed.delete(table.name, room.to_vec());
             }
         }
         // Tables keyed by a user, then the room.
         for table in tables::ALL {
             if table.name.starts_with("userid_roomid_") {
-                self.keys_where(table.name, &mut doomed, |key, _| second_part(key) == Some(room))?;
+                self.delete_where(table.name, &mut doomed, |key, _| second_part(key) == Some(room))?;
             }
         }
         // Tables naming the room, or one of its events, in the value.
@@ -109,35 +115,27 @@ impl Db {
             tables::BACKFILLCOUNT_ROOMID,
             tables::USERID_NOTICEROOM,
         ] {
-            self.keys_where(table, &mut doomed, |_, value| value == room)?;
+            self.delete_where(table, &mut doomed, |_, value| value == room)?;
         }
-        self.keys_where(tables::USERID_COUNT_ACCOUNTDATAKEY, &mut doomed, |_, value| {
+        self.delete_where(tables::USERID_COUNT_ACCOUNTDATAKEY, &mut doomed, |_, value| {
             value.starts_with(&prefix)
         })?;
         for table in [tables::DESTINATION_COUNT_EVENTID, tables::USERID_DEVICEID_TXNID_EVENTID] {
-            self.keys_where(table, &mut doomed, |_, value| event_ids.contains(value))?;
+            self.delete_where(table, &mut doomed, |_, value| event_ids.contains(value))?;
         }
         for table in [
             tables::USERID_COUNT_NOTIFICATION,
             tables::DELAYID_DELAYEDEVENT,
             tables::ALIAS_ALIASRECORD,
         ] {
-            self.keys_where(table, &mut doomed, |_, value| {
+            self.delete_where(table, &mut doomed, |_, value| {
                 serde_json::from_slice::<Value>(value)
                     .is_ok_and(|record| record["room_id"].as_str() == Some(room_id.as_str()))
             })?;
         }
         // Last, so an interrupted purge can be run again.
-        doomed.push((tables::ROOMID_ROOMMETA, room.to_vec()));
-
-        let rows = doomed.len();
-        for chunk in doomed.chunks(BATCH) {
-            let mut batch = WriteBatch::new();
-            for (table, key) in chunk {
-                batch.delete(table, key.clone());
-            }
-            self.write(batch)?;
-        }
+        doomed.delete(tables::ROOMID_ROOMMETA, room.to_vec());
+        let rows = doomed.finish()?;
         self.forget_extremities(room_id);
         tracing::info!(room = %room_id, events = events.len(), rows, "room purged from storage");
         Ok(PurgedRoom {
@@ -171,20 +169,70 @@ impl Db {
         Ok(found)
     }
 
-    /// Adds to `doomed` the keys of `table` whose row `matches`, reading the table once.
-    fn keys_where(
+    /// Deletes the rows of `table` that `matches`, reading the table once (its iterator reads
+    /// a snapshot, so deleting as it goes is safe).
+    fn delete_where(
         &self,
         table: &'static str,
-        doomed: &mut Vec<(&'static str, Vec<u8>)>,
+        doomed: &mut Doomed<'_>,
         matches: impl Fn(&[u8], &[u8]) -> bool,
     ) -> Result<()> {
         for item in self.engine().iter_from(table, None, Direction::Forward)? {
             let (key, value) = item?;
             if matches(&key, &value) {
-                doomed.push((table, key));
+                doomed.delete(table, key);
+                doomed.flush_if_full()?;
             }
         }
         Ok(())
+    }
+}
+
+/// Deletions written in batches of [`BATCH`] as they are queued.
+struct Doomed<'a> {
+    db: &'a Db,
+    batch: WriteBatch,
+    queued: usize,
+    written: usize,
+}
+
+impl<'a> Doomed<'a> {
+    fn new(db: &'a Db) -> Self {
+        Self {
+            db,
+            batch: WriteBatch::new(),
+            queued: 0,
+            written: 0,
+        }
+    }
+
+    fn delete(&mut self, table: &'static str, key: Vec<u8>) {
+        self.batch.delete(table, key);
+        self.queued += 1;
+    }
+
+    /// Writes the queued deletions once a batch is full; call it between groups of rows that
+    /// must go together.
+    fn flush_if_full(&mut self) -> Result<()> {
+        if self.queued >= BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.queued > 0 {
+            self.db.write(std::mem::take(&mut self.batch))?;
+            self.written += self.queued;
+            self.queued = 0;
+        }
+        Ok(())
+    }
+
+    /// Writes what is left; how many rows went in all.
+    fn finish(mut self) -> Result<usize> {
+        self.flush()?;
+        Ok(self.written)
     }
 }
 
