@@ -249,6 +249,9 @@ catalog! {
     /// `room_id` -> u64 big-endian: the timeline position up to which the retention job has
     /// pruned the room's expired events (it resumes there after a restart or a crash).
     ROOMID_RETENTIONCURSOR = "roomid_retentioncursor";
+    /// `room_id` -> JSON `RoomPurgeMark` (admin, time): a purge that has begun and not ended;
+    /// removed with the room's metadata in the purge's last batch (see `rooms/purge_marks.rs`).
+    ROOMID_PURGE = "roomid_purge";
 }
 
 /// Tables that existed in earlier schema versions; dropped at start.

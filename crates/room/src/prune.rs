@@ -6,7 +6,7 @@
 
 use accord_db::{
     WriteBatch,
-    rooms::{PurgedRoom, RoomGuard, ShortEventId},
+    rooms::{EventMeta, PurgedRoom, RoomGuard, ShortEventId},
 };
 use ruma::canonical_json::redact;
 
@@ -44,10 +44,10 @@ impl Rooms {
     }
 
     /// Removes the guarded room from storage (see `accord_db::rooms::PurgedRoom` for what
-    /// goes and what stays) and drops its events' parsed copies. Blocking: run it off the
-    /// async workers.
-    pub fn purge_room(&self, guard: &RoomGuard) -> Result<PurgedRoom> {
-        let purged = self.db.purge_room_rows(guard)?;
+    /// goes and what stays; `events` are its stored events, `Db::events_of_room`) and drops
+    /// their parsed copies. Blocking: run it off the async workers.
+    pub fn purge_room(&self, guard: &RoomGuard, events: Vec<(ShortEventId, EventMeta)>) -> Result<PurgedRoom> {
+        let purged = self.db.purge_room_rows(guard, events)?;
         let shorts: Vec<ShortEventId> = purged.events.iter().map(|(short, _)| *short).collect();
         self.forget_cached_pdus(&shorts);
         Ok(purged)

@@ -69,6 +69,7 @@ impl RunningServer {
         services.media.prepare().await?;
         services.ensure_appservice_senders()?;
         services.offer_first_admin_token()?;
+        services.resume_room_purges()?;
         if let Err(err) = services.send_due_delayed_events().await {
             tracing::warn!(%err, "delayed events overdue at start could not be sent; the job tries again");
         }

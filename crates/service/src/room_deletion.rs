@@ -11,9 +11,12 @@
 use std::{collections::HashMap, sync::Arc};
 
 use accord_core::time::now_millis;
-use accord_db::AuditEvent;
+use accord_db::{
+    AuditEvent,
+    rooms::{PurgedRoom, RoomGuard, RoomPurgeMark},
+};
 use parking_lot::Mutex;
-use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
+use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, UserId};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -137,6 +140,7 @@ impl Services {
         room_id: &RoomId,
         options: DeleteOptions,
     ) -> Result<ShutdownReport> {
+        self.refuse_if_purging(room_id)?;
         let report = self.rooms.shutdown_room(admin, room_id, options.block).await?;
         if options.purge {
             self.purge_room(admin, room_id, options.force_purge).await?;
@@ -146,6 +150,7 @@ impl Services {
 
     /// Starts [`Services::delete_room`] in the background; its delete id.
     pub fn start_room_deletion(&self, admin: &UserId, room_id: OwnedRoomId, options: DeleteOptions) -> Result<String> {
+        self.refuse_if_purging(&room_id)?;
         let delete_id = self.room_deletions.begin(&room_id)?;
         let services = self.clone();
         let (task_id, admin): (String, OwnedUserId) = (delete_id.clone(), admin.to_owned());
@@ -190,18 +195,67 @@ impl Services {
                 "Local users are still joined to {room_id}: their leave failed (see failed_to_kick_users); send force_purge to purge anyway"
             )));
         }
-        let purged = tokio::task::spawn_blocking(move || rooms.purge_room(&guard))
-            .await
-            .map_err(|err| Error::Internal(format!("purging {room_id} stopped: {err}")))??;
+        let mark = RoomPurgeMark {
+            admin: admin.to_owned(),
+            ts: now_millis(),
+        };
+        self.db().mark_room_purge(room_id, &mark)?;
+        self.run_purge(&mark.admin, room_id, guard).await
+    }
+
+    /// Finishes the purges a crash cut short (their rooms are still marked); called once at
+    /// start, each in the background. Their checks were done when they began.
+    pub fn resume_room_purges(&self) -> Result<()> {
+        for (room_id, mark) in self.db().unfinished_room_purges()? {
+            tracing::warn!(room = %room_id, admin = %mark.admin, "resuming a room purge cut short");
+            let services = self.clone();
+            tokio::spawn(async move {
+                let guard = services.rooms.rooms().lock(&room_id).await;
+                if let Err(err) = services.run_purge(&mark.admin, &room_id, guard).await {
+                    tracing::error!(%err, room = %room_id, "a resumed room purge failed; it is tried again at the next start");
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// 400 when `room_id`'s purge has begun and not ended (Synapse refuses a second purge the
+    /// same way), so nothing else touches a room that is half gone.
+    pub fn refuse_if_purging(&self, room_id: &RoomId) -> Result<()> {
+        if self.db().room_purge_mark(room_id)?.is_some() {
+            return Err(Error::invalid_param(format!(
+                "Purge already in progress for {room_id}; it finishes on its own"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The purge proper, on the marked room: its events out of the search index, then its
+    /// rows out of storage, an audit entry, and compaction. The index goes first, durably: a
+    /// purge cut short and run again no longer finds in storage the events it already took,
+    /// so it could not take their words out of the index then.
+    async fn run_purge(&self, admin: &UserId, room_id: &RoomId, guard: RoomGuard) -> Result<()> {
+        let rooms = self.rooms.rooms().clone();
+        let search = self.search.clone();
+        let db = self.db().clone();
+        let room = room_id.to_owned();
+        let (purged, event_ids) = tokio::task::spawn_blocking(move || -> Result<(PurgedRoom, Vec<OwnedEventId>)> {
+            let events = db.events_of_room(&room)?;
+            let event_ids: Vec<OwnedEventId> = events.iter().map(|(_, meta)| meta.event_id.clone()).collect();
+            search.remove(&event_ids)?;
+            Ok((rooms.purge_room(&guard, events)?, event_ids))
+        })
+        .await
+        .map_err(|err| Error::Internal(format!("purging {room_id} stopped: {err}")))??;
         let event = AuditEvent::new(kinds::ROOM_PURGED)
             .actor(admin)
             .target(room_id)
             .detail("events", purged.events.len())
             .detail("rows", purged.rows);
         self.db().audit(event)?;
-        tracing::warn!(admin = %admin, room = %room_id, events = purged.events.len(), "room purged");
-        self.forget_and_compact(purged.events.into_iter().map(|(_, id)| id).collect())
-            .await
+        self.forget_and_compact(event_ids).await?;
+        tracing::warn!(admin = %admin, room = %room_id, events = purged.events.len(), "room purged and storage compacted");
+        Ok(())
     }
 
     /// Gives the sender up to [`OUTBOUND_WAIT`] to deliver the room's queued events (the

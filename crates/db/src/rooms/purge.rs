@@ -9,9 +9,9 @@
 //! and useless without the events) and media (they may be shared elsewhere). Interned state
 //! keys are shared by every room and stay.
 //!
-//! A purge is many batches. The room's metadata goes in the last one, so a purge cut short by a
-//! crash leaves a room that is still known and can be purged again; each pass reads what is
-//! left, so a second one finishes the job.
+//! A purge is many batches. The room's metadata and its purge mark (`purge_marks.rs`) go in the
+//! last one, so a purge cut short by a crash leaves a room still marked, which the server
+//! purges again at start; each pass reads what is left, so a second one finishes the job.
 
 use std::collections::HashSet;
 
@@ -64,16 +64,23 @@ impl Db {
     }
 
     /// Deletes every row about the guarded room but those the module doc keeps; see there.
-    /// The guard keeps the room's own writers out while it runs. Rows go in batches as they
-    /// are found (memory holds one batch, not the room); an event's rows go in one batch with
-    /// its metadata last, and the snapshots go before the events that lead to them, so a purge
-    /// cut short finds what is left when run again.
-    pub fn purge_room_rows(&self, guard: &RoomGuard) -> Result<PurgedRoom> {
+    /// `events` are the room's stored events ([`Db::events_of_room`], read by the caller so it
+    /// can take them out of other stores first). The guard keeps the room's own writers out
+    /// while it runs. Rows go in batches as they are found (memory holds one batch, not the
+    /// room); an event's rows go in one batch with its metadata last, and the snapshots go
+    /// before the events that lead to them, so a purge cut short finds what is left when run
+    /// again.
+    pub fn purge_room_rows(&self, guard: &RoomGuard, events: Vec<(ShortEventId, EventMeta)>) -> Result<PurgedRoom> {
         let room_id = guard.room_id();
-        let events = self.events_of_room(room_id)?;
         let event_ids: HashSet<&[u8]> = events.iter().map(|(_, meta)| meta.event_id.as_bytes()).collect();
         let room = room_id.as_bytes();
-        let mut doomed = Doomed::new(self);
+        let mut doomed = Doomed::new(self, room_id);
+
+        // Rows naming the room's events go before the events: a purge run again after a crash
+        // finds only the events still stored.
+        self.delete_where(tables::DESTINATION_COUNT_EVENTID, &mut doomed, |_, value| {
+            event_ids.contains(value)
+        })?;
 
         for hash in self.snapshots_of(room_id, &events)? {
             doomed.delete(tables::SHORTSTATEHASH_SNAPSHOT, hash.0.to_be_bytes().to_vec());
@@ -92,7 +99,8 @@ impl Db {
         let prefix = KeyBuilder::new().str(room_id.as_str()).prefix();
         for table in tables::ALL {
             let by_room = table.name.starts_with("roomid_") || table.name == tables::PARENT_COUNT_CHILD;
-            if !by_room || table.name == tables::ROOMID_BLOCK || table.name == tables::ROOMID_ROOMMETA {
+            let kept_to_the_end = [tables::ROOMID_BLOCK, tables::ROOMID_ROOMMETA, tables::ROOMID_PURGE];
+            if !by_room || kept_to_the_end.contains(&table.name) {
                 continue;
             }
             for key in self.scan_keys(table.name, &prefix)? {
@@ -120,9 +128,12 @@ impl Db {
         self.delete_where(tables::USERID_COUNT_ACCOUNTDATAKEY, &mut doomed, |_, value| {
             value.starts_with(&prefix)
         })?;
-        for table in [tables::DESTINATION_COUNT_EVENTID, tables::USERID_DEVICEID_TXNID_EVENTID] {
-            self.delete_where(table, &mut doomed, |_, value| event_ids.contains(value))?;
-        }
+        // By the endpoint in the key (`{room_id}/send/...`), not the event in the value: a
+        // purge run again after a crash no longer knows the events the first run deleted.
+        self.delete_where(tables::USERID_DEVICEID_TXNID_EVENTID, &mut doomed, |key, _| {
+            third_part(key)
+                .is_some_and(|endpoint| endpoint.strip_prefix(room).is_some_and(|rest| rest.starts_with(b"/")))
+        })?;
         for table in [
             tables::USERID_COUNT_NOTIFICATION,
             tables::DELAYID_DELAYEDEVENT,
@@ -135,6 +146,7 @@ impl Db {
         }
         // Last, so an interrupted purge can be run again.
         doomed.delete(tables::ROOMID_ROOMMETA, room.to_vec());
+        doomed.delete(tables::ROOMID_PURGE, room.to_vec());
         let rows = doomed.finish()?;
         self.forget_extremities(room_id);
         tracing::info!(room = %room_id, events = events.len(), rows, "room purged from storage");
@@ -188,18 +200,23 @@ impl Db {
     }
 }
 
-/// Deletions written in batches of [`BATCH`] as they are queued.
+/// Rows between two progress lines in the log.
+const PROGRESS_EVERY: usize = 10_000;
+
+/// Deletions written in batches of [`BATCH`] as they are queued, with progress logged.
 struct Doomed<'a> {
     db: &'a Db,
+    room_id: &'a RoomId,
     batch: WriteBatch,
     queued: usize,
     written: usize,
 }
 
 impl<'a> Doomed<'a> {
-    fn new(db: &'a Db) -> Self {
+    fn new(db: &'a Db, room_id: &'a RoomId) -> Self {
         Self {
             db,
+            room_id,
             batch: WriteBatch::new(),
             queued: 0,
             written: 0,
@@ -223,8 +240,12 @@ impl<'a> Doomed<'a> {
     fn flush(&mut self) -> Result<()> {
         if self.queued > 0 {
             self.db.write(std::mem::take(&mut self.batch))?;
+            let before = self.written;
             self.written += self.queued;
             self.queued = 0;
+            if self.written / PROGRESS_EVERY > before / PROGRESS_EVERY {
+                tracing::info!(room = %self.room_id, rows = self.written, "room purge: rows deleted so far");
+            }
         }
         Ok(())
     }
@@ -239,12 +260,10 @@ impl<'a> Doomed<'a> {
 /// The second string part of a key (`user_id 0xFF room_id ...`): ids never contain the
 /// separator, so the first two parts split cleanly whatever follows.
 fn second_part(key: &[u8]) -> Option<&[u8]> {
-    let sep = accord_storage::codec::SEP;
-    let start = key.iter().position(|byte| *byte == sep)? + 1;
-    let rest = &key[start..];
-    Some(
-        rest.iter()
-            .position(|byte| *byte == sep)
-            .map_or(rest, |end| &rest[..end]),
-    )
+    key.split(|byte| *byte == accord_storage::codec::SEP).nth(1)
+}
+
+/// The third part of a composite key.
+fn third_part(key: &[u8]) -> Option<&[u8]> {
+    key.split(|byte| *byte == accord_storage::codec::SEP).nth(2)
 }

@@ -71,14 +71,23 @@ fn text(content: &Value, field: &str) -> Option<String> {
 }
 
 impl RoomService {
-    /// Every room the server knows.
+    /// Every room the server knows, but those being purged (half gone, see `known_room`).
     pub fn admin_room_ids(&self) -> Result<Vec<OwnedRoomId>> {
-        Ok(self.rooms.db().room_ids()?)
+        let db = self.rooms.db();
+        let mut rooms = db.room_ids()?;
+        let purging: HashSet<OwnedRoomId> = db.unfinished_room_purges()?.into_iter().map(|(room, _)| room).collect();
+        rooms.retain(|room| !purging.contains(room));
+        Ok(rooms)
     }
 
     fn known_room(&self, room_id: &RoomId) -> Result<accord_room::RoomState> {
-        if self.rooms.db().get_room_meta(room_id)?.is_none() {
+        let db = self.rooms.db();
+        if db.get_room_meta(room_id)?.is_none() {
             return Err(Error::not_found(format!("Room {room_id} not found")));
+        }
+        // A room whose purge has begun may have lost its state already: it is as good as gone.
+        if db.room_purge_mark(room_id)?.is_some() {
+            return Err(Error::not_found(format!("Room {room_id} is being purged")));
         }
         Ok(self.rooms.current_state(room_id)?)
     }

@@ -261,6 +261,73 @@ async fn the_v1_delete_answers_when_done_and_keeps_the_block() {
     server.send_text(&alice, &fresh, "after the purge").await;
 }
 
+/// A room whose purge began and was cut short (its mark is written here by hand, as a crash
+/// would leave it; `tests/crash_room_purge.rs` kills a real purge): answered as gone, a second
+/// delete refused, and purged at the next start.
+#[tokio::test]
+async fn a_purge_cut_short_is_refused_again_and_finished_at_the_next_start() {
+    let mut server = TestServer::start().await;
+    let admin = server.create_user("root", "pw-root-1", true).await;
+    let alice = server.register("alice", "pw-alice-1").await;
+    let bob = server.register("bob", "pw-bob-12").await;
+    let room = busy_room(&server, &alice, &bob, "cut", "zq-cut-marker").await;
+    let mark = accord_db::rooms::RoomPurgeMark {
+        admin: ruma::UserId::parse(&admin.user_id).expect("admin id"),
+        ts: 1,
+    };
+    let room_id = ruma::RoomId::parse(&room).expect("room id");
+    server
+        .running()
+        .services
+        .db()
+        .mark_room_purge(&room_id, &mark)
+        .expect("mark");
+
+    server
+        .get(&format!("/_synapse/admin/v1/rooms/{room}"), Some(&admin.token))
+        .await
+        .assert_error(404, "M_NOT_FOUND");
+    let listed = server.get("/_synapse/admin/v1/rooms", Some(&admin.token)).await.ok();
+    assert_eq!(listed["total_rooms"], 0, "{listed}");
+    for version in ["v1", "v2"] {
+        server
+            .delete(
+                &format!("/_synapse/admin/{version}/rooms/{room}"),
+                Some(&admin.token),
+                Some(json!({})),
+            )
+            .await
+            .assert_error(400, "M_INVALID_PARAM");
+    }
+
+    server.restart().await;
+    let mut purged = Value::Null;
+    for _ in 0..300 {
+        purged = server
+            .get("/_accord/admin/v1/audit?kind=room_purged", Some(&admin.token))
+            .await
+            .ok();
+        if purged["records"].as_array().is_some_and(|records| !records.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(purged["records"][0]["actor"], admin.user_id.as_str(), "{purged}");
+    assert_eq!(purged["records"][0]["target"], room.as_str(), "{purged}");
+    let listed = server.get("/_synapse/admin/v1/rooms", Some(&admin.token)).await.ok();
+    assert!(!listed.to_string().contains(&room), "{listed}");
+
+    server.stop().await;
+    // The resumed purge compacts after its audit entry; the database is free once it is done.
+    for _ in 0..200 {
+        if accord_server::open_engine(&server.config).is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(tables_containing(&server, b"zq-cut-marker"), vec![]);
+}
+
 #[tokio::test]
 async fn deleting_forward_extremities_keeps_only_the_deepest() {
     let shared = shared_room("forked").await;
