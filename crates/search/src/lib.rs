@@ -23,6 +23,12 @@ use schema::Fields;
 /// Memory the writer may buffer before it writes a segment.
 const WRITER_HEAP: usize = 50 * 1024 * 1024;
 
+/// How often [`SearchIndex::compact`] merges again after racing a background merge.
+const MERGE_ATTEMPTS: u32 = 10;
+
+/// The pause before merging again (a background merge of a few segments takes milliseconds).
+const MERGE_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// How far the index has followed the timeline, saved with each commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
@@ -128,16 +134,31 @@ impl SearchIndex {
     /// Merges every segment into one and deletes the old files, so removed events' words
     /// leave the index files (after an erasure or a purge).
     pub fn compact(&self) -> Result<()> {
-        let ids = self.index.searchable_segment_ids()?;
         let mut writer = self.writer()?;
-        if ids.len() > 1
-            || self
-                .index
-                .searchable_segment_metas()?
-                .iter()
-                .any(|meta| meta.has_deletes())
-        {
-            writer.merge(&ids).wait()?;
+        let mut attempts = 0;
+        loop {
+            let ids = self.index.searchable_segment_ids()?;
+            let merged_already = ids.len() <= 1
+                && !self
+                    .index
+                    .searchable_segment_metas()?
+                    .iter()
+                    .any(|meta| meta.has_deletes());
+            if merged_already {
+                break;
+            }
+            match writer.merge(&ids).wait() {
+                Ok(_) => break,
+                // tantivy lets an explicit merge take segments that a background merge (started
+                // by the last commit) is already merging, and fails whichever of the two ends
+                // second. Ours is tried again on the segments as they are then.
+                Err(tantivy::TantivyError::InvalidArgument(reason)) if attempts < MERGE_ATTEMPTS => {
+                    attempts += 1;
+                    tracing::debug!(%reason, attempts, "search index merge raced a background merge; merging again");
+                    std::thread::sleep(MERGE_RETRY_PAUSE);
+                }
+                Err(err) => return Err(err.into()),
+            }
         }
         writer.garbage_collect_files().wait()?;
         drop(writer);
