@@ -26,7 +26,8 @@ pub fn binary_config(dir: &Path, config: &accord_core::Config, extra: &str) -> (
     (file, format!("http://127.0.0.1:{port}"))
 }
 
-/// The binary on `config_file`, logging at `rust_log`; its log lines arrive on the receiver.
+/// The binary on `config_file`, logging at `rust_log`; its log lines arrive on the receiver
+/// and are echoed to the test's output.
 pub fn serve(config_file: &Path, rust_log: &str) -> (Child, mpsc::Receiver<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_accord"))
         .args(["serve", "--config"])
@@ -40,9 +41,9 @@ pub fn serve(config_file: &Path, rust_log: &str) -> (Child, mpsc::Receiver<Strin
     let (lines, receiver) = mpsc::channel();
     std::thread::spawn(move || {
         for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                break;
-            }
+            // Echoed too: the test harness shows it when the test fails.
+            eprintln!("accord: {line}");
+            let _ = lines.send(line);
         }
     });
     (child, receiver)
@@ -90,39 +91,13 @@ pub fn stop(child: &mut Child) {
     child.wait().expect("reap");
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|window| window == needle)
-}
+pub use accord_testkit::storage_scan::files_containing;
 
 /// Tables (read through the engine, so compressed blocks are seen decompressed) holding
 /// `needle` in a key or value.
 pub fn tables_containing(config: &accord_core::Config, needle: &[u8]) -> Vec<&'static str> {
-    let engine = accord_server::open_engine(config).expect("engine");
-    accord_db::tables::ALL
-        .iter()
-        .filter(|table| {
-            engine
-                .iter_from(table.name, None, accord_db::Direction::Forward)
-                .expect("iterate")
-                .any(|item| {
-                    let (key, value) = item.expect("row");
-                    contains(&key, needle) || contains(&value, needle)
-                })
-        })
-        .map(|table| table.name)
+    accord_testkit::storage_scan::tables_containing(config, needle)
+        .into_iter()
+        .map(|(table, _)| table)
         .collect()
-}
-
-/// Files under `dir` (the database with its logs, the search index beside it) holding `needle`.
-pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            found.extend(files_containing(&path, needle));
-        } else if std::fs::read(&path).is_ok_and(|bytes| contains(&bytes, needle)) {
-            found.push(path.display().to_string());
-        }
-    }
-    found
 }

@@ -10,6 +10,7 @@ mod faulty_engine;
 pub mod prometheus;
 mod rooms;
 mod server;
+pub mod storage_scan;
 
 pub use client::{RawReply, Reply, TestUser, shared_secret_mac as client_mac};
 pub use faulty_engine::{FaultSwitch, FaultyEngine};
