@@ -21,6 +21,16 @@ fn accord() -> Command {
     command
 }
 
+/// The client API's `bind` address in a config file the tests wrote.
+fn client_bind(config: &Path) -> String {
+    let text = std::fs::read_to_string(config).expect("config");
+    text.lines()
+        .find_map(|l| l.strip_prefix("bind = "))
+        .expect("bind line")
+        .trim_matches('"')
+        .to_owned()
+}
+
 fn check_config(toml: &str) -> Output {
     let dir = tempfile::tempdir().expect("dir");
     let file = dir.path().join("accord.toml");
@@ -221,13 +231,7 @@ impl ServerProcess {
     }
 
     fn start(config: PathBuf) -> Self {
-        let text = std::fs::read_to_string(&config).expect("config");
-        let bind = text
-            .lines()
-            .find_map(|l| l.strip_prefix("bind = "))
-            .expect("bind line")
-            .trim_matches('"')
-            .to_owned();
+        let bind = client_bind(&config);
         let child = accord()
             .args(["serve", "--config"])
             .arg(&config)
@@ -699,12 +703,7 @@ fn a_closed_server_without_admins_prints_a_one_time_token_for_the_first() {
         .expect("config")
         .replace("mode = \"open\"", "mode = \"closed\"");
     std::fs::write(&config, closed).expect("write config");
-    let base = |config: &Path| {
-        let text = std::fs::read_to_string(config).expect("config");
-        let bind = text.lines().find_map(|l| l.strip_prefix("bind = ")).expect("bind");
-        format!("http://{}", bind.trim_matches('"'))
-    };
-    let base = base(&config);
+    let base = format!("http://{}", client_bind(&config));
     let (mut child, reader) = serve_logging(&config, "warn");
     wait_for_versions(&base);
     // Closed, but the token flow is offered for the first admin.

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     Db, Result, WriteBatch,
-    database::encode,
+    database::{decode, encode},
     tables::{GLOBAL, USERID_ACCOUNT},
 };
 
@@ -36,7 +36,14 @@ impl Db {
 
     /// Whether any account (deactivated ones aside) is a server admin: one pass over accounts.
     pub fn has_active_admin(&self) -> Result<bool> {
-        for (_, account) in self.scan_json::<crate::UserAccount>(USERID_ACCOUNT, b"")? {
+        // Read lazily, stopping at the first admin: this runs at every start, and the first
+        // admin is usually among the first accounts, however many there are.
+        for item in self
+            .engine()
+            .iter_prefix(USERID_ACCOUNT, b"", accord_storage::Direction::Forward)?
+        {
+            let (_, value) = item?;
+            let account: crate::UserAccount = decode(USERID_ACCOUNT, &value)?;
             if account.admin && !account.deactivated {
                 return Ok(true);
             }

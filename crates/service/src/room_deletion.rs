@@ -253,6 +253,8 @@ impl Services {
             .detail("events", purged.events.len())
             .detail("rows", purged.rows);
         self.db().audit(event)?;
+        // Removed again before the merge: the search catch-up may have indexed some of them
+        // between the first removal and their rows' deletion.
         self.forget_and_compact(event_ids).await?;
         tracing::warn!(admin = %admin, room = %room_id, events = purged.events.len(), "room purged and storage compacted");
         Ok(())

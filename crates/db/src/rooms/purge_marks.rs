@@ -6,7 +6,11 @@
 use ruma::{OwnedRoomId, OwnedUserId, RoomId};
 use serde::{Deserialize, Serialize};
 
-use crate::{Db, Result, WriteBatch, database::encode, tables::ROOMID_PURGE};
+use crate::{
+    Db, Result, WriteBatch,
+    database::{decode_id, encode},
+    tables::ROOMID_PURGE,
+};
 
 /// Who began a room's purge and when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,19 +36,9 @@ impl Db {
 
     /// Every unfinished purge (cut short by a crash, or running now).
     pub fn unfinished_room_purges(&self) -> Result<Vec<(OwnedRoomId, RoomPurgeMark)>> {
-        let mut purges = Vec::new();
-        for key in self.scan_keys(ROOMID_PURGE, b"")? {
-            let room = std::str::from_utf8(&key)
-                .ok()
-                .and_then(|room| RoomId::parse(room).ok())
-                .ok_or_else(|| crate::Error::Corrupt {
-                    table: ROOMID_PURGE,
-                    reason: "a key is not a room id".to_owned(),
-                })?;
-            if let Some(mark) = self.room_purge_mark(&room)? {
-                purges.push((room, mark));
-            }
-        }
-        Ok(purges)
+        self.scan_json::<RoomPurgeMark>(ROOMID_PURGE, b"")?
+            .into_iter()
+            .map(|(key, mark)| Ok((decode_id(ROOMID_PURGE, &key)?, mark)))
+            .collect()
     }
 }
